@@ -1,0 +1,320 @@
+/**
+ * `zkfl`: a thin shell over the libraries — parse arguments, call, print. Output meant for machines goes to
+ * stdout; logs and progress go to stderr.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ClientEvent, runClient } from '../client/client.js';
+import { isLogLevel, setLogLevel } from '../common/log.js';
+import { startCoordinator } from '../coordinator/server.js';
+import { defaultCoordinatorOptions } from '../coordinator/options.js';
+import { runDemo } from '../demo/demo.js';
+import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
+import { backendNames, type BackendName } from '../ml/backend.js';
+import { type ErrorBody, ZkflError } from '../protocol/errors.js';
+import type { RoundView, TaskView } from '../protocol/rest.js';
+import { fixed, percent, ProgressDisplay, table } from './render.js';
+
+const usage = `zkfl — federated learning with proofs of every contribution
+
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N]
+  zkfl task create --config task.json [--coordinator URL]
+  zkfl task show --task ID [--coordinator URL] [--json]
+  zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
+  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none]
+  zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--json]
+
+Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
+--coordinator defaults to ZKFL_COORDINATOR or http://127.0.0.1:8080.`;
+
+const common = {
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): Values {
+  return parseArgs({ args, options: { ...common, ...options }, strict: true, allowPositionals: false }).values;
+}
+
+function required(values: Values, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '')
+    throw new ZkflError('VALIDATION_FAILED', `--${name} is required`, name);
+  return value;
+}
+
+function integer(values: Values, name: string, fallback: number, min = 1): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min)
+    throw new ZkflError('VALIDATION_FAILED', `--${name} must be an integer ≥ ${min}`, name);
+  return value;
+}
+
+function coordinatorUrl(values: Values): string {
+  return (
+    (values.coordinator as string | undefined) ??
+    process.env.ZKFL_COORDINATOR ??
+    'http://127.0.0.1:8080'
+  ).replace(/\/$/, '');
+}
+
+async function api<T>(url: string, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (error) {
+    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
+  }
+  const body = (await response.json()) as T | ErrorBody;
+  if (!response.ok) {
+    const error = body as ErrorBody;
+    throw new ZkflError(error.code ?? 'INTERNAL', error.message ?? `HTTP ${response.status}`, error.field);
+  }
+  return body as T;
+}
+
+async function coordinatorCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'max-payload-mb': { type: 'string' },
+  });
+  const running = await startCoordinator({
+    host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
+    port: integer(values, 'port', defaultCoordinatorOptions.port, 0),
+    dataDir: (values['data-dir'] as string | undefined) ?? defaultCoordinatorOptions.dataDir,
+    maxPayloadBytes: integer(values, 'max-payload-mb', defaultCoordinatorOptions.maxPayloadBytes / 2 ** 20) * 2 ** 20,
+  });
+  process.stdout.write(`listening ${running.url}\n`);
+  const shutdown = (): void => void running.close().then(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+function roundRows(rounds: RoundView[]): Array<Array<string | number>> {
+  return rounds.map((round) => [
+    round.round,
+    round.phase,
+    percent(round.accuracy),
+    fixed(round.loss),
+    round.participants.length,
+    round.rejected.length,
+  ]);
+}
+
+async function taskCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const values = parse(rest, {
+    coordinator: { type: 'string' },
+    config: { type: 'string' },
+    task: { type: 'string' },
+    out: { type: 'string' },
+    round: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const base = coordinatorUrl(values);
+  if (sub === 'create') {
+    const path = required(values, 'config');
+    let spec: unknown;
+    try {
+      spec = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'config');
+    }
+    const task = await api<TaskView>(`${base}/api/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
+    process.stdout.write(`${task.id}\n`);
+  } else if (sub === 'show') {
+    const id = encodeURIComponent(required(values, 'task'));
+    const task = await api<TaskView>(`${base}/api/tasks/${id}`);
+    const rounds = await api<RoundView[]>(`${base}/api/tasks/${id}/rounds`);
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ task, rounds }, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(
+      `${task.id} "${task.spec.name}": ${task.status}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
+    );
+    process.stdout.write(
+      table(['round', 'phase', 'accuracy', 'loss', 'participants', 'rejected'], roundRows(rounds)) + '\n',
+    );
+    for (const round of rounds) {
+      for (const rejection of round.rejected) {
+        process.stdout.write(
+          `round ${round.round}: rejected ${rejection.address}: ${rejection.code} ${rejection.reason}\n`,
+        );
+      }
+    }
+  } else if (sub === 'model') {
+    const id = encodeURIComponent(required(values, 'task'));
+    const out = required(values, 'out');
+    const which = (values.round as string | undefined) ?? 'latest';
+    const modelJson = await api<object>(`${base}/api/tasks/${id}/model/${which}/model.json`);
+    const weights = await fetch(`${base}/api/tasks/${id}/model/${which}/weights.bin`);
+    if (!weights.ok) throw new ZkflError('NOT_FOUND', `weights: HTTP ${weights.status}`);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
+    writeFileSync(join(out, 'weights.bin'), Buffer.from(await weights.arrayBuffer()));
+    process.stdout.write(`${join(out, 'model.json')}\n`);
+  } else {
+    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|show|model`', 'command');
+  }
+}
+
+async function clientCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    coordinator: { type: 'string' },
+    task: { type: 'string' },
+    data: { type: 'string' },
+    key: { type: 'string' },
+    backend: { type: 'string' },
+    progress: { type: 'string' },
+  });
+  const backend = values.backend as string | undefined;
+  if (backend !== undefined && !(backendNames as readonly string[]).includes(backend)) {
+    throw new ZkflError('VALIDATION_FAILED', `--backend must be one of ${backendNames.join(', ')}`, 'backend');
+  }
+  const progress = (values.progress as string | undefined) ?? 'bar';
+  if (!['bar', 'json', 'none'].includes(progress))
+    throw new ZkflError('VALIDATION_FAILED', '--progress must be bar, json or none', 'progress');
+  const display = progress === 'bar' ? new ProgressDisplay() : undefined;
+  const onEvent = (event: ClientEvent): void => {
+    if (progress === 'json') process.stdout.write(JSON.stringify(event) + '\n');
+    if (display && event.type === 'training') {
+      const { epoch, epochs, batch, batches, loss } = event.progress;
+      display.update(
+        'train',
+        `round ${event.round}`,
+        (epoch - 1) * batches + batch,
+        epochs * batches,
+        `epoch ${epoch}/${epochs} loss ${loss.toFixed(4)}`,
+      );
+    }
+  };
+  try {
+    const result = await runClient({
+      coordinatorUrl: coordinatorUrl(values),
+      taskId: required(values, 'task'),
+      dataPath: required(values, 'data'),
+      keyPath: (values.key as string | undefined) ?? join(homedir(), '.zkfl', 'key.json'),
+      backend: backend as BackendName | undefined,
+      onEvent,
+    });
+    display?.stop();
+    if (progress !== 'json')
+      process.stdout.write(
+        `task ${result.status}; ${result.roundsContributed} rounds contributed by ${result.address}\n`,
+      );
+  } finally {
+    display?.stop();
+  }
+}
+
+async function demoCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    clients: { type: 'string' },
+    rounds: { type: 'string' },
+    alpha: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const alpha = values.alpha === undefined ? 0.5 : Number(values.alpha);
+  if (!(alpha > 0)) throw new ZkflError('VALIDATION_FAILED', '--alpha must be a number > 0', 'alpha');
+  const display = new ProgressDisplay();
+  try {
+    const result = await runDemo({
+      clients: integer(values, 'clients', 4),
+      rounds: integer(values, 'rounds', 5),
+      alpha,
+      seed: integer(values, 'seed', 1, 0),
+      dataDir: process.env.ZKFL_FASHION_MNIST ?? defaultFashionMnistDir,
+      onClientEvent: (client, event) => {
+        if (event.type === 'training') {
+          const { epoch, epochs, batch, batches } = event.progress;
+          display.update(
+            `c${client}`,
+            `client ${client}`,
+            (epoch - 1) * batches + batch,
+            epochs * batches,
+            `round ${event.round} training`,
+          );
+        } else if (event.type === 'submitted') {
+          display.update(
+            `c${client}`,
+            `client ${client}`,
+            1,
+            1,
+            `round ${event.round} ${event.accepted ? 'accepted' : `rejected: ${event.error?.code}`}`,
+          );
+        }
+      },
+      onRoundEnd: (summary) =>
+        process.stderr.isTTY || values.json
+          ? undefined
+          : process.stderr.write(
+              `round ${summary.round}: accuracy ${percent(summary.accuracy)}, ${summary.participants} participants\n`,
+            ),
+    });
+    display.stop();
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ rounds: result.rounds }) + '\n');
+    } else {
+      process.stdout.write(
+        '\n' +
+          table(
+            ['round', 'accuracy', 'loss', 'participants', 'rejected'],
+            result.rounds.map((round) => [
+              round.round,
+              percent(round.accuracy),
+              fixed(round.loss),
+              round.participants,
+              round.rejected,
+            ]),
+          ) +
+          `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,
+      );
+    }
+  } finally {
+    display.stop();
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  coordinator: coordinatorCommand,
+  task: taskCommand,
+  client: clientCommand,
+  demo: demoCommand,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  const levelIndex = args.indexOf('--log-level');
+  const level = levelIndex >= 0 ? args[levelIndex + 1] : process.env.ZKFL_LOG_LEVEL;
+  if (level !== undefined) {
+    if (!isLogLevel(level)) throw new ZkflError('VALIDATION_FAILED', `unknown log level ${level}`, 'log-level');
+    setLogLevel(level);
+  }
+  const command = name === undefined ? undefined : commands[name];
+  if (!command || args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(usage + '\n');
+    if (!command && name !== undefined && name !== '--help' && name !== '-h') process.exitCode = 2;
+    return;
+  }
+  await command(args);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ZkflError) process.stderr.write(`zkfl: ${error.code}: ${error.message}\n`);
+  else process.stderr.write(`zkfl: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,219 @@
+/**
+ * The training client: loads the holder's data (which never leaves this process), logs in with its key, joins
+ * a task and, for every round it is sampled into, trains on the global model and sends back only the weight
+ * update and its sample count, until the task ends.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { io, type Socket } from 'socket.io-client';
+import type { Wallet } from 'ethers';
+import { createLogger } from '../common/log.js';
+import { type BackendName, initBackend } from '../ml/backend.js';
+import { type Dataset, loadDataset } from '../ml/dataset.js';
+import { buildModel } from '../ml/models.js';
+import { checkCompatible, type TrainingProgress, trainLocal } from '../ml/train.js';
+import { fromBytes, getFlatWeights, hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
+import {
+  type Ack,
+  authMessage,
+  type ClientToServerEvents,
+  type RoundEndPayload,
+  type RoundStartPayload,
+  type ServerToClientEvents,
+  type TaskStatus,
+} from '../protocol/events.js';
+import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
+import type { NonceView, TaskView } from '../protocol/rest.js';
+import { loadOrCreateWallet } from './identity.js';
+
+export interface ClientOptions {
+  /** Base URL of the coordinator, e.g. http://127.0.0.1:8080. */
+  coordinatorUrl: string;
+  taskId: string;
+  /** A CSV file, an IDX prefix or a directory holding one IDX pair (see ml/dataset.ts). */
+  dataPath: string;
+  /** File holding the client's Ethereum key; created on first use. */
+  keyPath: string;
+  /** Backend to try first. @default the best that loads */
+  backend?: BackendName;
+  /** Seconds to wait for the coordinator to acknowledge an update. @default 120 */
+  ackTimeoutSeconds?: number;
+  /** Progress and state changes, for a display. */
+  onEvent?: (event: ClientEvent) => void;
+}
+
+export type ClientEvent =
+  | { type: 'ready'; address: string; backend: BackendName; examples: number }
+  | { type: 'joined'; taskId: string; round: number }
+  | { type: 'round:start'; round: number }
+  | { type: 'training'; round: number; progress: TrainingProgress }
+  | { type: 'submitted'; round: number; accepted: boolean; error?: ErrorBody }
+  | { type: 'round:end'; summary: RoundEndPayload }
+  | { type: 'disconnected'; reason: string };
+
+export interface ClientResult {
+  status: TaskStatus;
+  address: string;
+  /** Rounds whose update the coordinator accepted. */
+  roundsContributed: number;
+}
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+const log = createLogger('client');
+
+async function getJson<T>(url: string): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
+  }
+  const body = (await response.json().catch(() => ({}))) as T & Partial<ErrorBody>;
+  if (!response.ok) {
+    const code = isErrorCode(body.code) ? body.code : 'INTERNAL';
+    throw new ZkflError(code, body.message ?? `${url} answered ${response.status}`);
+  }
+  return body;
+}
+
+/** Runs until the task ends; rejects on a fatal error (bad data, bad key, unknown task, refused login). */
+export async function runClient(options: ClientOptions): Promise<ClientResult> {
+  const dataset = loadDataset(options.dataPath);
+  const wallet = loadOrCreateWallet(options.keyPath);
+  const backend = await initBackend(options.backend);
+  const base = options.coordinatorUrl.replace(/\/$/, '');
+  const task = await getJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(options.taskId)}`);
+  checkCompatible(dataset, task.spec.inputShape, task.spec.classes);
+  options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
+  log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
+  if (task.status !== 'running') return { status: task.status, address: wallet.address, roundsContributed: 0 };
+  const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
+  try {
+    return await serveRounds({ options, base, task, wallet, dataset, model });
+  } finally {
+    model.dispose();
+  }
+}
+
+interface Session {
+  options: ClientOptions;
+  base: string;
+  task: TaskView;
+  wallet: Wallet;
+  dataset: Dataset;
+  model: tf.LayersModel;
+}
+
+function serveRounds(session: Session): Promise<ClientResult> {
+  const { options, base, task, wallet } = session;
+  const emit = (event: ClientEvent): void => options.onEvent?.(event);
+  let roundsContributed = 0;
+  let refusedLogins = 0;
+  let work = Promise.resolve();
+
+  const socket: ClientSocket = io(base, {
+    transports: ['websocket'],
+    // A fresh nonce for every (re)connection: each one is single-use.
+    auth: (deliver) => {
+      getJson<NonceView>(`${base}/api/auth/nonce`)
+        .then(async ({ nonce }) =>
+          deliver({ address: wallet.address, nonce, signature: await wallet.signMessage(authMessage(nonce)) }),
+        )
+        .catch(() => deliver({}));
+    },
+  });
+
+  return new Promise<ClientResult>((resolve, reject) => {
+    const finish = (status: TaskStatus): void => {
+      socket.disconnect();
+      resolve({ status, address: wallet.address, roundsContributed });
+    };
+    const fatal = (error: ZkflError): void => {
+      socket.disconnect();
+      reject(error);
+    };
+
+    socket.on('connect', () => {
+      refusedLogins = 0;
+      socket.emit('join', { taskId: task.id }, (response) => {
+        if (response.ok) {
+          emit({ type: 'joined', taskId: task.id, round: response.round });
+          log.info('joined task', { task: task.id, round: response.round });
+        } else if (response.error.code === 'TASK_NOT_RUNNING') {
+          finish('completed');
+        } else {
+          fatal(new ZkflError(response.error.code, response.error.message));
+        }
+      });
+    });
+
+    socket.on('connect_error', (error: Error & { data?: ErrorBody }) => {
+      if (error.data?.code !== 'AUTH_FAILED') return; // transport errors: socket.io keeps reconnecting
+      // A refused login does not reconnect by itself; a nonce lost to a coordinator restart is worth a retry.
+      if (++refusedLogins > 3) fatal(new ZkflError('AUTH_FAILED', error.message));
+      else setTimeout(() => socket.connect(), 500 * refusedLogins);
+    });
+
+    socket.on('disconnect', (reason) => {
+      emit({ type: 'disconnected', reason });
+      log.warn('disconnected from the coordinator', { reason });
+    });
+
+    socket.on('round:start', (payload) => {
+      work = work
+        .then(() => trainAndSubmit(session, socket, payload))
+        .then(
+          (accepted) => void (accepted && roundsContributed++),
+          (error: unknown) => log.error('round failed', { round: payload.round, error: (error as Error).message }),
+        );
+    });
+
+    socket.on('round:end', (summary) => emit({ type: 'round:end', summary }));
+    socket.on('task:end', ({ status }) => void work.then(() => finish(status)));
+    socket.on('zkfl:error', (error) => log.warn('coordinator reported an error', { ...error }));
+  });
+}
+
+/** Trains one round from the global model and sends the update; true when the coordinator accepted it. */
+async function trainAndSubmit(session: Session, socket: ClientSocket, start: RoundStartPayload): Promise<boolean> {
+  const { options, task, dataset, model, wallet } = session;
+  const emit = (event: ClientEvent): void => options.onEvent?.(event);
+  const global = fromBytes(start.weights);
+  if (hashWeights(global) !== start.modelHash) throw new Error(`round ${start.round}: model does not match its hash`);
+  emit({ type: 'round:start', round: start.round });
+  setFlatWeights(model, global);
+  const result = await trainLocal(model, dataset, start.training, {
+    inputShape: task.spec.inputShape,
+    classes: task.spec.classes,
+    seed: seedFor(wallet.address, start.round),
+    onProgress: (progress) => emit({ type: 'training', round: start.round, progress }),
+  });
+  const local = getFlatWeights(model);
+  const delta = local.map((value, i) => value - global[i]!);
+  const response = await new Promise<Parameters<Ack>[0]>((resolve) => {
+    socket.timeout((options.ackTimeoutSeconds ?? 120) * 1000).emit(
+      'update',
+      {
+        taskId: task.id,
+        round: start.round,
+        numSamples: result.numSamples,
+        delta: toBytes(delta),
+        trainLoss: result.loss,
+      },
+      (error: Error | null, reply?: Parameters<Ack>[0]) =>
+        resolve(reply ?? { ok: false, error: { code: 'UNAVAILABLE', message: error?.message ?? 'no answer' } }),
+    );
+  });
+  if (response.ok) {
+    log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
+    emit({ type: 'submitted', round: start.round, accepted: true });
+  } else {
+    log.warn(`round ${start.round}: update rejected`, { ...response.error });
+    emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });
+  }
+  return response.ok;
+}
+
+function seedFor(address: string, round: number): number {
+  return (Number.parseInt(address.slice(2, 10), 16) ^ (round * 2654435761)) >>> 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * Model checkpoints on disk, one directory per task: `model-<r>.bin` holds w_r (the global weights that round r
+ * starts from, float32 little-endian) and `state-<r>.bin` the server optimizer state that goes with it.
+ * Files are written to a temporary name, flushed and renamed, so a crash never leaves a torn checkpoint.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StrategyState } from './aggregation.js';
+
+function writeAtomically(path: string, chunks: Uint8Array[]): void {
+  const temporary = `${path}.tmp`;
+  const fd = openSync(temporary, 'w');
+  try {
+    for (const chunk of chunks) writeSync(fd, chunk);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+function readFloats(path: string): Float32Array {
+  const bytes = readFileSync(path);
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float32Array(copy.buffer);
+}
+
+const bytesOf = (values: Float32Array): Uint8Array =>
+  new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+
+export class Checkpoints {
+  constructor(private readonly root: string) {}
+
+  private dir(taskId: string): string {
+    const dir = join(this.root, 'tasks', taskId);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  save(taskId: string, round: number, weights: Float32Array, state: StrategyState): void {
+    const dir = this.dir(taskId);
+    writeAtomically(join(dir, `state-${round}.bin`), state.map(bytesOf));
+    writeAtomically(join(dir, `model-${round}.bin`), [bytesOf(weights)]);
+  }
+
+  has(taskId: string, round: number): boolean {
+    return existsSync(join(this.dir(taskId), `model-${round}.bin`));
+  }
+
+  loadWeights(taskId: string, round: number): Float32Array {
+    return readFloats(join(this.dir(taskId), `model-${round}.bin`));
+  }
+
+  loadState(taskId: string, round: number, slots: number, size: number): StrategyState {
+    const all = readFloats(join(this.dir(taskId), `state-${round}.bin`));
+    if (all.length !== slots * size)
+      throw new Error(`checkpoint state-${round}.bin has ${all.length} values, expected ${slots * size}`);
+    return Array.from({ length: slots }, (_, slot) => all.slice(slot * size, (slot + 1) * size));
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The coordinator as a library: tasks, their runners, and the queries the REST API and the socket gateway
+ * delegate to. It owns storage and checkpoints; it knows clients only through a `ClientDirectory`.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createLogger } from '../common/log.js';
+import { initBackend } from '../ml/backend.js';
+import { type Dataset, head, loadDataset } from '../ml/dataset.js';
+import { buildModel } from '../ml/models.js';
+import { checkCompatible } from '../ml/train.js';
+import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
+import type { UpdatePayload } from '../protocol/events.js';
+import { ZkflError } from '../protocol/errors.js';
+import type { RoundView, TaskView } from '../protocol/rest.js';
+import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
+import { Checkpoints } from './checkpoints.js';
+import type { CoordinatorEvents } from './events.js';
+import { Storage } from './storage.js';
+import { type ClientDirectory, TaskRunner } from './task-runner.js';
+
+const log = createLogger('coordinator');
+
+/** A model in TF.js layers format: `model.json` plus the `weights.bin` it names. */
+export interface ModelArtifacts {
+  modelJson: object;
+  weights: Uint8Array;
+}
+
+interface TaskRuntime {
+  runner: TaskRunner;
+  model: tf.LayersModel;
+}
+
+export class Coordinator {
+  readonly events = new EventEmitter<CoordinatorEvents>();
+  private readonly storage: Storage;
+  private readonly checkpoints: Checkpoints;
+  private readonly runtimes = new Map<string, TaskRuntime>();
+
+  constructor(
+    dataDir: string,
+    private readonly directory: ClientDirectory,
+  ) {
+    mkdirSync(dataDir, { recursive: true });
+    this.storage = new Storage(join(dataDir, 'coordinator.sqlite'));
+    this.checkpoints = new Checkpoints(dataDir);
+  }
+
+  /** Resumes every task that was running when the coordinator last stopped. */
+  async resume(): Promise<void> {
+    await initBackend();
+    for (const task of this.storage.listTasks('running')) {
+      log.info('resuming task', { task: task.id, round: task.currentRound });
+      await this.launch(task);
+    }
+  }
+
+  async createTask(input: unknown): Promise<TaskView> {
+    await initBackend();
+    const spec = parseTaskSpec(input);
+    const evaluationSet = loadEvaluationSet(spec);
+    const model = await buildChecked(spec);
+    const initial = getFlatWeights(model);
+    const id = `t-${randomBytes(6).toString('hex')}`;
+    this.storage.createTask({ id, spec, numParams: initial.length, modelHash: hashWeights(initial) });
+    const task = this.storage.getTask(id)!;
+    log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
+    await this.launch(task, { model, evaluationSet, initial });
+    return task;
+  }
+
+  private async launch(
+    task: TaskView,
+    prepared?: { model: tf.LayersModel; evaluationSet: Dataset; initial: Float32Array },
+  ): Promise<void> {
+    const model =
+      prepared?.model ?? (await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed));
+    const evaluationSet = prepared?.evaluationSet ?? loadEvaluationSet(task.spec);
+    const runner = new TaskRunner({
+      task,
+      storage: this.storage,
+      checkpoints: this.checkpoints,
+      directory: this.directory,
+      model,
+      evaluationSet,
+      events: this.events,
+    });
+    this.runtimes.set(task.id, { runner, model });
+    await runner.start(prepared?.initial);
+  }
+
+  getTask(id: string): TaskView {
+    const task = this.storage.getTask(id);
+    if (!task) throw new ZkflError('NOT_FOUND', `no task ${id}`);
+    return task;
+  }
+
+  listTasks(): TaskView[] {
+    return this.storage.listTasks();
+  }
+
+  listRounds(taskId: string): RoundView[] {
+    this.getTask(taskId);
+    return this.storage.listRounds(taskId);
+  }
+
+  getRound(taskId: string, round: number): RoundView {
+    this.getTask(taskId);
+    const view = this.storage.getRound(taskId, round);
+    if (!view) throw new ZkflError('NOT_FOUND', `task ${taskId} has no round ${round}`);
+    return view;
+  }
+
+  /**
+   * The global model after `afterRound` rounds (0: the initial model), by default the newest one, in TF.js
+   * layers format.
+   */
+  modelArtifacts(taskId: string, afterRound?: number): ModelArtifacts {
+    const task = this.getTask(taskId);
+    const newest = task.status === 'completed' ? task.spec.rounds : task.currentRound - 1;
+    const round = afterRound ?? newest;
+    if (!Number.isInteger(round) || round < 0 || round > newest) {
+      throw new ZkflError('NOT_FOUND', `task ${taskId} has models after rounds 0 to ${newest}, not ${afterRound}`);
+    }
+    const runtime = this.runtimes.get(taskId);
+    if (!runtime) throw new ZkflError('NOT_FOUND', `task ${taskId} is not loaded`);
+    const weights = this.checkpoints.loadWeights(taskId, round + 1);
+    return { modelJson: layersModelJson(runtime.model), weights: toBytes(weights) };
+  }
+
+  /** A client joins a task's pool; it is sampled into rounds from now on. */
+  join(taskId: string): { round: number } {
+    const task = this.getTask(taskId);
+    if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
+    return { round: task.currentRound };
+  }
+
+  /** Called by the gateway once the directory lists the client under the task. */
+  clientJoined(taskId: string): void {
+    this.runtimes.get(taskId)?.runner.clientAvailable();
+  }
+
+  clientLeft(taskId: string, address: string): void {
+    this.runtimes.get(taskId)?.runner.clientGone(address);
+  }
+
+  submitUpdate(address: string, joinedTaskId: string | undefined, payload: UpdatePayload): void {
+    this.getTask(payload.taskId);
+    if (joinedTaskId !== payload.taskId) {
+      throw new ZkflError(
+        'WRONG_TASK',
+        `update is for task ${payload.taskId}; this connection joined ${joinedTaskId ?? 'no task'}`,
+      );
+    }
+    const runtime = this.runtimes.get(payload.taskId);
+    if (!runtime) throw new ZkflError('TASK_NOT_RUNNING', `task ${payload.taskId} is not running`);
+    runtime.runner.submit(address, payload);
+  }
+
+  close(): void {
+    for (const { runner, model } of this.runtimes.values()) {
+      runner.stop();
+      model.dispose();
+    }
+    this.runtimes.clear();
+    this.storage.close();
+  }
+}
+
+function loadEvaluationSet(spec: TaskSpec): Dataset {
+  try {
+    const dataset = head(loadDataset(spec.evaluation.path), spec.evaluation.limit);
+    checkCompatible(dataset, spec.inputShape, spec.classes);
+    return dataset;
+  } catch (error) {
+    if (error instanceof ZkflError) throw new ZkflError('VALIDATION_FAILED', error.message, 'evaluation.path');
+    throw error;
+  }
+}
+
+async function buildChecked(spec: TaskSpec): Promise<tf.LayersModel> {
+  let model: tf.LayersModel;
+  try {
+    model = await buildModel(spec.model, spec.inputShape, spec.classes, spec.seed);
+  } catch (error) {
+    throw new ZkflError('VALIDATION_FAILED', `model cannot be built: ${(error as Error).message}`, 'model');
+  }
+  const outputShape = tf.tidy(() => (model.predict(tf.zeros([1, ...spec.inputShape])) as tf.Tensor).shape);
+  if (outputShape.length !== 2 || outputShape[1] !== spec.classes) {
+    model.dispose();
+    throw new ZkflError(
+      'VALIDATION_FAILED',
+      `model outputs shape [${outputShape.join(', ')}], expected [1, ${spec.classes}]`,
+      'model',
+    );
+  }
+  if (countParams(model) === 0) throw new ZkflError('VALIDATION_FAILED', 'model has no trainable parameters', 'model');
+  return model;
+}
+
+function layersModelJson(model: tf.LayersModel): object {
+  return {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: null,
+    modelTopology: model.toJSON(null, false),
+    weightsManifest: [
+      {
+        paths: ['weights.bin'],
+        weights: model.weights.map((weight) => ({ name: weight.originalName, shape: weight.shape, dtype: 'float32' })),
+      },
+    ],
+  };
+}

@@ -1,0 +1,21 @@
+/** What the coordinator reports as a task runs: for dashboards, the demo's progress display and logs. */
+import type { TaskStatus } from '../protocol/events.js';
+import type { ErrorCode } from '../protocol/errors.js';
+
+export interface CoordinatorEvents {
+  'round:open': [{ taskId: string; round: number; attempt: number; sampled: string[] }];
+  'update:accepted': [{ taskId: string; round: number; address: string; numSamples: number }];
+  'update:rejected': [{ taskId: string; round: number; address: string; code: ErrorCode; reason: string }];
+  'round:end': [
+    {
+      taskId: string;
+      round: number;
+      accuracy: number;
+      loss: number;
+      participants: number;
+      rejected: number;
+      seconds: number;
+    },
+  ];
+  'task:end': [{ taskId: string; status: TaskStatus }];
+}

@@ -1,0 +1,24 @@
+/** Everything a coordinator can be configured with, each field with its default. */
+export interface CoordinatorOptions {
+  /** Directory for the SQLite database and the model checkpoints. @default '.zkfl/coordinator' */
+  dataDir: string;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host: string;
+  /** TCP port; 0 picks a free one. @default 8080 */
+  port: number;
+  /** Largest update payload accepted, in bytes; larger ones get PAYLOAD_TOO_LARGE. @default 64 MiB */
+  maxPayloadBytes: number;
+  /** Largest REST request body (task specs with a model topology), in bytes. @default 10 MiB */
+  maxRestBodyBytes: number;
+  /** Seconds a login nonce from `GET /api/auth/nonce` stays valid. @default 120 */
+  nonceTtlSeconds: number;
+}
+
+export const defaultCoordinatorOptions: CoordinatorOptions = {
+  dataDir: '.zkfl/coordinator',
+  host: '127.0.0.1',
+  port: 8080,
+  maxPayloadBytes: 64 * 1024 * 1024,
+  maxRestBodyBytes: 10 * 1024 * 1024,
+  nonceTtlSeconds: 120,
+};

@@ -1,0 +1,60 @@
+/** The REST shell: parse the request, call the coordinator, send JSON or a coded error. */
+import express, { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
+import { errorStatus, toErrorBody, ZkflError } from '../protocol/errors.js';
+import type { Coordinator } from './coordinator.js';
+import type { NonceStore } from './nonces.js';
+
+function roundParam(value: string | undefined, name: string): number {
+  const round = Number(value);
+  if (!Number.isInteger(round) || round < 0)
+    throw new ZkflError('VALIDATION_FAILED', `${name} must be a whole number`, name);
+  return round;
+}
+
+function modelRound(which: string | undefined): number | undefined {
+  return which === 'latest' ? undefined : roundParam(which, 'round');
+}
+
+export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBodyBytes: number): Router {
+  const router = Router();
+  router.use(express.json({ limit: maxBodyBytes }));
+
+  router.get('/health', (_req, res) => void res.json({ ok: true }));
+  router.get('/auth/nonce', (_req, res) => void res.json(nonces.issue()));
+
+  router.post('/tasks', async (req: Request, res: Response) => {
+    res.status(201).json(await coordinator.createTask(req.body));
+  });
+  router.get('/tasks', (_req, res) => void res.json(coordinator.listTasks()));
+  router.get('/tasks/:id', (req, res) => void res.json(coordinator.getTask(req.params.id)));
+  router.get('/tasks/:id/rounds', (req, res) => void res.json(coordinator.listRounds(req.params.id)));
+  router.get(
+    '/tasks/:id/rounds/:round',
+    (req, res) => void res.json(coordinator.getRound(req.params.id, roundParam(req.params.round, 'round'))),
+  );
+  // TF.js layers format: `tf.loadLayersModel('<url>/model.json')` fetches weights.bin beside it.
+  router.get(
+    '/tasks/:id/model/:which/model.json',
+    (req, res) => void res.json(coordinator.modelArtifacts(req.params.id, modelRound(req.params.which)).modelJson),
+  );
+  router.get('/tasks/:id/model/:which/weights.bin', (req, res) => {
+    const { weights } = coordinator.modelArtifacts(req.params.id, modelRound(req.params.which));
+    res.type('application/octet-stream').send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
+  });
+
+  router.use((req, _res, next) => next(new ZkflError('NOT_FOUND', `no route ${req.method} ${req.originalUrl}`)));
+  router.use(errorHandler);
+  return router;
+}
+
+const errorHandler: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
+  const parserError = error as { type?: string; status?: number };
+  if (parserError.type === 'entity.too.large') {
+    res.status(413).json({ code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' });
+  } else if (parserError.type === 'entity.parse.failed') {
+    res.status(400).json({ code: 'MALFORMED_PAYLOAD', message: 'request body is not valid JSON' });
+  } else {
+    const body = toErrorBody(error);
+    res.status(errorStatus[body.code]).json(body);
+  }
+};

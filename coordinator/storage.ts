@@ -1,0 +1,242 @@
+/**
+ * Durable state in SQLite: tasks, rounds, accepted updates, rejections and each open round's running sum.
+ * An update is acknowledged only after the transaction that records it and the new running sum commits, so a
+ * coordinator killed at any moment restarts with every accepted update and every finished round.
+ * Model checkpoints live beside the database as files (see checkpoints.ts).
+ */
+import Database from 'better-sqlite3';
+import type { RoundPhase, TaskStatus } from '../protocol/events.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import type { RejectionView, RoundView, TaskView } from '../protocol/rest.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
+import { RunningSum } from './aggregation.js';
+
+const schema = `
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL, current_round INTEGER NOT NULL,
+  num_params INTEGER NOT NULL, model_hash TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
+  opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
+  model_hash_before TEXT NOT NULL, model_hash_after TEXT, PRIMARY KEY (task_id, round));
+CREATE TABLE IF NOT EXISTS updates (
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
+  train_loss REAL, received_at TEXT NOT NULL, PRIMARY KEY (task_id, round, address));
+CREATE TABLE IF NOT EXISTS rejections (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
+  code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rejections_by_round ON rejections (task_id, round);
+CREATE TABLE IF NOT EXISTS running_sums (
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, sum BLOB NOT NULL, total_weight REAL NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY (task_id, round));
+`;
+
+interface TaskRow {
+  id: string;
+  spec: string;
+  status: TaskStatus;
+  current_round: number;
+  num_params: number;
+  model_hash: string;
+  created_at: string;
+}
+
+interface RoundRow {
+  round: number;
+  phase: RoundPhase;
+  attempts: number;
+  opened_at: string;
+  closed_at: string | null;
+  accuracy: number | null;
+  loss: number | null;
+  model_hash_before: string;
+  model_hash_after: string | null;
+}
+
+export interface AcceptedUpdate {
+  address: string;
+  numSamples: number;
+  trainLoss: number | null;
+}
+
+export interface RoundResult {
+  accuracy: number;
+  loss: number;
+  modelHashAfter: string;
+  /** True when this was the task's last round. */
+  last: boolean;
+}
+
+const now = (): string => new Date().toISOString();
+
+function toTaskView(row: TaskRow): TaskView {
+  return {
+    id: row.id,
+    spec: JSON.parse(row.spec) as TaskSpec,
+    status: row.status,
+    currentRound: row.current_round,
+    numParams: row.num_params,
+    modelHash: row.model_hash,
+    createdAt: row.created_at,
+  };
+}
+
+export class Storage {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a commit reaches the disk before the client is told its update was accepted.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(schema);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  createTask(task: { id: string; spec: TaskSpec; numParams: number; modelHash: string }): void {
+    const createdAt = now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO tasks VALUES (?, ?, ?, 1, ?, ?, ?)')
+        .run(task.id, JSON.stringify(task.spec), 'running', task.numParams, task.modelHash, createdAt);
+      this.insertRound(task.id, 1, task.modelHash, createdAt);
+    })();
+  }
+
+  private insertRound(taskId: string, round: number, modelHash: string, openedAt = now()): void {
+    this.db
+      .prepare(
+        `INSERT INTO rounds (task_id, round, phase, attempts, opened_at, model_hash_before) VALUES (?, ?, 'open', 0, ?, ?)`,
+      )
+      .run(taskId, round, openedAt, modelHash);
+  }
+
+  getTask(id: string): TaskView | undefined {
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
+    return row && toTaskView(row);
+  }
+
+  listTasks(status?: TaskStatus): TaskView[] {
+    const rows = (
+      status
+        ? this.db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY created_at').all(status)
+        : this.db.prepare('SELECT * FROM tasks ORDER BY created_at').all()
+    ) as TaskRow[];
+    return rows.map(toTaskView);
+  }
+
+  setPhase(taskId: string, round: number, phase: RoundPhase, attempts?: number): void {
+    this.db
+      .prepare('UPDATE rounds SET phase = ?, attempts = COALESCE(?, attempts) WHERE task_id = ? AND round = ?')
+      .run(phase, attempts ?? null, taskId, round);
+  }
+
+  getRound(taskId: string, round: number): RoundView | undefined {
+    const row = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? AND round = ?').get(taskId, round) as
+      RoundRow | undefined;
+    return row && this.toRoundView(taskId, row);
+  }
+
+  listRounds(taskId: string): RoundView[] {
+    const rows = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? ORDER BY round').all(taskId) as RoundRow[];
+    return rows.map((row) => this.toRoundView(taskId, row));
+  }
+
+  private toRoundView(taskId: string, row: RoundRow): RoundView {
+    return {
+      round: row.round,
+      phase: row.phase,
+      attempts: row.attempts,
+      openedAt: row.opened_at,
+      closedAt: row.closed_at,
+      accuracy: row.accuracy,
+      loss: row.loss,
+      participants: this.acceptedUpdates(taskId, row.round),
+      rejected: this.rejections(taskId, row.round),
+      modelHashBefore: row.model_hash_before,
+      modelHashAfter: row.model_hash_after,
+    };
+  }
+
+  acceptedUpdates(taskId: string, round: number): AcceptedUpdate[] {
+    return this.db
+      .prepare(
+        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss FROM updates
+         WHERE task_id = ? AND round = ? ORDER BY received_at, address`,
+      )
+      .all(taskId, round) as AcceptedUpdate[];
+  }
+
+  private rejections(taskId: string, round: number): RejectionView[] {
+    return this.db
+      .prepare('SELECT address, code, reason, at FROM rejections WHERE task_id = ? AND round = ? ORDER BY id')
+      .all(taskId, round) as RejectionView[];
+  }
+
+  /** Records an accepted update together with the running sum that now includes it, atomically. */
+  recordAccepted(taskId: string, round: number, update: AcceptedUpdate, sum: RunningSum): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?)')
+        .run(taskId, round, update.address, update.numSamples, update.trainLoss, now());
+      this.db
+        .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')
+        .run(
+          taskId,
+          round,
+          Buffer.from(sum.sum.buffer, sum.sum.byteOffset, sum.sum.byteLength),
+          sum.totalWeight,
+          sum.count,
+        );
+    })();
+  }
+
+  recordRejected(taskId: string, round: number, address: string, code: ErrorCode, reason: string): void {
+    this.db
+      .prepare('INSERT INTO rejections (task_id, round, address, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(taskId, round, address, code, reason, now());
+  }
+
+  loadRunningSum(taskId: string, round: number, size: number): RunningSum {
+    const row = this.db
+      .prepare('SELECT sum, total_weight AS totalWeight, count FROM running_sums WHERE task_id = ? AND round = ?')
+      .get(taskId, round) as { sum: Buffer; totalWeight: number; count: number } | undefined;
+    if (!row) return RunningSum.empty(size);
+    const copy = new Uint8Array(row.sum.byteLength);
+    copy.set(row.sum);
+    return new RunningSum(new Float64Array(copy.buffer), row.totalWeight, row.count);
+  }
+
+  /**
+   * Closes a round in one transaction: its metrics and resulting model hash, the task's next round (or its
+   * completion), and the running sum it no longer needs.
+   */
+  finishRound(taskId: string, round: number, result: RoundResult): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE rounds SET phase = 'evaluated', closed_at = ?, accuracy = ?, loss = ?, model_hash_after = ?
+           WHERE task_id = ? AND round = ?`,
+        )
+        .run(now(), result.accuracy, result.loss, result.modelHashAfter, taskId, round);
+      this.db.prepare('DELETE FROM running_sums WHERE task_id = ? AND round = ?').run(taskId, round);
+      if (result.last) {
+        this.db
+          .prepare(`UPDATE tasks SET status = 'completed', model_hash = ? WHERE id = ?`)
+          .run(result.modelHashAfter, taskId);
+      } else {
+        this.db
+          .prepare('UPDATE tasks SET current_round = ?, model_hash = ? WHERE id = ?')
+          .run(round + 1, result.modelHashAfter, taskId);
+        this.insertRound(taskId, round + 1, result.modelHashAfter);
+      }
+    })();
+  }
+
+  failTask(taskId: string): void {
+    this.db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(taskId);
+  }
+}

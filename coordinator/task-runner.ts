@@ -1,0 +1,348 @@
+/**
+ * Runs the rounds of one task: samples clients, hands them the global model, takes their updates into the
+ * running sum, closes the round at its deadline (or when nobody is left to wait for), aggregates, evaluates,
+ * checkpoints and moves on. Every rule about which update counts lives in `submit`.
+ */
+import type { EventEmitter } from 'node:events';
+import type * as tf from '@tensorflow/tfjs';
+import { createLogger } from '../common/log.js';
+import { Random } from '../common/random.js';
+import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
+import { ZkflError } from '../protocol/errors.js';
+import type { TaskView } from '../protocol/rest.js';
+import type { Dataset } from '../ml/dataset.js';
+import { evaluate } from '../ml/train.js';
+import { fromBytes, hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
+import {
+  type AggregationStrategy,
+  createStrategy,
+  initialStrategyState,
+  RunningSum,
+  type StrategyState,
+} from './aggregation.js';
+import type { Checkpoints } from './checkpoints.js';
+import type { CoordinatorEvents } from './events.js';
+import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
+import type { Storage } from './storage.js';
+
+/** How the runner reaches clients; implemented by the socket gateway. */
+export interface ClientDirectory {
+  /** Addresses joined to this task over a live connection. */
+  connected(taskId: string): string[];
+  send<E extends keyof ServerToClientEvents>(
+    taskId: string,
+    address: string,
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+}
+
+export interface TaskRunnerContext {
+  task: TaskView;
+  storage: Storage;
+  checkpoints: Checkpoints;
+  directory: ClientDirectory;
+  /** The task's model, used for evaluation; its weights are overwritten. */
+  model: tf.LayersModel;
+  evaluationSet: Dataset;
+  events: EventEmitter<CoordinatorEvents>;
+}
+
+interface ActiveRound {
+  number: number;
+  phase: RoundPhase;
+  attempts: number;
+  global: Float32Array;
+  globalBytes: Uint8Array;
+  modelHash: string;
+  deadline: number;
+  timer?: NodeJS.Timeout;
+  /** Every client sent this round's model, in any attempt: they may still answer. */
+  sampled: Set<string>;
+  /** Sampled in the current attempt and not yet answered. */
+  pending: Set<string>;
+  /** Answered this round, accepted or not: one submission per client per round. */
+  answered: Set<string>;
+  sum: RunningSum;
+  openedAt: number;
+}
+
+const log = createLogger('coordinator');
+
+export class TaskRunner {
+  private round: ActiveRound | undefined;
+  private readonly strategy: AggregationStrategy;
+  private strategyState: StrategyState = [];
+  private stopped = false;
+
+  constructor(private readonly ctx: TaskRunnerContext) {
+    this.strategy = createStrategy(ctx.task.spec.aggregation);
+  }
+
+  get taskId(): string {
+    return this.ctx.task.id;
+  }
+
+  get currentRound(): number | undefined {
+    return this.round?.number;
+  }
+
+  /** Starts a new task from its initial weights, or resumes one from its last checkpoint and running sum. */
+  async start(initialWeights?: Float32Array): Promise<void> {
+    const { task, storage, checkpoints } = this.ctx;
+    const size = task.numParams;
+    if (initialWeights) {
+      this.strategyState = initialStrategyState(this.strategy, size);
+      checkpoints.save(task.id, 1, initialWeights, this.strategyState);
+    }
+    const number = task.currentRound;
+    const record = storage.getRound(task.id, number);
+    if (!record) throw new Error(`task ${task.id} has no record of its round ${number}`);
+    const global = checkpoints.loadWeights(task.id, number);
+    this.strategyState = checkpoints.loadState(task.id, number, this.strategy.stateSlots, size);
+    const answered = new Set(storage.acceptedUpdates(task.id, number).map((update) => update.address));
+    this.round = {
+      number,
+      phase: 'open',
+      attempts: record.attempts,
+      global,
+      globalBytes: toBytes(global),
+      modelHash: hashWeights(global),
+      deadline: 0,
+      sampled: new Set(answered),
+      pending: new Set(),
+      answered,
+      sum: storage.loadRunningSum(task.id, number, size),
+      openedAt: Date.now(),
+    };
+    if (record.phase === 'aggregating') {
+      log.info('resuming an interrupted aggregation', { task: task.id, round: number });
+      await this.aggregate();
+    } else {
+      if (record.attempts > 0) log.info('resuming round', { task: task.id, round: number, accepted: answered.size });
+      this.startAttempt();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.round?.timer);
+  }
+
+  private startAttempt(): void {
+    const round = this.round!;
+    const { spec } = this.ctx.task;
+    assertTransition(round.phase, 'training');
+    round.phase = 'training';
+    round.attempts += 1;
+    round.pending.clear();
+    round.deadline = Date.now() + spec.roundDeadlineSeconds * 1000;
+    this.ctx.storage.setPhase(this.taskId, round.number, 'training', round.attempts);
+    clearTimeout(round.timer);
+    round.timer = setTimeout(() => this.onDeadline(), spec.roundDeadlineSeconds * 1000);
+    const sampled = this.fill();
+    this.ctx.events.emit('round:open', { taskId: this.taskId, round: round.number, attempt: round.attempts, sampled });
+    log.info(`round ${round.number} attempt ${round.attempts}: sampled ${sampled.length}`, { task: this.taskId });
+  }
+
+  /** Samples connected clients that have not taken part in this round until accepted + pending reaches the target. */
+  private fill(): string[] {
+    const round = this.round!;
+    const { spec } = this.ctx.task;
+    const need = samplesNeeded({
+      accepted: round.sum.count,
+      pending: round.pending.size,
+      target: spec.clientsPerRound.target,
+    });
+    if (need === 0) return [];
+    const candidates = this.ctx.directory.connected(this.taskId).filter((address) => !round.sampled.has(address));
+    const random = new Random(spec.seed * 1_000_003 + round.number * 1009 + round.attempts * 31 + round.sampled.size);
+    const chosen = random.sample(candidates.sort(), need);
+    for (const address of chosen) {
+      round.sampled.add(address);
+      round.pending.add(address);
+      this.ctx.directory.send(this.taskId, address, 'round:start', {
+        taskId: this.taskId,
+        round: round.number,
+        modelHash: round.modelHash,
+        weights: round.globalBytes,
+        deadline: round.deadline,
+        training: spec.training,
+      });
+    }
+    return chosen;
+  }
+
+  /** A client joined (or re-joined) the task: if the round still needs clients, it may get the model now. */
+  clientAvailable(): void {
+    const round = this.round;
+    if (this.stopped || round?.phase !== 'training') return;
+    const sampled = this.fill();
+    if (sampled.length) log.info(`round ${round.number}: sampled ${sampled.length} more`, { task: this.taskId });
+  }
+
+  /** A client disconnected: it is dropped from this round and may rejoin later. */
+  clientGone(address: string): void {
+    const round = this.round;
+    if (round?.phase !== 'training' || !round.pending.delete(address)) return;
+    round.sampled.delete(address);
+    log.info(`round ${round.number}: ${address} left before answering`, { task: this.taskId });
+    this.fill();
+    this.maybeClose(false);
+  }
+
+  /** Checks an update against every rule and either takes it into the running sum or throws a coded error. */
+  submit(address: string, payload: UpdatePayload): void {
+    const round = this.round;
+    const { task } = this.ctx;
+    const reject = (code: ZkflError['code'], reason: string): never => {
+      if (round) {
+        this.ctx.storage.recordRejected(task.id, round.number, address, code, reason);
+        this.ctx.events.emit('update:rejected', { taskId: task.id, round: round.number, address, code, reason });
+      }
+      log.warn(`rejected update: ${reason}`, { task: task.id, address, code });
+      throw new ZkflError(code, reason);
+    };
+    if (this.stopped || task.status !== 'running') reject('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`);
+    if (!round || payload.round !== round.number || round.phase !== 'training') {
+      reject(
+        'WRONG_ROUND',
+        `update is for round ${payload.round}; round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`,
+      );
+    }
+    if (!round!.sampled.has(address)) reject('NOT_SELECTED', `${address} was not sampled for round ${round!.number}`);
+    if (round!.answered.has(address))
+      reject('DUPLICATE_UPDATE', `${address} already sent an update in round ${round!.number}`);
+    this.takeUpdate(round!, address, payload, reject);
+  }
+
+  private takeUpdate(
+    round: ActiveRound,
+    address: string,
+    payload: UpdatePayload,
+    reject: (code: ZkflError['code'], reason: string) => never,
+  ): void {
+    const { task } = this.ctx;
+    round.answered.add(address);
+    round.pending.delete(address);
+    try {
+      if (payload.delta.byteLength !== 4 * task.numParams) {
+        reject(
+          'WRONG_LENGTH',
+          `update has ${payload.delta.byteLength} bytes; the model needs ${task.numParams} float32 values`,
+        );
+      }
+      const delta = fromBytes(payload.delta);
+      const bad = delta.findIndex((value) => !Number.isFinite(value));
+      if (bad >= 0) reject('NON_FINITE', `update value ${bad} is ${delta[bad]}`);
+      this.accept(round, address, payload, delta);
+    } finally {
+      this.maybeClose(false);
+    }
+  }
+
+  private accept(round: ActiveRound, address: string, payload: UpdatePayload, delta: Float32Array): void {
+    round.sum.add(delta, payload.numSamples);
+    const update = { address, numSamples: payload.numSamples, trainLoss: payload.trainLoss ?? null };
+    try {
+      this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum);
+    } catch (error) {
+      // The in-memory sum now holds an update the database does not: stop rather than diverge.
+      this.fail(error);
+      throw new ZkflError('INTERNAL', 'could not record the update');
+    }
+    this.ctx.events.emit('update:accepted', {
+      taskId: this.taskId,
+      round: round.number,
+      address,
+      numSamples: payload.numSamples,
+    });
+  }
+
+  private onDeadline(): void {
+    const round = this.round;
+    if (!round || round.phase !== 'training' || this.stopped) return;
+    this.maybeClose(true);
+  }
+
+  private maybeClose(deadlinePassed: boolean): void {
+    const round = this.round!;
+    if (round.phase !== 'training' || this.stopped) return;
+    const { clientsPerRound } = this.ctx.task.spec;
+    const decision = decideClose({
+      accepted: round.sum.count,
+      pending: round.pending.size,
+      min: clientsPerRound.min,
+      target: clientsPerRound.target,
+      deadlinePassed,
+    });
+    if (decision === 'aggregate') {
+      void this.aggregate().catch((error: unknown) => this.fail(error));
+    } else if (decision === 'retry') {
+      log.warn(
+        `round ${round.number}: ${round.sum.count} of at least ${clientsPerRound.min} updates by the deadline, retrying`,
+        {
+          task: this.taskId,
+        },
+      );
+      this.startAttempt();
+    }
+  }
+
+  private async aggregate(): Promise<void> {
+    const round = this.round!;
+    const { task, storage, checkpoints, model, evaluationSet, events } = this.ctx;
+    clearTimeout(round.timer);
+    if (round.phase !== 'aggregating') {
+      assertTransition(round.phase, 'aggregating');
+      round.phase = 'aggregating';
+      storage.setPhase(task.id, round.number, 'aggregating');
+    }
+    const next = this.strategy.apply(round.global, round.sum.mean(), this.strategyState);
+    setFlatWeights(model, next);
+    const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
+    if (this.stopped) return;
+    const modelHashAfter = hashWeights(next);
+    const last = round.number >= task.spec.rounds;
+    checkpoints.save(task.id, round.number + 1, next, this.strategyState);
+    storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last });
+    assertTransition(round.phase, 'evaluated');
+    round.phase = 'evaluated';
+    const rejected = storage.getRound(task.id, round.number)?.rejected.length ?? 0;
+    const seconds = (Date.now() - round.openedAt) / 1000;
+    log.info(`round ${round.number} done`, {
+      task: task.id,
+      accuracy: metrics.accuracy.toFixed(4),
+      loss: metrics.loss.toFixed(4),
+      participants: round.sum.count,
+      rejected,
+      seconds: seconds.toFixed(1),
+    });
+    const summary = { taskId: task.id, round: round.number, ...metrics, participants: round.sum.count };
+    for (const address of this.ctx.directory.connected(task.id))
+      this.ctx.directory.send(task.id, address, 'round:end', summary);
+    events.emit('round:end', { ...summary, rejected, seconds });
+    this.ctx.task = storage.getTask(task.id)!;
+    if (last) {
+      this.finish('completed');
+      return;
+    }
+    await this.start();
+  }
+
+  private finish(status: 'completed' | 'failed'): void {
+    this.stop();
+    for (const address of this.ctx.directory.connected(this.taskId)) {
+      this.ctx.directory.send(this.taskId, address, 'task:end', { taskId: this.taskId, status });
+    }
+    this.ctx.events.emit('task:end', { taskId: this.taskId, status });
+    log.info(`task ${status}`, { task: this.taskId });
+  }
+
+  private fail(error: unknown): void {
+    log.error('task failed', { task: this.taskId, error: (error as Error).stack ?? String(error) });
+    this.ctx.storage.failTask(this.taskId);
+    this.ctx.task = { ...this.ctx.task, status: 'failed' };
+    this.finish('failed');
+  }
+}

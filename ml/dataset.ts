@@ -1,0 +1,188 @@
+/**
+ * Local data sets: Fashion-MNIST-style IDX files (optionally gzipped) and CSV (features…, label). They are
+ * read on the data holder's machine only; errors say what is wrong with the file (DATA_MISSING, DATA_MALFORMED).
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { ZkflError } from '../protocol/errors.js';
+
+export interface Dataset {
+  /** Row-major examples, scaled to [0, 1] for IDX images; `count × exampleSize` values. */
+  features: Float32Array;
+  labels: Int32Array;
+  count: number;
+  /** Shape of one example, e.g. [28, 28] for IDX images or [featureCount] for CSV. */
+  exampleShape: number[];
+}
+
+export function exampleSize(dataset: Pick<Dataset, 'exampleShape'>): number {
+  return dataset.exampleShape.reduce((a, b) => a * b, 1);
+}
+
+const IDX_UBYTE = 0x08;
+
+interface IdxArray {
+  shape: number[];
+  data: Uint8Array;
+}
+
+function readIdx(path: string): IdxArray {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (path.endsWith('.gz')) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch {
+      throw new ZkflError('DATA_MALFORMED', `${path} is not valid gzip`);
+    }
+  }
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE) {
+    throw new ZkflError('DATA_MALFORMED', `${path} is not an unsigned-byte IDX file (bad magic number)`);
+  }
+  const dims = bytes[3] ?? 0;
+  const headerLength = 4 + 4 * dims;
+  if (dims < 1 || bytes.length < headerLength) throw new ZkflError('DATA_MALFORMED', `${path}: truncated IDX header`);
+  const shape = Array.from({ length: dims }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (bytes.length !== headerLength + size) {
+    throw new ZkflError(
+      'DATA_MALFORMED',
+      `${path}: header says ${size} values, file holds ${bytes.length - headerLength}`,
+    );
+  }
+  return { shape, data: bytes.subarray(headerLength) };
+}
+
+function writeIdx(path: string, shape: number[], data: Uint8Array): void {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header[2] = IDX_UBYTE;
+  header[3] = shape.length;
+  shape.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
+  writeFileSync(path, gzipSync(Buffer.concat([header, data])));
+}
+
+/** Loads an images/labels IDX pair. */
+export function loadIdx(imagesPath: string, labelsPath: string): Dataset {
+  const images = readIdx(imagesPath);
+  const labels = readIdx(labelsPath);
+  const count = images.shape[0] ?? 0;
+  if (labels.shape.length !== 1 || labels.shape[0] !== count) {
+    throw new ZkflError('DATA_MALFORMED', `${labelsPath} holds ${labels.shape[0]} labels for ${count} images`);
+  }
+  const features = new Float32Array(images.data.length);
+  for (let i = 0; i < features.length; i++) features[i] = (images.data[i] ?? 0) / 255;
+  return { features, labels: Int32Array.from(labels.data), count, exampleShape: images.shape.slice(1) };
+}
+
+/** Writes a data set of IDX images back as `<prefix>-images-idx3-ubyte.gz` and `<prefix>-labels-idx1-ubyte.gz`. */
+export function saveIdx(prefix: string, dataset: Dataset, indices?: ArrayLike<number>): void {
+  const picked = indices ?? Array.from({ length: dataset.count }, (_, i) => i);
+  const size = exampleSize(dataset);
+  const pixels = new Uint8Array(picked.length * size);
+  const labels = new Uint8Array(picked.length);
+  for (let row = 0; row < picked.length; row++) {
+    const source = picked[row] ?? 0;
+    for (let j = 0; j < size; j++)
+      pixels[row * size + j] = Math.round((dataset.features[source * size + j] ?? 0) * 255);
+    labels[row] = dataset.labels[source] ?? 0;
+  }
+  writeIdx(`${prefix}-images-idx3-ubyte.gz`, [picked.length, ...dataset.exampleShape], pixels);
+  writeIdx(`${prefix}-labels-idx1-ubyte.gz`, [picked.length], labels);
+}
+
+/** Loads CSV rows of numeric features followed by an integer label; a non-numeric first row is a header. */
+export function loadCsv(path: string): Dataset {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  if (lines.length > 0 && lines[0]!.split(',').some((cell) => cell.trim() === '' || Number.isNaN(Number(cell)))) {
+    lines.shift();
+  }
+  if (lines.length === 0) throw new ZkflError('DATA_MALFORMED', `${path} holds no data rows`);
+  const width = lines[0]!.split(',').length;
+  if (width < 2) throw new ZkflError('DATA_MALFORMED', `${path}: a row needs at least one feature and a label`);
+  const features = new Float32Array(lines.length * (width - 1));
+  const labels = new Int32Array(lines.length);
+  lines.forEach((line, row) => {
+    const cells = line.split(',').map((cell) => Number(cell));
+    if (cells.length !== width) {
+      throw new ZkflError('DATA_MALFORMED', `${path} line ${row + 1}: ${cells.length} columns, expected ${width}`);
+    }
+    const label = cells[width - 1]!;
+    if (!cells.every(Number.isFinite) || !Number.isInteger(label) || label < 0) {
+      throw new ZkflError(
+        'DATA_MALFORMED',
+        `${path} line ${row + 1}: features must be numbers, the label an integer ≥ 0`,
+      );
+    }
+    features.set(cells.slice(0, width - 1), row * (width - 1));
+    labels[row] = label;
+  });
+  return { features, labels, count: lines.length, exampleShape: [width - 1] };
+}
+
+function idxPair(prefix: string): [string, string] | undefined {
+  for (const suffix of ['.gz', '']) {
+    const images = `${prefix}-images-idx3-ubyte${suffix}`;
+    const labels = `${prefix}-labels-idx1-ubyte${suffix}`;
+    if (existsSync(images) && existsSync(labels)) return [images, labels];
+  }
+  return undefined;
+}
+
+/**
+ * Loads a data set from `path`: a CSV file; an IDX prefix such as `/usr/share/datasets/fashion-mnist/train`
+ * (→ `train-images-idx3-ubyte.gz` + `train-labels-idx1-ubyte.gz`); or a directory holding exactly one such pair.
+ */
+export function loadDataset(path: string): Dataset {
+  if (path.endsWith('.csv')) return loadCsv(path);
+  const direct = idxPair(path);
+  if (direct) return loadIdx(...direct);
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    const prefixes = [
+      ...new Set(
+        readdirSync(path)
+          .filter((name) => /-images-idx3-ubyte(\.gz)?$/.test(name))
+          .map((name) => name.replace(/-images-idx3-ubyte(\.gz)?$/, '')),
+      ),
+    ].filter((prefix) => idxPair(join(path, prefix)));
+    if (prefixes.length === 1) return loadIdx(...idxPair(join(path, prefixes[0]!))!);
+    if (prefixes.length > 1) {
+      throw new ZkflError(
+        'DATA_MALFORMED',
+        `${path} holds several IDX sets (${prefixes.join(', ')}): name one, e.g. ${join(path, prefixes[0]!)}`,
+      );
+    }
+    throw new ZkflError(
+      'DATA_MISSING',
+      `${path} holds no <name>-images-idx3-ubyte[.gz] + <name>-labels-idx1-ubyte[.gz] pair`,
+    );
+  }
+  if (existsSync(path))
+    throw new ZkflError('DATA_MALFORMED', `${path}: expected a .csv file, an IDX prefix or a directory`);
+  throw new ZkflError(
+    'DATA_MISSING',
+    `no data at ${path} (nor ${basename(path)}-images-idx3-ubyte.gz in ${dirname(path)})`,
+  );
+}
+
+/** Keeps the first `limit` examples (a view, no copy). */
+export function head(dataset: Dataset, limit: number | undefined): Dataset {
+  if (limit === undefined || limit >= dataset.count) return dataset;
+  const size = exampleSize(dataset);
+  return {
+    ...dataset,
+    count: limit,
+    features: dataset.features.subarray(0, limit * size),
+    labels: dataset.labels.subarray(0, limit),
+  };
+}

@@ -1,0 +1,51 @@
+/** A model's trainable weights as one flat float32 vector: the unit of transfer, aggregation and hashing. */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { ZkflError } from '../protocol/errors.js';
+
+export function countParams(model: tf.LayersModel): number {
+  return model.getWeights().reduce((total, weight) => total + weight.size, 0);
+}
+
+export function getFlatWeights(model: tf.LayersModel): Float32Array {
+  const weights = model.getWeights();
+  const flat = new Float32Array(countParams(model));
+  let offset = 0;
+  for (const weight of weights) {
+    flat.set(weight.dataSync(), offset);
+    offset += weight.size;
+  }
+  return flat;
+}
+
+export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void {
+  const current = model.getWeights();
+  let offset = 0;
+  const next = current.map((weight) => {
+    const tensor = tf.tensor(flat.subarray(offset, offset + weight.size), weight.shape, 'float32');
+    offset += weight.size;
+    return tensor;
+  });
+  if (offset !== flat.length) throw new Error(`expected ${offset} weights, got ${flat.length}`);
+  model.setWeights(next);
+  tf.dispose(next);
+}
+
+/** sha256 of the little-endian float32 bytes: the global-model hash H_r. */
+export function hashWeights(flat: Float32Array): string {
+  return createHash('sha256').update(toBytes(flat)).digest('hex');
+}
+
+export function toBytes(flat: Float32Array): Uint8Array {
+  return new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength);
+}
+
+/** Reads float32 values from bytes received off the wire (copied: socket buffers need not be 4-byte aligned). */
+export function fromBytes(bytes: Uint8Array): Float32Array {
+  if (bytes.byteLength % 4 !== 0) {
+    throw new ZkflError('WRONG_LENGTH', `${bytes.byteLength} bytes is not a whole number of float32 values`);
+  }
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float32Array(copy.buffer);
+}

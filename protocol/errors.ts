@@ -1,0 +1,59 @@
+/**
+ * Every error that crosses a boundary carries a string code from this table; REST answers with the code's HTTP
+ * status and socket acks with `{ ok: false, error: { code, message } }`.
+ */
+export const errorStatus = {
+  VALIDATION_FAILED: 400,
+  MALFORMED_PAYLOAD: 400,
+  UNKNOWN_EVENT: 400,
+  WRONG_LENGTH: 400,
+  NON_FINITE: 400,
+  AUTH_FAILED: 401,
+  NOT_SELECTED: 403,
+  NOT_FOUND: 404,
+  WRONG_TASK: 409,
+  WRONG_ROUND: 409,
+  DUPLICATE_UPDATE: 409,
+  TASK_NOT_RUNNING: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  DATA_MISSING: 422,
+  DATA_MALFORMED: 422,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** The offending field, for VALIDATION_FAILED. */
+  field?: string;
+}
+
+export class ZkflError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ZkflError';
+  }
+
+  toBody(): ErrorBody {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && value in errorStatus;
+}
+
+/** Turns anything thrown into a body safe to send: unknown errors become INTERNAL without leaking internals. */
+export function toErrorBody(error: unknown): ErrorBody {
+  if (error instanceof ZkflError) return error.toBody();
+  return { code: 'INTERNAL', message: 'internal error' };
+}

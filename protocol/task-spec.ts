@@ -1,0 +1,99 @@
+/**
+ * A training task as a model owner describes it (`zkfl task create --config task.json` or `POST /api/tasks`).
+ * Every field is validated here, once, and defaults are filled in.
+ */
+import { z } from 'zod';
+import { parseOrThrow } from './validate.js';
+
+const positiveInt = z.number().int().positive();
+const layerSizes = z.array(positiveInt).max(8);
+
+export const modelSpecSchema = z.union([
+  z.strictObject({
+    preset: z.literal('mlp'),
+    /** Hidden layer widths. @default [64] */
+    hidden: layerSizes.optional(),
+  }),
+  z.strictObject({
+    preset: z.literal('cnn'),
+    /** Filters per conv + max-pool block. @default [6, 16] (NIID-Bench's simple CNN) */
+    filters: layerSizes.min(1).optional(),
+    /** Square kernel size of every conv layer. @default 5 */
+    kernelSize: positiveInt.max(11).optional(),
+    /** Dense layer widths after the conv blocks. @default [120, 84] */
+    hidden: layerSizes.optional(),
+  }),
+  z.strictObject({
+    /** A TF.js layers-model topology (a model.json's `modelTopology`); it must output `classes` logits. */
+    topology: z.record(z.string(), z.unknown()),
+  }),
+]);
+export type ModelSpec = z.infer<typeof modelSpecSchema>;
+
+export const optimizerNames = ['sgd', 'momentum', 'adam'] as const;
+
+export const trainingSchema = z.strictObject({
+  /** Local passes over the client's data per round. @default 1 */
+  localEpochs: positiveInt.max(100).default(1),
+  /** @default 32 */
+  batchSize: positiveInt.max(4096).default(32),
+  /** @default 0.01 */
+  learningRate: z.number().positive().max(10).default(0.01),
+  /** Client optimizer; `momentum` is SGD with momentum 0.9. @default 'sgd' */
+  optimizer: z.enum(optimizerNames).default('sgd'),
+  /** FedProx proximal coefficient μ: adds μ/2·‖w − w_global‖² to the local loss. 0 is plain FedAvg. @default 0 */
+  proximalMu: z.number().min(0).max(100).default(0),
+});
+export type TrainingConfig = z.infer<typeof trainingSchema>;
+
+export const strategyNames = ['fedavg', 'fedavgm', 'fedadam'] as const;
+
+export const aggregationSchema = z.strictObject({
+  /** fedavg: w += Δ̄. fedavgm: server momentum. fedadam: server Adam (Reddi et al., 2021). @default 'fedavg' */
+  strategy: z.enum(strategyNames).default('fedavg'),
+  /** Server learning rate η. @default 1 for fedavg and fedavgm, 0.01 for fedadam */
+  serverLearningRate: z.number().positive().max(100).optional(),
+  /** fedavgm momentum β. @default 0.9 */
+  serverMomentum: z.number().min(0).max(1).default(0.9),
+  /** fedadam moment decay rates and adaptivity τ. @default 0.9, 0.99, 1e-3 */
+  beta1: z.number().min(0).max(1).default(0.9),
+  beta2: z.number().min(0).max(1).default(0.99),
+  epsilon: z.number().positive().default(1e-3),
+});
+export type AggregationConfig = z.infer<typeof aggregationSchema>;
+
+export const taskSpecSchema = z.strictObject({
+  /** Free text shown in listings. */
+  name: z.string().max(200).default('task'),
+  model: modelSpecSchema,
+  /** Shape of one example. @default [28, 28, 1] */
+  inputShape: z.array(positiveInt).min(1).max(4).default([28, 28, 1]),
+  /** @default 10 */
+  classes: positiveInt.min(2).max(10_000).default(10),
+  rounds: positiveInt.max(100_000),
+  clientsPerRound: z
+    .strictObject({
+      /** A round aggregates only when at least this many valid updates arrived; otherwise it is retried. */
+      min: positiveInt,
+      /** How many clients are sampled per round. */
+      target: positiveInt,
+    })
+    .refine((value) => value.target >= value.min, { message: 'target must be >= min', path: ['target'] }),
+  training: trainingSchema.default(trainingSchema.parse({})),
+  aggregation: aggregationSchema.default(aggregationSchema.parse({})),
+  /** Seconds a client has to send its update once a round starts. @default 300 */
+  roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
+  /**
+   * Held-out evaluation set on the coordinator's machine: a Fashion-MNIST-style IDX prefix or file pair, or a CSV
+   * file (features…, label). `limit` keeps the first N examples.
+   */
+  evaluation: z.strictObject({ path: z.string().min(1), limit: positiveInt.optional() }),
+  /** Seeds model initialisation and client sampling. @default 1 */
+  seed: z.number().int().min(0).default(1),
+});
+export type TaskSpec = z.infer<typeof taskSpecSchema>;
+export type TaskSpecInput = z.input<typeof taskSpecSchema>;
+
+export function parseTaskSpec(value: unknown): TaskSpec {
+  return parseOrThrow(taskSpecSchema, value, 'task spec');
+}
