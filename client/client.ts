@@ -20,6 +20,7 @@ import {
   type RoundStartPayload,
   type ServerToClientEvents,
   type TaskStatus,
+  type UpdatePayload,
 } from '../protocol/events.js';
 import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
 import type { NonceView, TaskView } from '../protocol/rest.js';
@@ -156,7 +157,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
 
     socket.on('disconnect', (reason) => {
       emit({ type: 'disconnected', reason });
-      log.warn('disconnected from the coordinator', { reason });
+      if (reason !== 'io client disconnect') log.warn('disconnected from the coordinator', { reason });
     });
 
     socket.on('round:start', (payload) => {
@@ -190,19 +191,12 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   });
   const local = getFlatWeights(model);
   const delta = local.map((value, i) => value - global[i]!);
-  const response = await new Promise<Parameters<Ack>[0]>((resolve) => {
-    socket.timeout((options.ackTimeoutSeconds ?? 120) * 1000).emit(
-      'update',
-      {
-        taskId: task.id,
-        round: start.round,
-        numSamples: result.numSamples,
-        delta: toBytes(delta),
-        trainLoss: result.loss,
-      },
-      (error: Error | null, reply?: Parameters<Ack>[0]) =>
-        resolve(reply ?? { ok: false, error: { code: 'UNAVAILABLE', message: error?.message ?? 'no answer' } }),
-    );
+  const response = await submit(socket, options.ackTimeoutSeconds ?? 120, {
+    taskId: task.id,
+    round: start.round,
+    numSamples: result.numSamples,
+    delta: toBytes(delta),
+    trainLoss: result.loss,
   });
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
@@ -212,6 +206,24 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
     emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });
   }
   return response.ok;
+}
+
+/**
+ * Sends an update and waits for the verdict. A connection that drops first ends the wait at once: the
+ * coordinator drops a disconnected client from the round, and socket.io would otherwise replay the buffered
+ * update on reconnection, before the client has joined again.
+ */
+function submit(socket: ClientSocket, timeoutSeconds: number, update: UpdatePayload): Promise<Parameters<Ack>[0]> {
+  const unavailable = (message: string) => ({ ok: false as const, error: { code: 'UNAVAILABLE' as const, message } });
+  if (!socket.connected) return Promise.resolve(unavailable('not connected when the update was ready'));
+  return new Promise((resolve) => {
+    const onDisconnect = (): void => resolve(unavailable('disconnected before the coordinator answered'));
+    socket.once('disconnect', onDisconnect);
+    socket.timeout(timeoutSeconds * 1000).emit('update', update, (error: Error | null, reply?: Parameters<Ack>[0]) => {
+      socket.off('disconnect', onDisconnect);
+      resolve(reply ?? unavailable(error?.message ?? 'no answer'));
+    });
+  });
 }
 
 function seedFor(address: string, round: number): number {

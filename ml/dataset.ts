@@ -2,7 +2,7 @@
  * Local data sets: Fashion-MNIST-style IDX files (optionally gzipped) and CSV (features…, label). They are
  * read on the data holder's machine only; errors say what is wrong with the file (DATA_MISSING, DATA_MALFORMED).
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ZkflError } from '../protocol/errors.js';
@@ -82,6 +82,7 @@ export function loadIdx(imagesPath: string, labelsPath: string): Dataset {
 /** Writes a data set of IDX images back as `<prefix>-images-idx3-ubyte.gz` and `<prefix>-labels-idx1-ubyte.gz`. */
 export function saveIdx(prefix: string, dataset: Dataset, indices?: ArrayLike<number>): void {
   const picked = indices ?? Array.from({ length: dataset.count }, (_, i) => i);
+  mkdirSync(dirname(prefix), { recursive: true });
   const size = exampleSize(dataset);
   const pixels = new Uint8Array(picked.length * size);
   const labels = new Uint8Array(picked.length);

@@ -1,0 +1,93 @@
+/** Real coordinator and client processes, started through the `zkfl` command as users start them. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ClientEvent } from '../../client/client.js';
+
+const cli = fileURLToPath(new URL('../../bin/zkfl.js', import.meta.url));
+const running = new Set<ChildProcess>();
+
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
+export interface Spawned {
+  child: ChildProcess;
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+export function spawnZkfl(args: string[]): Spawned {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, stderr, exited };
+}
+
+export interface CoordinatorProcess extends Spawned {
+  url: string;
+  port: number;
+}
+
+export async function spawnCoordinator(dataDir: string, port = 0): Promise<CoordinatorProcess> {
+  const spawned = spawnZkfl(['coordinator', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn']);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: spawned.child.stdout! }).on('line', (line) => {
+      const match = /^listening (http:\/\/\S+)$/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    void spawned.exited.then((code) => reject(new Error(`coordinator exited (${code}): ${spawned.stderr.join('\n')}`)));
+  });
+  return { ...spawned, url, port: Number(new URL(url).port) };
+}
+
+export interface ClientProcess extends Spawned {
+  events: ClientEvent[];
+  /** Resolves with the first event that satisfies `predicate` (including one already seen). */
+  waitFor(predicate: (event: ClientEvent) => boolean): Promise<ClientEvent>;
+}
+
+export function spawnClient(url: string, taskId: string, dataPath: string, keyPath: string): ClientProcess {
+  const spawned = spawnZkfl([
+    'client',
+    '--coordinator',
+    url,
+    '--task',
+    taskId,
+    '--data',
+    dataPath,
+    '--key',
+    keyPath,
+    '--progress',
+    'json',
+  ]);
+  const events: ClientEvent[] = [];
+  const waiters: Array<{ predicate: (event: ClientEvent) => boolean; resolve: (event: ClientEvent) => void }> = [];
+  createInterface({ input: spawned.child.stdout! }).on('line', (line) => {
+    const event = JSON.parse(line) as ClientEvent;
+    events.push(event);
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(event)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(event);
+      }
+    }
+  });
+  return {
+    ...spawned,
+    events,
+    waitFor: (predicate) => {
+      const seen = events.find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/** A socket.io client driven by hand, to send what a well-behaved client never would. */
+import { Wallet } from 'ethers';
+import { io, type Socket } from 'socket.io-client';
+import { authMessage } from '../../protocol/events.js';
+import type { ErrorBody } from '../../protocol/errors.js';
+import type { NonceView } from '../../protocol/rest.js';
+
+export type RawSocket = Socket;
+export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
+
+const open = new Set<Socket>();
+afterEach(() => {
+  for (const socket of open) socket.disconnect();
+  open.clear();
+});
+
+export async function freshNonce(url: string): Promise<string> {
+  return ((await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView).nonce;
+}
+
+/** Connects with `auth` (by default a valid login of `wallet`); if refused, rejects with the server's error in `data`. */
+export async function connect(url: string, wallet: Wallet, auth?: object): Promise<RawSocket> {
+  let handshake = auth;
+  if (!handshake) {
+    const nonce = await freshNonce(url);
+    handshake = { address: wallet.address, nonce, signature: await wallet.signMessage(authMessage(nonce)) };
+  }
+  const socket = io(url, { transports: ['websocket'], auth: handshake, reconnection: false });
+  open.add(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (error: Error & { data?: ErrorBody }) => reject(error));
+  });
+}
+
+export function request(socket: RawSocket, event: string, ...args: unknown[]): Promise<Reply> {
+  return socket.timeout(10_000).emitWithAck(event, ...args) as Promise<Reply>;
+}
+
+export function next<T>(socket: RawSocket, event: string): Promise<T> {
+  return new Promise((resolve) => socket.once(event, (payload: T) => resolve(payload)));
+}
+
+export function randomWallet(): Wallet {
+  return new Wallet(Wallet.createRandom().privateKey);
+}

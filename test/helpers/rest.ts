@@ -1,0 +1,38 @@
+import type { RoundView, TaskView } from '../../protocol/rest.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
+
+export async function createTask(url: string, spec: TaskSpecInput): Promise<TaskView> {
+  const response = await fetch(`${url}/api/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(spec),
+  });
+  if (response.status !== 201) throw new Error(`task not created: ${response.status} ${await response.text()}`);
+  return (await response.json()) as TaskView;
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+export const getRounds = (url: string, taskId: string): Promise<RoundView[]> =>
+  getJson<RoundView[]>(`${url}/api/tasks/${taskId}/rounds`);
+
+export async function getWeights(url: string, taskId: string, which: number | 'latest'): Promise<Float32Array> {
+  const response = await fetch(`${url}/api/tasks/${taskId}/model/${which}/weights.bin`);
+  if (!response.ok) throw new Error(`weights: ${response.status}`);
+  return new Float32Array(await response.arrayBuffer());
+}
+
+/** Polls `probe` until it returns a value, or fails after `seconds`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, seconds = 60, what = 'condition'): Promise<T> {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

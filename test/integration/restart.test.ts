@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
+import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
+import { tempDir } from '../helpers/temp.js';
+import type { TaskView } from '../../protocol/rest.js';
+
+describe('coordinator restart', function () {
+  this.timeout(240_000);
+  const dir = tempDir();
+
+  it('resumes a task killed mid-round without losing an accepted update or a finished round', async () => {
+    const dataDir = join(dir, 'coordinator');
+    const first = await spawnCoordinator(dataDir);
+    // A quick client and a slow one, so that the kill lands between their updates in round 2.
+    const [quick, slow] = writeShards(dir, [200, 6000]);
+    const task = await createTask(
+      first.url,
+      smallTask({
+        model: { preset: 'cnn', filters: [8], hidden: [] },
+        rounds: 3,
+        clientsPerRound: { min: 2, target: 2 },
+      }),
+    );
+    const clients = [
+      spawnClient(first.url, task.id, quick!, join(dir, 'quick.json')),
+      spawnClient(first.url, task.id, slow!, join(dir, 'slow.json')),
+    ];
+
+    const beforeKill = await eventually(
+      async () => {
+        const rounds = await getRounds(first.url, task.id);
+        return rounds[1]?.participants.length === 1 && rounds[1].phase === 'training' ? rounds : undefined;
+      },
+      120,
+      'one accepted update in round 2',
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await spawnCoordinator(dataDir, first.port);
+    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).currentRound).to.equal(2);
+    const resumed = await getRounds(second.url, task.id);
+    expect(resumed[0]).to.deep.equal(beforeKill[0]);
+    expect(resumed[1]!.participants).to.deep.equal(beforeKill[1]!.participants);
+
+    expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0]);
+    const rounds = await getRounds(second.url, task.id);
+    expect(rounds.map((round) => round.phase)).to.deep.equal(['evaluated', 'evaluated', 'evaluated']);
+    expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2, 2]);
+    expect(rounds[1]!.participants[0]).to.deep.equal(beforeKill[1]!.participants[0]);
+    expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
+    for (let r = 1; r < rounds.length; r++) expect(rounds[r]!.modelHashBefore).to.equal(rounds[r - 1]!.modelHashAfter);
+    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).status).to.equal('completed');
+  });
+});
