@@ -8,8 +8,9 @@ import type { NonceView } from '../../protocol/rest.js';
 export type RawSocket = Socket;
 export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
 
+// Closed when the whole run ends: suites open sockets in `before` hooks that span several tests.
 const open = new Set<Socket>();
-afterEach(() => {
+after(() => {
   for (const socket of open) socket.disconnect();
   open.clear();
 });

@@ -40,8 +40,7 @@ describe('task spec', () => {
     expect(failure({ ...minimal, training: { learningRate: -1 } }).field).to.equal('training.learningRate');
     expect(failure({ ...minimal, model: { preset: 'resnet' } }).field).to.equal('model');
     expect(failure({ ...minimal, surprise: true }).code).to.equal('VALIDATION_FAILED');
-    const { evaluation, ...withoutEvaluation } = minimal;
-    expect(evaluation.path).to.be.a('string');
+    const { evaluation: _evaluation, ...withoutEvaluation } = minimal;
     expect(failure(withoutEvaluation).field).to.equal('evaluation');
   });
 });
