@@ -1,0 +1,22 @@
+/** The real `zkfl` processes a benchmark drives. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../bin/zkfl.js', import.meta.url));
+
+export function spawnZkfl(args: string[]): ChildProcess {
+  return spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+export async function startCoordinatorProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnZkfl(['coordinator', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn']);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^listening (\S+)$/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
+  });
+  return { child, url };
+}

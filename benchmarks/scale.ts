@@ -1,0 +1,157 @@
+/**
+ * `npm run bench:scale`: one coordinator process, N ∈ {10, 100, 1000} simulated clients in this process — real
+ * logins and socket.io connections sending valid updates of the demo model's size, no training. Reports round
+ * time and the coordinator's peak memory per N, and writes benchmarks/results/scale.{json,md}.
+ *
+ *   npm run bench:scale [-- --clients 10,100,1000 --rounds 3]
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Wallet } from 'ethers';
+import { io, type Socket } from 'socket.io-client';
+import { demoTask } from '../demo/demo.js';
+import { fashionMnist } from '../demo/fashion-mnist.js';
+import { authMessage, type RoundEndPayload, type RoundStartPayload } from '../protocol/events.js';
+import type { NonceView, TaskView } from '../protocol/rest.js';
+import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
+import { startCoordinatorProcess } from './lib/processes.js';
+
+const { values } = parseArgs({ options: { clients: { type: 'string' }, rounds: { type: 'string' } } });
+const sizes = (values.clients ?? '10,100,1000').split(',').map(Number);
+const rounds = Number(values.rounds ?? 3);
+const data = fashionMnist(process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist');
+
+interface Row {
+  clients: number;
+  params: number;
+  connectSeconds: number;
+  roundSeconds: number[];
+  /** Coordinator RSS once all N clients are connected and round 1 is over. */
+  idleRssMiB: number;
+  /** Highest RSS sampled (every 50 ms) during rounds ≥ 2. */
+  roundPeakRssMiB: number;
+  /** VmHWM over the coordinator's whole life, logins included. */
+  peakRssMiB: number;
+}
+
+async function connectClient(url: string, taskId: string, numParams: number): Promise<Socket> {
+  const wallet = new Wallet(Wallet.createRandom().privateKey);
+  const { nonce } = (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
+  const signature = await wallet.signMessage(authMessage(nonce));
+  const socket = io(url, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    auth: { address: wallet.address, nonce, signature },
+  });
+  // A fixed small update: what matters here is its size and validity, not its value.
+  const delta = new Uint8Array(new Float32Array(numParams).fill(1e-4).buffer);
+  socket.on('round:start', (start: RoundStartPayload) => {
+    socket.emit('update', { taskId, round: start.round, numSamples: 100, delta }, () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  await socket.timeout(60_000).emitWithAck('join', { taskId });
+  return socket;
+}
+
+async function measure(clients: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'zkfl-scale-'));
+  const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'));
+  try {
+    const spec = {
+      ...demoTask({ clients, rounds, seed: 1 }, data.test),
+      clientsPerRound: { min: clients, target: clients },
+      evaluation: { path: data.test, limit: 1000 },
+      roundDeadlineSeconds: 600,
+    };
+    const created = await fetch(`${url}/api/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
+    const task = (await created.json()) as TaskView;
+    const roundStarts = new Map<number, number>();
+    const roundSeconds: number[] = [];
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    let idleRssMiB = Number.NaN;
+    let roundPeakRssMiB = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    const watch = (socket: Socket): void => {
+      socket.on(
+        'round:start',
+        (start: RoundStartPayload) => void (roundStarts.has(start.round) || roundStarts.set(start.round, Date.now())),
+      );
+      socket.on('round:end', (end: RoundEndPayload) => {
+        if (roundSeconds.length >= end.round) return;
+        roundSeconds.push((Date.now() - roundStarts.get(end.round)!) / 1000);
+        process.stderr.write(`  N=${clients} round ${end.round}: ${roundSeconds.at(-1)!.toFixed(2)} s\n`);
+        if (end.round === 1) {
+          idleRssMiB = rssMiB(child.pid!);
+          sampler = setInterval(() => (roundPeakRssMiB = Math.max(roundPeakRssMiB, rssMiB(child.pid!))), 50);
+        }
+        if (end.round === rounds) {
+          clearInterval(sampler);
+          resolveDone();
+        }
+      });
+    };
+    // Round 1 starts with the first join and waits for all N, so it includes the logins; later rounds do not.
+    const started = Date.now();
+    const sockets: Socket[] = [];
+    for (let i = 0; i < clients; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, clients - i) }, () => connectClient(url, task.id, task.numParams)),
+      );
+      batch.forEach(watch);
+      sockets.push(...batch);
+    }
+    const connectSeconds = (Date.now() - started) / 1000;
+    process.stderr.write(`  N=${clients}: ${clients} connected and joined in ${connectSeconds.toFixed(1)} s\n`);
+    await done;
+    const row = {
+      clients,
+      params: task.numParams,
+      connectSeconds,
+      roundSeconds,
+      idleRssMiB,
+      roundPeakRssMiB,
+      peakRssMiB: peakRssMiB(child.pid!),
+    };
+    for (const socket of sockets) socket.disconnect();
+    return row;
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows: Row[] = [];
+for (const clients of sizes) rows.push(await measure(clients));
+
+// Round 1 includes the logins, so the median is over the later rounds.
+const median = (values: number[]): number => {
+  const later = values.length > 1 ? values.slice(1) : values;
+  return [...later].sort((a, b) => a - b)[Math.floor(later.length / 2)]!;
+};
+const table = [
+  '| clients | round time, median of rounds ≥ 2 (s) | rounds (s) | coordinator RSS idle, N connected (MiB) | peak RSS in rounds ≥ 2 (MiB) | peak − idle (MiB) | peak RSS over the run (MiB) | connect + login (s) |',
+  '|---:|---:|---|---:|---:|---:|---:|---:|',
+  ...rows.map(
+    (row) =>
+      `| ${row.clients} | ${median(row.roundSeconds).toFixed(2)} | ${row.roundSeconds.map((s) => s.toFixed(2)).join(', ')} | ${row.idleRssMiB.toFixed(0)} | ${row.roundPeakRssMiB.toFixed(0)} | ${(row.roundPeakRssMiB - row.idleRssMiB).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${row.connectSeconds.toFixed(1)} |`,
+  ),
+].join('\n');
+const header = `Machine: ${machine()}. Model: the demo's CNN, ${rows[0]?.params} parameters (${(((rows[0]?.params ?? 0) * 4) / 1024).toFixed(0)} KiB per update). All N clients sampled every round; round time runs from the first round:start to round:end and includes the evaluation on 1,000 test images.`;
+writeFileSync(
+  new URL('./results/scale.json', import.meta.url),
+  JSON.stringify({ machine: machine(), rows }, null, 2) + '\n',
+);
+writeFileSync(new URL('./results/scale.md', import.meta.url), `${header}\n\n${table}\n`);
+process.stdout.write(`${header}\n\n${table}\n`);
+process.exit(0);
