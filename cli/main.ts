@@ -314,7 +314,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  const argumentError = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   if (error instanceof ZkflError) process.stderr.write(`zkfl: ${error.code}: ${error.message}\n`);
+  else if (argumentError) process.stderr.write(`zkfl: ${(error as Error).message}\n\n${usage}\n`);
   else process.stderr.write(`zkfl: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

@@ -24,15 +24,19 @@ import { type ClientDirectory, TaskRunner } from './task-runner.js';
 
 const log = createLogger('coordinator');
 
-/** A model in TF.js layers format: `model.json` plus the `weights.bin` it names. */
-export interface ModelArtifacts {
-  modelJson: object;
-  weights: Uint8Array;
-}
-
 interface TaskRuntime {
   runner: TaskRunner;
   model: tf.LayersModel;
+}
+
+/** Builds a task's model just to describe it (topology and weight names); cached, it never changes. */
+async function describeModel(spec: TaskSpec): Promise<object> {
+  const model = await buildModel(spec.model, spec.inputShape, spec.classes, spec.seed);
+  try {
+    return layersModelJson(model);
+  } finally {
+    model.dispose();
+  }
 }
 
 export class Coordinator {
@@ -40,6 +44,7 @@ export class Coordinator {
   private readonly storage: Storage;
   private readonly checkpoints: Checkpoints;
   private readonly runtimes = new Map<string, TaskRuntime>();
+  private readonly modelJsons = new Map<string, Promise<object>>();
 
   constructor(
     dataDir: string,
@@ -55,7 +60,13 @@ export class Coordinator {
     await initBackend();
     for (const task of this.storage.listTasks('running')) {
       log.info('resuming task', { task: task.id, round: task.currentRound });
-      await this.launch(task);
+      try {
+        await this.launch(task);
+      } catch (error) {
+        // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
+        log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
+        this.storage.failTask(task.id);
+      }
     }
   }
 
@@ -115,21 +126,32 @@ export class Coordinator {
     return view;
   }
 
-  /**
-   * The global model after `afterRound` rounds (0: the initial model), by default the newest one, in TF.js
-   * layers format.
-   */
-  modelArtifacts(taskId: string, afterRound?: number): ModelArtifacts {
+  /** The task's model topology and weight manifest in TF.js layers format (`model.json`). */
+  modelJson(taskId: string): Promise<object> {
+    const task = this.getTask(taskId);
+    let json = this.modelJsons.get(taskId);
+    if (!json) {
+      const runtime = this.runtimes.get(taskId);
+      json = runtime ? Promise.resolve(layersModelJson(runtime.model)) : describeModel(task.spec);
+      this.modelJsons.set(taskId, json);
+    }
+    return json;
+  }
+
+  /** Which global model `afterRound` names: the one after that many rounds (0: initial), by default the newest. */
+  modelRound(taskId: string, afterRound?: number): number {
     const task = this.getTask(taskId);
     const newest = task.status === 'completed' ? task.spec.rounds : task.currentRound - 1;
     const round = afterRound ?? newest;
     if (!Number.isInteger(round) || round < 0 || round > newest) {
       throw new ZkflError('NOT_FOUND', `task ${taskId} has models after rounds 0 to ${newest}, not ${afterRound}`);
     }
-    const runtime = this.runtimes.get(taskId);
-    if (!runtime) throw new ZkflError('NOT_FOUND', `task ${taskId} is not loaded`);
-    const weights = this.checkpoints.loadWeights(taskId, round + 1);
-    return { modelJson: layersModelJson(runtime.model), weights: toBytes(weights) };
+    return round;
+  }
+
+  /** The global weights after `afterRound` rounds (see `modelRound`). */
+  modelWeights(taskId: string, afterRound?: number): Uint8Array {
+    return toBytes(this.checkpoints.loadWeights(taskId, this.modelRound(taskId, afterRound) + 1));
   }
 
   /** A client joins a task's pool; it is sampled into rounds from now on. */

@@ -11,7 +11,7 @@ function roundParam(value: string | undefined, name: string): number {
   return round;
 }
 
-function modelRound(which: string | undefined): number | undefined {
+function roundInPath(which: string | undefined): number | undefined {
   return which === 'latest' ? undefined : roundParam(which, 'round');
 }
 
@@ -33,12 +33,13 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
     (req, res) => void res.json(coordinator.getRound(req.params.id, roundParam(req.params.round, 'round'))),
   );
   // TF.js layers format: `tf.loadLayersModel('<url>/model.json')` fetches weights.bin beside it.
-  router.get(
-    '/tasks/:id/model/:which/model.json',
-    (req, res) => void res.json(coordinator.modelArtifacts(req.params.id, modelRound(req.params.which)).modelJson),
-  );
+  router.get('/tasks/:id/model/:which/model.json', async (req, res) => {
+    // The topology is the same for every round; the round is in the path so that weights.bin resolves beside it.
+    coordinator.modelRound(req.params.id, roundInPath(req.params.which));
+    res.json(await coordinator.modelJson(req.params.id));
+  });
   router.get('/tasks/:id/model/:which/weights.bin', (req, res) => {
-    const { weights } = coordinator.modelArtifacts(req.params.id, modelRound(req.params.which));
+    const weights = coordinator.modelWeights(req.params.id, roundInPath(req.params.which));
     res.type('application/octet-stream').send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
   });
 

@@ -41,12 +41,15 @@ export async function buildModel(
       model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
     });
     model.add(tf.layers.flatten());
-  } else {
+  } else if (inputShape.length > 1) {
     model.add(tf.layers.flatten({ inputShape }));
   }
+  // The first layer declares the input shape, unless a conv or flatten layer already did (1-D input, e.g. CSV).
+  const first = (): { inputShape?: number[] } => (model.layers.length === 0 ? { inputShape } : {});
   const hidden = spec.hidden ?? presetDefaults[spec.preset].hidden;
-  for (const units of hidden) model.add(tf.layers.dense({ units, activation: 'relu', kernelInitializer: init() }));
-  model.add(tf.layers.dense({ units: classes, kernelInitializer: init() }));
+  for (const units of hidden)
+    model.add(tf.layers.dense({ ...first(), units, activation: 'relu', kernelInitializer: init() }));
+  model.add(tf.layers.dense({ ...first(), units: classes, kernelInitializer: init() }));
   return model;
 }
 

@@ -19,6 +19,8 @@ export function getFlatWeights(model: tf.LayersModel): Float32Array {
 }
 
 export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void {
+  const expected = countParams(model);
+  if (flat.length !== expected) throw new Error(`expected ${expected} weights, got ${flat.length}`);
   const current = model.getWeights();
   let offset = 0;
   const next = current.map((weight) => {
@@ -26,7 +28,6 @@ export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void 
     offset += weight.size;
     return tensor;
   });
-  if (offset !== flat.length) throw new Error(`expected ${offset} weights, got ${flat.length}`);
   model.setWeights(next);
   tf.dispose(next);
 }

@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../ml/backend.js';
+import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
@@ -9,6 +12,7 @@ import type { TaskView } from '../../protocol/rest.js';
 describe('coordinator restart', function () {
   this.timeout(240_000);
   const dir = tempDir();
+  before(() => initBackend());
 
   it('resumes a task killed mid-round without losing an accepted update or a finished round', async () => {
     const dataDir = join(dir, 'coordinator');
@@ -52,6 +56,15 @@ describe('coordinator restart', function () {
     expect(rounds[1]!.participants[0]).to.deep.equal(beforeKill[1]!.participants[0]);
     expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
     for (let r = 1; r < rounds.length; r++) expect(rounds[r]!.modelHashBefore).to.equal(rounds[r - 1]!.modelHashAfter);
-    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).status).to.equal('completed');
+    const completed = await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`);
+    expect(completed.status).to.equal('completed');
+
+    // A finished task's model is still served after another restart.
+    second.child.kill('SIGKILL');
+    await second.exited;
+    const third = await spawnCoordinator(dataDir);
+    const model = await tf.loadLayersModel(`${third.url}/api/tasks/${task.id}/model/latest/model.json`);
+    expect(hashWeights(getFlatWeights(model))).to.equal(completed.modelHash);
+    model.dispose();
   });
 });

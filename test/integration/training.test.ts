@@ -1,11 +1,14 @@
 import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import { runClient } from '../../client/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
-import type { TaskView } from '../../protocol/rest.js';
+import type { RoundView, TaskView } from '../../protocol/rest.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { spawnZkfl } from '../helpers/processes.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -59,5 +62,80 @@ describe('federated training end to end', function () {
     expect(logits.shape).to.deep.equal([1, 10]);
     logits.dispose();
     model.dispose();
+  });
+
+  it('runs FedAdam on the server with FedProx clients', async () => {
+    const shards = writeShards(dir, [300, 300]);
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        aggregation: { strategy: 'fedadam', serverLearningRate: 0.01 },
+        training: { proximalMu: 0.1, learningRate: 0.05 },
+      }),
+    );
+    const results = await Promise.all(
+      shards.map((dataPath, i) =>
+        runClient({ coordinatorUrl: coordinator.url, taskId: task.id, dataPath, keyPath: join(dir, `adam-${i}.json`) }),
+      ),
+    );
+    expect(results.map((result) => result.roundsContributed)).to.deep.equal([2, 2]);
+    const rounds = await getRounds(coordinator.url, task.id);
+    expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2]);
+    // FedAdam's first step, η·m/(√v + τ) = η·|Δ|/(|Δ| + 10τ) from zero moments, moves no weight by more than η = 0.01.
+    const [w0, w1] = [await getWeights(coordinator.url, task.id, 0), await getWeights(coordinator.url, task.id, 1)];
+    const steps = w1.map((value, i) => Math.abs(value - w0[i]!));
+    expect(Math.max(...steps)).to.be.within(0.001, 0.01);
+  });
+
+  it('creates, shows and downloads a task from the command line', async () => {
+    const config = join(dir, 'task.json');
+    writeFileSync(config, JSON.stringify(smallTask({ name: 'from the CLI', rounds: 1 })));
+    const create = spawnZkfl(['task', 'create', '--config', config, '--coordinator', coordinator.url]);
+    const id = await new Promise<string>((resolve) =>
+      createInterface({ input: create.child.stdout! }).once('line', resolve),
+    );
+    expect(await create.exited).to.equal(0);
+    expect(id).to.match(/^t-[0-9a-f]{12}$/);
+
+    const show = spawnZkfl(['task', 'show', '--task', id, '--json', '--coordinator', coordinator.url]);
+    let json = '';
+    show.child.stdout!.on('data', (chunk: Buffer) => (json += chunk.toString()));
+    expect(await show.exited).to.equal(0);
+    const shown = JSON.parse(json) as { task: TaskView; rounds: RoundView[] };
+    expect([shown.task.spec.name, shown.task.status, shown.rounds.length]).to.deep.equal([
+      'from the CLI',
+      'running',
+      1,
+    ]);
+
+    const out = join(dir, 'downloaded');
+    const download = spawnZkfl([
+      'task',
+      'model',
+      '--task',
+      id,
+      '--round',
+      '0',
+      '--out',
+      out,
+      '--coordinator',
+      coordinator.url,
+    ]);
+    expect(await download.exited).to.equal(0);
+    const weights = readFileSync(join(out, 'weights.bin'));
+    expect(hashWeights(new Float32Array(weights.buffer, weights.byteOffset, weights.byteLength / 4))).to.equal(
+      shown.task.modelHash,
+    );
+    const manifest = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as {
+      weightsManifest: Array<{ paths: string[] }>;
+    };
+    expect(manifest.weightsManifest[0]!.paths).to.deep.equal(['weights.bin']);
+
+    const bad = spawnZkfl(['task', 'create', '--config', join(dir, 'missing.json'), '--coordinator', coordinator.url]);
+    expect(await bad.exited).to.equal(1);
+    expect(bad.stderr.join('\n')).to.match(/VALIDATION_FAILED: cannot read .*missing\.json/);
+    const unknownFlag = spawnZkfl(['task', 'show', '--bogus']);
+    expect(await unknownFlag.exited).to.equal(1);
+    expect(unknownFlag.stderr.join('\n')).to.match(/Unknown option '--bogus'/);
   });
 });

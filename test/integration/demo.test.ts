@@ -1,0 +1,23 @@
+import { expect } from 'chai';
+import { spawnZkfl } from '../helpers/processes.js';
+
+describe('zkfl demo', function () {
+  this.timeout(300_000);
+
+  it('runs clients as processes over non-IID Fashion-MNIST and prints the rounds as JSON', async () => {
+    const demo = spawnZkfl(['demo', '--clients', '2', '--rounds', '2', '--alpha', '0.3', '--json']);
+    let stdout = '';
+    demo.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    expect(await demo.exited, demo.stderr.join('\n')).to.equal(0);
+    const result = JSON.parse(stdout) as { rounds: Array<Record<string, number>> };
+    expect(result.rounds.map((round) => Object.keys(round).sort())).to.deep.equal([
+      ['accuracy', 'loss', 'participants', 'rejected', 'round'],
+      ['accuracy', 'loss', 'participants', 'rejected', 'round'],
+    ]);
+    expect(result.rounds.map((round) => [round.round, round.participants, round.rejected])).to.deep.equal([
+      [1, 2, 0],
+      [2, 2, 0],
+    ]);
+    expect(result.rounds[1]!.accuracy).to.be.above(0.5);
+  });
+});
