@@ -3,7 +3,17 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'scratch/**', 'bin/zkfl.js', 'test/count-reporter.cjs', 'eslint.config.js'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'scratch/**',
+      'bin/zkfl.js',
+      'common/fork-boot.mjs',
+      '.zkfl/**',
+      'test/count-reporter.cjs',
+      'eslint.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildCircuit, terminateCurve } from '../circuits/build.js';
+import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
@@ -19,6 +21,7 @@ import { fixed, percent, ProgressDisplay, table } from './render.js';
 
 const usage = `zkfl — federated learning with proofs of every contribution
 
+  zkfl setup [--circuit default|test|bench256|bench1024[,…]] [--ptau FILE] [--force]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N]
   zkfl task create --config task.json [--coordinator URL]
   zkfl task show --task ID [--coordinator URL] [--json]
@@ -27,6 +30,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--json]
 
 Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
+--ptau defaults to ZKFL_PTAU; without either, setup downloads the public Hermez file or runs a dev ceremony.
 --coordinator defaults to ZKFL_COORDINATOR or http://127.0.0.1:8080.`;
 
 const common = {
@@ -77,6 +81,34 @@ async function api<T>(url: string, init?: RequestInit): Promise<T> {
     throw new ZkflError(error.code ?? 'INTERNAL', error.message ?? `HTTP ${response.status}`, error.field);
   }
   return body as T;
+}
+
+async function setupCommand(args: string[]): Promise<void> {
+  const values = parse(args, { circuit: { type: 'string' }, ptau: { type: 'string' }, force: { type: 'boolean' } });
+  const names = ((values.circuit as string | undefined) ?? 'default').split(',');
+  for (const name of names) {
+    if (!(name in circuitParams)) {
+      throw new ZkflError(
+        'VALIDATION_FAILED',
+        `--circuit: ${name} is not one of ${Object.keys(circuitParams).join(', ')}`,
+        'circuit',
+      );
+    }
+  }
+  try {
+    for (const name of names) {
+      const artifacts = await buildCircuit(circuitParams[name as CircuitName], {
+        ptau: (values.ptau as string | undefined) ?? process.env.ZKFL_PTAU,
+        force: values.force === true,
+      });
+      const { manifest } = artifacts;
+      process.stdout.write(
+        `${manifest.circuit}: ${manifest.constraints} constraints, ptau ${manifest.ptau.origin}${manifest.warning ? ` (${manifest.warning})` : ''}\n  ${artifacts.dir}\n`,
+      );
+    }
+  } finally {
+    await terminateCurve();
+  }
 }
 
 async function coordinatorCommand(args: string[]): Promise<void> {
@@ -290,6 +322,7 @@ async function demoCommand(args: string[]): Promise<void> {
 }
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
+  setup: setupCommand,
   coordinator: coordinatorCommand,
   task: taskCommand,
   client: clientCommand,

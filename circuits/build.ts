@@ -1,0 +1,244 @@
+/**
+ * `zkfl setup`: compile a circuit and run its Groth16 phase-2 ceremony, cached by content hash.
+ *
+ *   compile   circom2 (WebAssembly) --O2 → r1cs + witness wasm, in .zkfl/circuits/<name>-<source hash>/
+ *   phase 2   zkey from the powers of tau, one random contribution, a beacon
+ *   export    verification key and Solidity verifier, both from the same final zkey
+ *   manifest  sha256 of every artifact, the ptau's sha256 and origin, the ceremony's transcript hashes
+ *
+ * Artifacts are never committed. A build is reused while its source hash, its files and (when a ptau is given)
+ * the ptau all match the manifest.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as snarkjs from 'snarkjs';
+import { createLogger } from '../common/log.js';
+import { type CircuitParams, publicSignalNames } from './params.js';
+import { fileHash, type PtauSource, resolvePtau } from './ptau.js';
+import { snarkjsLogger } from './snarkjs-logger.js';
+
+const log = createLogger('setup');
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const templateSource = fileURLToPath(new URL('./update-chunk.circom', import.meta.url));
+
+export interface CircuitArtifacts {
+  params: CircuitParams;
+  dir: string;
+  wasm: string;
+  zkey: string;
+  verificationKey: string;
+  verifierSol: string;
+  manifest: Manifest;
+}
+
+export interface Manifest {
+  circuit: string;
+  params: CircuitParams;
+  sourceHash: string;
+  constraints: number;
+  publicSignals: readonly string[];
+  ptau: { origin: PtauSource['origin']; sha256: string };
+  ceremony: { contribution: string; beacon: string };
+  /** Present when the keys must not be used in production (a local development powers of tau). */
+  warning?: string;
+  /** sha256 of every artifact, by file name. */
+  artifacts: Record<string, string>;
+  createdAt: string;
+}
+
+export interface BuildOptions {
+  /** A powers-of-tau file (`--ptau` / `ZKFL_PTAU`); without one it is downloaded, or made by a dev ceremony. */
+  ptau?: string;
+  /** Rebuild even when the cache is fresh. */
+  force?: boolean;
+  onProgress?: (stage: string) => void;
+}
+
+const artifactFiles = (name: string) => ({
+  r1cs: `${name}.r1cs`,
+  wasm: join(`${name}_js`, `${name}.wasm`),
+  zkey: `${name}.zkey`,
+  verificationKey: 'verification_key.json',
+  verifierSol: 'Verifier.sol',
+});
+
+function mainSource(params: CircuitParams, dir: string): string {
+  const include = relative(dir, templateSource).split('\\').join('/');
+  return [
+    'pragma circom 2.1.0;',
+    `include "${include}";`,
+    `component main {public [${publicSignalNames.slice(1).join(', ')}]} = UpdateChunk(${params.chunkSize}, ${params.valueBits}, ${params.packPerElement});`,
+    '',
+  ].join('\n');
+}
+
+/** Everything the compiled circuit depends on: the template, the parameters, circomlib's and circom's versions. */
+function sourceHash(params: CircuitParams): string {
+  const version = (pkg: string): string =>
+    (JSON.parse(readFileSync(join(packageDir(pkg), 'package.json'), 'utf8')) as { version: string }).version;
+  return createHash('sha256')
+    .update(readFileSync(templateSource))
+    .update(JSON.stringify(params))
+    .update(`circomlib ${version('circomlib')} circom2 ${version('circom2')} snarkjs ${version('snarkjs')}`)
+    .digest('hex');
+}
+
+/** A dependency's directory (some packages' `exports` hide their package.json and templates from require). */
+function packageDir(name: string): string {
+  return join(projectRoot, 'node_modules', name);
+}
+
+export function artifactsRoot(): string {
+  return join(projectRoot, '.zkfl', 'circuits');
+}
+
+function circuitDir(params: CircuitParams): string {
+  return join(artifactsRoot(), `${params.name}-${sourceHash(params).slice(0, 12)}`);
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function artifactsOf(params: CircuitParams, dir: string, manifest: Manifest): CircuitArtifacts {
+  const files = artifactFiles(params.name);
+  return {
+    params,
+    dir,
+    wasm: join(dir, files.wasm),
+    zkey: join(dir, files.zkey),
+    verificationKey: join(dir, files.verificationKey),
+    verifierSol: join(dir, files.verifierSol),
+    manifest,
+  };
+}
+
+/** The built artifacts of `params` if they are complete and match their manifest; undefined otherwise. */
+export function loadCircuit(params: CircuitParams): CircuitArtifacts | undefined {
+  const dir = circuitDir(params);
+  const manifestPath = join(dir, 'manifest.json');
+  if (!existsSync(manifestPath)) return undefined;
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+  if (manifest.sourceHash !== sourceHash(params)) return undefined;
+  const intact = Object.entries(manifest.artifacts).every(
+    ([file, hash]) => existsSync(join(dir, file)) && sha256File(join(dir, file)) === hash,
+  );
+  return intact ? artifactsOf(params, dir, manifest) : undefined;
+}
+
+/** Like loadCircuit, but explains how to build what is missing. */
+export function requireCircuit(params: CircuitParams): CircuitArtifacts {
+  const artifacts = loadCircuit(params);
+  if (!artifacts) throw new Error(`circuit ${params.name} is not built: run \`npx zkfl setup\``);
+  return artifacts;
+}
+
+function compile(params: CircuitParams, dir: string): Promise<void> {
+  const main = join(dir, `${params.name}.circom`);
+  writeFileSync(main, mainSource(params, dir));
+  const cli = join(packageDir('circom2'), 'cli.js');
+  const nodeModules = join(projectRoot, 'node_modules');
+  // circom2 runs under WASI with the working directory's ancestors preopened: paths must be relative to it.
+  const args = [
+    cli,
+    relative(projectRoot, main),
+    '--r1cs',
+    '--wasm',
+    '--O2',
+    '-l',
+    relative(projectRoot, nodeModules),
+    '-o',
+    relative(projectRoot, dir),
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`circom failed (${code}):\n${output}`))));
+  });
+}
+
+/** Builds `params` if its artifacts are missing or stale, and returns them. */
+export async function buildCircuit(params: CircuitParams, options: BuildOptions = {}): Promise<CircuitArtifacts> {
+  const progress = options.onProgress ?? ((stage: string) => log.info(stage));
+  const dir = circuitDir(params);
+  const cached = options.force ? undefined : loadCircuit(params);
+  if (cached && (!options.ptau || (await fileHash(options.ptau, 'sha256')) === cached.manifest.ptau.sha256)) {
+    log.debug('circuit artifacts are fresh', { circuit: params.name, dir });
+    return cached;
+  }
+  mkdirSync(dir, { recursive: true });
+  const files = artifactFiles(params.name);
+  const at = (file: string): string => join(dir, file);
+  const started = Date.now();
+
+  if (options.force || !existsSync(at(files.r1cs)) || !existsSync(at(files.wasm))) {
+    progress(`compiling ${params.name} (D = ${params.chunkSize}) with circom --O2`);
+    await compile(params, dir);
+  }
+  const logger = snarkjsLogger('setup');
+  const { nConstraints } = await snarkjs.r1cs.info(at(files.r1cs));
+  progress(
+    `${params.name}: ${nConstraints} constraints (${(nConstraints / params.chunkSize).toFixed(1)} per parameter)`,
+  );
+  if (nConstraints > 2 ** params.ptauPower)
+    throw new Error(`${nConstraints} constraints do not fit 2^${params.ptauPower}`);
+
+  const ptau = await resolvePtau(params.ptauPower, options.ptau, join(projectRoot, '.zkfl', 'ptau'), progress);
+  if (ptau.origin === 'dev') log.warn('phase 2 runs on a development powers of tau: these keys are NOT for production');
+  const [zkey0, zkey1] = [at(`${params.name}_0.zkey`), at(`${params.name}_1.zkey`)];
+  progress(`${params.name}: phase 2 — initial zkey`);
+  await snarkjs.zKey.newZKey(at(files.r1cs), ptau.path, zkey0, logger);
+  progress(`${params.name}: phase 2 — contribution`);
+  const contribution = await snarkjs.zKey.contribute(
+    zkey0,
+    zkey1,
+    'zkfl setup',
+    randomBytes(64).toString('hex'),
+    logger,
+  );
+  // The beacon stands in for public randomness (a future block hash in a real ceremony); it is recorded.
+  const beacon = randomBytes(32).toString('hex');
+  progress(`${params.name}: phase 2 — beacon`);
+  await snarkjs.zKey.beacon(zkey1, at(files.zkey), 'zkfl beacon', beacon, 10, logger);
+  rmSync(zkey0);
+  rmSync(zkey1);
+
+  progress(`${params.name}: exporting the verification key and the Solidity verifier`);
+  const verificationKey = await snarkjs.zKey.exportVerificationKey(at(files.zkey), logger);
+  writeFileSync(at(files.verificationKey), JSON.stringify(verificationKey, null, 1));
+  const template = readFileSync(join(packageDir('snarkjs'), 'templates', 'verifier_groth16.sol.ejs'), 'utf8');
+  const solidity = await snarkjs.zKey.exportSolidityVerifier(at(files.zkey), { groth16: template }, logger);
+  writeFileSync(
+    at(files.verifierSol),
+    `// GENERATED by \`zkfl setup\` from ${files.zkey} (sha256 in manifest.json). Do not edit.\n${solidity}`,
+  );
+
+  const manifest: Manifest = {
+    circuit: params.name,
+    params,
+    sourceHash: sourceHash(params),
+    constraints: nConstraints,
+    publicSignals: publicSignalNames,
+    ptau: { origin: ptau.origin, sha256: await fileHash(ptau.path, 'sha256') },
+    ceremony: { contribution: Buffer.from(contribution).toString('hex'), beacon },
+    ...(ptau.origin === 'dev' ? { warning: 'development powers of tau: NOT FOR PRODUCTION' } : {}),
+    artifacts: Object.fromEntries(Object.values(files).map((file) => [file, sha256File(at(file))])),
+    createdAt: new Date().toISOString(),
+  };
+  writeFileSync(at('manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  progress(`${params.name}: ready in ${((Date.now() - started) / 1000).toFixed(0)} s (${dir})`);
+  await terminateCurve();
+  return artifactsOf(params, dir, manifest);
+}
+
+/** snarkjs keeps a pool of curve worker threads alive; without this the process never exits. */
+export async function terminateCurve(): Promise<void> {
+  const holder = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
+  await holder.curve_bn128?.terminate();
+  holder.curve_bn128 = null;
+}

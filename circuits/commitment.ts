@@ -1,0 +1,40 @@
+/**
+ * The commitment to one chunk of an update, computed exactly as circuits/update-chunk.circom does:
+ *   h = Poseidon(salt, taskId, round, address, modelHash, chunkIndex); h = Poseidon(h, 15 packed elements)…
+ * with circomlibjs's Poseidon, the same permutation as circomlib's.
+ */
+import { randomBytes } from 'node:crypto';
+import { buildPoseidon } from 'circomlibjs';
+import { FIELD_PRIME, pack } from './codec.js';
+import type { CircuitParams } from './params.js';
+
+type Poseidon = Awaited<ReturnType<typeof buildPoseidon>>;
+let poseidon: Promise<Poseidon> | undefined;
+
+/** What a chunk's commitment binds, besides its values. */
+export interface ChunkBinding {
+  salt: bigint;
+  taskId: bigint;
+  round: bigint;
+  address: bigint;
+  modelHash: bigint;
+  chunkIndex: bigint;
+}
+
+/** A uniformly random field element, for the salt. */
+export function randomSalt(): bigint {
+  return BigInt('0x' + randomBytes(32).toString('hex')) % FIELD_PRIME;
+}
+
+export async function commitChunk(binding: ChunkBinding, q: ArrayLike<number>, params: CircuitParams): Promise<bigint> {
+  poseidon ??= buildPoseidon();
+  const hash = await poseidon;
+  const digest = (inputs: bigint[]): bigint => hash.F.toObject(hash(inputs));
+  const packed = pack(q, params);
+  let h = digest([binding.salt, binding.taskId, binding.round, binding.address, binding.modelHash, binding.chunkIndex]);
+  for (let start = 0; start < packed.length; start += 15) {
+    const block = Array.from({ length: 15 }, (_, j) => packed[start + j] ?? 0n);
+    h = digest([h, ...block]);
+  }
+  return h;
+}

@@ -1,0 +1,14 @@
+import { type ChildProcess, fork } from 'node:child_process';
+
+/**
+ * Starts the TypeScript module at `module` in a child process with an IPC channel (advanced serialization, so
+ * bigints and typed arrays cross it). Child processes rather than worker threads: snarkjs's curve library treats
+ * any worker thread as one of its own.
+ */
+export function forkModule(module: URL): ChildProcess {
+  return fork(new URL('./fork-boot.mjs', import.meta.url), [module.href], {
+    serialization: 'advanced',
+    // stdout stays free for the parent's machine-readable output; the child's logs go to stderr.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+}

@@ -1,0 +1,172 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import * as snarkjs from 'snarkjs';
+import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
+import { FIELD_PRIME, modelHashField } from '../../circuits/codec.js';
+import { commitChunk, randomSalt } from '../../circuits/commitment.js';
+import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
+import { chunkInputs, publicInputs, type UpdateStatement } from '../../circuits/statement.js';
+import { snarkjsLogger } from '../../circuits/snarkjs-logger.js';
+import { circuit } from '../helpers/circuits.js';
+
+const statement: UpdateStatement = {
+  taskId: 't-0123456789ab',
+  round: 3,
+  address: '0x90f525ee8247191F542689C62bFb16f87c526D0B',
+  modelHash: 'a'.repeat(64),
+  normBound: 10_000_000n,
+};
+
+/** 30 values spanning the whole 16-bit range, with Σq² = 4,300,000,000 + … well under nothing: set per test. */
+function values(...overrides: Array<[number, number]>): Int32Array {
+  const q = Int32Array.from({ length: 30 }, (_, i) => ((i * 37) % 200) - 100);
+  for (const [index, value] of overrides) q[index] = value;
+  return q;
+}
+const normSq = (q: Int32Array): bigint => q.reduce((sum, value) => sum + BigInt(value) ** 2n, 0n);
+
+describe('UpdateChunk circuit', function () {
+  this.timeout(300_000);
+  let artifacts: CircuitArtifacts;
+  let verificationKey: object;
+  let honest: { salt: bigint; q: Int32Array; proof: ChunkProof };
+
+  before(async () => {
+    artifacts = await circuit('test');
+    verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
+    const q = values([0, -32768], [1, 32767]);
+    const salt = randomSalt();
+    const [proof] = await proveUpdate({ ...statement, normBound: normSq(q) + 5n }, salt, q, artifacts);
+    honest = { salt, q, proof: proof! };
+  });
+  after(() => terminateCurve());
+
+  const verify = (publicSignals: string[], proof = honest.proof.proof): Promise<boolean> =>
+    snarkjs.groth16.verify(verificationKey, publicSignals, proof);
+  const honestStatement = (): UpdateStatement => ({ ...statement, normBound: normSq(honest.q) + 5n });
+
+  it('proves and verifies an honest update at the edges of the value range', async () => {
+    expect(honest.proof.publicSignals.slice(1)).to.deep.equal(publicInputs(honestStatement(), 0));
+    expect(await verify(honest.proof.publicSignals)).to.equal(true);
+  });
+
+  it('commits exactly as the TypeScript twin does', async () => {
+    const binding = { salt: honest.salt, taskId: 0n, round: 3n, address: 0n, modelHash: 0n, chunkIndex: 0n };
+    const [taskId, , address, modelHash] = publicInputs(statement, 0).map(BigInt);
+    const twin = await commitChunk(
+      { ...binding, taskId: taskId!, address: address!, modelHash: modelHash! },
+      honest.q,
+      artifacts.params,
+    );
+    expect(honest.proof.publicSignals[0]).to.equal(String(twin));
+    const require = createRequire(import.meta.url);
+    const witnessCalculator = require(join(artifacts.dir, `${artifacts.params.name}_js`, 'witness_calculator.js')) as (
+      wasm: Buffer,
+    ) => Promise<{ calculateWitness(input: object, sanityCheck: boolean): Promise<bigint[]> }>;
+    const calculator = await witnessCalculator(readFileSync(artifacts.wasm));
+    for (let trial = 0; trial < 3; trial++) {
+      const q = Int32Array.from({ length: 30 }, () => Math.floor(Math.random() * 65536) - 32768);
+      const salt = randomSalt();
+      const other = { ...statement, round: 7 + trial, normBound: normSq(q) };
+      const [input] = chunkInputs(other, salt, q, artifacts.params);
+      const witness = await calculator.calculateWitness(input!, true);
+      const [t, r, a, h, k] = publicInputs(other, 0).map(BigInt);
+      const expected = await commitChunk(
+        { salt, taskId: t!, round: r!, address: a!, modelHash: h!, chunkIndex: k! },
+        q,
+        artifacts.params,
+      );
+      expect(witness[1]).to.equal(expected);
+    }
+  });
+
+  it('cannot prove a value out of range, on either side', async () => {
+    for (const value of [32768, -32769]) {
+      const q = values([4, value]);
+      const error = await proveUpdate({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts).catch(
+        (e: Error) => e,
+      );
+      expect(error, `q = ${value}`)
+        .to.be.instanceOf(Error)
+        .with.property('message')
+        .that.matches(/Assert Failed/);
+    }
+  });
+
+  it('cannot prove a norm one unit over the bound, and can at the bound', async () => {
+    const q = values([2, 1234]);
+    const over = await proveUpdate({ ...statement, normBound: normSq(q) - 1n }, randomSalt(), q, artifacts).catch(
+      (e: Error) => e,
+    );
+    expect(over)
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.matches(/Assert Failed/);
+    const [atBound] = await proveUpdate({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts);
+    expect(await verify(atBound!.publicSignals, atBound!.proof)).to.equal(true);
+  });
+
+  it('cannot take a bound too large for the comparator', async () => {
+    const q = values();
+    const error = await proveUpdate({ ...statement, normBound: 1n << 60n }, randomSalt(), q, artifacts).catch(
+      (e: Error) => e,
+    );
+    expect(error).to.be.instanceOf(Error);
+  });
+
+  it('binds the proof to its commitment, task, round, address, model hash, chunk and bound', async () => {
+    const signals = honest.proof.publicSignals;
+    const otherCommitment = await commitChunk(
+      { salt: honest.salt, taskId: 0n, round: 3n, address: 0n, modelHash: 0n, chunkIndex: 0n },
+      values([0, 5]),
+      artifacts.params,
+    );
+    const tampered: Record<string, string[]> = {
+      'a commitment of other values': [String(otherCommitment), ...signals.slice(1)],
+      'another task': [signals[0]!, ...publicInputs({ ...honestStatement(), taskId: 't-ffffffffffff' }, 0)],
+      'another round': [signals[0]!, ...publicInputs({ ...honestStatement(), round: 4 }, 0)],
+      'another address (a replay by another client)': [
+        signals[0]!,
+        ...publicInputs({ ...honestStatement(), address: '0x0dE72FEAE3A9EB1447F96693faAa7a93f1903e1c' }, 0),
+      ],
+      'another model hash': [signals[0]!, ...publicInputs({ ...honestStatement(), modelHash: 'b'.repeat(64) }, 0)],
+      'another chunk index': [signals[0]!, ...publicInputs(honestStatement(), 1)],
+      'a larger bound': [signals[0]!, ...publicInputs({ ...honestStatement(), normBound: normSq(honest.q) + 6n }, 0)],
+      'a signal moved by the field order': signals.map((value, i) =>
+        i === 2 ? String(BigInt(value) + FIELD_PRIME) : value,
+      ),
+    };
+    for (const [what, publicSignals] of Object.entries(tampered)) {
+      expect(await verify(publicSignals), what).to.equal(false);
+    }
+    expect(modelHashField('b'.repeat(64))).to.not.equal(modelHashField('a'.repeat(64)));
+  });
+
+  it('rejects a proof whose bytes were changed', async () => {
+    const proof = structuredClone(honest.proof.proof);
+    proof.pi_a[0] = String(BigInt(proof.pi_a[0]!) + 1n);
+    expect(await verify(honest.proof.publicSignals, proof)).to.equal(false);
+  });
+
+  it('cannot prove from a witness that breaks the constraints, even one built by hand', async () => {
+    const [input] = chunkInputs(honestStatement(), honest.salt, honest.q, artifacts.params);
+    const wtns = { type: 'mem' as const };
+    await snarkjs.wtns.calculate(input!, artifacts.wasm, wtns);
+    const bytes = (wtns as { data?: Uint8Array }).data!;
+    const r1cs = join(artifacts.dir, `${artifacts.params.name}.r1cs`);
+    const logger = snarkjsLogger('test');
+    expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: bytes }, logger)).to.equal(true);
+    // wtns: "wtns", version, sections; section 1 = n8, prime, witness count (at byte 60); section 2, last, holds
+    // the values, 32 bytes each: 1, commitment, 6 public inputs, then q[0]. Raise q[0] by one, nothing else.
+    const witnessCount = new DataView(bytes.buffer, bytes.byteOffset).getUint32(60, true);
+    const tampered = Uint8Array.from(bytes);
+    const q0 = tampered.length - (witnessCount - 8) * 32;
+    expect(tampered[q0]).to.equal(Number((BigInt(honest.q[0]!) + FIELD_PRIME) & 0xffn));
+    tampered[q0] = (tampered[q0]! + 1) & 0xff;
+    expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: tampered }, logger)).to.equal(false);
+    const { proof, publicSignals } = await snarkjs.groth16.prove(artifacts.zkey, { type: 'mem', data: tampered });
+    expect(await verify(publicSignals, proof)).to.equal(false);
+  });
+});

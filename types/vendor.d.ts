@@ -1,0 +1,101 @@
+// The parts of untyped dependencies that zkfl uses.
+
+declare module 'circomlibjs' {
+  interface PoseidonField {
+    toObject(element: Uint8Array): bigint;
+  }
+  interface Poseidon {
+    (inputs: Array<bigint | number>): Uint8Array;
+    F: PoseidonField;
+  }
+  export function buildPoseidon(): Promise<Poseidon>;
+}
+
+declare module 'snarkjs' {
+  export interface Groth16Proof {
+    pi_a: string[];
+    pi_b: string[][];
+    pi_c: string[];
+    protocol: string;
+    curve: string;
+  }
+  export interface SnarkjsLogger {
+    debug(message: string): void;
+    info(message: string): void;
+    warn(message: string): void;
+    error(message: string): void;
+  }
+  type FileOrMemory = string | { type: 'mem'; data?: Uint8Array };
+  export const groth16: {
+    fullProve(
+      input: Record<string, unknown>,
+      wasmFile: string | Uint8Array,
+      zkeyFile: string | Uint8Array,
+      logger?: SnarkjsLogger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    prove(
+      zkeyFile: string | Uint8Array,
+      witness: FileOrMemory,
+      logger?: SnarkjsLogger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    verify(
+      verificationKey: object,
+      publicSignals: string[],
+      proof: Groth16Proof,
+      logger?: SnarkjsLogger,
+    ): Promise<boolean>;
+  };
+  export const zKey: {
+    newZKey(r1cs: string, ptau: string, zkey: FileOrMemory, logger?: SnarkjsLogger): Promise<unknown>;
+    contribute(
+      zkeyOld: string,
+      zkeyNew: string,
+      name: string,
+      entropy: string,
+      logger?: SnarkjsLogger,
+    ): Promise<Uint8Array>;
+    beacon(
+      zkeyOld: string,
+      zkeyNew: string,
+      name: string,
+      beaconHash: string,
+      iterationsExp: number,
+      logger?: SnarkjsLogger,
+    ): Promise<Uint8Array>;
+    verifyFromR1cs(r1cs: string, ptau: string, zkey: string, logger?: SnarkjsLogger): Promise<boolean>;
+    exportVerificationKey(zkey: string, logger?: SnarkjsLogger): Promise<object>;
+    exportSolidityVerifier(zkey: string, templates: { groth16: string }, logger?: SnarkjsLogger): Promise<string>;
+  };
+  export const powersOfTau: {
+    newAccumulator(curve: unknown, power: number, file: string, logger?: SnarkjsLogger): Promise<unknown>;
+    contribute(
+      oldFile: string,
+      newFile: string,
+      name: string,
+      entropy: string,
+      logger?: SnarkjsLogger,
+    ): Promise<unknown>;
+    beacon(
+      oldFile: string,
+      newFile: string,
+      name: string,
+      beaconHash: string,
+      iterationsExp: number,
+      logger?: SnarkjsLogger,
+    ): Promise<unknown>;
+    preparePhase2(oldFile: string, newFile: string, logger?: SnarkjsLogger): Promise<unknown>;
+  };
+  export const wtns: {
+    calculate(input: Record<string, unknown>, wasmFile: string, wtnsFile: FileOrMemory): Promise<void>;
+    check(r1cs: string, wtnsFile: FileOrMemory, logger?: SnarkjsLogger): Promise<boolean>;
+  };
+  export const r1cs: {
+    info(
+      r1csFile: string,
+      logger?: SnarkjsLogger,
+    ): Promise<{ nConstraints: number; nVars: number; nOutputs: number; nPubInputs: number; nPrvInputs: number }>;
+  };
+  export const curves: {
+    getCurveFromName(name: string, options?: { singleThread?: boolean }): Promise<{ terminate(): Promise<void> }>;
+  };
+}
