@@ -129,6 +129,11 @@ export function loadCircuit(params: CircuitParams): CircuitArtifacts | undefined
   return intact ? artifactsOf(params, dir, manifest) : undefined;
 }
 
+/** sha256 of the verification key file: how a task names the keys its proofs must verify against. */
+export function verificationKeySha256(artifacts: CircuitArtifacts): string {
+  return sha256File(artifacts.verificationKey);
+}
+
 /** Like loadCircuit, but explains how to build what is missing. */
 export function requireCircuit(params: CircuitParams): CircuitArtifacts {
   const artifacts = loadCircuit(params);

@@ -41,6 +41,8 @@ export function quantizationFor(numParams: number, clipNorm: number, params: Cir
  */
 export function quantizeUpdate(delta: Float32Array, quantization: Quantization, params: CircuitParams): Int32Array {
   const { chunkSize } = params;
+  const bad = delta.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) throw new Error(`update value ${bad} is ${delta[bad]}: training diverged`);
   const q = new Int32Array(quantization.chunks * chunkSize);
   const scale = 2 ** quantization.fractionBits;
   for (let chunk = 0; chunk < quantization.chunks; chunk++) {

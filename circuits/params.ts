@@ -43,3 +43,10 @@ export const publicSignalNames = [
   'chunkIndex',
   'normBound',
 ] as const;
+
+/** The parameter set a task names by its circuit name. */
+export function circuitNamed(name: string): CircuitParams {
+  const params = Object.values(circuitParams).find((candidate) => candidate.name === name);
+  if (!params) throw new Error(`unknown circuit ${name}`);
+  return params;
+}

@@ -138,6 +138,8 @@ function roundRows(rounds: RoundView[]): Array<Array<string | number>> {
     fixed(round.loss),
     round.participants.length,
     round.rejected.length,
+    round.proofsVerified,
+    round.proofsRejected,
   ]);
 }
 
@@ -178,7 +180,10 @@ async function taskCommand(args: string[]): Promise<void> {
       `${task.id} "${task.spec.name}": ${task.status}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
     );
     process.stdout.write(
-      table(['round', 'phase', 'accuracy', 'loss', 'participants', 'rejected'], roundRows(rounds)) + '\n',
+      table(
+        ['round', 'phase', 'accuracy', 'loss', 'participants', 'rejected', 'proofs ok', 'proofs bad'],
+        roundRows(rounds),
+      ) + '\n',
     );
     for (const round of rounds) {
       for (const rejection of round.rejected) {
@@ -222,6 +227,15 @@ async function clientCommand(args: string[]): Promise<void> {
   const display = progress === 'bar' ? new ProgressDisplay() : undefined;
   const onEvent = (event: ClientEvent): void => {
     if (progress === 'json') process.stdout.write(JSON.stringify(event) + '\n');
+    if (display && event.type === 'proving') {
+      display.update(
+        'train',
+        `round ${event.round}`,
+        event.done,
+        event.total,
+        `proving chunk ${event.done}/${event.total}`,
+      );
+    }
     if (display && event.type === 'training') {
       const { epoch, epochs, batch, batches, loss } = event.progress;
       display.update(
@@ -270,6 +284,7 @@ async function demoCommand(args: string[]): Promise<void> {
       alpha,
       seed: integer(values, 'seed', 1, 0),
       dataDir: process.env.ZKFL_FASHION_MNIST ?? defaultFashionMnistDir,
+      ptau: process.env.ZKFL_PTAU,
       onClientEvent: (client, event) => {
         if (event.type === 'training') {
           const { epoch, epochs, batch, batches } = event.progress;
@@ -279,6 +294,14 @@ async function demoCommand(args: string[]): Promise<void> {
             (epoch - 1) * batches + batch,
             epochs * batches,
             `round ${event.round} training`,
+          );
+        } else if (event.type === 'proving') {
+          display.update(
+            `c${client}`,
+            `client ${client}`,
+            event.done,
+            event.total,
+            `round ${event.round} proving ${event.done}/${event.total}`,
           );
         } else if (event.type === 'submitted') {
           display.update(
@@ -304,13 +327,15 @@ async function demoCommand(args: string[]): Promise<void> {
       process.stdout.write(
         '\n' +
           table(
-            ['round', 'accuracy', 'loss', 'participants', 'rejected'],
+            ['round', 'accuracy', 'loss', 'participants', 'rejected', 'proofs verified', 'proofs rejected'],
             result.rounds.map((round) => [
               round.round,
               percent(round.accuracy),
               fixed(round.loss),
               round.participants,
               round.rejected,
+              round.proofsVerified,
+              round.proofsRejected,
             ]),
           ) +
           `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,

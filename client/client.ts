@@ -11,7 +11,12 @@ import { type BackendName, initBackend } from '../ml/backend.js';
 import { type Dataset, loadDataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible, type TrainingProgress, trainLocal } from '../ml/train.js';
-import { fromBytes, getFlatWeights, hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
+import { fromBytes, getFlatWeights, hashWeights, setFlatWeights } from '../ml/weights.js';
+import { type CircuitArtifacts, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
+import { randomSalt } from '../circuits/commitment.js';
+import { circuitNamed } from '../circuits/params.js';
+import { proveUpdate } from '../circuits/prover.js';
 import {
   type Ack,
   authMessage,
@@ -47,6 +52,7 @@ export type ClientEvent =
   | { type: 'joined'; taskId: string; round: number }
   | { type: 'round:start'; round: number }
   | { type: 'training'; round: number; progress: TrainingProgress }
+  | { type: 'proving'; round: number; done: number; total: number }
   | { type: 'submitted'; round: number; accepted: boolean; error?: ErrorBody }
   | { type: 'round:end'; summary: RoundEndPayload }
   | { type: 'disconnected'; reason: string };
@@ -88,15 +94,30 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
   if (task.status !== 'running') return { status: task.status, address: wallet.address, roundsContributed: 0 };
+  const artifacts = task.spec.proofs ? matchingCircuit(task) : undefined;
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
-    return await serveRounds({ options, base, task, wallet, dataset, model });
+    return await serveRounds({ options, base, task, wallet, dataset, model, artifacts });
   } finally {
     model.dispose();
   }
 }
 
+/** This machine's build of the task's circuit, refused unless its verification key is the coordinator's. */
+function matchingCircuit(task: TaskView): CircuitArtifacts {
+  const artifacts = requireCircuit(circuitNamed(task.zk.circuit));
+  const local = verificationKeySha256(artifacts);
+  if (local !== task.zk.verificationKeySha256) {
+    throw new ZkflError(
+      'UNAVAILABLE',
+      `the local keys of ${task.zk.circuit} (verification key sha256 ${local}) are not the coordinator's (${task.zk.verificationKeySha256}): proofs would be rejected`,
+    );
+  }
+  return artifacts;
+}
+
 interface Session {
+  artifacts: CircuitArtifacts | undefined;
   options: ClientOptions;
   base: string;
   task: TaskView;
@@ -191,11 +212,15 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   });
   const local = getFlatWeights(model);
   const delta = local.map((value, i) => value - global[i]!);
+  const contribution = await contribute(session, start, delta, (done, total) =>
+    emit({ type: 'proving', round: start.round, done, total }),
+  );
   const response = await submit(socket, options.ackTimeoutSeconds ?? 120, {
     taskId: task.id,
     round: start.round,
-    numSamples: result.numSamples,
-    delta: toBytes(delta),
+    // The coordinator weighs by at most 2^20 examples (its integer sums stay exact).
+    numSamples: Math.min(result.numSamples, 2 ** 20),
+    ...contribution,
     trainLoss: result.loss,
   });
   if (response.ok) {
@@ -206,6 +231,43 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
     emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });
   }
   return response.ok;
+}
+
+/**
+ * Clips and quantizes the update as the task says and, unless the task takes updates without proofs, proves
+ * every chunk (in a separate process) with a fresh salt.
+ */
+async function contribute(
+  session: Session,
+  start: RoundStartPayload,
+  delta: Float32Array,
+  onChunk: (done: number, total: number) => void,
+): Promise<Pick<UpdatePayload, 'q' | 'salt' | 'proofs'>> {
+  const { task, wallet, artifacts } = session;
+  const params = circuitNamed(task.zk.circuit);
+  const quantization = quantizationFor(task.numParams, task.spec.clipNorm, params)!;
+  const q = quantizeUpdate(delta, quantization, params);
+  const wire = Int16Array.from(q.subarray(0, task.numParams));
+  const bytes = new Uint8Array(wire.buffer);
+  if (!artifacts) return { q: bytes };
+  const salt = randomSalt();
+  const statement = {
+    taskId: task.id,
+    round: start.round,
+    address: wallet.address,
+    modelHash: start.modelHash,
+    normBound: quantization.normBound,
+  };
+  onChunk(0, quantization.chunks);
+  const proofs = await proveUpdate(statement, salt, q, artifacts, onChunk);
+  return {
+    q: bytes,
+    salt: String(salt),
+    proofs: proofs.map(({ proof, publicSignals }) => ({
+      proof: { ...proof, protocol: 'groth16' as const, curve: 'bn128' as const },
+      publicSignals,
+    })),
+  };
 }
 
 /**

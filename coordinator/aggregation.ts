@@ -1,10 +1,10 @@
 /**
- * Aggregation: a running, sample-weighted sum of updates (memory O(model), whatever the number of clients) and
- * the server strategies that turn the round's mean update into the next global model.
+ * Aggregation: a running, sample-weighted sum of quantized updates (memory O(model), whatever the number of
+ * clients) and the server strategies that turn the round's mean update into the next global model.
  */
 import type { AggregationConfig } from '../protocol/task-spec.js';
 
-/** Σ n_k·Δ_k and Σ n_k, accumulated in float64 as updates arrive. */
+/** Σ n_k·q_k and Σ n_k, accumulated in float64 as updates arrive. */
 export class RunningSum {
   constructor(
     readonly sum: Float64Array,
@@ -16,18 +16,22 @@ export class RunningSum {
     return new RunningSum(new Float64Array(size));
   }
 
-  add(delta: Float32Array, weight: number): void {
-    if (delta.length !== this.sum.length)
-      throw new Error(`update has ${delta.length} values, expected ${this.sum.length}`);
-    for (let i = 0; i < delta.length; i++) this.sum[i]! += weight * delta[i]!;
+  /**
+   * Adds n·q. With integer q (|q| < 2^15) and n ≤ 2^20 every term is below 2^35, so sums over up to 2^17
+   * updates stay below 2^53: exact integer arithmetic in float64.
+   */
+  add(values: ArrayLike<number>, weight: number): void {
+    if (values.length !== this.sum.length)
+      throw new Error(`update has ${values.length} values, expected ${this.sum.length}`);
+    for (let i = 0; i < values.length; i++) this.sum[i]! += weight * values[i]!;
     this.totalWeight += weight;
     this.count += 1;
   }
 
-  /** The weighted mean update Δ̄ = Σ n_k·Δ_k / Σ n_k. */
-  mean(): Float64Array {
+  /** The weighted mean update Σ n_k·q_k / Σ n_k, times `scale` (2^−f dequantizes, once per round). */
+  mean(scale = 1): Float64Array {
     if (this.totalWeight <= 0) throw new Error('no updates to average');
-    return this.sum.map((value) => value / this.totalWeight);
+    return this.sum.map((value) => (value / this.totalWeight) * scale);
   }
 }
 

@@ -15,9 +15,14 @@ import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
-import type { RoundView, TaskView } from '../protocol/rest.js';
+import type { RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
+import { loadCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { quantizationFor } from '../circuits/codec.js';
+import { circuitParams } from '../circuits/params.js';
 import { Checkpoints } from './checkpoints.js';
+import type { CoordinatorOptions } from './options.js';
+import { UpdateChecker } from './update-check.js';
 import type { CoordinatorEvents } from './events.js';
 import { Storage } from './storage.js';
 import { type ClientDirectory, TaskRunner } from './task-runner.js';
@@ -46,13 +51,16 @@ export class Coordinator {
   private readonly runtimes = new Map<string, TaskRuntime>();
   private readonly modelJsons = new Map<string, Promise<object>>();
 
+  private readonly checker: UpdateChecker;
+
   constructor(
-    dataDir: string,
+    private readonly options: Pick<CoordinatorOptions, 'dataDir' | 'circuit' | 'verifierProcesses' | 'verifyTimeoutMs'>,
     private readonly directory: ClientDirectory,
   ) {
-    mkdirSync(dataDir, { recursive: true });
-    this.storage = new Storage(join(dataDir, 'coordinator.sqlite'));
-    this.checkpoints = new Checkpoints(dataDir);
+    mkdirSync(options.dataDir, { recursive: true });
+    this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'));
+    this.checkpoints = new Checkpoints(options.dataDir);
+    this.checker = new UpdateChecker(options);
   }
 
   /** Resumes every task that was running when the coordinator last stopped. */
@@ -76,12 +84,44 @@ export class Coordinator {
     const evaluationSet = loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
+    const zk = this.zkParameters(spec, initial.length);
     const id = `t-${randomBytes(6).toString('hex')}`;
-    this.storage.createTask({ id, spec, numParams: initial.length, modelHash: hashWeights(initial) });
+    this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
     const task = this.storage.getTask(id)!;
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
+  }
+
+  /** How the task's updates are quantized and proven, fixed for its whole life. */
+  private zkParameters(spec: TaskSpec, numParams: number): ZkView {
+    const params = circuitParams[this.options.circuit];
+    const quantization = quantizationFor(numParams, spec.clipNorm, params);
+    if (!quantization) {
+      throw new ZkflError(
+        'VALIDATION_FAILED',
+        `clipNorm ${spec.clipNorm} is too large for ${params.valueBits}-bit values`,
+        'clipNorm',
+      );
+    }
+    let verificationKey: string | null = null;
+    if (spec.proofs) {
+      const artifacts = loadCircuit(params);
+      if (!artifacts)
+        throw new ZkflError(
+          'UNAVAILABLE',
+          `circuit ${params.name} is not built on the coordinator: run \`npx zkfl setup\``,
+        );
+      verificationKey = verificationKeySha256(artifacts);
+    }
+    return {
+      circuit: params.name,
+      chunkSize: params.chunkSize,
+      chunks: quantization.chunks,
+      fractionBits: quantization.fractionBits,
+      normBound: String(quantization.normBound),
+      verificationKeySha256: verificationKey,
+    };
   }
 
   private async launch(
@@ -99,6 +139,7 @@ export class Coordinator {
       model,
       evaluationSet,
       events: this.events,
+      checker: this.checker,
     });
     this.runtimes.set(task.id, { runner, model });
     await runner.start(prepared?.initial);
@@ -170,7 +211,7 @@ export class Coordinator {
     this.runtimes.get(taskId)?.runner.clientGone(address);
   }
 
-  submitUpdate(address: string, joinedTaskId: string | undefined, payload: UpdatePayload): void {
+  submitUpdate(address: string, joinedTaskId: string | undefined, payload: UpdatePayload): Promise<void> {
     this.getTask(payload.taskId);
     if (joinedTaskId !== payload.taskId) {
       throw new ZkflError(
@@ -180,7 +221,7 @@ export class Coordinator {
     }
     const runtime = this.runtimes.get(payload.taskId);
     if (!runtime) throw new ZkflError('TASK_NOT_RUNNING', `task ${payload.taskId} is not running`);
-    runtime.runner.submit(address, payload);
+    return runtime.runner.submit(address, payload);
   }
 
   close(): void {
@@ -189,6 +230,7 @@ export class Coordinator {
       model.dispose();
     }
     this.runtimes.clear();
+    this.checker.close();
     this.storage.close();
   }
 }

@@ -5,7 +5,9 @@ import type { ErrorCode } from '../protocol/errors.js';
 export interface CoordinatorEvents {
   'round:open': [{ taskId: string; round: number; attempt: number; sampled: string[] }];
   'update:accepted': [{ taskId: string; round: number; address: string; numSamples: number }];
-  'update:rejected': [{ taskId: string; round: number; address: string; code: ErrorCode; reason: string }];
+  'update:rejected': [
+    { taskId: string; round: number; address: string; code: ErrorCode; reason: string; proofsRejected: number },
+  ];
   'round:end': [
     {
       taskId: string;

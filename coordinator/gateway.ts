@@ -70,16 +70,21 @@ export class SocketDirectory implements ClientDirectory {
   }
 }
 
-function reply(ack: unknown, socket: GatewaySocket, work: () => object): void {
-  let response: Parameters<Ack>[0];
-  try {
-    response = { ok: true, ...work() };
-  } catch (error) {
+/** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
+function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
+  const answer = (response: Parameters<Ack>[0]): void => {
+    if (typeof ack === 'function') (ack as Ack)(response);
+    else if (!response.ok) socket.emit('zkfl:error', response.error);
+  };
+  const fail = (error: unknown): void => {
     if (!(error instanceof ZkflError)) log.error('handler failed', { error: (error as Error).stack ?? String(error) });
-    response = { ok: false, error: toErrorBody(error) };
+    answer({ ok: false, error: toErrorBody(error) });
+  };
+  try {
+    void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
+  } catch (error) {
+    fail(error);
   }
-  if (typeof ack === 'function') (ack as Ack)(response);
-  else if (!response.ok) socket.emit('zkfl:error', response.error);
 }
 
 export function attachGateway(
@@ -147,16 +152,16 @@ export function attachGateway(
     );
 
     socket.on('update', (payload, ack) =>
-      reply(ack, socket, () => {
-        const size = (payload as { delta?: unknown } | undefined)?.delta;
-        if (size instanceof Uint8Array && size.byteLength > maxPayloadBytes) {
+      reply(ack, socket, async () => {
+        const q = (payload as { q?: unknown } | undefined)?.q;
+        if (q instanceof Uint8Array && q.byteLength > maxPayloadBytes) {
           throw new ZkflError(
             'PAYLOAD_TOO_LARGE',
-            `update of ${size.byteLength} bytes exceeds the limit of ${maxPayloadBytes}`,
+            `update of ${q.byteLength} bytes exceeds the limit of ${maxPayloadBytes}`,
           );
         }
         const update = parseOrThrow(updatePayloadSchema, payload, 'update payload');
-        coordinator.submitUpdate(address, socket.data.taskId, update);
+        await coordinator.submitUpdate(address, socket.data.taskId, update);
         return {};
       }),
     );

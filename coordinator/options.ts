@@ -1,3 +1,5 @@
+import type { CircuitName } from '../circuits/params.js';
+
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {
   /** Directory for the SQLite database and the model checkpoints. @default '.zkfl/coordinator' */
@@ -12,6 +14,12 @@ export interface CoordinatorOptions {
   maxRestBodyBytes: number;
   /** Seconds a login nonce from `GET /api/auth/nonce` stays valid. @default 120 */
   nonceTtlSeconds: number;
+  /** Circuit parameter set new tasks prove with (circuits/params.ts); built by `zkfl setup`. @default 'default' */
+  circuit: CircuitName;
+  /** Processes verifying proofs in parallel. @default the number of CPUs */
+  verifierProcesses?: number;
+  /** A proof not verified within this many milliseconds is rejected with PROOF_TIMEOUT. @default 10000 */
+  verifyTimeoutMs: number;
 }
 
 export const defaultCoordinatorOptions: CoordinatorOptions = {
@@ -21,4 +29,6 @@ export const defaultCoordinatorOptions: CoordinatorOptions = {
   maxPayloadBytes: 64 * 1024 * 1024,
   maxRestBodyBytes: 10 * 1024 * 1024,
   nonceTtlSeconds: 120,
+  circuit: 'default',
+  verifyTimeoutMs: 10_000,
 };

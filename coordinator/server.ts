@@ -22,7 +22,7 @@ export interface RunningCoordinator {
 export async function startCoordinator(overrides: Partial<CoordinatorOptions> = {}): Promise<RunningCoordinator> {
   const options = { ...defaultCoordinatorOptions, ...overrides };
   const directory = new SocketDirectory();
-  const coordinator = new Coordinator(options.dataDir, directory);
+  const coordinator = new Coordinator(options, directory);
   const nonces = new NonceStore(options.nonceTtlSeconds * 1000);
   const app = express();
   app.disable('x-powered-by');

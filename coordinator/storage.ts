@@ -7,17 +7,18 @@
 import Database from 'better-sqlite3';
 import type { RoundPhase, TaskStatus } from '../protocol/events.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import type { RejectionView, RoundView, TaskView } from '../protocol/rest.js';
+import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import { RunningSum } from './aggregation.js';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL, current_round INTEGER NOT NULL,
+  id TEXT PRIMARY KEY, spec TEXT NOT NULL, zk TEXT NOT NULL, status TEXT NOT NULL, current_round INTEGER NOT NULL,
   num_params INTEGER NOT NULL, model_hash TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
   opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
+  proofs_verified INTEGER NOT NULL DEFAULT 0, proofs_rejected INTEGER NOT NULL DEFAULT 0,
   model_hash_before TEXT NOT NULL, model_hash_after TEXT, PRIMARY KEY (task_id, round));
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS running_sums (
 interface TaskRow {
   id: string;
   spec: string;
+  zk: string;
   status: TaskStatus;
   current_round: number;
   num_params: number;
@@ -49,6 +51,8 @@ interface RoundRow {
   closed_at: string | null;
   accuracy: number | null;
   loss: number | null;
+  proofs_verified: number;
+  proofs_rejected: number;
   model_hash_before: string;
   model_hash_after: string | null;
 }
@@ -73,6 +77,7 @@ function toTaskView(row: TaskRow): TaskView {
   return {
     id: row.id,
     spec: JSON.parse(row.spec) as TaskSpec,
+    zk: JSON.parse(row.zk) as ZkView,
     status: row.status,
     currentRound: row.current_round,
     numParams: row.num_params,
@@ -96,12 +101,20 @@ export class Storage {
     this.db.close();
   }
 
-  createTask(task: { id: string; spec: TaskSpec; numParams: number; modelHash: string }): void {
+  createTask(task: { id: string; spec: TaskSpec; zk: ZkView; numParams: number; modelHash: string }): void {
     const createdAt = now();
     this.db.transaction(() => {
       this.db
-        .prepare('INSERT INTO tasks VALUES (?, ?, ?, 1, ?, ?, ?)')
-        .run(task.id, JSON.stringify(task.spec), 'running', task.numParams, task.modelHash, createdAt);
+        .prepare('INSERT INTO tasks VALUES (?, ?, ?, ?, 1, ?, ?, ?)')
+        .run(
+          task.id,
+          JSON.stringify(task.spec),
+          JSON.stringify(task.zk),
+          'running',
+          task.numParams,
+          task.modelHash,
+          createdAt,
+        );
       this.insertRound(task.id, 1, task.modelHash, createdAt);
     })();
   }
@@ -156,6 +169,8 @@ export class Storage {
       loss: row.loss,
       participants: this.acceptedUpdates(taskId, row.round),
       rejected: this.rejections(taskId, row.round),
+      proofsVerified: row.proofs_verified,
+      proofsRejected: row.proofs_rejected,
       modelHashBefore: row.model_hash_before,
       modelHashAfter: row.model_hash_after,
     };
@@ -176,9 +191,10 @@ export class Storage {
       .all(taskId, round) as RejectionView[];
   }
 
-  /** Records an accepted update together with the running sum that now includes it, atomically. */
-  recordAccepted(taskId: string, round: number, update: AcceptedUpdate, sum: RunningSum): void {
+  /** Records an accepted update, its verified proofs and the running sum that now includes it, atomically. */
+  recordAccepted(taskId: string, round: number, update: AcceptedUpdate, sum: RunningSum, proofsVerified: number): void {
     this.db.transaction(() => {
+      this.countProofs(taskId, round, proofsVerified, 0);
       this.db
         .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?)')
         .run(taskId, round, update.address, update.numSamples, update.trainLoss, now());
@@ -194,10 +210,26 @@ export class Storage {
     })();
   }
 
-  recordRejected(taskId: string, round: number, address: string, code: ErrorCode, reason: string): void {
+  recordRejected(
+    taskId: string,
+    round: number,
+    rejection: { address: string; code: ErrorCode; reason: string; proofsRejected: number },
+  ): void {
+    this.db.transaction(() => {
+      this.countProofs(taskId, round, 0, rejection.proofsRejected);
+      this.db
+        .prepare('INSERT INTO rejections (task_id, round, address, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(taskId, round, rejection.address, rejection.code, rejection.reason, now());
+    })();
+  }
+
+  private countProofs(taskId: string, round: number, verified: number, rejected: number): void {
+    if (verified === 0 && rejected === 0) return;
     this.db
-      .prepare('INSERT INTO rejections (task_id, round, address, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(taskId, round, address, code, reason, now());
+      .prepare(
+        'UPDATE rounds SET proofs_verified = proofs_verified + ?, proofs_rejected = proofs_rejected + ? WHERE task_id = ? AND round = ?',
+      )
+      .run(verified, rejected, taskId, round);
   }
 
   loadRunningSum(taskId: string, round: number, size: number): RunningSum {

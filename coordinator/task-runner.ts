@@ -12,7 +12,7 @@ import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import type { Dataset } from '../ml/dataset.js';
 import { evaluate } from '../ml/train.js';
-import { fromBytes, hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
+import { hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
 import {
   type AggregationStrategy,
   createStrategy,
@@ -24,6 +24,7 @@ import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
 import type { Storage } from './storage.js';
+import { type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 /** How the runner reaches clients; implemented by the socket gateway. */
 export interface ClientDirectory {
@@ -46,6 +47,7 @@ export interface TaskRunnerContext {
   model: tf.LayersModel;
   evaluationSet: Dataset;
   events: EventEmitter<CoordinatorEvents>;
+  checker: UpdateChecker;
 }
 
 interface ActiveRound {
@@ -191,61 +193,79 @@ export class TaskRunner {
     this.maybeClose(false);
   }
 
-  /** Checks an update against every rule and either takes it into the running sum or throws a coded error. */
-  submit(address: string, payload: UpdatePayload): void {
+  /**
+   * Checks an update against every rule — and its proofs, in the verifier pool — and either takes it into the
+   * running sum or throws a coded error. Nothing of a rejected update reaches the model.
+   */
+  async submit(address: string, payload: UpdatePayload): Promise<void> {
     const round = this.round;
     const { task } = this.ctx;
-    const reject = (code: ZkflError['code'], reason: string): never => {
-      if (round) {
-        this.ctx.storage.recordRejected(task.id, round.number, address, code, reason);
-        this.ctx.events.emit('update:rejected', { taskId: task.id, round: round.number, address, code, reason });
-      }
-      log.warn(`rejected update: ${reason}`, { task: task.id, address, code });
-      throw new ZkflError(code, reason);
-    };
-    if (this.stopped || task.status !== 'running') reject('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`);
+    if (this.stopped || task.status !== 'running')
+      this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
     if (!round || payload.round !== round.number || round.phase !== 'training') {
-      reject(
-        'WRONG_ROUND',
-        `update is for round ${payload.round}; round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`,
+      const state = `round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`;
+      this.reject(round, address, new ZkflError('WRONG_ROUND', `update is for round ${payload.round}; ${state}`));
+    }
+    if (!round.sampled.has(address)) {
+      this.reject(
+        round,
+        address,
+        new ZkflError('NOT_SELECTED', `${address} was not sampled for round ${round.number}`),
       );
     }
-    if (!round!.sampled.has(address)) reject('NOT_SELECTED', `${address} was not sampled for round ${round!.number}`);
-    if (round!.answered.has(address))
-      reject('DUPLICATE_UPDATE', `${address} already sent an update in round ${round!.number}`);
-    this.takeUpdate(round!, address, payload, reject);
-  }
-
-  private takeUpdate(
-    round: ActiveRound,
-    address: string,
-    payload: UpdatePayload,
-    reject: (code: ZkflError['code'], reason: string) => never,
-  ): void {
-    const { task } = this.ctx;
+    if (round.answered.has(address)) {
+      this.reject(
+        round,
+        address,
+        new ZkflError('DUPLICATE_UPDATE', `${address} already sent an update in round ${round.number}`),
+      );
+    }
+    // One submission per client per round: a second one is refused even while the first is being verified. The
+    // client stays pending until the verdict, so the round does not close early without it.
     round.answered.add(address);
-    round.pending.delete(address);
     try {
-      if (payload.delta.byteLength !== 4 * task.numParams) {
-        reject(
-          'WRONG_LENGTH',
-          `update has ${payload.delta.byteLength} bytes; the model needs ${task.numParams} float32 values`,
+      const statement = {
+        taskId: task.id,
+        round: round.number,
+        address,
+        modelHash: round.modelHash,
+        normBound: BigInt(task.zk.normBound),
+      };
+      const checked = await this.ctx.checker.check(payload, task, statement).catch((error: unknown) => {
+        if (error instanceof ZkflError) this.reject(round, address, error);
+        throw error;
+      });
+      if (this.round !== round || round.phase !== 'training') {
+        this.reject(
+          undefined,
+          address,
+          new ZkflError('WRONG_ROUND', `round ${round.number} closed while the update was verified`),
         );
       }
-      const delta = fromBytes(payload.delta);
-      const bad = delta.findIndex((value) => !Number.isFinite(value));
-      if (bad >= 0) reject('NON_FINITE', `update value ${bad} is ${delta[bad]}`);
-      this.accept(round, address, payload, delta);
+      this.accept(round, address, payload, checked);
     } finally {
-      this.maybeClose(false);
+      round.pending.delete(address);
+      if (this.round === round) this.maybeClose(false);
     }
   }
 
-  private accept(round: ActiveRound, address: string, payload: UpdatePayload, delta: Float32Array): void {
-    round.sum.add(delta, payload.numSamples);
+  /** Records a rejection in the round (when there is one) and throws it. */
+  private reject(round: ActiveRound | undefined, address: string, error: ZkflError): never {
+    const proofsRejected = error instanceof RejectedUpdate ? error.proofs : 0;
+    if (round) {
+      const rejection = { address, code: error.code, reason: error.message, proofsRejected };
+      this.ctx.storage.recordRejected(this.taskId, round.number, rejection);
+      this.ctx.events.emit('update:rejected', { taskId: this.taskId, round: round.number, ...rejection });
+    }
+    log.warn(`rejected update: ${error.message}`, { task: this.taskId, address, code: error.code });
+    throw new ZkflError(error.code, error.message, error.field);
+  }
+
+  private accept(round: ActiveRound, address: string, payload: UpdatePayload, checked: CheckedUpdate): void {
+    round.sum.add(checked.q, payload.numSamples);
     const update = { address, numSamples: payload.numSamples, trainLoss: payload.trainLoss ?? null };
     try {
-      this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum);
+      this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
     } catch (error) {
       // The in-memory sum now holds an update the database does not: stop rather than diverge.
       this.fail(error);
@@ -298,7 +318,9 @@ export class TaskRunner {
       round.phase = 'aggregating';
       storage.setPhase(task.id, round.number, 'aggregating');
     }
-    const next = this.strategy.apply(round.global, round.sum.mean(), this.strategyState);
+    // The sum is exact in quantized units; it is dequantized here, once per round.
+    const meanDelta = round.sum.mean(2 ** -task.zk.fractionBits);
+    const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
     setFlatWeights(model, next);
     const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
     if (this.stopped) return;
@@ -308,7 +330,8 @@ export class TaskRunner {
     storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last });
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
-    const rejected = storage.getRound(task.id, round.number)?.rejected.length ?? 0;
+    const record = storage.getRound(task.id, round.number)!;
+    const rejected = record.rejected.length;
     const seconds = (Date.now() - round.openedAt) / 1000;
     log.info(`round ${round.number} done`, {
       task: task.id,
@@ -318,7 +341,14 @@ export class TaskRunner {
       rejected,
       seconds: seconds.toFixed(1),
     });
-    const summary = { taskId: task.id, round: round.number, ...metrics, participants: round.sum.count };
+    const summary = {
+      taskId: task.id,
+      round: round.number,
+      ...metrics,
+      participants: round.sum.count,
+      proofsVerified: record.proofsVerified,
+      proofsRejected: record.proofsRejected,
+    };
     for (const address of this.ctx.directory.connected(task.id))
       this.ctx.directory.send(task.id, address, 'round:end', summary);
     events.emit('round:end', { ...summary, rejected, seconds });

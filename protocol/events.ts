@@ -26,18 +26,49 @@ export type HandshakeAuth = z.infer<typeof handshakeAuthSchema>;
 const taskId = z.string().min(1).max(64);
 const binary = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected binary data' });
 
+/** The BN254 scalar field order, duplicated from circuits/codec.ts so that protocol/ depends on nothing. */
+const FIELD_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
+/** A canonical field element: a decimal string below the field order. */
+const fieldElement = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,76})$/, 'expected a decimal field element')
+  .refine((value) => BigInt(value) < FIELD_ORDER, 'outside the field');
+
+export const chunkProofSchema = z.strictObject({
+  proof: z.strictObject({
+    pi_a: z.array(fieldElement).length(3),
+    pi_b: z.array(z.array(fieldElement).length(2)).length(3),
+    pi_c: z.array(fieldElement).length(3),
+    protocol: z.literal('groth16'),
+    curve: z.literal('bn128'),
+  }),
+  /** commitment, taskId, round, address, modelHash, chunkIndex, normBound. */
+  publicSignals: z.array(fieldElement).max(64),
+});
+
 export const joinPayloadSchema = z.strictObject({ taskId });
 export type JoinPayload = z.infer<typeof joinPayloadSchema>;
 
 export const updatePayloadSchema = z.strictObject({
   taskId,
   round: z.number().int().min(1),
-  /** Examples the update was trained on: its FedAvg weight. */
-  numSamples: z.number().int().positive().max(1e9),
-  /** w_local − w_global, float32 little-endian, one value per model parameter. */
-  delta: binary,
+  /**
+   * Examples the update was trained on: its FedAvg weight. At most 2^20, so that Σ n·q over a round stays an
+   * exact integer in float64.
+   */
+  numSamples: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 20),
+  /** The quantized update q = round(clip(w_local − w_global)·2^f): int16 little-endian, one per parameter. */
+  q: binary,
+  /** The commitments' salt (a field element); with the proofs. */
+  salt: fieldElement.optional(),
+  /** One Groth16 proof per chunk of q, in chunk order; required unless the task turned proofs off. */
+  proofs: z.array(chunkProofSchema).max(10_000).optional(),
   /** Mean training loss of the last local epoch, for the round record. */
-  trainLoss: z.number().optional(),
+  trainLoss: z.number().finite().optional(),
 });
 export type UpdatePayload = z.infer<typeof updatePayloadSchema>;
 
@@ -58,6 +89,8 @@ export interface RoundEndPayload {
   accuracy: number;
   loss: number;
   participants: number;
+  proofsVerified: number;
+  proofsRejected: number;
 }
 
 export interface TaskEndPayload {

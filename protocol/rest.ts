@@ -3,9 +3,25 @@ import type { RoundPhase, TaskStatus } from './events.js';
 import type { ErrorCode } from './errors.js';
 import type { TaskSpec } from './task-spec.js';
 
+/** How a task's updates are quantized and proven; fixed when the task is created. */
+export interface ZkView {
+  /** Circuit parameter set (circuits/params.ts) whose proofs the task takes. */
+  circuit: string;
+  chunkSize: number;
+  /** Proofs per update. */
+  chunks: number;
+  /** Values are round(x · 2^fractionBits). */
+  fractionBits: number;
+  /** Per-chunk bound on Σ q², decimal. */
+  normBound: string;
+  /** sha256 of the verification key (null when the task takes no proofs): a client proving with other keys is told so before it trains. */
+  verificationKeySha256: string | null;
+}
+
 export interface TaskView {
   id: string;
   spec: TaskSpec;
+  zk: ZkView;
   status: TaskStatus;
   /** The round in progress, or the last round once the task ended. */
   currentRound: number;
@@ -33,6 +49,9 @@ export interface RoundView {
   loss: number | null;
   participants: Array<{ address: string; numSamples: number; trainLoss: number | null }>;
   rejected: RejectionView[];
+  /** Chunk proofs that verified, and that were refused, in this round. */
+  proofsVerified: number;
+  proofsRejected: number;
   modelHashBefore: string;
   modelHashAfter: string | null;
 }

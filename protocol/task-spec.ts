@@ -75,12 +75,23 @@ export const taskSpecSchema = z.strictObject({
     .strictObject({
       /** A round aggregates only when at least this many valid updates arrived; otherwise it is retried. */
       min: positiveInt,
-      /** How many clients are sampled per round. */
-      target: positiveInt,
+      /** How many clients are sampled per round (at most 100,000: integer aggregation stays exact in float64). */
+      target: positiveInt.max(100_000),
     })
     .refine((value) => value.target >= value.min, { message: 'target must be >= min', path: ['target'] }),
   training: trainingSchema.default(trainingSchema.parse({})),
   aggregation: aggregationSchema.default(aggregationSchema.parse({})),
+  /**
+   * L2 norm τ every update is clipped to before it is quantized: each of its K chunks to τ/√K, so the whole
+   * update respects τ. Each chunk's proof shows Σ q² within the bound; the quantization scale 2^f follows from τ.
+   * @default 5
+   */
+  clipNorm: z.number().positive().max(1e6).default(5),
+  /**
+   * Require a Groth16 proof of every update. Turning it off leaves clipping, quantization and integer
+   * aggregation as they are; it exists to measure what the proofs cost. @default true
+   */
+  proofs: z.boolean().default(true),
   /** Seconds a client has to send its update once a round starts. @default 300 */
   roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
   /**

@@ -27,7 +27,8 @@ export function writeShards(dir: string, sizes: number[]): string[] {
 export function smallTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
   return {
     name: 'integration test',
-    model: { preset: 'mlp', hidden: [16] },
+    // 2,724 parameters: one chunk of the default circuit, so one proof per client per round.
+    model: { preset: 'cnn', filters: [4, 10], hidden: [] },
     rounds: 2,
     clientsPerRound: { min: 2, target: 2 },
     training: { localEpochs: 1, batchSize: 32, learningRate: 0.05 },

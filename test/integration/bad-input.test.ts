@@ -8,14 +8,11 @@ import type { TaskView } from '../../protocol/rest.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { connect, freshNonce, next, randomWallet, type RawSocket, request } from '../helpers/raw-client.js';
+import { bytesOf, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
 const maxPayloadBytes = 64 * 1024;
-
-function update(task: TaskView, values: Float32Array, overrides: object = {}): object {
-  return { taskId: task.id, round: 1, numSamples: 100, delta: new Uint8Array(values.buffer), ...overrides };
-}
 
 async function refusal(promise: Promise<unknown>): Promise<ErrorBody> {
   try {
@@ -65,21 +62,20 @@ describe('bad input', function () {
 
   describe('socket events and updates', () => {
     let task: TaskView;
-    let numParams: number;
+    let modelHash: string;
     const sockets: RawSocket[] = [];
-    const wallets = [randomWallet(), randomWallet(), randomWallet(), randomWallet()];
+    const wallets = Array.from({ length: 4 }, () => randomWallet());
 
     before(async () => {
       task = await createTask(
         url,
-        smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 3 }, roundDeadlineSeconds: 60 }),
+        smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 3 }, roundDeadlineSeconds: 120 }),
       );
-      numParams = task.numParams;
       for (const wallet of wallets.slice(0, 3)) {
         const socket = await connect(url, wallet);
         const started = next<RoundStartPayload>(socket, 'round:start');
         expect(await request(socket, 'join', { taskId: task.id })).to.deep.equal({ ok: true, round: 1 });
-        expect((await started).round).to.equal(1);
+        modelHash = (await started).modelHash;
         sockets.push(socket);
       }
     });
@@ -93,39 +89,40 @@ describe('bad input', function () {
       expect((await pushed).code).to.equal('UNKNOWN_EVENT');
       const malformed = (await request(socket!, 'join', { taskId: 5 })) as { error: ErrorBody };
       expect(malformed.error).to.deep.include({ code: 'VALIDATION_FAILED', field: 'taskId' });
-      expect(
-        ((await request(socket!, 'join', { taskId: 'no-such-task' })) as { error: ErrorBody }).error.code,
-      ).to.equal('NOT_FOUND');
+      const unknown = (await request(socket!, 'join', { taskId: 'no-such-task' })) as { error: ErrorBody };
+      expect(unknown.error.code).to.equal('NOT_FOUND');
       const noPayload = (await request(socket!, 'update', null)) as { error: ErrorBody };
       expect(noPayload.error.code).to.equal('VALIDATION_FAILED');
     });
 
     it('rejects each bad update with its own code and aggregates none of them', async () => {
       const [first, second, third] = sockets;
-      const good = new Float32Array(numParams).fill(0.01);
+      const q = smallUpdate(task.numParams);
+      const good = await provenUpdate(task, { taskId: task.id, round: 1, address: wallets[0]!.address, modelHash }, q);
       const other = await createTask(url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
       const code = async (socket: RawSocket, payload: unknown): Promise<string> => {
         const reply = await request(socket, 'update', payload);
         return reply.ok ? 'accepted' : reply.error.code;
       };
 
-      expect(await code(first!, update(task, good, { round: 2 }))).to.equal('WRONG_ROUND');
-      expect(await code(first!, update(other, good))).to.equal('WRONG_TASK');
-      expect(await code(first!, update(task, new Float32Array(maxPayloadBytes / 4 + 1)))).to.equal('PAYLOAD_TOO_LARGE');
-      expect(await code(first!, update(task, good, { delta: 'not bytes' }))).to.equal('VALIDATION_FAILED');
-      expect(await code(first!, update(task, good, { numSamples: -5 }))).to.equal('VALIDATION_FAILED');
+      expect(await code(first!, { ...good, round: 2 })).to.equal('WRONG_ROUND');
+      expect(await code(first!, { ...good, taskId: other.id })).to.equal('WRONG_TASK');
+      expect(await code(first!, { ...good, q: new Uint8Array(maxPayloadBytes + 2) })).to.equal('PAYLOAD_TOO_LARGE');
+      expect(await code(first!, { ...good, q: 'not bytes' })).to.equal('VALIDATION_FAILED');
+      expect(await code(first!, { ...good, numSamples: -5 })).to.equal('VALIDATION_FAILED');
+      expect(await code(first!, { ...good, numSamples: 2 ** 20 + 1 })).to.equal('VALIDATION_FAILED');
 
       const latecomer = await connect(url, wallets[3]!);
       expect((await request(latecomer, 'join', { taskId: task.id })).ok).to.equal(true);
-      expect(await code(latecomer, update(task, good))).to.equal('NOT_SELECTED');
+      expect(await code(latecomer, good)).to.equal('NOT_SELECTED');
 
-      expect(await code(first!, update(task, good))).to.equal('accepted');
-      expect(await code(first!, update(task, good))).to.equal('DUPLICATE_UPDATE');
-      const poisoned = new Float32Array(numParams).fill(0.01);
-      poisoned[7] = Number.NaN;
-      expect(await code(second!, update(task, poisoned))).to.equal('NON_FINITE');
+      expect(await code(first!, good)).to.equal('accepted');
+      expect(await code(first!, good)).to.equal('DUPLICATE_UPDATE');
+      expect(await code(second!, { ...good, q: bytesOf(q.subarray(1)) })).to.equal('WRONG_LENGTH');
       const ended = next<RoundEndPayload>(first!, 'round:end');
-      expect(await code(third!, update(task, new Float32Array(numParams - 1)))).to.equal('WRONG_LENGTH');
+      expect(await code(third!, { taskId: task.id, round: 1, numSamples: 10, q: bytesOf(q) })).to.equal(
+        'PROOF_MISSING',
+      );
       expect((await ended).participants).to.equal(1);
 
       const [round] = await getRounds(url, task.id);
@@ -134,18 +131,159 @@ describe('bad input', function () {
         'WRONG_ROUND',
         'NOT_SELECTED',
         'DUPLICATE_UPDATE',
-        'NON_FINITE',
         'WRONG_LENGTH',
+        'PROOF_MISSING',
       ]);
       expect(round!.rejected[3]).to.deep.include({ address: wallets[1]!.address });
-      // Only the good update moved the model: w1 = w0 + 0.01 everywhere (FedAvg of one update).
+      expect([round!.proofsVerified, round!.proofsRejected]).to.deep.equal([1, 0]);
+      // Only the good update moved the model: w1 = w0 + q·2^−f (FedAvg of one update, dequantized once).
       const [before, after] = [await getWeights(url, task.id, 0), await getWeights(url, task.id, 1)];
-      after.forEach((value, i) => expect(value - before[i]!).to.be.closeTo(0.01, 1e-6));
+      const scale = 2 ** -task.zk.fractionBits;
+      after.forEach((value, i) => expect(value - before[i]!).to.be.closeTo(q[i]! * scale, 1e-6));
     });
 
     it('keeps serving after all of it', async () => {
       expect(await getJson(`${url}/api/health`)).to.deep.equal({ ok: true });
       expect((await getJson<TaskView>(`${url}/api/tasks/${task.id}`)).status).to.equal('completed');
+    });
+  });
+
+  describe('proofs', () => {
+    it('rejects every proof that does not bind this update to this task, round, sender and model', async () => {
+      const names = [
+        'honest',
+        'missing',
+        'replayed',
+        'altered q',
+        'tampered proof',
+        'other model',
+        'other round',
+        'other task',
+        'two proofs',
+        'six signals',
+      ];
+      const task = await createTask(
+        url,
+        smallTask({ rounds: 1, clientsPerRound: { min: 1, target: names.length }, roundDeadlineSeconds: 300 }),
+      );
+      const clients = await Promise.all(
+        names.map(async (name) => {
+          const wallet = randomWallet();
+          const socket = await connect(url, wallet);
+          const started = next<RoundStartPayload>(socket, 'round:start');
+          expect((await request(socket, 'join', { taskId: task.id })).ok).to.equal(true);
+          return { name, wallet, socket, modelHash: (await started).modelHash };
+        }),
+      );
+      const [
+        honest,
+        missing,
+        replayed,
+        altered,
+        tamperedProof,
+        otherModel,
+        otherRound,
+        otherTask,
+        twoProofs,
+        sixSignals,
+      ] = clients;
+      const q = smallUpdate(task.numParams);
+      const statement = (client: (typeof clients)[number]) => ({
+        taskId: task.id,
+        round: 1,
+        address: client.wallet.address,
+        modelHash: client.modelHash,
+      });
+      const sendAsRoundOne = { taskId: task.id, round: 1 };
+      const [good, forAltered, forTampered, wrongModel, wrongRound, wrongTask] = await Promise.all([
+        provenUpdate(task, statement(honest!), q),
+        provenUpdate(task, statement(altered!), q),
+        provenUpdate(task, statement(tamperedProof!), q),
+        provenUpdate(task, { ...statement(otherModel!), modelHash: 'c'.repeat(64) }, q),
+        provenUpdate(task, { ...statement(otherRound!), round: 2 }, q, sendAsRoundOne),
+        provenUpdate(task, { ...statement(otherTask!), taskId: 't-000000000000' }, q, sendAsRoundOne),
+      ]);
+      const code = async (client: (typeof clients)[number], payload: object): Promise<[string, string]> => {
+        const reply = await request(client.socket, 'update', payload);
+        return [client.name, reply.ok ? 'accepted' : reply.error.code];
+      };
+      const outside = structuredClone(good.proofs!);
+      outside[0]!.publicSignals[1] = (2n ** 254n).toString();
+      const oversized = structuredClone(good.proofs!);
+      oversized[0]!.publicSignals = Array.from({ length: 65 }, () => '1');
+      const badShape = [{ ...good.proofs![0]!, proof: { ...good.proofs![0]!.proof, pi_a: ['1', '2'] } }];
+      // Refused by the schema, before the round counts them as answers.
+      for (const payload of [
+        { ...good, proofs: outside },
+        { ...good, proofs: oversized },
+        { ...good, proofs: badShape },
+      ]) {
+        expect(await code(honest!, payload)).to.deep.equal(['honest', 'VALIDATION_FAILED']);
+      }
+      // Far over the size limit: socket.io drops the sender's connection unread; nobody else notices.
+      const flooder = await connect(url, randomWallet());
+      const dropped = next<string>(flooder, 'disconnect');
+      flooder.emit('update', { ...good, proofs: Array.from({ length: 10_001 }, () => good.proofs![0]) });
+      expect(await dropped).to.equal('transport close');
+      expect(honest!.socket.connected).to.equal(true);
+
+      const tampered = structuredClone(forTampered.proofs!);
+      (tampered[0]!.proof as { pi_a: string[] }).pi_a[0] = String(
+        BigInt((tampered[0]!.proof as { pi_a: string[] }).pi_a[0]!) + 1n,
+      );
+      const sixSignalsProofs = structuredClone(good.proofs!);
+      sixSignalsProofs[0]!.publicSignals.pop();
+      const outcomes = [
+        await code(missing!, { ...good, proofs: undefined, salt: undefined }),
+        await code(replayed!, good),
+        await code(altered!, { ...forAltered, q: bytesOf(smallUpdate(task.numParams, 2)) }),
+        await code(tamperedProof!, { ...forTampered, proofs: tampered }),
+        await code(otherModel!, wrongModel),
+        await code(otherRound!, wrongRound),
+        await code(otherTask!, wrongTask),
+        await code(twoProofs!, { ...good, proofs: [...good.proofs!, ...good.proofs!] }),
+        await code(sixSignals!, { ...good, proofs: sixSignalsProofs }),
+      ];
+      const ended = next<RoundEndPayload>(honest!.socket, 'round:end');
+      outcomes.unshift(await code(honest!, good));
+      expect(outcomes).to.deep.equal([
+        ['honest', 'accepted'],
+        ['missing', 'PROOF_MISSING'],
+        ['replayed', 'PROOF_MISMATCH'],
+        ['altered q', 'COMMITMENT_MISMATCH'],
+        ['tampered proof', 'PROOF_INVALID'],
+        ['other model', 'PROOF_MISMATCH'],
+        ['other round', 'PROOF_MISMATCH'],
+        ['other task', 'PROOF_MISMATCH'],
+        ['two proofs', 'PROOF_MALFORMED'],
+        ['six signals', 'PROOF_MALFORMED'],
+      ]);
+      const summary = await ended;
+      expect([summary.participants, summary.proofsVerified, summary.proofsRejected]).to.deep.equal([1, 1, 9]);
+      const [round] = await getRounds(url, task.id);
+      expect(round!.rejected.find((r) => r.address === replayed!.wallet.address)?.reason).to.match(/public address/);
+    });
+
+    it('rejects a proof that takes too long to verify, and keeps serving', async () => {
+      const slow = await startCoordinator({ port: 0, dataDir: join(dir, 'slow'), verifyTimeoutMs: 1 });
+      try {
+        const task = await createTask(slow.url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
+        const wallet = randomWallet();
+        const socket = await connect(slow.url, wallet);
+        const started = next<RoundStartPayload>(socket, 'round:start');
+        await request(socket, 'join', { taskId: task.id });
+        const { modelHash: hash } = await started;
+        const update = await provenUpdate(
+          task,
+          { taskId: task.id, round: 1, address: wallet.address, modelHash: hash },
+          smallUpdate(task.numParams),
+        );
+        const reply = await request(socket, 'update', update);
+        expect(reply.ok ? 'accepted' : reply.error.code).to.equal('PROOF_TIMEOUT');
+        expect(await getJson(`${slow.url}/api/health`)).to.deep.equal({ ok: true });
+      } finally {
+        await slow.close();
+      }
     });
   });
 

@@ -10,13 +10,13 @@ describe('zkfl demo', function () {
     demo.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     expect(await demo.exited, demo.stderr.join('\n')).to.equal(0);
     const result = JSON.parse(stdout) as { rounds: Array<Record<string, number>> };
-    expect(result.rounds.map((round) => Object.keys(round).sort())).to.deep.equal([
-      ['accuracy', 'loss', 'participants', 'rejected', 'round'],
-      ['accuracy', 'loss', 'participants', 'rejected', 'round'],
-    ]);
-    expect(result.rounds.map((round) => [round.round, round.participants, round.rejected])).to.deep.equal([
-      [1, 2, 0],
-      [2, 2, 0],
+    const keys = ['accuracy', 'loss', 'participants', 'proofsRejected', 'proofsVerified', 'rejected', 'round'];
+    expect(result.rounds.map((round) => Object.keys(round).sort())).to.deep.equal([keys, keys]);
+    // Two clients, one chunk each: two proofs verified per round.
+    const counts = result.rounds.map((r) => [r.round, r.participants, r.rejected, r.proofsVerified, r.proofsRejected]);
+    expect(counts).to.deep.equal([
+      [1, 2, 0, 2, 0],
+      [2, 2, 0, 2, 0],
     ]);
     expect(result.rounds[1]!.accuracy).to.be.above(0.5);
   });

@@ -1,0 +1,37 @@
+/** Real proven updates for hand-driven clients: what an honest client sends, or a variant bound to other values. */
+import { circuitNamed } from '../../circuits/params.js';
+import { randomSalt } from '../../circuits/commitment.js';
+import { proveUpdate } from '../../circuits/prover.js';
+import type { UpdateStatement } from '../../circuits/statement.js';
+import type { TaskView } from '../../protocol/rest.js';
+import { circuit } from './circuits.js';
+
+export interface WireUpdate {
+  taskId: string;
+  round: number;
+  numSamples: number;
+  q: Uint8Array;
+  salt?: string;
+  proofs?: Array<{ proof: object; publicSignals: string[] }>;
+}
+
+/** A small valid quantized update: values in [−3, 3]. */
+export function smallUpdate(numParams: number, seed = 1): Int16Array {
+  return Int16Array.from({ length: numParams }, (_, i) => ((i * 7 + seed) % 7) - 3);
+}
+
+export const bytesOf = (q: Int16Array): Uint8Array => new Uint8Array(q.buffer, q.byteOffset, q.byteLength);
+
+/** Proves `q` for `statement` (defaults: this task, round, address and model hash) and builds the message. */
+export async function provenUpdate(
+  task: TaskView,
+  statement: Omit<UpdateStatement, 'normBound'>,
+  q: Int16Array,
+  sendAs: { taskId: string; round: number } = { taskId: task.id, round: statement.round },
+): Promise<WireUpdate> {
+  const params = circuitNamed(task.zk.circuit);
+  const artifacts = await circuit(params.name === 'update-chunk-30' ? 'test' : 'default');
+  const salt = randomSalt();
+  const proofs = await proveUpdate({ ...statement, normBound: BigInt(task.zk.normBound) }, salt, q, artifacts);
+  return { ...sendAs, numSamples: 100, q: bytesOf(q), salt: String(salt), proofs };
+}
