@@ -6,6 +6,7 @@ export function snarkjsLogger(component: string): SnarkjsLogger {
   const log = createLogger(component);
   return {
     debug: (message) => log.debug(message),
+    log: (message) => log.debug(message),
     info: (message) => log.debug(message),
     warn: (message) => log.warn(message),
     error: (message) => log.error(message),

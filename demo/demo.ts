@@ -35,6 +35,8 @@ export interface DemoOptions {
   workDir?: string;
   /** Powers-of-tau file for the circuit setup, when the circuit is not built yet. */
   ptau?: string;
+  /** Prove every update (the default); off only to measure what the proofs cost. */
+  proofs?: boolean;
   onClientEvent?: (client: number, event: ClientEvent) => void;
   onRoundEnd?: (summary: CoordinatorEvents['round:end'][0]) => void;
   onStage?: (message: string) => void;
@@ -53,6 +55,8 @@ export interface DemoRound {
 export interface DemoResult {
   taskId: string;
   rounds: DemoRound[];
+  /** Wall time of each round, from open to evaluated. */
+  roundSeconds: number[];
   seconds: number;
 }
 
@@ -63,7 +67,10 @@ const cliEntry = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
  * The task the demo creates: a small CNN (two conv + max-pool blocks of 4 and 10 filters, 2,724 parameters:
  * one 3150-value chunk, so one proof per client per round), all clients sampled every round.
  */
-export function demoTask(options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed'>, testPrefix: string): TaskSpecInput {
+export function demoTask(
+  options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed' | 'proofs'>,
+  testPrefix: string,
+): TaskSpecInput {
   return {
     name: 'zkfl demo: Fashion-MNIST, non-IID',
     model: { preset: 'cnn', filters: [4, 10], hidden: [] },
@@ -74,6 +81,7 @@ export function demoTask(options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed
     training: { localEpochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'momentum' },
     roundDeadlineSeconds: 300,
     evaluation: { path: testPrefix },
+    proofs: options.proofs ?? true,
     seed: options.seed,
   };
 }
@@ -130,7 +138,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           (child) => new Promise((resolve) => (child.exitCode === null ? child.on('exit', resolve) : resolve(null))),
         ),
       );
-      const rounds = coordinator.coordinator.listRounds(task.id).map((round) => ({
+      const records = coordinator.coordinator.listRounds(task.id);
+      const rounds = records.map((round) => ({
         round: round.round,
         accuracy: round.accuracy ?? Number.NaN,
         loss: round.loss ?? Number.NaN,
@@ -139,7 +148,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         proofsVerified: round.proofsVerified,
         proofsRejected: round.proofsRejected,
       }));
-      return { taskId: task.id, rounds, seconds: (Date.now() - started) / 1000 };
+      const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
+      return { taskId: task.id, rounds, roundSeconds, seconds: (Date.now() - started) / 1000 };
     } finally {
       await coordinator.close();
     }

@@ -21,6 +21,7 @@ declare module 'snarkjs' {
   }
   export interface SnarkjsLogger {
     debug(message: string): void;
+    log(message: string): void;
     info(message: string): void;
     warn(message: string): void;
     error(message: string): void;
