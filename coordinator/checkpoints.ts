@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StrategyState } from './aggregation.js';
+import { alignedBuffer, bytesOf } from '../common/bytes.js';
 
 function writeAtomically(path: string, chunks: Uint8Array[]): void {
   const temporary = `${path}.tmp`;
@@ -20,14 +21,8 @@ function writeAtomically(path: string, chunks: Uint8Array[]): void {
 }
 
 function readFloats(path: string): Float32Array {
-  const bytes = readFileSync(path);
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return new Float32Array(copy.buffer);
+  return new Float32Array(alignedBuffer(readFileSync(path)));
 }
-
-const bytesOf = (values: Float32Array): Uint8Array =>
-  new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 
 export class Checkpoints {
   constructor(private readonly root: string) {}

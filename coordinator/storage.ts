@@ -10,6 +10,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import { RunningSum } from './aggregation.js';
+import { alignedBuffer } from '../common/bytes.js';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS tasks (
@@ -237,9 +238,7 @@ export class Storage {
       .prepare('SELECT sum, total_weight AS totalWeight, count FROM running_sums WHERE task_id = ? AND round = ?')
       .get(taskId, round) as { sum: Buffer; totalWeight: number; count: number } | undefined;
     if (!row) return RunningSum.empty(size);
-    const copy = new Uint8Array(row.sum.byteLength);
-    copy.set(row.sum);
-    return new RunningSum(new Float64Array(copy.buffer), row.totalWeight, row.count);
+    return new RunningSum(new Float64Array(alignedBuffer(row.sum)), row.totalWeight, row.count);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Runs the rounds of one task: samples clients, hands them the global model, takes their updates into the
  * running sum, closes the round at its deadline (or when nobody is left to wait for), aggregates, evaluates,
- * checkpoints and moves on. Every rule about which update counts lives in `submit`.
+ * checkpoints and moves on. Which update counts is decided in `submit` (who may send what, when) and by the
+ * UpdateChecker (what the update and its proofs must show).
  */
 import type { EventEmitter } from 'node:events';
 import type * as tf from '@tensorflow/tfjs';
@@ -237,7 +238,7 @@ export class TaskRunner {
       });
       if (this.round !== round || round.phase !== 'training') {
         this.reject(
-          undefined,
+          round,
           address,
           new ZkflError('WRONG_ROUND', `round ${round.number} closed while the update was verified`),
         );

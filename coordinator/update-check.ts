@@ -12,6 +12,7 @@ import { VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
+import { alignedBuffer } from '../common/bytes.js';
 
 export interface CheckedUpdate {
   /** The quantized update, one int16 per parameter. */
@@ -30,13 +31,6 @@ export class RejectedUpdate extends ZkflError {
   }
 }
 
-/** Reads int16 little-endian values off the wire (copied: socket buffers need not be aligned). */
-function int16FromBytes(bytes: Uint8Array): Int16Array {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return new Int16Array(copy.buffer);
-}
-
 export class UpdateChecker {
   private pool: VerifierPool | undefined;
 
@@ -49,7 +43,7 @@ export class UpdateChecker {
         `update has ${payload.q.byteLength} bytes; the model needs ${task.numParams} int16 values`,
       );
     }
-    const q = int16FromBytes(payload.q);
+    const q = new Int16Array(alignedBuffer(payload.q));
     if (!task.spec.proofs) return { q, proofsVerified: 0 };
     const proofs = payload.proofs ?? [];
     try {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { ZkflError } from '../protocol/errors.js';
+import { alignedBuffer, bytesOf } from '../common/bytes.js';
 
 export function countParams(model: tf.LayersModel): number {
   return model.getWeights().reduce((total, weight) => total + weight.size, 0);
@@ -37,16 +38,12 @@ export function hashWeights(flat: Float32Array): string {
   return createHash('sha256').update(toBytes(flat)).digest('hex');
 }
 
-export function toBytes(flat: Float32Array): Uint8Array {
-  return new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength);
-}
+export const toBytes = (flat: Float32Array): Uint8Array => bytesOf(flat);
 
 /** Reads float32 values from bytes received off the wire (copied: socket buffers need not be 4-byte aligned). */
 export function fromBytes(bytes: Uint8Array): Float32Array {
   if (bytes.byteLength % 4 !== 0) {
     throw new ZkflError('WRONG_LENGTH', `${bytes.byteLength} bytes is not a whole number of float32 values`);
   }
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return new Float32Array(copy.buffer);
+  return new Float32Array(alignedBuffer(bytes));
 }

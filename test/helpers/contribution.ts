@@ -5,6 +5,7 @@ import { proveUpdate } from '../../circuits/prover.js';
 import type { UpdateStatement } from '../../circuits/statement.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { circuit } from './circuits.js';
+import { bytesOf } from '../../common/bytes.js';
 
 export interface WireUpdate {
   taskId: string;
@@ -19,8 +20,6 @@ export interface WireUpdate {
 export function smallUpdate(numParams: number, seed = 1): Int16Array {
   return Int16Array.from({ length: numParams }, (_, i) => ((i * 7 + seed) % 7) - 3);
 }
-
-export const bytesOf = (q: Int16Array): Uint8Array => new Uint8Array(q.buffer, q.byteOffset, q.byteLength);
 
 /** Proves `q` for `statement` (defaults: this task, round, address and model hash) and builds the message. */
 export async function provenUpdate(

@@ -8,7 +8,8 @@ import type { TaskView } from '../../protocol/rest.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { connect, freshNonce, next, randomWallet, type RawSocket, request } from '../helpers/raw-client.js';
-import { bytesOf, provenUpdate, smallUpdate } from '../helpers/contribution.js';
+import { bytesOf } from '../../common/bytes.js';
+import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -22,15 +22,16 @@ describe('federated training end to end', function () {
   });
   after(() => coordinator.close());
 
-  it('completes two rounds with real clients and moves the global model', async () => {
-    const shards = writeShards(dir, [600, 600]);
-    const task = await createTask(coordinator.url, smallTask({ rounds: 2 }));
+  it('completes two rounds with three real clients, every update proven and verified, and moves the model', async () => {
+    const shards = writeShards(dir, [600, 600, 600]);
+    const task = await createTask(coordinator.url, smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }));
     const results = await Promise.all(
       shards.map((dataPath, i) =>
         runClient({ coordinatorUrl: coordinator.url, taskId: task.id, dataPath, keyPath: join(dir, `key-${i}.json`) }),
       ),
     );
     expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
+      ['completed', 2],
       ['completed', 2],
       ['completed', 2],
     ]);
@@ -47,8 +48,8 @@ describe('federated training end to end', function () {
     // Ten balanced classes: chance is 10 %.
     expect(rounds[1]!.accuracy).to.be.above(0.3);
     expect(rounds.map((round) => [round.proofsVerified, round.proofsRejected])).to.deep.equal([
-      [2, 0],
-      [2, 0],
+      [3, 0],
+      [3, 0],
     ]);
 
     const finished = await getJson<TaskView>(`${coordinator.url}/api/tasks/${task.id}`);
