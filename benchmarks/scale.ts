@@ -37,7 +37,13 @@ interface Row {
   peakRssMiB: number;
 }
 
-async function connectClient(url: string, taskId: string, numParams: number): Promise<Socket> {
+/** A logged-in, joined client that answers every round:start; `onStart` sees each round:start first. */
+async function connectClient(
+  url: string,
+  taskId: string,
+  numParams: number,
+  onStart: (round: number) => void,
+): Promise<Socket> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
   const { nonce } = (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
   const signature = await wallet.signMessage(authMessage(nonce));
@@ -50,6 +56,7 @@ async function connectClient(url: string, taskId: string, numParams: number): Pr
   // A fixed small quantized update: what matters here is its size and validity, not its value.
   const q = new Uint8Array(new Int16Array(numParams).fill(1).buffer);
   socket.on('round:start', (start: RoundStartPayload) => {
+    onStart(start.round);
     socket.emit('update', { taskId, round: start.round, numSamples: 100, q }, () => undefined);
   });
   await new Promise<void>((resolve, reject) => {
@@ -86,11 +93,8 @@ async function measure(clients: number): Promise<Row> {
     let idleRssMiB = Number.NaN;
     let roundPeakRssMiB = 0;
     let sampler: NodeJS.Timeout | undefined;
+    const markStart = (round: number): void => void (roundStarts.has(round) || roundStarts.set(round, Date.now()));
     const watch = (socket: Socket): void => {
-      socket.on(
-        'round:start',
-        (start: RoundStartPayload) => void (roundStarts.has(start.round) || roundStarts.set(start.round, Date.now())),
-      );
       socket.on('round:end', (end: RoundEndPayload) => {
         if (roundSeconds.length >= end.round) return;
         roundSeconds.push((Date.now() - roundStarts.get(end.round)!) / 1000);
@@ -110,7 +114,7 @@ async function measure(clients: number): Promise<Row> {
     const sockets: Socket[] = [];
     for (let i = 0; i < clients; i += 50) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(50, clients - i) }, () => connectClient(url, task.id, task.numParams)),
+        Array.from({ length: Math.min(50, clients - i) }, () => connectClient(url, task.id, task.numParams, markStart)),
       );
       batch.forEach(watch);
       sockets.push(...batch);
