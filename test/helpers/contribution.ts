@@ -1,5 +1,5 @@
 /** Real proven updates for hand-driven clients: what an honest client sends, or a variant bound to other values. */
-import { circuitNamed } from '../../circuits/params.js';
+import { type CircuitName, circuitNamed, circuitParams } from '../../circuits/params.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { proveUpdate } from '../../circuits/prover.js';
 import type { UpdateStatement } from '../../circuits/statement.js';
@@ -29,7 +29,8 @@ export async function provenUpdate(
   sendAs: { taskId: string; round: number } = { taskId: task.id, round: statement.round },
 ): Promise<WireUpdate> {
   const params = circuitNamed(task.zk.circuit);
-  const artifacts = await circuit(params.name === 'update-chunk-30' ? 'test' : 'default');
+  const name = (Object.keys(circuitParams) as CircuitName[]).find((key) => circuitParams[key] === params)!;
+  const artifacts = await circuit(name);
   const salt = randomSalt();
   const proofs = await proveUpdate({ ...statement, normBound: BigInt(task.zk.normBound) }, salt, q, artifacts);
   return { ...sendAs, numSamples: 100, q: bytesOf(q), salt: String(salt), proofs };
