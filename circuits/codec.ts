@@ -60,12 +60,6 @@ export function quantizeUpdate(delta: Float32Array, quantization: Quantization, 
   return q;
 }
 
-/** Back to real values: q / 2^f. */
-export function dequantize(q: ArrayLike<number>, fractionBits: number): Float32Array {
-  const scale = 2 ** -fractionBits;
-  return Float32Array.from(q, (value) => value * scale);
-}
-
 /** A signed integer as a field element (negative values wrap to p − |q|, as circom reads them). */
 export function toField(value: number | bigint): bigint {
   const big = BigInt(value) % FIELD_PRIME;

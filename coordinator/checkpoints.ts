@@ -3,7 +3,7 @@
  * starts from, float32 little-endian) and `state-<r>.bin` the server optimizer state that goes with it.
  * Files are written to a temporary name, flushed and renamed, so a crash never leaves a torn checkpoint.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StrategyState } from './aggregation.js';
 import { alignedBuffer, bytesOf } from '../common/bytes.js';
@@ -37,10 +37,6 @@ export class Checkpoints {
     const dir = this.dir(taskId);
     writeAtomically(join(dir, `state-${round}.bin`), state.map(bytesOf));
     writeAtomically(join(dir, `model-${round}.bin`), [bytesOf(weights)]);
-  }
-
-  has(taskId: string, round: number): boolean {
-    return existsSync(join(this.dir(taskId), `model-${round}.bin`));
   }
 
   loadWeights(taskId: string, round: number): Float32Array {
