@@ -2,7 +2,6 @@
  * The TypeScript side of the update statement: clip, quantize and pack an update exactly as the circuit expects
  * (circuits/update-chunk.circom), and encode task, round, address and model hash as field elements.
  */
-import { createHash } from 'node:crypto';
 import type { CircuitParams } from './params.js';
 
 /** The BN254 scalar field order: every circuit signal is an element of this field. */
@@ -78,18 +77,4 @@ export function pack(q: ArrayLike<number>, params: CircuitParams): bigint[] {
     packed.push(element);
   }
   return packed;
-}
-
-/** First 31 bytes of sha256 as a field element: how task ids enter the circuit. */
-export function taskIdField(taskId: string): bigint {
-  return BigInt('0x' + createHash('sha256').update(taskId).digest('hex').slice(0, 62));
-}
-
-/** First 31 bytes of the model's sha256 (hex): how H_r enters the circuit. */
-export function modelHashField(modelHashHex: string): bigint {
-  return BigInt('0x' + modelHashHex.slice(0, 62));
-}
-
-export function addressField(address: string): bigint {
-  return BigInt(address);
 }

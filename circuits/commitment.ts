@@ -1,6 +1,6 @@
 /**
  * The commitment to one chunk of an update, computed exactly as circuits/update-chunk.circom does:
- *   h = Poseidon(salt, taskId, round, address, modelHash, chunkIndex); h = Poseidon(h, 15 packed elements)…
+ *   h = Poseidon(salt, statement); h = Poseidon(h, 15 packed elements)…
  * with circomlibjs's Poseidon, the same permutation as circomlib's.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,14 +11,10 @@ import type { CircuitParams } from './params.js';
 type Poseidon = Awaited<ReturnType<typeof buildPoseidon>>;
 let poseidon: Promise<Poseidon> | undefined;
 
-/** What a chunk's commitment binds, besides its values. */
+/** What a chunk's commitment binds, besides its values: its salt and its statement (circuits/statement.ts). */
 export interface ChunkBinding {
   salt: bigint;
-  taskId: bigint;
-  round: bigint;
-  address: bigint;
-  modelHash: bigint;
-  chunkIndex: bigint;
+  statement: bigint;
 }
 
 /** A uniformly random field element, for the salt. */
@@ -31,7 +27,7 @@ export async function commitChunk(binding: ChunkBinding, q: ArrayLike<number>, p
   const hash = await poseidon;
   const digest = (inputs: bigint[]): bigint => hash.F.toObject(hash(inputs));
   const packed = pack(q, params);
-  let h = digest([binding.salt, binding.taskId, binding.round, binding.address, binding.modelHash, binding.chunkIndex]);
+  let h = digest([binding.salt, binding.statement]);
   for (let start = 0; start < packed.length; start += 15) {
     const block = Array.from({ length: 15 }, (_, j) => packed[start + j] ?? 0n);
     h = digest([h, ...block]);

@@ -34,15 +34,7 @@ export const circuitParams = {
 export type CircuitName = keyof typeof circuitParams;
 
 /** Public signals of one chunk proof, in circuit order (outputs first, then public inputs as declared). */
-export const publicSignalNames = [
-  'commitment',
-  'taskId',
-  'round',
-  'address',
-  'modelHash',
-  'chunkIndex',
-  'normBound',
-] as const;
+export const publicSignalNames = ['commitment', 'statement'] as const;
 
 /** The parameter set a task names by its circuit name. */
 export function circuitNamed(name: string): CircuitParams {

@@ -6,7 +6,7 @@ import { chunkInputs, type UpdateStatement } from './statement.js';
 
 export interface ChunkProof {
   proof: Groth16Proof;
-  /** commitment, taskId, round, address, modelHash, chunkIndex, normBound — decimal strings. */
+  /** commitment, statement (circuits/statement.ts) — decimal strings. */
   publicSignals: string[];
 }
 

@@ -1,9 +1,16 @@
 /**
- * One update's statement: what a client proves about it and what a verifier expects to see proven. Both sides
- * build the circuit's inputs and public signals here, so they cannot drift apart.
+ * One update's statement: what a client proves about it and what a verifier expects to see proven. The client, the
+ * coordinator and the contract (ZkflRewards.statementOf) all build the circuit's public `statement` signal this way,
+ * so they cannot drift apart: the top 200 bits of keccak256(abi.encode(taskKey, round, H_r, address, chunkIndex))
+ * above the 48-bit norm bound.
  */
-import { addressField, modelHashField, taskIdField, toField } from './codec.js';
+import { createHash } from 'node:crypto';
+import { AbiCoder, keccak256 } from 'ethers';
+import { toField } from './codec.js';
 import type { CircuitParams } from './params.js';
+
+/** Bits of the statement signal that carry the norm bound (the circuit's BOUND_BITS). */
+export const NORM_BOUND_BITS = 48n;
 
 export interface UpdateStatement {
   taskId: string;
@@ -16,16 +23,23 @@ export interface UpdateStatement {
   normBound: bigint;
 }
 
-/** The public signals chunk `chunkIndex` must carry, after its commitment, in circuit order. */
-export function publicInputs(statement: UpdateStatement, chunkIndex: number): string[] {
-  return [
-    taskIdField(statement.taskId),
-    BigInt(statement.round),
-    addressField(statement.address),
-    modelHashField(statement.modelHash),
-    BigInt(chunkIndex),
-    statement.normBound,
-  ].map(String);
+/** How a task is named on-chain: sha256 of its id, as 0x-hex bytes32. */
+export function taskKey(taskId: string): string {
+  return '0x' + createHash('sha256').update(taskId).digest('hex');
+}
+
+/** The public `statement` signal chunk `chunkIndex` must carry after its commitment. */
+export function statementSignal(statement: UpdateStatement, chunkIndex: number): bigint {
+  if (statement.normBound < 0n || statement.normBound >> NORM_BOUND_BITS !== 0n) {
+    throw new RangeError(`norm bound ${statement.normBound} does not fit ${NORM_BOUND_BITS} bits`);
+  }
+  const tag = keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ['bytes32', 'uint256', 'bytes32', 'address', 'uint256'],
+      [taskKey(statement.taskId), statement.round, '0x' + statement.modelHash, statement.address, chunkIndex],
+    ),
+  );
+  return ((BigInt(tag) >> 56n) << NORM_BOUND_BITS) | statement.normBound;
 }
 
 /** The circuit inputs of every chunk of `q` (zero-padded to whole chunks). */
@@ -36,20 +50,9 @@ export function chunkInputs(
   params: CircuitParams,
 ): Array<Record<string, string | string[]>> {
   const chunks = Math.ceil(q.length / params.chunkSize);
-  return Array.from({ length: chunks }, (_, k) => {
-    const [taskId, round, address, modelHash, chunkIndex, normBound] = publicInputs(statement, k);
-    const values = Array.from({ length: params.chunkSize }, (_, i) =>
-      String(toField(q[k * params.chunkSize + i] ?? 0)),
-    );
-    return {
-      taskId: taskId!,
-      round: round!,
-      address: address!,
-      modelHash: modelHash!,
-      chunkIndex: chunkIndex!,
-      normBound: normBound!,
-      q: values,
-      salt: String(salt),
-    };
-  });
+  return Array.from({ length: chunks }, (_, k) => ({
+    statement: String(statementSignal(statement, k)),
+    q: Array.from({ length: params.chunkSize }, (_, i) => String(toField(q[k * params.chunkSize + i] ?? 0))),
+    salt: String(salt),
+  }));
 }

@@ -6,33 +6,35 @@ include "circomlib/circuits/poseidon.circom";
 
 /*
  * UpdateChunk(D, B, PACK): one chunk of D parameters of a client's quantized model update q is well formed and
- * bound to its task, round, global model and sender.
+ * bound to its task, round, global model, sender and position in the model.
  *
  *   range    every q[i] lies in [-2^(B-1), 2^(B-1)). Checked on q[i] + 2^(B-1) in B bits; this also rules out field
  *            wraparound, so the norm below is the integer norm.
  *   norm     Σ q[i]² ≤ normBound (the task's per-chunk share of its L2 clip, in quantized units).
- *   binding  commitment = PoseidonChain(salt, taskId, round, address, modelHash, chunkIndex, pack(q)): an update
- *            cannot be moved to another task, round, model, sender or position in the model.
+ *   binding  commitment = PoseidonChain(salt, statement, pack(q)): the update cannot be moved to another statement.
+ *
+ * statement: one public field element, so that the proof costs one elliptic-curve multiplication to verify on-chain
+ * instead of six (~7k gas each). Its bits 48..247 are the top 200 bits of
+ *   keccak256(abi.encode(sha256(task id), round, H_r, address, chunkIndex))
+ * and its bits 0..47 are normBound. The verifier (coordinator or contract) builds it from its own state; keccak is
+ * cheap there and never computed here: the circuit only needs normBound out of it, and the commitment absorbs all of
+ * it. The TypeScript twin is circuits/statement.ts, the Solidity one ZkflRewards.statementOf.
  *
  * pack(q): PACK offset values q[i] + 2^(B-1) of B bits each per field element (PACK·B ≤ 253), little-endian.
- * PoseidonChain: h = Poseidon(salt, taskId, round, address, modelHash, chunkIndex), then h = Poseidon(h, next 15
- * packed elements, zero-padded) until all are absorbed. The TypeScript twin is circuits/commitment.ts.
+ * PoseidonChain: h = Poseidon(salt, statement), then h = Poseidon(h, next 15 packed elements, zero-padded) until all
+ * are absorbed. The TypeScript twin is circuits/commitment.ts.
  *
- * Public signals, in this order: commitment, taskId, round, address, modelHash, chunkIndex, normBound.
+ * Public signals, in this order: commitment, statement.
  */
 template UpdateChunk(D, B, PACK) {
     assert(PACK * B <= 253);
     var GROUPS = (D + PACK - 1) \ PACK;
     var ABSORBS = (GROUPS + 14) \ 15;
-    // Σ q² ≤ D · 2^(2B-2) fits in SUM_BITS bits (circomlib's nbits).
-    var SUM_BITS = nbits(D * (1 << (2 * B - 2)));
+    var BOUND_BITS = 48;
+    // Σ q² ≤ D · 2^(2B-2) must fit the comparator's BOUND_BITS.
+    assert(nbits(D * (1 << (2 * B - 2))) <= BOUND_BITS);
 
-    signal input taskId;       // first 31 bytes of sha256(task id)
-    signal input round;        // round number, from 1
-    signal input address;      // the client's Ethereum address, 160 bits
-    signal input modelHash;    // first 31 bytes of sha256 of the global weights w_r
-    signal input chunkIndex;   // position of this chunk in the update, from 0
-    signal input normBound;    // largest Σ q² allowed for this chunk
+    signal input statement;    // public: statement tag (bits 48..247) and normBound (bits 0..47), see above
     signal input q[D];         // the quantized update values of this chunk (negative values as p - |q|)
     signal input salt;         // random, private: hides q from whoever sees only the commitment
     signal output commitment;
@@ -51,10 +53,15 @@ template UpdateChunk(D, B, PACK) {
         squares[i] <== q[i] * q[i];
         normSq += squares[i];
     }
-    // LessEqThan is only sound for inputs below 2^SUM_BITS: normSq is by construction, the public bound is checked.
-    component boundBits = Num2Bits(SUM_BITS);
-    boundBits.in <== normBound;
-    component withinBound = LessEqThan(SUM_BITS);
+    // 248 bits: a unique decomposition (below the field order), so normBound is exactly the statement's low bits, and
+    // below 2^BOUND_BITS as LessEqThan needs; normSq is below it by construction.
+    component statementBits = Num2Bits(248);
+    statementBits.in <== statement;
+    var normBound = 0;
+    for (var i = 0; i < BOUND_BITS; i++) {
+        normBound += statementBits.out[i] * (1 << i);
+    }
+    component withinBound = LessEqThan(BOUND_BITS);
     withinBound.in[0] <== normSq;
     withinBound.in[1] <== normBound;
     withinBound.out === 1;
@@ -68,13 +75,9 @@ template UpdateChunk(D, B, PACK) {
         }
         packed[g] <== lc;
     }
-    component header = Poseidon(6);
+    component header = Poseidon(2);
     header.inputs[0] <== salt;
-    header.inputs[1] <== taskId;
-    header.inputs[2] <== round;
-    header.inputs[3] <== address;
-    header.inputs[4] <== modelHash;
-    header.inputs[5] <== chunkIndex;
+    header.inputs[1] <== statement;
     component absorb[ABSORBS];
     for (var k = 0; k < ABSORBS; k++) {
         absorb[k] = Poseidon(16);

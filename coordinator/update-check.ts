@@ -1,13 +1,13 @@
 /**
  * Checks one update against its task's statement before it may touch the model, cheapest checks first:
- * length, proof count and shape, public signals (this task, round, sender, H_r, chunk, bound), the commitments
+ * length, proof count and shape, the public statement (this task, round, sender, H_r, chunk, bound), the commitments
  * recomputed from q, and only then the Groth16 proofs in the verifier pool. Any failure is a coded ZkflError.
  */
 import { readFileSync } from 'node:fs';
 import { requireCircuit } from '../circuits/build.js';
 import { commitChunk } from '../circuits/commitment.js';
 import { type CircuitParams, circuitNamed, publicSignalNames } from '../circuits/params.js';
-import { publicInputs, type UpdateStatement } from '../circuits/statement.js';
+import { statementSignal, type UpdateStatement } from '../circuits/statement.js';
 import { VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
@@ -80,23 +80,16 @@ export class UpdateChecker {
           `chunk ${k}: ${signals.length} public signals, expected ${publicSignalNames.length}`,
         );
       }
-      const expected = publicInputs(statement, k);
-      expected.forEach((value, i) => {
-        if (signals[i + 1] !== value) {
-          throw new ZkflError(
-            'PROOF_MISMATCH',
-            `chunk ${k}: public ${publicSignalNames[i + 1]} is ${signals[i + 1]}, expected ${value}`,
-          );
-        }
-      });
+      const expected = statementSignal(statement, k);
+      if (signals[1] !== String(expected)) {
+        throw new ZkflError(
+          'PROOF_MISMATCH',
+          `chunk ${k}: the proof is bound to another task, round, address, global model, chunk or norm bound`,
+        );
+      }
       const values = new Int32Array(params.chunkSize);
       values.set(q.subarray(k * params.chunkSize, (k + 1) * params.chunkSize));
-      const [taskId, round, address, modelHash, chunkIndex] = expected.map(BigInt);
-      const commitment = await commitChunk(
-        { salt, taskId: taskId!, round: round!, address: address!, modelHash: modelHash!, chunkIndex: chunkIndex! },
-        values,
-        params,
-      );
+      const commitment = await commitChunk({ salt, statement: expected }, values, params);
       if (String(commitment) !== signals[0]) {
         throw new ZkflError(
           'COMMITMENT_MISMATCH',

@@ -42,7 +42,7 @@ export const chunkProofSchema = z.strictObject({
     protocol: z.literal('groth16'),
     curve: z.literal('bn128'),
   }),
-  /** commitment, taskId, round, address, modelHash, chunkIndex, normBound. */
+  /** commitment, statement (circuits/statement.ts). */
   publicSignals: z.array(fieldElement).max(64),
 });
 

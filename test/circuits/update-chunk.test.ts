@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as snarkjs from 'snarkjs';
 import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
-import { FIELD_PRIME, modelHashField } from '../../circuits/codec.js';
+import { FIELD_PRIME } from '../../circuits/codec.js';
 import { commitChunk, randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
-import { chunkInputs, publicInputs, type UpdateStatement } from '../../circuits/statement.js';
+import { chunkInputs, statementSignal, type UpdateStatement } from '../../circuits/statement.js';
 import { snarkjsLogger } from '../../circuits/snarkjs-logger.js';
 import { circuit } from '../helpers/circuits.js';
 
@@ -48,15 +48,13 @@ describe('UpdateChunk circuit', function () {
   const honestStatement = (): UpdateStatement => ({ ...statement, normBound: normSq(honest.q) + 5n });
 
   it('proves and verifies an honest update at the edges of the value range', async () => {
-    expect(honest.proof.publicSignals.slice(1)).to.deep.equal(publicInputs(honestStatement(), 0));
+    expect(honest.proof.publicSignals[1]).to.equal(String(statementSignal(honestStatement(), 0)));
     expect(await verify(honest.proof.publicSignals)).to.equal(true);
   });
 
   it('commits exactly as the TypeScript twin does', async () => {
-    const binding = { salt: honest.salt, taskId: 0n, round: 3n, address: 0n, modelHash: 0n, chunkIndex: 0n };
-    const [taskId, , address, modelHash] = publicInputs(statement, 0).map(BigInt);
     const twin = await commitChunk(
-      { ...binding, taskId: taskId!, address: address!, modelHash: modelHash! },
+      { salt: honest.salt, statement: statementSignal(honestStatement(), 0) },
       honest.q,
       artifacts.params,
     );
@@ -72,12 +70,7 @@ describe('UpdateChunk circuit', function () {
       const other = { ...statement, round: 7 + trial, normBound: normSq(q) };
       const [input] = chunkInputs(other, salt, q, artifacts.params);
       const witness = await calculator.calculateWitness(input!, true);
-      const [t, r, a, h, k] = publicInputs(other, 0).map(BigInt);
-      const expected = await commitChunk(
-        { salt, taskId: t!, round: r!, address: a!, modelHash: h!, chunkIndex: k! },
-        q,
-        artifacts.params,
-      );
+      const expected = await commitChunk({ salt, statement: statementSignal(other, 0) }, q, artifacts.params);
       expect(witness[1]).to.equal(expected);
     }
   });
@@ -108,40 +101,49 @@ describe('UpdateChunk circuit', function () {
     expect(await verify(atBound!.publicSignals, atBound!.proof)).to.equal(true);
   });
 
-  it('cannot take a bound too large for the comparator', async () => {
+  it('takes the bound from the low 48 bits of the statement only', async () => {
     const q = values();
-    const error = await proveUpdate({ ...statement, normBound: 1n << 60n }, randomSalt(), q, artifacts).catch(
-      (e: Error) => e,
-    );
-    expect(error).to.be.instanceOf(Error);
+    expect(() => statementSignal({ ...statement, normBound: 1n << 48n }, 0)).to.throw(RangeError, /48 bits/);
+    // A statement whose tag bits are zero cannot lend its norm bound a 49th bit either: the circuit reads 48 bits.
+    const [input] = chunkInputs({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts.params);
+    const overBits = { ...input!, statement: String((1n << 48n) | (normSq(q) - 1n)) };
+    const failure = await snarkjs.groth16.fullProve(overBits, artifacts.wasm, artifacts.zkey).catch((e: Error) => e);
+    expect(failure)
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.matches(/Assert Failed/);
   });
 
   it('binds the proof to its commitment, task, round, address, model hash, chunk and bound', async () => {
     const signals = honest.proof.publicSignals;
     const otherCommitment = await commitChunk(
-      { salt: honest.salt, taskId: 0n, round: 3n, address: 0n, modelHash: 0n, chunkIndex: 0n },
+      { salt: honest.salt, statement: statementSignal(honestStatement(), 0) },
       values([0, 5]),
       artifacts.params,
     );
+    const bound = (other: UpdateStatement, chunkIndex = 0): string[] => [
+      signals[0]!,
+      String(statementSignal(other, chunkIndex)),
+    ];
     const tampered: Record<string, string[]> = {
-      'a commitment of other values': [String(otherCommitment), ...signals.slice(1)],
-      'another task': [signals[0]!, ...publicInputs({ ...honestStatement(), taskId: 't-ffffffffffff' }, 0)],
-      'another round': [signals[0]!, ...publicInputs({ ...honestStatement(), round: 4 }, 0)],
-      'another address (a replay by another client)': [
-        signals[0]!,
-        ...publicInputs({ ...honestStatement(), address: '0x0dE72FEAE3A9EB1447F96693faAa7a93f1903e1c' }, 0),
-      ],
-      'another model hash': [signals[0]!, ...publicInputs({ ...honestStatement(), modelHash: 'b'.repeat(64) }, 0)],
-      'another chunk index': [signals[0]!, ...publicInputs(honestStatement(), 1)],
-      'a larger bound': [signals[0]!, ...publicInputs({ ...honestStatement(), normBound: normSq(honest.q) + 6n }, 0)],
+      'a commitment of other values': [String(otherCommitment), signals[1]!],
+      'another task': bound({ ...honestStatement(), taskId: 't-ffffffffffff' }),
+      'another round': bound({ ...honestStatement(), round: 4 }),
+      'another address (a replay by another client)': bound({
+        ...honestStatement(),
+        address: '0x0dE72FEAE3A9EB1447F96693faAa7a93f1903e1c',
+      }),
+      'another model hash': bound({ ...honestStatement(), modelHash: 'b'.repeat(64) }),
+      'another chunk index': bound(honestStatement(), 1),
+      'a larger bound': bound({ ...honestStatement(), normBound: normSq(honest.q) + 6n }),
       'a signal moved by the field order': signals.map((value, i) =>
-        i === 2 ? String(BigInt(value) + FIELD_PRIME) : value,
+        i === 1 ? String(BigInt(value) + FIELD_PRIME) : value,
       ),
     };
+    expect(new Set(Object.values(tampered).map(String)).size, 'all variants differ').to.equal(8);
     for (const [what, publicSignals] of Object.entries(tampered)) {
       expect(await verify(publicSignals), what).to.equal(false);
     }
-    expect(modelHashField('b'.repeat(64))).to.not.equal(modelHashField('a'.repeat(64)));
   });
 
   it('rejects a proof whose bytes were changed', async () => {
@@ -159,10 +161,10 @@ describe('UpdateChunk circuit', function () {
     const logger = snarkjsLogger('test');
     expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: bytes }, logger)).to.equal(true);
     // wtns: "wtns", version, sections; section 1 = n8, prime, witness count (at byte 60); section 2, last, holds
-    // the values, 32 bytes each: 1, commitment, 6 public inputs, then q[0]. Raise q[0] by one, nothing else.
+    // the values, 32 bytes each: 1, commitment, statement, then q[0]. Raise q[0] by one, nothing else.
     const witnessCount = new DataView(bytes.buffer, bytes.byteOffset).getUint32(60, true);
     const tampered = Uint8Array.from(bytes);
-    const q0 = tampered.length - (witnessCount - 8) * 32;
+    const q0 = tampered.length - (witnessCount - 3) * 32;
     expect(tampered[q0]).to.equal(Number((BigInt(honest.q[0]!) + FIELD_PRIME) & 0xffn));
     tampered[q0] = (tampered[q0]! + 1) & 0xff;
     expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: tampered }, logger)).to.equal(false);

@@ -1,0 +1,11 @@
+/**
+ * Hardhat 2 is used only as a local chain: its in-process provider for tests and `hardhat node` for the demo and
+ * `zkfl chain`. Contracts are compiled by contracts/compile.ts with npm solc, never by `hardhat compile`, which would
+ * download a compiler. The sources path points at an empty folder so no task can find anything to compile.
+ */
+module.exports = {
+  paths: { sources: './.zkfl/no-hardhat-sources', cache: './.zkfl/hardhat-cache', artifacts: './.zkfl/hardhat-artifacts' },
+  networks: {
+    hardhat: { chainId: 31337, hardfork: 'cancun', mining: { auto: true } },
+  },
+};
