@@ -161,7 +161,7 @@ describe('bad input', function () {
         'other round',
         'other task',
         'two proofs',
-        'six signals',
+        'one signal',
       ];
       const task = await createTask(
         url,
@@ -186,7 +186,7 @@ describe('bad input', function () {
         otherRound,
         otherTask,
         twoProofs,
-        sixSignals,
+        oneSignal,
       ] = clients;
       const q = smallUpdate(task.numParams);
       const statement = (client: (typeof clients)[number]) => ({
@@ -232,8 +232,8 @@ describe('bad input', function () {
       (tampered[0]!.proof as { pi_a: string[] }).pi_a[0] = String(
         BigInt((tampered[0]!.proof as { pi_a: string[] }).pi_a[0]!) + 1n,
       );
-      const sixSignalsProofs = structuredClone(good.proofs!);
-      sixSignalsProofs[0]!.publicSignals.pop();
+      const oneSignalProofs = structuredClone(good.proofs!);
+      oneSignalProofs[0]!.publicSignals.pop();
       const outcomes = [
         await code(missing!, { ...good, proofs: undefined, salt: undefined }),
         await code(replayed!, good),
@@ -243,7 +243,7 @@ describe('bad input', function () {
         await code(otherRound!, wrongRound),
         await code(otherTask!, wrongTask),
         await code(twoProofs!, { ...good, proofs: [...good.proofs!, ...good.proofs!] }),
-        await code(sixSignals!, { ...good, proofs: sixSignalsProofs }),
+        await code(oneSignal!, { ...good, proofs: oneSignalProofs }),
       ];
       const ended = next<RoundEndPayload>(honest!.socket, 'round:end');
       outcomes.unshift(await code(honest!, good));
@@ -257,12 +257,14 @@ describe('bad input', function () {
         ['other round', 'PROOF_MISMATCH'],
         ['other task', 'PROOF_MISMATCH'],
         ['two proofs', 'PROOF_MALFORMED'],
-        ['six signals', 'PROOF_MALFORMED'],
+        ['one signal', 'PROOF_MALFORMED'],
       ]);
       const summary = await ended;
       expect([summary.participants, summary.proofsVerified, summary.proofsRejected]).to.deep.equal([1, 1, 9]);
       const [round] = await getRounds(url, task.id);
-      expect(round!.rejected.find((r) => r.address === replayed!.wallet.address)?.reason).to.match(/public address/);
+      expect(round!.rejected.find((r) => r.address === replayed!.wallet.address)?.reason).to.match(
+        /bound to another task, round, address/,
+      );
     });
 
     it('rejects a proof that takes too long to verify, and keeps serving', async () => {

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @notice The Groth16 verifier that `zkfl setup` generates from the update-chunk circuit's final zkey.
+/// @dev Public signals, in circuit order: the chunk's commitment, then its statement (see ZkflRewards.statementOf).
+interface IUpdateChunkVerifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[2] calldata publicSignals
+    ) external view returns (bool);
+}
+
+/// @title zkfl rewards: escrowed reward pools paid to contributions that are both proven and accepted
+/// @notice A model owner escrows a task's reward pool. Its coordinator posts each round's global-model hash H_r when
+/// the round opens and, when it closes, the Merkle root of the (address, commitment) pairs it aggregated. Anyone may
+/// then submit a contributor's chunk proofs with a Merkle proof of its pair; the contract verifies the proofs against
+/// a statement it builds from its own state and records the contribution for the address bound in the proofs, which
+/// alone can claim the round's equal share. After the task's deadline the owner takes back what was not paid.
+interface IZkflRewards {
+    /// @notice What a model owner sets when creating a task.
+    struct TaskParams {
+        /// @notice The only address that may open and close rounds.
+        address coordinator;
+        /// @notice The ERC-20 token the reward pool is paid in.
+        IERC20 token;
+        /// @notice The Groth16 verifier of the task's circuit.
+        IUpdateChunkVerifier verifier;
+        /// @notice Number of rounds; rounds are numbered 1..rounds.
+        uint32 rounds;
+        /// @notice Chunk proofs per contribution: ceil(model parameters / circuit chunk size).
+        uint32 chunks;
+        /// @notice The per-chunk bound on the sum of squared quantized values (below 2^48).
+        uint64 normBound;
+        /// @notice End of the task: after it nothing is opened, closed, submitted or claimed, and the owner may
+        /// reclaim what was not paid.
+        uint64 deadline;
+        /// @notice Paid per round, split equally among the round's accepted contributors.
+        uint256 rewardPerRound;
+    }
+
+    /// @notice One chunk's proof as snarkjs exports it for Solidity, with the public signals it was made for.
+    struct ChunkProof {
+        uint256[2] a;
+        uint256[2][2] b;
+        uint256[2] c;
+        uint256 commitment;
+        uint256 statement;
+    }
+
+    /// @notice A task was created and its reward pool (rewardPerRound * rounds) escrowed.
+    event TaskCreated(bytes32 indexed taskKey, address indexed owner, TaskParams params, uint256 deposited);
+    /// @notice Round `round` opened on the global model with sha256 `modelHash` (H_r).
+    event RoundOpened(bytes32 indexed taskKey, uint256 indexed round, bytes32 modelHash);
+    /// @notice Round `round` closed with `acceptedCount` accepted contributions under `acceptedRoot`, each worth
+    /// `share`.
+    event RoundClosed(
+        bytes32 indexed taskKey,
+        uint256 indexed round,
+        bytes32 acceptedRoot,
+        uint256 acceptedCount,
+        uint256 share
+    );
+    /// @notice `contributor`'s proven and accepted contribution to `round` was recorded, submitted by `submitter`.
+    event ContributionRecorded(
+        bytes32 indexed taskKey,
+        uint256 indexed round,
+        address indexed contributor,
+        bytes32 updateCommitment,
+        address submitter
+    );
+    /// @notice `contributor` was paid `amount` for its contribution to `round`.
+    event RewardClaimed(bytes32 indexed taskKey, uint256 indexed round, address indexed contributor, uint256 amount);
+    /// @notice After the deadline the owner took back `amount`: unclaimed shares, unfilled rounds and rounding dust.
+    event Reclaimed(bytes32 indexed taskKey, address indexed owner, uint256 amount);
+
+    error Rewards__TaskExists();
+    error Rewards__UnknownTask();
+    error Rewards__InvalidParameters(string reason);
+    error Rewards__NotCoordinator();
+    error Rewards__NotOwner();
+    error Rewards__RoundOutOfRange(uint256 round);
+    error Rewards__RoundAlreadyOpen(uint256 round);
+    error Rewards__PreviousRoundOpen(uint256 round);
+    error Rewards__RoundNotOpen(uint256 round);
+    error Rewards__RoundAlreadyClosed(uint256 round);
+    error Rewards__RoundNotClosed(uint256 round);
+    error Rewards__TaskEnded();
+    error Rewards__TaskNotEnded();
+    error Rewards__WrongChunkCount(uint256 given, uint256 expected);
+    error Rewards__StatementMismatch(uint256 chunk);
+    error Rewards__InvalidProof(uint256 chunk);
+    error Rewards__NotAccepted();
+    error Rewards__AlreadySubmitted();
+    error Rewards__NotContributor();
+    error Rewards__AlreadyClaimed();
+    error Rewards__AlreadyReclaimed();
+
+    /// @notice Creates task `taskKey` (sha256 of the coordinator's task id) and escrows its reward pool from the
+    /// caller, who becomes its owner. The caller must have approved rewardPerRound * rounds of the token.
+    function createTask(bytes32 taskKey, TaskParams calldata params) external;
+
+    /// @notice Coordinator only: opens round `round` (the next one, after the previous one closed) on H_r.
+    function openRound(bytes32 taskKey, uint256 round, bytes32 modelHash) external;
+
+    /// @notice Coordinator only: closes the open round with the Merkle root of its accepted (address, commitment)
+    /// pairs (OpenZeppelin StandardMerkleTree leaves) and their count.
+    function closeRound(bytes32 taskKey, uint256 round, bytes32 acceptedRoot, uint256 acceptedCount) external;
+
+    /// @notice Records `contributor`'s contribution to a closed round. Anyone may submit it; only `contributor` can
+    /// claim its share. Reverts unless every chunk proof verifies against the statement the contract builds and the
+    /// (contributor, updateCommitment) pair is in the round's accepted set.
+    function submitContribution(
+        bytes32 taskKey,
+        uint256 round,
+        address contributor,
+        ChunkProof[] calldata proofs,
+        bytes32[] calldata acceptedProof
+    ) external;
+
+    /// @notice Pays the caller its share of round `round`, once.
+    function claim(bytes32 taskKey, uint256 round) external;
+
+    /// @notice Owner only, after the deadline: takes back everything not paid.
+    function reclaim(bytes32 taskKey) external;
+
+    /// @notice The statement signal a chunk proof must carry (circuits/statement.ts is its TypeScript twin).
+    function statementOf(
+        bytes32 taskKey,
+        uint256 round,
+        address contributor,
+        uint256 chunkIndex
+    ) external view returns (uint256);
+}

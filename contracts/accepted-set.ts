@@ -1,0 +1,67 @@
+/**
+ * A round's accepted set: the (address, update commitment) pairs the coordinator aggregated, as an OpenZeppelin
+ * StandardMerkleTree (leaf = keccak256(keccak256(abi.encode(address, bytes32)))) whose root it posts on-chain. The
+ * coordinator, each client and each verifier build the same tree from the same pairs. Also the Solidity shape of a
+ * chunk proof.
+ */
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { getAddress, solidityPackedKeccak256, ZeroHash } from 'ethers';
+import type { ChunkProof } from '../circuits/prover.js';
+
+export interface AcceptedPair {
+  address: string;
+  /** bytes32 hex: see updateCommitment. */
+  commitment: string;
+}
+
+/** One commitment for a whole update: keccak256 of its chunk commitments, packed (ZkflRewards builds the same). */
+export function updateCommitment(chunkCommitments: readonly string[]): string {
+  return solidityPackedKeccak256(['uint256[]'], [chunkCommitments.map(BigInt)]);
+}
+
+function tree(pairs: readonly AcceptedPair[]): StandardMerkleTree<[string, string]> {
+  return StandardMerkleTree.of(
+    pairs.map((pair): [string, string] => [getAddress(pair.address), pair.commitment]),
+    ['address', 'bytes32'],
+  );
+}
+
+/** The root the coordinator posts; the zero hash for a round nobody was accepted in. */
+export function acceptedRoot(pairs: readonly AcceptedPair[]): string {
+  return pairs.length === 0 ? ZeroHash : tree(pairs).root;
+}
+
+/** The Merkle proof of `address`'s pair, or undefined when it is not in the set. */
+export function acceptedProof(pairs: readonly AcceptedPair[], address: string): string[] | undefined {
+  if (pairs.length === 0) return undefined;
+  const merkle = tree(pairs);
+  for (const [index, [leafAddress]] of merkle.entries()) {
+    if (leafAddress === getAddress(address)) return merkle.getProof(index);
+  }
+  return undefined;
+}
+
+/** IZkflRewards.ChunkProof: snarkjs's proof in the verifier's calldata order (B's coordinates swapped). */
+export interface SolidityChunkProof {
+  a: [string, string];
+  b: [[string, string], [string, string]];
+  c: [string, string];
+  commitment: string;
+  statement: string;
+}
+
+export function solidityChunkProof({ proof, publicSignals }: ChunkProof): SolidityChunkProof {
+  const [commitment, statement] = publicSignals;
+  if (commitment === undefined || statement === undefined) throw new Error('a chunk proof has two public signals');
+  const pair = (values: readonly string[]): [string, string] => [values[0]!, values[1]!];
+  return {
+    a: pair(proof.pi_a),
+    b: [
+      [proof.pi_b[0]![1]!, proof.pi_b[0]![0]!],
+      [proof.pi_b[1]![1]!, proof.pi_b[1]![0]!],
+    ],
+    c: pair(proof.pi_c),
+    commitment,
+    statement,
+  };
+}

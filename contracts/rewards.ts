@@ -1,0 +1,197 @@
+/**
+ * Typed access to a deployed ZkflRewards: reads decoded into plain objects, writes as transactions, and revert
+ * reasons decoded to their custom error names (Rewards__…).
+ */
+import {
+  type BaseContract,
+  Contract,
+  type ContractRunner,
+  type ContractTransactionResponse,
+  Interface,
+  type TransactionRequest,
+} from 'ethers';
+import type { SolidityChunkProof } from './accepted-set.js';
+import { zkflContracts } from './compile.js';
+
+export interface OnchainTaskParams {
+  coordinator: string;
+  token: string;
+  verifier: string;
+  rounds: number;
+  chunks: number;
+  normBound: bigint;
+  /** Unix seconds. */
+  deadline: number;
+  rewardPerRound: bigint;
+}
+
+export interface OnchainTask extends OnchainTaskParams {
+  owner: string;
+  roundsOpened: number;
+  reclaimed: boolean;
+  paid: bigint;
+}
+
+export interface OnchainRound {
+  modelHash: string;
+  acceptedRoot: string;
+  share: bigint;
+  acceptedCount: number;
+  closed: boolean;
+}
+
+export type ContributionStatus = 'none' | 'recorded' | 'claimed';
+const contributionStatuses: ContributionStatus[] = ['none', 'recorded', 'claimed'];
+
+type Call = (...args: unknown[]) => Promise<unknown>;
+type Method = Call & { populateTransaction: (...args: unknown[]) => Promise<TransactionRequest> };
+
+export class RewardsContract {
+  readonly contract: BaseContract;
+
+  constructor(address: string, runner: ContractRunner) {
+    this.contract = new Contract(address, zkflContracts().ZkflRewards.abi, runner);
+  }
+
+  private method(name: string): Method {
+    return this.contract.getFunction(name);
+  }
+
+  private async send(name: string, ...args: unknown[]): Promise<ContractTransactionResponse> {
+    return (await this.method(name)(...args)) as ContractTransactionResponse;
+  }
+
+  /** An unsigned transaction calling `name`, for a caller that signs and keeps it (coordinator settlement). */
+  populate(name: 'openRound' | 'closeRound', ...args: unknown[]): Promise<TransactionRequest> {
+    return this.method(name).populateTransaction(...args);
+  }
+
+  /** The task, or undefined when nobody created it. */
+  async task(taskKey: string): Promise<OnchainTask | undefined> {
+    const t = (await this.method('tasks')(taskKey)) as unknown[];
+    const [owner, rounds, chunks, roundsOpened, coordinator, deadline, reclaimed, verifier, normBound, token] = t;
+    if (owner === '0x0000000000000000000000000000000000000000') return undefined;
+    return {
+      owner: owner as string,
+      rounds: Number(rounds),
+      chunks: Number(chunks),
+      roundsOpened: Number(roundsOpened),
+      coordinator: coordinator as string,
+      deadline: Number(deadline),
+      reclaimed: reclaimed as boolean,
+      verifier: verifier as string,
+      normBound: normBound as bigint,
+      token: token as string,
+      rewardPerRound: t[10] as bigint,
+      paid: t[11] as bigint,
+    };
+  }
+
+  async round(taskKey: string, round: number): Promise<OnchainRound> {
+    const [modelHash, acceptedRoot, share, acceptedCount, closed] = (await this.method('rounds')(
+      taskKey,
+      round,
+    )) as unknown[];
+    return {
+      modelHash: modelHash as string,
+      acceptedRoot: acceptedRoot as string,
+      share: share as bigint,
+      acceptedCount: Number(acceptedCount),
+      closed: closed as boolean,
+    };
+  }
+
+  async contribution(taskKey: string, round: number, contributor: string): Promise<ContributionStatus> {
+    return contributionStatuses[Number(await this.method('contributions')(taskKey, round, contributor))]!;
+  }
+
+  async statementOf(taskKey: string, round: number, contributor: string, chunkIndex: number): Promise<bigint> {
+    return (await this.method('statementOf')(taskKey, round, contributor, chunkIndex)) as bigint;
+  }
+
+  createTask(taskKey: string, params: OnchainTaskParams): Promise<ContractTransactionResponse> {
+    return this.send('createTask', taskKey, params);
+  }
+
+  openRound(taskKey: string, round: number, modelHash: string): Promise<ContractTransactionResponse> {
+    return this.send('openRound', taskKey, round, modelHash);
+  }
+
+  closeRound(taskKey: string, round: number, root: string, count: number): Promise<ContractTransactionResponse> {
+    return this.send('closeRound', taskKey, round, root, count);
+  }
+
+  submitContribution(
+    taskKey: string,
+    round: number,
+    contributor: string,
+    proofs: SolidityChunkProof[],
+    acceptedProof: string[],
+  ): Promise<ContractTransactionResponse> {
+    return this.send('submitContribution', taskKey, round, contributor, proofs, acceptedProof);
+  }
+
+  claim(taskKey: string, round: number): Promise<ContractTransactionResponse> {
+    return this.send('claim', taskKey, round);
+  }
+
+  reclaim(taskKey: string): Promise<ContractTransactionResponse> {
+    return this.send('reclaim', taskKey);
+  }
+
+  connect(runner: ContractRunner): RewardsContract {
+    return new RewardsContract(this.contract.target as string, runner);
+  }
+}
+
+/**
+ * The custom error a failed call or transaction reverted with (e.g. 'Rewards__NotAccepted'), if it did. Providers
+ * nest the revert data differently (ethers' own calls, JSON-RPC errors, Hardhat's in-process ones), so it is looked
+ * for wherever it may be and decoded with the rewards ABI.
+ */
+export function revertName(error: unknown): string | undefined {
+  const data = revertData(error, 0);
+  if (!data) return undefined;
+  try {
+    return new Interface(zkflContracts().ZkflRewards.abi).parseError(data)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+function revertData(error: unknown, depth: number): string | undefined {
+  if (typeof error !== 'object' || error === null || depth > 4) return undefined;
+  const { data } = error as { data?: unknown };
+  if (typeof data === 'string' && /^0x[0-9a-fA-F]{8}/.test(data)) return data;
+  for (const key of ['error', 'info', 'cause', 'data']) {
+    const found = revertData((error as Record<string, unknown>)[key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The ERC-20 rewards are paid in (RewardToken on local chains, which also mints). */
+export class TokenContract {
+  readonly contract: BaseContract;
+
+  constructor(address: string, runner: ContractRunner) {
+    this.contract = new Contract(address, zkflContracts().RewardToken.abi, runner);
+  }
+
+  private call(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.contract.getFunction(name)(...args);
+  }
+
+  async balanceOf(owner: string): Promise<bigint> {
+    return (await this.call('balanceOf', owner)) as bigint;
+  }
+
+  async approve(spender: string, amount: bigint): Promise<ContractTransactionResponse> {
+    return (await this.call('approve', spender, amount)) as ContractTransactionResponse;
+  }
+
+  /** RewardToken only: its owner mints. */
+  async mint(to: string, amount: bigint): Promise<ContractTransactionResponse> {
+    return (await this.call('mint', to, amount)) as ContractTransactionResponse;
+  }
+}
