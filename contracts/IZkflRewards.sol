@@ -16,10 +16,11 @@ interface IUpdateChunkVerifier {
 
 /// @title zkfl rewards: escrowed reward pools paid to contributions that are both proven and accepted
 /// @notice A model owner escrows a task's reward pool. Its coordinator posts each round's global-model hash H_r when
-/// the round opens and, when it closes, the Merkle root of the (address, commitment) pairs it aggregated. Anyone may
-/// then submit a contributor's chunk proofs with a Merkle proof of its pair; the contract verifies the proofs against
-/// a statement it builds from its own state and records the contribution for the address bound in the proofs, which
-/// alone can claim the round's equal share. After the task's deadline the owner takes back what was not paid.
+/// the round opens and, when it closes, the Merkle root of the (index, address, commitment) leaves it aggregated
+/// (index: the leaf's position, addresses ascending). Anyone may then submit a contributor's chunk proofs with a
+/// Merkle proof of its leaf; the contract verifies the proofs against a statement it builds from its own state and
+/// records the contribution for the address bound in the proofs, which alone can claim the round's equal share.
+/// After the task's deadline the owner takes back what was not paid.
 interface IZkflRewards {
     /// @notice What a model owner sets when creating a task.
     struct TaskParams {
@@ -32,12 +33,12 @@ interface IZkflRewards {
         /// @notice Number of rounds; rounds are numbered 1..rounds.
         uint32 rounds;
         /// @notice Chunk proofs per contribution: ceil(model parameters / circuit chunk size).
-        uint32 chunks;
-        /// @notice The per-chunk bound on the sum of squared quantized values (below 2^48).
-        uint64 normBound;
-        /// @notice End of the task: after it nothing is opened, closed, submitted or claimed, and the owner may
-        /// reclaim what was not paid.
-        uint64 deadline;
+        uint16 chunks;
+        /// @notice The per-chunk bound on the sum of squared quantized values (48 bits, as in the circuit).
+        uint48 normBound;
+        /// @notice End of the task (unix seconds): after it nothing is opened, closed, submitted or claimed, and the
+        /// owner may reclaim what was not paid.
+        uint32 deadline;
         /// @notice Paid per round, split equally among the round's accepted contributors.
         uint256 rewardPerRound;
     }
@@ -106,23 +107,30 @@ interface IZkflRewards {
     /// @notice Coordinator only: opens round `round` (the next one, after the previous one closed) on H_r.
     function openRound(bytes32 taskKey, uint256 round, bytes32 modelHash) external;
 
-    /// @notice Coordinator only: closes the open round with the Merkle root of its accepted (address, commitment)
-    /// pairs (OpenZeppelin StandardMerkleTree leaves) and their count.
+    /// @notice Coordinator only: closes the open round with the Merkle root of its accepted (index, address,
+    /// commitment) leaves (OpenZeppelin StandardMerkleTree) and their count.
     function closeRound(bytes32 taskKey, uint256 round, bytes32 acceptedRoot, uint256 acceptedCount) external;
 
     /// @notice Records `contributor`'s contribution to a closed round. Anyone may submit it; only `contributor` can
     /// claim its share. Reverts unless every chunk proof verifies against the statement the contract builds and the
-    /// (contributor, updateCommitment) pair is in the round's accepted set.
+    /// (index, contributor, updateCommitment) leaf is in the round's accepted set.
     function submitContribution(
         bytes32 taskKey,
         uint256 round,
+        uint256 index,
         address contributor,
         ChunkProof[] calldata proofs,
         bytes32[] calldata acceptedProof
     ) external;
 
-    /// @notice Pays the caller its share of round `round`, once.
-    function claim(bytes32 taskKey, uint256 round) external;
+    /// @notice Pays the caller its share of round `round`, once, for its recorded contribution at leaf `index`.
+    function claim(
+        bytes32 taskKey,
+        uint256 round,
+        uint256 index,
+        bytes32 updateCommitment,
+        bytes32[] calldata acceptedProof
+    ) external;
 
     /// @notice Owner only, after the deadline: takes back everything not paid.
     function reclaim(bytes32 taskKey) external;

@@ -16,17 +16,23 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
     /// @dev Bits of the statement signal that carry the norm bound (the circuit's BOUND_BITS).
     uint256 private constant NORM_BOUND_BITS = 48;
 
-    /// @dev Packed so that a submission reads three slots of it.
+    /// @dev Contribution marks: 127 leaves per word, two bits each (recorded, claimed). Bit 255 is set when the round
+    /// closes, so that recording and claiming change a nonzero word (5k gas) instead of creating one (22k): the
+    /// coordinator pays one word per 127 contributors, each contributor saves 17k.
+    uint256 private constant LEAVES_PER_WORD = 127;
+    uint256 private constant WORD_IN_USE = 1 << 255;
+
+    /// @dev Ordered so that a submission reads one slot of it: verifier, normBound, deadline, chunks.
     struct Task {
+        IUpdateChunkVerifier verifier;
+        uint48 normBound;
+        uint32 deadline;
+        uint16 chunks;
         address owner;
         uint32 rounds;
-        uint32 chunks;
         uint32 roundsOpened;
-        address coordinator;
-        uint64 deadline;
         bool reclaimed;
-        IUpdateChunkVerifier verifier;
-        uint64 normBound;
+        address coordinator;
         IERC20 token;
         uint256 rewardPerRound;
         uint256 paid;
@@ -40,23 +46,15 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         bool closed;
     }
 
-    enum Contribution {
-        None,
-        Recorded,
-        Claimed
-    }
-
     mapping(bytes32 taskKey => Task) public tasks;
     mapping(bytes32 taskKey => mapping(uint256 round => Round)) public rounds;
-    mapping(bytes32 taskKey => mapping(uint256 round => mapping(address contributor => Contribution)))
-        public contributions;
+    mapping(bytes32 taskKey => mapping(uint256 round => mapping(uint256 word => uint256 marks))) private marks;
 
     /// @inheritdoc IZkflRewards
     function createTask(bytes32 taskKey, TaskParams calldata params) external nonReentrant {
-        if (tasks[taskKey].owner != address(0)) revert Rewards__TaskExists();
+        if (address(tasks[taskKey].verifier) != address(0)) revert Rewards__TaskExists();
         if (params.rounds == 0 || params.chunks == 0) revert Rewards__InvalidParameters("no rounds or no chunks");
         if (params.rewardPerRound == 0) revert Rewards__InvalidParameters("no reward");
-        if (params.normBound >> NORM_BOUND_BITS != 0) revert Rewards__InvalidParameters("norm bound over 48 bits");
         if (params.deadline <= block.timestamp) revert Rewards__InvalidParameters("deadline passed");
         if (
             params.coordinator == address(0) ||
@@ -65,15 +63,15 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         ) revert Rewards__InvalidParameters("zero address");
         uint256 deposit = params.rewardPerRound * params.rounds;
         tasks[taskKey] = Task({
-            owner: msg.sender,
-            rounds: params.rounds,
-            chunks: params.chunks,
-            roundsOpened: 0,
-            coordinator: params.coordinator,
-            deadline: params.deadline,
-            reclaimed: false,
             verifier: params.verifier,
             normBound: params.normBound,
+            deadline: params.deadline,
+            chunks: params.chunks,
+            owner: msg.sender,
+            rounds: params.rounds,
+            roundsOpened: 0,
+            reclaimed: false,
+            coordinator: params.coordinator,
             token: params.token,
             rewardPerRound: params.rewardPerRound,
             paid: 0
@@ -114,6 +112,8 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         closing.acceptedCount = uint64(acceptedCount);
         closing.share = uint128(share);
         closing.closed = true;
+        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
+        for (uint256 word = 0; word * LEAVES_PER_WORD < acceptedCount; ++word) roundMarks[word] = WORD_IN_USE;
         emit RoundClosed(taskKey, round, acceptedRoot, acceptedCount, share);
     }
 
@@ -121,6 +121,7 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
     function submitContribution(
         bytes32 taskKey,
         uint256 round,
+        uint256 index,
         address contributor,
         ChunkProof[] calldata proofs,
         bytes32[] calldata acceptedProof
@@ -128,7 +129,6 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         Task storage task = liveTask(taskKey);
         Round storage submitted = rounds[taskKey][round];
         if (!submitted.closed) revert Rewards__RoundNotClosed(round);
-        if (contributions[taskKey][round][contributor] != Contribution.None) revert Rewards__AlreadySubmitted();
         if (proofs.length != task.chunks) revert Rewards__WrongChunkCount(proofs.length, task.chunks);
         uint256[] memory commitments = new uint256[](proofs.length);
         for (uint256 k = 0; k < proofs.length; ++k) {
@@ -138,30 +138,49 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
             commitments[k] = verifiedCommitment(task.verifier, proofs[k], expected, k);
         }
         bytes32 updateCommitment = keccak256(abi.encodePacked(commitments));
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(contributor, updateCommitment))));
-        if (!MerkleProof.verifyCalldata(acceptedProof, submitted.acceptedRoot, leaf)) revert Rewards__NotAccepted();
-        contributions[taskKey][round][contributor] = Contribution.Recorded;
+        if (index >= submitted.acceptedCount || !isAccepted(submitted, index, contributor, updateCommitment, acceptedProof))
+            revert Rewards__NotAccepted();
+        if (!setMark(marks[taskKey][round], index, 0)) revert Rewards__AlreadySubmitted();
         emit ContributionRecorded(taskKey, round, contributor, updateCommitment, msg.sender);
     }
 
     /// @inheritdoc IZkflRewards
-    function claim(bytes32 taskKey, uint256 round) external nonReentrant {
+    function claim(
+        bytes32 taskKey,
+        uint256 round,
+        uint256 index,
+        bytes32 updateCommitment,
+        bytes32[] calldata acceptedProof
+    ) external nonReentrant {
         Task storage task = liveTask(taskKey);
-        mapping(address => Contribution) storage roundContributions = contributions[taskKey][round];
-        Contribution status = roundContributions[msg.sender];
-        if (status == Contribution.None) revert Rewards__NotContributor();
-        if (status == Contribution.Claimed) revert Rewards__AlreadyClaimed();
-        roundContributions[msg.sender] = Contribution.Claimed;
-        uint256 share = rounds[taskKey][round].share;
+        Round storage claimed = rounds[taskKey][round];
+        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
+        // Only the address in the leaf can claim it, and only once its contribution was recorded.
+        if (
+            !isAccepted(claimed, index, msg.sender, updateCommitment, acceptedProof) ||
+            !hasMark(roundMarks, index, 0)
+        ) revert Rewards__NotContributor();
+        if (!setMark(roundMarks, index, 1)) revert Rewards__AlreadyClaimed();
+        uint256 share = claimed.share;
         task.paid += share;
         task.token.safeTransfer(msg.sender, share);
         emit RewardClaimed(taskKey, round, msg.sender, share);
     }
 
+    /// @notice Whether leaf `index` of a round was recorded and whether it was claimed.
+    function contributionOf(
+        bytes32 taskKey,
+        uint256 round,
+        uint256 index
+    ) external view returns (bool recorded, bool claimed) {
+        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
+        return (hasMark(roundMarks, index, 0), hasMark(roundMarks, index, 1));
+    }
+
     /// @inheritdoc IZkflRewards
     function reclaim(bytes32 taskKey) external nonReentrant {
         Task storage task = tasks[taskKey];
-        if (task.owner == address(0)) revert Rewards__UnknownTask();
+        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
         if (msg.sender != task.owner) revert Rewards__NotOwner();
         if (block.timestamp <= task.deadline) revert Rewards__TaskNotEnded();
         if (task.reclaimed) revert Rewards__AlreadyReclaimed();
@@ -216,10 +235,36 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         return chunk.commitment;
     }
 
+    /// @dev Whether (index, contributor, updateCommitment) is a leaf of the round's accepted set.
+    function isAccepted(
+        Round storage round,
+        uint256 index,
+        address contributor,
+        bytes32 updateCommitment,
+        bytes32[] calldata acceptedProof
+    ) private view returns (bool) {
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, contributor, updateCommitment))));
+        return MerkleProof.verifyCalldata(acceptedProof, round.acceptedRoot, leaf);
+    }
+
+    function hasMark(mapping(uint256 => uint256) storage roundMarks, uint256 index, uint256 which) private view returns (bool) {
+        return roundMarks[index / LEAVES_PER_WORD] & (1 << (2 * (index % LEAVES_PER_WORD) + which)) != 0;
+    }
+
+    /// @dev Sets mark `which` (0 recorded, 1 claimed) of leaf `index`; false if it was already set.
+    function setMark(mapping(uint256 => uint256) storage roundMarks, uint256 index, uint256 which) private returns (bool) {
+        uint256 word = index / LEAVES_PER_WORD;
+        uint256 bit = 1 << (2 * (index % LEAVES_PER_WORD) + which);
+        uint256 current = roundMarks[word];
+        if (current & bit != 0) return false;
+        roundMarks[word] = current | bit;
+        return true;
+    }
+
     /// @dev The task, if it exists and has not ended.
     function liveTask(bytes32 taskKey) private view returns (Task storage task) {
         task = tasks[taskKey];
-        if (task.owner == address(0)) revert Rewards__UnknownTask();
+        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
         if (block.timestamp > task.deadline) revert Rewards__TaskEnded();
     }
 

@@ -1,8 +1,8 @@
 /**
  * A round's accepted set: the (address, update commitment) pairs the coordinator aggregated, as an OpenZeppelin
- * StandardMerkleTree (leaf = keccak256(keccak256(abi.encode(address, bytes32)))) whose root it posts on-chain. The
- * coordinator, each client and each verifier build the same tree from the same pairs. Also the Solidity shape of a
- * chunk proof.
+ * StandardMerkleTree of leaves (index, address, commitment) — keccak256(keccak256(abi.encode(uint256, address,
+ * bytes32))) — with addresses ascending and index their position. The coordinator posts its root on-chain; each
+ * client and each verifier builds the same tree from the same pairs. Also the Solidity shape of a chunk proof.
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { getAddress, solidityPackedKeccak256, ZeroHash } from 'ethers';
@@ -19,11 +19,17 @@ export function updateCommitment(chunkCommitments: readonly string[]): string {
   return solidityPackedKeccak256(['uint256[]'], [chunkCommitments.map(BigInt)]);
 }
 
-function tree(pairs: readonly AcceptedPair[]): StandardMerkleTree<[string, string]> {
-  return StandardMerkleTree.of(
-    pairs.map((pair): [string, string] => [getAddress(pair.address), pair.commitment]),
-    ['address', 'bytes32'],
-  );
+type Leaf = [bigint, string, string];
+
+function leaves(pairs: readonly AcceptedPair[]): Leaf[] {
+  const sorted = pairs
+    .map((pair) => ({ address: getAddress(pair.address), commitment: pair.commitment }))
+    .sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
+  return sorted.map((pair, index): Leaf => [BigInt(index), pair.address, pair.commitment]);
+}
+
+function tree(pairs: readonly AcceptedPair[]): StandardMerkleTree<Leaf> {
+  return StandardMerkleTree.of(leaves(pairs), ['uint256', 'address', 'bytes32']);
 }
 
 /** The root the coordinator posts; the zero hash for a round nobody was accepted in. */
@@ -31,12 +37,18 @@ export function acceptedRoot(pairs: readonly AcceptedPair[]): string {
   return pairs.length === 0 ? ZeroHash : tree(pairs).root;
 }
 
-/** The Merkle proof of `address`'s pair, or undefined when it is not in the set. */
-export function acceptedProof(pairs: readonly AcceptedPair[], address: string): string[] | undefined {
+/** A leaf's position in the accepted set and its Merkle proof. */
+export interface AcceptedLeafProof {
+  index: number;
+  proof: string[];
+}
+
+/** `address`'s leaf index and Merkle proof, or undefined when it is not in the set. */
+export function acceptedProof(pairs: readonly AcceptedPair[], address: string): AcceptedLeafProof | undefined {
   if (pairs.length === 0) return undefined;
   const merkle = tree(pairs);
-  for (const [index, [leafAddress]] of merkle.entries()) {
-    if (leafAddress === getAddress(address)) return merkle.getProof(index);
+  for (const [position, [index, leafAddress]] of merkle.entries()) {
+    if (leafAddress === getAddress(address)) return { index: Number(index), proof: merkle.getProof(position) };
   }
   return undefined;
 }

@@ -9,8 +9,9 @@ import {
   type ContractTransactionResponse,
   Interface,
   type TransactionRequest,
+  ZeroAddress,
 } from 'ethers';
-import type { SolidityChunkProof } from './accepted-set.js';
+import type { AcceptedLeafProof, SolidityChunkProof } from './accepted-set.js';
 import { zkflContracts } from './compile.js';
 
 export interface OnchainTaskParams {
@@ -41,7 +42,6 @@ export interface OnchainRound {
 }
 
 export type ContributionStatus = 'none' | 'recorded' | 'claimed';
-const contributionStatuses: ContributionStatus[] = ['none', 'recorded', 'claimed'];
 
 type Call = (...args: unknown[]) => Promise<unknown>;
 type Method = Call & { populateTransaction: (...args: unknown[]) => Promise<TransactionRequest> };
@@ -68,22 +68,22 @@ export class RewardsContract {
 
   /** The task, or undefined when nobody created it. */
   async task(taskKey: string): Promise<OnchainTask | undefined> {
-    const t = (await this.method('tasks')(taskKey)) as unknown[];
-    const [owner, rounds, chunks, roundsOpened, coordinator, deadline, reclaimed, verifier, normBound, token] = t;
-    if (owner === '0x0000000000000000000000000000000000000000') return undefined;
+    const fields = (await this.method('tasks')(taskKey)) as unknown[];
+    const [verifier, normBound, deadline, chunks, owner, rounds, roundsOpened, reclaimed, coordinator, token] = fields;
+    if (verifier === ZeroAddress) return undefined;
     return {
-      owner: owner as string,
-      rounds: Number(rounds),
-      chunks: Number(chunks),
-      roundsOpened: Number(roundsOpened),
-      coordinator: coordinator as string,
-      deadline: Number(deadline),
-      reclaimed: reclaimed as boolean,
       verifier: verifier as string,
       normBound: normBound as bigint,
+      deadline: Number(deadline),
+      chunks: Number(chunks),
+      owner: owner as string,
+      rounds: Number(rounds),
+      roundsOpened: Number(roundsOpened),
+      reclaimed: reclaimed as boolean,
+      coordinator: coordinator as string,
       token: token as string,
-      rewardPerRound: t[10] as bigint,
-      paid: t[11] as bigint,
+      rewardPerRound: fields[10] as bigint,
+      paid: fields[11] as bigint,
     };
   }
 
@@ -101,8 +101,10 @@ export class RewardsContract {
     };
   }
 
-  async contribution(taskKey: string, round: number, contributor: string): Promise<ContributionStatus> {
-    return contributionStatuses[Number(await this.method('contributions')(taskKey, round, contributor))]!;
+  /** What became of leaf `index` of a round's accepted set. */
+  async contribution(taskKey: string, round: number, index: number): Promise<ContributionStatus> {
+    const [recorded, claimed] = (await this.method('contributionOf')(taskKey, round, index)) as [boolean, boolean];
+    return claimed ? 'claimed' : recorded ? 'recorded' : 'none';
   }
 
   async statementOf(taskKey: string, round: number, contributor: string, chunkIndex: number): Promise<bigint> {
@@ -121,18 +123,25 @@ export class RewardsContract {
     return this.send('closeRound', taskKey, round, root, count);
   }
 
+  /** Records `contributor`'s contribution at leaf `accepted.index` (anyone may send this). */
   submitContribution(
     taskKey: string,
     round: number,
     contributor: string,
     proofs: SolidityChunkProof[],
-    acceptedProof: string[],
+    accepted: AcceptedLeafProof,
   ): Promise<ContractTransactionResponse> {
-    return this.send('submitContribution', taskKey, round, contributor, proofs, acceptedProof);
+    return this.send('submitContribution', taskKey, round, accepted.index, contributor, proofs, accepted.proof);
   }
 
-  claim(taskKey: string, round: number): Promise<ContractTransactionResponse> {
-    return this.send('claim', taskKey, round);
+  /** Pays the sender its share for its recorded leaf. */
+  claim(
+    taskKey: string,
+    round: number,
+    updateCommitment: string,
+    accepted: AcceptedLeafProof,
+  ): Promise<ContractTransactionResponse> {
+    return this.send('claim', taskKey, round, accepted.index, updateCommitment, accepted.proof);
   }
 
   reclaim(taskKey: string): Promise<ContractTransactionResponse> {

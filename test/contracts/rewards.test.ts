@@ -6,6 +6,7 @@ import { randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
 import { statementSignal, taskKey } from '../../circuits/statement.js';
 import {
+  type AcceptedLeafProof,
   type AcceptedPair,
   acceptedProof,
   acceptedRoot,
@@ -122,17 +123,17 @@ describe('ZkflRewards on a local chain', function () {
     accepted: Contribution[],
     by: JsonRpcSigner = alice,
     proofs: SolidityChunkProof[] = contribution.proofs.map(solidityChunkProof),
-  ) =>
-    as(by).submitContribution(
-      key,
-      round,
+  ) => as(by).submitContribution(key, round, contribution.address, proofs, leafOf(contribution, accepted));
+
+  /** The contribution's leaf in the accepted set; for one outside it, a proof as if it were leaf 0. */
+  const leafOf = (contribution: Contribution, accepted: Contribution[]): AcceptedLeafProof =>
+    acceptedProof(
+      accepted.map((c) => c.pair),
       contribution.address,
-      proofs,
-      acceptedProof(
-        accepted.map((c) => c.pair),
-        contribution.address,
-      ) ?? [],
-    );
+    ) ?? { index: 0, proof: [] };
+
+  const claim = (key: string, round: number, contribution: Contribution, accepted: Contribution[], by: JsonRpcSigner) =>
+    as(by).claim(key, round, contribution.pair.commitment, leafOf(contribution, accepted));
 
   it('builds the same statement as the TypeScript twin', async () => {
     const { id, key } = await createTask();
@@ -152,12 +153,13 @@ describe('ZkflRewards on a local chain', function () {
     await openAndClose(key, 1, [a, b]);
     const before = await token.balanceOf(alice.address);
     await (await submit(key, 1, a, [a, b], mallory)).wait();
-    expect(await rewards.contribution(key, 1, alice.address)).to.equal('recorded');
-    await reverts(as(mallory).claim(key, 1), 'Rewards__NotContributor');
-    await (await as(alice).claim(key, 1)).wait();
+    const { index } = leafOf(a, [a, b]);
+    expect(await rewards.contribution(key, 1, index)).to.equal('recorded');
+    await reverts(claim(key, 1, a, [a, b], mallory), 'Rewards__NotContributor');
+    await (await claim(key, 1, a, [a, b], alice)).wait();
     expect((await token.balanceOf(alice.address)) - before).to.equal(REWARD / 2n);
     expect(await token.balanceOf(mallory.address)).to.equal(0n);
-    expect(await rewards.contribution(key, 1, alice.address)).to.equal('claimed');
+    expect(await rewards.contribution(key, 1, index)).to.equal('claimed');
   });
 
   it('verifies every chunk of a multi-chunk contribution and accepts its combined commitment', async () => {
@@ -168,7 +170,7 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(submit(key, 1, a, [a], alice, [first!]), 'Rewards__WrongChunkCount');
     await reverts(submit(key, 1, a, [a], alice, [second!, first!]), 'Rewards__StatementMismatch');
     await (await submit(key, 1, a, [a])).wait();
-    expect(await rewards.contribution(key, 1, alice.address)).to.equal('recorded');
+    expect(await rewards.contribution(key, 1, 0)).to.equal('recorded');
   });
 
   it('reverts each way a contribution can be wrong with its own error', async () => {
@@ -196,9 +198,10 @@ describe('ZkflRewards on a local chain', function () {
 
     await (await submit(key, 1, a, [a, b])).wait();
     await reverts(submit(key, 1, a, [a, b], bob), 'Rewards__AlreadySubmitted');
-    await (await as(alice).claim(key, 1)).wait();
-    await reverts(as(alice).claim(key, 1), 'Rewards__AlreadyClaimed');
-    await reverts(as(bob).claim(key, 1), 'Rewards__NotContributor');
+    await reverts(claim(key, 1, b, [a, b], bob), 'Rewards__NotContributor'); // accepted, not yet recorded
+    await (await claim(key, 1, a, [a, b], alice)).wait();
+    await reverts(claim(key, 1, a, [a, b], alice), 'Rewards__AlreadyClaimed');
+    await reverts(claim(key, 1, freeRider, [a, b, freeRider], carol), 'Rewards__NotContributor');
 
     // Alice's round-1 proof replayed in round 2, where she is accepted again.
     const a2 = await contribute(id, 2, alice);
@@ -228,10 +231,7 @@ describe('ZkflRewards on a local chain', function () {
     const { key } = await createTask();
     const params = (await rewards.task(key))!;
     await reverts(rewards.createTask(key, params), 'Rewards__TaskExists');
-    await reverts(
-      rewards.createTask(taskKey('t-none'), { ...params, normBound: 1n << 48n }),
-      'Rewards__InvalidParameters',
-    );
+    await reverts(rewards.createTask(taskKey('t-none'), { ...params, deadline: 1 }), 'Rewards__InvalidParameters');
     await reverts(
       rewards.createTask(taskKey('t-none'), { ...params, rewardPerRound: 0n }),
       'Rewards__InvalidParameters',
@@ -257,7 +257,7 @@ describe('ZkflRewards on a local chain', function () {
       for (const [i, contribution] of accepted.entries()) {
         await (await submit(key, round, contribution, accepted, mallory)).wait();
         if (i % 2 === 0 || round === rounds) {
-          await (await as(signers[i]!).claim(key, round)).wait();
+          await (await claim(key, round, contribution, accepted, signers[i]!)).wait();
           paid += reward / BigInt(count);
         }
       }
@@ -265,7 +265,7 @@ describe('ZkflRewards on a local chain', function () {
     expect((await rewards.task(key))!.paid).to.equal(paid);
     await provider.send('evm_increaseTime', [86_401]);
     await provider.send('evm_mine', []);
-    await reverts(as(alice).claim(key, 1), 'Rewards__TaskEnded');
+    await reverts(as(alice).claim(key, 1, '0x' + '00'.repeat(32), { index: 0, proof: [] }), 'Rewards__TaskEnded');
     await reverts(as(alice).reclaim(key), 'Rewards__NotOwner');
     await (await as(owner).reclaim(key)).wait();
     await reverts(as(owner).reclaim(key), 'Rewards__AlreadyReclaimed');
