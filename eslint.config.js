@@ -12,6 +12,7 @@ export default tseslint.config(
       '.zkfl/**',
       'test/count-reporter.cjs',
       'eslint.config.js',
+      'hardhat.config.cjs',
     ],
   },
   js.configs.recommended,

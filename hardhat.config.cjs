@@ -4,7 +4,11 @@
  * download a compiler. The sources path points at an empty folder so no task can find anything to compile.
  */
 module.exports = {
-  paths: { sources: './.zkfl/no-hardhat-sources', cache: './.zkfl/hardhat-cache', artifacts: './.zkfl/hardhat-artifacts' },
+  paths: {
+    sources: './.zkfl/no-hardhat-sources',
+    cache: './.zkfl/hardhat-cache',
+    artifacts: './.zkfl/hardhat-artifacts',
+  },
   networks: {
     hardhat: { chainId: 31337, hardfork: 'cancun', mining: { auto: true } },
   },

@@ -28,8 +28,15 @@ import {
   type UpdatePayload,
 } from '../protocol/events.js';
 import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
-import type { NonceView, TaskView } from '../protocol/rest.js';
-import { loadOrCreateWallet } from './identity.js';
+import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
+import { type Receipt, receiptSigner } from '../protocol/receipt.js';
+import { dirname, join } from 'node:path';
+import { taskKey } from '../circuits/statement.js';
+import { solidityChunkProof, updateCommitment } from '../contracts/accepted-set.js';
+import { connectRpc } from '../contracts/chain.js';
+import type { Deployment } from '../contracts/deployment.js';
+import { ClientSettlement } from './settlement.js';
+import { loadOrCreateWallet } from '../common/identity.js';
 
 export interface ClientOptions {
   /** Base URL of the coordinator, e.g. http://127.0.0.1:8080. */
@@ -43,6 +50,10 @@ export interface ClientOptions {
   backend?: BackendName;
   /** Seconds to wait for the coordinator to acknowledge an update. @default 120 */
   ackTimeoutSeconds?: number;
+  /** Where `onchain` tasks pay: a JSON-RPC URL and the deployment there. Without it, rewards are not claimed. */
+  chain?: { rpcUrl: string; deployment: Deployment };
+  /** Seconds to keep settling after the task ends before giving up (what is owed stays on disk). @default 300 */
+  settleTimeoutSeconds?: number;
   /** Progress and state changes, for a display. */
   onEvent?: (event: ClientEvent) => void;
 }
@@ -62,6 +73,8 @@ export interface ClientResult {
   address: string;
   /** Rounds whose update the coordinator accepted. */
   roundsContributed: number;
+  /** For `onchain` tasks: token base units claimed, and rounds still owed or left out by the coordinator. */
+  rewards?: { claimed: string; owed: number; omitted: number };
 }
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -95,12 +108,38 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
   if (task.status !== 'running') return { status: task.status, address: wallet.address, roundsContributed: 0 };
   const artifacts = task.spec.proofs ? matchingCircuit(task) : undefined;
+  const settlement = await settlementFor(options, base, task, wallet);
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
-    return await serveRounds({ options, base, task, wallet, dataset, model, artifacts });
+    return await serveRounds({ options, base, task, wallet, dataset, model, artifacts, settlement });
   } finally {
     model.dispose();
   }
+}
+
+/** For an `onchain` task with a chain configured: the settlement, and the coordinator address receipts must name. */
+async function settlementFor(
+  options: ClientOptions,
+  base: string,
+  task: TaskView,
+  wallet: Wallet,
+): Promise<Session['settlement']> {
+  if (!task.spec.onchain) return undefined;
+  if (!options.chain) {
+    log.warn('this task pays rewards on-chain; start the client with --rpc and --deployment to claim them');
+    return undefined;
+  }
+  const { rpcUrl, deployment } = options.chain;
+  const info = await getJson<InfoView>(`${base}/api/info`);
+  const settlement = new ClientSettlement({
+    file: join(dirname(options.keyPath), `settlement-${wallet.address}.json`),
+    wallet: wallet.connect(connectRpc(rpcUrl, deployment.chainId)),
+    deployment,
+    acceptedSet: (taskId, round) =>
+      getJson<AcceptedSetView>(`${base}/api/tasks/${encodeURIComponent(taskId)}/rounds/${round}/accepted`),
+    pollMs: 500,
+  });
+  return { settlement, coordinator: info.coordinator };
 }
 
 /** This machine's build of the task's circuit, refused unless its verification key is the coordinator's. */
@@ -124,6 +163,7 @@ interface Session {
   wallet: Wallet;
   dataset: Dataset;
   model: tf.LayersModel;
+  settlement: { settlement: ClientSettlement; coordinator: string } | undefined;
 }
 
 function serveRounds(session: Session): Promise<ClientResult> {
@@ -148,7 +188,23 @@ function serveRounds(session: Session): Promise<ClientResult> {
   return new Promise<ClientResult>((resolve, reject) => {
     const finish = (status: TaskStatus): void => {
       socket.disconnect();
-      resolve({ status, address: wallet.address, roundsContributed });
+      const settlement = session.settlement?.settlement;
+      if (!settlement) {
+        resolve({ status, address: wallet.address, roundsContributed });
+        return;
+      }
+      const deadline = Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000;
+      void settlement.settle(task.id, deadline).then(() => {
+        const entries = settlement.all(task.id);
+        const count = (state: string): number => entries.filter((entry) => entry.state === state).length;
+        const claimed = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
+        resolve({
+          status,
+          address: wallet.address,
+          roundsContributed,
+          rewards: { claimed: String(claimed), owed: count('owed'), omitted: count('omitted') },
+        });
+      });
     };
     const fatal = (error: ZkflError): void => {
       socket.disconnect();
@@ -225,12 +281,44 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   });
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
+    if (session.settlement) keepReceipt(session, start.round, contribution, response.receipt);
     emit({ type: 'submitted', round: start.round, accepted: true });
   } else {
     log.warn(`round ${start.round}: update rejected`, { ...response.error });
     emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });
   }
   return response.ok;
+}
+
+/**
+ * Checks the coordinator's receipt (its signer, this round, this address, this update's commitment) and keeps the
+ * contribution until it is paid. A receipt that does not check out is logged: it would prove nothing later.
+ */
+function keepReceipt(
+  session: Session,
+  round: number,
+  contribution: Pick<UpdatePayload, 'proofs'>,
+  receipt: Receipt | undefined,
+): void {
+  const { settlement, coordinator } = session.settlement!;
+  const proofs = (contribution.proofs ?? []).map(solidityChunkProof);
+  const commitment = updateCommitment(proofs.map((proof) => proof.commitment));
+  const expected = { taskKey: taskKey(session.task.id), round, contributor: session.wallet.address, commitment };
+  const problem = !receipt
+    ? 'no receipt'
+    : receiptSigner(receipt).toLowerCase() !== coordinator.toLowerCase()
+      ? `signed by ${receiptSigner(receipt)}, not the coordinator ${coordinator}`
+      : receipt.taskKey !== expected.taskKey ||
+          receipt.round !== round ||
+          receipt.contributor.toLowerCase() !== expected.contributor.toLowerCase() ||
+          receipt.updateCommitment !== commitment
+        ? 'it names another task, round, address or commitment'
+        : '';
+  if (problem || !receipt) {
+    log.error(`round ${round}: the coordinator's receipt is not valid (${problem}); the reward may not be claimable`);
+    return;
+  }
+  settlement.add({ taskId: session.task.id, round, commitment, proofs, receipt });
 }
 
 /**
@@ -275,13 +363,15 @@ async function contribute(
  * coordinator drops a disconnected client from the round, and socket.io would otherwise replay the buffered
  * update on reconnection, before the client has joined again.
  */
-function submit(socket: ClientSocket, timeoutSeconds: number, update: UpdatePayload): Promise<Parameters<Ack>[0]> {
+type UpdateReply = Parameters<Ack<{ receipt?: Receipt }>>[0];
+
+function submit(socket: ClientSocket, timeoutSeconds: number, update: UpdatePayload): Promise<UpdateReply> {
   const unavailable = (message: string) => ({ ok: false as const, error: { code: 'UNAVAILABLE' as const, message } });
   if (!socket.connected) return Promise.resolve(unavailable('not connected when the update was ready'));
   return new Promise((resolve) => {
     const onDisconnect = (): void => resolve(unavailable('disconnected before the coordinator answered'));
     socket.once('disconnect', onDisconnect);
-    socket.timeout(timeoutSeconds * 1000).emit('update', update, (error: Error | null, reply?: Parameters<Ack>[0]) => {
+    socket.timeout(timeoutSeconds * 1000).emit('update', update, (error: Error | null, reply?: UpdateReply) => {
       socket.off('disconnect', onDisconnect);
       resolve(reply ?? unavailable(error?.message ?? 'no answer'));
     });

@@ -15,7 +15,13 @@ import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
-import type { RoundView, TaskView, ZkView } from '../protocol/rest.js';
+import type { AcceptedSetView, InfoView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
+import type { Receipt } from '../protocol/receipt.js';
+import type { Wallet } from 'ethers';
+import { loadOrCreateWallet } from '../common/identity.js';
+import { acceptedRoot } from '../contracts/accepted-set.js';
+import { connectRpc } from '../contracts/chain.js';
+import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { loadCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { quantizationFor } from '../circuits/codec.js';
@@ -52,20 +58,66 @@ export class Coordinator {
   private readonly modelJsons = new Map<string, Promise<object>>();
 
   private readonly checker: UpdateChecker;
+  /** Signs receipts (and, with a chain, settlement transactions). */
+  readonly identity: Wallet;
+  private readonly settlement: Settlement | undefined;
 
   constructor(
-    private readonly options: Pick<CoordinatorOptions, 'dataDir' | 'circuit' | 'verifierProcesses' | 'verifyTimeoutMs'>,
+    private readonly options: Pick<
+      CoordinatorOptions,
+      'dataDir' | 'circuit' | 'verifierProcesses' | 'verifyTimeoutMs' | 'keyFile' | 'chain' | 'settlement'
+    >,
     private readonly directory: ClientDirectory,
   ) {
     mkdirSync(options.dataDir, { recursive: true });
     this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'));
     this.checkpoints = new Checkpoints(options.dataDir);
     this.checker = new UpdateChecker(options);
+    this.identity = loadOrCreateWallet(options.keyFile ?? join(options.dataDir, 'coordinator-key.json'));
+    if (options.chain) {
+      const { rpcUrl, deployment } = options.chain;
+      const wallet = this.identity.connect(connectRpc(rpcUrl, deployment.chainId));
+      this.settlement = new Settlement(this.storage, wallet, deployment, {
+        ...defaultSettlementOptions,
+        ...options.settlement,
+      });
+    }
   }
 
-  /** Resumes every task that was running when the coordinator last stopped. */
+  /** Who this coordinator is and where it settles. */
+  info(): InfoView {
+    const deployment = this.settlement?.deployment;
+    return {
+      coordinator: this.identity.address,
+      chain: deployment
+        ? {
+            chainId: deployment.chainId,
+            rewards: deployment.rewards,
+            token: deployment.token,
+            verifiers: deployment.verifiers,
+          }
+        : null,
+    };
+  }
+
+  /** The round's accepted (address, commitment) pairs and their Merkle root: what is, or will be, posted on-chain. */
+  acceptedSet(taskId: string, round: number): AcceptedSetView {
+    const view = this.getRound(taskId, round);
+    const pairs = view.participants
+      .filter((update) => update.commitment !== null)
+      .map((update) => ({ address: update.address, commitment: update.commitment! }));
+    return { round, final: view.phase === 'evaluated', root: acceptedRoot(pairs), pairs };
+  }
+
+  /** Settlement transactions not yet on-chain. */
+  pendingSettlement(): number {
+    return this.settlement?.pending().length ?? 0;
+  }
+
+  /** Resumes every task that was running when the coordinator last stopped, and whatever it still owes the chain. */
   async resume(): Promise<void> {
     await initBackend();
+    for (const task of this.storage.listTasks()) this.settlement?.sync(task);
     for (const task of this.storage.listTasks('running')) {
       log.info('resuming task', { task: task.id, round: task.currentRound });
       try {
@@ -81,6 +133,9 @@ export class Coordinator {
   async createTask(input: unknown): Promise<TaskView> {
     await initBackend();
     const spec = parseTaskSpec(input);
+    if (spec.onchain && !this.settlement) {
+      throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
+    }
     const evaluationSet = loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
@@ -140,6 +195,8 @@ export class Coordinator {
       evaluationSet,
       events: this.events,
       checker: this.checker,
+      identity: this.identity,
+      ...(this.settlement ? { settlement: this.settlement } : {}),
     });
     this.runtimes.set(task.id, { runner, model });
     await runner.start(prepared?.initial);
@@ -211,7 +268,12 @@ export class Coordinator {
     this.runtimes.get(taskId)?.runner.clientGone(address);
   }
 
-  submitUpdate(address: string, joinedTaskId: string | undefined, payload: UpdatePayload): Promise<void> {
+  /** Checks and takes an update; resolves with the coordinator's signed receipt when the task takes proofs. */
+  submitUpdate(
+    address: string,
+    joinedTaskId: string | undefined,
+    payload: UpdatePayload,
+  ): Promise<Receipt | undefined> {
     this.getTask(payload.taskId);
     if (joinedTaskId !== payload.taskId) {
       throw new ZkflError(
@@ -224,13 +286,14 @@ export class Coordinator {
     return runtime.runner.submit(address, payload);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     for (const { runner, model } of this.runtimes.values()) {
       runner.stop();
       model.dispose();
     }
     this.runtimes.clear();
     this.checker.close();
+    await this.settlement?.close();
     this.storage.close();
   }
 }

@@ -161,8 +161,8 @@ export function attachGateway(
           );
         }
         const update = parseOrThrow(updatePayloadSchema, payload, 'update payload');
-        await coordinator.submitUpdate(address, socket.data.taskId, update);
-        return {};
+        const receipt = await coordinator.submitUpdate(address, socket.data.taskId, update);
+        return receipt ? { receipt } : {};
       }),
     );
 

@@ -1,4 +1,6 @@
 import type { CircuitName } from '../circuits/params.js';
+import type { Deployment } from '../contracts/deployment.js';
+import type { SettlementOptions } from './settlement.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {
@@ -20,6 +22,15 @@ export interface CoordinatorOptions {
   verifierProcesses?: number;
   /** A proof not verified within this many milliseconds is rejected with PROOF_TIMEOUT. @default 10000 */
   verifyTimeoutMs: number;
+  /**
+   * The coordinator's Ethereum key file (created on first start): it signs receipts and sends settlement
+   * transactions. @default '<dataDir>/coordinator-key.json'
+   */
+  keyFile?: string;
+  /** Where `onchain` tasks settle: a JSON-RPC URL and the deployment there. @default none (no on-chain tasks) */
+  chain?: { rpcUrl: string; deployment: Deployment };
+  /** Settlement timing (coordinator/settlement.ts). @default defaultSettlementOptions */
+  settlement?: Partial<SettlementOptions>;
 }
 
 export const defaultCoordinatorOptions: CoordinatorOptions = {

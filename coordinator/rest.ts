@@ -20,6 +20,7 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
   router.use(express.json({ limit: maxBodyBytes }));
 
   router.get('/health', (_req, res) => void res.json({ ok: true }));
+  router.get('/info', (_req, res) => void res.json(coordinator.info()));
   router.get('/auth/nonce', (_req, res) => void res.json(nonces.issue()));
 
   router.post('/tasks', async (req: Request, res: Response) => {
@@ -31,6 +32,10 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
   router.get(
     '/tasks/:id/rounds/:round',
     (req, res) => void res.json(coordinator.getRound(req.params.id, roundParam(req.params.round, 'round'))),
+  );
+  router.get(
+    '/tasks/:id/rounds/:round/accepted',
+    (req, res) => void res.json(coordinator.acceptedSet(req.params.id, roundParam(req.params.round, 'round'))),
   );
   // TF.js layers format: `tf.loadLayersModel('<url>/model.json')` fetches weights.bin beside it.
   router.get('/tasks/:id/model/:which/model.json', async (req, res) => {

@@ -48,7 +48,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     url,
     port,
     close: async () => {
-      coordinator.close();
+      await coordinator.close();
       await io.close();
     },
   };

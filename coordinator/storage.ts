@@ -23,11 +23,15 @@ CREATE TABLE IF NOT EXISTS rounds (
   model_hash_before TEXT NOT NULL, model_hash_after TEXT, PRIMARY KEY (task_id, round));
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
-  train_loss REAL, received_at TEXT NOT NULL, PRIMARY KEY (task_id, round, address));
+  train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, PRIMARY KEY (task_id, round, address));
 CREATE TABLE IF NOT EXISTS rejections (
   id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
   code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rejections_by_round ON rejections (task_id, round);
+CREATE TABLE IF NOT EXISTS chain_actions (
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending', raw_tx TEXT, tx_hash TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT, PRIMARY KEY (task_id, round, kind));
 CREATE TABLE IF NOT EXISTS running_sums (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, sum BLOB NOT NULL, total_weight REAL NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY (task_id, round));
@@ -62,6 +66,23 @@ export interface AcceptedUpdate {
   address: string;
   numSamples: number;
   trainLoss: number | null;
+  /** keccak256 of the chunk commitments (contracts/accepted-set.ts), when the task takes proofs. */
+  commitment: string | null;
+}
+
+/** A transaction the coordinator owes the chain, persisted until the chain shows it done. */
+export interface ChainAction {
+  taskId: string;
+  round: number;
+  kind: 'open' | 'close';
+  /** open: [modelHash]; close: [acceptedRoot, acceptedCount]. */
+  args: Array<string | number>;
+  status: 'pending' | 'done';
+  /** The signed transaction, kept so a retry re-sends the very same one (same nonce: executed at most once). */
+  rawTx: string | null;
+  txHash: string | null;
+  attempts: number;
+  lastError: string | null;
 }
 
 export interface RoundResult {
@@ -180,7 +201,7 @@ export class Storage {
   acceptedUpdates(taskId: string, round: number): AcceptedUpdate[] {
     return this.db
       .prepare(
-        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss FROM updates
+        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss, commitment FROM updates
          WHERE task_id = ? AND round = ? ORDER BY received_at, address`,
       )
       .all(taskId, round) as AcceptedUpdate[];
@@ -197,8 +218,8 @@ export class Storage {
     this.db.transaction(() => {
       this.countProofs(taskId, round, proofsVerified, 0);
       this.db
-        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?)')
-        .run(taskId, round, update.address, update.numSamples, update.trainLoss, now());
+        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(taskId, round, update.address, update.numSamples, update.trainLoss, now(), update.commitment);
       this.db
         .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')
         .run(
@@ -265,6 +286,45 @@ export class Storage {
         this.insertRound(taskId, round + 1, result.modelHashAfter);
       }
     })();
+  }
+
+  /** Adds an action unless the same (task, round, kind) is already known: deriving actions again is harmless. */
+  addChainAction(taskId: string, round: number, kind: ChainAction['kind'], args: ChainAction['args']): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO chain_actions (task_id, round, kind, args) VALUES (?, ?, ?, ?)')
+      .run(taskId, round, kind, JSON.stringify(args));
+  }
+
+  /** Pending actions in the order they must reach the chain. */
+  pendingChainActions(): ChainAction[] {
+    const rows = this.db
+      .prepare(
+        `SELECT task_id AS taskId, round, kind, args, status, raw_tx AS rawTx, tx_hash AS txHash, attempts,
+         last_error AS lastError FROM chain_actions WHERE status = 'pending' ORDER BY rowid`,
+      )
+      .all() as Array<Omit<ChainAction, 'args'> & { args: string }>;
+    return rows.map((row) => ({ ...row, args: JSON.parse(row.args) as ChainAction['args'] }));
+  }
+
+  updateChainAction(
+    action: Pick<ChainAction, 'taskId' | 'round' | 'kind'>,
+    change: Partial<Pick<ChainAction, 'status' | 'rawTx' | 'txHash' | 'attempts' | 'lastError'>>,
+  ): void {
+    const columns = {
+      status: 'status',
+      rawTx: 'raw_tx',
+      txHash: 'tx_hash',
+      attempts: 'attempts',
+      lastError: 'last_error',
+    };
+    const entries = Object.entries(change) as Array<[keyof typeof columns, unknown]>;
+    if (entries.length === 0) return;
+    this.db
+      .prepare(
+        `UPDATE chain_actions SET ${entries.map(([key]) => `${columns[key]} = ?`).join(', ')}
+         WHERE task_id = ? AND round = ? AND kind = ?`,
+      )
+      .run(...entries.map(([, value]) => value ?? null), action.taskId, action.round, action.kind);
   }
 
   failTask(taskId: string): void {

@@ -6,7 +6,10 @@
  */
 import type { EventEmitter } from 'node:events';
 import type * as tf from '@tensorflow/tfjs';
+import type { Signer } from 'ethers';
+import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
+import { type Receipt, signReceipt } from '../protocol/receipt.js';
 import { Random } from '../common/random.js';
 import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
@@ -24,6 +27,7 @@ import {
 import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
+import type { Settlement } from './settlement.js';
 import type { Storage } from './storage.js';
 import { type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
@@ -49,6 +53,10 @@ export interface TaskRunnerContext {
   evaluationSet: Dataset;
   events: EventEmitter<CoordinatorEvents>;
   checker: UpdateChecker;
+  /** The coordinator's key: signs the receipt of every accepted update. */
+  identity: Signer;
+  /** Present when the coordinator settles on a chain; used by tasks created `onchain`. */
+  settlement?: Settlement;
 }
 
 interface ActiveRound {
@@ -121,6 +129,16 @@ export class TaskRunner {
     if (record.phase === 'aggregating') {
       log.info('resuming an interrupted aggregation', { task: task.id, round: number });
       await this.aggregate();
+    } else if (number === 1 && record.attempts === 0 && task.spec.onchain) {
+      // Nobody trains before the reward pool is escrowed. Waiting must not hold up task creation.
+      this.ctx
+        .settlement!.whenEscrowed(task, () => this.stopped)
+        .then(
+          () => {
+            if (!this.stopped) this.startAttempt();
+          },
+          (error: unknown) => this.fail(error),
+        );
     } else {
       if (record.attempts > 0) log.info('resuming round', { task: task.id, round: number, accepted: answered.size });
       this.startAttempt();
@@ -141,6 +159,7 @@ export class TaskRunner {
     round.pending.clear();
     round.deadline = Date.now() + spec.roundDeadlineSeconds * 1000;
     this.ctx.storage.setPhase(this.taskId, round.number, 'training', round.attempts);
+    if (round.attempts === 1) this.ctx.settlement?.sync(this.ctx.task);
     clearTimeout(round.timer);
     round.timer = setTimeout(() => this.onDeadline(), spec.roundDeadlineSeconds * 1000);
     const sampled = this.fill();
@@ -198,7 +217,7 @@ export class TaskRunner {
    * Checks an update against every rule — and its proofs, in the verifier pool — and either takes it into the
    * running sum or throws a coded error. Nothing of a rejected update reaches the model.
    */
-  async submit(address: string, payload: UpdatePayload): Promise<void> {
+  async submit(address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
     const round = this.round;
     const { task } = this.ctx;
     if (this.stopped || task.status !== 'running')
@@ -244,6 +263,13 @@ export class TaskRunner {
         );
       }
       this.accept(round, address, payload, checked);
+      if (checked.commitment === null) return undefined;
+      return await signReceipt(this.ctx.identity, {
+        taskKey: taskKey(task.id),
+        round: round.number,
+        contributor: address,
+        updateCommitment: checked.commitment,
+      });
     } finally {
       round.pending.delete(address);
       if (this.round === round) this.maybeClose(false);
@@ -264,7 +290,12 @@ export class TaskRunner {
 
   private accept(round: ActiveRound, address: string, payload: UpdatePayload, checked: CheckedUpdate): void {
     round.sum.add(checked.q, payload.numSamples);
-    const update = { address, numSamples: payload.numSamples, trainLoss: payload.trainLoss ?? null };
+    const update = {
+      address,
+      numSamples: payload.numSamples,
+      trainLoss: payload.trainLoss ?? null,
+      commitment: checked.commitment,
+    };
     try {
       this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
     } catch (error) {
@@ -329,6 +360,7 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last });
+    this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
     const record = storage.getRound(task.id, round.number)!;

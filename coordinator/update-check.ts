@@ -13,12 +13,15 @@ import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { alignedBuffer } from '../common/bytes.js';
+import { updateCommitment } from '../contracts/accepted-set.js';
 
 export interface CheckedUpdate {
   /** The quantized update, one int16 per parameter. */
   q: Int16Array;
   /** Chunk proofs verified (0 when the task takes updates without proofs). */
   proofsVerified: number;
+  /** The update's commitment: keccak256 of its chunk commitments (null without proofs). */
+  commitment: string | null;
 }
 
 /** A rejected update and how many of its proofs it carried, for the round's proof counts. */
@@ -44,14 +47,18 @@ export class UpdateChecker {
       );
     }
     const q = new Int16Array(alignedBuffer(payload.q));
-    if (!task.spec.proofs) return { q, proofsVerified: 0 };
+    if (!task.spec.proofs) return { q, proofsVerified: 0, commitment: null };
     const proofs = payload.proofs ?? [];
     try {
       await this.checkProofs(q, payload, task, statement);
     } catch (error) {
       throw error instanceof ZkflError ? new RejectedUpdate(error, proofs.length) : error;
     }
-    return { q, proofsVerified: proofs.length };
+    return {
+      q,
+      proofsVerified: proofs.length,
+      commitment: updateCommitment(proofs.map((chunk) => chunk.publicSignals[0]!)),
+    };
   }
 
   private async checkProofs(

@@ -4,6 +4,7 @@
  * bytes (socket.io binary attachments), not as JSON arrays.
  */
 import { z } from 'zod';
+import type { Receipt } from './receipt.js';
 import type { ErrorBody } from './errors.js';
 import type { TrainingConfig } from './task-spec.js';
 
@@ -102,7 +103,8 @@ export type Ack<T extends object = object> = (response: ({ ok: true } & T) | { o
 
 export interface ClientToServerEvents {
   join: (payload: JoinPayload, ack: Ack<{ round: number }>) => void;
-  update: (payload: UpdatePayload, ack: Ack) => void;
+  /** Acknowledged with the coordinator's signed receipt when the task takes proofs. */
+  update: (payload: UpdatePayload, ack: Ack<{ receipt?: Receipt }>) => void;
 }
 
 export interface ServerToClientEvents {

@@ -47,13 +47,36 @@ export interface RoundView {
   closedAt: string | null;
   accuracy: number | null;
   loss: number | null;
-  participants: Array<{ address: string; numSamples: number; trainLoss: number | null }>;
+  /** Accepted updates; `commitment` is keccak256 of the update's chunk commitments (null without proofs). */
+  participants: Array<{ address: string; numSamples: number; trainLoss: number | null; commitment: string | null }>;
   rejected: RejectionView[];
   /** Chunk proofs that verified, and that were refused, in this round. */
   proofsVerified: number;
   proofsRejected: number;
   modelHashBefore: string;
   modelHashAfter: string | null;
+}
+
+/** `GET /api/info`: who this coordinator is and where it settles. */
+export interface InfoView {
+  /** The coordinator's address: it signs receipts and is the on-chain coordinator of its `onchain` tasks. */
+  coordinator: string;
+  /** The deployment it settles on, or null when it runs without a chain. */
+  chain: {
+    chainId: number;
+    rewards: string;
+    token: string;
+    verifiers: Record<string, { address: string; verificationKeySha256: string }>;
+  } | null;
+}
+
+/** `GET /api/tasks/:id/rounds/:round/accepted`: the pairs whose Merkle root the coordinator posts on-chain. */
+export interface AcceptedSetView {
+  round: number;
+  /** Final once the round was aggregated. */
+  final: boolean;
+  root: string;
+  pairs: Array<{ address: string; commitment: string }>;
 }
 
 export interface NonceView {

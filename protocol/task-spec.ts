@@ -92,6 +92,13 @@ export const taskSpecSchema = z.strictObject({
    * aggregation as they are; it exists to measure what the proofs cost. @default true
    */
   proofs: z.boolean().default(true),
+  /**
+   * Settle the task on-chain: round 1 waits until the model owner has escrowed the reward pool in the rewards
+   * contract for this task (coordinator, circuit, chunks and bound as here); then the coordinator posts each
+   * round's H_r and accepted set, and clients claim their shares. Needs a coordinator started with a chain.
+   * @default false
+   */
+  onchain: z.boolean().default(false),
   /** Seconds a client has to send its update once a round starts. @default 300 */
   roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
   /**

@@ -1,11 +1,12 @@
 /**
- * A data holder's identity is an Ethereum key: it signs the login nonce now, and later binds proofs and
- * receives rewards. Generated on first use and stored (0600) where the holder says.
+ * An Ethereum identity. A data holder's key signs its login nonce, is bound into its proofs and receives its rewards; a
+ * coordinator's key signs receipts and round records and sends its on-chain transactions.
+ * Generated on first use and stored (0600) where its owner says.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Wallet } from 'ethers';
-import { createLogger } from '../common/log.js';
+import { createLogger } from './log.js';
 import { ZkflError } from '../protocol/errors.js';
 
 const log = createLogger('identity');

@@ -1,0 +1,186 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { type JsonRpcProvider, parseEther, type Signer } from 'ethers';
+import { runClient } from '../../client/client.js';
+import { taskKey } from '../../circuits/statement.js';
+import { loadOrCreateWallet } from '../../common/identity.js';
+import { connectRpc, type LocalChain, startLocalChain } from '../../contracts/chain.js';
+import { type Deployment, deployZkfl } from '../../contracts/deployment.js';
+import { escrowTask } from '../../contracts/escrow.js';
+import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
+import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { InfoView, RoundView, TaskView } from '../../protocol/rest.js';
+import { circuit } from '../helpers/circuits.js';
+import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
+import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
+import { tempDir } from '../helpers/temp.js';
+
+const REWARD_PER_ROUND = parseEther('90');
+const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000 };
+
+describe('on-chain rewards, end to end', function () {
+  this.timeout(300_000);
+  const dir = tempDir();
+  let chain: LocalChain;
+  let provider: JsonRpcProvider;
+  let owner: Signer;
+  let deployment: Deployment;
+  let proxy: TcpProxy;
+
+  before(async () => {
+    chain = await startLocalChain(18_545 + Math.floor(Math.random() * 1000));
+    provider = connectRpc(chain.url);
+    owner = await provider.getSigner(0);
+    deployment = await deployZkfl(owner, [await circuit('default')]);
+    deployment = { ...deployment, rpcUrl: chain.url };
+    await (
+      await new TokenContract(deployment.token, owner).mint(await owner.getAddress(), parseEther('1000000'))
+    ).wait();
+    proxy = await tcpProxy(new URL(chain.url));
+  });
+  after(async () => {
+    await proxy.close();
+    await chain.stop();
+  });
+
+  const fund = async (address: string): Promise<void> =>
+    void (await (await owner.sendTransaction({ to: address, value: parseEther('10') })).wait());
+
+  /** A coordinator that reaches the chain through the proxy, so a test can cut it off. */
+  async function coordinatorOn(dataDir: string, port = 0): Promise<RunningCoordinator> {
+    const running = await startCoordinator({
+      port,
+      dataDir,
+      chain: { rpcUrl: proxy.url, deployment },
+      settlement: fastSettlement,
+    });
+    await fund(running.coordinator.identity.address);
+    return running;
+  }
+
+  function clients(url: string, taskId: string, shards: string[], keys: string[]) {
+    return shards.map((dataPath, i) =>
+      runClient({
+        coordinatorUrl: url,
+        taskId,
+        dataPath,
+        keyPath: keys[i]!,
+        chain: { rpcUrl: chain.url, deployment },
+        settleTimeoutSeconds: 120,
+      }),
+    );
+  }
+
+  async function fundedKeys(name: string, count: number): Promise<string[]> {
+    const keys = Array.from({ length: count }, (_, i) => join(dir, name, `key-${i}.json`));
+    for (const key of keys) await fund(loadOrCreateWallet(key).address);
+    return keys;
+  }
+
+  const events = async (name: string, key: string): Promise<number[]> => {
+    const rewards = new RewardsContract(deployment.rewards, provider).contract;
+    const logs = await rewards.queryFilter(rewards.filters[name]!(key), 0);
+    return logs.map((log) => Number((log as unknown as { args: unknown[] }).args[1]));
+  };
+
+  it('waits for the escrow, then pays every accepted contributor its share of every round', async () => {
+    const coordinator = await coordinatorOn(join(dir, 'paid'));
+    try {
+      const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+      expect(info.chain?.rewards).to.equal(deployment.rewards);
+      const task = await createTask(
+        coordinator.url,
+        smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 }, onchain: true }),
+      );
+      const keys = await fundedKeys('paid', 3);
+      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const [waiting] = await getRounds(coordinator.url, task.id);
+      expect(waiting!.attempts, 'no round starts before the escrow').to.equal(0);
+
+      await escrowTask(owner, deployment, task, { rewardPerRound: REWARD_PER_ROUND, coordinator: info.coordinator });
+      const results = await Promise.all(running);
+      const share = REWARD_PER_ROUND / 3n;
+      expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
+        Array(3).fill([2, { claimed: String(2n * share), owed: 0, omitted: 0 }]),
+      );
+      const token = new TokenContract(deployment.token, provider);
+      for (const result of results) expect(await token.balanceOf(result.address)).to.equal(2n * share);
+      const key = taskKey(task.id);
+      expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
+      expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
+      const onchain = await new RewardsContract(deployment.rewards, provider).round(key, 2);
+      const rounds = await getRounds(coordinator.url, task.id);
+      expect(onchain.modelHash).to.equal('0x' + rounds[1]!.modelHashBefore);
+      expect(onchain.acceptedCount).to.equal(3);
+    } finally {
+      await coordinator.close();
+    }
+  });
+
+  it('refuses an onchain task on a coordinator without a chain', async () => {
+    const plain = await startCoordinator({ port: 0, dataDir: join(dir, 'plain') });
+    try {
+      const response = await fetch(`${plain.url}/api/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(smallTask({ onchain: true })),
+      });
+      expect(response.status).to.equal(400);
+      expect(((await response.json()) as { field: string }).field).to.equal('onchain');
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('settles exactly once what a chain outage and a coordinator restart left pending', async () => {
+    const dataDir = join(dir, 'outage');
+    let coordinator = await coordinatorOn(dataDir);
+    const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+    const task = await createTask(
+      coordinator.url,
+      smallTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 }, onchain: true }),
+    );
+    await escrowTask(owner, deployment, task, { rewardPerRound: REWARD_PER_ROUND, coordinator: info.coordinator });
+    const keys = await fundedKeys('outage', 2);
+    const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
+    // The coordinator loses the chain as soon as round 1 is open on it: everything after is left pending.
+    const key = taskKey(task.id);
+    await eventually(
+      async () =>
+        (await events('RoundOpened', key)).length > 0 && coordinator.coordinator.pendingSettlement() === 0
+          ? true
+          : undefined,
+      60,
+      'round 1 to open on-chain',
+    );
+    await proxy.down();
+    await eventually(
+      async () =>
+        (await getJson<TaskView>(`${coordinator.url}/api/tasks/${task.id}`)).status === 'completed' ? true : undefined,
+      120,
+      'the task to complete off-chain',
+    );
+    expect(coordinator.coordinator.pendingSettlement()).to.equal(3); // close 1, open 2, close 2
+    await coordinator.close();
+
+    await proxy.up();
+    // On the same port: the clients are still trying to reach it.
+    coordinator = await coordinatorOn(dataDir, coordinator.port);
+    try {
+      const results = await Promise.all(running);
+      const share = REWARD_PER_ROUND / 2n;
+      expect(results.map((result) => result.rewards)).to.deep.equal(
+        Array(2).fill({ claimed: String(2n * share), owed: 0, omitted: 0 }),
+      );
+      expect(coordinator.coordinator.pendingSettlement()).to.equal(0);
+      expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
+      expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
+      const rounds: RoundView[] = await getRounds(coordinator.url, task.id);
+      expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2]);
+    } finally {
+      await coordinator.close();
+    }
+  });
+});
