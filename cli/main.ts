@@ -6,7 +6,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildCircuit, terminateCurve } from '../circuits/build.js';
+import { formatEther, parseEther } from 'ethers';
+import { buildCircuit, loadCircuit, terminateCurve } from '../circuits/build.js';
+import { loadOrCreateWallet } from '../common/identity.js';
+import { connectRpc } from '../contracts/chain.js';
+import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
+import { startDevnet } from '../contracts/devnet.js';
+import { escrowTask } from '../contracts/escrow.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
@@ -16,18 +22,22 @@ import { runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
 import { type ErrorBody, ZkflError } from '../protocol/errors.js';
-import type { RoundView, TaskView } from '../protocol/rest.js';
+import type { InfoView, RoundView, TaskView } from '../protocol/rest.js';
 import { fixed, percent, ProgressDisplay, table } from './render.js';
 
 const usage = `zkfl — federated learning with proofs of every contribution
 
   zkfl setup [--circuit default|test|bench256|bench1024[,…]] [--ptau FILE] [--force]
-  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N]
-  zkfl task create --config task.json [--coordinator URL]
+  zkfl chain [--port 8545] [--deployment FILE]
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N] [--key FILE] [CHAIN]
+  zkfl task create --config task.json [--coordinator URL] [--escrow TOKENS --key FILE CHAIN]
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
-  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none]
+  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none] [CHAIN]
   zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--json]
+
+CHAIN is --rpc URL --deployment FILE: where tasks created with "onchain": true settle ("zkfl chain" starts a local
+one and writes its deployment file). "task create --escrow" escrows TOKENS per round from the key's account.
 
 Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
 --ptau defaults to ZKFL_PTAU; without either, setup downloads the public Hermez file or runs a dev ceremony.
@@ -58,6 +68,21 @@ function integer(values: Values, name: string, fallback: number, min = 1): numbe
   if (!Number.isInteger(value) || value < min)
     throw new ZkflError('VALIDATION_FAILED', `--${name} must be an integer ≥ ${min}`, name);
   return value;
+}
+
+const chainOptions = { rpc: { type: 'string' }, deployment: { type: 'string' } } as const;
+
+/** --rpc and --deployment, both or neither. */
+function chainFrom(values: Values): { rpcUrl: string; deployment: Deployment } | undefined {
+  if (values.rpc === undefined && values.deployment === undefined) return undefined;
+  const path = required(values, 'deployment');
+  let deployment: Deployment;
+  try {
+    deployment = readDeployment(path);
+  } catch (error) {
+    throw new ZkflError('VALIDATION_FAILED', `cannot read ${path}: ${(error as Error).message}`, 'deployment');
+  }
+  return { rpcUrl: (values.rpc as string | undefined) ?? deployment.rpcUrl ?? required(values, 'rpc'), deployment };
 }
 
 function coordinatorUrl(values: Values): string {
@@ -117,14 +142,22 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     port: { type: 'string' },
     'data-dir': { type: 'string' },
     'max-payload-mb': { type: 'string' },
+    key: { type: 'string' },
+    ...chainOptions,
   });
+  const chain = chainFrom(values);
   const running = await startCoordinator({
+    ...(chain ? { chain } : {}),
+    ...(values.key ? { keyFile: values.key as string } : {}),
     host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),
     dataDir: (values['data-dir'] as string | undefined) ?? defaultCoordinatorOptions.dataDir,
     maxPayloadBytes: integer(values, 'max-payload-mb', defaultCoordinatorOptions.maxPayloadBytes / 2 ** 20) * 2 ** 20,
   });
   process.stdout.write(`listening ${running.url}\n`);
+  process.stderr.write(
+    `coordinator ${running.coordinator.identity.address}${chain ? ` settling on chain ${chain.deployment.chainId} (${chain.rpcUrl})` : ''}\n`,
+  );
   const shutdown = (): void => void running.close().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
@@ -152,6 +185,9 @@ async function taskCommand(args: string[]): Promise<void> {
     out: { type: 'string' },
     round: { type: 'string' },
     json: { type: 'boolean' },
+    escrow: { type: 'string' },
+    key: { type: 'string' },
+    ...chainOptions,
   });
   const base = coordinatorUrl(values);
   if (sub === 'create') {
@@ -168,6 +204,7 @@ async function taskCommand(args: string[]): Promise<void> {
       body: JSON.stringify(spec),
     });
     process.stdout.write(`${task.id}\n`);
+    if (values.escrow !== undefined) await escrowCommand(values, base, task);
   } else if (sub === 'show') {
     const id = encodeURIComponent(required(values, 'task'));
     const task = await api<TaskView>(`${base}/api/tasks/${id}`);
@@ -208,6 +245,43 @@ async function taskCommand(args: string[]): Promise<void> {
   }
 }
 
+/** `task create --escrow`: the model owner escrows the new task's reward pool from its key's account. */
+async function escrowCommand(values: Values, base: string, task: TaskView): Promise<void> {
+  const chain = chainFrom(values);
+  if (!chain) throw new ZkflError('VALIDATION_FAILED', '--escrow needs --rpc and --deployment', 'deployment');
+  let rewardPerRound: bigint;
+  try {
+    rewardPerRound = parseEther(required(values, 'escrow'));
+  } catch {
+    throw new ZkflError('VALIDATION_FAILED', '--escrow must be a token amount such as 100 or 0.5', 'escrow');
+  }
+  const owner = loadOrCreateWallet(required(values, 'key')).connect(connectRpc(chain.rpcUrl, chain.deployment.chainId));
+  const { coordinator } = await api<InfoView>(`${base}/api/info`);
+  await escrowTask(owner, chain.deployment, task, { rewardPerRound, coordinator });
+  process.stderr.write(
+    `escrowed ${formatEther(rewardPerRound * BigInt(task.spec.rounds))} tokens for ${task.id} from ${owner.address}\n`,
+  );
+}
+
+/** `zkfl chain`: a local chain with zkfl deployed, until interrupted. */
+async function chainCommand(args: string[]): Promise<void> {
+  const values = parse(args, { port: { type: 'string' }, deployment: { type: 'string' } });
+  const built = (Object.keys(circuitParams) as CircuitName[])
+    .map((name) => loadCircuit(circuitParams[name]))
+    .filter((artifacts) => artifacts !== undefined);
+  if (built.length === 0) throw new ZkflError('UNAVAILABLE', 'no circuit is built: run `npx zkfl setup` first');
+  const devnet = await startDevnet(built, integer(values, 'port', 8545));
+  const path = (values.deployment as string | undefined) ?? join('.zkfl', 'deployment.json');
+  writeDeployment(path, devnet.deployment);
+  process.stdout.write(`chain ${devnet.chain.url}\ndeployment ${path}\n`);
+  process.stderr.write(
+    `contracts deployed by ${await devnet.owner.getAddress()} (Hardhat account 0, which also mints the reward token)\n`,
+  );
+  const shutdown = (): void => void devnet.stop().then(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
 async function clientCommand(args: string[]): Promise<void> {
   const values = parse(args, {
     coordinator: { type: 'string' },
@@ -216,7 +290,9 @@ async function clientCommand(args: string[]): Promise<void> {
     key: { type: 'string' },
     backend: { type: 'string' },
     progress: { type: 'string' },
+    ...chainOptions,
   });
+  const chain = chainFrom(values);
   const backend = values.backend as string | undefined;
   if (backend !== undefined && !(backendNames as readonly string[]).includes(backend)) {
     throw new ZkflError('VALIDATION_FAILED', `--backend must be one of ${backendNames.join(', ')}`, 'backend');
@@ -255,12 +331,19 @@ async function clientCommand(args: string[]): Promise<void> {
       keyPath: (values.key as string | undefined) ?? join(homedir(), '.zkfl', 'key.json'),
       backend: backend as BackendName | undefined,
       onEvent,
+      ...(chain ? { chain } : {}),
     });
     display?.stop();
-    if (progress !== 'json')
+    if (progress !== 'json') {
+      const { rewards } = result;
       process.stdout.write(
-        `task ${result.status}; ${result.roundsContributed} rounds contributed by ${result.address}\n`,
+        `task ${result.status}; ${result.roundsContributed} rounds contributed by ${result.address}` +
+          (rewards
+            ? `; claimed ${formatEther(rewards.claimed)} tokens (${rewards.owed} rounds still owed, ${rewards.omitted} left out)`
+            : '') +
+          '\n',
       );
+    }
   } finally {
     display?.stop();
   }
@@ -322,12 +405,22 @@ async function demoCommand(args: string[]): Promise<void> {
     });
     display.stop();
     if (values.json) {
-      process.stdout.write(JSON.stringify({ rounds: result.rounds }) + '\n');
+      const { rounds, rewards } = result;
+      process.stdout.write(JSON.stringify({ rounds, ...(rewards ? { rewards } : {}) }) + '\n');
     } else {
       process.stdout.write(
         '\n' +
           table(
-            ['round', 'accuracy', 'loss', 'participants', 'rejected', 'proofs verified', 'proofs rejected'],
+            [
+              'round',
+              'accuracy',
+              'loss',
+              'participants',
+              'rejected',
+              'proofs verified',
+              'proofs rejected',
+              'paid on-chain',
+            ],
             result.rounds.map((round) => [
               round.round,
               percent(round.accuracy),
@@ -336,8 +429,16 @@ async function demoCommand(args: string[]): Promise<void> {
               round.rejected,
               round.proofsVerified,
               round.proofsRejected,
+              round.onchainContributions ?? '-',
             ]),
           ) +
+          (result.rewards
+            ? '\n\n' +
+              table(
+                ['participant', 'reward balance (ZKR)'],
+                Object.entries(result.rewards).map(([address, amount]) => [address, amount]),
+              )
+            : '') +
           `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,
       );
     }
@@ -348,6 +449,7 @@ async function demoCommand(args: string[]): Promise<void> {
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   setup: setupCommand,
+  chain: chainCommand,
   coordinator: coordinatorCommand,
   task: taskCommand,
   client: clientCommand,

@@ -1,7 +1,9 @@
 /**
- * The demo: a coordinator in this process and N training clients as separate processes on loopback, over
- * Fashion-MNIST split non-IID (Dirichlet α) among them, for R rounds. Progress is reported through callbacks;
- * `zkfl demo` renders it.
+ * The demo: a local chain (`hardhat node`) with zkfl's contracts, a coordinator in this process and N training
+ * clients as separate processes on loopback, over Fashion-MNIST split non-IID (Dirichlet α) among them, for R
+ * rounds. The model owner (the chain's first account) escrows the reward pool; every client proves every update,
+ * and after each round submits its contribution on-chain and claims its share. Progress is reported through
+ * callbacks; `zkfl demo` renders it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { type EventLog, formatEther, parseEther } from 'ethers';
+import { taskKey } from '../circuits/statement.js';
+import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
+import { writeDeployment } from '../contracts/deployment.js';
+import { type Devnet, startDevnet } from '../contracts/devnet.js';
+import { escrowTask } from '../contracts/escrow.js';
+import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
 import type { CoordinatorEvents } from '../coordinator/events.js';
 import { buildCircuit, terminateCurve } from '../circuits/build.js';
@@ -35,8 +44,10 @@ export interface DemoOptions {
   workDir?: string;
   /** Powers-of-tau file for the circuit setup, when the circuit is not built yet. */
   ptau?: string;
-  /** Prove every update (the default); off only to measure what the proofs cost. */
+  /** Prove every update (the default); off only to measure what the proofs cost (and then nothing is paid). */
   proofs?: boolean;
+  /** Token base units escrowed per round. @default 100 tokens (18 decimals) */
+  rewardPerRound?: bigint;
   onClientEvent?: (client: number, event: ClientEvent) => void;
   onRoundEnd?: (summary: CoordinatorEvents['round:end'][0]) => void;
   onStage?: (message: string) => void;
@@ -50,11 +61,15 @@ export interface DemoRound {
   rejected: number;
   proofsVerified: number;
   proofsRejected: number;
+  /** Contributions recorded on-chain for the round (proof and accepted-set membership verified there). */
+  onchainContributions?: number;
 }
 
 export interface DemoResult {
   taskId: string;
   rounds: DemoRound[];
+  /** Each client's reward-token balance at the end, in token units (18 decimals), by address. */
+  rewards?: Record<string, string>;
   /** Wall time of each round, from open to evaluated. */
   roundSeconds: number[];
   seconds: number;
@@ -91,11 +106,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stage = (message: string): void => (options.onStage ?? ((text: string) => log.info(text)))(message);
   const { train, test } = fashionMnist(options.dataDir);
   const scratch = mkdtempSync(join(tmpdir(), 'zkfl-demo-'));
+  const deploymentFile = join(scratch, 'deployment.json');
   const children: ChildProcess[] = [];
+  let devnet: Devnet | undefined;
   try {
     stage(`splitting Fashion-MNIST among ${options.clients} clients (Dirichlet α = ${options.alpha})`);
     stage('circuit setup (cached after the first run)');
-    await buildCircuit(circuitParams.default, { ptau: options.ptau, onProgress: stage });
+    const artifacts = await buildCircuit(circuitParams.default, { ptau: options.ptau, onProgress: stage });
     await terminateCurve();
     const trainSet = loadDataset(train);
     const shards = dirichletPartition(trainSet.labels, {
@@ -105,9 +122,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     shards.forEach((shard, i) => saveIdx(join(scratch, `client-${i}`), trainSet, shard));
 
-    const coordinator = await startCoordinator({ port: 0, dataDir: options.workDir ?? join(scratch, 'coordinator') });
+    const onchain = options.proofs ?? true;
+    if (onchain) {
+      stage('starting a local chain (hardhat node) and deploying the contracts');
+      devnet = await startDevnet([artifacts]);
+      writeDeployment(deploymentFile, devnet.deployment);
+    }
+    const coordinator = await startCoordinator({
+      port: 0,
+      dataDir: options.workDir ?? join(scratch, 'coordinator'),
+      ...(devnet ? { chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment } } : {}),
+    });
     try {
-      const task = await coordinator.coordinator.createTask(demoTask(options, test));
+      const task = await coordinator.coordinator.createTask({ ...demoTask(options, test), onchain });
+      const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
+      if (devnet) {
+        const rewardPerRound = options.rewardPerRound ?? parseEther('100');
+        await devnet.fund(coordinator.coordinator.identity.address);
+        for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
+        await devnet.mint(await devnet.owner.getAddress(), rewardPerRound * BigInt(options.rounds));
+        await escrowTask(devnet.owner, devnet.deployment, task, {
+          rewardPerRound,
+          coordinator: coordinator.coordinator.identity.address,
+        });
+        stage(`escrowed ${formatEther(rewardPerRound * BigInt(options.rounds))} ZKR for task ${task.id}`);
+      }
       stage(
         `task ${task.id}: ${task.numParams} parameters, ${options.rounds} rounds; starting ${options.clients} clients`,
       );
@@ -118,8 +157,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         'round:end',
         (summary) => summary.taskId === task.id && options.onRoundEnd?.(summary),
       );
+      const chainArgs = devnet ? ['--rpc', devnet.chain.url, '--deployment', deploymentFile] : [];
       const exits = shards.map((_, i) => {
-        const child = spawnClient(i, coordinator.url, task.id, scratch, options.onClientEvent);
+        const child = spawnClient(
+          i,
+          [
+            ...['--coordinator', coordinator.url, '--task', task.id],
+            ...['--data', join(scratch, `client-${i}`), '--key', keys[i]!, ...chainArgs],
+          ],
+          options.onClientEvent,
+        );
         children.push(child);
         return child;
       });
@@ -139,6 +186,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         ),
       );
       const records = coordinator.coordinator.listRounds(task.id);
+      const recorded = devnet ? await recordedPerRound(devnet, task.id) : undefined;
       const rounds = records.map((round) => ({
         round: round.round,
         accuracy: round.accuracy ?? Number.NaN,
@@ -147,40 +195,53 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         rejected: round.rejected.length,
         proofsVerified: round.proofsVerified,
         proofsRejected: round.proofsRejected,
+        ...(recorded ? { onchainContributions: recorded.get(round.round) ?? 0 } : {}),
       }));
       const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
-      return { taskId: task.id, rounds, roundSeconds, seconds: (Date.now() - started) / 1000 };
+      const rewards = devnet ? await balances(devnet, keys) : undefined;
+      return {
+        taskId: task.id,
+        rounds,
+        ...(rewards ? { rewards } : {}),
+        roundSeconds,
+        seconds: (Date.now() - started) / 1000,
+      };
     } finally {
       await coordinator.close();
     }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await devnet?.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-function spawnClient(
-  index: number,
-  url: string,
-  taskId: string,
-  scratch: string,
-  onEvent: DemoOptions['onClientEvent'],
-): ChildProcess {
-  const dir = join(scratch, `client-${index}`);
-  const args = [
-    cliEntry,
-    'client',
-    '--coordinator',
-    url,
-    '--task',
-    taskId,
-    '--data',
-    dir,
-    '--key',
-    `${dir}.key.json`,
-    '--progress',
-    'json',
-  ];
+/** ContributionRecorded events of the task, counted by round. */
+async function recordedPerRound(devnet: Devnet, taskId: string): Promise<Map<number, number>> {
+  const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider).contract;
+  const logs = await rewards.queryFilter(rewards.filters.ContributionRecorded!(taskKey(taskId)), 0);
+  const counts = new Map<number, number>();
+  for (const entry of logs) {
+    const round = Number((entry as EventLog).args[1]);
+    counts.set(round, (counts.get(round) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Each client's reward-token balance, in token units. */
+async function balances(devnet: Devnet, keys: string[]): Promise<Record<string, string>> {
+  const token = new TokenContract(devnet.deployment.token, devnet.provider);
+  const entries = await Promise.all(
+    keys.map(async (key) => {
+      const { address } = loadOrCreateWallet(key);
+      return [address, formatEther(await token.balanceOf(address))] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+function spawnClient(index: number, clientArgs: string[], onEvent: DemoOptions['onClientEvent']): ChildProcess {
+  const args = [cliEntry, 'client', ...clientArgs, '--progress', 'json'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
