@@ -106,9 +106,13 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   checkCompatible(dataset, task.spec.inputShape, task.spec.classes);
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
-  if (task.status !== 'running') return { status: task.status, address: wallet.address, roundsContributed: 0 };
-  const artifacts = task.spec.proofs ? matchingCircuit(task) : undefined;
   const settlement = await settlementFor(options, base, task, wallet);
+  if (task.status !== 'running') {
+    // A client restarted after the task ended still settles what it is owed.
+    const rewards = settlement && (await settleOwed(settlement.settlement, task.id, options));
+    return { status: task.status, address: wallet.address, roundsContributed: 0, ...(rewards ? { rewards } : {}) };
+  }
+  const artifacts = task.spec.proofs ? matchingCircuit(task) : undefined;
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
     return await serveRounds({ options, base, task, wallet, dataset, model, artifacts, settlement });
@@ -140,6 +144,19 @@ async function settlementFor(
     pollMs: 500,
   });
   return { settlement, coordinator: info.coordinator };
+}
+
+/** Settles what the task owes this client (until settleTimeoutSeconds) and sums it up. */
+async function settleOwed(
+  settlement: ClientSettlement,
+  taskId: string,
+  options: ClientOptions,
+): Promise<NonNullable<ClientResult['rewards']>> {
+  await settlement.settle(taskId, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000);
+  const entries = settlement.all(taskId);
+  const count = (state: string): number => entries.filter((entry) => entry.state === state).length;
+  const claimed = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
+  return { claimed: String(claimed), owed: count('owed'), omitted: count('omitted') };
 }
 
 /** This machine's build of the task's circuit, refused unless its verification key is the coordinator's. */
@@ -193,18 +210,9 @@ function serveRounds(session: Session): Promise<ClientResult> {
         resolve({ status, address: wallet.address, roundsContributed });
         return;
       }
-      const deadline = Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000;
-      void settlement.settle(task.id, deadline).then(() => {
-        const entries = settlement.all(task.id);
-        const count = (state: string): number => entries.filter((entry) => entry.state === state).length;
-        const claimed = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
-        resolve({
-          status,
-          address: wallet.address,
-          roundsContributed,
-          rewards: { claimed: String(claimed), owed: count('owed'), omitted: count('omitted') },
-        });
-      });
+      void settleOwed(settlement, task.id, options).then((rewards) =>
+        resolve({ status, address: wallet.address, roundsContributed, rewards }),
+      );
     };
     const fatal = (error: ZkflError): void => {
       socket.disconnect();

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer } from 'ethers';
 import { runClient } from '../../client/client.js';
+import type { OwedContribution } from '../../client/settlement.js';
+import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { connectRpc, type LocalChain, startLocalChain } from '../../contracts/chain.js';
@@ -59,7 +62,7 @@ describe('on-chain rewards, end to end', function () {
     return running;
   }
 
-  function clients(url: string, taskId: string, shards: string[], keys: string[]) {
+  function clients(url: string, taskId: string, shards: string[], keys: string[], settleTimeoutSeconds = 120) {
     return shards.map((dataPath, i) =>
       runClient({
         coordinatorUrl: url,
@@ -67,7 +70,7 @@ describe('on-chain rewards, end to end', function () {
         dataPath,
         keyPath: keys[i]!,
         chain: { rpcUrl: chain.url, deployment },
-        settleTimeoutSeconds: 120,
+        settleTimeoutSeconds,
       }),
     );
   }
@@ -114,6 +117,19 @@ describe('on-chain rewards, end to end', function () {
       const rounds = await getRounds(coordinator.url, task.id);
       expect(onchain.modelHash).to.equal('0x' + rounds[1]!.modelHashBefore);
       expect(onchain.acceptedCount).to.equal(3);
+
+      // Every accepted update came with a receipt signed by the task's on-chain coordinator; an edited one is not.
+      const kept = JSON.parse(
+        readFileSync(join(dir, 'paid', `settlement-${results[0]!.address}.json`), 'utf8'),
+      ) as OwedContribution[];
+      expect(kept.map((entry) => [entry.round, entry.state, receiptSigner(entry.receipt)])).to.deep.equal([
+        [1, 'claimed', info.coordinator],
+        [2, 'claimed', info.coordinator],
+      ]);
+      expect((await new RewardsContract(deployment.rewards, provider).task(key))!.coordinator).to.equal(
+        info.coordinator,
+      );
+      expect(receiptSigner({ ...kept[0]!.receipt, round: 2 })).to.not.equal(info.coordinator);
     } finally {
       await coordinator.close();
     }
@@ -144,7 +160,9 @@ describe('on-chain rewards, end to end', function () {
     );
     await escrowTask(owner, deployment, task, { rewardPerRound: REWARD_PER_ROUND, coordinator: info.coordinator });
     const keys = await fundedKeys('outage', 2);
-    const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
+    const shards = writeShards(dir, [300, 300]);
+    // They give up settling soon after the task ends: what they are owed stays on disk for their next start.
+    const running = clients(coordinator.url, task.id, shards, keys, 3);
     // The coordinator loses the chain as soon as round 1 is open on it: everything after is left pending.
     const key = taskKey(task.id);
     await eventually(
@@ -163,13 +181,16 @@ describe('on-chain rewards, end to end', function () {
       'the task to complete off-chain',
     );
     expect(coordinator.coordinator.pendingSettlement()).to.equal(3); // close 1, open 2, close 2
+    expect((await Promise.all(running)).map((result) => result.rewards)).to.deep.equal(
+      Array(2).fill({ claimed: '0', owed: 2, omitted: 0 }),
+    );
     await coordinator.close();
 
     await proxy.up();
     // On the same port: the clients are still trying to reach it.
     coordinator = await coordinatorOn(dataDir, coordinator.port);
     try {
-      const results = await Promise.all(running);
+      const results = await Promise.all(clients(coordinator.url, task.id, shards, keys));
       const share = REWARD_PER_ROUND / 2n;
       expect(results.map((result) => result.rewards)).to.deep.equal(
         Array(2).fill({ claimed: String(2n * share), owed: 0, omitted: 0 }),
