@@ -150,6 +150,10 @@ const md = [
     .map(([name, gas]) => `${name} ${gas}`)
     .join(', ')}.`,
   '',
+  "The first row also pays first-time storage: the rewards contract's first token balance (createTask) and the",
+  "claimant's (claim); later rows show the steady cost. closeRound pre-warms one bitmap word per 127 accepted",
+  'contributors, so that each contribution then costs a warm write (5k gas) instead of a new slot (22k).',
+  '',
   `A single-chunk contribution costs **${one.contribution} gas** (target ≤ 250,000); each further chunk adds`,
   `~${Math.round(slope)} gas (one Groth16 verification: 4 pairings + 1 scalar multiplication).`,
   `Per participant per round: contribution + claim. The NIID-Bench CNN (44,426 parameters) needs ${nist} chunks of`,

@@ -136,6 +136,9 @@ export class Coordinator {
     if (spec.onchain && !this.settlement) {
       throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
     }
+    if (spec.onchain && !spec.proofs) {
+      throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
+    }
     const evaluationSet = loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);

@@ -5,7 +5,8 @@
  * (so a crash between a round's end and its enqueueing loses nothing), persisted as chain actions, and sent one at
  * a time in order. Each is signed once and its raw bytes stored before broadcast: a retry re-sends the same
  * transaction (same nonce, executed at most once), and before anything is sent the chain is read to see whether
- * the action already took effect. An RPC outage only delays settlement; a restart picks up where it stopped.
+ * the action already took effect. An RPC outage only delays settlement; a restart picks up where it stopped. An
+ * action the contract refuses outright is marked failed and logged, so it does not hold up the others.
  */
 import { type Provider, Transaction, type Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
@@ -143,7 +144,14 @@ export class Settlement {
         await this.settle(action);
       } catch (error) {
         this.storage.updateChainAction(action, { lastError: (error as Error).message });
-        throw error;
+        if (!(error instanceof ContractRefusal)) throw error;
+        // Retrying cannot help (the task's deadline passed, say): set it aside for the operator, go on.
+        this.storage.updateChainAction(action, { status: 'failed' });
+        log.error(`round ${action.round} ${action.kind} cannot be settled`, {
+          task: action.taskId,
+          error: error.message,
+        });
+        continue;
       }
       this.storage.updateChainAction(action, { status: 'done', lastError: null });
       log.info(`round ${action.round} ${action.kind === 'open' ? 'opened' : 'closed'} on-chain`, {
@@ -182,7 +190,9 @@ export class Settlement {
       signed = await this.wallet.signTransaction(await this.wallet.populateTransaction(await call));
     } catch (error) {
       const reason = revertName(error);
-      throw reason ? new Error(`the contract refuses ${action.kind} of round ${action.round}: ${reason}`) : error;
+      throw reason
+        ? new ContractRefusal(`the contract refuses ${action.kind} of round ${action.round}: ${reason}`)
+        : error;
     }
     const txHash = Transaction.from(signed).hash!;
     this.storage.updateChainAction(action, { rawTx: signed, txHash });
@@ -213,3 +223,6 @@ export class Settlement {
 }
 
 class EscrowMismatch extends Error {}
+
+/** The contract itself refuses the transaction: sending it again cannot succeed. */
+class ContractRefusal extends Error {}

@@ -77,7 +77,7 @@ export interface ChainAction {
   kind: 'open' | 'close';
   /** open: [modelHash]; close: [acceptedRoot, acceptedCount]. */
   args: Array<string | number>;
-  status: 'pending' | 'done';
+  status: 'pending' | 'done' | 'failed';
   /** The signed transaction, kept so a retry re-sends the very same one (same nonce: executed at most once). */
   rawTx: string | null;
   txHash: string | null;
