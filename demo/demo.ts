@@ -46,6 +46,8 @@ export interface DemoOptions {
   ptau?: string;
   /** Prove every update (the default); off only to measure what the proofs cost (and then nothing is paid). */
   proofs?: boolean;
+  /** Settle on a local chain (escrow, on-chain verification, claims). @default `proofs` */
+  onchain?: boolean;
   /** Token base units escrowed per round. @default 100 tokens (18 decimals) */
   rewardPerRound?: bigint;
   onClientEvent?: (client: number, event: ClientEvent) => void;
@@ -122,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     shards.forEach((shard, i) => saveIdx(join(scratch, `client-${i}`), trainSet, shard));
 
-    const onchain = options.proofs ?? true;
+    const onchain = options.onchain ?? options.proofs ?? true;
     if (onchain) {
       stage('starting a local chain (hardhat node) and deploying the contracts');
       devnet = await startDevnet([artifacts]);
