@@ -13,6 +13,8 @@ import { connectRpc } from '../contracts/chain.js';
 import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
 import { startDevnet } from '../contracts/devnet.js';
 import { escrowTask } from '../contracts/escrow.js';
+import { auditRun } from '../verifier/audit.js';
+import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
@@ -34,7 +36,9 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
   zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none] [CHAIN]
-  zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--json]
+  zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--audit-out DIR] [--json]
+  zkfl audit export --task ID --out DIR [--coordinator URL]
+  zkfl verify (--task ID [--coordinator URL] | --bundle DIR) [--rpc URL --deployment FILE] [--json]
 
 CHAIN is --rpc URL --deployment FILE: where tasks created with "onchain": true settle ("zkfl chain" starts a local
 one and writes its deployment file). "task create --escrow" escrows TOKENS per round from the key's account.
@@ -263,6 +267,75 @@ async function escrowCommand(values: Values, base: string, task: TaskView): Prom
   );
 }
 
+/** `zkfl audit export`: a task's audit bundle from the coordinator's public API, into a directory. */
+async function auditCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const values = parse(rest, { coordinator: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' } });
+  if (sub !== 'export') throw new ZkflError('VALIDATION_FAILED', 'usage: zkfl audit export --task ID --out DIR');
+  const bundle = await fetchBundle(coordinatorUrl(values), required(values, 'task'));
+  const out = required(values, 'out');
+  writeBundle(out, bundle);
+  process.stdout.write(`${out}\n`);
+  process.stderr.write(`${bundle.rounds.length} signed round records of ${bundle.task.id}\n`);
+}
+
+/** `zkfl verify`: audits a run from a bundle or a coordinator, optionally against the chain; exit 0 only if clean. */
+async function verifyCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    coordinator: { type: 'string' },
+    task: { type: 'string' },
+    bundle: { type: 'string' },
+    json: { type: 'boolean' },
+    ...chainOptions,
+  });
+  const bundle =
+    values.bundle !== undefined
+      ? readBundle(values.bundle as string)
+      : await fetchBundle(coordinatorUrl(values), required(values, 'task'));
+  const chain = chainFrom(values);
+  const display = values.json ? undefined : new ProgressDisplay();
+  try {
+    const report = await auditRun(bundle, {
+      ...(chain
+        ? { chain: { provider: connectRpc(chain.rpcUrl, chain.deployment.chainId), deployment: chain.deployment } }
+        : {}),
+      onProgress: (done, total) => display?.update('verify', 'proofs', done, total, `${done}/${total} verified`),
+    });
+    display?.stop();
+    if (values.json) {
+      process.stdout.write(JSON.stringify(report) + '\n');
+    } else {
+      process.stdout.write(
+        table(
+          ['round', 'accepted', 'rejected', 'proofs verified', 'model after', 'recorded on-chain', 'paid on-chain'],
+          report.rounds.map((round) => [
+            round.round,
+            round.accepted,
+            round.rejected,
+            round.proofsVerified,
+            round.modelHashAfter.slice(0, 12),
+            round.onchain?.recorded ?? '-',
+            round.onchain?.paid ?? '-',
+          ]),
+        ) + '\n\n',
+      );
+      for (const problem of report.problems) {
+        process.stdout.write(
+          `${problem.round === null ? 'task' : `round ${problem.round}`}: ${problem.kind}: ${problem.detail}\n`,
+        );
+      }
+      process.stdout.write(
+        `${report.ok ? 'OK' : 'FAILED'}: ${report.taskId}, ${report.rounds.length} rounds, ${report.proofs.verified} proofs` +
+          ` (${report.proofs.perSecond.toFixed(1)}/s), ${report.problems.length} problems` +
+          `${report.chainChecked ? ', chain checked' : ', chain not checked (give --rpc and --deployment)'}\n`,
+      );
+    }
+    if (!report.ok) process.exitCode = 1;
+  } finally {
+    display?.stop();
+  }
+}
+
 /** `zkfl chain`: a local chain with zkfl deployed, until interrupted. */
 async function chainCommand(args: string[]): Promise<void> {
   const values = parse(args, { port: { type: 'string' }, deployment: { type: 'string' } });
@@ -356,6 +429,7 @@ async function demoCommand(args: string[]): Promise<void> {
     alpha: { type: 'string' },
     seed: { type: 'string' },
     json: { type: 'boolean' },
+    'audit-out': { type: 'string' },
   });
   const alpha = values.alpha === undefined ? 0.5 : Number(values.alpha);
   if (!(alpha > 0)) throw new ZkflError('VALIDATION_FAILED', '--alpha must be a number > 0', 'alpha');
@@ -368,6 +442,7 @@ async function demoCommand(args: string[]): Promise<void> {
       seed: integer(values, 'seed', 1, 0),
       dataDir: process.env.ZKFL_FASHION_MNIST ?? defaultFashionMnistDir,
       ptau: process.env.ZKFL_PTAU,
+      ...(values['audit-out'] ? { auditOut: values['audit-out'] as string } : {}),
       onClientEvent: (client, event) => {
         if (event.type === 'training') {
           const { epoch, epochs, batch, batches } = event.progress;
@@ -454,6 +529,8 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   task: taskCommand,
   client: clientCommand,
   demo: demoCommand,
+  audit: auditCommand,
+  verify: verifyCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -23,7 +23,10 @@ import { acceptedRoot } from '../contracts/accepted-set.js';
 import { connectRpc } from '../contracts/chain.js';
 import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
-import { loadCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { circuitNamed } from '../circuits/params.js';
+import type { AuditBundle } from '../protocol/audit.js';
+import { readFileSync } from 'node:fs';
 import { quantizationFor } from '../circuits/codec.js';
 import { circuitParams } from '../circuits/params.js';
 import { Checkpoints } from './checkpoints.js';
@@ -107,6 +110,24 @@ export class Coordinator {
       .filter((update) => update.commitment !== null)
       .map((update) => ({ address: update.address, commitment: update.commitment! }));
     return { round, final: view.phase === 'evaluated', root: acceptedRoot(pairs), pairs };
+  }
+
+  /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */
+  auditBundle(taskId: string): AuditBundle {
+    const task = this.getTask(taskId);
+    const verificationKey = task.spec.proofs
+      ? readFileSync(requireCircuit(circuitNamed(task.zk.circuit)).verificationKey, 'utf8')
+      : null;
+    return {
+      task,
+      verificationKey,
+      coordinator: this.identity.address,
+      chain: this.info().chain,
+      rounds: this.storage.roundRecords(taskId),
+      ...(task.spec.publicAudit
+        ? { initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64') }
+        : {}),
+    };
   }
 
   /** Settlement transactions not yet on-chain. */

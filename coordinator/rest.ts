@@ -21,6 +21,8 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
 
   router.get('/health', (_req, res) => void res.json({ ok: true }));
   router.get('/info', (_req, res) => void res.json(coordinator.info()));
+  // Public and read-only: what `zkfl verify` checks a run against.
+  router.get('/audit/tasks/:id', (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
   router.get('/auth/nonce', (_req, res) => void res.json(nonces.issue()));
 
   router.post('/tasks', async (req: Request, res: Response) => {

@@ -9,6 +9,7 @@ import type { RoundPhase, TaskStatus } from '../protocol/events.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
+import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
 import { RunningSum } from './aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
 
@@ -20,10 +21,12 @@ CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
   opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
   proofs_verified INTEGER NOT NULL DEFAULT 0, proofs_rejected INTEGER NOT NULL DEFAULT 0,
-  model_hash_before TEXT NOT NULL, model_hash_after TEXT, PRIMARY KEY (task_id, round));
+  model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
+  PRIMARY KEY (task_id, round));
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
-  train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, PRIMARY KEY (task_id, round, address));
+  train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, proofs TEXT, salt TEXT, q BLOB,
+  PRIMARY KEY (task_id, round, address));
 CREATE TABLE IF NOT EXISTS rejections (
   id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
   code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
@@ -85,12 +88,22 @@ export interface ChainAction {
   lastError: string | null;
 }
 
+/** What the audit record of an accepted update needs beyond AcceptedUpdate. */
+export interface UpdateEvidence {
+  proofs: AuditedUpdate['proofs'];
+  /** publicAudit tasks only. */
+  salt?: string;
+  q?: Uint8Array;
+}
+
 export interface RoundResult {
   accuracy: number;
   loss: number;
   modelHashAfter: string;
   /** True when this was the task's last round. */
   last: boolean;
+  /** The round's record, signed by the coordinator. */
+  signed: SignedRoundRecord;
 }
 
 const now = (): string => new Date().toISOString();
@@ -207,6 +220,41 @@ export class Storage {
       .all(taskId, round) as AcceptedUpdate[];
   }
 
+  /** The accepted updates of a round with their proofs (and, for publicAudit tasks, q and salt), for its record. */
+  auditedUpdates(taskId: string, round: number): AuditedUpdate[] {
+    const rows = this.db
+      .prepare(
+        `SELECT address, num_samples AS numSamples, commitment, proofs, salt, q FROM updates
+         WHERE task_id = ? AND round = ? ORDER BY received_at, address`,
+      )
+      .all(taskId, round) as Array<{
+      address: string;
+      numSamples: number;
+      commitment: string | null;
+      proofs: string | null;
+      salt: string | null;
+      q: Buffer | null;
+    }>;
+    return rows.map((row) => ({
+      address: row.address,
+      numSamples: row.numSamples,
+      commitment: row.commitment ?? '',
+      proofs: row.proofs ? (JSON.parse(row.proofs) as AuditedUpdate['proofs']) : [],
+      ...(row.q && row.salt ? { update: { q: row.q.toString('base64'), salt: row.salt } } : {}),
+    }));
+  }
+
+  /** The signed records of the task's finished rounds, in order. */
+  roundRecords(taskId: string): SignedRoundRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT record, record_signature AS signature FROM rounds
+         WHERE task_id = ? AND record IS NOT NULL ORDER BY round`,
+      )
+      .all(taskId) as Array<{ record: string; signature: string }>;
+    return rows.map((row) => ({ record: JSON.parse(row.record) as RoundRecord, signature: row.signature }));
+  }
+
   private rejections(taskId: string, round: number): RejectionView[] {
     return this.db
       .prepare('SELECT address, code, reason, at FROM rejections WHERE task_id = ? AND round = ? ORDER BY id')
@@ -214,12 +262,29 @@ export class Storage {
   }
 
   /** Records an accepted update, its verified proofs and the running sum that now includes it, atomically. */
-  recordAccepted(taskId: string, round: number, update: AcceptedUpdate, sum: RunningSum, proofsVerified: number): void {
+  recordAccepted(
+    taskId: string,
+    round: number,
+    update: AcceptedUpdate & UpdateEvidence,
+    sum: RunningSum,
+    proofsVerified: number,
+  ): void {
     this.db.transaction(() => {
       this.countProofs(taskId, round, proofsVerified, 0);
       this.db
-        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(taskId, round, update.address, update.numSamples, update.trainLoss, now(), update.commitment);
+        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(
+          taskId,
+          round,
+          update.address,
+          update.numSamples,
+          update.trainLoss,
+          now(),
+          update.commitment,
+          JSON.stringify(update.proofs),
+          update.salt ?? null,
+          update.q ? Buffer.from(update.q.buffer, update.q.byteOffset, update.q.byteLength) : null,
+        );
       this.db
         .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')
         .run(
@@ -270,10 +335,19 @@ export class Storage {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `UPDATE rounds SET phase = 'evaluated', closed_at = ?, accuracy = ?, loss = ?, model_hash_after = ?
-           WHERE task_id = ? AND round = ?`,
+          `UPDATE rounds SET phase = 'evaluated', closed_at = ?, accuracy = ?, loss = ?, model_hash_after = ?,
+           record = ?, record_signature = ? WHERE task_id = ? AND round = ?`,
         )
-        .run(now(), result.accuracy, result.loss, result.modelHashAfter, taskId, round);
+        .run(
+          now(),
+          result.accuracy,
+          result.loss,
+          result.modelHashAfter,
+          JSON.stringify(result.signed.record),
+          result.signed.signature,
+          taskId,
+          round,
+        );
       this.db.prepare('DELETE FROM running_sums WHERE task_id = ? AND round = ?').run(taskId, round);
       if (result.last) {
         this.db

@@ -10,6 +10,8 @@ import type { Signer } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import { type Receipt, signReceipt } from '../protocol/receipt.js';
+import { type RoundRecord, type SignedRoundRecord, signRecord } from '../protocol/audit.js';
+import { acceptedRoot } from '../contracts/accepted-set.js';
 import { Random } from '../common/random.js';
 import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
@@ -295,6 +297,9 @@ export class TaskRunner {
       numSamples: payload.numSamples,
       trainLoss: payload.trainLoss ?? null,
       commitment: checked.commitment,
+      proofs: payload.proofs ?? [],
+      // Published in the audit API only for tasks created with publicAudit.
+      ...(this.ctx.task.spec.publicAudit && payload.salt !== undefined ? { salt: payload.salt, q: payload.q } : {}),
     };
     try {
       this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
@@ -359,7 +364,8 @@ export class TaskRunner {
     const modelHashAfter = hashWeights(next);
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
-    storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last });
+    const signed = await this.signedRecord(round, metrics, modelHashAfter);
+    storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
     this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
@@ -391,6 +397,30 @@ export class TaskRunner {
       return;
     }
     await this.start();
+  }
+
+  /** The round's audit record, signed with the coordinator's key. */
+  private async signedRecord(
+    round: ActiveRound,
+    metrics: { accuracy: number; loss: number },
+    modelHashAfter: string,
+  ): Promise<SignedRoundRecord> {
+    const { task, storage, identity } = this.ctx;
+    const accepted = storage.auditedUpdates(task.id, round.number);
+    const view = storage.getRound(task.id, round.number)!;
+    const record: RoundRecord = {
+      taskId: task.id,
+      round: round.number,
+      coordinator: await identity.getAddress(),
+      modelHashBefore: round.modelHash,
+      modelHashAfter,
+      accuracy: metrics.accuracy,
+      loss: metrics.loss,
+      acceptedRoot: acceptedRoot(accepted.filter((update) => update.commitment !== '')),
+      accepted,
+      rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
+    };
+    return signRecord(identity, record);
   }
 
   private finish(status: 'completed' | 'failed'): void {

@@ -18,6 +18,7 @@ import { createLogger } from '../common/log.js';
 import { writeDeployment } from '../contracts/deployment.js';
 import { type Devnet, startDevnet } from '../contracts/devnet.js';
 import { escrowTask } from '../contracts/escrow.js';
+import { writeBundle } from '../verifier/bundle.js';
 import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
 import type { CoordinatorEvents } from '../coordinator/events.js';
@@ -48,6 +49,11 @@ export interface DemoOptions {
   proofs?: boolean;
   /** Settle on a local chain (escrow, on-chain verification, claims). @default `proofs` */
   onchain?: boolean;
+  /**
+   * Create the task with public audit on and write its audit bundle here when it ends, with the deployment JSON
+   * (deployment.json), for `zkfl verify --bundle DIR [--rpc … --deployment DIR/deployment.json]`. @default none
+   */
+  auditOut?: string;
   /** Token base units escrowed per round. @default 100 tokens (18 decimals) */
   rewardPerRound?: bigint;
   onClientEvent?: (client: number, event: ClientEvent) => void;
@@ -136,7 +142,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...(devnet ? { chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment } } : {}),
     });
     try {
-      const task = await coordinator.coordinator.createTask({ ...demoTask(options, test), onchain });
+      const publicAudit = options.auditOut !== undefined;
+      const task = await coordinator.coordinator.createTask({ ...demoTask(options, test), onchain, publicAudit });
       const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
       if (devnet) {
         const rewardPerRound = options.rewardPerRound ?? parseEther('100');
@@ -201,6 +208,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }));
       const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
       const rewards = devnet ? await balances(devnet, keys) : undefined;
+      if (options.auditOut) {
+        writeBundle(options.auditOut, coordinator.coordinator.auditBundle(task.id));
+        if (devnet) writeDeployment(join(options.auditOut, 'deployment.json'), devnet.deployment);
+        stage(`audit bundle written to ${options.auditOut}`);
+      }
       return {
         taskId: task.id,
         rounds,

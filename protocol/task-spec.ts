@@ -99,6 +99,11 @@ export const taskSpecSchema = z.strictObject({
    * @default false
    */
   onchain: z.boolean().default(false),
+  /**
+   * Publish every accepted update (its quantized values and salt) and the initial weights in the audit API, so that
+   * anyone can recompute each round's aggregate. The data holders' updates become public. @default false
+   */
+  publicAudit: z.boolean().default(false),
   /** Seconds a client has to send its update once a round starts. @default 300 */
   roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
   /**

@@ -1,0 +1,81 @@
+/**
+ * What a verifier reads to audit a run without trusting the coordinator: per round, a record of what the
+ * coordinator saw and did (H_r, every accepted update's commitment and proofs, every rejection, H_{r+1}, metrics),
+ * signed by the coordinator's key — the address the task's on-chain record names — so an edited record is caught
+ * even offline. Records are signed over keccak256 of their canonical JSON (keys sorted), as EIP-191 messages.
+ */
+import { getBytes, keccak256, type Signer, toUtf8Bytes, verifyMessage } from 'ethers';
+import type { Groth16Proof } from 'snarkjs';
+import type { ErrorCode } from './errors.js';
+import type { InfoView, TaskView } from './rest.js';
+
+export interface AuditedUpdate {
+  address: string;
+  numSamples: number;
+  /** keccak256 of the chunk commitments (contracts/accepted-set.ts). */
+  commitment: string;
+  proofs: Array<{ proof: Groth16Proof; publicSignals: string[] }>;
+  /** Only for tasks created with `publicAudit`: the quantized update (int16 LE, base64) and its salt. */
+  update?: { q: string; salt: string };
+}
+
+export interface RoundRecord {
+  taskId: string;
+  round: number;
+  /** The coordinator that signs this record. */
+  coordinator: string;
+  /** H_r: sha256 of the global weights the round trained from. */
+  modelHashBefore: string;
+  /** H_{r+1}: sha256 of the aggregate. */
+  modelHashAfter: string;
+  accuracy: number;
+  loss: number;
+  /** The Merkle root of the accepted (address, commitment) pairs, as posted on-chain for `onchain` tasks. */
+  acceptedRoot: string;
+  accepted: AuditedUpdate[];
+  rejected: Array<{ address: string; code: ErrorCode; reason: string }>;
+}
+
+export interface SignedRoundRecord {
+  record: RoundRecord;
+  /** EIP-191 signature of recordDigest(record) by record.coordinator. */
+  signature: string;
+}
+
+/** `GET /api/audit/tasks/:id`, and `zkfl audit export`'s bundle. */
+export interface AuditBundle {
+  task: TaskView;
+  /**
+   * The snarkjs verification key of the task's circuit, as the exact text of its file, so that its sha256 is the
+   * task's `zk.verificationKeySha256` (null for a task without proofs).
+   */
+  verificationKey: string | null;
+  coordinator: string;
+  chain: InfoView['chain'];
+  /** Finished rounds, in order. */
+  rounds: SignedRoundRecord[];
+  /** publicAudit tasks only: the initial global weights (float32 LE, base64), so aggregates can be recomputed. */
+  initialWeights?: string;
+}
+
+/** JSON with object keys sorted at every level: one text per value, whatever order its keys were built in. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+export function recordDigest(record: RoundRecord): string {
+  return keccak256(toUtf8Bytes(canonicalJson(record)));
+}
+
+export async function signRecord(signer: Signer, record: RoundRecord): Promise<SignedRoundRecord> {
+  return { record, signature: await signer.signMessage(getBytes(recordDigest(record))) };
+}
+
+/** The address that signed the record (compare with record.coordinator and the on-chain coordinator). */
+export function recordSigner(signed: SignedRoundRecord): string {
+  return verifyMessage(getBytes(recordDigest(signed.record)), signed.signature);
+}

@@ -1,0 +1,62 @@
+/**
+ * An audit bundle on disk (`zkfl audit export`, `zkfl demo --audit-out`), and fetched from a coordinator's public
+ * audit API. Layout: task.json, coordinator.json ({coordinator, chain}), verification_key.json (the exact file the
+ * task's key hash is taken of), rounds/round-NNNN.json (signed records), initial-weights.bin (publicAudit only).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditBundle, SignedRoundRecord } from '../protocol/audit.js';
+import { ZkflError } from '../protocol/errors.js';
+import type { TaskView } from '../protocol/rest.js';
+
+export async function fetchBundle(coordinatorUrl: string, taskId: string): Promise<AuditBundle> {
+  const url = `${coordinatorUrl.replace(/\/$/, '')}/api/audit/tasks/${encodeURIComponent(taskId)}`;
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
+  }
+  if (!response.ok) throw new ZkflError('NOT_FOUND', `${url} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as AuditBundle;
+}
+
+export function writeBundle(dir: string, bundle: AuditBundle): void {
+  mkdirSync(join(dir, 'rounds'), { recursive: true });
+  const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+  writeFileSync(join(dir, 'task.json'), json(bundle.task));
+  writeFileSync(join(dir, 'coordinator.json'), json({ coordinator: bundle.coordinator, chain: bundle.chain }));
+  if (bundle.verificationKey !== null) writeFileSync(join(dir, 'verification_key.json'), bundle.verificationKey);
+  for (const signed of bundle.rounds) {
+    writeFileSync(join(dir, 'rounds', `round-${String(signed.record.round).padStart(4, '0')}.json`), json(signed));
+  }
+  if (bundle.initialWeights)
+    writeFileSync(join(dir, 'initial-weights.bin'), Buffer.from(bundle.initialWeights, 'base64'));
+}
+
+export function readBundle(dir: string): AuditBundle {
+  const read = <T>(file: string): T => {
+    try {
+      return JSON.parse(readFileSync(join(dir, file), 'utf8')) as T;
+    } catch (error) {
+      throw new ZkflError('DATA_MALFORMED', `${join(dir, file)}: ${(error as Error).message}`);
+    }
+  };
+  if (!existsSync(join(dir, 'task.json')))
+    throw new ZkflError('DATA_MISSING', `${dir} holds no audit bundle (task.json)`);
+  const { coordinator, chain } = read<Pick<AuditBundle, 'coordinator' | 'chain'>>('coordinator.json');
+  const keyFile = join(dir, 'verification_key.json');
+  const rounds = readdirSync(join(dir, 'rounds'))
+    .filter((file) => /^round-\d+\.json$/.test(file))
+    .sort()
+    .map((file) => read<SignedRoundRecord>(join('rounds', file)));
+  const weights = join(dir, 'initial-weights.bin');
+  return {
+    task: read<TaskView>('task.json'),
+    verificationKey: existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : null,
+    coordinator,
+    chain,
+    rounds,
+    ...(existsSync(weights) ? { initialWeights: readFileSync(weights).toString('base64') } : {}),
+  };
+}
