@@ -13,9 +13,6 @@ const require = createRequire(import.meta.url);
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const hardhatConfig = fileURLToPath(new URL('../hardhat.config.cjs', import.meta.url));
 
-/** Hardhat's default chain id, also `hardhat node`'s. */
-export const LOCAL_CHAIN_ID = 31337;
-
 /** Local chains mine a block per transaction; polling them every 4 s (ethers' default) would only add waiting. */
 const LOCAL_POLLING_MS = 100;
 

@@ -35,7 +35,7 @@ export const defaultSettlementOptions: SettlementOptions = {
 };
 
 export class Settlement {
-  readonly rewards: RewardsContract;
+  private readonly rewards: RewardsContract;
   private readonly provider: Provider;
   private running: Promise<void> | undefined;
   private again = false;

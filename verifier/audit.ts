@@ -9,7 +9,7 @@ import { type EventLog, getAddress, type Provider } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import { commitChunk } from '../circuits/commitment.js';
 import { circuitNamed } from '../circuits/params.js';
-import { statementSignal, taskKey } from '../circuits/statement.js';
+import { statementSignal, taskKey, type UpdateStatement } from '../circuits/statement.js';
 import { VerifierPool } from '../circuits/verifier.js';
 import { alignedBuffer } from '../common/bytes.js';
 import { acceptedRoot, updateCommitment } from '../contracts/accepted-set.js';
@@ -17,7 +17,7 @@ import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
 import { createStrategy, initialStrategyState, RunningSum } from '../coordinator/aggregation.js';
 import { fromBytes, hashWeights } from '../ml/weights.js';
-import { type AuditBundle, recordSigner } from '../protocol/audit.js';
+import { type AuditBundle, recordSigner, type RoundRecord } from '../protocol/audit.js';
 
 export interface Problem {
   /** null for the task as a whole. */
@@ -127,6 +127,17 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
   };
 }
 
+/** What `address`'s proofs in this round must be bound to. */
+function statementOf(task: AuditBundle['task'], record: RoundRecord, address: string): UpdateStatement {
+  return {
+    taskId: task.id,
+    round: record.round,
+    address,
+    modelHash: record.modelHashBefore,
+    normBound: BigInt(task.zk.normBound),
+  };
+}
+
 const emptyProofs = (): AuditReport['proofs'] => ({ verified: 0, seconds: 0, perSecond: 0 });
 
 /** Statements and commitments of every chunk proof, then every Groth16 proof in a pool of verifier processes. */
@@ -147,13 +158,7 @@ async function checkProofs(
           `${update.address}: ${update.proofs.length} proofs for ${task.zk.chunks} chunks`,
         );
       }
-      const statement = {
-        taskId: task.id,
-        round: record.round,
-        address: update.address,
-        modelHash: record.modelHashBefore,
-        normBound: BigInt(task.zk.normBound),
-      };
+      const statement = statementOf(task, record, update.address);
       update.proofs.forEach(({ proof, publicSignals }, chunk) => {
         if (publicSignals[1] !== String(statementSignal(statement, chunk))) {
           problem(
@@ -211,13 +216,7 @@ async function recomputeAggregates(
         return;
       }
       const q = new Int16Array(alignedBuffer(Buffer.from(update.update.q, 'base64')));
-      const statement = {
-        taskId: task.id,
-        round: record.round,
-        address: update.address,
-        modelHash: record.modelHashBefore,
-        normBound: BigInt(task.zk.normBound),
-      };
+      const statement = statementOf(task, record, update.address);
       for (let k = 0; k < update.proofs.length; k++) {
         const values = new Int32Array(params.chunkSize);
         values.set(q.subarray(k * params.chunkSize, (k + 1) * params.chunkSize));
