@@ -3,9 +3,15 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-/// @notice The Groth16 verifier that `zkfl setup` generates from the update-chunk circuit's final zkey.
-/// @dev Public signals, in circuit order: the chunk's commitment, then its statement (see ZkflRewards.statementOf).
+/// @title The update-chunk circuit's Groth16 verifier
+/// @notice The verifier that `zkfl setup` generates from the update-chunk circuit's final zkey.
 interface IUpdateChunkVerifier {
+    /// @notice Whether (a, b, c) proves the circuit for these public signals.
+    /// @param a The proof's A point.
+    /// @param b The proof's B point (coordinates in the verifier's order).
+    /// @param c The proof's C point.
+    /// @param publicSignals In circuit order: the chunk's commitment, then its statement (ZkflRewards.statementOf).
+    /// @return Whether the proof verifies.
     function verifyProof(
         uint256[2] calldata a,
         uint256[2][2] calldata b,
@@ -52,12 +58,23 @@ interface IZkflRewards {
         uint256 statement;
     }
 
-    /// @notice A task was created and its reward pool (rewardPerRound * rounds) escrowed.
+    /// @notice A task was created and its reward pool escrowed.
+    /// @param taskKey sha256 of the coordinator's task id.
+    /// @param owner The model owner, who deposited and may reclaim.
+    /// @param params The task's terms.
+    /// @param deposited rewardPerRound * rounds.
     event TaskCreated(bytes32 indexed taskKey, address indexed owner, TaskParams params, uint256 deposited);
-    /// @notice Round `round` opened on the global model with sha256 `modelHash` (H_r).
+    /// @notice A round opened.
+    /// @param taskKey The task.
+    /// @param round The round, from 1.
+    /// @param modelHash H_r: sha256 of the global weights the round trains from.
     event RoundOpened(bytes32 indexed taskKey, uint256 indexed round, bytes32 modelHash);
-    /// @notice Round `round` closed with `acceptedCount` accepted contributions under `acceptedRoot`, each worth
-    /// `share`.
+    /// @notice A round closed with its accepted set.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param acceptedRoot Merkle root of the accepted leaves.
+    /// @param acceptedCount Number of accepted contributions.
+    /// @param share What each of them may claim.
     event RoundClosed(
         bytes32 indexed taskKey,
         uint256 indexed round,
@@ -65,7 +82,12 @@ interface IZkflRewards {
         uint256 acceptedCount,
         uint256 share
     );
-    /// @notice `contributor`'s proven and accepted contribution to `round` was recorded, submitted by `submitter`.
+    /// @notice A proven and accepted contribution was recorded.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param contributor The address bound in the proofs, the only one that may claim.
+    /// @param updateCommitment keccak256 of the chunk commitments.
+    /// @param submitter Who sent the transaction (anyone).
     event ContributionRecorded(
         bytes32 indexed taskKey,
         uint256 indexed round,
@@ -73,9 +95,16 @@ interface IZkflRewards {
         bytes32 updateCommitment,
         address submitter
     );
-    /// @notice `contributor` was paid `amount` for its contribution to `round`.
+    /// @notice A contributor was paid its share.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param contributor The contributor, paid.
+    /// @param amount Token base units.
     event RewardClaimed(bytes32 indexed taskKey, uint256 indexed round, address indexed contributor, uint256 amount);
-    /// @notice After the deadline the owner took back `amount`: unclaimed shares, unfilled rounds and rounding dust.
+    /// @notice After the deadline the owner took back what was not paid.
+    /// @param taskKey The task.
+    /// @param owner The model owner.
+    /// @param amount Unclaimed shares, empty rounds and rounding dust, in token base units.
     event Reclaimed(bytes32 indexed taskKey, address indexed owner, uint256 amount);
 
     error Rewards__TaskExists();
@@ -102,18 +131,33 @@ interface IZkflRewards {
 
     /// @notice Creates task `taskKey` (sha256 of the coordinator's task id) and escrows its reward pool from the
     /// caller, who becomes its owner. The caller must have approved rewardPerRound * rounds of the token.
+    /// @param taskKey sha256 of the coordinator's task id.
+    /// @param params The task's terms.
     function createTask(bytes32 taskKey, TaskParams calldata params) external;
 
-    /// @notice Coordinator only: opens round `round` (the next one, after the previous one closed) on H_r.
+    /// @notice Coordinator only: opens the next round, after the previous one closed.
+    /// @param taskKey The task.
+    /// @param round The round to open.
+    /// @param modelHash H_r.
     function openRound(bytes32 taskKey, uint256 round, bytes32 modelHash) external;
 
     /// @notice Coordinator only: closes the open round with the Merkle root of its accepted (index, address,
     /// commitment) leaves (OpenZeppelin StandardMerkleTree) and their count.
+    /// @param taskKey The task.
+    /// @param round The open round.
+    /// @param acceptedRoot The root (zero for an empty set).
+    /// @param acceptedCount The number of leaves.
     function closeRound(bytes32 taskKey, uint256 round, bytes32 acceptedRoot, uint256 acceptedCount) external;
 
     /// @notice Records `contributor`'s contribution to a closed round. Anyone may submit it; only `contributor` can
     /// claim its share. Reverts unless every chunk proof verifies against the statement the contract builds and the
     /// (index, contributor, updateCommitment) leaf is in the round's accepted set.
+    /// @param taskKey The task.
+    /// @param round A closed round.
+    /// @param index The contributor's leaf index in the accepted set.
+    /// @param contributor The address the proofs are bound to.
+    /// @param proofs One per chunk, in order.
+    /// @param acceptedProof The leaf's Merkle proof.
     function submitContribution(
         bytes32 taskKey,
         uint256 round,
@@ -123,7 +167,12 @@ interface IZkflRewards {
         bytes32[] calldata acceptedProof
     ) external;
 
-    /// @notice Pays the caller its share of round `round`, once, for its recorded contribution at leaf `index`.
+    /// @notice Pays the caller its share of a round, once, for its recorded contribution.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param index The caller's leaf index.
+    /// @param updateCommitment The leaf's commitment.
+    /// @param acceptedProof The leaf's Merkle proof.
     function claim(
         bytes32 taskKey,
         uint256 round,
@@ -133,9 +182,15 @@ interface IZkflRewards {
     ) external;
 
     /// @notice Owner only, after the deadline: takes back everything not paid.
+    /// @param taskKey The task.
     function reclaim(bytes32 taskKey) external;
 
     /// @notice The statement signal a chunk proof must carry (circuits/statement.ts is its TypeScript twin).
+    /// @param taskKey The task.
+    /// @param round The round (its H_r as posted).
+    /// @param contributor The contributor.
+    /// @param chunkIndex The chunk.
+    /// @return The statement: the binding hash's top 200 bits above the 48-bit norm bound.
     function statementOf(
         bytes32 taskKey,
         uint256 round,

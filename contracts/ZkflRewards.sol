@@ -7,7 +7,8 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IUpdateChunkVerifier, IZkflRewards} from "./IZkflRewards.sol";
 
-/// @title zkfl rewards (see IZkflRewards for the protocol)
+/// @title zkfl rewards
+/// @notice Escrowed reward pools paid to proven, accepted contributions (see IZkflRewards for the protocol).
 /// @dev Funds are conserved per task: deposited = paid + reclaimed + what the contract still holds for it, and
 /// nothing leaves except a contributor's share (claim) or, after the deadline, the unpaid rest to the owner (reclaim).
 contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
@@ -46,7 +47,9 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         bool closed;
     }
 
+    /// @notice Every task, by sha256 of its coordinator task id.
     mapping(bytes32 taskKey => Task) public tasks;
+    /// @notice Every round of every task.
     mapping(bytes32 taskKey => mapping(uint256 round => Round)) public rounds;
     mapping(bytes32 taskKey => mapping(uint256 round => mapping(uint256 word => uint256 marks))) private marks;
 
@@ -167,7 +170,12 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         emit RewardClaimed(taskKey, round, msg.sender, share);
     }
 
-    /// @notice Whether leaf `index` of a round was recorded and whether it was claimed.
+    /// @notice What became of a leaf of a round's accepted set.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param index The leaf.
+    /// @return recorded Whether its contribution was recorded.
+    /// @return claimed Whether its share was paid.
     function contributionOf(
         bytes32 taskKey,
         uint256 round,

@@ -12,7 +12,7 @@ import { writeDeployment } from '../../contracts/deployment.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
 import { type AuditOptions, auditRun } from '../../verifier/audit.js';
-import { readBundle } from '../../verifier/bundle.js';
+import { fetchBundle, readBundle } from '../../verifier/bundle.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
@@ -100,6 +100,8 @@ describe('zkfl verify: an independent audit of a run', function () {
   it('verifies a clean run offline from its bundle and online against the chain, from the CLI too', async () => {
     const offline = await auditRun(bundle);
     expect([offline.ok, offline.problems]).to.deep.equal([true, []]);
+    // The bundle on disk is what the public audit API serves.
+    expect(await fetchBundle(coordinator.url, bundle.task.id)).to.deep.equal(bundle);
     expect(offline.proofs.verified).to.equal(6);
     const report = await auditRun(bundle, online);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
