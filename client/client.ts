@@ -143,7 +143,12 @@ async function settlementFor(
       getJson<AcceptedSetView>(`${base}/api/tasks/${encodeURIComponent(taskId)}/rounds/${round}/accepted`),
     pollMs: 500,
   });
-  return { settlement, coordinator: info.coordinator };
+  return {
+    settlement,
+    coordinator: info.coordinator,
+    verifier: deployment.verifiers[task.zk.circuit]?.address,
+    escrowChecked: false,
+  };
 }
 
 /** Settles what the task owes this client (until settleTimeoutSeconds) and sums it up. */
@@ -180,7 +185,16 @@ interface Session {
   wallet: Wallet;
   dataset: Dataset;
   model: tf.LayersModel;
-  settlement: { settlement: ClientSettlement; coordinator: string } | undefined;
+  settlement:
+    | {
+        settlement: ClientSettlement;
+        /** The coordinator's address: receipts and the escrow must name it. */
+        coordinator: string;
+        /** The deployment's verifier for the task's circuit. */
+        verifier: string | undefined;
+        escrowChecked: boolean;
+      }
+    | undefined;
 }
 
 function serveRounds(session: Session): Promise<ClientResult> {
@@ -254,7 +268,14 @@ function serveRounds(session: Session): Promise<ClientResult> {
         );
     });
 
-    socket.on('round:end', (summary) => emit({ type: 'round:end', summary }));
+    socket.on('round:end', (summary) => {
+      emit({ type: 'round:end', summary });
+      // Claim as rounds close on-chain, not only when the task ends.
+      const settlement = session.settlement?.settlement;
+      if (settlement?.owed(task.id).length) {
+        void settlement.settle(task.id, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000);
+      }
+    });
     socket.on('task:end', ({ status }) => void work.then(() => finish(status)));
     socket.on('zkfl:error', (error) => log.warn('coordinator reported an error', { ...error }));
   });
@@ -266,6 +287,16 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
   const global = fromBytes(start.weights);
   if (hashWeights(global) !== start.modelHash) throw new Error(`round ${start.round}: model does not match its hash`);
+  if (session.settlement && !session.settlement.escrowChecked) {
+    // Work for an onchain task only once its reward pool is escrowed on terms that can pay it.
+    const { settlement, coordinator, verifier } = session.settlement;
+    const problem = await settlement.escrowProblem(task.id, coordinator, verifier);
+    if (problem) {
+      log.warn(`round ${start.round}: not training: ${problem}`);
+      return false;
+    }
+    session.settlement.escrowChecked = true;
+  }
   emit({ type: 'round:start', round: start.round });
   setFlatWeights(model, global);
   const result = await trainLocal(model, dataset, start.training, {

@@ -45,6 +45,8 @@ export interface SettlementContext {
 export class ClientSettlement {
   private readonly rewards: RewardsContract;
   private entries: OwedContribution[];
+  /** One settlement pass at a time: a later call waits for the running one, then makes its own. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(private readonly ctx: SettlementContext) {
     this.rewards = new RewardsContract(ctx.deployment.rewards, ctx.wallet);
@@ -66,8 +68,28 @@ export class ClientSettlement {
     return this.entries.filter((entry) => entry.taskId === taskId);
   }
 
+  /**
+   * Why the task's on-chain escrow cannot pay this client's work (no escrow, another coordinator or verifier), or
+   * '' when it can.
+   */
+  async escrowProblem(taskId: string, coordinator: string, verifier: string | undefined): Promise<string> {
+    const onchain = await this.rewards.task(taskKey(taskId));
+    if (!onchain) return 'no reward pool is escrowed for the task';
+    if (onchain.coordinator.toLowerCase() !== coordinator.toLowerCase())
+      return `the escrow names coordinator ${onchain.coordinator}, not ${coordinator}`;
+    if (onchain.verifier.toLowerCase() !== verifier?.toLowerCase())
+      return `the escrow's verifier ${onchain.verifier} is not the deployment's for the task's circuit`;
+    return '';
+  }
+
   /** Settles what is owed for the task until nothing is, or `deadline` (epoch ms) passes. */
   async settle(taskId: string, deadline: number): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+    this.inFlight = this.settlePass(taskId, deadline).finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async settlePass(taskId: string, deadline: number): Promise<void> {
     let delay = this.ctx.pollMs;
     while (this.owed(taskId).length > 0 && Date.now() < deadline) {
       let progressed = false;

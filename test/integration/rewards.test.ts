@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer } from 'ethers';
 import { runClient } from '../../client/client.js';
-import type { OwedContribution } from '../../client/settlement.js';
+import { ClientSettlement, type OwedContribution } from '../../client/settlement.js';
 import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
@@ -130,6 +130,20 @@ describe('on-chain rewards, end to end', function () {
         info.coordinator,
       );
       expect(receiptSigner({ ...kept[0]!.receipt, round: 2 })).to.not.equal(info.coordinator);
+
+      // A client works for an onchain task only once an escrow that can pay it exists.
+      const settlement = new ClientSettlement({
+        file: join(dir, 'paid', 'probe.json'),
+        wallet: loadOrCreateWallet(keys[0]!).connect(provider),
+        deployment,
+        acceptedSet: () => Promise.reject(new Error('unused')),
+        pollMs: 100,
+      });
+      const verifier = deployment.verifiers[task.zk.circuit]!.address;
+      expect(await settlement.escrowProblem(task.id, info.coordinator, verifier)).to.equal('');
+      expect(await settlement.escrowProblem(task.id, await owner.getAddress(), verifier)).to.match(/names coordinator/);
+      expect(await settlement.escrowProblem(task.id, info.coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
+      expect(await settlement.escrowProblem('t-never-escrowed', info.coordinator, verifier)).to.match(/no reward pool/);
     } finally {
       await coordinator.close();
     }
