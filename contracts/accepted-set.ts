@@ -43,6 +43,11 @@ export interface AcceptedLeafProof {
   proof: string[];
 }
 
+/** The root over the updates that carry a commitment (a task without proofs has none: the zero hash). */
+export function committedRoot(updates: ReadonlyArray<{ address: string; commitment: string | null }>): string {
+  return acceptedRoot(updates.flatMap(({ address, commitment }) => (commitment ? [{ address, commitment }] : [])));
+}
+
 /** `address`'s leaf index and Merkle proof, or undefined when it is not in the set. */
 export function acceptedProof(pairs: readonly AcceptedPair[], address: string): AcceptedLeafProof | undefined {
   if (pairs.length === 0) return undefined;

@@ -19,7 +19,7 @@ import type { AcceptedSetView, InfoView, RoundView, TaskView, ZkView } from '../
 import type { Receipt } from '../protocol/receipt.js';
 import type { Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../common/identity.js';
-import { acceptedRoot } from '../contracts/accepted-set.js';
+import { committedRoot } from '../contracts/accepted-set.js';
 import { connectRpc } from '../contracts/chain.js';
 import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
@@ -106,10 +106,8 @@ export class Coordinator {
   /** The round's accepted (address, commitment) pairs and their Merkle root: what is, or will be, posted on-chain. */
   acceptedSet(taskId: string, round: number): AcceptedSetView {
     const view = this.getRound(taskId, round);
-    const pairs = view.participants
-      .filter((update) => update.commitment !== null)
-      .map((update) => ({ address: update.address, commitment: update.commitment! }));
-    return { round, final: view.phase === 'evaluated', root: acceptedRoot(pairs), pairs };
+    const pairs = view.participants.flatMap(({ address, commitment }) => (commitment ? [{ address, commitment }] : []));
+    return { round, final: view.phase === 'evaluated', root: committedRoot(pairs), pairs };
   }
 
   /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */

@@ -11,7 +11,7 @@
 import { type Provider, Transaction, type Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
-import { acceptedRoot } from '../contracts/accepted-set.js';
+import { committedRoot } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract, revertName } from '../contracts/rewards.js';
 import type { TaskView } from '../protocol/rest.js';
@@ -105,8 +105,10 @@ export class Settlement {
       if (round.attempts === 0) continue;
       this.storage.addChainAction(task.id, round.round, 'open', ['0x' + round.modelHashBefore]);
       if (round.phase !== 'evaluated') continue;
-      const pairs = round.participants.map((update) => ({ address: update.address, commitment: update.commitment! }));
-      this.storage.addChainAction(task.id, round.round, 'close', [acceptedRoot(pairs), pairs.length]);
+      this.storage.addChainAction(task.id, round.round, 'close', [
+        committedRoot(round.participants),
+        round.participants.length,
+      ]);
     }
     this.kick();
   }

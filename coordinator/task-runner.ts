@@ -11,7 +11,7 @@ import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import { type Receipt, signReceipt } from '../protocol/receipt.js';
 import { type RoundRecord, type SignedRoundRecord, signRecord } from '../protocol/audit.js';
-import { acceptedRoot } from '../contracts/accepted-set.js';
+import { committedRoot } from '../contracts/accepted-set.js';
 import { Random } from '../common/random.js';
 import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
@@ -416,7 +416,7 @@ export class TaskRunner {
       modelHashAfter,
       accuracy: metrics.accuracy,
       loss: metrics.loss,
-      acceptedRoot: acceptedRoot(accepted.filter((update) => update.commitment !== '')),
+      acceptedRoot: committedRoot(accepted),
       accepted,
       rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
     };

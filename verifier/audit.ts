@@ -12,7 +12,7 @@ import { circuitNamed } from '../circuits/params.js';
 import { statementSignal, taskKey, type UpdateStatement } from '../circuits/statement.js';
 import { VerifierPool } from '../circuits/verifier.js';
 import { alignedBuffer } from '../common/bytes.js';
-import { acceptedRoot, updateCommitment } from '../contracts/accepted-set.js';
+import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
 import { createStrategy, initialStrategyState, RunningSum } from '../coordinator/aggregation.js';
@@ -98,7 +98,7 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
     previousAfter = record.modelHashAfter;
     const addresses = record.accepted.map((update) => update.address.toLowerCase());
     if (new Set(addresses).size !== addresses.length) problem(round, 'duplicate', 'an address is accepted twice');
-    if (record.acceptedRoot !== acceptedRoot(record.accepted)) {
+    if (record.acceptedRoot !== committedRoot(record.accepted)) {
       problem(round, 'accepted-root', 'the accepted root is not the Merkle root of the accepted updates');
     }
   });

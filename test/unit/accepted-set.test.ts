@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { getAddress, keccak256, solidityPacked, Wallet, ZeroHash } from 'ethers';
+import { acceptedProof, acceptedRoot, committedRoot, updateCommitment } from '../../contracts/accepted-set.js';
+import { canonicalJson, type RoundRecord, recordSigner, signRecord } from '../../protocol/audit.js';
+
+const pair = (seed: number) => ({
+  address: getAddress('0x' + seed.toString(16).padStart(40, '0')),
+  commitment: keccak256('0x' + seed.toString(16).padStart(2, '0')),
+});
+
+describe('accepted sets and signed round records', () => {
+  it('indexes leaves by ascending address, whatever the order the pairs come in', () => {
+    const pairs = [pair(3), pair(1), pair(2)];
+    expect(acceptedRoot(pairs)).to.equal(acceptedRoot([...pairs].reverse()));
+    expect([1, 2, 3].map((seed) => acceptedProof(pairs, pair(seed).address)!.index)).to.deep.equal([0, 1, 2]);
+    expect(acceptedProof(pairs, pair(9).address)).to.equal(undefined);
+  });
+
+  it('roots only what carries a commitment, and nothing as the zero hash', () => {
+    expect(acceptedRoot([])).to.equal(ZeroHash);
+    expect(committedRoot([{ address: pair(1).address, commitment: null }])).to.equal(ZeroHash);
+    expect(committedRoot([pair(1), { address: pair(2).address, commitment: '' }])).to.equal(acceptedRoot([pair(1)]));
+  });
+
+  it('commits to an update as keccak256 of its packed chunk commitments, as the contract does', () => {
+    expect(updateCommitment(['1', '2'])).to.equal(keccak256(solidityPacked(['uint256', 'uint256'], [1, 2])));
+    expect(updateCommitment(['1', '2'])).to.not.equal(updateCommitment(['2', '1']));
+  });
+
+  it("signs a record's canonical JSON: key order does not matter, any edit does", async () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).to.equal(
+      '{"a":{"c":null,"d":[2,{"e":0,"f":1}]},"b":1}',
+    );
+    const wallet = Wallet.createRandom();
+    const record: RoundRecord = {
+      taskId: 't-1',
+      round: 1,
+      coordinator: wallet.address,
+      modelHashBefore: 'a'.repeat(64),
+      modelHashAfter: 'b'.repeat(64),
+      accuracy: 0.5,
+      loss: 1,
+      acceptedRoot: ZeroHash,
+      accepted: [],
+      rejected: [{ address: pair(1).address, code: 'PROOF_INVALID', reason: 'chunk 0' }],
+    };
+    const signed = await signRecord(wallet, record);
+    const reordered = JSON.parse(canonicalJson(record)) as RoundRecord;
+    expect(recordSigner({ record: reordered, signature: signed.signature })).to.equal(wallet.address);
+    const edited = { ...record, rejected: [] };
+    expect(recordSigner({ record: edited, signature: signed.signature })).to.not.equal(wallet.address);
+  });
+});
