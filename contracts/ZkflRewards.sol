@@ -58,6 +58,8 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         if (address(tasks[taskKey].verifier) != address(0)) revert Rewards__TaskExists();
         if (params.rounds == 0 || params.chunks == 0) revert Rewards__InvalidParameters("no rounds or no chunks");
         if (params.rewardPerRound == 0) revert Rewards__InvalidParameters("no reward");
+        // A round's share is stored in 128 bits.
+        if (params.rewardPerRound > type(uint128).max) revert Rewards__InvalidParameters("reward per round too large");
         if (params.deadline <= block.timestamp) revert Rewards__InvalidParameters("deadline passed");
         if (
             params.coordinator == address(0) ||

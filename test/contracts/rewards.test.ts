@@ -233,6 +233,10 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(rewards.createTask(key, params), 'Rewards__TaskExists');
     await reverts(rewards.createTask(taskKey('t-none'), { ...params, deadline: 1 }), 'Rewards__InvalidParameters');
     await reverts(
+      rewards.createTask(taskKey('t-none'), { ...params, rewardPerRound: 1n << 128n }),
+      'Rewards__InvalidParameters',
+    );
+    await reverts(
       rewards.createTask(taskKey('t-none'), { ...params, rewardPerRound: 0n }),
       'Rewards__InvalidParameters',
     );
