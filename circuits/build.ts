@@ -57,7 +57,8 @@ export interface BuildOptions {
   onProgress?: (stage: string) => void;
 }
 
-const artifactFiles = (name: string) => ({
+/** Where each artifact of circuit `name` lives inside its directory. */
+export const artifactFiles = (name: string) => ({
   r1cs: `${name}.r1cs`,
   wasm: join(`${name}_js`, `${name}.wasm`),
   zkey: `${name}.zkey`,
@@ -99,11 +100,12 @@ function circuitDir(params: CircuitParams): string {
   return join(artifactsRoot(), `${params.name}-${sourceHash(params).slice(0, 12)}`);
 }
 
-function sha256File(path: string): string {
+export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-function artifactsOf(params: CircuitParams, dir: string, manifest: Manifest): CircuitArtifacts {
+/** The artifacts of `params` laid out in `dir` as a build lays them out. */
+export function artifactsOf(params: CircuitParams, dir: string, manifest: Manifest): CircuitArtifacts {
   const files = artifactFiles(params.name);
   return {
     params,

@@ -12,7 +12,8 @@ import { type Dataset, loadDataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible, type TrainingProgress, trainLocal } from '../ml/train.js';
 import { fromBytes, getFlatWeights, hashWeights, setFlatWeights } from '../ml/weights.js';
-import { type CircuitArtifacts, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { type CircuitArtifacts, loadCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { fetchCircuit } from '../circuits/fetch.js';
 import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
 import { randomSalt } from '../circuits/commitment.js';
 import { circuitNamed } from '../circuits/params.js';
@@ -52,6 +53,13 @@ export interface ClientOptions {
   ackTimeoutSeconds?: number;
   /** Where `onchain` tasks pay: a JSON-RPC URL and the deployment there. Without it, rewards are not claimed. */
   chain?: { rpcUrl: string; deployment: Deployment };
+  /**
+   * Use this machine's `zkfl setup` build of the task's circuit when its keys are the task's; otherwise (or when
+   * false) the proving keys are fetched from the coordinator and checked (circuits/fetch.ts). @default true
+   */
+  localCircuit?: boolean;
+  /** Where fetched proving keys are kept. @default `circuits/` beside the key file */
+  circuitCache?: string;
   /** Seconds to keep settling after the task ends before giving up (what is owed stays on disk). @default 300 */
   settleTimeoutSeconds?: number;
   /** Progress and state changes, for a display. */
@@ -112,7 +120,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     const rewards = settlement && (await settleOwed(settlement.settlement, task.id, options));
     return { status: task.status, address: wallet.address, roundsContributed: 0, ...(rewards ? { rewards } : {}) };
   }
-  const artifacts = task.spec.proofs ? matchingCircuit(task) : undefined;
+  const artifacts = task.spec.proofs ? await provingArtifacts(options, base, task) : undefined;
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
     return await serveRounds({ options, base, task, wallet, dataset, model, artifacts, settlement });
@@ -164,17 +172,11 @@ async function settleOwed(
   return { claimed: String(claimed), owed: count('owed'), omitted: count('omitted') };
 }
 
-/** This machine's build of the task's circuit, refused unless its verification key is the coordinator's. */
-function matchingCircuit(task: TaskView): CircuitArtifacts {
-  const artifacts = requireCircuit(circuitNamed(task.zk.circuit));
-  const local = verificationKeySha256(artifacts);
-  if (local !== task.zk.verificationKeySha256) {
-    throw new ZkflError(
-      'UNAVAILABLE',
-      `the local keys of ${task.zk.circuit} (verification key sha256 ${local}) are not the coordinator's (${task.zk.verificationKeySha256}): proofs would be rejected`,
-    );
-  }
-  return artifacts;
+/** The task's proving artifacts: this machine's build when its keys are the task's, else the coordinator's. */
+async function provingArtifacts(options: ClientOptions, base: string, task: TaskView): Promise<CircuitArtifacts> {
+  const local = options.localCircuit === false ? undefined : loadCircuit(circuitNamed(task.zk.circuit));
+  if (local && verificationKeySha256(local) === task.zk.verificationKeySha256) return local;
+  return fetchCircuit(base, task, options.circuitCache ?? join(dirname(options.keyPath), 'circuits'));
 }
 
 interface Session {

@@ -26,6 +26,7 @@ import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { circuitNamed } from '../circuits/params.js';
 import type { AuditBundle } from '../protocol/audit.js';
+import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
 import { readFileSync } from 'node:fs';
 import { quantizationFor } from '../circuits/codec.js';
 import { circuitParams } from '../circuits/params.js';
@@ -126,6 +127,16 @@ export class Coordinator {
         ? { initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64') }
         : {}),
     };
+  }
+
+  /** A proving artifact of a circuit built here, for clients on other machines (they check it; circuits/fetch.ts). */
+  circuitFile(name: string, file: string): string {
+    const params = Object.values(circuitParams).find((candidate) => candidate.name === name);
+    const artifacts = params && loadCircuit(params);
+    if (!artifacts || !(servedCircuitFiles as readonly string[]).includes(file)) {
+      throw new ZkflError('NOT_FOUND', `no circuit file ${name}/${file} here`);
+    }
+    return join(artifacts.dir, circuitFilePath(name, file as ServedCircuitFile));
   }
 
   /** Settlement transactions not yet on-chain. */

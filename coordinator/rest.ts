@@ -21,6 +21,11 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
 
   router.get('/health', (_req, res) => void res.json({ ok: true }));
   router.get('/info', (_req, res) => void res.json(coordinator.info()));
+  // Proving artifacts for clients without the coordinator's keys; they check them against the task's key hash.
+  router.get('/circuits/:name/:file', (req, res) =>
+    // The build directory is under .zkfl/: a dotted path that `send` would refuse by default.
+    res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
+  );
   // Public and read-only: what `zkfl verify` checks a run against.
   router.get('/audit/tasks/:id', (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
   router.get('/auth/nonce', (_req, res) => void res.json(nonces.issue()));

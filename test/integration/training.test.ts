@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import { runClient } from '../../client/client.js';
+import { verificationKeySha256 } from '../../circuits/build.js';
+import { fetchCircuit } from '../../circuits/fetch.js';
+import { ZkflError } from '../../protocol/errors.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
@@ -90,6 +93,35 @@ describe('federated training end to end', function () {
     const [w0, w1] = [await getWeights(coordinator.url, task.id, 0), await getWeights(coordinator.url, task.id, 1)];
     const steps = w1.map((value, i) => Math.abs(value - w0[i]!));
     expect(Math.max(...steps)).to.be.within(0.001, 0.01);
+  });
+
+  it("lets a client without the coordinator's keys fetch them, and refuses keys that are not the task's", async () => {
+    const [dataPath] = writeShards(dir, [300]);
+    const task = await createTask(coordinator.url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
+    const cache = join(dir, 'fetched-circuits');
+    const result = await runClient({
+      coordinatorUrl: coordinator.url,
+      taskId: task.id,
+      dataPath: dataPath!,
+      keyPath: join(dir, 'remote.json'),
+      localCircuit: false,
+      circuitCache: cache,
+    });
+    expect([result.status, result.roundsContributed]).to.deep.equal(['completed', 1]);
+    const fetched = await fetchCircuit(coordinator.url, task, cache);
+    expect(fetched.dir.startsWith(cache)).to.equal(true);
+    expect(verificationKeySha256(fetched)).to.equal(task.zk.verificationKeySha256);
+    // A corrupted cached copy is fetched again, not used.
+    writeFileSync(fetched.zkey, 'not a zkey');
+    expect(verificationKeySha256(await fetchCircuit(coordinator.url, task, cache))).to.equal(
+      task.zk.verificationKeySha256,
+    );
+    expect(readFileSync(fetched.zkey).length).to.be.above(1_000_000);
+    const otherKeys = { ...task, zk: { ...task.zk, verificationKeySha256: 'f'.repeat(64) } };
+    const refused = await fetchCircuit(coordinator.url, otherKeys, join(dir, 'other')).catch((error: unknown) => error);
+    expect(refused).to.be.instanceOf(ZkflError).with.property('code', 'UNAVAILABLE');
+    const missing = await fetch(`${coordinator.url}/api/circuits/${task.zk.circuit}/r1cs`);
+    expect(missing.status).to.equal(404);
   });
 
   it('creates, shows and downloads a task from the command line', async () => {
