@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as snarkjs from 'snarkjs';
+import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
 import { type CircuitParams, publicSignalNames } from './params.js';
 import { fileHash, type PtauSource, resolvePtau } from './ptau.js';
@@ -101,7 +102,7 @@ function circuitDir(params: CircuitParams): string {
 }
 
 export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  return sha256Hex(readFileSync(path));
 }
 
 /** The artifacts of `params` laid out in `dir` as a build lays them out. */

@@ -5,10 +5,11 @@
  * proving key must hold that very verification key, and every file must match the sha256 its manifest names.
  * Checked files are cached; a cached copy is checked again before use.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as snarkjs from 'snarkjs';
+import { sha256Hex } from '../common/bytes.js';
+import { requestBytes } from '../common/http.js';
 import { createLogger } from '../common/log.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
@@ -36,19 +37,6 @@ export function circuitFilePath(name: string, file: ServedCircuitFile): string {
   ];
 }
 
-async function download(url: string): Promise<Buffer> {
-  let response: Response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
-  }
-  if (!response.ok) throw new ZkflError('UNAVAILABLE', `${url} answered ${response.status}`);
-  return Buffer.from(await response.arrayBuffer());
-}
-
-const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
-
 /** The task's proving artifacts, from `cacheDir` if a checked copy is there, else from the coordinator at `base`. */
 export async function fetchCircuit(base: string, task: TaskView, cacheDir: string): Promise<CircuitArtifacts> {
   const params = circuitNamed(task.zk.circuit);
@@ -59,21 +47,21 @@ export async function fetchCircuit(base: string, task: TaskView, cacheDir: strin
   if (cached) return artifactsOf(params, dir, cached);
 
   const url = (file: ServedCircuitFile): string => `${base}/api/circuits/${encodeURIComponent(params.name)}/${file}`;
-  const keyText = (await download(url('verification-key'))).toString('utf8');
-  if (sha256(keyText) !== expected) {
+  const keyText = (await requestBytes(url('verification-key'))).toString('utf8');
+  if (sha256Hex(keyText) !== expected) {
     throw new ZkflError('UNAVAILABLE', `the coordinator's verification key for ${params.name} is not the task's`);
   }
-  const manifest = JSON.parse((await download(url('manifest'))).toString('utf8')) as Manifest;
+  const manifest = JSON.parse((await requestBytes(url('manifest'))).toString('utf8')) as Manifest;
   if (manifest.circuit !== params.name) throw new ZkflError('UNAVAILABLE', `the manifest is for ${manifest.circuit}`);
   log.info(`fetching the proving key of ${params.name} from the coordinator`);
   const files: Array<[ServedCircuitFile, Buffer]> = [
     ['verification-key', Buffer.from(keyText)],
-    ['zkey', await download(url('zkey'))],
-    ['wasm', await download(url('wasm'))],
+    ['zkey', await requestBytes(url('zkey'))],
+    ['wasm', await requestBytes(url('wasm'))],
   ];
   for (const [file, bytes] of files) {
     const path = circuitFilePath(params.name, file);
-    if (manifest.artifacts[path] !== sha256(bytes)) {
+    if (manifest.artifacts[path] !== sha256Hex(bytes)) {
       throw new ZkflError('UNAVAILABLE', `${path} from the coordinator does not match its manifest`);
     }
   }

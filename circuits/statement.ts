@@ -4,7 +4,7 @@
  * so they cannot drift apart: the top 200 bits of keccak256(abi.encode(taskKey, round, H_r, address, chunkIndex))
  * above the 48-bit norm bound.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../common/bytes.js';
 import { AbiCoder, keccak256 } from 'ethers';
 import { toField } from './codec.js';
 import type { CircuitParams } from './params.js';
@@ -25,7 +25,7 @@ export interface UpdateStatement {
 
 /** How a task is named on-chain: sha256 of its id, as 0x-hex bytes32. */
 export function taskKey(taskId: string): string {
-  return '0x' + createHash('sha256').update(taskId).digest('hex');
+  return '0x' + sha256Hex(taskId);
 }
 
 /** The public `statement` signal chunk `chunkIndex` must carry after its commitment. */

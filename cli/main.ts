@@ -17,13 +17,14 @@ import { auditRun } from '../verifier/audit.js';
 import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
+import { requestBytes, requestJson } from '../common/http.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { defaultCoordinatorOptions } from '../coordinator/options.js';
 import { runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
-import { type ErrorBody, ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../protocol/errors.js';
 import type { InfoView, RoundView, TaskView } from '../protocol/rest.js';
 import { fixed, percent, ProgressDisplay, table } from './render.js';
 
@@ -95,21 +96,6 @@ function coordinatorUrl(values: Values): string {
     process.env.ZKFL_COORDINATOR ??
     'http://127.0.0.1:8080'
   ).replace(/\/$/, '');
-}
-
-async function api<T>(url: string, init?: RequestInit): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url, init);
-  } catch (error) {
-    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
-  }
-  const body = (await response.json()) as T | ErrorBody;
-  if (!response.ok) {
-    const error = body as ErrorBody;
-    throw new ZkflError(error.code ?? 'INTERNAL', error.message ?? `HTTP ${response.status}`, error.field);
-  }
-  return body as T;
 }
 
 async function setupCommand(args: string[]): Promise<void> {
@@ -202,7 +188,7 @@ async function taskCommand(args: string[]): Promise<void> {
     } catch (error) {
       throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'config');
     }
-    const task = await api<TaskView>(`${base}/api/tasks`, {
+    const task = await requestJson<TaskView>(`${base}/api/tasks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(spec),
@@ -211,8 +197,8 @@ async function taskCommand(args: string[]): Promise<void> {
     if (values.escrow !== undefined) await escrowCommand(values, base, task);
   } else if (sub === 'show') {
     const id = encodeURIComponent(required(values, 'task'));
-    const task = await api<TaskView>(`${base}/api/tasks/${id}`);
-    const rounds = await api<RoundView[]>(`${base}/api/tasks/${id}/rounds`);
+    const task = await requestJson<TaskView>(`${base}/api/tasks/${id}`);
+    const rounds = await requestJson<RoundView[]>(`${base}/api/tasks/${id}/rounds`);
     if (values.json) {
       process.stdout.write(JSON.stringify({ task, rounds }, null, 2) + '\n');
       return;
@@ -237,12 +223,11 @@ async function taskCommand(args: string[]): Promise<void> {
     const id = encodeURIComponent(required(values, 'task'));
     const out = required(values, 'out');
     const which = (values.round as string | undefined) ?? 'latest';
-    const modelJson = await api<object>(`${base}/api/tasks/${id}/model/${which}/model.json`);
-    const weights = await fetch(`${base}/api/tasks/${id}/model/${which}/weights.bin`);
-    if (!weights.ok) throw new ZkflError('NOT_FOUND', `weights: HTTP ${weights.status}`);
+    const modelJson = await requestJson<object>(`${base}/api/tasks/${id}/model/${which}/model.json`);
+    const weights = await requestBytes(`${base}/api/tasks/${id}/model/${which}/weights.bin`);
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
-    writeFileSync(join(out, 'weights.bin'), Buffer.from(await weights.arrayBuffer()));
+    writeFileSync(join(out, 'weights.bin'), weights);
     process.stdout.write(`${join(out, 'model.json')}\n`);
   } else {
     throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|show|model`', 'command');
@@ -260,7 +245,7 @@ async function escrowCommand(values: Values, base: string, task: TaskView): Prom
     throw new ZkflError('VALIDATION_FAILED', '--escrow must be a token amount such as 100 or 0.5', 'escrow');
   }
   const owner = loadOrCreateWallet(required(values, 'key')).connect(connectRpc(chain.rpcUrl, chain.deployment.chainId));
-  const { coordinator } = await api<InfoView>(`${base}/api/info`);
+  const { coordinator } = await requestJson<InfoView>(`${base}/api/info`);
   await escrowTask(owner, chain.deployment, task, { rewardPerRound, coordinator });
   process.stderr.write(
     `escrowed ${formatEther(rewardPerRound * BigInt(task.spec.rounds))} tokens for ${task.id} from ${owner.address}\n`,

@@ -28,7 +28,8 @@ import {
   type TaskStatus,
   type UpdatePayload,
 } from '../protocol/events.js';
-import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
+import { type ErrorBody, ZkflError } from '../protocol/errors.js';
+import { requestJson } from '../common/http.js';
 import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
 import { type Receipt, receiptSigner } from '../protocol/receipt.js';
 import { dirname, join } from 'node:path';
@@ -89,28 +90,13 @@ type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 const log = createLogger('client');
 
-async function getJson<T>(url: string): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
-  }
-  const body = (await response.json().catch(() => ({}))) as T & Partial<ErrorBody>;
-  if (!response.ok) {
-    const code = isErrorCode(body.code) ? body.code : 'INTERNAL';
-    throw new ZkflError(code, body.message ?? `${url} answered ${response.status}`);
-  }
-  return body;
-}
-
 /** Runs until the task ends; rejects on a fatal error (bad data, bad key, unknown task, refused login). */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const dataset = loadDataset(options.dataPath);
   const wallet = loadOrCreateWallet(options.keyPath);
   const backend = await initBackend(options.backend);
   const base = options.coordinatorUrl.replace(/\/$/, '');
-  const task = await getJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(options.taskId)}`);
+  const task = await requestJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(options.taskId)}`);
   checkCompatible(dataset, task.spec.inputShape, task.spec.classes);
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
@@ -142,13 +128,13 @@ async function settlementFor(
     return undefined;
   }
   const { rpcUrl, deployment } = options.chain;
-  const info = await getJson<InfoView>(`${base}/api/info`);
+  const info = await requestJson<InfoView>(`${base}/api/info`);
   const settlement = new ClientSettlement({
     file: join(dirname(options.keyPath), `settlement-${wallet.address}.json`),
     wallet: wallet.connect(connectRpc(rpcUrl, deployment.chainId)),
     deployment,
     acceptedSet: (taskId, round) =>
-      getJson<AcceptedSetView>(`${base}/api/tasks/${encodeURIComponent(taskId)}/rounds/${round}/accepted`),
+      requestJson<AcceptedSetView>(`${base}/api/tasks/${encodeURIComponent(taskId)}/rounds/${round}/accepted`),
     pollMs: 500,
   });
   return {
@@ -210,7 +196,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
     transports: ['websocket'],
     // A fresh nonce for every (re)connection: each one is single-use.
     auth: (deliver) => {
-      getJson<NonceView>(`${base}/api/auth/nonce`)
+      requestJson<NonceView>(`${base}/api/auth/nonce`)
         .then(async ({ nonce }) =>
           deliver({ address: wallet.address, nonce, signature: await wallet.signMessage(authMessage(nonce)) }),
         )
@@ -292,7 +278,7 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   if (session.settlement && !session.settlement.escrowChecked) {
     // Work for an onchain task only once its reward pool is escrowed on terms that can pay it.
     const { settlement, coordinator, verifier } = session.settlement;
-    const problem = await settlement.escrowProblem(task.id, coordinator, verifier);
+    const problem = await settlement.escrowProblem(task, coordinator, verifier);
     if (problem) {
       log.warn(`round ${start.round}: not training: ${problem}`);
       return false;

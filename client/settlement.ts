@@ -11,9 +11,10 @@ import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import { acceptedProof, acceptedRoot, type SolidityChunkProof } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
+import { escrowMismatch } from '../contracts/escrow.js';
 import { RewardsContract } from '../contracts/rewards.js';
 import type { Receipt } from '../protocol/receipt.js';
-import type { AcceptedSetView } from '../protocol/rest.js';
+import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
 
 const log = createLogger('client');
 
@@ -68,18 +69,9 @@ export class ClientSettlement {
     return this.entries.filter((entry) => entry.taskId === taskId);
   }
 
-  /**
-   * Why the task's on-chain escrow cannot pay this client's work (no escrow, another coordinator or verifier), or
-   * '' when it can.
-   */
-  async escrowProblem(taskId: string, coordinator: string, verifier: string | undefined): Promise<string> {
-    const onchain = await this.rewards.task(taskKey(taskId));
-    if (!onchain) return 'no reward pool is escrowed for the task';
-    if (onchain.coordinator.toLowerCase() !== coordinator.toLowerCase())
-      return `the escrow names coordinator ${onchain.coordinator}, not ${coordinator}`;
-    if (onchain.verifier.toLowerCase() !== verifier?.toLowerCase())
-      return `the escrow's verifier ${onchain.verifier} is not the deployment's for the task's circuit`;
-    return '';
+  /** Why the task's on-chain escrow cannot pay this client's work ('' when it can); see escrowMismatch. */
+  async escrowProblem(task: TaskView, coordinator: string, verifier: string | undefined): Promise<string> {
+    return escrowMismatch(await this.rewards.task(taskKey(task.id)), task, coordinator, verifier);
   }
 
   /** Settles what is owed for the task until nothing is, or `deadline` (epoch ms) passes. */
@@ -115,14 +107,14 @@ export class ClientSettlement {
     if (!round.closed) return false;
     const set = await this.ctx.acceptedSet(entry.taskId, entry.round);
     const me = this.ctx.wallet.address;
-    const leaf = acceptedRoot(set.pairs) === round.acceptedRoot ? acceptedProof(set.pairs, me) : undefined;
+    const rootMatches = acceptedRoot(set.pairs) === round.acceptedRoot;
+    const leaf = rootMatches ? acceptedProof(set.pairs, me) : undefined;
     const listed = set.pairs.find((pair) => pair.address.toLowerCase() === me.toLowerCase());
     if (!leaf || listed?.commitment !== entry.commitment) {
       entry.state = 'omitted';
-      entry.problem =
-        acceptedRoot(set.pairs) !== round.acceptedRoot
-          ? `the coordinator's accepted set does not hash to the on-chain root ${round.acceptedRoot}`
-          : 'the accepted update is not in the posted set';
+      entry.problem = !rootMatches
+        ? `the coordinator's accepted set does not hash to the on-chain root ${round.acceptedRoot}`
+        : 'the accepted update is not in the posted set';
       log.error(`round ${entry.round}: ${entry.problem}; the coordinator's signed receipt proves it was accepted`, {
         receipt: JSON.stringify(entry.receipt),
       });

@@ -4,9 +4,33 @@ import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import type { TaskView } from '../protocol/rest.js';
 import { type Deployment, verifierFor } from './deployment.js';
-import { RewardsContract, TokenContract } from './rewards.js';
+import { type OnchainTask, RewardsContract, TokenContract } from './rewards.js';
 
 const log = createLogger('escrow');
+
+/**
+ * Why an on-chain escrow cannot pay for `task` as `coordinator` runs it with the deployment's `verifier` for the
+ * task's circuit ('' when it can): the coordinator checks this before round 1, a client before it trains.
+ */
+export function escrowMismatch(
+  onchain: OnchainTask | undefined,
+  task: TaskView,
+  coordinator: string,
+  verifier: string | undefined,
+): string {
+  if (!onchain) return 'no reward pool is escrowed for the task';
+  if (onchain.coordinator.toLowerCase() !== coordinator.toLowerCase())
+    return `the escrow names coordinator ${onchain.coordinator}, not ${coordinator}`;
+  if (!verifier || onchain.verifier.toLowerCase() !== verifier.toLowerCase())
+    return `the escrow's verifier ${onchain.verifier} is not circuit ${task.zk.circuit}'s (${verifier ?? 'none deployed'})`;
+  if (onchain.chunks !== task.zk.chunks) return `the escrow has ${onchain.chunks} chunks, the task ${task.zk.chunks}`;
+  if (onchain.normBound !== BigInt(task.zk.normBound))
+    return `the escrow's norm bound is ${onchain.normBound}, the task's ${task.zk.normBound}`;
+  if (onchain.rounds < task.spec.rounds)
+    return `the escrow pays ${onchain.rounds} rounds, the task has ${task.spec.rounds}`;
+  if (onchain.deadline * 1000 <= Date.now()) return "the escrow's deadline has passed";
+  return '';
+}
 
 export interface EscrowOptions {
   /** Token base units paid per round, split among its accepted contributors. */

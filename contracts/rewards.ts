@@ -7,6 +7,7 @@ import {
   Contract,
   type ContractRunner,
   type ContractTransactionResponse,
+  type EventLog,
   Interface,
   type TransactionRequest,
   ZeroAddress,
@@ -146,6 +147,13 @@ export class RewardsContract {
 
   reclaim(taskKey: string): Promise<ContractTransactionResponse> {
     return this.send('reclaim', taskKey);
+  }
+
+  /** The task's events named `name` (RoundOpened, ContributionRecorded, RewardClaimed, …), oldest first. */
+  async events(name: string, taskKey: string): Promise<EventLog[]> {
+    const filter = this.contract.filters[name];
+    if (!filter) throw new Error(`ZkflRewards has no event ${name}`);
+    return (await this.contract.queryFilter(filter(taskKey), 0)) as EventLog[];
   }
 
   connect(runner: ContractRunner): RewardsContract {

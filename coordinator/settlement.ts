@@ -13,6 +13,7 @@ import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import { committedRoot } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
+import { escrowMismatch } from '../contracts/escrow.js';
 import { RewardsContract, revertName } from '../contracts/rewards.js';
 import type { TaskView } from '../protocol/rest.js';
 import type { ChainAction, Storage } from './storage.js';
@@ -69,7 +70,12 @@ export class Settlement {
       try {
         const onchain = await this.rewards.task(taskKey(task.id));
         if (onchain) {
-          const problem = this.escrowProblem(task, onchain);
+          const problem = escrowMismatch(
+            onchain,
+            task,
+            this.address,
+            this.deployment.verifiers[task.zk.circuit]?.address,
+          );
           if (problem) throw new EscrowMismatch(`task ${task.id}'s on-chain escrow cannot settle it: ${problem}`);
           log.info('reward pool escrowed', { task: task.id, rewardPerRound: String(onchain.rewardPerRound) });
           return;
@@ -82,20 +88,6 @@ export class Settlement {
       }
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs));
     }
-  }
-
-  private escrowProblem(task: TaskView, onchain: NonNullable<Awaited<ReturnType<RewardsContract['task']>>>): string {
-    const verifier = this.deployment.verifiers[task.zk.circuit]?.address;
-    if (onchain.coordinator.toLowerCase() !== this.address.toLowerCase())
-      return `its coordinator is ${onchain.coordinator}, not ${this.address}`;
-    if (!verifier || onchain.verifier.toLowerCase() !== verifier.toLowerCase())
-      return `its verifier ${onchain.verifier} is not circuit ${task.zk.circuit}'s (${verifier ?? 'none deployed'})`;
-    if (onchain.chunks !== task.zk.chunks) return `${onchain.chunks} chunks, the task has ${task.zk.chunks}`;
-    if (onchain.normBound !== BigInt(task.zk.normBound))
-      return `norm bound ${onchain.normBound}, the task's is ${task.zk.normBound}`;
-    if (onchain.rounds < task.spec.rounds) return `${onchain.rounds} rounds, the task has ${task.spec.rounds}`;
-    if (onchain.deadline * 1000 <= Date.now()) return 'its deadline has passed';
-    return '';
   }
 
   /** Derives what the chain is owed from the task's round records, and starts sending it. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type EventLog, formatEther, parseEther } from 'ethers';
+import { formatEther, parseEther } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
@@ -232,11 +232,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
 /** ContributionRecorded events of the task, counted by round. */
 async function recordedPerRound(devnet: Devnet, taskId: string): Promise<Map<number, number>> {
-  const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider).contract;
-  const logs = await rewards.queryFilter(rewards.filters.ContributionRecorded!(taskKey(taskId)), 0);
+  const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
   const counts = new Map<number, number>();
-  for (const entry of logs) {
-    const round = Number((entry as EventLog).args[1]);
+  for (const entry of await rewards.events('ContributionRecorded', taskKey(taskId))) {
+    const round = Number(entry.args[1]);
     counts.set(round, (counts.get(round) ?? 0) + 1);
   }
   return counts;

@@ -1,8 +1,7 @@
 /** A model's trainable weights as one flat float32 vector: the unit of transfer, aggregation and hashing. */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { ZkflError } from '../protocol/errors.js';
-import { alignedBuffer, bytesOf } from '../common/bytes.js';
+import { alignedBuffer, bytesOf, sha256Hex } from '../common/bytes.js';
 
 export function countParams(model: tf.LayersModel): number {
   return model.getWeights().reduce((total, weight) => total + weight.size, 0);
@@ -35,7 +34,7 @@ export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void 
 
 /** sha256 of the little-endian float32 bytes: the global-model hash H_r. */
 export function hashWeights(flat: Float32Array): string {
-  return createHash('sha256').update(toBytes(flat)).digest('hex');
+  return sha256Hex(toBytes(flat));
 }
 
 export const toBytes = (flat: Float32Array): Uint8Array => bytesOf(flat);

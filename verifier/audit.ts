@@ -4,14 +4,13 @@
  * accepted set's root; for publicAudit tasks each commitment and aggregate recomputed from the published updates;
  * and, with a chain, the on-chain task, verifier key, rounds, recorded contributions and payouts.
  */
-import { createHash } from 'node:crypto';
 import { type EventLog, getAddress, type Provider } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import { commitChunk } from '../circuits/commitment.js';
 import { circuitNamed } from '../circuits/params.js';
 import { statementSignal, taskKey, type UpdateStatement } from '../circuits/statement.js';
 import { VerifierPool } from '../circuits/verifier.js';
-import { alignedBuffer } from '../common/bytes.js';
+import { alignedBuffer, sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
@@ -51,8 +50,6 @@ export interface AuditOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
 export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}): Promise<AuditReport> {
   const { task } = bundle;
   const problems: Problem[] = [];
@@ -63,7 +60,7 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
   // The keys the proofs are checked with must be the task's.
   if (task.spec.proofs) {
     if (!bundle.verificationKey) problem(null, 'verification-key', 'the bundle has no verification key');
-    else if (sha256(bundle.verificationKey) !== task.zk.verificationKeySha256)
+    else if (sha256Hex(bundle.verificationKey) !== task.zk.verificationKeySha256)
       problem(null, 'verification-key', "the verification key is not the task's (sha256 differs)");
   }
 
@@ -270,10 +267,10 @@ async function checkChain(
       `the on-chain verifier ${onchain.verifier} does not hold the bundle's verification key`,
     );
   }
-  const contract = rewards.contract;
-  const events = async (name: string): Promise<EventLog[]> =>
-    (await contract.queryFilter(contract.filters[name]!(key), 0)) as EventLog[];
-  const [recorded, claimed] = await Promise.all([events('ContributionRecorded'), events('RewardClaimed')]);
+  const [recorded, claimed] = await Promise.all([
+    rewards.events('ContributionRecorded', key),
+    rewards.events('RewardClaimed', key),
+  ]);
   for (const { record } of bundle.rounds) {
     const r = record.round;
     const round = await rewards.round(key, r);

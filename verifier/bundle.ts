@@ -5,20 +5,13 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requestJson } from '../common/http.js';
 import type { AuditBundle, SignedRoundRecord } from '../protocol/audit.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 
-export async function fetchBundle(coordinatorUrl: string, taskId: string): Promise<AuditBundle> {
-  const url = `${coordinatorUrl.replace(/\/$/, '')}/api/audit/tasks/${encodeURIComponent(taskId)}`;
-  let response: Response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
-  }
-  if (!response.ok) throw new ZkflError('NOT_FOUND', `${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as AuditBundle;
+export function fetchBundle(coordinatorUrl: string, taskId: string): Promise<AuditBundle> {
+  return requestJson<AuditBundle>(`${coordinatorUrl.replace(/\/$/, '')}/api/audit/tasks/${encodeURIComponent(taskId)}`);
 }
 
 export function writeBundle(dir: string, bundle: AuditBundle): void {

@@ -7,8 +7,8 @@ import { ClientSettlement, type OwedContribution } from '../../client/settlement
 import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
-import { connectRpc, type LocalChain, startLocalChain } from '../../contracts/chain.js';
-import { type Deployment, deployZkfl } from '../../contracts/deployment.js';
+import type { Deployment } from '../../contracts/deployment.js';
+import { type Devnet, startDevnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
@@ -25,30 +25,22 @@ const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000 
 describe('on-chain rewards, end to end', function () {
   this.timeout(300_000);
   const dir = tempDir();
-  let chain: LocalChain;
+  let devnet: Devnet;
   let provider: JsonRpcProvider;
   let owner: Signer;
   let deployment: Deployment;
   let proxy: TcpProxy;
 
   before(async () => {
-    chain = await startLocalChain(18_545 + Math.floor(Math.random() * 1000));
-    provider = connectRpc(chain.url);
-    owner = await provider.getSigner(0);
-    deployment = await deployZkfl(owner, [await circuit('default')]);
-    deployment = { ...deployment, rpcUrl: chain.url };
-    await (
-      await new TokenContract(deployment.token, owner).mint(await owner.getAddress(), parseEther('1000000'))
-    ).wait();
-    proxy = await tcpProxy(new URL(chain.url));
+    devnet = await startDevnet([await circuit('default')]);
+    ({ provider, owner, deployment } = devnet);
+    await devnet.mint(await owner.getAddress(), parseEther('1000000'));
+    proxy = await tcpProxy(new URL(devnet.chain.url));
   });
   after(async () => {
     await proxy.close();
-    await chain.stop();
+    await devnet.stop();
   });
-
-  const fund = async (address: string): Promise<void> =>
-    void (await (await owner.sendTransaction({ to: address, value: parseEther('10') })).wait());
 
   /** A coordinator that reaches the chain through the proxy, so a test can cut it off. */
   async function coordinatorOn(dataDir: string, port = 0): Promise<RunningCoordinator> {
@@ -58,7 +50,7 @@ describe('on-chain rewards, end to end', function () {
       chain: { rpcUrl: proxy.url, deployment },
       settlement: fastSettlement,
     });
-    await fund(running.coordinator.identity.address);
+    await devnet.fund(running.coordinator.identity.address);
     return running;
   }
 
@@ -69,7 +61,7 @@ describe('on-chain rewards, end to end', function () {
         taskId,
         dataPath,
         keyPath: keys[i]!,
-        chain: { rpcUrl: chain.url, deployment },
+        chain: { rpcUrl: devnet.chain.url, deployment },
         settleTimeoutSeconds,
       }),
     );
@@ -77,15 +69,13 @@ describe('on-chain rewards, end to end', function () {
 
   async function fundedKeys(name: string, count: number): Promise<string[]> {
     const keys = Array.from({ length: count }, (_, i) => join(dir, name, `key-${i}.json`));
-    for (const key of keys) await fund(loadOrCreateWallet(key).address);
+    for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
     return keys;
   }
 
-  const events = async (name: string, key: string): Promise<number[]> => {
-    const rewards = new RewardsContract(deployment.rewards, provider).contract;
-    const logs = await rewards.queryFilter(rewards.filters[name]!(key), 0);
-    return logs.map((log) => Number((log as unknown as { args: unknown[] }).args[1]));
-  };
+  /** The rounds of the task's `name` events, in order. */
+  const events = async (name: string, key: string): Promise<number[]> =>
+    (await new RewardsContract(deployment.rewards, provider).events(name, key)).map((log) => Number(log.args[1]));
 
   it('waits for the escrow, then pays every accepted contributor its share of every round', async () => {
     const coordinator = await coordinatorOn(join(dir, 'paid'));
@@ -140,10 +130,12 @@ describe('on-chain rewards, end to end', function () {
         pollMs: 100,
       });
       const verifier = deployment.verifiers[task.zk.circuit]!.address;
-      expect(await settlement.escrowProblem(task.id, info.coordinator, verifier)).to.equal('');
-      expect(await settlement.escrowProblem(task.id, await owner.getAddress(), verifier)).to.match(/names coordinator/);
-      expect(await settlement.escrowProblem(task.id, info.coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
-      expect(await settlement.escrowProblem('t-never-escrowed', info.coordinator, verifier)).to.match(/no reward pool/);
+      expect(await settlement.escrowProblem(task, info.coordinator, verifier)).to.equal('');
+      expect(await settlement.escrowProblem(task, await owner.getAddress(), verifier)).to.match(/names coordinator/);
+      expect(await settlement.escrowProblem(task, info.coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
+      expect(await settlement.escrowProblem({ ...task, id: 't-never-escrowed' }, info.coordinator, verifier)).to.match(
+        /no reward pool/,
+      );
     } finally {
       await coordinator.close();
     }
