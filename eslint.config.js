@@ -2,6 +2,24 @@ import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+/** A lint rule refusing imports from `folders` in `files`. */
+function restrictImports(files, folders) {
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: folders.map((folder) => ({
+            group: [`**/${folder}/**`, `${folder}/**`],
+            message: `${files.join(', ')} must not import ${folder}/ (see eslint.config.js: boundaries)`,
+          })),
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -25,5 +43,12 @@ export default tseslint.config(
     },
   },
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-unused-expressions': 'off' } },
+  // Boundaries: the auditor and the client never reach into the server; the wire, the math and the chain access
+  // know no server, client or auditor.
+  restrictImports(['verifier/**/*.ts', 'client/**/*.ts'], ['coordinator']),
+  restrictImports(
+    ['protocol/**/*.ts', 'circuits/**/*.ts', 'ml/**/*.ts', 'common/**/*.ts', 'contracts/**/*.ts'],
+    ['coordinator', 'client', 'verifier', 'cli', 'demo'],
+  ),
   prettier,
 );

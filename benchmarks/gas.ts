@@ -71,7 +71,7 @@ interface Row {
 async function measure(artifacts: CircuitArtifacts, chunks: number, accepted: number): Promise<Row> {
   const id = `t-gas-${++tasks}`;
   const key = taskKey(id);
-  const normBound = 10n ** 12n;
+  const clipSquareX96 = (10n ** 6n) << 96n;
   const now = (await provider.getBlock('latest'))!.timestamp;
   const createTask = await gasOf(
     rewards.createTask(key, {
@@ -80,7 +80,7 @@ async function measure(artifacts: CircuitArtifacts, chunks: number, accepted: nu
       verifier: verifierFor(deployed, artifacts.params.name),
       rounds: 10,
       chunks,
-      normBound,
+      clipSquareX96,
       deadline: now + 86_400,
       rewardPerRound: 10n ** 21n,
     }),
@@ -89,9 +89,9 @@ async function measure(artifacts: CircuitArtifacts, chunks: number, accepted: nu
   const openRound = await gasOf(asCoordinator.openRound(key, 1, '0x' + modelHash));
   const contributions = [];
   for (const signer of contributors.slice(0, accepted)) {
-    const q = Int16Array.from({ length: artifacts.params.chunkSize * chunks }, (_, i) => (i % 7) - 3);
-    const statement = { taskId: id, round: 1, address: signer.address, modelHash, normBound };
-    const proofs = await proveUpdate(statement, randomSalt(), q, artifacts);
+    const q = Int8Array.from({ length: artifacts.params.chunkSize * chunks }, (_, i) => (i % 7) - 3);
+    const statement = { taskId: id, round: 1, address: signer.address, modelHash, clipSquareX96 };
+    const proofs = await proveUpdate(statement, randomSalt(), q, Array<number>(chunks).fill(10), artifacts);
     const commitment = updateCommitment(proofs.map((proof) => proof.publicSignals[0]!));
     contributions.push({ signer, proofs, pair: { address: signer.address, commitment } });
   }
@@ -103,7 +103,7 @@ async function measure(artifacts: CircuitArtifacts, chunks: number, accepted: nu
       key,
       1,
       first.signer.address,
-      first.proofs.map(solidityChunkProof),
+      first.proofs.map((proof) => solidityChunkProof(proof, 10)),
       acceptedProof(pairs, first.signer.address)!,
     ),
   );

@@ -24,15 +24,15 @@ import { machine } from './lib/machine.js';
 
 const proofs = 200;
 const artifacts = await buildCircuit(circuitParams.default, { ptau: process.env.ZKFL_PTAU });
-const q = Int16Array.from({ length: circuitParams.default.chunkSize }, (_, i) => (i % 11) - 5);
+const q = Int8Array.from({ length: circuitParams.default.chunkSize }, (_, i) => (i % 11) - 5);
 const statement = {
   taskId: 't-bench',
   round: 1,
   address: '0x' + '11'.repeat(20),
   modelHash: 'ab'.repeat(32),
-  normBound: 10n ** 12n,
+  clipSquareX96: (10n ** 6n) << 96n,
 };
-const [chunk] = await proveUpdate(statement, randomSalt(), q, artifacts);
+const [chunk] = await proveUpdate(statement, randomSalt(), q, [10], artifacts);
 await terminateCurve();
 const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
 

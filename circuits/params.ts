@@ -8,30 +8,56 @@ export interface CircuitParams {
   /** D: parameters proven per chunk (one Groth16 proof each). */
   chunkSize: number;
   /** B: bits per quantized value; values lie in [−2^(B−1), 2^(B−1)). */
-  valueBits: number;
+  valueBits: ValueBits;
   /** Values packed into one field element for hashing (pack · B ≤ 253). */
   packPerElement: number;
   /** Smallest powers-of-tau power whose 2^power constraints hold the circuit. */
   ptauPower: number;
 }
 
-function params(chunkSize: number, ptauPower: number): CircuitParams {
-  return { name: `update-chunk-${chunkSize}`, chunkSize, valueBits: 16, packPerElement: 15, ptauPower };
+/** The value widths a task may choose (`quantization.bits`). */
+export const valueBitsChoices = [6, 8, 16] as const;
+export type ValueBits = (typeof valueBitsChoices)[number];
+
+function params(chunkSize: number, valueBits: ValueBits, ptauPower: number): CircuitParams {
+  const suffix = valueBits === 6 ? '' : `-b${valueBits}`;
+  return {
+    name: `update-chunk-${chunkSize}${suffix}`,
+    chunkSize,
+    valueBits,
+    // As many B-bit values as fit below the field's 253 safe bits.
+    packPerElement: Math.floor(253 / valueBits),
+    ptauPower,
+  };
 }
 
 /**
- * `default` is what tasks use: D = 3150 = 14 Poseidon absorptions of 15 × 15 values, the largest such D whose
- * circuit (~62k constraints, ~19.8 per parameter) fits a 2^16 powers of tau. `test` is a 30-value circuit for the
- * tests; 256 and 1024 are benchmark points.
+ * `default` is what tasks use: 6-bit values, D = 8100, 65,147 constraints (8.04 per parameter), as large as a 2^16
+ * powers of tau holds (13 Poseidon absorptions of 15 elements × 42 values, the last one partly filled). Its 8- and
+ * 16-bit siblings serve tasks that choose those widths: `default8` (D = 6045, 13 absorptions of 15 × 31 values,
+ * 10.4 per parameter) and `default16` (D = 3150, 14 absorptions of 15 × 15, 19.9 per parameter). The `test` family
+ * has 30-value chunks, for the tests; the bench sets are benchmark points.
  */
 export const circuitParams = {
-  default: params(3150, 16),
-  test: params(30, 11),
-  bench256: params(256, 13),
-  bench1024: params(1024, 15),
+  default: params(8100, 6, 16),
+  default8: params(6045, 8, 16),
+  default16: params(3150, 16, 16),
+  test: params(30, 6, 11),
+  test8: params(30, 8, 11),
+  test16: params(30, 16, 11),
+  bench630: params(630, 6, 13),
+  bench2520: params(2520, 6, 15),
 } as const satisfies Record<string, CircuitParams>;
 
 export type CircuitName = keyof typeof circuitParams;
+
+/** The circuit families a coordinator proves with: `default` in production, `test` in the tests. */
+export type CircuitFamily = 'default' | 'test';
+
+/** The circuit of `family` for `bits`-bit values. */
+export function circuitFor(family: CircuitFamily, bits: ValueBits): CircuitParams {
+  return bits === 6 ? circuitParams[family] : circuitParams[`${family}${bits}`];
+}
 
 /** Public signals of one chunk proof, in circuit order (outputs first, then public inputs as declared). */
 export const publicSignalNames = ['commitment', 'statement'] as const;

@@ -21,7 +21,7 @@ import { requestBytes, requestJson } from '../common/http.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { defaultCoordinatorOptions } from '../coordinator/options.js';
-import { runDemo } from '../demo/demo.js';
+import { type DemoModel, demoModels, runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
 import { ZkflError } from '../protocol/errors.js';
@@ -37,7 +37,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
   zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none] [CHAIN]
-  zkfl demo [--clients N] [--rounds R] [--alpha A] [--seed S] [--audit-out DIR] [--json]
+  zkfl demo [--model demo-cnn|niid-cnn] [--clients N] [--rounds R] [--alpha A] [--seed S] [--audit-out DIR] [--json]
   zkfl audit export --task ID --out DIR [--coordinator URL]
   zkfl verify (--task ID [--coordinator URL] | --bundle DIR) [--rpc URL --deployment FILE] [--json]
 
@@ -415,12 +415,18 @@ async function demoCommand(args: string[]): Promise<void> {
     seed: { type: 'string' },
     json: { type: 'boolean' },
     'audit-out': { type: 'string' },
+    model: { type: 'string' },
   });
   const alpha = values.alpha === undefined ? 0.5 : Number(values.alpha);
   if (!(alpha > 0)) throw new ZkflError('VALIDATION_FAILED', '--alpha must be a number > 0', 'alpha');
+  const model = (values.model as string | undefined) ?? 'demo-cnn';
+  if (!(demoModels as readonly string[]).includes(model)) {
+    throw new ZkflError('VALIDATION_FAILED', `--model must be one of ${demoModels.join(', ')}`, 'model');
+  }
   const display = new ProgressDisplay();
   try {
     const result = await runDemo({
+      model: model as DemoModel,
       clients: integer(values, 'clients', 4),
       rounds: integer(values, 'rounds', 5),
       alpha,
@@ -479,6 +485,7 @@ async function demoCommand(args: string[]): Promise<void> {
               'rejected',
               'proofs verified',
               'proofs rejected',
+              'proving s/client',
               'paid on-chain',
             ],
             result.rounds.map((round) => [
@@ -489,6 +496,7 @@ async function demoCommand(args: string[]): Promise<void> {
               round.rejected,
               round.proofsVerified,
               round.proofsRejected,
+              round.provingSeconds === undefined ? '-' : round.provingSeconds.toFixed(1),
               round.onchainContributions ?? '-',
             ]),
           ) +

@@ -10,14 +10,15 @@ import { createLogger } from '../common/log.js';
 import { type BackendName, initBackend } from '../ml/backend.js';
 import { type Dataset, loadDataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
-import { checkCompatible, type TrainingProgress, trainLocal } from '../ml/train.js';
+import { checkCompatible, type TrainingProgress, trainingSeed, trainLocal } from '../ml/train.js';
 import { fromBytes, getFlatWeights, hashWeights, setFlatWeights } from '../ml/weights.js';
 import { type CircuitArtifacts, loadCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { fetchCircuit } from '../circuits/fetch.js';
-import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
+import { encodeValues, quantizationFor, quantizeUpdate } from '../circuits/codec.js';
 import { randomSalt } from '../circuits/commitment.js';
 import { circuitNamed } from '../circuits/params.js';
-import { proveUpdate } from '../circuits/prover.js';
+import { Prover } from '../circuits/prover.js';
+import { Random } from '../common/random.js';
 import {
   type Ack,
   authMessage,
@@ -32,6 +33,7 @@ import { type ErrorBody, ZkflError } from '../protocol/errors.js';
 import { requestJson } from '../common/http.js';
 import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
 import { type Receipt, receiptSigner } from '../protocol/receipt.js';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { taskKey } from '../circuits/statement.js';
 import { solidityChunkProof, updateCommitment } from '../contracts/accepted-set.js';
@@ -73,6 +75,8 @@ export type ClientEvent =
   | { type: 'round:start'; round: number }
   | { type: 'training'; round: number; progress: TrainingProgress }
   | { type: 'proving'; round: number; done: number; total: number }
+  /** Every chunk proven: wall time, and the time spent per chunk (witness + proof, summed over prover processes). */
+  | { type: 'proved'; round: number; chunks: number; seconds: number; chunkSeconds: number }
   | { type: 'submitted'; round: number; accepted: boolean; error?: ErrorBody }
   | { type: 'round:end'; summary: RoundEndPayload }
   | { type: 'disconnected'; reason: string };
@@ -107,11 +111,14 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     return { status: task.status, address: wallet.address, roundsContributed: 0, ...(rewards ? { rewards } : {}) };
   }
   const artifacts = task.spec.proofs ? await provingArtifacts(options, base, task) : undefined;
+  // One prover for the whole run: its processes load the proving key once.
+  const prover = artifacts && new Prover(artifacts, { processes: Math.min(task.zk.chunks, availableParallelism()) });
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
-    return await serveRounds({ options, base, task, wallet, dataset, model, artifacts, settlement });
+    return await serveRounds({ options, base, task, wallet, dataset, model, prover, settlement });
   } finally {
     model.dispose();
+    prover?.close();
   }
 }
 
@@ -166,7 +173,7 @@ async function provingArtifacts(options: ClientOptions, base: string, task: Task
 }
 
 interface Session {
-  artifacts: CircuitArtifacts | undefined;
+  prover: Prover | undefined;
   options: ClientOptions;
   base: string;
   task: TaskView;
@@ -290,14 +297,12 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   const result = await trainLocal(model, dataset, start.training, {
     inputShape: task.spec.inputShape,
     classes: task.spec.classes,
-    seed: seedFor(wallet.address, start.round),
+    seed: trainingSeed(wallet.address, start.round),
     onProgress: (progress) => emit({ type: 'training', round: start.round, progress }),
   });
   const local = getFlatWeights(model);
   const delta = local.map((value, i) => value - global[i]!);
-  const contribution = await contribute(session, start, delta, (done, total) =>
-    emit({ type: 'proving', round: start.round, done, total }),
-  );
+  const contribution = await contribute(session, start, delta);
   const response = await submit(socket, options.ackTimeoutSeconds ?? 120, {
     taskId: task.id,
     round: start.round,
@@ -324,11 +329,13 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
 function keepReceipt(
   session: Session,
   round: number,
-  contribution: Pick<UpdatePayload, 'proofs'>,
+  contribution: Pick<UpdatePayload, 'proofs' | 'fractionBits'>,
   receipt: Receipt | undefined,
 ): void {
   const { settlement, coordinator } = session.settlement!;
-  const proofs = (contribution.proofs ?? []).map(solidityChunkProof);
+  const proofs = (contribution.proofs ?? []).map((proof, k) =>
+    solidityChunkProof(proof, contribution.fractionBits[k]!),
+  );
   const commitment = updateCommitment(proofs.map((proof) => proof.commitment));
   const expected = { taskKey: taskKey(session.task.id), round, contributor: session.wallet.address, commitment };
   const problem = !receipt
@@ -349,34 +356,42 @@ function keepReceipt(
 }
 
 /**
- * Clips and quantizes the update as the task says and, unless the task takes updates without proofs, proves
- * every chunk (in a separate process) with a fresh salt.
+ * Clips and quantizes the update as the task says (each chunk at its own scale, rounding seeded per address and
+ * round) and, unless the task takes updates without proofs, proves every chunk with a fresh salt.
  */
 async function contribute(
   session: Session,
   start: RoundStartPayload,
   delta: Float32Array,
-  onChunk: (done: number, total: number) => void,
-): Promise<Pick<UpdatePayload, 'q' | 'salt' | 'proofs'>> {
-  const { task, wallet, artifacts } = session;
+): Promise<Pick<UpdatePayload, 'q' | 'fractionBits' | 'salt' | 'proofs'>> {
+  const { task, wallet, prover, options } = session;
+  const emit = (event: ClientEvent): void => options.onEvent?.(event);
   const params = circuitNamed(task.zk.circuit);
-  const quantization = quantizationFor(task.numParams, task.spec.clipNorm, params)!;
-  const q = quantizeUpdate(delta, quantization, params);
-  const wire = Int16Array.from(q.subarray(0, task.numParams));
-  const bytes = new Uint8Array(wire.buffer);
-  if (!artifacts) return { q: bytes };
+  const quantization = quantizationFor(task.numParams, task.spec.clipNorm, params, task.spec.quantization.rounding)!;
+  const random = new Random(trainingSeed(wallet.address, start.round) ^ 0x5eed);
+  const { q, fractionBits } = quantizeUpdate(delta, quantization, params, () => random.next());
+  const values = { q: encodeValues(q, task.numParams, params.valueBits), fractionBits };
+  if (!prover) return values;
   const salt = randomSalt();
   const statement = {
     taskId: task.id,
     round: start.round,
     address: wallet.address,
     modelHash: start.modelHash,
-    normBound: quantization.normBound,
+    clipSquareX96: quantization.clipSquareX96,
   };
-  onChunk(0, quantization.chunks);
-  const proofs = await proveUpdate(statement, salt, q, artifacts, onChunk);
+  emit({ type: 'proving', round: start.round, done: 0, total: quantization.chunks });
+  const started = performance.now();
+  let chunkSeconds = 0;
+  const proofs = await prover.prove(statement, salt, q, fractionBits, (done, total, timing) => {
+    chunkSeconds += (timing.witnessMs + timing.proveMs) / 1000;
+    emit({ type: 'proving', round: start.round, done, total });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  emit({ type: 'proved', round: start.round, chunks: proofs.length, seconds, chunkSeconds });
+  log.info(`round ${start.round}: proved ${proofs.length} chunk(s)`, { seconds: seconds.toFixed(1) });
   return {
-    q: bytes,
+    ...values,
     salt: String(salt),
     proofs: proofs.map(({ proof, publicSignals }) => ({
       proof: { ...proof, protocol: 'groth16' as const, curve: 'bn128' as const },
@@ -403,8 +418,4 @@ function submit(socket: ClientSocket, timeoutSeconds: number, update: UpdatePayl
       resolve(reply ?? unavailable(error?.message ?? 'no answer'));
     });
   });
-}
-
-function seedFor(address: string, round: number): number {
-  return (Number.parseInt(address.slice(2, 10), 16) ^ (round * 2654435761)) >>> 0;
 }

@@ -40,8 +40,9 @@ interface IZkflRewards {
         uint32 rounds;
         /// @notice Chunk proofs per contribution: ceil(model parameters / circuit chunk size).
         uint16 chunks;
-        /// @notice The per-chunk bound on the sum of squared quantized values (48 bits, as in the circuit).
-        uint48 normBound;
+        /// @notice The chunk clip as floor(tau_k^2 * 2^96), tau_k = clipNorm / sqrt(chunks): a chunk quantized at scale
+        /// 2^f is bound by sum(q^2) <= floor(tau_k^2 * 4^f), capped at 48 bits (circuits/codec.ts normBoundFor).
+        uint128 clipSquareX96;
         /// @notice End of the task (unix seconds): after it nothing is opened, closed, submitted or claimed, and the
         /// owner may reclaim what was not paid.
         uint32 deadline;
@@ -49,13 +50,15 @@ interface IZkflRewards {
         uint256 rewardPerRound;
     }
 
-    /// @notice One chunk's proof as snarkjs exports it for Solidity, with the public signals it was made for.
+    /// @notice One chunk's proof as snarkjs exports it for Solidity, with the public signals it was made for and the
+    /// scale exponent f the chunk was quantized at (bound into its statement).
     struct ChunkProof {
         uint256[2] a;
         uint256[2][2] b;
         uint256[2] c;
         uint256 commitment;
         uint256 statement;
+        uint8 fractionBits;
     }
 
     /// @notice A task was created and its reward pool escrowed.
@@ -190,11 +193,13 @@ interface IZkflRewards {
     /// @param round The round (its H_r as posted).
     /// @param contributor The contributor.
     /// @param chunkIndex The chunk.
-    /// @return The statement: the binding hash's top 200 bits above the 48-bit norm bound.
+    /// @param fractionBits The chunk's scale exponent f.
+    /// @return The statement: the binding hash's top 200 bits above the chunk's 48-bit norm bound.
     function statementOf(
         bytes32 taskKey,
         uint256 round,
         address contributor,
-        uint256 chunkIndex
+        uint256 chunkIndex,
+        uint256 fractionBits
     ) external view returns (uint256);
 }

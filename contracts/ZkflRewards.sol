@@ -16,6 +16,9 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
 
     /// @dev Bits of the statement signal that carry the norm bound (the circuit's BOUND_BITS).
     uint256 private constant NORM_BOUND_BITS = 48;
+    uint256 private constant MAX_NORM_BOUND = (1 << NORM_BOUND_BITS) - 1;
+    /// @dev Chunk scales 2^f range over f in [0, MAX_FRACTION_BITS] (circuits/codec.ts).
+    uint256 private constant MAX_FRACTION_BITS = 63;
 
     /// @dev Contribution marks: 127 leaves per word, two bits each (recorded, claimed). Bit 255 is set when the round
     /// closes, so that recording and claiming change a nonzero word (5k gas) instead of creating one (22k): the
@@ -23,16 +26,16 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
     uint256 private constant LEAVES_PER_WORD = 127;
     uint256 private constant WORD_IN_USE = 1 << 255;
 
-    /// @dev Ordered so that a submission reads one slot of it: verifier, normBound, deadline, chunks.
+    /// @dev Ordered so that a submission reads two slots of it: verifier, deadline, chunks; clipSquareX96.
     struct Task {
         IUpdateChunkVerifier verifier;
-        uint48 normBound;
         uint32 deadline;
         uint16 chunks;
-        address owner;
+        uint128 clipSquareX96;
         uint32 rounds;
         uint32 roundsOpened;
         bool reclaimed;
+        address owner;
         address coordinator;
         IERC20 token;
         uint256 rewardPerRound;
@@ -69,7 +72,7 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         uint256 deposit = params.rewardPerRound * params.rounds;
         tasks[taskKey] = Task({
             verifier: params.verifier,
-            normBound: params.normBound,
+            clipSquareX96: params.clipSquareX96,
             deadline: params.deadline,
             chunks: params.chunks,
             owner: msg.sender,
@@ -139,7 +142,15 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         for (uint256 k = 0; k < proofs.length; ++k) {
             // The statement is built here, from this contract's state and `contributor`; the one in calldata only
             // lets a mismatch (another task, round, H_r, address or chunk) be named apart from a broken proof.
-            uint256 expected = statementSignal(taskKey, round, submitted.modelHash, contributor, k, task.normBound);
+            uint256 expected = statementSignal(
+                taskKey,
+                round,
+                submitted.modelHash,
+                contributor,
+                k,
+                proofs[k].fractionBits,
+                task.clipSquareX96
+            );
             commitments[k] = verifiedCommitment(task.verifier, proofs[k], expected, k);
         }
         bytes32 updateCommitment = keccak256(abi.encodePacked(commitments));
@@ -205,7 +216,8 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         bytes32 taskKey,
         uint256 round,
         address contributor,
-        uint256 chunkIndex
+        uint256 chunkIndex,
+        uint256 fractionBits
     ) external view returns (uint256) {
         return
             statementSignal(
@@ -214,20 +226,26 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
                 rounds[taskKey][round].modelHash,
                 contributor,
                 chunkIndex,
-                tasks[taskKey].normBound
+                fractionBits,
+                tasks[taskKey].clipSquareX96
             );
     }
 
-    /// @dev The circuit's public statement: the top 200 bits of the binding hash above the 48-bit norm bound.
+    /// @dev The circuit's public statement: the top 200 bits of the binding hash above the chunk's 48-bit norm bound,
+    /// floor(tau_k^2 * 4^f) from the task's floor(tau_k^2 * 2^96), capped at 48 bits (circuits/statement.ts).
     function statementSignal(
         bytes32 taskKey,
         uint256 round,
         bytes32 modelHash,
         address contributor,
         uint256 chunkIndex,
-        uint256 normBound
+        uint256 fractionBits,
+        uint256 clipSquareX96
     ) private pure returns (uint256) {
-        bytes32 tag = keccak256(abi.encode(taskKey, round, modelHash, contributor, chunkIndex));
+        if (fractionBits > MAX_FRACTION_BITS) revert Rewards__StatementMismatch(chunkIndex);
+        uint256 normBound = (clipSquareX96 << (2 * fractionBits)) >> 96;
+        if (normBound > MAX_NORM_BOUND) normBound = MAX_NORM_BOUND;
+        bytes32 tag = keccak256(abi.encode(taskKey, round, modelHash, contributor, chunkIndex, fractionBits));
         return ((uint256(tag) >> 56) << NORM_BOUND_BITS) | normBound;
     }
 

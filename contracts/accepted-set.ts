@@ -65,9 +65,11 @@ export interface SolidityChunkProof {
   c: [string, string];
   commitment: string;
   statement: string;
+  /** The chunk's scale exponent, bound into its statement. */
+  fractionBits: number;
 }
 
-export function solidityChunkProof({ proof, publicSignals }: ChunkProof): SolidityChunkProof {
+export function solidityChunkProof({ proof, publicSignals }: ChunkProof, fractionBits: number): SolidityChunkProof {
   const [commitment, statement] = publicSignals;
   if (commitment === undefined || statement === undefined) throw new Error('a chunk proof has two public signals');
   const pair = (values: readonly string[]): [string, string] => [values[0]!, values[1]!];
@@ -80,5 +82,6 @@ export function solidityChunkProof({ proof, publicSignals }: ChunkProof): Solidi
     c: pair(proof.pi_c),
     commitment,
     statement,
+    fractionBits,
   };
 }

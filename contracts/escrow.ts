@@ -24,8 +24,8 @@ export function escrowMismatch(
   if (!verifier || onchain.verifier.toLowerCase() !== verifier.toLowerCase())
     return `the escrow's verifier ${onchain.verifier} is not circuit ${task.zk.circuit}'s (${verifier ?? 'none deployed'})`;
   if (onchain.chunks !== task.zk.chunks) return `the escrow has ${onchain.chunks} chunks, the task ${task.zk.chunks}`;
-  if (onchain.normBound !== BigInt(task.zk.normBound))
-    return `the escrow's norm bound is ${onchain.normBound}, the task's ${task.zk.normBound}`;
+  if (onchain.clipSquareX96 !== BigInt(task.zk.clipSquareX96))
+    return `the escrow's chunk clip is ${onchain.clipSquareX96}, the task's ${task.zk.clipSquareX96}`;
   if (onchain.rounds < task.spec.rounds)
     return `the escrow pays ${onchain.rounds} rounds, the task has ${task.spec.rounds}`;
   if (onchain.deadline * 1000 <= Date.now()) return "the escrow's deadline has passed";
@@ -59,7 +59,7 @@ export async function escrowTask(
       verifier: verifierFor(deployment, task.zk.circuit),
       rounds: task.spec.rounds,
       chunks: task.zk.chunks,
-      normBound: BigInt(task.zk.normBound),
+      clipSquareX96: BigInt(task.zk.clipSquareX96),
       deadline: latest!.timestamp + (options.durationSeconds ?? 7 * 86_400),
       rewardPerRound: options.rewardPerRound,
     })

@@ -9,6 +9,7 @@ import {
   type ContractTransactionResponse,
   type EventLog,
   Interface,
+  type Result,
   type TransactionRequest,
   ZeroAddress,
 } from 'ethers';
@@ -21,7 +22,8 @@ export interface OnchainTaskParams {
   verifier: string;
   rounds: number;
   chunks: number;
-  normBound: bigint;
+  /** ⌊τ_k²·2^96⌋: the chunk clip every chunk's norm bound derives from (circuits/codec.ts). */
+  clipSquareX96: bigint;
   /** Unix seconds. */
   deadline: number;
   rewardPerRound: bigint;
@@ -69,22 +71,16 @@ export class RewardsContract {
 
   /** The task, or undefined when nobody created it. */
   async task(taskKey: string): Promise<OnchainTask | undefined> {
-    const fields = (await this.method('tasks')(taskKey)) as unknown[];
-    const [verifier, normBound, deadline, chunks, owner, rounds, roundsOpened, reclaimed, coordinator, token] = fields;
-    if (verifier === ZeroAddress) return undefined;
+    const fields = ((await this.method('tasks')(taskKey)) as Result).toObject() as {
+      [K in keyof OnchainTask]: OnchainTask[K] extends number ? bigint : OnchainTask[K];
+    };
+    if (fields.verifier === ZeroAddress) return undefined;
     return {
-      verifier: verifier as string,
-      normBound: normBound as bigint,
-      deadline: Number(deadline),
-      chunks: Number(chunks),
-      owner: owner as string,
-      rounds: Number(rounds),
-      roundsOpened: Number(roundsOpened),
-      reclaimed: reclaimed as boolean,
-      coordinator: coordinator as string,
-      token: token as string,
-      rewardPerRound: fields[10] as bigint,
-      paid: fields[11] as bigint,
+      ...fields,
+      deadline: Number(fields.deadline),
+      chunks: Number(fields.chunks),
+      rounds: Number(fields.rounds),
+      roundsOpened: Number(fields.roundsOpened),
     };
   }
 
@@ -108,8 +104,14 @@ export class RewardsContract {
     return claimed ? 'claimed' : recorded ? 'recorded' : 'none';
   }
 
-  async statementOf(taskKey: string, round: number, contributor: string, chunkIndex: number): Promise<bigint> {
-    return (await this.method('statementOf')(taskKey, round, contributor, chunkIndex)) as bigint;
+  async statementOf(
+    taskKey: string,
+    round: number,
+    contributor: string,
+    chunkIndex: number,
+    fractionBits: number,
+  ): Promise<bigint> {
+    return (await this.method('statementOf')(taskKey, round, contributor, chunkIndex, fractionBits)) as bigint;
   }
 
   createTask(taskKey: string, params: OnchainTaskParams): Promise<ContractTransactionResponse> {

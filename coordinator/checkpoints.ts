@@ -5,7 +5,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StrategyState } from './aggregation.js';
+import type { StrategyState } from '../ml/aggregation.js';
 import { alignedBuffer, bytesOf } from '../common/bytes.js';
 
 function writeAtomically(path: string, chunks: Uint8Array[]): void {

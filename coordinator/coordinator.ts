@@ -24,12 +24,11 @@ import { connectRpc } from '../contracts/chain.js';
 import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
-import { circuitNamed } from '../circuits/params.js';
+import { circuitFor, circuitNamed, circuitParams } from '../circuits/params.js';
 import type { AuditBundle } from '../protocol/audit.js';
 import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
 import { readFileSync } from 'node:fs';
-import { quantizationFor } from '../circuits/codec.js';
-import { circuitParams } from '../circuits/params.js';
+import { quantizationFor, valueLimit } from '../circuits/codec.js';
 import { Checkpoints } from './checkpoints.js';
 import type { CoordinatorOptions } from './options.js';
 import { UpdateChecker } from './update-check.js';
@@ -183,12 +182,12 @@ export class Coordinator {
 
   /** How the task's updates are quantized and proven, fixed for its whole life. */
   private zkParameters(spec: TaskSpec, numParams: number): ZkView {
-    const params = circuitParams[this.options.circuit];
+    const params = circuitFor(this.options.circuit, spec.quantization.bits);
     const quantization = quantizationFor(numParams, spec.clipNorm, params);
     if (!quantization) {
       throw new ZkflError(
         'VALIDATION_FAILED',
-        `clipNorm ${spec.clipNorm} is too large for ${params.valueBits}-bit values`,
+        `clipNorm ${spec.clipNorm} is too large for ${params.valueBits}-bit values (at most ${valueLimit(params.valueBits)} per chunk)`,
         'clipNorm',
       );
     }
@@ -206,8 +205,8 @@ export class Coordinator {
       circuit: params.name,
       chunkSize: params.chunkSize,
       chunks: quantization.chunks,
-      fractionBits: quantization.fractionBits,
-      normBound: String(quantization.normBound),
+      valueBits: params.valueBits,
+      clipSquareX96: String(quantization.clipSquareX96),
       verificationKeySha256: verificationKey,
     };
   }

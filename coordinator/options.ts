@@ -1,4 +1,4 @@
-import type { CircuitName } from '../circuits/params.js';
+import type { CircuitFamily } from '../circuits/params.js';
 import type { Deployment } from '../contracts/deployment.js';
 import type { SettlementOptions } from './settlement.js';
 
@@ -16,8 +16,11 @@ export interface CoordinatorOptions {
   maxRestBodyBytes: number;
   /** Seconds a login nonce from `GET /api/auth/nonce` stays valid. @default 120 */
   nonceTtlSeconds: number;
-  /** Circuit parameter set new tasks prove with (circuits/params.ts); built by `zkfl setup`. @default 'default' */
-  circuit: CircuitName;
+  /**
+   * Circuit family new tasks prove with (circuits/params.ts): `default`, or `test` (30-value chunks, for tests). A
+   * task's `quantization.bits` picks the 8- or 16-bit circuit of the family; `zkfl setup` builds it. @default 'default'
+   */
+  circuit: CircuitFamily;
   /** Processes verifying proofs in parallel. @default the number of CPUs */
   verifierProcesses?: number;
   /** A proof not verified within this many milliseconds is rejected with PROOF_TIMEOUT. @default 10000 */

@@ -10,7 +10,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
-import { RunningSum } from './aggregation.js';
+import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
 
 const schema = `
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
   train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, proofs TEXT, salt TEXT, q BLOB,
-  PRIMARY KEY (task_id, round, address));
+  fraction_bits TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (task_id, round, address));
 CREATE TABLE IF NOT EXISTS rejections (
   id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
   code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
@@ -90,6 +90,7 @@ export interface ChainAction {
 
 /** What the audit record of an accepted update needs beyond AcceptedUpdate. */
 export interface UpdateEvidence {
+  fractionBits: number[];
   proofs: AuditedUpdate['proofs'];
   /** publicAudit tasks only. */
   salt?: string;
@@ -215,7 +216,7 @@ export class Storage {
     return this.db
       .prepare(
         `SELECT address, num_samples AS numSamples, train_loss AS trainLoss, commitment FROM updates
-         WHERE task_id = ? AND round = ? ORDER BY received_at, address`,
+         WHERE task_id = ? AND round = ? ORDER BY rowid`,
       )
       .all(taskId, round) as AcceptedUpdate[];
   }
@@ -224,13 +225,14 @@ export class Storage {
   auditedUpdates(taskId: string, round: number): AuditedUpdate[] {
     const rows = this.db
       .prepare(
-        `SELECT address, num_samples AS numSamples, commitment, proofs, salt, q FROM updates
-         WHERE task_id = ? AND round = ? ORDER BY received_at, address`,
+        `SELECT address, num_samples AS numSamples, commitment, fraction_bits AS fractionBits, proofs, salt, q
+         FROM updates WHERE task_id = ? AND round = ? ORDER BY rowid`,
       )
       .all(taskId, round) as Array<{
       address: string;
       numSamples: number;
       commitment: string | null;
+      fractionBits: string;
       proofs: string | null;
       salt: string | null;
       q: Buffer | null;
@@ -239,6 +241,7 @@ export class Storage {
       address: row.address,
       numSamples: row.numSamples,
       commitment: row.commitment ?? '',
+      fractionBits: JSON.parse(row.fractionBits) as number[],
       proofs: row.proofs ? (JSON.parse(row.proofs) as AuditedUpdate['proofs']) : [],
       ...(row.q && row.salt ? { update: { q: row.q.toString('base64'), salt: row.salt } } : {}),
     }));
@@ -272,7 +275,7 @@ export class Storage {
     this.db.transaction(() => {
       this.countProofs(taskId, round, proofsVerified, 0);
       this.db
-        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(
           taskId,
           round,
@@ -284,6 +287,7 @@ export class Storage {
           JSON.stringify(update.proofs),
           update.salt ?? null,
           update.q ? Buffer.from(update.q.buffer, update.q.byteOffset, update.q.byteLength) : null,
+          JSON.stringify(update.fractionBits),
         );
       this.db
         .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')

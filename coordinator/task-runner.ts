@@ -25,7 +25,7 @@ import {
   initialStrategyState,
   RunningSum,
   type StrategyState,
-} from './aggregation.js';
+} from '../ml/aggregation.js';
 import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
@@ -251,7 +251,7 @@ export class TaskRunner {
         round: round.number,
         address,
         modelHash: round.modelHash,
-        normBound: BigInt(task.zk.normBound),
+        clipSquareX96: BigInt(task.zk.clipSquareX96),
       };
       const checked = await this.ctx.checker.check(payload, task, statement).catch((error: unknown) => {
         if (error instanceof ZkflError) this.reject(round, address, error);
@@ -291,12 +291,13 @@ export class TaskRunner {
   }
 
   private accept(round: ActiveRound, address: string, payload: UpdatePayload, checked: CheckedUpdate): void {
-    round.sum.add(checked.q, payload.numSamples);
+    round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
     const update = {
       address,
       numSamples: payload.numSamples,
       trainLoss: payload.trainLoss ?? null,
       commitment: checked.commitment,
+      fractionBits: checked.fractionBits,
       proofs: payload.proofs ?? [],
       // Published in the audit API only for tasks created with publicAudit.
       ...(this.ctx.task.spec.publicAudit && payload.salt !== undefined ? { salt: payload.salt, q: payload.q } : {}),
@@ -355,8 +356,7 @@ export class TaskRunner {
       round.phase = 'aggregating';
       storage.setPhase(task.id, round.number, 'aggregating');
     }
-    // The sum is exact in quantized units; it is dequantized here, once per round.
-    const meanDelta = round.sum.mean(2 ** -task.zk.fractionBits);
+    const meanDelta = round.sum.mean();
     const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
     setFlatWeights(model, next);
     const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);

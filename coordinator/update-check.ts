@@ -1,23 +1,26 @@
 /**
  * Checks one update against its task's statement before it may touch the model, cheapest checks first:
- * length, proof count and shape, the public statement (this task, round, sender, H_r, chunk, bound), the commitments
- * recomputed from q, and only then the Groth16 proofs in the verifier pool. Any failure is a coded ZkflError.
+ * length and scales, proof count and shape, the public statement (this task, round, sender, H_r, chunk, scale), the
+ * commitments recomputed from q (circuits/update-binding.ts, shared with the auditor), and only then the Groth16
+ * proofs in the verifier pool of the task's own circuit. Any failure is a coded ZkflError.
  */
 import { readFileSync } from 'node:fs';
-import { requireCircuit } from '../circuits/build.js';
-import { commitChunk } from '../circuits/commitment.js';
-import { type CircuitParams, circuitNamed, publicSignalNames } from '../circuits/params.js';
-import { statementSignal, type UpdateStatement } from '../circuits/statement.js';
+import { requireCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { bytesPerValue, decodeValues, outOfRange } from '../circuits/codec.js';
+import { circuitNamed } from '../circuits/params.js';
+import type { UpdateStatement } from '../circuits/statement.js';
+import { commitmentProblem, scaleProblem, statementProblem } from '../circuits/update-binding.js';
 import { VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
-import { alignedBuffer } from '../common/bytes.js';
 import { updateCommitment } from '../contracts/accepted-set.js';
 
 export interface CheckedUpdate {
-  /** The quantized update, one int16 per parameter. */
-  q: Int16Array;
+  /** The quantized update, one value per parameter. */
+  q: Int8Array | Int16Array;
+  /** Each chunk's scale exponent: the update is q·2^−f. */
+  fractionBits: number[];
   /** Chunk proofs verified (0 when the task takes updates without proofs). */
   proofsVerified: number;
   /** The update's commitment: keccak256 of its chunk commitments (null without proofs). */
@@ -35,19 +38,27 @@ export class RejectedUpdate extends ZkflError {
 }
 
 export class UpdateChecker {
-  private pool: VerifierPool | undefined;
+  /** One verifier pool per verification key: tasks of different circuits are each checked against their own. */
+  private readonly pools = new Map<string, VerifierPool>();
 
   constructor(private readonly options: { verifierProcesses?: number; verifyTimeoutMs: number }) {}
 
   async check(payload: UpdatePayload, task: TaskView, statement: UpdateStatement): Promise<CheckedUpdate> {
-    if (payload.q.byteLength !== 2 * task.numParams) {
+    const q = decodeValues(payload.q, task.numParams, task.zk.valueBits);
+    if (!q) {
       throw new ZkflError(
         'WRONG_LENGTH',
-        `update has ${payload.q.byteLength} bytes; the model needs ${task.numParams} int16 values`,
+        `update has ${payload.q.byteLength} bytes; the model needs ${task.numParams} values of ${bytesPerValue(task.zk.valueBits)} byte(s)`,
       );
     }
-    const q = new Int16Array(alignedBuffer(payload.q));
-    if (!task.spec.proofs) return { q, proofsVerified: 0, commitment: null };
+    const outside = outOfRange(q, task.zk.valueBits);
+    if (outside >= 0) {
+      throw new ZkflError('VALIDATION_FAILED', `value ${outside} is not a ${task.zk.valueBits}-bit integer`, 'q');
+    }
+    const scales = scaleProblem(payload.fractionBits, task.zk.chunks);
+    if (scales) throw new ZkflError(scales.code, scales.message);
+    const checked = { q, fractionBits: payload.fractionBits };
+    if (!task.spec.proofs) return { ...checked, proofsVerified: 0, commitment: null };
     const proofs = payload.proofs ?? [];
     try {
       await this.checkProofs(q, payload, task, statement);
@@ -55,56 +66,28 @@ export class UpdateChecker {
       throw error instanceof ZkflError ? new RejectedUpdate(error, proofs.length) : error;
     }
     return {
-      q,
+      ...checked,
       proofsVerified: proofs.length,
       commitment: updateCommitment(proofs.map((chunk) => chunk.publicSignals[0]!)),
     };
   }
 
   private async checkProofs(
-    q: Int16Array,
+    q: Int8Array | Int16Array,
     payload: UpdatePayload,
     task: TaskView,
     statement: UpdateStatement,
   ): Promise<void> {
-    const { chunks } = task.zk;
     const proofs = payload.proofs ?? [];
-    if (proofs.length === 0 || payload.salt === undefined) {
-      throw new ZkflError(
-        'PROOF_MISSING',
-        `task ${task.id} takes an update only with its salt and ${chunks} chunk proof(s)`,
-      );
+    if (payload.salt === undefined) {
+      throw new ZkflError('PROOF_MISSING', `task ${task.id} takes an update only with its salt and chunk proofs`);
     }
-    if (proofs.length !== chunks)
-      throw new ZkflError('PROOF_MALFORMED', `${proofs.length} proofs for ${chunks} chunks`);
+    const update = { proofs, fractionBits: payload.fractionBits, q, salt: BigInt(payload.salt) };
     const params = circuitNamed(task.zk.circuit);
-    const salt = BigInt(payload.salt);
-    for (let k = 0; k < chunks; k++) {
-      const signals = proofs[k]!.publicSignals;
-      if (signals.length !== publicSignalNames.length) {
-        throw new ZkflError(
-          'PROOF_MALFORMED',
-          `chunk ${k}: ${signals.length} public signals, expected ${publicSignalNames.length}`,
-        );
-      }
-      const expected = statementSignal(statement, k);
-      if (signals[1] !== String(expected)) {
-        throw new ZkflError(
-          'PROOF_MISMATCH',
-          `chunk ${k}: the proof is bound to another task, round, address, global model, chunk or norm bound`,
-        );
-      }
-      const values = new Int32Array(params.chunkSize);
-      values.set(q.subarray(k * params.chunkSize, (k + 1) * params.chunkSize));
-      const commitment = await commitChunk({ salt, statement: expected }, values, params);
-      if (String(commitment) !== signals[0]) {
-        throw new ZkflError(
-          'COMMITMENT_MISMATCH',
-          `chunk ${k}: the proof commits to other values than the update carries`,
-        );
-      }
-    }
-    const pool = this.verifierPool(params);
+    const problem =
+      statementProblem(update, statement, task.zk.chunks) ?? (await commitmentProblem(update, statement, params));
+    if (problem) throw new ZkflError(problem.code, problem.message);
+    const pool = this.verifierPool(task);
     const results = await Promise.all(
       proofs.map((chunk) =>
         pool.verify(chunk.proof, chunk.publicSignals).catch((error: unknown) => {
@@ -117,15 +100,24 @@ export class UpdateChecker {
     if (invalid >= 0) throw new ZkflError('PROOF_INVALID', `chunk ${invalid}: the proof does not verify`);
   }
 
-  private verifierPool(params: CircuitParams): VerifierPool {
-    if (!this.pool) {
-      const verificationKey = JSON.parse(readFileSync(requireCircuit(params).verificationKey, 'utf8')) as object;
-      this.pool = new VerifierPool(verificationKey, this.options.verifierProcesses, this.options.verifyTimeoutMs);
+  /** The pool verifying against the task's verification key, started on first use. */
+  private verifierPool(task: TaskView): VerifierPool {
+    const key = task.zk.verificationKeySha256!;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      const artifacts = requireCircuit(circuitNamed(task.zk.circuit));
+      if (verificationKeySha256(artifacts) !== key) {
+        throw new ZkflError('UNAVAILABLE', `the keys of circuit ${task.zk.circuit} here are not the task's`);
+      }
+      const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
+      pool = new VerifierPool(verificationKey, this.options.verifierProcesses, this.options.verifyTimeoutMs);
+      this.pools.set(key, pool);
     }
-    return this.pool;
+    return pool;
   }
 
   close(): void {
-    this.pool?.close();
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
   }
 }

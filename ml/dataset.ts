@@ -187,3 +187,16 @@ export function head(dataset: Dataset, limit: number | undefined): Dataset {
     labels: dataset.labels.subarray(0, limit),
   };
 }
+
+/** The examples at `indices`, copied, in that order (a client's shard of a partitioned set). */
+export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
+  const size = exampleSize(dataset);
+  const features = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let row = 0; row < indices.length; row++) {
+    const source = indices[row]!;
+    features.set(dataset.features.subarray(source * size, (source + 1) * size), row * size);
+    labels[row] = dataset.labels[source]!;
+  }
+  return { ...dataset, features, labels, count: indices.length };
+}

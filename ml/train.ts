@@ -60,6 +60,11 @@ function makeOptimizer(config: TrainingConfig): tf.Optimizer {
   }
 }
 
+/** The seed a client's local training in `round` shuffles with: fixed by its address, so runs are reproducible. */
+export function trainingSeed(address: string, round: number): number {
+  return (Number.parseInt(address.slice(2, 10), 16) ^ (round * 2654435761)) >>> 0;
+}
+
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**

@@ -14,8 +14,10 @@ export interface AuditedUpdate {
   numSamples: number;
   /** keccak256 of the chunk commitments (contracts/accepted-set.ts). */
   commitment: string;
+  /** Each chunk's scale exponent f (the update is q·2^−f), bound into its proof's statement. */
+  fractionBits: number[];
   proofs: Array<{ proof: Groth16Proof; publicSignals: string[] }>;
-  /** Only for tasks created with `publicAudit`: the quantized update (int16 LE, base64) and its salt. */
+  /** Only for tasks created with `publicAudit`: the quantized update (B-bit integers LE, base64) and its salt. */
   update?: { q: string; salt: string };
 }
 
@@ -32,6 +34,7 @@ export interface RoundRecord {
   loss: number;
   /** The Merkle root of the accepted (address, commitment) pairs, as posted on-chain for `onchain` tasks. */
   acceptedRoot: string;
+  /** In the order they were accepted: the order the aggregate sums them in. */
   accepted: AuditedUpdate[];
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;
 }

@@ -54,16 +54,21 @@ export const updatePayloadSchema = z.strictObject({
   taskId,
   round: z.number().int().min(1),
   /**
-   * Examples the update was trained on: its FedAvg weight. At most 2^20, so that Σ n·q over a round stays an
-   * exact integer in float64.
+   * Examples the update was trained on: its FedAvg weight. At most 2^20, so that every term n·q·2^−f of the
+   * round's sum is exact in float64.
    */
   numSamples: z
     .number()
     .int()
     .positive()
     .max(2 ** 20),
-  /** The quantized update q = round(clip(w_local − w_global)·2^f): int16 little-endian, one per parameter. */
+  /**
+   * The quantized update q = round(clip(w_local − w_global)·2^f), one per parameter, as little-endian integers:
+   * int8 for tasks of up to 8 bits per value (`quantization.bits`), int16 above.
+   */
   q: binary,
+  /** Each chunk's scale exponent f: chunk k stands for q·2^−f[k] (circuits/codec.ts). */
+  fractionBits: z.array(z.number().int().min(0).max(63)).max(10_000),
   /** The commitments' salt (a field element); with the proofs. */
   salt: fieldElement.optional(),
   /** One Groth16 proof per chunk of q, in chunk order; required unless the task turned proofs off. */

@@ -10,10 +10,13 @@ export interface ZkView {
   chunkSize: number;
   /** Proofs per update. */
   chunks: number;
-  /** Values are round(x · 2^fractionBits). */
-  fractionBits: number;
-  /** Per-chunk bound on Σ q², decimal. */
-  normBound: string;
+  /** B: bits per quantized value (the task's `quantization.bits`). */
+  valueBits: 6 | 8 | 16;
+  /**
+   * ⌊τ_k²·2^96⌋ for the chunk clip τ_k = clipNorm/√chunks, decimal: a chunk at scale 2^f is bound by
+   * Σq² ≤ ⌊τ_k²·4^f⌋ (circuits/codec.ts normBoundFor); the on-chain escrow holds the same number.
+   */
+  clipSquareX96: string;
   /** sha256 of the verification key (null when the task takes no proofs): a client proving with other keys is told so before it trains. */
   verificationKeySha256: string | null;
 }

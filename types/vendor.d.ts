@@ -100,3 +100,11 @@ declare module 'snarkjs' {
     getCurveFromName(name: string, options?: { singleThread?: boolean }): Promise<{ terminate(): Promise<void> }>;
   };
 }
+
+declare module 'circom_runtime' {
+  export interface WitnessCalculator {
+    /** The witness of `input` as a .wtns file's bytes; throws on a failed assertion. */
+    calculateWTNSBin(input: Record<string, unknown>, sanityCheck: boolean): Promise<Uint8Array>;
+  }
+  export function WitnessCalculatorBuilder(code: Uint8Array): Promise<WitnessCalculator>;
+}

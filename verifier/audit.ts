@@ -6,15 +6,16 @@
  */
 import { type EventLog, getAddress, type Provider } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
-import { commitChunk } from '../circuits/commitment.js';
+import { decodeValues } from '../circuits/codec.js';
 import { circuitNamed } from '../circuits/params.js';
-import { statementSignal, taskKey, type UpdateStatement } from '../circuits/statement.js';
+import { taskKey, type UpdateStatement } from '../circuits/statement.js';
+import { commitmentProblem, statementProblem } from '../circuits/update-binding.js';
 import { VerifierPool } from '../circuits/verifier.js';
-import { alignedBuffer, sha256Hex } from '../common/bytes.js';
+import { sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
-import { createStrategy, initialStrategyState, RunningSum } from '../coordinator/aggregation.js';
+import { createStrategy, initialStrategyState, RunningSum } from '../ml/aggregation.js';
 import { fromBytes, hashWeights } from '../ml/weights.js';
 import { type AuditBundle, recordSigner, type RoundRecord } from '../protocol/audit.js';
 
@@ -131,7 +132,7 @@ function statementOf(task: AuditBundle['task'], record: RoundRecord, address: st
     round: record.round,
     address,
     modelHash: record.modelHashBefore,
-    normBound: BigInt(task.zk.normBound),
+    clipSquareX96: BigInt(task.zk.clipSquareX96),
   };
 }
 
@@ -148,24 +149,14 @@ async function checkProofs(
   const jobs: Array<{ round: number; address: string; chunk: number; proof: Groth16Proof; signals: string[] }> = [];
   for (const { record } of bundle.rounds) {
     for (const update of record.accepted) {
-      if (update.proofs.length !== task.zk.chunks) {
-        problem(
-          record.round,
-          'proof-count',
-          `${update.address}: ${update.proofs.length} proofs for ${task.zk.chunks} chunks`,
-        );
+      const binding = statementProblem(update, statementOf(task, record, update.address), task.zk.chunks);
+      if (binding) {
+        const kind = binding.code === 'PROOF_MISMATCH' ? 'statement' : 'proof-count';
+        problem(record.round, kind, `${update.address}: ${binding.message}`);
       }
-      const statement = statementOf(task, record, update.address);
-      update.proofs.forEach(({ proof, publicSignals }, chunk) => {
-        if (publicSignals[1] !== String(statementSignal(statement, chunk))) {
-          problem(
-            record.round,
-            'statement',
-            `${update.address} chunk ${chunk}: the proof is bound to another task, round, address, model, chunk or bound`,
-          );
-        }
-        jobs.push({ round: record.round, address: update.address, chunk, proof, signals: publicSignals });
-      });
+      update.proofs.forEach(({ proof, publicSignals }, chunk) =>
+        jobs.push({ round: record.round, address: update.address, chunk, proof, signals: publicSignals }),
+      );
       if (update.commitment !== updateCommitment(update.proofs.map((chunk) => chunk.publicSignals[0] ?? '0'))) {
         problem(record.round, 'commitment', `${update.address}: the commitment is not the one its proofs carry`);
       }
@@ -212,25 +203,23 @@ async function recomputeAggregates(
         problem(record.round, 'public-audit', `${update.address}: the update is not published`);
         return;
       }
-      const q = new Int16Array(alignedBuffer(Buffer.from(update.update.q, 'base64')));
-      const statement = statementOf(task, record, update.address);
-      for (let k = 0; k < update.proofs.length; k++) {
-        const values = new Int32Array(params.chunkSize);
-        values.set(q.subarray(k * params.chunkSize, (k + 1) * params.chunkSize));
-        const salt = BigInt(update.update.salt);
-        const commitment = await commitChunk({ salt, statement: statementSignal(statement, k) }, values, params);
-        if (String(commitment) !== update.proofs[k]!.publicSignals[0]) {
-          problem(
-            record.round,
-            'public-audit',
-            `${update.address} chunk ${k}: the published update is not the committed one`,
-          );
-        }
+      const q = decodeValues(Buffer.from(update.update.q, 'base64'), task.numParams, task.zk.valueBits);
+      if (!q) {
+        problem(record.round, 'public-audit', `${update.address}: the published update has the wrong length`);
+        return;
       }
-      sum.add(q, update.numSamples);
+      const binding = await commitmentProblem(
+        { ...update, q, salt: BigInt(update.update.salt) },
+        statementOf(task, record, update.address),
+        params,
+      );
+      if (binding) {
+        problem(record.round, 'public-audit', `${update.address}: the published update is not the committed one`);
+      }
+      sum.add(q, update.numSamples, update.fractionBits, params.chunkSize);
     }
     if (sum.count === 0) continue;
-    global = strategy.apply(global, sum.mean(2 ** -task.zk.fractionBits), state);
+    global = strategy.apply(global, sum.mean(), state);
     if (hashWeights(global) !== record.modelHashAfter) {
       problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
       return;

@@ -4,24 +4,29 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as snarkjs from 'snarkjs';
 import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
-import { FIELD_PRIME } from '../../circuits/codec.js';
+import { FIELD_PRIME, normBoundFor } from '../../circuits/codec.js';
 import { commitChunk, randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
 import { chunkInputs, statementSignal, type UpdateStatement } from '../../circuits/statement.js';
 import { snarkjsLogger } from '../../circuits/snarkjs-logger.js';
 import { circuit } from '../helpers/circuits.js';
 
+/** At scale 2^0 a chunk's norm bound is ⌊clipSquareX96 / 2^96⌋: tests set it to exactly the bound they want. */
+const F = 0;
+const clipFor = (normBound: bigint): bigint => normBound << 96n;
+const withBound = (normBound: bigint): UpdateStatement => ({ ...statement, clipSquareX96: clipFor(normBound) });
+
 const statement: UpdateStatement = {
   taskId: 't-0123456789ab',
   round: 3,
   address: '0x90f525ee8247191F542689C62bFb16f87c526D0B',
   modelHash: 'a'.repeat(64),
-  normBound: 10_000_000n,
+  clipSquareX96: clipFor(10_000_000n),
 };
 
-/** 30 values spanning the whole 16-bit range, with Σq² = 4,300,000,000 + … well under nothing: set per test. */
+/** 30 values spread over the 6-bit range; Σq² and so the bound are set per test. */
 function values(...overrides: Array<[number, number]>): Int32Array {
-  const q = Int32Array.from({ length: 30 }, (_, i) => ((i * 37) % 200) - 100);
+  const q = Int32Array.from({ length: 30 }, (_, i) => ((i * 37) % 60) - 30);
   for (const [index, value] of overrides) q[index] = value;
   return q;
 }
@@ -36,25 +41,25 @@ describe('UpdateChunk circuit', function () {
   before(async () => {
     artifacts = await circuit('test');
     verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
-    const q = values([0, -32768], [1, 32767]);
+    const q = values([0, -32], [1, 31]);
     const salt = randomSalt();
-    const [proof] = await proveUpdate({ ...statement, normBound: normSq(q) + 5n }, salt, q, artifacts);
+    const [proof] = await proveUpdate(withBound(normSq(q) + 5n), salt, q, [F], artifacts);
     honest = { salt, q, proof: proof! };
   });
   after(() => terminateCurve());
 
   const verify = (publicSignals: string[], proof = honest.proof.proof): Promise<boolean> =>
     snarkjs.groth16.verify(verificationKey, publicSignals, proof);
-  const honestStatement = (): UpdateStatement => ({ ...statement, normBound: normSq(honest.q) + 5n });
+  const honestStatement = (): UpdateStatement => withBound(normSq(honest.q) + 5n);
 
   it('proves and verifies an honest update at the edges of the value range', async () => {
-    expect(honest.proof.publicSignals[1]).to.equal(String(statementSignal(honestStatement(), 0)));
+    expect(honest.proof.publicSignals[1]).to.equal(String(statementSignal(honestStatement(), 0, F)));
     expect(await verify(honest.proof.publicSignals)).to.equal(true);
   });
 
   it('commits exactly as the TypeScript twin does', async () => {
     const twin = await commitChunk(
-      { salt: honest.salt, statement: statementSignal(honestStatement(), 0) },
+      { salt: honest.salt, statement: statementSignal(honestStatement(), 0, F) },
       honest.q,
       artifacts.params,
     );
@@ -65,22 +70,20 @@ describe('UpdateChunk circuit', function () {
     ) => Promise<{ calculateWitness(input: object, sanityCheck: boolean): Promise<bigint[]> }>;
     const calculator = await witnessCalculator(readFileSync(artifacts.wasm));
     for (let trial = 0; trial < 3; trial++) {
-      const q = Int32Array.from({ length: 30 }, () => Math.floor(Math.random() * 65536) - 32768);
+      const q = Int32Array.from({ length: 30 }, () => Math.floor(Math.random() * 64) - 32);
       const salt = randomSalt();
-      const other = { ...statement, round: 7 + trial, normBound: normSq(q) };
-      const [input] = chunkInputs(other, salt, q, artifacts.params);
+      const other = { ...withBound(normSq(q)), round: 7 + trial };
+      const [input] = chunkInputs(other, salt, q, [F], artifacts.params);
       const witness = await calculator.calculateWitness(input!, true);
-      const expected = await commitChunk({ salt, statement: statementSignal(other, 0) }, q, artifacts.params);
+      const expected = await commitChunk({ salt, statement: statementSignal(other, 0, F) }, q, artifacts.params);
       expect(witness[1]).to.equal(expected);
     }
   });
 
   it('cannot prove a value out of range, on either side', async () => {
-    for (const value of [32768, -32769]) {
+    for (const value of [32, -33]) {
       const q = values([4, value]);
-      const error = await proveUpdate({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts).catch(
-        (e: Error) => e,
-      );
+      const error = await proveUpdate(withBound(normSq(q)), randomSalt(), q, [F], artifacts).catch((e: Error) => e);
       expect(error, `q = ${value}`)
         .to.be.instanceOf(Error)
         .with.property('message')
@@ -89,23 +92,23 @@ describe('UpdateChunk circuit', function () {
   });
 
   it('cannot prove a norm one unit over the bound, and can at the bound', async () => {
-    const q = values([2, 1234]);
-    const over = await proveUpdate({ ...statement, normBound: normSq(q) - 1n }, randomSalt(), q, artifacts).catch(
-      (e: Error) => e,
-    );
+    const q = values([2, 29]);
+    const over = await proveUpdate(withBound(normSq(q) - 1n), randomSalt(), q, [F], artifacts).catch((e: Error) => e);
     expect(over)
       .to.be.instanceOf(Error)
       .with.property('message')
       .that.matches(/Assert Failed/);
-    const [atBound] = await proveUpdate({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts);
+    const [atBound] = await proveUpdate(withBound(normSq(q)), randomSalt(), q, [F], artifacts);
     expect(await verify(atBound!.publicSignals, atBound!.proof)).to.equal(true);
   });
 
   it('takes the bound from the low 48 bits of the statement only', async () => {
     const q = values();
-    expect(() => statementSignal({ ...statement, normBound: 1n << 48n }, 0)).to.throw(RangeError, /48 bits/);
+    // A bound past 48 bits is capped (no update of this circuit comes near it) and never spills into the tag.
+    expect(normBoundFor(clipFor(1n << 48n), F)).to.equal((1n << 48n) - 1n);
+    expect(statementSignal(withBound(1n << 50n), 0, F) & ((1n << 48n) - 1n)).to.equal((1n << 48n) - 1n);
     // A statement whose tag bits are zero cannot lend its norm bound a 49th bit either: the circuit reads 48 bits.
-    const [input] = chunkInputs({ ...statement, normBound: normSq(q) }, randomSalt(), q, artifacts.params);
+    const [input] = chunkInputs(withBound(normSq(q)), randomSalt(), q, [F], artifacts.params);
     const overBits = { ...input!, statement: String((1n << 48n) | (normSq(q) - 1n)) };
     const failure = await snarkjs.groth16.fullProve(overBits, artifacts.wasm, artifacts.zkey).catch((e: Error) => e);
     expect(failure)
@@ -117,13 +120,13 @@ describe('UpdateChunk circuit', function () {
   it('binds the proof to its commitment, task, round, address, model hash, chunk and bound', async () => {
     const signals = honest.proof.publicSignals;
     const otherCommitment = await commitChunk(
-      { salt: honest.salt, statement: statementSignal(honestStatement(), 0) },
+      { salt: honest.salt, statement: statementSignal(honestStatement(), 0, F) },
       values([0, 5]),
       artifacts.params,
     );
-    const bound = (other: UpdateStatement, chunkIndex = 0): string[] => [
+    const bound = (other: UpdateStatement, chunkIndex = 0, fractionBits = F): string[] => [
       signals[0]!,
-      String(statementSignal(other, chunkIndex)),
+      String(statementSignal(other, chunkIndex, fractionBits)),
     ];
     const tampered: Record<string, string[]> = {
       'a commitment of other values': [String(otherCommitment), signals[1]!],
@@ -135,12 +138,13 @@ describe('UpdateChunk circuit', function () {
       }),
       'another model hash': bound({ ...honestStatement(), modelHash: 'b'.repeat(64) }),
       'another chunk index': bound(honestStatement(), 1),
-      'a larger bound': bound({ ...honestStatement(), normBound: normSq(honest.q) + 6n }),
+      'another scale (the update would count 2x what was proven)': bound(honestStatement(), 0, F + 1),
+      'a larger bound': bound(withBound(normSq(honest.q) + 6n)),
       'a signal moved by the field order': signals.map((value, i) =>
         i === 1 ? String(BigInt(value) + FIELD_PRIME) : value,
       ),
     };
-    expect(new Set(Object.values(tampered).map(String)).size, 'all variants differ').to.equal(8);
+    expect(new Set(Object.values(tampered).map(String)).size, 'all variants differ').to.equal(9);
     for (const [what, publicSignals] of Object.entries(tampered)) {
       expect(await verify(publicSignals), what).to.equal(false);
     }
@@ -153,7 +157,7 @@ describe('UpdateChunk circuit', function () {
   });
 
   it('cannot prove from a witness that breaks the constraints, even one built by hand', async () => {
-    const [input] = chunkInputs(honestStatement(), honest.salt, honest.q, artifacts.params);
+    const [input] = chunkInputs(honestStatement(), honest.salt, honest.q, [F], artifacts.params);
     const wtns = { type: 'mem' as const };
     await snarkjs.wtns.calculate(input!, artifacts.wasm, wtns);
     const bytes = (wtns as { data?: Uint8Array }).data!;
@@ -161,14 +165,33 @@ describe('UpdateChunk circuit', function () {
     const logger = snarkjsLogger('test');
     expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: bytes }, logger)).to.equal(true);
     // wtns: "wtns", version, sections; section 1 = n8, prime, witness count (at byte 60); section 2, last, holds
-    // the values, 32 bytes each: 1, commitment, statement, then q[0]. Raise q[0] by one, nothing else.
+    // the values, 32 bytes each: 1, commitment, statement, then shifted[0] = q[0] + 32. Raise it by one, nothing else.
     const witnessCount = new DataView(bytes.buffer, bytes.byteOffset).getUint32(60, true);
     const tampered = Uint8Array.from(bytes);
     const q0 = tampered.length - (witnessCount - 3) * 32;
-    expect(tampered[q0]).to.equal(Number((BigInt(honest.q[0]!) + FIELD_PRIME) & 0xffn));
+    expect(tampered[q0]).to.equal(honest.q[0]! + 32);
     tampered[q0] = (tampered[q0]! + 1) & 0xff;
     expect(await snarkjs.wtns.check(r1cs, { type: 'mem', data: tampered }, logger)).to.equal(false);
     const { proof, publicSignals } = await snarkjs.groth16.prove(artifacts.zkey, { type: 'mem', data: tampered });
     expect(await verify(publicSignals, proof)).to.equal(false);
+  });
+});
+
+describe('UpdateChunk circuit with 16-bit values', function () {
+  this.timeout(300_000);
+  after(() => terminateCurve());
+
+  it('proves the edges of the 16-bit range and refuses one past them', async () => {
+    const artifacts = await circuit('test16');
+    const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
+    const q = values([0, -32768], [1, 32767]);
+    const [proof] = await proveUpdate(withBound(normSq(q)), randomSalt(), q, [F], artifacts);
+    expect(await snarkjs.groth16.verify(verificationKey, proof!.publicSignals, proof!.proof)).to.equal(true);
+    const over = values([0, 32768]);
+    const error = await proveUpdate(withBound(normSq(over)), randomSalt(), over, [F], artifacts).catch((e: Error) => e);
+    expect(error)
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.matches(/Assert Failed/);
   });
 });

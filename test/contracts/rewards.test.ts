@@ -21,14 +21,20 @@ import { Random } from '../../common/random.js';
 import { circuit } from '../helpers/circuits.js';
 
 const REWARD = 10n ** 18n * 1000n;
-const NORM_BOUND = 10_000_000n;
+/** τ_k² = 10^6: at scale 2^−10 a chunk's bound is 10^6 · 4^10, far above the test updates' norms. */
+const CLIP_SQUARE_X96 = (10n ** 6n) << 96n;
+const FRACTION_BITS = 10;
 
 /** A contribution as its contributor holds it: proofs, and the pair the coordinator would accept. */
 interface Contribution {
   address: string;
   proofs: ChunkProof[];
+  fractionBits: number[];
   pair: AcceptedPair;
 }
+
+const onchainProofs = (contribution: Contribution): SolidityChunkProof[] =>
+  contribution.proofs.map((proof, k) => solidityChunkProof(proof, contribution.fractionBits[k]!));
 
 async function reverts(action: Promise<unknown>, error: string): Promise<void> {
   const outcome = await action.then(
@@ -82,7 +88,7 @@ describe('ZkflRewards on a local chain', function () {
       verifier: verifierFor(deployment, artifacts.params.name),
       rounds: 3,
       chunks: 1,
-      normBound: NORM_BOUND,
+      clipSquareX96: CLIP_SQUARE_X96,
       deadline: now + 86_400,
       rewardPerRound: REWARD,
       ...overrides,
@@ -97,17 +103,19 @@ describe('ZkflRewards on a local chain', function () {
     signer: JsonRpcSigner,
     options: { chunks?: number; modelHash?: string; seed?: number } = {},
   ): Promise<Contribution> {
-    const q = Int16Array.from({ length: 30 * (options.chunks ?? 1) }, (_, i) => ((i + (options.seed ?? 0)) % 9) - 4);
+    const chunks = options.chunks ?? 1;
+    const q = Int8Array.from({ length: 30 * chunks }, (_, i) => ((i + (options.seed ?? 0)) % 9) - 4);
     const statement = {
       taskId,
       round,
       address: signer.address,
       modelHash: options.modelHash ?? modelHash(round),
-      normBound: NORM_BOUND,
+      clipSquareX96: CLIP_SQUARE_X96,
     };
-    const proofs = await proveUpdate(statement, randomSalt(), q, artifacts);
+    const fractionBits = Array<number>(chunks).fill(FRACTION_BITS);
+    const proofs = await proveUpdate(statement, randomSalt(), q, fractionBits, artifacts);
     const commitment = updateCommitment(proofs.map((proof) => proof.publicSignals[0]!));
-    return { address: signer.address, proofs, pair: { address: signer.address, commitment } };
+    return { address: signer.address, proofs, fractionBits, pair: { address: signer.address, commitment } };
   }
 
   async function openAndClose(key: string, round: number, accepted: Contribution[]): Promise<void> {
@@ -122,7 +130,7 @@ describe('ZkflRewards on a local chain', function () {
     contribution: Contribution,
     accepted: Contribution[],
     by: JsonRpcSigner = alice,
-    proofs: SolidityChunkProof[] = contribution.proofs.map(solidityChunkProof),
+    proofs: SolidityChunkProof[] = onchainProofs(contribution),
   ) => as(by).submitContribution(key, round, contribution.address, proofs, leafOf(contribution, accepted));
 
   /** The contribution's leaf in the accepted set; for one outside it, a proof as if it were leaf 0. */
@@ -138,13 +146,24 @@ describe('ZkflRewards on a local chain', function () {
   it('builds the same statement as the TypeScript twin', async () => {
     const { id, key } = await createTask();
     await (await as(coordinator).openRound(key, 1, '0x' + modelHash(1))).wait();
-    for (const chunk of [0, 5]) {
-      const twin = statementSignal(
-        { taskId: id, round: 1, address: bob.address, modelHash: modelHash(1), normBound: NORM_BOUND },
-        chunk,
-      );
-      expect(await rewards.statementOf(key, 1, bob.address, chunk)).to.equal(twin);
+    const statement = {
+      taskId: id,
+      round: 1,
+      address: bob.address,
+      modelHash: modelHash(1),
+      clipSquareX96: CLIP_SQUARE_X96,
+    };
+    // Scales whose bound is exact, cut by the fixed point, and capped at 48 bits.
+    for (const [chunk, fractionBits] of [
+      [0, 0],
+      [5, 10],
+      [2, 40],
+      [3, 63],
+    ] as const) {
+      const twin = statementSignal(statement, chunk, fractionBits);
+      expect(await rewards.statementOf(key, 1, bob.address, chunk, fractionBits)).to.equal(twin);
     }
+    await reverts(rewards.statementOf(key, 1, bob.address, 0, 64), 'Rewards__StatementMismatch');
   });
 
   it('records an accepted, proven contribution for its own address even when another account submits it', async () => {
@@ -166,7 +185,7 @@ describe('ZkflRewards on a local chain', function () {
     const { id, key } = await createTask({ chunks: 2 });
     const a = await contribute(id, 1, alice, { chunks: 2 });
     await openAndClose(key, 1, [a]);
-    const [first, second] = a.proofs.map(solidityChunkProof);
+    const [first, second] = onchainProofs(a);
     await reverts(submit(key, 1, a, [a], alice, [first!]), 'Rewards__WrongChunkCount');
     await reverts(submit(key, 1, a, [a], alice, [second!, first!]), 'Rewards__StatementMismatch');
     await (await submit(key, 1, a, [a])).wait();
@@ -182,16 +201,19 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(submit(key, 1, a, [a]), 'Rewards__RoundNotClosed');
     await openAndClose(key, 1, [a, b]);
 
-    const broken = a.proofs.map(solidityChunkProof);
+    const broken = onchainProofs(a);
     broken[0]!.a[0] = String(BigInt(broken[0]!.a[0]) + 1n);
     await reverts(submit(key, 1, a, [a, b], alice, broken), 'Rewards__InvalidProof');
+    // The same proof declared at another scale: it would count for twice what it proved.
+    const rescaled = onchainProofs(a).map((proof) => ({ ...proof, fractionBits: FRACTION_BITS - 1 }));
+    await reverts(submit(key, 1, a, [a, b], alice, rescaled), 'Rewards__StatementMismatch');
     await reverts(submit(key, 1, freeRider, [a, b, freeRider]), 'Rewards__NotAccepted');
     await reverts(submit(key, 1, staleModel, [a, b]), 'Rewards__StatementMismatch');
     // Bob's proof submitted as Alice's: the statement names another address; claiming hers does not verify.
     const bobAsAlice = { ...b, address: alice.address };
     await reverts(submit(key, 1, bobAsAlice, [a, b]), 'Rewards__StatementMismatch');
-    const relabelled = b.proofs.map((proof) => ({
-      ...solidityChunkProof(proof),
+    const relabelled = onchainProofs(b).map((proof) => ({
+      ...proof,
       statement: String(a.proofs[0]!.publicSignals[1]),
     }));
     await reverts(submit(key, 1, bobAsAlice, [a, b], mallory, relabelled), 'Rewards__InvalidProof');

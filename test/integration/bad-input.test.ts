@@ -9,7 +9,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { connect, freshNonce, next, randomWallet, type RawSocket, request } from '../helpers/raw-client.js';
 import { bytesOf } from '../../common/bytes.js';
-import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
+import { HAND_FRACTION_BITS, handScales, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -121,9 +121,15 @@ describe('bad input', function () {
       expect(await code(first!, good)).to.equal('DUPLICATE_UPDATE');
       expect(await code(second!, { ...good, q: bytesOf(q.subarray(1)) })).to.equal('WRONG_LENGTH');
       const ended = next<RoundEndPayload>(first!, 'round:end');
-      expect(await code(third!, { taskId: task.id, round: 1, numSamples: 10, q: bytesOf(q) })).to.equal(
-        'PROOF_MISSING',
-      );
+      expect(
+        await code(third!, {
+          taskId: task.id,
+          round: 1,
+          numSamples: 10,
+          q: bytesOf(q),
+          fractionBits: handScales(task),
+        }),
+      ).to.equal('PROOF_MISSING');
       expect((await ended).participants).to.equal(1);
 
       const [round] = await getRounds(url, task.id);
@@ -137,9 +143,9 @@ describe('bad input', function () {
       ]);
       expect(round!.rejected[3]).to.deep.include({ address: wallets[1]!.address });
       expect([round!.proofsVerified, round!.proofsRejected]).to.deep.equal([1, 0]);
-      // Only the good update moved the model: w1 = w0 + q·2^−f (FedAvg of one update, dequantized once).
+      // Only the good update moved the model: w1 = w0 + q·2^−f (FedAvg of one update).
       const [before, after] = [await getWeights(url, task.id, 0), await getWeights(url, task.id, 1)];
-      const scale = 2 ** -task.zk.fractionBits;
+      const scale = 2 ** -HAND_FRACTION_BITS;
       after.forEach((value, i) => expect(value - before[i]!).to.be.closeTo(q[i]! * scale, 1e-6));
     });
 
@@ -162,6 +168,9 @@ describe('bad input', function () {
         'other task',
         'two proofs',
         'one signal',
+        'other scale',
+        'scales missing',
+        'out of range',
       ];
       const task = await createTask(
         url,
@@ -187,6 +196,9 @@ describe('bad input', function () {
         otherTask,
         twoProofs,
         oneSignal,
+        otherScale,
+        scalesMissing,
+        outOfRange,
       ] = clients;
       const q = smallUpdate(task.numParams);
       const statement = (client: (typeof clients)[number]) => ({
@@ -196,13 +208,14 @@ describe('bad input', function () {
         modelHash: client.modelHash,
       });
       const sendAsRoundOne = { taskId: task.id, round: 1 };
-      const [good, forAltered, forTampered, wrongModel, wrongRound, wrongTask] = await Promise.all([
+      const [good, forAltered, forTampered, wrongModel, wrongRound, wrongTask, forOtherScale] = await Promise.all([
         provenUpdate(task, statement(honest!), q),
         provenUpdate(task, statement(altered!), q),
         provenUpdate(task, statement(tamperedProof!), q),
         provenUpdate(task, { ...statement(otherModel!), modelHash: 'c'.repeat(64) }, q),
         provenUpdate(task, { ...statement(otherRound!), round: 2 }, q, sendAsRoundOne),
         provenUpdate(task, { ...statement(otherTask!), taskId: 't-000000000000' }, q, sendAsRoundOne),
+        provenUpdate(task, statement(otherScale!), q),
       ]);
       const code = async (client: (typeof clients)[number], payload: object): Promise<[string, string]> => {
         const reply = await request(client.socket, 'update', payload);
@@ -218,6 +231,7 @@ describe('bad input', function () {
         { ...good, proofs: outside },
         { ...good, proofs: oversized },
         { ...good, proofs: badShape },
+        { ...good, fractionBits: [64] },
       ]) {
         expect(await code(honest!, payload)).to.deep.equal(['honest', 'VALIDATION_FAILED']);
       }
@@ -244,6 +258,11 @@ describe('bad input', function () {
         await code(otherTask!, wrongTask),
         await code(twoProofs!, { ...good, proofs: [...good.proofs!, ...good.proofs!] }),
         await code(oneSignal!, { ...good, proofs: oneSignalProofs }),
+        // Proven at 2^−10 but declared at 2^−11: it would count for half of what it proved.
+        await code(otherScale!, { ...forOtherScale, fractionBits: [HAND_FRACTION_BITS + 1] }),
+        await code(scalesMissing!, { ...good, fractionBits: [] }),
+        // 100 fits the int8 on the wire, not the task's 6-bit values.
+        await code(outOfRange!, { ...good, q: bytesOf(Int8Array.from(q, (value, i) => (i === 3 ? 100 : value))) }),
       ];
       const ended = next<RoundEndPayload>(honest!.socket, 'round:end');
       outcomes.unshift(await code(honest!, good));
@@ -258,9 +277,12 @@ describe('bad input', function () {
         ['other task', 'PROOF_MISMATCH'],
         ['two proofs', 'PROOF_MALFORMED'],
         ['one signal', 'PROOF_MALFORMED'],
+        ['other scale', 'PROOF_MISMATCH'],
+        ['scales missing', 'WRONG_LENGTH'],
+        ['out of range', 'VALIDATION_FAILED'],
       ]);
       const summary = await ended;
-      expect([summary.participants, summary.proofsVerified, summary.proofsRejected]).to.deep.equal([1, 1, 9]);
+      expect([summary.participants, summary.proofsVerified, summary.proofsRejected]).to.deep.equal([1, 1, 10]);
       const [round] = await getRounds(url, task.id);
       expect(round!.rejected.find((r) => r.address === replayed!.wallet.address)?.reason).to.match(
         /bound to another task, round, address/,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createStrategy, initialStrategyState, RunningSum } from '../../coordinator/aggregation.js';
+import { createStrategy, initialStrategyState, RunningSum } from '../../ml/aggregation.js';
 import { aggregationSchema } from '../../protocol/task-spec.js';
 
 const config = (overrides: object) => aggregationSchema.parse(overrides);
@@ -7,8 +7,8 @@ const config = (overrides: object) => aggregationSchema.parse(overrides);
 describe('aggregation', () => {
   it('FedAvg weights each update by its sample count', () => {
     const sum = RunningSum.empty(3);
-    sum.add(Float32Array.of(1, 2, 3), 10);
-    sum.add(Float32Array.of(4, -2, 0), 30);
+    sum.add(Int8Array.of(1, 2, 3), 10, [0], 3);
+    sum.add(Int8Array.of(4, -2, 0), 30, [0], 3);
     expect(Array.from(sum.mean())).to.deep.equal([(10 * 1 + 30 * 4) / 40, (10 * 2 - 30 * 2) / 40, (10 * 3) / 40]);
     const next = createStrategy(config({})).apply(Float32Array.of(1, 1, 1), sum.mean(), []);
     expect(Array.from(next)).to.deep.equal([1 + 3.25, 1 - 1, 1 + 0.75]);
@@ -16,14 +16,22 @@ describe('aggregation', () => {
 
   it('keeps one model-sized sum however many updates arrive', () => {
     const sum = RunningSum.empty(4);
-    for (let k = 0; k < 1000; k++) sum.add(Float32Array.of(k, 1, -1, 0.5), 1);
+    for (let k = 0; k < 1000; k++) sum.add(Int16Array.of(k, 2, -2, 1), 1, [0, 1], 2);
     expect(sum.sum.length).to.equal(4);
     expect(sum.count).to.equal(1000);
-    expect(sum.mean()[0]).to.be.closeTo(499.5, 1e-9);
+    expect(Array.from(sum.mean())).to.deep.equal([499.5, 2, -1, 0.5]);
+  });
+
+  it('dequantizes each chunk at its own scale', () => {
+    const sum = RunningSum.empty(5);
+    // Chunks of 2: values q·2^−f with f = 1, 3, 0 for the three chunks (the last one short).
+    sum.add(Int8Array.of(4, -2, 8, 16, 7), 1, [1, 3, 0], 2);
+    expect(Array.from(sum.mean())).to.deep.equal([2, -1, 1, 2, 7]);
+    expect(() => sum.add(Int8Array.of(1, 1, 1, 1, 1), 1, [0, 0], 2)).to.throw(/2 scales for 3 chunks/);
   });
 
   it('refuses an update of the wrong size and an empty mean', () => {
-    expect(() => RunningSum.empty(3).add(Float32Array.of(1), 1)).to.throw(/expected 3/);
+    expect(() => RunningSum.empty(3).add(Int8Array.of(1), 1, [0], 3)).to.throw(/expected 3/);
     expect(() => RunningSum.empty(3).mean()).to.throw(/no updates/);
   });
 

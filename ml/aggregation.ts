@@ -4,7 +4,11 @@
  */
 import type { AggregationConfig } from '../protocol/task-spec.js';
 
-/** Σ n_k·q_k and Σ n_k, accumulated in float64 as updates arrive. */
+/**
+ * Σ n_k·Δ_k and Σ n_k over a round's accepted updates, in float64, where Δ_k = q_k·2^−f (each chunk at its own
+ * scale). Every term n·q·2^−f is exact; the sums are taken in the order updates were accepted, which the round
+ * record keeps, so anyone replaying that order (the public audit) gets the same bits.
+ */
 export class RunningSum {
   constructor(
     readonly sum: Float64Array,
@@ -16,22 +20,25 @@ export class RunningSum {
     return new RunningSum(new Float64Array(size));
   }
 
-  /**
-   * Adds n·q. With integer q (|q| < 2^15) and n ≤ 2^20 every term is below 2^35, so sums over up to 2^17
-   * updates stay below 2^53: exact integer arithmetic in float64.
-   */
-  add(values: ArrayLike<number>, weight: number): void {
-    if (values.length !== this.sum.length)
-      throw new Error(`update has ${values.length} values, expected ${this.sum.length}`);
-    for (let i = 0; i < values.length; i++) this.sum[i]! += weight * values[i]!;
+  /** Adds n·q·2^−f, chunk k of `chunkSize` values at scale 2^−fractionBits[k]. */
+  add(q: ArrayLike<number>, weight: number, fractionBits: readonly number[], chunkSize: number): void {
+    if (q.length !== this.sum.length) throw new Error(`update has ${q.length} values, expected ${this.sum.length}`);
+    if (fractionBits.length !== Math.ceil(q.length / chunkSize)) {
+      throw new Error(`update has ${fractionBits.length} scales for ${Math.ceil(q.length / chunkSize)} chunks`);
+    }
+    for (let k = 0; k < fractionBits.length; k++) {
+      const scale = weight * 2 ** -fractionBits[k]!;
+      const end = Math.min(q.length, (k + 1) * chunkSize);
+      for (let i = k * chunkSize; i < end; i++) this.sum[i]! += scale * q[i]!;
+    }
     this.totalWeight += weight;
     this.count += 1;
   }
 
-  /** The weighted mean update Σ n_k·q_k / Σ n_k, times `scale` (2^−f dequantizes, once per round). */
-  mean(scale = 1): Float64Array {
+  /** The weighted mean update Σ n_k·Δ_k / Σ n_k. */
+  mean(): Float64Array {
     if (this.totalWeight <= 0) throw new Error('no updates to average');
-    return this.sum.map((value) => (value / this.totalWeight) * scale);
+    return this.sum.map((value) => value / this.totalWeight);
   }
 }
 
