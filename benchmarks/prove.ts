@@ -119,7 +119,7 @@ async function measure(artifacts: CircuitArtifacts): Promise<CircuitRow> {
 }
 
 const rows: CircuitRow[] = [];
-for (const name of ['bench465', 'bench1860', 'default', 'default16'] as CircuitName[]) {
+for (const name of ['bench630', 'bench2520', 'default', 'default8', 'default16'] as CircuitName[]) {
   const artifacts = await buildCircuit(circuitParams[name], { ptau: process.env.ZKFL_PTAU });
   rows.push(await measure(artifacts));
   process.stderr.write(`${name}: ${JSON.stringify(rows.at(-1))}\n`);
@@ -172,6 +172,7 @@ const demo = values['skip-demo']
 
 const byName = (name: string): CircuitRow => rows.find((row) => row.circuit === name)!;
 const main = byName(circuitParams.default.name);
+const byte = byName(circuitParams.default8.name);
 const wide = byName(circuitParams.default16.name);
 const niidSteady = mean(niid.seconds.slice(1));
 const table = [
@@ -192,10 +193,10 @@ included). Verification on one thread, mean of 19.
 
 ${table}
 
-Default circuit (B = 8, D = ${main.chunkSize}): **${main.perParameter.toFixed(2)} constraints per parameter** (target ≤ 12;
-the 16-bit circuit it replaces: ${wide.perParameter.toFixed(2)}), **${main.throughputMsPerParameter.toFixed(3)} ms per parameter** with one
-prover per core (target ≤ 0.5; ${((main.single.witnessMs + main.single.proveMs) / main.chunkSize).toFixed(3)} for a lone chunk on all threads; 16-bit: ${wide.throughputMsPerParameter.toFixed(3)}),
-verification ${main.verifyMs.toFixed(1)} ms.
+Default circuit (B = ${main.valueBits}, D = ${main.chunkSize}): **${main.perParameter.toFixed(2)} constraints per parameter** (target ≤ 12;
+8-bit: ${byte.perParameter.toFixed(2)}; the 16-bit circuit it replaces: ${wide.perParameter.toFixed(2)}), **${main.throughputMsPerParameter.toFixed(3)} ms per parameter**
+with one prover per core (target ≤ 0.5; ${((main.single.witnessMs + main.single.proveMs) / main.chunkSize).toFixed(3)} for a lone chunk on all threads; 8-bit:
+${byte.throughputMsPerParameter.toFixed(3)}; 16-bit: ${wide.throughputMsPerParameter.toFixed(3)}), verification ${main.verifyMs.toFixed(1)} ms.
 
 NIID-Bench CNN (${NIID_CNN_PARAMS.toLocaleString('en')} parameters, ${niid.chunks} chunks), one client's whole update per round:
 ${niid.seconds.map((s) => s.toFixed(1)).join(', ')} s (the first includes loading the key in each process); **${niidSteady.toFixed(1)} s per round** after

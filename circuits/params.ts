@@ -32,14 +32,17 @@ function params(chunkSize: number, valueBits: ValueBits, ptauPower: number): Cir
 }
 
 /**
- * `default` is what tasks use: 6-bit values, D = 8100, 65,147 constraints (8.04 per parameter), as large as a 2^16
- * powers of tau holds (13 Poseidon absorptions of 15 elements × 42 values, the last one partly filled). Its 8- and
- * 16-bit siblings serve tasks that choose those widths: `default8` (D = 6045, 13 absorptions of 15 × 31 values,
- * 10.4 per parameter) and `default16` (D = 3150, 14 absorptions of 15 × 15, 19.9 per parameter). The `test` family
- * has 30-value chunks, for the tests; the bench sets are benchmark points.
+ * The `default` family is what tasks use. For 6-bit values (the default width) it has two sizes, each as large as
+ * its powers of tau holds: `default`, D = 8100 in 2^16 (65,147 constraints, 8.04 per parameter: 12 Poseidon
+ * absorptions of 15 elements × 42 values and part of a 13th), and `default15`, D = 3990 in 2^15 (32,699
+ * constraints), for models small enough that one half-size proof covers them. Its 8- and 16-bit members serve tasks
+ * that choose those widths: `default8` (D = 6045, 13 absorptions of 15 × 31 values, 10.4 per parameter) and
+ * `default16` (D = 3150, 14 absorptions of 15 × 15, 19.9 per parameter). The `test` family has 30-value chunks, for
+ * the tests; the bench sets are benchmark points.
  */
 export const circuitParams = {
   default: params(8100, 6, 16),
+  default15: params(3990, 6, 15),
   default8: params(6045, 8, 16),
   default16: params(3150, 16, 16),
   test: params(30, 6, 11),
@@ -54,9 +57,23 @@ export type CircuitName = keyof typeof circuitParams;
 /** The circuit families a coordinator proves with: `default` in production, `test` in the tests. */
 export type CircuitFamily = 'default' | 'test';
 
-/** The circuit of `family` for `bits`-bit values. */
-export function circuitFor(family: CircuitFamily, bits: ValueBits): CircuitParams {
-  return bits === 6 ? circuitParams[family] : circuitParams[`${family}${bits}`];
+const families: Record<CircuitFamily, Record<ValueBits, CircuitName[]>> = {
+  default: { 6: ['default', 'default15'], 8: ['default8'], 16: ['default16'] },
+  test: { 6: ['test'], 8: ['test8'], 16: ['test16'] },
+};
+
+/**
+ * The circuit of `family` that proves a model of `numParams` parameters at `bits` bits for the least work: proving
+ * time grows with the circuit's domain, so the one with the fewest chunks × 2^power, the larger one on a tie (fewer
+ * proofs to send and, if challenged, to verify on-chain).
+ */
+export function circuitFor(family: CircuitFamily, bits: ValueBits, numParams: number): CircuitParams {
+  const cost = (params: CircuitParams): number => Math.ceil(numParams / params.chunkSize) * 2 ** params.ptauPower;
+  return families[family][bits]
+    .map((name) => circuitParams[name])
+    .reduce((best, params) =>
+      cost(params) < cost(best) || (cost(params) === cost(best) && params.chunkSize > best.chunkSize) ? params : best,
+    );
 }
 
 /** Public signals of one chunk proof, in circuit order (outputs first, then public inputs as declared). */

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatEther, parseEther } from 'ethers';
+import { formatEther, isAddress, parseEther } from 'ethers';
 import { buildCircuit, loadCircuit, terminateCurve } from '../circuits/build.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { connectRpc } from '../contracts/chain.js';
@@ -21,28 +21,33 @@ import { requestBytes, requestJson } from '../common/http.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { defaultCoordinatorOptions } from '../coordinator/options.js';
-import { type DemoModel, demoModels, runDemo } from '../demo/demo.js';
+import { type DemoModel, demoModels, type DemoResult, runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { InfoView, RoundView, TaskView } from '../protocol/rest.js';
-import { fixed, percent, ProgressDisplay, table } from './render.js';
+import type { TermsView } from '../protocol/terms.js';
+import { fixed, percent, ProgressDisplay, renderTerms, table } from './render.js';
+import { createInterface } from 'node:readline/promises';
 
 const usage = `zkfl — federated learning with proofs of every contribution
 
-  zkfl setup [--circuit default|test|bench256|bench1024[,…]] [--ptau FILE] [--force]
-  zkfl chain [--port 8545] [--deployment FILE]
+  zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
+  zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N] [--key FILE] [CHAIN]
-  zkfl task create --config task.json [--coordinator URL] [--escrow TOKENS --key FILE CHAIN]
+  zkfl task create --config task.json [--coordinator URL] [--escrow --key FILE CHAIN]
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
-  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--backend tensorflow|wasm|cpu] [--progress bar|json|none] [CHAIN]
+  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--accept-terms] [--backend tensorflow|wasm|cpu]
+              [--progress bar|json|none] [CHAIN]
   zkfl demo [--model demo-cnn|niid-cnn] [--clients N] [--rounds R] [--alpha A] [--seed S] [--audit-out DIR] [--json]
   zkfl audit export --task ID --out DIR [--coordinator URL]
   zkfl verify (--task ID [--coordinator URL] | --bundle DIR) [--rpc URL --deployment FILE] [--json]
 
 CHAIN is --rpc URL --deployment FILE: where tasks created with "onchain": true settle ("zkfl chain" starts a local
-one and writes its deployment file). "task create --escrow" escrows TOKENS per round from the key's account.
+one and writes its deployment file; --fund gives the accounts named ETH for gas and reward tokens). "task create
+--escrow" escrows the spec's rewards.perRound × rounds from the key's account. A client shows the task's terms and
+trains only after you agree (--accept-terms agrees without asking, for unattended runs).
 
 Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
 --ptau defaults to ZKFL_PTAU; without either, setup downloads the public Hermez file or runs a dev ceremony.
@@ -77,6 +82,15 @@ function integer(values: Values, name: string, fallback: number, min = 1): numbe
 
 const chainOptions = { rpc: { type: 'string' }, deployment: { type: 'string' } } as const;
 
+/** A token or ether amount such as 100 or 0.5, in base units (18 decimals). */
+function tokenAmount(values: Values, name: string, fallback: string): bigint {
+  try {
+    return parseEther((values[name] as string | undefined) ?? fallback);
+  } catch {
+    throw new ZkflError('VALIDATION_FAILED', `--${name} must be an amount such as 100 or 0.5`, name);
+  }
+}
+
 /** --rpc and --deployment, both or neither. */
 function chainFrom(values: Values): { rpcUrl: string; deployment: Deployment } | undefined {
   if (values.rpc === undefined && values.deployment === undefined) return undefined;
@@ -100,7 +114,7 @@ function coordinatorUrl(values: Values): string {
 
 async function setupCommand(args: string[]): Promise<void> {
   const values = parse(args, { circuit: { type: 'string' }, ptau: { type: 'string' }, force: { type: 'boolean' } });
-  const names = ((values.circuit as string | undefined) ?? 'default').split(',');
+  const names = ((values.circuit as string | undefined) ?? 'default,default15').split(',');
   for (const name of names) {
     if (!(name in circuitParams)) {
       throw new ZkflError(
@@ -175,7 +189,7 @@ async function taskCommand(args: string[]): Promise<void> {
     out: { type: 'string' },
     round: { type: 'string' },
     json: { type: 'boolean' },
-    escrow: { type: 'string' },
+    escrow: { type: 'boolean' },
     key: { type: 'string' },
     ...chainOptions,
   });
@@ -194,7 +208,7 @@ async function taskCommand(args: string[]): Promise<void> {
       body: JSON.stringify(spec),
     });
     process.stdout.write(`${task.id}\n`);
-    if (values.escrow !== undefined) await escrowCommand(values, base, task);
+    if (values.escrow) await escrowCommand(values, base, task);
   } else if (sub === 'show') {
     const id = encodeURIComponent(required(values, 'task'));
     const task = await requestJson<TaskView>(`${base}/api/tasks/${id}`);
@@ -238,18 +252,11 @@ async function taskCommand(args: string[]): Promise<void> {
 async function escrowCommand(values: Values, base: string, task: TaskView): Promise<void> {
   const chain = chainFrom(values);
   if (!chain) throw new ZkflError('VALIDATION_FAILED', '--escrow needs --rpc and --deployment', 'deployment');
-  let rewardPerRound: bigint;
-  try {
-    rewardPerRound = parseEther(required(values, 'escrow'));
-  } catch {
-    throw new ZkflError('VALIDATION_FAILED', '--escrow must be a token amount such as 100 or 0.5', 'escrow');
-  }
   const owner = loadOrCreateWallet(required(values, 'key')).connect(connectRpc(chain.rpcUrl, chain.deployment.chainId));
   const { coordinator } = await requestJson<InfoView>(`${base}/api/info`);
-  await escrowTask(owner, chain.deployment, task, { rewardPerRound, coordinator });
-  process.stderr.write(
-    `escrowed ${formatEther(rewardPerRound * BigInt(task.spec.rounds))} tokens for ${task.id} from ${owner.address}\n`,
-  );
+  await escrowTask(owner, chain.deployment, task, { coordinator });
+  const deposit = BigInt(task.spec.rewards.perRound) * BigInt(task.spec.rounds);
+  process.stderr.write(`escrowed ${formatEther(deposit)} tokens for ${task.id} from ${owner.address}\n`);
 }
 
 /** `zkfl audit export`: a task's audit bundle from the coordinator's public API, into a directory. */
@@ -292,17 +299,37 @@ async function verifyCommand(args: string[]): Promise<void> {
     } else {
       process.stdout.write(
         table(
-          ['round', 'accepted', 'rejected', 'proofs verified', 'model after', 'recorded on-chain', 'paid on-chain'],
+          [
+            'round',
+            'accepted',
+            'rejected',
+            'proofs verified',
+            'model after',
+            'owed (ZKR)',
+            'paid on-chain (ZKR)',
+            'challenges',
+            'voided',
+            'omission claims',
+          ],
           report.rounds.map((round) => [
             round.round,
             round.accepted,
             round.rejected,
             round.proofsVerified,
             round.modelHashAfter.slice(0, 12),
-            round.onchain?.recorded ?? '-',
-            round.onchain?.paid ?? '-',
+            formatEther(round.owed),
+            round.onchain ? `${formatEther(round.onchain.paidAmount)} (${round.onchain.paid})` : '-',
+            round.onchain?.challenges ?? '-',
+            round.onchain?.voided ?? '-',
+            round.onchain?.omissions ?? '-',
           ]),
         ) + '\n\n',
+      );
+      process.stdout.write(
+        report.scores === 'recomputed'
+          ? 'scores: recomputed from the published updates and scoring set\n'
+          : "scores: the coordinator's signed word (updates are private). Checked: the scored updates are the proven," +
+              ' accepted ones; amounts follow the reward rule from the scores; nobody is paid more than its leaf.\n',
       );
       for (const problem of report.problems) {
         process.stdout.write(
@@ -323,7 +350,17 @@ async function verifyCommand(args: string[]): Promise<void> {
 
 /** `zkfl chain`: a local chain with zkfl deployed, until interrupted. */
 async function chainCommand(args: string[]): Promise<void> {
-  const values = parse(args, { port: { type: 'string' }, deployment: { type: 'string' } });
+  const values = parse(args, {
+    port: { type: 'string' },
+    deployment: { type: 'string' },
+    fund: { type: 'string' },
+    eth: { type: 'string' },
+    tokens: { type: 'string' },
+  });
+  const funded = ((values.fund as string | undefined) ?? '').split(',').filter(Boolean);
+  const bad = funded.find((address) => !isAddress(address));
+  if (bad) throw new ZkflError('VALIDATION_FAILED', `--fund: ${bad} is not an address`, 'fund');
+  const [eth, tokens] = [tokenAmount(values, 'eth', '10'), tokenAmount(values, 'tokens', '1000')];
   const built = (Object.keys(circuitParams) as CircuitName[])
     .map((name) => loadCircuit(circuitParams[name]))
     .filter((artifacts) => artifacts !== undefined);
@@ -335,13 +372,38 @@ async function chainCommand(args: string[]): Promise<void> {
   process.stderr.write(
     `contracts deployed by ${await devnet.owner.getAddress()} (Hardhat account 0, which also mints the reward token)\n`,
   );
+  for (const address of funded) {
+    await devnet.fund(address, formatEther(eth));
+    await devnet.mint(address, tokens);
+    process.stderr.write(`funded ${address}: ${formatEther(eth)} ETH for gas, ${formatEther(tokens)} ZKR\n`);
+  }
   const shutdown = (): void => void devnet.stop().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
 
+/** Asks on the terminal whether the holder agrees to the terms (printed to stderr); `--accept-terms` says yes. */
+async function askTerms(view: TermsView, accept: boolean): Promise<boolean> {
+  process.stderr.write(renderTerms(view) + '\n');
+  if (accept) {
+    process.stderr.write('terms accepted (--accept-terms)\n');
+    return true;
+  }
+  if (!process.stdin.isTTY) {
+    throw new ZkflError('CONSENT_REQUIRED', 'not a terminal: read the terms above and run again with --accept-terms');
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question('Do you agree to these terms and take part? [y/N] ');
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    prompt.close();
+  }
+}
+
 async function clientCommand(args: string[]): Promise<void> {
   const values = parse(args, {
+    'accept-terms': { type: 'boolean' },
     coordinator: { type: 'string' },
     task: { type: 'string' },
     data: { type: 'string' },
@@ -388,6 +450,7 @@ async function clientCommand(args: string[]): Promise<void> {
       dataPath: required(values, 'data'),
       keyPath: (values.key as string | undefined) ?? join(homedir(), '.zkfl', 'key.json'),
       backend: backend as BackendName | undefined,
+      agreeToTerms: (view) => askTerms(view, values['accept-terms'] === true),
       onEvent,
       ...(chain ? { chain } : {}),
     });
@@ -405,6 +468,17 @@ async function clientCommand(args: string[]): Promise<void> {
   } finally {
     display?.stop();
   }
+}
+
+/** Per participant of a demo: its scores and amounts summed over rounds, and its token balance. */
+function participantRows(result: DemoResult): Array<Array<string | number>> {
+  const addresses = [...new Set(result.rounds.flatMap((round) => Object.keys(round.scores)))].sort();
+  return addresses.map((address) => [
+    address,
+    result.rounds.reduce((sum, round) => sum + (round.scores[address] ?? 0), 0).toFixed(5),
+    formatEther(result.rounds.reduce((sum, round) => sum + BigInt(round.amounts[address] ?? '0'), 0n)),
+    result.rewards?.[address] ?? '-',
+  ]);
 }
 
 async function demoCommand(args: string[]): Promise<void> {
@@ -471,8 +545,10 @@ async function demoCommand(args: string[]): Promise<void> {
     });
     display.stop();
     if (values.json) {
-      const { rounds, rewards } = result;
-      process.stdout.write(JSON.stringify({ rounds, ...(rewards ? { rewards } : {}) }) + '\n');
+      const { rounds, rewards, settlement } = result;
+      process.stdout.write(
+        JSON.stringify({ rounds, ...(rewards ? { rewards } : {}), ...(settlement ? { settlement } : {}) }) + '\n',
+      );
     } else {
       process.stdout.write(
         '\n' +
@@ -497,15 +573,17 @@ async function demoCommand(args: string[]): Promise<void> {
               round.proofsVerified,
               round.proofsRejected,
               round.provingSeconds === undefined ? '-' : round.provingSeconds.toFixed(1),
-              round.onchainContributions ?? '-',
+              round.paidOnchain ?? '-',
             ]),
           ) +
-          (result.rewards
-            ? '\n\n' +
-              table(
-                ['participant', 'reward balance (ZKR)'],
-                Object.entries(result.rewards).map(([address, amount]) => [address, amount]),
-              )
+          '\n\n' +
+          table(
+            ['participant', 'score (sum over rounds)', 'earned (ZKR)', 'reward balance (ZKR)'],
+            participantRows(result),
+          ) +
+          (result.settlement
+            ? `\n\nsettlement: ${result.settlement.gasPerContributorPerRound.toFixed(0)} gas per contributor per round` +
+              ` (claims), ${result.settlement.coordinatorGasPerRound.toFixed(0)} gas per round for the coordinator`
             : '') +
           `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,
       );

@@ -1,6 +1,8 @@
 /** Terminal output for the CLI: tables and progress bars. Only the CLI prints; libraries report via callbacks. */
 import cliProgress from 'cli-progress';
+import { formatEther } from 'ethers';
 import { setLogSink } from '../common/log.js';
+import type { TermsView } from '../protocol/terms.js';
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
@@ -49,4 +51,31 @@ export class ProgressDisplay {
     this.multibar?.stop();
     setLogSink((line) => process.stderr.write(line + '\n'));
   }
+}
+
+/** A task's terms as a data holder reads them before agreeing. */
+export function renderTerms({ terms, termsHash }: TermsView): string {
+  const { rewards } = terms;
+  const model =
+    'topology' in terms.model.spec ? 'a custom TF.js model' : `a ${terms.model.spec.preset.toUpperCase()} model`;
+  const pool =
+    rewards.chain === null
+      ? BigInt(rewards.perRound) > 0n
+        ? `${formatEther(rewards.perRound)} tokens per round, but not settled on-chain by this coordinator`
+        : 'nothing (no reward pool)'
+      : `${formatEther(rewards.perRound)} tokens per round from the pool escrowed in ${rewards.chain.rewards} (chain ${rewards.chain.chainId}, token ${rewards.chain.token})`;
+  return [
+    `Terms of task ${terms.taskId} "${terms.name}"`,
+    `  purpose          ${terms.purpose || '(not stated by the owner)'}`,
+    `  model owner      ${terms.owner ?? '(not named)'}`,
+    `  coordinator      ${terms.coordinator}`,
+    `  model            ${model} of ${terms.model.parameters.toLocaleString('en')} parameters, input [${terms.model.inputShape.join(', ')}], ${terms.model.classes} classes`,
+    `  your machine     trains ${terms.training.localEpochs} local epoch(s) per round it is sampled for, up to ${terms.rounds} rounds; ${terms.roundDeadlineSeconds} s per round`,
+    `  what is sent     only weight updates, clipped to L2 norm ${terms.sent.clipNorm} and quantized to ${terms.sent.valueBits}-bit values${terms.sent.proofs ? ', each with a zero-knowledge proof' : ''}; your data never leaves this machine`,
+    `  what is public   ${terms.updatesPublished ? 'YOUR UPDATES (their quantized values) are published in the audit bundle' : 'round records with commitments to updates, not the updates'}`,
+    `  pay              ${pool}`,
+    `                   split by contribution (Shapley value on the owner's evaluation data) after an equal base of ${rewards.baseShareBps / 100} %`,
+    `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
+    `  terms hash       ${termsHash} (your consent signs it; stopping the client withdraws you from later rounds)`,
+  ].join('\n');
 }

@@ -32,7 +32,8 @@ import {
 import { type ErrorBody, ZkflError } from '../protocol/errors.js';
 import { requestJson } from '../common/http.js';
 import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
-import { type Receipt, receiptSigner } from '../protocol/receipt.js';
+import { type Receipt, type ReceiptChain, receiptSigner } from '../protocol/receipt.js';
+import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { taskKey } from '../circuits/statement.js';
@@ -65,12 +66,18 @@ export interface ClientOptions {
   circuitCache?: string;
   /** Seconds to keep settling after the task ends before giving up (what is owed stays on disk). @default 300 */
   settleTimeoutSeconds?: number;
+  /**
+   * Shows the task's terms to the data holder and resolves with their answer; the client trains only after a yes,
+   * and signs its consent to exactly these terms. `zkfl client` asks on the terminal, or takes `--accept-terms`.
+   */
+  agreeToTerms: (terms: TermsView) => Promise<boolean>;
   /** Progress and state changes, for a display. */
   onEvent?: (event: ClientEvent) => void;
 }
 
 export type ClientEvent =
   | { type: 'ready'; address: string; backend: BackendName; examples: number }
+  | { type: 'consented'; taskId: string; termsHash: string }
   | { type: 'joined'; taskId: string; round: number }
   | { type: 'round:start'; round: number }
   | { type: 'training'; round: number; progress: TrainingProgress }
@@ -86,7 +93,10 @@ export interface ClientResult {
   address: string;
   /** Rounds whose update the coordinator accepted. */
   roundsContributed: number;
-  /** For `onchain` tasks: token base units claimed, and rounds still owed or left out by the coordinator. */
+  /**
+   * For `onchain` tasks: token base units received (claims and omission compensation), rounds still being settled,
+   * and rounds the coordinator left out of its posted set.
+   */
   rewards?: { claimed: string; owed: number; omitted: number };
 }
 
@@ -110,12 +120,13 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     const rewards = settlement && (await settleOwed(settlement.settlement, task.id, options));
     return { status: task.status, address: wallet.address, roundsContributed: 0, ...(rewards ? { rewards } : {}) };
   }
+  const consent = await agree(options, base, task, wallet);
   const artifacts = task.spec.proofs ? await provingArtifacts(options, base, task) : undefined;
   // One prover for the whole run: its processes load the proving key once.
   const prover = artifacts && new Prover(artifacts, { processes: Math.min(task.zk.chunks, availableParallelism()) });
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
-    return await serveRounds({ options, base, task, wallet, dataset, model, prover, settlement });
+    return await serveRounds({ options, base, task, wallet, dataset, model, prover, settlement, consent });
   } finally {
     model.dispose();
     prover?.close();
@@ -148,8 +159,24 @@ async function settlementFor(
     settlement,
     coordinator: info.coordinator,
     verifier: deployment.verifiers[task.zk.circuit]?.address,
+    receiptChain: { chainId: deployment.chainId, verifyingContract: deployment.rewards },
     escrowChecked: false,
   };
+}
+
+/** Shows the task's terms; on the holder's agreement, signs its consent to them (CONSENT_REQUIRED otherwise). */
+async function agree(options: ClientOptions, base: string, task: TaskView, wallet: Wallet): Promise<Consent> {
+  const view = await requestJson<TermsView>(`${base}/api/tasks/${encodeURIComponent(task.id)}/terms`);
+  if (termsHash(view.terms) !== view.termsHash || view.terms.taskKey !== taskKey(task.id)) {
+    throw new ZkflError('CONSENT_REQUIRED', "the coordinator's terms do not hash to the hash it serves with them");
+  }
+  if (!(await options.agreeToTerms(view))) {
+    throw new ZkflError('CONSENT_REQUIRED', `the terms of task ${task.id} were not accepted: not taking part`);
+  }
+  const consent = await signConsent(wallet, view.terms.taskKey, view.termsHash);
+  options.onEvent?.({ type: 'consented', taskId: task.id, termsHash: view.termsHash });
+  log.info('agreed to the task terms', { task: task.id, termsHash: view.termsHash });
+  return consent;
 }
 
 /** Settles what the task owes this client (until settleTimeoutSeconds) and sums it up. */
@@ -160,9 +187,13 @@ async function settleOwed(
 ): Promise<NonNullable<ClientResult['rewards']>> {
   await settlement.settle(taskId, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000);
   const entries = settlement.all(taskId);
-  const count = (state: string): number => entries.filter((entry) => entry.state === state).length;
+  const count = (...states: string[]): number => entries.filter((entry) => states.includes(entry.state)).length;
   const claimed = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
-  return { claimed: String(claimed), owed: count('owed'), omitted: count('omitted') };
+  return {
+    claimed: String(claimed),
+    owed: settlement.owed(taskId).length,
+    omitted: count('omitted', 'compensated', 'lost'),
+  };
 }
 
 /** The task's proving artifacts: this machine's build when its keys are the task's, else the coordinator's. */
@@ -174,6 +205,8 @@ async function provingArtifacts(options: ClientOptions, base: string, task: Task
 
 interface Session {
   prover: Prover | undefined;
+  /** Sent with every join. */
+  consent: Consent;
   options: ClientOptions;
   base: string;
   task: TaskView;
@@ -187,13 +220,15 @@ interface Session {
         coordinator: string;
         /** The deployment's verifier for the task's circuit. */
         verifier: string | undefined;
+        /** The EIP-712 domain receipts must be signed under to be enforceable on-chain. */
+        receiptChain: ReceiptChain;
         escrowChecked: boolean;
       }
     | undefined;
 }
 
 function serveRounds(session: Session): Promise<ClientResult> {
-  const { options, base, task, wallet } = session;
+  const { options, base, task, wallet, consent } = session;
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
   let roundsContributed = 0;
   let refusedLogins = 0;
@@ -230,7 +265,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
 
     socket.on('connect', () => {
       refusedLogins = 0;
-      socket.emit('join', { taskId: task.id }, (response) => {
+      socket.emit('join', { taskId: task.id, consent }, (response) => {
         if (response.ok) {
           emit({ type: 'joined', taskId: task.id, round: response.round });
           log.info('joined task', { task: task.id, round: response.round });
@@ -265,10 +300,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
 
     socket.on('round:end', (summary) => {
       emit({ type: 'round:end', summary });
-      // Claim as rounds close on-chain, not only when the task ends.
+      // Find each round's leaf (or claim its omission) while its challenge window is open; claims wait for the end,
+      // when one transaction takes every round.
       const settlement = session.settlement?.settlement;
       if (settlement?.owed(task.id).length) {
-        void settlement.settle(task.id, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000);
+        void settlement.settle(task.id, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000, false);
       }
     });
     socket.on('task:end', ({ status }) => void work.then(() => finish(status)));
@@ -332,7 +368,7 @@ function keepReceipt(
   contribution: Pick<UpdatePayload, 'proofs' | 'fractionBits'>,
   receipt: Receipt | undefined,
 ): void {
-  const { settlement, coordinator } = session.settlement!;
+  const { settlement, coordinator, receiptChain } = session.settlement!;
   const proofs = (contribution.proofs ?? []).map((proof, k) =>
     solidityChunkProof(proof, contribution.fractionBits[k]!),
   );
@@ -347,7 +383,10 @@ function keepReceipt(
           receipt.contributor.toLowerCase() !== expected.contributor.toLowerCase() ||
           receipt.updateCommitment !== commitment
         ? 'it names another task, round, address or commitment'
-        : '';
+        : receipt.chain?.chainId !== receiptChain.chainId ||
+            receipt.chain.verifyingContract.toLowerCase() !== receiptChain.verifyingContract.toLowerCase()
+          ? "it is not signed for this chain's rewards contract"
+          : '';
   if (problem || !receipt) {
     log.error(`round ${round}: the coordinator's receipt is not valid (${problem}); the reward may not be claimable`);
     return;

@@ -1,7 +1,10 @@
 /**
- * A data holder's side of on-chain settlement: for every round whose update the coordinator accepted (with a
- * signed receipt), wait until the round's accepted set is on-chain, check that the coordinator's published set has
- * that root and holds this update, submit the contribution with its proofs and Merkle proof, and claim the share.
+ * A data holder's side of on-chain settlement. For every round whose update the coordinator accepted (with a
+ * signed receipt): wait until the round's accepted set is on-chain; check that the coordinator's published set has
+ * that root and holds this update; then claim its amount once the round's challenge window has passed — every
+ * claimable round of the task in one transaction. If the update is missing from the set while the window is open,
+ * show the receipt to the contract (claimOmission) and, unless the coordinator shows the leaf in time, collect the
+ * compensation its bond owes. If someone challenges this client's leaf, answer with its own chunk proofs.
  * Everything owed is kept in a JSON file beside the key and retried until done, across restarts and RPC outages.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -9,10 +12,10 @@ import { dirname } from 'node:path';
 import type { Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
-import { acceptedProof, acceptedRoot, type SolidityChunkProof } from '../contracts/accepted-set.js';
+import { acceptedLeaf, acceptedRoot, type OnchainLeaf, type SolidityChunkProof } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
-import { RewardsContract } from '../contracts/rewards.js';
+import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { Receipt } from '../protocol/receipt.js';
 import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
 
@@ -23,11 +26,22 @@ export interface OwedContribution {
   round: number;
   /** keccak256 of the chunk commitments. */
   commitment: string;
+  /** Kept to answer a challenge against this leaf. */
   proofs: SolidityChunkProof[];
   receipt: Receipt;
-  /** claimed: paid; omitted: the coordinator left it out of the posted set (the receipt proves it was accepted). */
-  state: 'owed' | 'claimed' | 'omitted';
-  /** Token base units paid, once claimed. */
+  /**
+   * owed: the round is not closed on-chain yet; listed: its leaf is in the posted set, claimable at `claimableAt`;
+   * claimed: paid; omitted: left out of the set and claimed as an omission (see `answerBy`); compensated: the
+   * coordinator's bond paid for the omission; lost: nothing more can be done (a voided leaf, a set that does not hash
+   * to its root after the window, a claim after the deadline): `problem` says why.
+   */
+  state: 'owed' | 'listed' | 'claimed' | 'omitted' | 'compensated' | 'lost';
+  leaf?: { index: number; amount: string; proof: string[] };
+  /** Unix seconds. */
+  claimableAt?: number;
+  /** Unix seconds: when an omission claim's answer window ends. */
+  answerBy?: number;
+  /** Token base units paid, once claimed or compensated. */
   reward?: string;
   problem?: string;
 }
@@ -39,9 +53,11 @@ export interface SettlementContext {
   deployment: Deployment;
   /** Fetches a round's accepted set from the coordinator. */
   acceptedSet: (taskId: string, round: number) => Promise<AcceptedSetView>;
-  /** Milliseconds between checks while a round is not yet closed on-chain, and the first retry delay. */
+  /** Milliseconds between checks while nothing can be done yet, and the first retry delay. */
   pollMs: number;
 }
+
+const pending = new Set<OwedContribution['state']>(['owed', 'listed', 'omitted']);
 
 export class ClientSettlement {
   private readonly rewards: RewardsContract;
@@ -55,14 +71,15 @@ export class ClientSettlement {
   }
 
   /** Keeps an accepted contribution until it is paid. */
-  add(entry: Omit<OwedContribution, 'state'>): void {
+  add(entry: Pick<OwedContribution, 'taskId' | 'round' | 'commitment' | 'proofs' | 'receipt'>): void {
     if (this.entries.some((e) => e.taskId === entry.taskId && e.round === entry.round)) return;
     this.entries.push({ ...entry, state: 'owed' });
     this.save();
   }
 
+  /** What is still to be settled for the task. */
   owed(taskId: string): OwedContribution[] {
-    return this.entries.filter((entry) => entry.taskId === taskId && entry.state === 'owed');
+    return this.entries.filter((entry) => entry.taskId === taskId && pending.has(entry.state));
   }
 
   all(taskId: string): OwedContribution[] {
@@ -74,65 +91,148 @@ export class ClientSettlement {
     return escrowMismatch(await this.rewards.task(taskKey(task.id)), task, coordinator, verifier);
   }
 
-  /** Settles what is owed for the task until nothing is, or `deadline` (epoch ms) passes. */
-  async settle(taskId: string, deadline: number): Promise<void> {
+  /**
+   * Settles what is owed for the task until nothing is, or `deadline` (epoch ms) passes. Without `claim` it only
+   * finds each closed round's leaf, or claims its omission while that is still possible, and leaves the leaves
+   * listed: a client claims them all in one transaction when the task ends.
+   */
+  async settle(taskId: string, deadline: number, claim = true): Promise<void> {
     while (this.inFlight) await this.inFlight;
-    this.inFlight = this.settlePass(taskId, deadline).finally(() => (this.inFlight = undefined));
+    this.inFlight = this.settlePass(taskId, deadline, claim).finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
 
-  private async settlePass(taskId: string, deadline: number): Promise<void> {
+  private async settlePass(taskId: string, deadline: number, claim: boolean): Promise<void> {
     let delay = this.ctx.pollMs;
-    while (this.owed(taskId).length > 0 && Date.now() < deadline) {
+    const unsettled = (): OwedContribution[] =>
+      this.owed(taskId).filter((entry) => claim || entry.state !== 'listed');
+    while (unsettled().length > 0 && Date.now() < deadline) {
       let progressed = false;
-      for (const entry of this.owed(taskId)) {
-        try {
-          progressed = (await this.settleOne(entry)) || progressed;
-          delay = this.ctx.pollMs;
-        } catch (error) {
-          log.warn(`round ${entry.round}: settlement failed, retrying`, { error: (error as Error).message });
-          delay = Math.min(delay * 2, 30_000);
-        }
+      try {
+        const now = (await this.ctx.wallet.provider!.getBlock('latest'))!.timestamp;
+        for (const entry of unsettled()) progressed = (await this.step(entry, now)) || progressed;
+        if (claim) progressed = (await this.claimListed(taskId, now)) || progressed;
+        delay = this.ctx.pollMs;
+      } catch (error) {
+        log.warn('settlement failed, retrying', { error: (error as Error).message });
+        delay = Math.min(delay * 2, 30_000);
       }
       if (!progressed) await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    const left = this.owed(taskId).length;
+    const left = unsettled().length;
     if (left > 0) log.warn(`${left} contribution(s) not yet settled; they are kept in ${this.ctx.file}`);
   }
 
-  /** One step for one entry; false when it must wait for the round to close on-chain. */
-  private async settleOne(entry: OwedContribution): Promise<boolean> {
+  /** One step for one entry at chain time `now`; false when it must wait. */
+  private async step(entry: OwedContribution, now: number): Promise<boolean> {
+    const key = taskKey(entry.taskId);
+    switch (entry.state) {
+      case 'owed':
+        return this.findLeaf(entry, now);
+      case 'listed': {
+        // Someone challenged our leaf: our own proofs answer it, whatever the coordinator does.
+        const { challenge } = await this.rewards.leafStatus(key, entry.round, entry.leaf!.index);
+        if (challenge === 'open') {
+          await (await this.rewards.answerChallenge(key, entry.round, this.leafOf(entry), entry.proofs)).wait();
+          log.info(`round ${entry.round}: answered a challenge to this client's leaf`);
+          return true;
+        }
+        if (challenge === 'voided') return this.lose(entry, 'the leaf was voided after an unanswered challenge');
+        return false;
+      }
+      case 'omitted': {
+        if (now <= entry.answerBy!) return false;
+        const state = await this.rewards.omission(key, entry.round, this.ctx.wallet.address);
+        if (state === 'answered') {
+          // The coordinator showed our leaf after all: claim it like any other.
+          entry.state = 'owed';
+          this.save();
+          return true;
+        }
+        const before = await this.balance();
+        if (state === 'open') await (await this.rewards.resolveOmission(key, entry.round, this.ctx.wallet.address)).wait();
+        entry.state = 'compensated';
+        entry.reward = String((await this.balance()) - before);
+        log.info(`round ${entry.round}: the coordinator's bond paid ${entry.reward} for the omitted update`);
+        this.save();
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Once the round is closed on-chain: its leaf (listed) or, in the window, an omission claim (omitted). */
+  private async findLeaf(entry: OwedContribution, now: number): Promise<boolean> {
     const key = taskKey(entry.taskId);
     const round = await this.rewards.round(key, entry.round);
     if (!round.closed) return false;
     const set = await this.ctx.acceptedSet(entry.taskId, entry.round);
-    const me = this.ctx.wallet.address;
-    const rootMatches = acceptedRoot(set.pairs) === round.acceptedRoot;
-    const leaf = rootMatches ? acceptedProof(set.pairs, me) : undefined;
-    const listed = set.pairs.find((pair) => pair.address.toLowerCase() === me.toLowerCase());
-    if (!leaf || listed?.commitment !== entry.commitment) {
-      entry.state = 'omitted';
-      entry.problem = !rootMatches
-        ? `the coordinator's accepted set does not hash to the on-chain root ${round.acceptedRoot}`
-        : 'the accepted update is not in the posted set';
-      log.error(`round ${entry.round}: ${entry.problem}; the coordinator's signed receipt proves it was accepted`, {
-        receipt: JSON.stringify(entry.receipt),
-      });
+    const rootMatches = acceptedRoot(set.entries) === round.acceptedRoot;
+    const found = rootMatches ? acceptedLeaf(set.entries, this.ctx.wallet.address) : undefined;
+    if (found && found.leaf.updateCommitment === entry.commitment) {
+      entry.state = 'listed';
+      entry.leaf = { index: found.leaf.index, amount: String(found.leaf.amount), proof: found.proof };
+      entry.claimableAt = round.claimableAt;
       this.save();
       return true;
     }
-    let status = await this.rewards.contribution(key, entry.round, leaf.index);
-    if (status === 'none') {
-      await (await this.rewards.submitContribution(key, entry.round, me, entry.proofs, leaf)).wait();
-      log.info(`round ${entry.round}: contribution recorded on-chain`);
-      status = 'recorded';
+    const problem = rootMatches
+      ? 'the accepted update is not in the posted set'
+      : `the coordinator's accepted set does not hash to the on-chain root ${round.acceptedRoot}`;
+    if (now >= round.claimableAt) return this.lose(entry, `${problem}, and the round's challenge window has passed`);
+    log.error(`round ${entry.round}: ${problem}; showing the coordinator's signed receipt to the contract`);
+    await (await this.rewards.claimOmission(key, entry.round, entry.commitment, entry.receipt.signature)).wait();
+    const onchain = await this.rewards.task(key);
+    entry.state = 'omitted';
+    entry.answerBy = (await this.ctx.wallet.provider!.getBlock('latest'))!.timestamp + onchain!.answerWindow;
+    entry.problem = problem;
+    this.save();
+    return true;
+  }
+
+  /** Claims every listed leaf of the task whose window has passed, in one transaction. */
+  private async claimListed(taskId: string, now: number): Promise<boolean> {
+    const ready = this.owed(taskId).filter((entry) => entry.state === 'listed' && now >= entry.claimableAt!);
+    const paying = ready.filter((entry) => BigInt(entry.leaf!.amount) > 0n);
+    if (ready.length === 0) return false;
+    if (paying.length > 0) {
+      const claims = paying.map((entry) => ({
+        round: entry.round,
+        index: entry.leaf!.index,
+        amount: BigInt(entry.leaf!.amount),
+        updateCommitment: entry.commitment,
+        proof: entry.leaf!.proof,
+      }));
+      await (await this.rewards.claim(taskKey(taskId), claims)).wait();
     }
-    if (status === 'recorded') {
-      await (await this.rewards.claim(key, entry.round, entry.commitment, leaf)).wait();
-      log.info(`round ${entry.round}: claimed ${round.share} token units`);
+    for (const entry of ready) {
+      entry.state = 'claimed';
+      entry.reward = entry.leaf!.amount;
     }
-    entry.state = 'claimed';
-    entry.reward = String(round.share);
+    const total = ready.reduce((sum, entry) => sum + BigInt(entry.reward!), 0n);
+    log.info(`claimed ${total} token units for round(s) ${ready.map((entry) => entry.round).join(', ')}`);
+    this.save();
+    return true;
+  }
+
+  private leafOf(entry: OwedContribution): OnchainLeaf {
+    return {
+      index: entry.leaf!.index,
+      contributor: this.ctx.wallet.address,
+      amount: BigInt(entry.leaf!.amount),
+      updateCommitment: entry.commitment,
+    };
+  }
+
+  private balance(): Promise<bigint> {
+    return new TokenContract(this.ctx.deployment.token, this.ctx.wallet).balanceOf(this.ctx.wallet.address);
+  }
+
+  private lose(entry: OwedContribution, problem: string): boolean {
+    entry.state = 'lost';
+    entry.problem = problem;
+    log.error(`round ${entry.round}: ${problem}`, { receipt: JSON.stringify(entry.receipt) });
     this.save();
     return true;
   }

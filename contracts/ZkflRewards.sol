@@ -3,15 +3,18 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IUpdateChunkVerifier, IZkflRewards} from "./IZkflRewards.sol";
 
 /// @title zkfl rewards
-/// @notice Escrowed reward pools paid to proven, accepted contributions (see IZkflRewards for the protocol).
-/// @dev Funds are conserved per task: deposited = paid + reclaimed + what the contract still holds for it, and
-/// nothing leaves except a contributor's share (claim) or, after the deadline, the unpaid rest to the owner (reclaim).
-contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
+/// @notice Escrowed reward pools paid by contribution, settled optimistically (see IZkflRewards for the protocol).
+/// @dev Funds are conserved per task. Pool: deposited = claimed + reclaimed. Bond: posted = paid to challengers and
+/// omitted contributors + withdrawn. A challenger's bond is held until its challenge resolves, then returned (with the
+/// coordinator's payment) or paid to the answerer. Nothing else moves tokens.
+contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @dev Bits of the statement signal that carry the norm bound (the circuit's BOUND_BITS).
@@ -20,82 +23,131 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
     /// @dev Chunk scales 2^f range over f in [0, MAX_FRACTION_BITS] (circuits/codec.ts).
     uint256 private constant MAX_FRACTION_BITS = 63;
 
-    /// @dev Contribution marks: 127 leaves per word, two bits each (recorded, claimed). Bit 255 is set when the round
-    /// closes, so that recording and claiming change a nonzero word (5k gas) instead of creating one (22k): the
-    /// coordinator pays one word per 127 contributors, each contributor saves 17k.
+    /// @dev Leaf marks: 127 leaves per word, two bits each (claimed, disputed). Bit 255 is set when the round closes,
+    /// so that a claim changes a nonzero word (5k gas) instead of creating one (22k): the coordinator pays one word
+    /// per 127 leaves, every claimant saves 17k.
     uint256 private constant LEAVES_PER_WORD = 127;
     uint256 private constant WORD_IN_USE = 1 << 255;
+    uint256 private constant CLAIMED = 0;
+    uint256 private constant DISPUTED = 1;
 
-    /// @dev Ordered so that a submission reads two slots of it: verifier, deadline, chunks; clipSquareX96.
+    bytes32 private constant RECEIPT_TYPEHASH =
+        keccak256("Receipt(bytes32 taskKey,uint256 round,address contributor,bytes32 updateCommitment)");
+
     struct Task {
         IUpdateChunkVerifier verifier;
         uint32 deadline;
+        uint32 challengeWindow;
         uint16 chunks;
-        uint128 clipSquareX96;
+        uint16 baseShareBps;
+        address coordinator;
         uint32 rounds;
         uint32 roundsOpened;
-        bool reclaimed;
+        uint32 answerWindow;
         address owner;
-        address coordinator;
+        bool reclaimed;
+        uint128 clipSquareX96;
         IERC20 token;
         uint256 rewardPerRound;
-        uint256 paid;
+        uint256 claimed;
+        uint256 bond;
+        uint256 coordinatorBond;
+        uint256 challengeBond;
+        uint256 openDisputes;
     }
 
+    /// @dev Ordered so that a claim reads two slots: acceptedRoot; claimableAt, acceptedCount, total.
     struct Round {
-        bytes32 modelHash;
         bytes32 acceptedRoot;
-        uint128 share;
+        uint64 claimableAt;
         uint64 acceptedCount;
+        uint128 total;
+        uint128 claimed;
         bool closed;
+        bytes32 modelHash;
     }
 
-    /// @notice Every task, by sha256 of its coordinator task id.
-    mapping(bytes32 taskKey => Task) public tasks;
+    enum DisputeState {
+        None,
+        Open,
+        Answered,
+        Resolved
+    }
+
+    struct Challenge {
+        address challenger;
+        uint64 answerBy;
+        DisputeState state;
+        /// @dev The challenged leaf's hash, so an answer names the same leaf without a Merkle proof.
+        bytes32 leaf;
+    }
+
+    struct Omission {
+        bytes32 updateCommitment;
+        uint64 answerBy;
+        DisputeState state;
+    }
+
+    mapping(bytes32 taskKey => Task) private tasks;
     /// @notice Every round of every task.
     mapping(bytes32 taskKey => mapping(uint256 round => Round)) public rounds;
+    /// @notice Challenges, by leaf.
+    mapping(bytes32 taskKey => mapping(uint256 round => mapping(uint256 index => Challenge))) public challenges;
+    /// @notice Omission claims, by contributor.
+    mapping(bytes32 taskKey => mapping(uint256 round => mapping(address contributor => Omission))) public omissions;
     mapping(bytes32 taskKey => mapping(uint256 round => mapping(uint256 word => uint256 marks))) private marks;
+
+    constructor() EIP712("zkfl", "1") {}
 
     /// @inheritdoc IZkflRewards
     function createTask(bytes32 taskKey, TaskParams calldata params) external nonReentrant {
         if (address(tasks[taskKey].verifier) != address(0)) revert Rewards__TaskExists();
         if (params.rounds == 0 || params.chunks == 0) revert Rewards__InvalidParameters("no rounds or no chunks");
         if (params.rewardPerRound == 0) revert Rewards__InvalidParameters("no reward");
-        // A round's share is stored in 128 bits.
+        // A round's total is stored in 128 bits.
         if (params.rewardPerRound > type(uint128).max) revert Rewards__InvalidParameters("reward per round too large");
+        if (params.baseShareBps > 10_000) revert Rewards__InvalidParameters("base share over 100%");
         if (params.deadline <= block.timestamp) revert Rewards__InvalidParameters("deadline passed");
+        if (params.challengeWindow == 0 || params.answerWindow == 0) revert Rewards__InvalidParameters("no windows");
+        if (params.challengeBond == 0) revert Rewards__InvalidParameters("no challenge bond");
         if (
             params.coordinator == address(0) ||
             address(params.token) == address(0) ||
             address(params.verifier) == address(0)
         ) revert Rewards__InvalidParameters("zero address");
         uint256 deposit = params.rewardPerRound * params.rounds;
-        tasks[taskKey] = Task({
-            verifier: params.verifier,
-            clipSquareX96: params.clipSquareX96,
-            deadline: params.deadline,
-            chunks: params.chunks,
-            owner: msg.sender,
-            rounds: params.rounds,
-            roundsOpened: 0,
-            reclaimed: false,
-            coordinator: params.coordinator,
-            token: params.token,
-            rewardPerRound: params.rewardPerRound,
-            paid: 0
-        });
-        // A token that delivers less than it was asked to (fee on transfer) would break conservation.
-        uint256 before = params.token.balanceOf(address(this));
-        params.token.safeTransferFrom(msg.sender, address(this), deposit);
-        if (params.token.balanceOf(address(this)) - before != deposit) {
-            revert Rewards__InvalidParameters("token delivered less than the deposit");
-        }
+        // Field by field: a struct literal of this size does not fit the stack.
+        Task storage task = tasks[taskKey];
+        task.verifier = params.verifier;
+        task.deadline = params.deadline;
+        task.challengeWindow = params.challengeWindow;
+        task.chunks = params.chunks;
+        task.baseShareBps = params.baseShareBps;
+        task.coordinator = params.coordinator;
+        task.rounds = params.rounds;
+        task.answerWindow = params.answerWindow;
+        task.owner = msg.sender;
+        task.clipSquareX96 = params.clipSquareX96;
+        task.token = params.token;
+        task.rewardPerRound = params.rewardPerRound;
+        task.coordinatorBond = params.coordinatorBond;
+        task.challengeBond = params.challengeBond;
+        pull(params.token, msg.sender, deposit);
         emit TaskCreated(taskKey, msg.sender, params, deposit);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function postBond(bytes32 taskKey, uint256 amount) external nonReentrant {
+        Task storage task = coordinatedTask(taskKey);
+        task.bond += amount;
+        pull(task.token, msg.sender, amount);
+        emit BondPosted(taskKey, amount, task.bond);
     }
 
     /// @inheritdoc IZkflRewards
     function openRound(bytes32 taskKey, uint256 round, bytes32 modelHash) external {
         Task storage task = coordinatedTask(taskKey);
+        if (task.bond < task.coordinatorBond) revert Rewards__BondMissing(task.bond, task.coordinatorBond);
         if (round <= task.roundsOpened) revert Rewards__RoundAlreadyOpen(round);
         if (round != uint256(task.roundsOpened) + 1 || round > task.rounds) revert Rewards__RoundOutOfRange(round);
         if (round > 1 && !rounds[taskKey][round - 1].closed) revert Rewards__PreviousRoundOpen(round - 1);
@@ -105,7 +157,13 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IZkflRewards
-    function closeRound(bytes32 taskKey, uint256 round, bytes32 acceptedRoot, uint256 acceptedCount) external {
+    function closeRound(
+        bytes32 taskKey,
+        uint256 round,
+        bytes32 acceptedRoot,
+        uint256 acceptedCount,
+        uint256 total
+    ) external {
         Task storage task = coordinatedTask(taskKey);
         if (round == 0 || round > task.roundsOpened) revert Rewards__RoundNotOpen(round);
         Round storage closing = rounds[taskKey][round];
@@ -114,101 +172,216 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
             revert Rewards__InvalidParameters("accepted root and count disagree");
         }
         if (acceptedCount > type(uint64).max) revert Rewards__InvalidParameters("accepted count too large");
-        // Rounding dust (rewardPerRound mod acceptedCount) and empty rounds stay in the pool for reclaim.
-        uint256 share = acceptedCount == 0 ? 0 : task.rewardPerRound / acceptedCount;
+        // The coordinator splits the pool; it can never hand out more than it.
+        if (total > task.rewardPerRound) revert Rewards__OverPool(total, task.rewardPerRound);
+        uint256 claimableAt = block.timestamp + task.challengeWindow;
         closing.acceptedRoot = acceptedRoot;
         closing.acceptedCount = uint64(acceptedCount);
-        closing.share = uint128(share);
+        closing.total = uint128(total);
+        closing.claimableAt = uint64(claimableAt);
         closing.closed = true;
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
         for (uint256 word = 0; word * LEAVES_PER_WORD < acceptedCount; ++word) roundMarks[word] = WORD_IN_USE;
-        emit RoundClosed(taskKey, round, acceptedRoot, acceptedCount, share);
+        emit RoundClosed(taskKey, round, acceptedRoot, acceptedCount, total, claimableAt);
     }
 
     /// @inheritdoc IZkflRewards
-    function submitContribution(
-        bytes32 taskKey,
-        uint256 round,
-        uint256 index,
-        address contributor,
-        ChunkProof[] calldata proofs,
-        bytes32[] calldata acceptedProof
-    ) external {
+    function claim(bytes32 taskKey, Claim[] calldata claims) external nonReentrant {
         Task storage task = liveTask(taskKey);
-        Round storage submitted = rounds[taskKey][round];
-        if (!submitted.closed) revert Rewards__RoundNotClosed(round);
-        if (proofs.length != task.chunks) revert Rewards__WrongChunkCount(proofs.length, task.chunks);
-        uint256[] memory commitments = new uint256[](proofs.length);
-        for (uint256 k = 0; k < proofs.length; ++k) {
-            // The statement is built here, from this contract's state and `contributor`; the one in calldata only
-            // lets a mismatch (another task, round, H_r, address or chunk) be named apart from a broken proof.
-            uint256 expected = statementSignal(
-                taskKey,
-                round,
-                submitted.modelHash,
-                contributor,
-                k,
-                proofs[k].fractionBits,
-                task.clipSquareX96
-            );
-            commitments[k] = verifiedCommitment(task.verifier, proofs[k], expected, k);
+        uint256 paid;
+        for (uint256 i = 0; i < claims.length; ++i) paid += claimLeaf(taskKey, claims[i]);
+        task.claimed += paid;
+        task.token.safeTransfer(msg.sender, paid);
+    }
+
+    /// @dev Marks one of the caller's leaves claimed and returns its amount, if it may be paid.
+    function claimLeaf(bytes32 taskKey, Claim calldata item) private returns (uint256) {
+        Round storage claimed = rounds[taskKey][item.round];
+        if (!claimed.closed) revert Rewards__RoundNotClosed(item.round);
+        if (block.timestamp < claimed.claimableAt) revert Rewards__ChallengeWindowOpen(item.round, claimed.claimableAt);
+        bytes32 leaf = leafHash(item.index, msg.sender, item.amount, item.updateCommitment);
+        if (!MerkleProof.verifyCalldata(item.proof, claimed.acceptedRoot, leaf)) revert Rewards__NotInSet();
+        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][item.round];
+        uint256 word = roundMarks[item.index / LEAVES_PER_WORD];
+        uint256 shift = 2 * (item.index % LEAVES_PER_WORD);
+        if (word & (1 << (shift + CLAIMED)) != 0) revert Rewards__AlreadyClaimed(item.round, item.index);
+        if (word & (1 << (shift + DISPUTED)) != 0) {
+            // Only a challenge answered in time leaves the leaf payable.
+            DisputeState state = challenges[taskKey][item.round][item.index].state;
+            if (state == DisputeState.Resolved) revert Rewards__Voided(item.round, item.index);
+            if (state == DisputeState.Open) revert Rewards__Disputed(item.round, item.index);
         }
-        bytes32 updateCommitment = keccak256(abi.encodePacked(commitments));
-        if (index >= submitted.acceptedCount || !isAccepted(submitted, index, contributor, updateCommitment, acceptedProof))
-            revert Rewards__NotAccepted();
-        if (!setMark(marks[taskKey][round], index, 0)) revert Rewards__AlreadySubmitted();
-        emit ContributionRecorded(taskKey, round, contributor, updateCommitment, msg.sender);
+        roundMarks[item.index / LEAVES_PER_WORD] = word | (1 << (shift + CLAIMED));
+        uint256 roundClaimed = claimed.claimed + item.amount;
+        if (roundClaimed > claimed.total) revert Rewards__OverRoundTotal(item.round);
+        claimed.claimed = uint128(roundClaimed);
+        emit RewardClaimed(taskKey, item.round, msg.sender, item.amount);
+        return item.amount;
     }
 
     /// @inheritdoc IZkflRewards
-    function claim(
+    function challenge(
         bytes32 taskKey,
         uint256 round,
-        uint256 index,
-        bytes32 updateCommitment,
-        bytes32[] calldata acceptedProof
+        Leaf calldata leaf,
+        bytes32[] calldata proof
     ) external nonReentrant {
         Task storage task = liveTask(taskKey);
-        Round storage claimed = rounds[taskKey][round];
+        Round storage challenged = inChallengeWindow(taskKey, round);
+        bytes32 hash = leafHash(leaf.index, leaf.contributor, leaf.amount, leaf.updateCommitment);
+        if (!MerkleProof.verifyCalldata(proof, challenged.acceptedRoot, hash)) revert Rewards__NotInSet();
+        Challenge storage record = challenges[taskKey][round][leaf.index];
+        if (record.state != DisputeState.None) revert Rewards__AlreadyChallenged(round, leaf.index);
+        uint256 answerBy = block.timestamp + task.answerWindow;
+        challenges[taskKey][round][leaf.index] = Challenge({
+            challenger: msg.sender,
+            answerBy: uint64(answerBy),
+            state: DisputeState.Open,
+            leaf: hash
+        });
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
-        // Only the address in the leaf can claim it, and only once its contribution was recorded.
-        if (
-            !isAccepted(claimed, index, msg.sender, updateCommitment, acceptedProof) ||
-            !hasMark(roundMarks, index, 0)
-        ) revert Rewards__NotContributor();
-        if (!setMark(roundMarks, index, 1)) revert Rewards__AlreadyClaimed();
-        uint256 share = claimed.share;
-        task.paid += share;
-        task.token.safeTransfer(msg.sender, share);
-        emit RewardClaimed(taskKey, round, msg.sender, share);
+        roundMarks[leaf.index / LEAVES_PER_WORD] |= 1 << (2 * (leaf.index % LEAVES_PER_WORD) + DISPUTED);
+        task.openDisputes += 1;
+        pull(task.token, msg.sender, task.challengeBond);
+        emit LeafChallenged(taskKey, round, leaf.index, msg.sender, answerBy);
     }
 
-    /// @notice What became of a leaf of a round's accepted set.
-    /// @param taskKey The task.
-    /// @param round The round.
-    /// @param index The leaf.
-    /// @return recorded Whether its contribution was recorded.
-    /// @return claimed Whether its share was paid.
-    function contributionOf(
+    /// @inheritdoc IZkflRewards
+    function answerChallenge(
         bytes32 taskKey,
         uint256 round,
-        uint256 index
-    ) external view returns (bool recorded, bool claimed) {
-        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
-        return (hasMark(roundMarks, index, 0), hasMark(roundMarks, index, 1));
+        Leaf calldata leaf,
+        ChunkProof[] calldata proofs
+    ) external nonReentrant {
+        Task storage task = tasks[taskKey];
+        Challenge storage record = challenges[taskKey][round][leaf.index];
+        if (record.state != DisputeState.Open) revert Rewards__NotChallenged(round, leaf.index);
+        if (block.timestamp > record.answerBy) revert Rewards__AnswerWindowClosed(record.answerBy);
+        if (record.leaf != leafHash(leaf.index, leaf.contributor, leaf.amount, leaf.updateCommitment)) {
+            revert Rewards__NotInSet();
+        }
+        if (provenCommitment(taskKey, round, leaf.contributor, proofs) != leaf.updateCommitment) {
+            revert Rewards__CommitmentMismatch();
+        }
+        record.state = DisputeState.Answered;
+        task.openDisputes -= 1;
+        task.token.safeTransfer(msg.sender, task.challengeBond);
+        emit ChallengeAnswered(taskKey, round, leaf.index, msg.sender);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function resolveChallenge(bytes32 taskKey, uint256 round, uint256 index) external nonReentrant {
+        Task storage task = tasks[taskKey];
+        Challenge storage record = challenges[taskKey][round][index];
+        if (record.state != DisputeState.Open) revert Rewards__NotChallenged(round, index);
+        if (block.timestamp <= record.answerBy) revert Rewards__AnswerWindowOpen(record.answerBy);
+        record.state = DisputeState.Resolved;
+        task.openDisputes -= 1;
+        uint256 fromBond = slashBond(task, task.challengeBond);
+        uint256 paid = task.challengeBond + fromBond;
+        task.token.safeTransfer(record.challenger, paid);
+        emit LeafVoided(taskKey, round, index, record.challenger, paid);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function claimOmission(
+        bytes32 taskKey,
+        uint256 round,
+        bytes32 updateCommitment,
+        bytes calldata signature
+    ) external {
+        Task storage task = liveTask(taskKey);
+        inChallengeWindow(taskKey, round);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(RECEIPT_TYPEHASH, taskKey, round, msg.sender, updateCommitment))
+        );
+        (address signer, ECDSA.RecoverError error, ) = ECDSA.tryRecover(digest, signature);
+        if (error != ECDSA.RecoverError.NoError || signer != task.coordinator) revert Rewards__InvalidReceipt();
+        Omission storage record = omissions[taskKey][round][msg.sender];
+        if (record.state != DisputeState.None) revert Rewards__OmissionAlreadyClaimed(round);
+        uint256 answerBy = block.timestamp + task.answerWindow;
+        omissions[taskKey][round][msg.sender] = Omission({
+            updateCommitment: updateCommitment,
+            answerBy: uint64(answerBy),
+            state: DisputeState.Open
+        });
+        task.openDisputes += 1;
+        emit OmissionClaimed(taskKey, round, msg.sender, updateCommitment, answerBy);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function showLeaf(bytes32 taskKey, uint256 round, Leaf calldata leaf, bytes32[] calldata proof) external {
+        Task storage task = tasks[taskKey];
+        Omission storage record = omissions[taskKey][round][leaf.contributor];
+        if (record.state != DisputeState.Open) revert Rewards__NoOmissionClaim(round, leaf.contributor);
+        if (leaf.updateCommitment != record.updateCommitment) revert Rewards__CommitmentMismatch();
+        bytes32 hash = leafHash(leaf.index, leaf.contributor, leaf.amount, leaf.updateCommitment);
+        if (!MerkleProof.verifyCalldata(proof, rounds[taskKey][round].acceptedRoot, hash)) revert Rewards__NotInSet();
+        record.state = DisputeState.Answered;
+        task.openDisputes -= 1;
+        emit OmissionDismissed(taskKey, round, leaf.contributor);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function resolveOmission(bytes32 taskKey, uint256 round, address contributor) external nonReentrant {
+        Task storage task = tasks[taskKey];
+        Omission storage record = omissions[taskKey][round][contributor];
+        if (record.state != DisputeState.Open) revert Rewards__NoOmissionClaim(round, contributor);
+        if (block.timestamp <= record.answerBy) revert Rewards__AnswerWindowOpen(record.answerBy);
+        record.state = DisputeState.Resolved;
+        task.openDisputes -= 1;
+        Round storage omitted = rounds[taskKey][round];
+        uint256 count = omitted.acceptedCount;
+        uint256 mean = count == 0 ? 0 : omitted.total / count;
+        uint256 floor = task.rewardPerRound / (count + 1);
+        uint256 paid = slashBond(task, mean > floor ? mean : floor);
+        task.token.safeTransfer(contributor, paid);
+        emit OmissionCompensated(taskKey, round, contributor, paid);
     }
 
     /// @inheritdoc IZkflRewards
     function reclaim(bytes32 taskKey) external nonReentrant {
-        Task storage task = tasks[taskKey];
-        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
+        Task storage task = endedTask(taskKey);
         if (msg.sender != task.owner) revert Rewards__NotOwner();
-        if (block.timestamp <= task.deadline) revert Rewards__TaskNotEnded();
         if (task.reclaimed) revert Rewards__AlreadyReclaimed();
         task.reclaimed = true;
-        uint256 amount = task.rewardPerRound * task.rounds - task.paid;
+        uint256 amount = task.rewardPerRound * task.rounds - task.claimed;
         task.token.safeTransfer(msg.sender, amount);
         emit Reclaimed(taskKey, msg.sender, amount);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function withdrawBond(bytes32 taskKey) external nonReentrant {
+        Task storage task = endedTask(taskKey);
+        if (msg.sender != task.coordinator) revert Rewards__NotCoordinator();
+        if (task.openDisputes != 0) revert Rewards__DisputesOpen(task.openDisputes);
+        uint256 amount = task.bond;
+        task.bond = 0;
+        task.token.safeTransfer(msg.sender, amount);
+        emit BondWithdrawn(taskKey, amount);
+    }
+
+    /// @notice A task, by sha256 of its coordinator task id (all zero when there is none).
+    /// @param taskKey The task.
+    /// @return The task's terms and state.
+    function taskOf(bytes32 taskKey) external view returns (Task memory) {
+        return tasks[taskKey];
+    }
+
+    /// @notice What became of a leaf: claimed, and the state of any challenge against it.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @param index The leaf.
+    /// @return claimed Whether its amount was paid.
+    /// @return challenge 0 none, 1 open, 2 answered, 3 voided.
+    function leafStatus(
+        bytes32 taskKey,
+        uint256 round,
+        uint256 index
+    ) external view returns (bool claimed, uint8 challenge) {
+        uint256 word = marks[taskKey][round][index / LEAVES_PER_WORD];
+        claimed = word & (1 << (2 * (index % LEAVES_PER_WORD) + CLAIMED)) != 0;
+        challenge = uint8(challenges[taskKey][round][index].state);
     }
 
     /// @inheritdoc IZkflRewards
@@ -231,6 +404,13 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
             );
     }
 
+    /// @notice The EIP-712 domain separator receipts are signed under (name "zkfl", version "1", this chain and
+    /// contract).
+    /// @return The separator.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
     /// @dev The circuit's public statement: the top 200 bits of the binding hash above the chunk's 48-bit norm bound,
     /// floor(tau_k^2 * 4^f) from the task's floor(tau_k^2 * 2^96), capped at 48 bits (circuits/statement.ts).
     function statementSignal(
@@ -249,6 +429,35 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         return ((uint256(tag) >> 56) << NORM_BOUND_BITS) | normBound;
     }
 
+    /// @dev keccak256 of the chunk commitments, if every chunk proof verifies against the statement this contract
+    /// builds from its own state for `contributor` (and the scale the proof declares).
+    function provenCommitment(
+        bytes32 taskKey,
+        uint256 round,
+        address contributor,
+        ChunkProof[] calldata proofs
+    ) private view returns (bytes32) {
+        Task storage task = tasks[taskKey];
+        if (proofs.length != task.chunks) revert Rewards__WrongChunkCount(proofs.length, task.chunks);
+        bytes32 modelHash = rounds[taskKey][round].modelHash;
+        uint256[] memory commitments = new uint256[](proofs.length);
+        for (uint256 k = 0; k < proofs.length; ++k) {
+            // The statement in calldata only lets a mismatch (another task, round, H_r, address, chunk or scale) be
+            // named apart from a broken proof.
+            uint256 expected = statementSignal(
+                taskKey,
+                round,
+                modelHash,
+                contributor,
+                k,
+                proofs[k].fractionBits,
+                task.clipSquareX96
+            );
+            commitments[k] = verifiedCommitment(task.verifier, proofs[k], expected, k);
+        }
+        return keccak256(abi.encodePacked(commitments));
+    }
+
     /// @dev The chunk's commitment, if its proof verifies with `expected` as its statement.
     function verifiedCommitment(
         IUpdateChunkVerifier verifier,
@@ -263,30 +472,37 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         return chunk.commitment;
     }
 
-    /// @dev Whether (index, contributor, updateCommitment) is a leaf of the round's accepted set.
-    function isAccepted(
-        Round storage round,
+    /// @dev A leaf as OpenZeppelin's StandardMerkleTree hashes it.
+    function leafHash(
         uint256 index,
         address contributor,
-        bytes32 updateCommitment,
-        bytes32[] calldata acceptedProof
-    ) private view returns (bool) {
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, contributor, updateCommitment))));
-        return MerkleProof.verifyCalldata(acceptedProof, round.acceptedRoot, leaf);
+        uint256 amount,
+        bytes32 updateCommitment
+    ) private pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(index, contributor, amount, updateCommitment))));
     }
 
-    function hasMark(mapping(uint256 => uint256) storage roundMarks, uint256 index, uint256 which) private view returns (bool) {
-        return roundMarks[index / LEAVES_PER_WORD] & (1 << (2 * (index % LEAVES_PER_WORD) + which)) != 0;
+    /// @dev Takes up to `amount` out of the coordinator's bond; what it can.
+    function slashBond(Task storage task, uint256 amount) private returns (uint256) {
+        uint256 taken = amount < task.bond ? amount : task.bond;
+        task.bond -= taken;
+        return taken;
     }
 
-    /// @dev Sets mark `which` (0 recorded, 1 claimed) of leaf `index`; false if it was already set.
-    function setMark(mapping(uint256 => uint256) storage roundMarks, uint256 index, uint256 which) private returns (bool) {
-        uint256 word = index / LEAVES_PER_WORD;
-        uint256 bit = 1 << (2 * (index % LEAVES_PER_WORD) + which);
-        uint256 current = roundMarks[word];
-        if (current & bit != 0) return false;
-        roundMarks[word] = current | bit;
-        return true;
+    /// @dev Takes `amount` from `from`, refusing a token that delivers less (fees on transfer break conservation).
+    function pull(IERC20 token, address from, uint256 amount) private {
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(from, address(this), amount);
+        if (token.balanceOf(address(this)) - before != amount) {
+            revert Rewards__InvalidParameters("token delivered less than asked");
+        }
+    }
+
+    /// @dev A closed round whose challenge window is still open.
+    function inChallengeWindow(bytes32 taskKey, uint256 round) private view returns (Round storage closed) {
+        closed = rounds[taskKey][round];
+        if (!closed.closed) revert Rewards__RoundNotClosed(round);
+        if (block.timestamp >= closed.claimableAt) revert Rewards__ChallengeWindowClosed(round);
     }
 
     /// @dev The task, if it exists and has not ended.
@@ -294,6 +510,13 @@ contract ZkflRewards is IZkflRewards, ReentrancyGuardTransient {
         task = tasks[taskKey];
         if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
         if (block.timestamp > task.deadline) revert Rewards__TaskEnded();
+    }
+
+    /// @dev The task, if it exists and has ended.
+    function endedTask(bytes32 taskKey) private view returns (Task storage task) {
+        task = tasks[taskKey];
+        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
+        if (block.timestamp <= task.deadline) revert Rewards__TaskNotEnded();
     }
 
     /// @dev The live task, if the caller is its coordinator.

@@ -1,17 +1,20 @@
 /**
- * A round's accepted set: the (address, update commitment) pairs the coordinator aggregated, as an OpenZeppelin
- * StandardMerkleTree of leaves (index, address, commitment) — keccak256(keccak256(abi.encode(uint256, address,
- * bytes32))) — with addresses ascending and index their position. The coordinator posts its root on-chain; each
- * client and each verifier builds the same tree from the same pairs. Also the Solidity shape of a chunk proof.
+ * A round's accepted set: the updates the coordinator aggregated, each with what it pays, as an OpenZeppelin
+ * StandardMerkleTree of leaves (index, contributor, amount, update commitment) — keccak256(keccak256(abi.encode(
+ * uint256, address, uint256, bytes32))) — with contributors ascending and index their position. The coordinator posts
+ * its root on-chain; each client and each verifier builds the same tree from the same entries. Also the Solidity
+ * shapes of a leaf, a claim and a chunk proof.
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { getAddress, solidityPackedKeccak256, ZeroHash } from 'ethers';
 import type { ChunkProof } from '../circuits/prover.js';
 
-export interface AcceptedPair {
+export interface AcceptedEntry {
   address: string;
   /** bytes32 hex: see updateCommitment. */
   commitment: string;
+  /** Token base units the leaf pays, decimal. */
+  amount: string;
 }
 
 /** One commitment for a whole update: keccak256 of its chunk commitments, packed (ZkflRewards builds the same). */
@@ -19,43 +22,87 @@ export function updateCommitment(chunkCommitments: readonly string[]): string {
   return solidityPackedKeccak256(['uint256[]'], [chunkCommitments.map(BigInt)]);
 }
 
-type Leaf = [bigint, string, string];
+type LeafValues = [bigint, string, bigint, string];
 
-function leaves(pairs: readonly AcceptedPair[]): Leaf[] {
-  const sorted = pairs
-    .map((pair) => ({ address: getAddress(pair.address), commitment: pair.commitment }))
-    .sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
-  return sorted.map((pair, index): Leaf => [BigInt(index), pair.address, pair.commitment]);
+/** IZkflRewards.Leaf. */
+export interface OnchainLeaf {
+  index: number;
+  contributor: string;
+  amount: bigint;
+  updateCommitment: string;
 }
 
-function tree(pairs: readonly AcceptedPair[]): StandardMerkleTree<Leaf> {
-  return StandardMerkleTree.of(leaves(pairs), ['uint256', 'address', 'bytes32']);
+function leaves(entries: readonly AcceptedEntry[]): LeafValues[] {
+  const sorted = entries
+    .map((entry) => ({ ...entry, address: getAddress(entry.address) }))
+    .sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
+  return sorted.map((entry, index): LeafValues => [BigInt(index), entry.address, BigInt(entry.amount), entry.commitment]);
+}
+
+function tree(entries: readonly AcceptedEntry[]): StandardMerkleTree<LeafValues> {
+  return StandardMerkleTree.of(leaves(entries), ['uint256', 'address', 'uint256', 'bytes32']);
 }
 
 /** The root the coordinator posts; the zero hash for a round nobody was accepted in. */
-export function acceptedRoot(pairs: readonly AcceptedPair[]): string {
-  return pairs.length === 0 ? ZeroHash : tree(pairs).root;
+export function acceptedRoot(entries: readonly AcceptedEntry[]): string {
+  return entries.length === 0 ? ZeroHash : tree(entries).root;
 }
 
-/** A leaf's position in the accepted set and its Merkle proof. */
-export interface AcceptedLeafProof {
-  index: number;
-  proof: string[];
+/** The entries of the updates that carry a commitment (a task without proofs settles nothing on-chain). */
+export function committedEntries(
+  updates: ReadonlyArray<{ address: string; commitment: string | null; amount: string | null }>,
+): AcceptedEntry[] {
+  return updates.flatMap(({ address, commitment, amount }) =>
+    commitment ? [{ address, commitment, amount: amount ?? '0' }] : [],
+  );
 }
 
-/** The root over the updates that carry a commitment (a task without proofs has none: the zero hash). */
-export function committedRoot(updates: ReadonlyArray<{ address: string; commitment: string | null }>): string {
-  return acceptedRoot(updates.flatMap(({ address, commitment }) => (commitment ? [{ address, commitment }] : [])));
+/** The root over the updates that carry a commitment: the zero hash for a task without proofs. */
+export function committedRoot(
+  updates: ReadonlyArray<{ address: string; commitment: string | null; amount: string | null }>,
+): string {
+  return acceptedRoot(committedEntries(updates));
 }
 
-/** `address`'s leaf index and Merkle proof, or undefined when it is not in the set. */
-export function acceptedProof(pairs: readonly AcceptedPair[], address: string): AcceptedLeafProof | undefined {
-  if (pairs.length === 0) return undefined;
-  const merkle = tree(pairs);
-  for (const [position, [index, leafAddress]] of merkle.entries()) {
-    if (leafAddress === getAddress(address)) return { index: Number(index), proof: merkle.getProof(position) };
+/** What the leaves of a set pay in all. */
+export function acceptedTotal(entries: readonly AcceptedEntry[]): bigint {
+  return entries.reduce((sum, entry) => sum + BigInt(entry.amount), 0n);
+}
+
+/** `address`'s leaf and its Merkle proof, or undefined when it is not in the set. */
+export function acceptedLeaf(
+  entries: readonly AcceptedEntry[],
+  address: string,
+): { leaf: OnchainLeaf; proof: string[] } | undefined {
+  if (entries.length === 0) return undefined;
+  const merkle = tree(entries);
+  for (const [position, [index, contributor, amount, commitment]] of merkle.entries()) {
+    if (contributor === getAddress(address)) {
+      return {
+        leaf: { index: Number(index), contributor, amount, updateCommitment: commitment },
+        proof: merkle.getProof(position),
+      };
+    }
   }
   return undefined;
+}
+
+/** The leaf at `index` of a set and its Merkle proof, or undefined when there is none. */
+export function acceptedLeafAt(
+  entries: readonly AcceptedEntry[],
+  index: number,
+): { leaf: OnchainLeaf; proof: string[] } | undefined {
+  const address = leaves(entries)[index]?.[1];
+  return address === undefined ? undefined : acceptedLeaf(entries, address);
+}
+
+/** IZkflRewards.Claim: one round of a claim. */
+export interface LeafClaim {
+  round: number;
+  index: number;
+  amount: bigint;
+  updateCommitment: string;
+  proof: string[];
 }
 
 /** IZkflRewards.ChunkProof: snarkjs's proof in the verifier's calldata order (B's coordinates swapped). */

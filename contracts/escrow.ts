@@ -1,16 +1,42 @@
-/** The model owner's side: escrow a coordinator task's reward pool in the rewards contract. */
+/** The model owner's side: escrow a coordinator task's reward pool in the rewards contract, on the task's terms. */
 import type { Signer } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import type { TaskView } from '../protocol/rest.js';
+import { bondsOf } from '../protocol/task-spec.js';
 import { type Deployment, verifierFor } from './deployment.js';
-import { type OnchainTask, RewardsContract, TokenContract } from './rewards.js';
+import { type OnchainTask, type OnchainTaskParams, RewardsContract, TokenContract } from './rewards.js';
 
 const log = createLogger('escrow');
 
+/** The on-chain terms a task's spec implies, for `coordinator` with `verifier`, ending at `deadline`. */
+export function escrowTerms(
+  task: TaskView,
+  coordinator: string,
+  verifier: string,
+  token: string,
+  deadline: number,
+): OnchainTaskParams {
+  const { rewards } = task.spec;
+  return {
+    coordinator,
+    token,
+    verifier,
+    rounds: task.spec.rounds,
+    chunks: task.zk.chunks,
+    baseShareBps: rewards.baseShareBps,
+    clipSquareX96: BigInt(task.zk.clipSquareX96),
+    deadline,
+    challengeWindow: rewards.challengeWindowSeconds,
+    answerWindow: rewards.answerWindowSeconds,
+    rewardPerRound: BigInt(rewards.perRound),
+    ...bondsOf(rewards),
+  };
+}
+
 /**
  * Why an on-chain escrow cannot pay for `task` as `coordinator` runs it with the deployment's `verifier` for the
- * task's circuit ('' when it can): the coordinator checks this before round 1, a client before it trains.
+ * task's circuit ('' when it can): the coordinator checks this before round 1, a client before it agrees to the terms.
  */
 export function escrowMismatch(
   onchain: OnchainTask | undefined,
@@ -23,9 +49,21 @@ export function escrowMismatch(
     return `the escrow names coordinator ${onchain.coordinator}, not ${coordinator}`;
   if (!verifier || onchain.verifier.toLowerCase() !== verifier.toLowerCase())
     return `the escrow's verifier ${onchain.verifier} is not circuit ${task.zk.circuit}'s (${verifier ?? 'none deployed'})`;
-  if (onchain.chunks !== task.zk.chunks) return `the escrow has ${onchain.chunks} chunks, the task ${task.zk.chunks}`;
-  if (onchain.clipSquareX96 !== BigInt(task.zk.clipSquareX96))
-    return `the escrow's chunk clip is ${onchain.clipSquareX96}, the task's ${task.zk.clipSquareX96}`;
+  if (task.spec.owner && onchain.owner.toLowerCase() !== task.spec.owner.toLowerCase())
+    return `the escrow was made by ${onchain.owner}, not the task's owner ${task.spec.owner}`;
+  const expected = escrowTerms(task, coordinator, verifier, onchain.token, onchain.deadline);
+  for (const field of [
+    'chunks',
+    'clipSquareX96',
+    'rewardPerRound',
+    'baseShareBps',
+    'challengeWindow',
+    'answerWindow',
+    'coordinatorBond',
+    'challengeBond',
+  ] as const) {
+    if (onchain[field] !== expected[field]) return `the escrow's ${field} is ${onchain[field]}, the task's ${expected[field]}`;
+  }
   if (onchain.rounds < task.spec.rounds)
     return `the escrow pays ${onchain.rounds} rounds, the task has ${task.spec.rounds}`;
   if (onchain.deadline * 1000 <= Date.now()) return "the escrow's deadline has passed";
@@ -33,36 +71,31 @@ export function escrowMismatch(
 }
 
 export interface EscrowOptions {
-  /** Token base units paid per round, split among its accepted contributors. */
-  rewardPerRound: bigint;
   /** The coordinator's address (GET /api/info). */
   coordinator: string;
   /** Seconds from now until the task's deadline (then unpaid funds return to the owner). @default 7 days */
   durationSeconds?: number;
 }
 
-/** Approves and escrows rewardPerRound × rounds from `owner` for `task`, on the terms the coordinator fixed. */
+/** Approves and escrows the task's pool (`rewards.perRound` × rounds) from `owner`, on the terms of its spec. */
 export async function escrowTask(
   owner: Signer,
   deployment: Deployment,
   task: TaskView,
   options: EscrowOptions,
 ): Promise<void> {
-  const deposit = options.rewardPerRound * BigInt(task.spec.rounds);
+  const deposit = BigInt(task.spec.rewards.perRound) * BigInt(task.spec.rounds);
+  if (deposit === 0n) throw new Error(`task ${task.id} pays nothing: set rewards.perRound in its spec`);
   const token = new TokenContract(deployment.token, owner);
   await (await token.approve(deployment.rewards, deposit)).wait();
   const latest = await owner.provider!.getBlock('latest');
-  await (
-    await new RewardsContract(deployment.rewards, owner).createTask(taskKey(task.id), {
-      coordinator: options.coordinator,
-      token: deployment.token,
-      verifier: verifierFor(deployment, task.zk.circuit),
-      rounds: task.spec.rounds,
-      chunks: task.zk.chunks,
-      clipSquareX96: BigInt(task.zk.clipSquareX96),
-      deadline: latest!.timestamp + (options.durationSeconds ?? 7 * 86_400),
-      rewardPerRound: options.rewardPerRound,
-    })
-  ).wait();
+  const terms = escrowTerms(
+    task,
+    options.coordinator,
+    verifierFor(deployment, task.zk.circuit),
+    deployment.token,
+    latest!.timestamp + (options.durationSeconds ?? 7 * 86_400),
+  );
+  await (await new RewardsContract(deployment.rewards, owner).createTask(taskKey(task.id), terms)).wait();
   log.info('reward pool escrowed', { task: task.id, deposit: String(deposit) });
 }

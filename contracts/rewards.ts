@@ -13,7 +13,7 @@ import {
   type TransactionRequest,
   ZeroAddress,
 } from 'ethers';
-import type { AcceptedLeafProof, SolidityChunkProof } from './accepted-set.js';
+import type { LeafClaim, OnchainLeaf, SolidityChunkProof } from './accepted-set.js';
 import { zkflContracts } from './compile.js';
 
 export interface OnchainTaskParams {
@@ -22,32 +22,53 @@ export interface OnchainTaskParams {
   verifier: string;
   rounds: number;
   chunks: number;
+  /** The reward rule's equal base share of each round's pool, in basis points. */
+  baseShareBps: number;
   /** ⌊τ_k²·2^96⌋: the chunk clip every chunk's norm bound derives from (circuits/codec.ts). */
   clipSquareX96: bigint;
   /** Unix seconds. */
   deadline: number;
+  /** Seconds after a round closes in which its leaves may be challenged; claims wait for them. */
+  challengeWindow: number;
+  /** Seconds to answer a challenge or an omission claim. */
+  answerWindow: number;
   rewardPerRound: bigint;
+  /** Tokens the coordinator must post before round 1. */
+  coordinatorBond: bigint;
+  /** Tokens a challenger puts up. */
+  challengeBond: bigint;
 }
 
 export interface OnchainTask extends OnchainTaskParams {
   owner: string;
   roundsOpened: number;
   reclaimed: boolean;
-  paid: bigint;
+  /** Paid out of the pool so far. */
+  claimed: bigint;
+  /** What is left of the coordinator's bond. */
+  bond: bigint;
+  openDisputes: number;
 }
 
 export interface OnchainRound {
   modelHash: string;
   acceptedRoot: string;
-  share: bigint;
   acceptedCount: number;
+  total: bigint;
+  claimed: bigint;
+  /** Unix seconds at which the challenge window ends and claims open (0 while open). */
+  claimableAt: number;
   closed: boolean;
 }
 
-export type ContributionStatus = 'none' | 'recorded' | 'claimed';
+export const challengeStates = ['none', 'open', 'answered', 'voided'] as const;
+export type ChallengeState = (typeof challengeStates)[number];
 
 type Call = (...args: unknown[]) => Promise<unknown>;
 type Method = Call & { populateTransaction: (...args: unknown[]) => Promise<TransactionRequest> };
+
+/** The coordinator's transactions, which it signs itself and keeps (coordinator/settlement.ts). */
+export type CoordinatorCall = 'postBond' | 'openRound' | 'closeRound' | 'answerChallenge' | 'showLeaf';
 
 export class RewardsContract {
   readonly contract: BaseContract;
@@ -65,13 +86,17 @@ export class RewardsContract {
   }
 
   /** An unsigned transaction calling `name`, for a caller that signs and keeps it (coordinator settlement). */
-  populate(name: 'openRound' | 'closeRound', ...args: unknown[]): Promise<TransactionRequest> {
+  populate(name: CoordinatorCall, ...args: unknown[]): Promise<TransactionRequest> {
     return this.method(name).populateTransaction(...args);
+  }
+
+  private async read<T>(name: string, ...args: unknown[]): Promise<T> {
+    return ((await this.method(name)(...args)) as Result).toObject() as T;
   }
 
   /** The task, or undefined when nobody created it. */
   async task(taskKey: string): Promise<OnchainTask | undefined> {
-    const fields = ((await this.method('tasks')(taskKey)) as Result).toObject() as {
+    const fields = ((await this.method('taskOf')(taskKey)) as Result).toObject() as {
       [K in keyof OnchainTask]: OnchainTask[K] extends number ? bigint : OnchainTask[K];
     };
     if (fields.verifier === ZeroAddress) return undefined;
@@ -79,29 +104,36 @@ export class RewardsContract {
       ...fields,
       deadline: Number(fields.deadline),
       chunks: Number(fields.chunks),
+      baseShareBps: Number(fields.baseShareBps),
       rounds: Number(fields.rounds),
       roundsOpened: Number(fields.roundsOpened),
+      challengeWindow: Number(fields.challengeWindow),
+      answerWindow: Number(fields.answerWindow),
+      openDisputes: Number(fields.openDisputes),
     };
   }
 
   async round(taskKey: string, round: number): Promise<OnchainRound> {
-    const [modelHash, acceptedRoot, share, acceptedCount, closed] = (await this.method('rounds')(
-      taskKey,
-      round,
-    )) as unknown[];
+    const fields = await this.read<{
+      [K in keyof OnchainRound]: OnchainRound[K] extends number ? bigint : OnchainRound[K];
+    }>('rounds', taskKey, round);
     return {
-      modelHash: modelHash as string,
-      acceptedRoot: acceptedRoot as string,
-      share: share as bigint,
-      acceptedCount: Number(acceptedCount),
-      closed: closed as boolean,
+      ...fields,
+      acceptedCount: Number(fields.acceptedCount),
+      claimableAt: Number(fields.claimableAt),
     };
   }
 
-  /** What became of leaf `index` of a round's accepted set. */
-  async contribution(taskKey: string, round: number, index: number): Promise<ContributionStatus> {
-    const [recorded, claimed] = (await this.method('contributionOf')(taskKey, round, index)) as [boolean, boolean];
-    return claimed ? 'claimed' : recorded ? 'recorded' : 'none';
+  /** Whether a leaf was paid, and what became of a challenge against it. */
+  async leafStatus(taskKey: string, round: number, index: number): Promise<{ claimed: boolean; challenge: ChallengeState }> {
+    const [claimed, challenge] = (await this.method('leafStatus')(taskKey, round, index)) as [boolean, bigint];
+    return { claimed, challenge: challengeStates[Number(challenge)]! };
+  }
+
+  /** The state of `contributor`'s omission claim in a round. */
+  async omission(taskKey: string, round: number, contributor: string): Promise<ChallengeState> {
+    const { state } = await this.read<{ state: bigint }>('omissions', taskKey, round, contributor);
+    return challengeStates[Number(state)]!;
   }
 
   async statementOf(
@@ -118,40 +150,72 @@ export class RewardsContract {
     return this.send('createTask', taskKey, params);
   }
 
+  postBond(taskKey: string, amount: bigint): Promise<ContractTransactionResponse> {
+    return this.send('postBond', taskKey, amount);
+  }
+
   openRound(taskKey: string, round: number, modelHash: string): Promise<ContractTransactionResponse> {
     return this.send('openRound', taskKey, round, modelHash);
   }
 
-  closeRound(taskKey: string, round: number, root: string, count: number): Promise<ContractTransactionResponse> {
-    return this.send('closeRound', taskKey, round, root, count);
-  }
-
-  /** Records `contributor`'s contribution at leaf `accepted.index` (anyone may send this). */
-  submitContribution(
+  closeRound(
     taskKey: string,
     round: number,
-    contributor: string,
-    proofs: SolidityChunkProof[],
-    accepted: AcceptedLeafProof,
+    root: string,
+    count: number,
+    total: bigint,
   ): Promise<ContractTransactionResponse> {
-    return this.send('submitContribution', taskKey, round, accepted.index, contributor, proofs, accepted.proof);
+    return this.send('closeRound', taskKey, round, root, count, total);
   }
 
-  /** Pays the sender its share for its recorded leaf. */
-  claim(
+  /** Pays the sender its leaves, any number of rounds, in one transfer. */
+  claim(taskKey: string, claims: LeafClaim[]): Promise<ContractTransactionResponse> {
+    return this.send('claim', taskKey, claims);
+  }
+
+  challenge(taskKey: string, round: number, leaf: OnchainLeaf, proof: string[]): Promise<ContractTransactionResponse> {
+    return this.send('challenge', taskKey, round, leaf, proof);
+  }
+
+  answerChallenge(
+    taskKey: string,
+    round: number,
+    leaf: OnchainLeaf,
+    proofs: SolidityChunkProof[],
+  ): Promise<ContractTransactionResponse> {
+    return this.send('answerChallenge', taskKey, round, leaf, proofs);
+  }
+
+  resolveChallenge(taskKey: string, round: number, index: number): Promise<ContractTransactionResponse> {
+    return this.send('resolveChallenge', taskKey, round, index);
+  }
+
+  claimOmission(
     taskKey: string,
     round: number,
     updateCommitment: string,
-    accepted: AcceptedLeafProof,
+    signature: string,
   ): Promise<ContractTransactionResponse> {
-    return this.send('claim', taskKey, round, accepted.index, updateCommitment, accepted.proof);
+    return this.send('claimOmission', taskKey, round, updateCommitment, signature);
+  }
+
+  showLeaf(taskKey: string, round: number, leaf: OnchainLeaf, proof: string[]): Promise<ContractTransactionResponse> {
+    return this.send('showLeaf', taskKey, round, leaf, proof);
+  }
+
+  resolveOmission(taskKey: string, round: number, contributor: string): Promise<ContractTransactionResponse> {
+    return this.send('resolveOmission', taskKey, round, contributor);
   }
 
   reclaim(taskKey: string): Promise<ContractTransactionResponse> {
     return this.send('reclaim', taskKey);
   }
 
-  /** The task's events named `name` (RoundOpened, ContributionRecorded, RewardClaimed, …), oldest first. */
+  withdrawBond(taskKey: string): Promise<ContractTransactionResponse> {
+    return this.send('withdrawBond', taskKey);
+  }
+
+  /** The task's events named `name` (RoundOpened, RoundClosed, RewardClaimed, LeafChallenged, …), oldest first. */
   async events(name: string, taskKey: string): Promise<EventLog[]> {
     const filter = this.contract.filters[name];
     if (!filter) throw new Error(`ZkflRewards has no event ${name}`);
@@ -207,6 +271,10 @@ export class TokenContract {
 
   async approve(spender: string, amount: bigint): Promise<ContractTransactionResponse> {
     return (await this.call('approve', spender, amount)) as ContractTransactionResponse;
+  }
+
+  connect(runner: ContractRunner): TokenContract {
+    return new TokenContract(this.contract.target as string, runner);
   }
 
   /** RewardToken only: its owner mints. */

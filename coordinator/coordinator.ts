@@ -19,7 +19,10 @@ import type { AcceptedSetView, InfoView, RoundView, TaskView, ZkView } from '../
 import type { Receipt } from '../protocol/receipt.js';
 import type { Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../common/identity.js';
-import { committedRoot } from '../contracts/accepted-set.js';
+import { bytesOf } from '../common/bytes.js';
+import { acceptedRoot, acceptedTotal, committedEntries } from '../contracts/accepted-set.js';
+import { taskKey } from '../circuits/statement.js';
+import { type Consent, consentSigner, taskTerms, termsHash, type TermsView } from '../protocol/terms.js';
 import { connectRpc } from '../contracts/chain.js';
 import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
@@ -41,6 +44,7 @@ const log = createLogger('coordinator');
 interface TaskRuntime {
   runner: TaskRunner;
   model: tf.LayersModel;
+  evaluationSet: Dataset;
 }
 
 /** Builds a task's model just to describe it (topology and weight names); cached, it never changes. */
@@ -103,11 +107,26 @@ export class Coordinator {
     };
   }
 
-  /** The round's accepted (address, commitment) pairs and their Merkle root: what is, or will be, posted on-chain. */
+  /**
+   * The round's accepted (address, commitment, amount) entries and their Merkle root: what is, or will be, posted
+   * on-chain. Final once the round is scored and recorded.
+   */
   acceptedSet(taskId: string, round: number): AcceptedSetView {
     const view = this.getRound(taskId, round);
-    const pairs = view.participants.flatMap(({ address, commitment }) => (commitment ? [{ address, commitment }] : []));
-    return { round, final: view.phase === 'evaluated', root: committedRoot(pairs), pairs };
+    const entries = committedEntries(view.participants);
+    return {
+      round,
+      final: view.phase === 'evaluated',
+      root: acceptedRoot(entries),
+      total: String(acceptedTotal(entries)),
+      entries,
+    };
+  }
+
+  /** The task's terms, as its clients must agree to them before they train. */
+  terms(taskId: string): TermsView {
+    const terms = taskTerms(this.getTask(taskId), this.info(), taskKey(taskId));
+    return { terms, termsHash: termsHash(terms) };
   }
 
   /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */
@@ -122,9 +141,24 @@ export class Coordinator {
       coordinator: this.identity.address,
       chain: this.info().chain,
       rounds: this.storage.roundRecords(taskId),
+      terms: this.terms(taskId),
+      consents: this.storage.consents(taskId),
       ...(task.spec.publicAudit
-        ? { initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64') }
+        ? {
+            initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64'),
+            scoringSet: this.scoringSet(task),
+          }
         : {}),
+    };
+  }
+
+  /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
+  private scoringSet(task: TaskView): NonNullable<AuditBundle['scoringSet']> {
+    const scoring = head(this.runtimes.get(task.id)?.evaluationSet ?? loadEvaluationSet(task.spec), task.spec.rewards.scoringExamples);
+    return {
+      features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
+      labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
+      exampleShape: scoring.exampleShape,
     };
   }
 
@@ -182,7 +216,7 @@ export class Coordinator {
 
   /** How the task's updates are quantized and proven, fixed for its whole life. */
   private zkParameters(spec: TaskSpec, numParams: number): ZkView {
-    const params = circuitFor(this.options.circuit, spec.quantization.bits);
+    const params = circuitFor(this.options.circuit, spec.quantization.bits, numParams);
     const quantization = quantizationFor(numParams, spec.clipNorm, params);
     if (!quantization) {
       throw new ZkflError(
@@ -230,7 +264,7 @@ export class Coordinator {
       identity: this.identity,
       ...(this.settlement ? { settlement: this.settlement } : {}),
     });
-    this.runtimes.set(task.id, { runner, model });
+    this.runtimes.set(task.id, { runner, model, evaluationSet });
     await runner.start(prepared?.initial);
   }
 
@@ -284,10 +318,28 @@ export class Coordinator {
     return toBytes(this.checkpoints.loadWeights(taskId, this.modelRound(taskId, afterRound) + 1));
   }
 
-  /** A client joins a task's pool; it is sampled into rounds from now on. */
-  join(taskId: string): { round: number } {
+  /**
+   * A client joins a task's pool; it is sampled into rounds from now on. It must have agreed to the task's current
+   * terms: with this join (a consent signed by its address) or an earlier one.
+   */
+  join(taskId: string, address: string, consent?: Consent): { round: number } {
     const task = this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
+    const { termsHash: current } = this.terms(taskId);
+    if (consent) {
+      if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {
+        throw new ZkflError('CONSENT_REQUIRED', `the consent is not to the current terms of task ${taskId} (${current})`);
+      }
+      if (consentSigner(consent) !== address) {
+        throw new ZkflError('CONSENT_REQUIRED', `the consent is not signed by ${address}`);
+      }
+      this.storage.recordConsent(taskId, address, consent);
+    } else if (this.storage.consent(taskId, address)?.termsHash !== current) {
+      throw new ZkflError(
+        'CONSENT_REQUIRED',
+        `agree to the terms of task ${taskId} first: GET /api/tasks/${taskId}/terms, then join with a signed consent`,
+      );
+    }
     return { round: task.currentRound };
   }
 

@@ -135,8 +135,8 @@ export function attachGateway(
 
     socket.on('join', (payload, ack) =>
       reply(ack, socket, () => {
-        const { taskId } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
-        const joined = coordinator.join(taskId);
+        const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
+        const joined = coordinator.join(taskId, address, consent);
         if (socket.data.taskId && socket.data.taskId !== taskId) leave(socket);
         socket.data.taskId = taskId;
         const replaced = directory.add(taskId, socket);

@@ -35,6 +35,7 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
   });
   router.get('/tasks', (_req, res) => void res.json(coordinator.listTasks()));
   router.get('/tasks/:id', (req, res) => void res.json(coordinator.getTask(req.params.id)));
+  router.get('/tasks/:id/terms', (req, res) => void res.json(coordinator.terms(req.params.id)));
   router.get('/tasks/:id/rounds', (req, res) => void res.json(coordinator.listRounds(req.params.id)));
   router.get(
     '/tasks/:id/rounds/:round',

@@ -1,20 +1,30 @@
 /**
  * On-chain settlement of a coordinator's tasks. For every task created with `onchain`, it waits for the model
- * owner's escrow before round 1, then owes the chain two transactions per round: openRound(H_r) when the round
- * opens and closeRound(accepted root, count) when it closes. Those are derived from the durable round records
- * (so a crash between a round's end and its enqueueing loses nothing), persisted as chain actions, and sent one at
- * a time in order. Each is signed once and its raw bytes stored before broadcast: a retry re-sends the same
+ * owner's escrow before round 1 and posts the coordinator's bond, then owes the chain two transactions per round:
+ * openRound(H_r) when the round opens and closeRound(accepted root, count, total) when it closes, the root over
+ * (index, contributor, amount, commitment) leaves. It also watches the rewards contract for challenges to its leaves
+ * and omission claims against its rounds, and answers each: the challenged leaf's chunk proofs (which it verified
+ * when it accepted the update), or the leaf an omission claim says is missing. All of it is derived from durable
+ * records (round records, stored proofs, contract events), so a crash loses nothing, persisted as chain actions,
+ * and sent one at a time in order. Each is signed once and its raw bytes stored before broadcast: a retry re-sends the same
  * transaction (same nonce, executed at most once), and before anything is sent the chain is read to see whether
  * the action already took effect. An RPC outage only delays settlement; a restart picks up where it stopped. An
  * action the contract refuses outright is marked failed and logged, so it does not hold up the others.
  */
-import { type Provider, Transaction, type Wallet } from 'ethers';
+import { type Provider, Transaction, type TransactionRequest, type Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
-import { committedRoot } from '../contracts/accepted-set.js';
+import {
+  acceptedLeaf,
+  acceptedLeafAt,
+  acceptedRoot,
+  acceptedTotal,
+  committedEntries,
+  solidityChunkProof,
+} from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
-import { RewardsContract, revertName } from '../contracts/rewards.js';
+import { RewardsContract, revertName, TokenContract } from '../contracts/rewards.js';
 import type { TaskView } from '../protocol/rest.js';
 import type { ChainAction, Storage } from './storage.js';
 
@@ -27,12 +37,15 @@ export interface SettlementOptions {
   maxRetryMs: number;
   /** How long to wait for a sent transaction's receipt before checking again. @default 60000 */
   receiptTimeoutMs: number;
+  /** Milliseconds between reads of the contract's challenges and omission claims. @default 2000 */
+  disputePollMs: number;
 }
 
 export const defaultSettlementOptions: SettlementOptions = {
   pollMs: 1000,
   maxRetryMs: 30_000,
   receiptTimeoutMs: 60_000,
+  disputePollMs: 2000,
 };
 
 export class Settlement {
@@ -43,6 +56,7 @@ export class Settlement {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs: number;
   private closed = false;
+  private readonly disputeTimer: NodeJS.Timeout;
 
   constructor(
     private readonly storage: Storage,
@@ -53,6 +67,11 @@ export class Settlement {
     this.rewards = new RewardsContract(deployment.rewards, wallet);
     this.provider = wallet.provider!;
     this.retryMs = options.pollMs;
+    this.disputeTimer = setInterval(() => {
+      this.watchDisputes(this.storage.listTasks()).catch((error: unknown) =>
+        log.warn('cannot read disputes', { error: (error as Error).message }),
+      );
+    }, options.disputePollMs);
   }
 
   get address(): string {
@@ -95,12 +114,38 @@ export class Settlement {
     if (!task.spec.onchain) return;
     for (const round of this.storage.listRounds(task.id)) {
       if (round.attempts === 0) continue;
-      this.storage.addChainAction(task.id, round.round, 'open', ['0x' + round.modelHashBefore]);
+      const base = { taskId: task.id, round: round.round };
+      // A round opens only with the bond whole: posted before round 1, topped up after a dispute was paid from it.
+      this.storage.addChainAction({ ...base, kind: 'bond', args: [] });
+      this.storage.addChainAction({ ...base, kind: 'open', args: ['0x' + round.modelHashBefore] });
       if (round.phase !== 'evaluated') continue;
-      this.storage.addChainAction(task.id, round.round, 'close', [
-        committedRoot(round.participants),
-        round.participants.length,
-      ]);
+      const entries = committedEntries(round.participants);
+      this.storage.addChainAction({
+        ...base,
+        kind: 'close',
+        args: [acceptedRoot(entries), entries.length, String(acceptedTotal(entries))],
+      });
+    }
+    this.kick();
+  }
+
+  /**
+   * Reads the contract's challenges and omission claims against `tasks` and queues an answer to each one still
+   * open (the stored proofs of a challenged leaf; the leaf an omission claim names). Runs on a timer; idempotent.
+   */
+  private async watchDisputes(tasks: TaskView[]): Promise<void> {
+    for (const task of tasks.filter((candidate) => candidate.spec.onchain)) {
+      const key = taskKey(task.id);
+      for (const event of await this.rewards.events('LeafChallenged', key)) {
+        const [round, index] = [Number(event.args[1]), Number(event.args[2])];
+        if ((await this.rewards.leafStatus(key, round, index)).challenge !== 'open') continue;
+        this.storage.addChainAction({ taskId: task.id, round, kind: 'answer', subject: String(index), args: [] });
+      }
+      for (const event of await this.rewards.events('OmissionClaimed', key)) {
+        const [round, contributor] = [Number(event.args[1]), event.args[2] as string];
+        if ((await this.rewards.omission(key, round, contributor)) !== 'open') continue;
+        this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
+      }
     }
     this.kick();
   }
@@ -148,7 +193,7 @@ export class Settlement {
         continue;
       }
       this.storage.updateChainAction(action, { status: 'done', lastError: null });
-      log.info(`round ${action.round} ${action.kind === 'open' ? 'opened' : 'closed'} on-chain`, {
+      log.info(`round ${action.round}: ${action.kind} ${action.subject} done on-chain`, {
         task: action.taskId,
         tx: action.txHash ?? 'already done',
       });
@@ -175,13 +220,14 @@ export class Settlement {
       this.storage.updateChainAction(action, { rawTx: null, txHash: null });
       throw new Error(`transaction ${action.txHash} was not mined in time`);
     }
-    const call =
-      action.kind === 'open'
-        ? this.rewards.populate('openRound', key, action.round, action.args[0])
-        : this.rewards.populate('closeRound', key, action.round, action.args[0], action.args[1]);
     let signed: string;
     try {
-      signed = await this.wallet.signTransaction(await this.wallet.populateTransaction(await call));
+      const call = await this.call(key, action);
+      if (!call) {
+        // Nothing of ours can answer it (an omission claim for an update this coordinator never accepted).
+        throw new ContractRefusal(`round ${action.round}: nothing to show for ${action.kind} ${action.subject}`);
+      }
+      signed = await this.wallet.signTransaction(await this.wallet.populateTransaction(call));
     } catch (error) {
       const reason = revertName(error);
       throw reason
@@ -196,17 +242,62 @@ export class Settlement {
     if (receipt?.status !== 1) throw new Error(`transaction ${txHash} ${receipt ? 'reverted' : 'not mined in time'}`);
   }
 
+  /** The transaction an action sends, built from the contract's state and this coordinator's records. */
+  private async call(key: string, action: ChainAction): Promise<TransactionRequest | undefined> {
+    const { taskId, round } = action;
+    switch (action.kind) {
+      case 'bond': {
+        const onchain = (await this.rewards.task(key))!;
+        const missing = onchain.coordinatorBond - onchain.bond;
+        // Approving is idempotent (it sets the allowance), so it need not be signed once and kept.
+        const token = new TokenContract(this.deployment.token, this.wallet);
+        await (await token.approve(this.deployment.rewards, missing)).wait();
+        return this.rewards.populate('postBond', key, missing);
+      }
+      case 'open':
+        return this.rewards.populate('openRound', key, round, action.args[0]);
+      case 'close':
+        return this.rewards.populate('closeRound', key, round, ...action.args);
+      case 'answer': {
+        const entries = committedEntries(this.storage.getRound(taskId, round)?.participants ?? []);
+        const updates = this.storage.auditedUpdates(taskId, round, false);
+        const leaf = entries.length ? acceptedLeafAt(entries, Number(action.subject)) : undefined;
+        const update = leaf && updates.find((candidate) => candidate.address === leaf.leaf.contributor);
+        if (!leaf || !update) return undefined;
+        const proofs = update.proofs.map((proof, k) => solidityChunkProof(proof, update.fractionBits[k]!));
+        return this.rewards.populate('answerChallenge', key, round, leaf.leaf, proofs);
+      }
+      case 'show': {
+        const entries = committedEntries(this.storage.getRound(taskId, round)?.participants ?? []);
+        const leaf = acceptedLeaf(entries, action.subject);
+        if (!leaf) return undefined;
+        return this.rewards.populate('showLeaf', key, round, leaf.leaf, leaf.proof);
+      }
+    }
+  }
+
   private async tookEffect(key: string, action: ChainAction): Promise<boolean> {
     const onchain = await this.rewards.task(key);
     if (!onchain) return false;
-    if (action.kind === 'open') return onchain.roundsOpened >= action.round;
-    return (await this.rewards.round(key, action.round)).closed;
+    switch (action.kind) {
+      case 'bond':
+        return onchain.bond >= onchain.coordinatorBond;
+      case 'open':
+        return onchain.roundsOpened >= action.round;
+      case 'close':
+        return (await this.rewards.round(key, action.round)).closed;
+      case 'answer':
+        return (await this.rewards.leafStatus(key, action.round, Number(action.subject))).challenge !== 'open';
+      case 'show':
+        return (await this.rewards.omission(key, action.round, action.subject)) !== 'open';
+    }
   }
 
   /** Waits for the settlement in flight (not for retries) and stops. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.disputeTimer);
     await this.running;
   }
 

@@ -10,6 +10,8 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
+import type { Consent } from '../protocol/terms.js';
+import { taskKey as taskKeyOf } from '../circuits/statement.js';
 import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
 
@@ -26,15 +28,18 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
   train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, proofs TEXT, salt TEXT, q BLOB,
-  fraction_bits TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (task_id, round, address));
+  fraction_bits TEXT NOT NULL DEFAULT '[]', score REAL, amount TEXT, PRIMARY KEY (task_id, round, address));
+CREATE TABLE IF NOT EXISTS consents (
+  task_id TEXT NOT NULL, address TEXT NOT NULL, terms_hash TEXT NOT NULL, signature TEXT NOT NULL, at TEXT NOT NULL,
+  PRIMARY KEY (task_id, address));
 CREATE TABLE IF NOT EXISTS rejections (
   id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
   code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rejections_by_round ON rejections (task_id, round);
 CREATE TABLE IF NOT EXISTS chain_actions (
-  task_id TEXT NOT NULL, round INTEGER NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending', raw_tx TEXT, tx_hash TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT, PRIMARY KEY (task_id, round, kind));
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
+  args TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', raw_tx TEXT, tx_hash TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, PRIMARY KEY (task_id, round, kind, subject));
 CREATE TABLE IF NOT EXISTS running_sums (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, sum BLOB NOT NULL, total_weight REAL NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY (task_id, round));
@@ -71,14 +76,30 @@ export interface AcceptedUpdate {
   trainLoss: number | null;
   /** keccak256 of the chunk commitments (contracts/accepted-set.ts), when the task takes proofs. */
   commitment: string | null;
+  /** Contribution score and what the leaf pays (token base units), once the round is scored. */
+  score: number | null;
+  amount: string | null;
+}
+
+/** An accepted update's values, as the round's scoring needs them. */
+export interface StoredUpdate {
+  address: string;
+  numSamples: number;
+  q: Uint8Array;
+  fractionBits: number[];
 }
 
 /** A transaction the coordinator owes the chain, persisted until the chain shows it done. */
 export interface ChainAction {
   taskId: string;
   round: number;
-  kind: 'open' | 'close';
-  /** open: [modelHash]; close: [acceptedRoot, acceptedCount]. */
+  /**
+   * bond: make the coordinator's bond whole before the round opens; open: [modelHash]; close: [acceptedRoot, acceptedCount, total];
+   * answer: show the chunk proofs of a challenged leaf (subject: its index); show: show the leaf an omission claim
+   * names (subject: the contributor).
+   */
+  kind: 'bond' | 'open' | 'close' | 'answer' | 'show';
+  subject: string;
   args: Array<string | number>;
   status: 'pending' | 'done' | 'failed';
   /** The signed transaction, kept so a retry re-sends the very same one (same nonce: executed at most once). */
@@ -88,13 +109,13 @@ export interface ChainAction {
   lastError: string | null;
 }
 
-/** What the audit record of an accepted update needs beyond AcceptedUpdate. */
+/** What the audit record and the scoring of an accepted update need beyond AcceptedUpdate. */
 export interface UpdateEvidence {
   fractionBits: number[];
   proofs: AuditedUpdate['proofs'];
-  /** publicAudit tasks only. */
   salt?: string;
-  q?: Uint8Array;
+  /** Kept for scoring; published only for publicAudit tasks. */
+  q: Uint8Array;
 }
 
 export interface RoundResult {
@@ -215,18 +236,37 @@ export class Storage {
   acceptedUpdates(taskId: string, round: number): AcceptedUpdate[] {
     return this.db
       .prepare(
-        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss, commitment FROM updates
+        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss, commitment, score, amount FROM updates
          WHERE task_id = ? AND round = ? ORDER BY rowid`,
       )
       .all(taskId, round) as AcceptedUpdate[];
   }
 
-  /** The accepted updates of a round with their proofs (and, for publicAudit tasks, q and salt), for its record. */
-  auditedUpdates(taskId: string, round: number): AuditedUpdate[] {
+  /** The accepted updates of a round, in the order they were accepted (the order they are summed in). */
+  storedUpdates(taskId: string, round: number): StoredUpdate[] {
     const rows = this.db
       .prepare(
-        `SELECT address, num_samples AS numSamples, commitment, fraction_bits AS fractionBits, proofs, salt, q
-         FROM updates WHERE task_id = ? AND round = ? ORDER BY rowid`,
+        `SELECT address, num_samples AS numSamples, q, fraction_bits AS fractionBits FROM updates
+         WHERE task_id = ? AND round = ? ORDER BY rowid`,
+      )
+      .all(taskId, round) as Array<{ address: string; numSamples: number; q: Buffer; fractionBits: string }>;
+    return rows.map((row) => ({ ...row, fractionBits: JSON.parse(row.fractionBits) as number[] }));
+  }
+
+  /** Records each accepted update's score and amount (by address) once the round is scored. */
+  setScores(taskId: string, round: number, scored: Array<{ address: string; score: number; amount: string }>): void {
+    const update = this.db.prepare('UPDATE updates SET score = ?, amount = ? WHERE task_id = ? AND round = ? AND address = ?');
+    this.db.transaction(() => {
+      for (const { address, score, amount } of scored) update.run(score, amount, taskId, round, address);
+    })();
+  }
+
+  /** The accepted updates of a round with their proofs and scores (and with `publish`, q and salt), for its record. */
+  auditedUpdates(taskId: string, round: number, publish: boolean): AuditedUpdate[] {
+    const rows = this.db
+      .prepare(
+        `SELECT address, num_samples AS numSamples, commitment, fraction_bits AS fractionBits, proofs, salt, q, score,
+         amount FROM updates WHERE task_id = ? AND round = ? ORDER BY rowid`,
       )
       .all(taskId, round) as Array<{
       address: string;
@@ -235,7 +275,9 @@ export class Storage {
       fractionBits: string;
       proofs: string | null;
       salt: string | null;
-      q: Buffer | null;
+      q: Buffer;
+      score: number | null;
+      amount: string | null;
     }>;
     return rows.map((row) => ({
       address: row.address,
@@ -243,8 +285,34 @@ export class Storage {
       commitment: row.commitment ?? '',
       fractionBits: JSON.parse(row.fractionBits) as number[],
       proofs: row.proofs ? (JSON.parse(row.proofs) as AuditedUpdate['proofs']) : [],
-      ...(row.q && row.salt ? { update: { q: row.q.toString('base64'), salt: row.salt } } : {}),
+      score: row.score ?? 0,
+      amount: row.amount ?? '0',
+      ...(publish ? { update: { q: row.q.toString('base64'), salt: row.salt ?? '' } } : {}),
     }));
+  }
+
+  /** Records (or renews) `address`'s consent to the task's terms. */
+  recordConsent(taskId: string, address: string, consent: Consent): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?, ?)')
+      .run(taskId, address, consent.termsHash, consent.signature, now());
+  }
+
+  /** `address`'s consent to the task, if it gave one. */
+  consent(taskId: string, address: string): (Consent & { address: string }) | undefined {
+    const row = this.db
+      .prepare(
+        'SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? AND address = ?',
+      )
+      .get(taskId, address) as { address: string; termsHash: string; signature: string } | undefined;
+    return row && { ...row, taskKey: taskKeyOf(taskId) };
+  }
+
+  consents(taskId: string): Array<Consent & { address: string }> {
+    const rows = this.db
+      .prepare('SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? ORDER BY address')
+      .all(taskId) as Array<{ address: string; termsHash: string; signature: string }>;
+    return rows.map((row) => ({ ...row, taskKey: taskKeyOf(taskId) }));
   }
 
   /** The signed records of the task's finished rounds, in order. */
@@ -275,7 +343,7 @@ export class Storage {
     this.db.transaction(() => {
       this.countProofs(taskId, round, proofsVerified, 0);
       this.db
-        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(
           taskId,
           round,
@@ -286,8 +354,10 @@ export class Storage {
           update.commitment,
           JSON.stringify(update.proofs),
           update.salt ?? null,
-          update.q ? Buffer.from(update.q.buffer, update.q.byteOffset, update.q.byteLength) : null,
+          Buffer.from(update.q.buffer, update.q.byteOffset, update.q.byteLength),
           JSON.stringify(update.fractionBits),
+          null,
+          null,
         );
       this.db
         .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')
@@ -367,17 +437,19 @@ export class Storage {
   }
 
   /** Adds an action unless the same (task, round, kind) is already known: deriving actions again is harmless. */
-  addChainAction(taskId: string, round: number, kind: ChainAction['kind'], args: ChainAction['args']): void {
+  addChainAction(
+    action: Pick<ChainAction, 'taskId' | 'round' | 'kind' | 'args'> & Partial<Pick<ChainAction, 'subject'>>,
+  ): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO chain_actions (task_id, round, kind, args) VALUES (?, ?, ?, ?)')
-      .run(taskId, round, kind, JSON.stringify(args));
+      .prepare('INSERT OR IGNORE INTO chain_actions (task_id, round, kind, subject, args) VALUES (?, ?, ?, ?, ?)')
+      .run(action.taskId, action.round, action.kind, action.subject ?? '', JSON.stringify(action.args));
   }
 
   /** Pending actions in the order they must reach the chain. */
   pendingChainActions(): ChainAction[] {
     const rows = this.db
       .prepare(
-        `SELECT task_id AS taskId, round, kind, args, status, raw_tx AS rawTx, tx_hash AS txHash, attempts,
+        `SELECT task_id AS taskId, round, kind, subject, args, status, raw_tx AS rawTx, tx_hash AS txHash, attempts,
          last_error AS lastError FROM chain_actions WHERE status = 'pending' ORDER BY rowid`,
       )
       .all() as Array<Omit<ChainAction, 'args'> & { args: string }>;
@@ -385,7 +457,7 @@ export class Storage {
   }
 
   updateChainAction(
-    action: Pick<ChainAction, 'taskId' | 'round' | 'kind'>,
+    action: Pick<ChainAction, 'taskId' | 'round' | 'kind' | 'subject'>,
     change: Partial<Pick<ChainAction, 'status' | 'rawTx' | 'txHash' | 'attempts' | 'lastError'>>,
   ): void {
     const columns = {
@@ -400,9 +472,15 @@ export class Storage {
     this.db
       .prepare(
         `UPDATE chain_actions SET ${entries.map(([key]) => `${columns[key]} = ?`).join(', ')}
-         WHERE task_id = ? AND round = ? AND kind = ?`,
+         WHERE task_id = ? AND round = ? AND kind = ? AND subject = ?`,
       )
-      .run(...entries.map(([, value]) => value ?? null), action.taskId, action.round, action.kind);
+      .run(
+        ...entries.map(([, value]) => value ?? null),
+        action.taskId,
+        action.round,
+        action.kind,
+        action.subject,
+      );
   }
 
   failTask(taskId: string): void {

@@ -16,7 +16,9 @@ import { Random } from '../common/random.js';
 import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
-import type { Dataset } from '../ml/dataset.js';
+import { decodeValues } from '../circuits/codec.js';
+import { type Dataset, head } from '../ml/dataset.js';
+import { defaultScoringOptions, rewardAmounts, scoreRound } from '../ml/scoring.js';
 import { evaluate } from '../ml/train.js';
 import { hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
 import {
@@ -224,6 +226,13 @@ export class TaskRunner {
     const { task } = this.ctx;
     if (this.stopped || task.status !== 'running')
       this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
+    if (!this.ctx.storage.consent(task.id, address)) {
+      this.reject(
+        round,
+        address,
+        new ZkflError('CONSENT_REQUIRED', `${address} has not agreed to the terms of task ${task.id}: join with a consent`),
+      );
+    }
     if (!round || payload.round !== round.number || round.phase !== 'training') {
       const state = `round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`;
       this.reject(round, address, new ZkflError('WRONG_ROUND', `update is for round ${payload.round}; ${state}`));
@@ -266,12 +275,12 @@ export class TaskRunner {
       }
       this.accept(round, address, payload, checked);
       if (checked.commitment === null) return undefined;
-      return await signReceipt(this.ctx.identity, {
-        taskKey: taskKey(task.id),
-        round: round.number,
-        contributor: address,
-        updateCommitment: checked.commitment,
-      });
+      const deployment = task.spec.onchain ? this.ctx.settlement?.deployment : undefined;
+      return await signReceipt(
+        this.ctx.identity,
+        { taskKey: taskKey(task.id), round: round.number, contributor: address, updateCommitment: checked.commitment },
+        deployment && { chainId: deployment.chainId, verifyingContract: deployment.rewards },
+      );
     } finally {
       round.pending.delete(address);
       if (this.round === round) this.maybeClose(false);
@@ -299,8 +308,11 @@ export class TaskRunner {
       commitment: checked.commitment,
       fractionBits: checked.fractionBits,
       proofs: payload.proofs ?? [],
-      // Published in the audit API only for tasks created with publicAudit.
-      ...(this.ctx.task.spec.publicAudit && payload.salt !== undefined ? { salt: payload.salt, q: payload.q } : {}),
+      // Kept to score the round; published in the audit API only for tasks created with publicAudit.
+      q: payload.q,
+      ...(payload.salt !== undefined ? { salt: payload.salt } : {}),
+      score: null,
+      amount: null,
     };
     try {
       this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
@@ -356,6 +368,7 @@ export class TaskRunner {
       round.phase = 'aggregating';
       storage.setPhase(task.id, round.number, 'aggregating');
     }
+    const scoring = await this.score(round);
     const meanDelta = round.sum.mean();
     const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
     setFlatWeights(model, next);
@@ -364,7 +377,7 @@ export class TaskRunner {
     const modelHashAfter = hashWeights(next);
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
-    const signed = await this.signedRecord(round, metrics, modelHashAfter);
+    const signed = await this.signedRecord(round, metrics, modelHashAfter, scoring);
     storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
     this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
@@ -399,14 +412,59 @@ export class TaskRunner {
     await this.start();
   }
 
+  /**
+   * Scores the round's accepted updates on the scoring set (ml/scoring.ts) and splits its pool by the task's reward
+   * rule; both are stored with each update before the round's record is signed.
+   */
+  private async score(round: ActiveRound): Promise<RoundRecord['scoring']> {
+    const { task, storage, model, evaluationSet } = this.ctx;
+    const { rewards, seed } = task.spec;
+    const updates = storage.storedUpdates(task.id, round.number);
+    const values = updates.map((update) => ({
+      ...update,
+      q: decodeValues(update.q, task.numParams, task.zk.valueBits)!,
+    }));
+    const scored = await scoreRound({
+      model,
+      global: round.global,
+      updates: values,
+      chunkSize: task.zk.chunkSize,
+      scoringSet: head(evaluationSet, rewards.scoringExamples),
+      inputShape: task.spec.inputShape,
+      classes: task.spec.classes,
+      options: { ...defaultScoringOptions, seed: seed * 1_000_003 + round.number },
+    });
+    const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
+    storage.setScores(
+      task.id,
+      round.number,
+      updates.map((update, k) => ({ address: update.address, score: scored.scores[k]!, amount: String(amounts[k]) })),
+    );
+    log.info(`round ${round.number} scored`, {
+      task: task.id,
+      method: scored.method,
+      evaluations: scored.evaluations,
+      seconds: scored.seconds.toFixed(2),
+    });
+    return {
+      method: scored.method,
+      evaluations: scored.evaluations,
+      seconds: scored.seconds,
+      roundGain: scored.roundGain,
+      examples: Math.min(rewards.scoringExamples, evaluationSet.count),
+      pool: rewards.perRound,
+    };
+  }
+
   /** The round's audit record, signed with the coordinator's key. */
   private async signedRecord(
     round: ActiveRound,
     metrics: { accuracy: number; loss: number },
     modelHashAfter: string,
+    scoring: RoundRecord['scoring'],
   ): Promise<SignedRoundRecord> {
     const { task, storage, identity } = this.ctx;
-    const accepted = storage.auditedUpdates(task.id, round.number);
+    const accepted = storage.auditedUpdates(task.id, round.number, task.spec.publicAudit);
     const view = storage.getRound(task.id, round.number)!;
     const record: RoundRecord = {
       taskId: task.id,
@@ -418,6 +476,7 @@ export class TaskRunner {
       loss: metrics.loss,
       acceptedRoot: committedRoot(accepted),
       accepted,
+      scoring,
       rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
     };
     return signRecord(identity, record);

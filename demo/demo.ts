@@ -23,11 +23,14 @@ import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
 import type { CoordinatorEvents } from '../coordinator/events.js';
 import { buildCircuit, terminateCurve } from '../circuits/build.js';
-import { circuitParams } from '../circuits/params.js';
+import { type CircuitParams, circuitFor } from '../circuits/params.js';
+import { initBackend } from '../ml/backend.js';
+import { buildModel } from '../ml/models.js';
+import { countParams } from '../ml/weights.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { loadDataset, saveIdx } from '../ml/dataset.js';
 import { dirichletPartition } from '../ml/partition.js';
-import type { TaskSpecInput } from '../protocol/task-spec.js';
+import { bondsOf, parseTaskSpec, type TaskSpecInput } from '../protocol/task-spec.js';
 import { fashionMnist } from './fashion-mnist.js';
 
 /** The demo's models: a small CNN that proves in one chunk, or NIID-Bench's simple CNN (44,426 parameters). */
@@ -62,6 +65,8 @@ export interface DemoOptions {
   auditOut?: string;
   /** Token base units escrowed per round. @default 100 tokens (18 decimals) */
   rewardPerRound?: bigint;
+  /** The reward rule's equal base share, in basis points. @default 0 */
+  baseShareBps?: number;
   onClientEvent?: (client: number, event: ClientEvent) => void;
   onRoundEnd?: (summary: CoordinatorEvents['round:end'][0]) => void;
   onStage?: (message: string) => void;
@@ -75,13 +80,17 @@ export interface DemoRound {
   rejected: number;
   proofsVerified: number;
   proofsRejected: number;
-  /** Contributions recorded on-chain for the round (proof and accepted-set membership verified there). */
-  onchainContributions?: number;
+  /** Contributors paid on-chain for the round (claims of its leaves). */
+  paidOnchain?: number;
   /**
    * Seconds each client spent proving its update this round (wall time, all its chunks), averaged over the clients
    * that proved; the demo's clients share this machine's cores, so this is what a client sees under that load.
    */
   provingSeconds?: number;
+  /** Each accepted contributor's contribution score, by address. */
+  scores: Record<string, number>;
+  /** What each accepted contributor's leaf pays (token base units, decimal), by address. */
+  amounts: Record<string, string>;
 }
 
 export interface DemoResult {
@@ -91,6 +100,13 @@ export interface DemoResult {
   rewards?: Record<string, string>;
   /** Wall time of each round, from open to evaluated. */
   roundSeconds: number[];
+  /** On-chain settlement's cost, from the demo's own transaction receipts. */
+  settlement?: {
+    /** Each contributor's claim transaction(s), divided by the rounds they paid, averaged over contributors. */
+    gasPerContributorPerRound: number;
+    /** The coordinator's openRound + closeRound per round. */
+    coordinatorGasPerRound: number;
+  };
   seconds: number;
 }
 
@@ -103,12 +119,20 @@ const cliEntry = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
  * (6 and 16 filters, dense 120 and 84), 44,426 parameters (8 chunks), trained as NIID-Bench does (batch 64).
  */
 export function demoTask(
-  options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed' | 'proofs' | 'model'>,
+  options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed' | 'proofs' | 'model' | 'rewardPerRound' | 'baseShareBps'>,
   testPrefix: string,
 ): TaskSpecInput {
   const niid = options.model === 'niid-cnn';
   return {
     name: `zkfl demo: Fashion-MNIST, non-IID, ${options.model ?? 'demo-cnn'}`,
+    purpose: 'A demonstration: a clothing classifier trained on Fashion-MNIST shards; the model is discarded after.',
+    rewards: {
+      perRound: String(options.rewardPerRound ?? parseEther('100')),
+      baseShareBps: options.baseShareBps ?? 0,
+      // Short windows so the demo pays out within seconds of its last round.
+      challengeWindowSeconds: 5,
+      answerWindowSeconds: 5,
+    },
     model: niid ? { preset: 'cnn' } : { preset: 'cnn', filters: [4, 10], hidden: [] },
     inputShape: [28, 28, 1],
     classes: 10,
@@ -134,7 +158,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   try {
     stage(`splitting Fashion-MNIST among ${options.clients} clients (Dirichlet α = ${options.alpha})`);
     stage('circuit setup (cached after the first run)');
-    const artifacts = await buildCircuit(circuitParams.default, { ptau: options.ptau, onProgress: stage });
+    const artifacts = await buildCircuit(await demoCircuit(options), { ptau: options.ptau, onProgress: stage });
     await terminateCurve();
     const trainSet = loadDataset(train);
     const shards = dirichletPartition(trainSet.labels, {
@@ -157,18 +181,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     try {
       const publicAudit = options.auditOut !== undefined;
-      const task = await coordinator.coordinator.createTask({ ...demoTask(options, test), onchain, publicAudit });
+      const owner = devnet ? { owner: await devnet.owner.getAddress() } : {};
+      const task = await coordinator.coordinator.createTask({
+        ...demoTask(options, test),
+        ...owner,
+        onchain,
+        publicAudit,
+      });
       const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
       if (devnet) {
-        const rewardPerRound = options.rewardPerRound ?? parseEther('100');
-        await devnet.fund(coordinator.coordinator.identity.address);
+        // Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator
+        // its bond in reward tokens, the owner (Hardhat's account 0) the pool.
+        const deposit = BigInt(task.spec.rewards.perRound) * BigInt(options.rounds);
+        const coordinatorAddress = coordinator.coordinator.identity.address;
+        await devnet.fund(coordinatorAddress);
+        await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards).coordinatorBond);
         for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
-        await devnet.mint(await devnet.owner.getAddress(), rewardPerRound * BigInt(options.rounds));
-        await escrowTask(devnet.owner, devnet.deployment, task, {
-          rewardPerRound,
-          coordinator: coordinator.coordinator.identity.address,
-        });
-        stage(`escrowed ${formatEther(rewardPerRound * BigInt(options.rounds))} ZKR for task ${task.id}`);
+        await devnet.mint(await devnet.owner.getAddress(), deposit);
+        await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: coordinatorAddress });
+        stage(`escrowed ${formatEther(deposit)} ZKR for task ${task.id}`);
       }
       stage(
         `task ${task.id}: ${task.numParams} parameters, ${options.rounds} rounds; starting ${options.clients} clients`,
@@ -191,7 +222,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           i,
           [
             ...['--coordinator', coordinator.url, '--task', task.id],
-            ...['--data', join(scratch, `client-${i}`), '--key', keys[i]!, ...chainArgs],
+            ...['--data', join(scratch, `client-${i}`), '--key', keys[i]!, '--accept-terms', ...chainArgs],
           ],
           onClientEvent,
         );
@@ -214,7 +245,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         ),
       );
       const records = coordinator.coordinator.listRounds(task.id);
-      const recorded = devnet ? await recordedPerRound(devnet, task.id) : undefined;
+      const paid = devnet ? await claimsPerRound(devnet, task.id) : undefined;
       const rounds = records.map((round) => ({
         round: round.round,
         accuracy: round.accuracy ?? Number.NaN,
@@ -223,8 +254,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         rejected: round.rejected.length,
         proofsVerified: round.proofsVerified,
         proofsRejected: round.proofsRejected,
-        ...(recorded ? { onchainContributions: recorded.get(round.round) ?? 0 } : {}),
+        ...(paid ? { paidOnchain: paid.get(round.round) ?? 0 } : {}),
         ...(proving.has(round.round) ? { provingSeconds: mean(proving.get(round.round)!) } : {}),
+        scores: Object.fromEntries(round.participants.map((p) => [p.address, p.score ?? 0])),
+        amounts: Object.fromEntries(round.participants.map((p) => [p.address, p.amount ?? '0'])),
       }));
       const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
       const rewards = devnet ? await balances(devnet, keys) : undefined;
@@ -237,6 +270,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         taskId: task.id,
         rounds,
         ...(rewards ? { rewards } : {}),
+        ...(devnet ? { settlement: await settlementGas(devnet, task.id, keys) } : {}),
         roundSeconds,
         seconds: (Date.now() - started) / 1000,
       };
@@ -252,11 +286,49 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
-/** ContributionRecorded events of the task, counted by round. */
-async function recordedPerRound(devnet: Devnet, taskId: string): Promise<Map<number, number>> {
+/** The gas of the demo's settlement transactions, from their receipts. */
+async function settlementGas(devnet: Devnet, taskId: string, keys: string[]): Promise<NonNullable<DemoResult['settlement']>> {
+  const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
+  const key = taskKey(taskId);
+  const gasOf = async (hash: string): Promise<bigint> => (await devnet.provider.getTransactionReceipt(hash))!.gasUsed;
+  const claims = await rewards.events('RewardClaimed', key);
+  const perContributor = await Promise.all(
+    keys.map(async (file) => {
+      const { address } = loadOrCreateWallet(file);
+      const mine = claims.filter((log) => (log.args[2] as string).toLowerCase() === address.toLowerCase());
+      const transactions = [...new Set(mine.map((log) => log.transactionHash))];
+      const gas = (await Promise.all(transactions.map(gasOf))).reduce((sum, value) => sum + value, 0n);
+      return mine.length === 0 ? undefined : Number(gas) / mine.length;
+    }),
+  );
+  const paid = perContributor.filter((value): value is number => value !== undefined);
+  const coordinatorTxs = [
+    ...(await rewards.events('RoundOpened', key)),
+    ...(await rewards.events('RoundClosed', key)),
+  ].map((log) => log.transactionHash);
+  const coordinatorGas = (await Promise.all(coordinatorTxs.map(gasOf))).reduce((sum, value) => sum + value, 0n);
+  const rounds = (await rewards.events('RoundClosed', key)).length;
+  return {
+    gasPerContributorPerRound: paid.length ? mean(paid) : 0,
+    coordinatorGasPerRound: rounds ? Number(coordinatorGas) / rounds : 0,
+  };
+}
+
+/** The circuit the coordinator will prove the demo's task with (the default family's best fit for its model). */
+async function demoCircuit(options: DemoOptions): Promise<CircuitParams> {
+  await initBackend();
+  const spec = parseTaskSpec(demoTask(options, 'unused'));
+  const model = await buildModel(spec.model, spec.inputShape, spec.classes, spec.seed);
+  const numParams = countParams(model);
+  model.dispose();
+  return circuitFor('default', spec.quantization.bits, numParams);
+}
+
+/** RewardClaimed events of the task, counted by round. */
+async function claimsPerRound(devnet: Devnet, taskId: string): Promise<Map<number, number>> {
   const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
   const counts = new Map<number, number>();
-  for (const entry of await rewards.events('ContributionRecorded', taskKey(taskId))) {
+  for (const entry of await rewards.events('RewardClaimed', taskKey(taskId))) {
     const round = Number(entry.args[1]);
     counts.set(round, (counts.get(round) ?? 0) + 1);
   }

@@ -6,8 +6,10 @@
  */
 import { getBytes, keccak256, type Signer, toUtf8Bytes, verifyMessage } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
+import { canonicalJson } from './canonical.js';
 import type { ErrorCode } from './errors.js';
 import type { InfoView, TaskView } from './rest.js';
+import type { Consent, TermsView } from './terms.js';
 
 export interface AuditedUpdate {
   address: string;
@@ -17,6 +19,10 @@ export interface AuditedUpdate {
   /** Each chunk's scale exponent f (the update is q·2^−f), bound into its proof's statement. */
   fractionBits: number[];
   proofs: Array<{ proof: Groth16Proof; publicSignals: string[] }>;
+  /** Contribution score (ml/scoring.ts: Shapley value of the evaluation loss reduction) and the amount it earned. */
+  score: number;
+  /** Token base units, decimal: this leaf's amount in the round's accepted set. */
+  amount: string;
   /** Only for tasks created with `publicAudit`: the quantized update (B-bit integers LE, base64) and its salt. */
   update?: { q: string; salt: string };
 }
@@ -36,6 +42,19 @@ export interface RoundRecord {
   acceptedRoot: string;
   /** In the order they were accepted: the order the aggregate sums them in. */
   accepted: AuditedUpdate[];
+  /** How the accepted updates were scored and what the round's pool was (ml/scoring.ts). */
+  scoring: {
+    method: 'exact' | 'gtg-shapley';
+    /** Coalitions evaluated. */
+    evaluations: number;
+    seconds: number;
+    /** v(all) − v(∅): the loss reduction of the round's aggregate on the scoring set. */
+    roundGain: number;
+    /** Scoring-set size: the first `examples` of the evaluation set. */
+    examples: number;
+    /** The round's pool in token base units (rewards.perRound), split by the reward rule. */
+    pool: string;
+  };
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;
 }
 
@@ -59,15 +78,14 @@ export interface AuditBundle {
   rounds: SignedRoundRecord[];
   /** publicAudit tasks only: the initial global weights (float32 LE, base64), so aggregates can be recomputed. */
   initialWeights?: string;
-}
-
-/** JSON with object keys sorted at every level: one text per value, whatever order its keys were built in. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
+  /**
+   * publicAudit tasks only: the scoring set (the first `rewards.scoringExamples` of the evaluation set), so scores
+   * can be recomputed: float32 LE features and int32 LE labels, base64.
+   */
+  scoringSet?: { features: string; labels: string; exampleShape: number[] };
+  /** The task's terms and every contributor's signed consent to them. */
+  terms: TermsView;
+  consents: Array<Consent & { address: string }>;
 }
 
 export function recordDigest(record: RoundRecord): string {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Receipt } from './receipt.js';
+import { consentSchema } from './terms.js';
 import type { ErrorBody } from './errors.js';
 import type { TrainingConfig } from './task-spec.js';
 
@@ -47,7 +48,11 @@ export const chunkProofSchema = z.strictObject({
   publicSignals: z.array(fieldElement).max(64),
 });
 
-export const joinPayloadSchema = z.strictObject({ taskId });
+export const joinPayloadSchema = z.strictObject({
+  taskId,
+  /** The holder's signed consent to the task's current terms (protocol/terms.ts); needed once per task. */
+  consent: consentSchema.optional(),
+});
 export type JoinPayload = z.infer<typeof joinPayloadSchema>;
 
 export const updatePayloadSchema = z.strictObject({

@@ -1,10 +1,11 @@
 /**
  * The coordinator's receipt for an accepted update: an EIP-712 signature over (task, round, contributor, update
  * commitment) by the coordinator's key — the address the task's on-chain record names as its coordinator. A client
- * keeps it; if the coordinator later leaves the update out of the accepted set it posts, the receipt proves the
- * omission to anyone.
+ * keeps it; if the coordinator leaves the update out of the accepted set it posts, the client shows it to the rewards
+ * contract (claimOmission), which checks it under its own EIP-712 domain (name "zkfl", version "1", chain id and
+ * contract address): receipts for an `onchain` task are signed under that domain, others under name and version only.
  */
-import { type Signer, verifyTypedData } from 'ethers';
+import { type Signer, type TypedDataDomain, verifyTypedData } from 'ethers';
 import { z } from 'zod';
 
 export interface ReceiptBody {
@@ -16,17 +17,25 @@ export interface ReceiptBody {
   updateCommitment: string;
 }
 
+/** Where a receipt can be enforced: the chain and rewards contract of an `onchain` task. */
+export interface ReceiptChain {
+  chainId: number;
+  verifyingContract: string;
+}
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
 export const receiptSchema = z.strictObject({
   taskKey: z.string().regex(/^0x[0-9a-f]{64}$/),
   round: z.number().int().positive(),
-  contributor: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  contributor: address,
   updateCommitment: z.string().regex(/^0x[0-9a-f]{64}$/),
-  coordinator: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  coordinator: address,
+  chain: z.strictObject({ chainId: z.number().int().positive(), verifyingContract: address }).optional(),
   signature: z.string().regex(/^0x[0-9a-f]+$/),
 });
 export type Receipt = z.infer<typeof receiptSchema>;
 
-const domain = { name: 'zkfl', version: '1' };
+const domainOf = (chain?: ReceiptChain): TypedDataDomain => ({ name: 'zkfl', version: '1', ...chain });
 const types = {
   Receipt: [
     { name: 'taskKey', type: 'bytes32' },
@@ -36,16 +45,17 @@ const types = {
   ],
 };
 
-export async function signReceipt(coordinator: Signer, body: ReceiptBody): Promise<Receipt> {
+export async function signReceipt(coordinator: Signer, body: ReceiptBody, chain?: ReceiptChain): Promise<Receipt> {
   return {
     ...body,
     coordinator: await coordinator.getAddress(),
-    signature: await coordinator.signTypedData(domain, types, body),
+    ...(chain ? { chain } : {}),
+    signature: await coordinator.signTypedData(domainOf(chain), types, body),
   };
 }
 
 /** The address that signed the receipt (compare it with the task's coordinator). */
 export function receiptSigner(receipt: Receipt): string {
-  const { taskKey, round, contributor, updateCommitment, signature } = receipt;
-  return verifyTypedData(domain, types, { taskKey, round, contributor, updateCommitment }, signature);
+  const { taskKey, round, contributor, updateCommitment, signature, chain } = receipt;
+  return verifyTypedData(domainOf(chain), types, { taskKey, round, contributor, updateCommitment }, signature);
 }

@@ -50,8 +50,18 @@ export interface RoundView {
   closedAt: string | null;
   accuracy: number | null;
   loss: number | null;
-  /** Accepted updates; `commitment` is keccak256 of the update's chunk commitments (null without proofs). */
-  participants: Array<{ address: string; numSamples: number; trainLoss: number | null; commitment: string | null }>;
+  /**
+   * Accepted updates; `commitment` is keccak256 of the update's chunk commitments (null without proofs); `score` and
+   * `amount` (token base units) once the round is scored.
+   */
+  participants: Array<{
+    address: string;
+    numSamples: number;
+    trainLoss: number | null;
+    commitment: string | null;
+    score: number | null;
+    amount: string | null;
+  }>;
   rejected: RejectionView[];
   /** Chunk proofs that verified, and that were refused, in this round. */
   proofsVerified: number;
@@ -73,13 +83,15 @@ export interface InfoView {
   } | null;
 }
 
-/** `GET /api/tasks/:id/rounds/:round/accepted`: the pairs whose Merkle root the coordinator posts on-chain. */
+/** `GET /api/tasks/:id/rounds/:round/accepted`: the entries whose Merkle root the coordinator posts on-chain. */
 export interface AcceptedSetView {
   round: number;
-  /** Final once the round was aggregated. */
+  /** Final once the round was scored and recorded (amounts are 0 until then). */
   final: boolean;
   root: string;
-  pairs: Array<{ address: string; commitment: string }>;
+  /** What the entries pay in all (token base units, decimal). */
+  total: string;
+  entries: Array<{ address: string; commitment: string; amount: string }>;
 }
 
 export interface NonceView {

@@ -74,9 +74,49 @@ export const quantizationSchema = z.strictObject({
 });
 export type QuantizationConfig = z.infer<typeof quantizationSchema>;
 
+const tokenAmount = z.string().regex(/^(0|[1-9][0-9]{0,38})$/, 'expected token base units as a decimal string');
+
+export const rewardsSchema = z.strictObject({
+  /**
+   * Token base units each round's pool pays, split among its accepted contributors by contribution score. An
+   * `onchain` task's escrow must hold exactly this per round. @default '0' (scores are kept, nothing is paid)
+   */
+  perRound: tokenAmount.default('0'),
+  /** Part of each round's pool split equally among its accepted contributors, in basis points. @default 0 */
+  baseShareBps: z.number().int().min(0).max(10_000).default(0),
+  /** Evaluation examples (the first N of `evaluation`) contribution scores are computed on. @default 500 */
+  scoringExamples: positiveInt.max(100_000).default(500),
+  /** Seconds after a round closes on-chain during which its leaves may be challenged; claims wait for it. @default 600 */
+  challengeWindowSeconds: positiveInt.max(30 * 86_400).default(600),
+  /** Seconds the coordinator has to answer a challenge or an omission claim. @default 600 */
+  answerWindowSeconds: positiveInt.max(30 * 86_400).default(600),
+  /** Tokens the coordinator bonds before round 1 (unanswered disputes are paid from it). @default perRound */
+  coordinatorBond: tokenAmount.optional(),
+  /** Tokens a challenger puts up. @default perRound / 20, at least 1 */
+  challengeBond: tokenAmount.optional(),
+});
+export type RewardsConfig = z.infer<typeof rewardsSchema>;
+
+/** The bonds a task's rewards imply, defaults filled in. */
+export function bondsOf(rewards: RewardsConfig): { coordinatorBond: bigint; challengeBond: bigint } {
+  const perRound = BigInt(rewards.perRound);
+  const half = perRound / 20n;
+  return {
+    coordinatorBond: BigInt(rewards.coordinatorBond ?? rewards.perRound),
+    challengeBond: BigInt(rewards.challengeBond ?? String(half > 0n ? half : 1n)),
+  };
+}
+
 export const taskSpecSchema = z.strictObject({
   /** Free text shown in listings. */
   name: z.string().max(200).default('task'),
+  /** What the model is for and what it will be used for, in the owner's words: shown to data holders before they agree. */
+  purpose: z.string().max(2000).default(''),
+  /** The model owner's Ethereum address, when it is known up front (an `onchain` escrow must come from it). */
+  owner: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
   model: modelSpecSchema,
   /** Shape of one example. @default [28, 28, 1] */
   inputShape: z.array(positiveInt).min(1).max(4).default([28, 28, 1]),
@@ -101,6 +141,8 @@ export const taskSpecSchema = z.strictObject({
   clipNorm: z.number().positive().max(1e6).default(5),
   /** How updates are quantized before they are committed and proven. @default {bits: 6, rounding: 'stochastic'} */
   quantization: quantizationSchema.default(quantizationSchema.parse({})),
+  /** How each round's pool is split and settled. */
+  rewards: rewardsSchema.default(rewardsSchema.parse({})),
   /**
    * Require a Groth16 proof of every update. Turning it off leaves clipping, quantization and integer
    * aggregation as they are; it exists to measure what the proofs cost. @default true

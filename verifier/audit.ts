@@ -1,22 +1,35 @@
 /**
  * The audit of a whole run, trusting only math and (optionally) the chain: every round record's signature and the
  * hash chain H_r → H_{r+1}; every accepted update's proofs (verified in parallel), statements and commitment; the
- * accepted set's root; for publicAudit tasks each commitment and aggregate recomputed from the published updates;
- * and, with a chain, the on-chain task, verifier key, rounds, recorded contributions and payouts.
+ * accepted set's root; the terms and every contributor's consent to them; each round's amounts against the reward
+ * rule applied to its recorded scores; for publicAudit tasks each commitment, aggregate and score recomputed from
+ * the published updates and scoring set; and, with a chain, the on-chain task, verifier key, rounds (root, count,
+ * total), every claim against its leaf, every challenge and omission claim and its outcome, and that each
+ * contributor was paid what its leaf says.
+ *
+ * What scores rest on: without publicAudit the updates are private, so a score is the coordinator's signed word —
+ * a verifier still checks that the scored updates are exactly the proven, accepted ones, that amounts follow the
+ * rule from the scores, that nobody is paid more than its leaf or a round more than its pool; it cannot check the
+ * scores themselves. With publicAudit it recomputes them.
  */
 import { type EventLog, getAddress, type Provider } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import { decodeValues } from '../circuits/codec.js';
-import { circuitNamed } from '../circuits/params.js';
+import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { taskKey, type UpdateStatement } from '../circuits/statement.js';
 import { commitmentProblem, statementProblem } from '../circuits/update-binding.js';
 import { VerifierPool } from '../circuits/verifier.js';
-import { sha256Hex } from '../common/bytes.js';
+import { alignedBuffer, sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
 import { createStrategy, initialStrategyState, RunningSum } from '../ml/aggregation.js';
+import type * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../ml/backend.js';
+import { buildModel } from '../ml/models.js';
+import { defaultScoringOptions, rewardAmounts, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
 import { fromBytes, hashWeights } from '../ml/weights.js';
+import { consentSigner, termsHash } from '../protocol/terms.js';
 import { type AuditBundle, recordSigner, type RoundRecord } from '../protocol/audit.js';
 
 export interface Problem {
@@ -32,8 +45,10 @@ export interface RoundAudit {
   rejected: number;
   proofsVerified: number;
   modelHashAfter: string;
-  /** With a chain: contributions recorded and shares paid on-chain. */
-  onchain?: { recorded: number; paid: number };
+  /** Token base units the round's leaves pay, by the records. */
+  owed: string;
+  /** With a chain: leaves paid and what they were paid, challenges (answered, voided) and omission claims. */
+  onchain?: { paid: number; paidAmount: string; challenges: number; voided: number; omissions: number };
 }
 
 export interface AuditReport {
@@ -43,6 +58,11 @@ export interface AuditReport {
   rounds: RoundAudit[];
   proofs: { verified: number; seconds: number; perSecond: number };
   chainChecked: boolean;
+  /**
+   * 'recomputed': public audit, every score computed again from the published updates; 'signed': the updates are
+   * private, so the scores are the coordinator's signed word (see the module comment for what is still checked).
+   */
+  scores: 'recomputed' | 'signed';
 }
 
 export interface AuditOptions {
@@ -78,7 +98,9 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
       rejected: record.rejected.length,
       proofsVerified: 0,
       modelHashAfter: record.modelHashAfter,
+      owed: String(record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n)),
     });
+    checkAmounts(task, record, problem);
     if (record.round !== round) problem(round, 'round-order', `record ${i} is for round ${record.round}`);
     if (record.taskId !== task.id) problem(round, 'task', `the record is for task ${record.taskId}`);
     let signer = '';
@@ -112,6 +134,7 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
     problem(null, 'rounds', `${bundle.rounds.length} round records for a task of ${task.spec.rounds} rounds`);
   }
 
+  checkConsents(bundle, problem);
   const proofs = task.spec.proofs ? await checkProofs(bundle, rounds, problem, options) : emptyProofs();
   if (task.spec.publicAudit) await recomputeAggregates(bundle, problem);
   if (options.chain) await checkChain(bundle, rounds, problem, options.chain);
@@ -122,7 +145,50 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
     rounds: [...rounds.values()],
     proofs,
     chainChecked: options.chain !== undefined,
+    scores: task.spec.publicAudit ? 'recomputed' : 'signed',
   };
+}
+
+/** The terms hash to what every consent signs, and every accepted contributor consented to them. */
+function checkConsents(bundle: AuditBundle, problem: (round: number | null, kind: string, detail: string) => void): void {
+  const { task, terms } = bundle;
+  if (termsHash(terms.terms) !== terms.termsHash || terms.terms.taskKey !== taskKey(task.id)) {
+    problem(null, 'terms', 'the terms do not hash to their hash, or are for another task');
+  }
+  const consented = new Set(
+    bundle.consents
+      .filter((consent) => consent.termsHash === terms.termsHash && consent.taskKey === terms.terms.taskKey)
+      .filter((consent) => consentSigner(consent) === getAddress(consent.address))
+      .map((consent) => getAddress(consent.address)),
+  );
+  for (const { record } of bundle.rounds) {
+    for (const update of record.accepted) {
+      if (!consented.has(getAddress(update.address))) {
+        problem(record.round, 'consent', `${update.address} has no valid consent to the task's terms`);
+      }
+    }
+  }
+}
+
+/** The round's amounts are the reward rule applied to its recorded scores and pool, and the pool is the task's. */
+function checkAmounts(
+  task: AuditBundle['task'],
+  record: RoundRecord,
+  problem: (round: number | null, kind: string, detail: string) => void,
+): void {
+  if (record.scoring.pool !== task.spec.rewards.perRound) {
+    problem(record.round, 'amounts', `the round's pool is ${record.scoring.pool}, the task's ${task.spec.rewards.perRound}`);
+  }
+  const expected = rewardAmounts(
+    record.accepted.map((update) => update.score),
+    BigInt(task.spec.rewards.perRound),
+    task.spec.rewards,
+  );
+  record.accepted.forEach((update, k) => {
+    if (BigInt(update.amount) !== expected[k]) {
+      problem(record.round, 'amounts', `${update.address} is owed ${update.amount}; its score earns ${expected[k]}`);
+    }
+  });
 }
 
 /** What `address`'s proofs in this round must be bound to. */
@@ -196,8 +262,38 @@ async function recomputeAggregates(
   const strategy = createStrategy(task.spec.aggregation);
   let global = fromBytes(Buffer.from(bundle.initialWeights, 'base64'));
   const state = initialStrategyState(strategy, global.length);
-  for (const { record } of bundle.rounds) {
-    const sum = RunningSum.empty(global.length);
+  if (!bundle.scoringSet) problem(null, 'public-audit', 'the bundle lacks the scoring set: scores are not recomputed');
+  await initBackend();
+  const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
+  try {
+    for (const { record } of bundle.rounds) {
+      const updates = await recomputeRound(bundle, record, params, problem);
+      if (!updates) return;
+      if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, problem);
+      if (updates.length === 0) continue;
+      const sum = RunningSum.empty(global.length);
+      for (const update of updates) sum.add(update.q, update.numSamples, update.fractionBits, params.chunkSize);
+      global = strategy.apply(global, sum.mean(), state);
+      if (hashWeights(global) !== record.modelHashAfter) {
+        problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
+        return;
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The round's published updates, each checked against its commitment; undefined when one is missing. */
+async function recomputeRound(
+  bundle: AuditBundle,
+  record: RoundRecord,
+  params: CircuitParams,
+  problem: (round: number | null, kind: string, detail: string) => void,
+): Promise<ScoredUpdate[] | undefined> {
+  const { task } = bundle;
+  const updates: ScoredUpdate[] = [];
+  {
     for (const update of record.accepted) {
       if (!update.update) {
         problem(record.round, 'public-audit', `${update.address}: the update is not published`);
@@ -216,15 +312,42 @@ async function recomputeAggregates(
       if (binding) {
         problem(record.round, 'public-audit', `${update.address}: the published update is not the committed one`);
       }
-      sum.add(q, update.numSamples, update.fractionBits, params.chunkSize);
-    }
-    if (sum.count === 0) continue;
-    global = strategy.apply(global, sum.mean(), state);
-    if (hashWeights(global) !== record.modelHashAfter) {
-      problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
-      return;
+      updates.push({ q, numSamples: update.numSamples, fractionBits: update.fractionBits });
     }
   }
+  return updates;
+}
+
+/** The round's scores computed again, as the coordinator computes them, on the bundle's scoring set. */
+async function recomputeScores(
+  bundle: AuditBundle,
+  record: RoundRecord,
+  model: tf.LayersModel,
+  global: Float32Array,
+  updates: ScoredUpdate[],
+  problem: (round: number | null, kind: string, detail: string) => void,
+): Promise<void> {
+  const { task } = bundle;
+  const set = bundle.scoringSet!;
+  const features = new Float32Array(alignedBuffer(Buffer.from(set.features, 'base64')));
+  const labels = new Int32Array(alignedBuffer(Buffer.from(set.labels, 'base64')));
+  const scored = await scoreRound({
+    model,
+    global,
+    updates,
+    chunkSize: task.zk.chunkSize,
+    scoringSet: { features, labels, count: labels.length, exampleShape: set.exampleShape },
+    inputShape: task.spec.inputShape,
+    classes: task.spec.classes,
+    options: { ...defaultScoringOptions, seed: task.spec.seed * 1_000_003 + record.round },
+  });
+  // Another machine's floating point may differ in the last bits: scores agree to a part in 10^4 of the round's gain.
+  const tolerance = 1e-7 + 1e-4 * Math.abs(scored.roundGain);
+  record.accepted.forEach((update, k) => {
+    if (Math.abs(update.score - scored.scores[k]!) > tolerance) {
+      problem(record.round, 'score', `${update.address}: recorded score ${update.score}, recomputed ${scored.scores[k]}`);
+    }
+  });
 }
 
 /** The on-chain task, verifier, rounds, recorded contributions and payouts against the verified records. */
@@ -256,9 +379,13 @@ async function checkChain(
       `the on-chain verifier ${onchain.verifier} does not hold the bundle's verification key`,
     );
   }
-  const [recorded, claimed] = await Promise.all([
-    rewards.events('ContributionRecorded', key),
-    rewards.events('RewardClaimed', key),
+  const events = async (name: string): Promise<EventLog[]> => rewards.events(name, key);
+  const [claimed, challenged, voided, omitted, compensated] = await Promise.all([
+    events('RewardClaimed'),
+    events('LeafChallenged'),
+    events('LeafVoided'),
+    events('OmissionClaimed'),
+    events('OmissionCompensated'),
   ]);
   for (const { record } of bundle.rounds) {
     const r = record.round;
@@ -269,36 +396,48 @@ async function checkChain(
       problem(r, 'chain-round', 'the round is not closed on-chain');
       continue;
     }
-    if (round.acceptedRoot !== record.acceptedRoot || round.acceptedCount !== record.accepted.length) {
+    const total = record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n);
+    if (
+      round.acceptedRoot !== record.acceptedRoot ||
+      round.acceptedCount !== record.accepted.length ||
+      round.total !== total
+    ) {
       problem(
         r,
         'chain-accepted-set',
-        `on-chain ${round.acceptedCount} contributions under ${round.acceptedRoot}, the record has ${record.accepted.length} under ${record.acceptedRoot}`,
+        `on-chain ${round.acceptedCount} leaves paying ${round.total} under ${round.acceptedRoot}, the record has ${record.accepted.length} paying ${total} under ${record.acceptedRoot}`,
       );
     }
-    const accepted = new Map(record.accepted.map((update) => [getAddress(update.address), update.commitment]));
+    const owed = new Map(record.accepted.map((update) => [getAddress(update.address), BigInt(update.amount)]));
     const inRound = (log: EventLog): boolean => Number(log.args[1]) === r;
-    const recordedHere = recorded.filter(inRound);
-    const recordedBy = new Set<string>();
-    for (const log of recordedHere) {
-      const [address, commitment] = [getAddress(log.args[2] as string), log.args[3] as string];
-      recordedBy.add(address);
-      if (accepted.get(address) !== commitment) {
-        problem(r, 'chain-unverified', `${address} is recorded on-chain with a contribution the records do not verify`);
-      }
-    }
-    const share =
-      task.spec.onchain && record.accepted.length > 0 ? onchain.rewardPerRound / BigInt(record.accepted.length) : 0n;
+    // Paid = owed: every payment is a leaf's amount, to its contributor, at most once.
     const paidHere = claimed.filter(inRound);
+    const paidTo = new Set<string>();
+    let paidAmount = 0n;
     for (const log of paidHere) {
       const [address, amount] = [getAddress(log.args[2] as string), log.args[3] as bigint];
-      if (!accepted.has(address) || !recordedBy.has(address)) {
-        problem(r, 'chain-payout', `${address} was paid ${amount} but did not contribute a verified update`);
-      } else if (amount !== share) {
-        problem(r, 'chain-payout', `${address} was paid ${amount}, the share is ${share}`);
+      paidAmount += amount;
+      if (owed.get(address) !== amount || paidTo.has(address)) {
+        problem(r, 'chain-payout', `${address} was paid ${amount}; the record owes it ${owed.get(address) ?? 0n}`);
       }
+      paidTo.add(address);
     }
-    rounds.get(r)!.onchain = { recorded: recordedHere.length, paid: paidHere.length };
+    // Outcomes of disputes: a verified leaf voided (nobody answered its challenge), an omission compensated.
+    const voidedHere = voided.filter(inRound);
+    for (const log of voidedHere) {
+      const index = Number(log.args[2]);
+      problem(r, 'chain-voided', `leaf ${index} was voided: its challenge went unanswered though its update was accepted`);
+    }
+    for (const log of compensated.filter(inRound)) {
+      problem(r, 'chain-omission', `${log.args[2] as string} was left out of the posted set and paid from the bond`);
+    }
+    rounds.get(r)!.onchain = {
+      paid: paidHere.length,
+      paidAmount: String(paidAmount),
+      challenges: challenged.filter(inRound).length,
+      voided: voidedHere.length,
+      omissions: omitted.filter(inRound).length,
+    };
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * An audit bundle on disk (`zkfl audit export`, `zkfl demo --audit-out`), and fetched from a coordinator's public
  * audit API. Layout: task.json, coordinator.json ({coordinator, chain}), verification_key.json (the exact file the
- * task's key hash is taken of), rounds/round-NNNN.json (signed records), initial-weights.bin (publicAudit only).
+ * task's key hash is taken of), rounds/round-NNNN.json (signed records), terms.json (the terms and their hash),
+ * consents.json (every contributor's signed consent), and for publicAudit tasks initial-weights.bin and
+ * scoring-set.json (the examples scores are computed on).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,8 +25,11 @@ export function writeBundle(dir: string, bundle: AuditBundle): void {
   for (const signed of bundle.rounds) {
     writeFileSync(join(dir, 'rounds', `round-${String(signed.record.round).padStart(4, '0')}.json`), json(signed));
   }
+  writeFileSync(join(dir, 'terms.json'), json(bundle.terms));
+  writeFileSync(join(dir, 'consents.json'), json(bundle.consents));
   if (bundle.initialWeights)
     writeFileSync(join(dir, 'initial-weights.bin'), Buffer.from(bundle.initialWeights, 'base64'));
+  if (bundle.scoringSet) writeFileSync(join(dir, 'scoring-set.json'), JSON.stringify(bundle.scoringSet));
 }
 
 export function readBundle(dir: string): AuditBundle {
@@ -50,6 +55,11 @@ export function readBundle(dir: string): AuditBundle {
     coordinator,
     chain,
     rounds,
+    terms: read<AuditBundle['terms']>('terms.json'),
+    consents: read<AuditBundle['consents']>('consents.json'),
     ...(existsSync(weights) ? { initialWeights: readFileSync(weights).toString('base64') } : {}),
+    ...(existsSync(join(dir, 'scoring-set.json'))
+      ? { scoringSet: read<NonNullable<AuditBundle['scoringSet']>>('scoring-set.json') }
+      : {}),
   };
 }

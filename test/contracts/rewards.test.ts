@@ -1,15 +1,16 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import type { BrowserProvider, JsonRpcSigner } from 'ethers';
+import { type BrowserProvider, type EventLog, type JsonRpcSigner, ZeroHash } from 'ethers';
 import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
 import { statementSignal, taskKey } from '../../circuits/statement.js';
 import {
-  type AcceptedLeafProof,
-  type AcceptedPair,
-  acceptedProof,
+  type AcceptedEntry,
+  acceptedLeaf,
   acceptedRoot,
+  acceptedTotal,
+  type LeafClaim,
   type SolidityChunkProof,
   solidityChunkProof,
   updateCommitment,
@@ -18,19 +19,24 @@ import { inProcessChain } from '../../contracts/chain.js';
 import { type Deployment, deployZkfl, verifierFor } from '../../contracts/deployment.js';
 import { type OnchainTaskParams, RewardsContract, revertName, TokenContract } from '../../contracts/rewards.js';
 import { Random } from '../../common/random.js';
+import { signReceipt } from '../../protocol/receipt.js';
 import { circuit } from '../helpers/circuits.js';
 
-const REWARD = 10n ** 18n * 1000n;
+const POOL = 10n ** 18n * 1000n;
+const BOND = POOL;
+const CHALLENGE_BOND = 10n ** 18n * 50n;
+const WINDOW = 3600;
+const ANSWER = 600;
 /** τ_k² = 10^6: at scale 2^−10 a chunk's bound is 10^6 · 4^10, far above the test updates' norms. */
-const CLIP_SQUARE_X96 = (10n ** 6n) << 96n;
+const CLIP_SQUARE_X96 = 10n ** 6n << 96n;
 const FRACTION_BITS = 10;
 
-/** A contribution as its contributor holds it: proofs, and the pair the coordinator would accept. */
+/** An update as its contributor holds it: proofs, and the entry a coordinator would put in the set. */
 interface Contribution {
   address: string;
   proofs: ChunkProof[];
   fractionBits: number[];
-  pair: AcceptedPair;
+  entry: AcceptedEntry;
 }
 
 const onchainProofs = (contribution: Contribution): SolidityChunkProof[] =>
@@ -71,15 +77,27 @@ describe('ZkflRewards on a local chain', function () {
     deployment = await deployZkfl(owner, [artifacts]);
     rewards = new RewardsContract(deployment.rewards, owner);
     token = new TokenContract(deployment.token, owner);
-    await (await token.mint(owner.address, REWARD * 1000n)).wait();
-    await (await token.approve(deployment.rewards, REWARD * 1000n)).wait();
+    // Everyone holds tokens and lets the contract take them: the owner's pools, the coordinator's bonds and the
+    // challengers' bonds.
+    for (const signer of signers) {
+      await (await token.mint(signer.address, POOL * 1000n)).wait();
+      await (await token.connect(signer).approve(deployment.rewards, POOL * 1000n)).wait();
+    }
   });
   after(() => terminateCurve());
 
   const modelHash = (round: number): string => createHash('sha256').update(`weights of round ${round}`).digest('hex');
   const as = (signer: JsonRpcSigner): RewardsContract => rewards.connect(signer);
+  const advance = async (seconds: number): Promise<void> => {
+    await provider.send('evm_increaseTime', [seconds]);
+    await provider.send('evm_mine', []);
+  };
 
-  async function createTask(overrides: Partial<OnchainTaskParams> = {}): Promise<{ id: string; key: string }> {
+  /** A task with its pool escrowed and (unless `bond` says otherwise) its coordinator's bond posted. */
+  async function createTask(
+    overrides: Partial<OnchainTaskParams> = {},
+    bond?: bigint,
+  ): Promise<{ id: string; key: string }> {
     const id = `t-contract-${++taskCounter}`;
     const now = (await provider.getBlock('latest'))!.timestamp;
     const params: OnchainTaskParams = {
@@ -88,20 +106,29 @@ describe('ZkflRewards on a local chain', function () {
       verifier: verifierFor(deployment, artifacts.params.name),
       rounds: 3,
       chunks: 1,
+      baseShareBps: 0,
       clipSquareX96: CLIP_SQUARE_X96,
-      deadline: now + 86_400,
-      rewardPerRound: REWARD,
+      deadline: now + 30 * 86_400,
+      challengeWindow: WINDOW,
+      answerWindow: ANSWER,
+      rewardPerRound: POOL,
+      coordinatorBond: BOND,
+      challengeBond: CHALLENGE_BOND,
       ...overrides,
     };
-    await (await rewards.createTask(taskKey(id), params)).wait();
-    return { id, key: taskKey(id) };
+    const key = taskKey(id);
+    await (await rewards.createTask(key, params)).wait();
+    const posted = bond ?? params.coordinatorBond;
+    if (posted > 0n) await (await as(coordinator).postBond(key, posted)).wait();
+    return { id, key };
   }
 
   async function contribute(
     taskId: string,
     round: number,
     signer: JsonRpcSigner,
-    options: { chunks?: number; modelHash?: string; seed?: number } = {},
+    amount: bigint,
+    options: { chunks?: number; seed?: number } = {},
   ): Promise<Contribution> {
     const chunks = options.chunks ?? 1;
     const q = Int8Array.from({ length: 30 * chunks }, (_, i) => ((i + (options.seed ?? 0)) % 9) - 4);
@@ -109,39 +136,25 @@ describe('ZkflRewards on a local chain', function () {
       taskId,
       round,
       address: signer.address,
-      modelHash: options.modelHash ?? modelHash(round),
+      modelHash: modelHash(round),
       clipSquareX96: CLIP_SQUARE_X96,
     };
     const fractionBits = Array<number>(chunks).fill(FRACTION_BITS);
     const proofs = await proveUpdate(statement, randomSalt(), q, fractionBits, artifacts);
     const commitment = updateCommitment(proofs.map((proof) => proof.publicSignals[0]!));
-    return { address: signer.address, proofs, fractionBits, pair: { address: signer.address, commitment } };
+    return { address: signer.address, proofs, fractionBits, entry: { address: signer.address, commitment, amount: String(amount) } };
   }
 
-  async function openAndClose(key: string, round: number, accepted: Contribution[]): Promise<void> {
+  async function openAndClose(key: string, round: number, entries: AcceptedEntry[], total = acceptedTotal(entries)) {
     await (await as(coordinator).openRound(key, round, '0x' + modelHash(round))).wait();
-    const pairs = accepted.map((c) => c.pair);
-    await (await as(coordinator).closeRound(key, round, acceptedRoot(pairs), pairs.length)).wait();
+    await (await as(coordinator).closeRound(key, round, acceptedRoot(entries), entries.length, total)).wait();
   }
 
-  const submit = (
-    key: string,
-    round: number,
-    contribution: Contribution,
-    accepted: Contribution[],
-    by: JsonRpcSigner = alice,
-    proofs: SolidityChunkProof[] = onchainProofs(contribution),
-  ) => as(by).submitContribution(key, round, contribution.address, proofs, leafOf(contribution, accepted));
-
-  /** The contribution's leaf in the accepted set; for one outside it, a proof as if it were leaf 0. */
-  const leafOf = (contribution: Contribution, accepted: Contribution[]): AcceptedLeafProof =>
-    acceptedProof(
-      accepted.map((c) => c.pair),
-      contribution.address,
-    ) ?? { index: 0, proof: [] };
-
-  const claim = (key: string, round: number, contribution: Contribution, accepted: Contribution[], by: JsonRpcSigner) =>
-    as(by).claim(key, round, contribution.pair.commitment, leafOf(contribution, accepted));
+  const leafIn = (entries: AcceptedEntry[], address: string) => acceptedLeaf(entries, address)!;
+  const claimOf = (round: number, entries: AcceptedEntry[], address: string): LeafClaim => {
+    const { leaf, proof } = leafIn(entries, address);
+    return { round, index: leaf.index, amount: leaf.amount, updateCommitment: leaf.updateCommitment, proof };
+  };
 
   it('builds the same statement as the TypeScript twin', async () => {
     const { id, key } = await createTask();
@@ -166,85 +179,179 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(rewards.statementOf(key, 1, bob.address, 0, 64), 'Rewards__StatementMismatch');
   });
 
-  it('records an accepted, proven contribution for its own address even when another account submits it', async () => {
+  it("pays each leaf its amount after the challenge window, several rounds in one transfer, to its contributor only", async () => {
     const { id, key } = await createTask();
-    const [a, b] = [await contribute(id, 1, alice), await contribute(id, 1, bob)];
-    await openAndClose(key, 1, [a, b]);
+    const rounds = [
+      [await contribute(id, 1, alice, 600n), await contribute(id, 1, bob, 400n)],
+      [await contribute(id, 2, alice, 700n), await contribute(id, 2, bob, 0n)],
+    ];
+    const entries = rounds.map((round) => round.map((c) => c.entry));
+    await openAndClose(key, 1, entries[0]!);
+    await reverts(as(alice).claim(key, [claimOf(1, entries[0]!, alice.address)]), 'Rewards__ChallengeWindowOpen');
+    await advance(WINDOW);
+    await openAndClose(key, 2, entries[1]!);
+    await advance(WINDOW);
     const before = await token.balanceOf(alice.address);
-    await (await submit(key, 1, a, [a, b], mallory)).wait();
-    const { index } = leafOf(a, [a, b]);
-    expect(await rewards.contribution(key, 1, index)).to.equal('recorded');
-    await reverts(claim(key, 1, a, [a, b], mallory), 'Rewards__NotContributor');
-    await (await claim(key, 1, a, [a, b], alice)).wait();
-    expect((await token.balanceOf(alice.address)) - before).to.equal(REWARD / 2n);
-    expect(await token.balanceOf(mallory.address)).to.equal(0n);
-    expect(await rewards.contribution(key, 1, index)).to.equal('claimed');
+    const claims = [claimOf(1, entries[0]!, alice.address), claimOf(2, entries[1]!, alice.address)];
+    const receipt = await (await as(alice).claim(key, claims)).wait();
+    expect((await token.balanceOf(alice.address)) - before).to.equal(1300n);
+    // One token transfer for both rounds.
+    const transfers = receipt!.logs.filter((log) => log.address === deployment.token);
+    expect(transfers).to.have.length(1);
+    await reverts(as(alice).claim(key, [claims[0]!]), 'Rewards__AlreadyClaimed');
+    // Mallory cannot take Alice's leaf, nor claim an amount her leaf does not say.
+    await reverts(as(mallory).claim(key, [claimOf(1, entries[0]!, bob.address)]), 'Rewards__NotInSet');
+    await reverts(as(bob).claim(key, [{ ...claimOf(1, entries[0]!, bob.address), amount: 1000n }]), 'Rewards__NotInSet');
+    await (await as(bob).claim(key, [claimOf(1, entries[0]!, bob.address)])).wait();
+    expect((await rewards.leafStatus(key, 1, leafIn(entries[0]!, bob.address).leaf.index)).claimed).to.equal(true);
+    expect((await rewards.task(key))!.claimed).to.equal(1700n);
   });
 
-  it('verifies every chunk of a multi-chunk contribution and accepts its combined commitment', async () => {
+  it('never pays a round more than its pool, nor more than the total it was closed with', async () => {
+    const { id, key } = await createTask({ rewardPerRound: 1000n });
+    await (await as(coordinator).openRound(key, 1, '0x' + modelHash(1))).wait();
+    const [a, b] = [await contribute(id, 1, alice, 800n), await contribute(id, 1, bob, 800n)];
+    const entries = [a.entry, b.entry];
+    await reverts(as(coordinator).closeRound(key, 1, acceptedRoot(entries), 2, 1600n), 'Rewards__OverPool');
+    // A coordinator that posts leaves adding up to more than the total it declares: the total still holds.
+    await (await as(coordinator).closeRound(key, 1, acceptedRoot(entries), 2, 1000n)).wait();
+    await advance(WINDOW);
+    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
+    await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__OverRoundTotal');
+  });
+
+  it('answers a challenge to an honest leaf with its proofs: the challenger loses its bond, the leaf is paid', async () => {
     const { id, key } = await createTask({ chunks: 2 });
-    const a = await contribute(id, 1, alice, { chunks: 2 });
-    await openAndClose(key, 1, [a]);
+    const a = await contribute(id, 1, alice, 500n, { chunks: 2 });
+    const entries = [a.entry];
+    await openAndClose(key, 1, entries);
+    const { leaf, proof } = leafIn(entries, alice.address);
+    const malloryBefore = await token.balanceOf(mallory.address);
+    await (await as(mallory).challenge(key, 1, leaf, proof)).wait();
+    await reverts(as(carol).challenge(key, 1, leaf, proof), 'Rewards__AlreadyChallenged');
+    await reverts(as(mallory).resolveChallenge(key, 1, leaf.index), 'Rewards__AnswerWindowOpen');
+    // Wrong answers are refused without ending the dispute: a chunk missing, chunks swapped, another scale.
     const [first, second] = onchainProofs(a);
-    await reverts(submit(key, 1, a, [a], alice, [first!]), 'Rewards__WrongChunkCount');
-    await reverts(submit(key, 1, a, [a], alice, [second!, first!]), 'Rewards__StatementMismatch');
-    await (await submit(key, 1, a, [a])).wait();
-    expect(await rewards.contribution(key, 1, 0)).to.equal('recorded');
+    await reverts(as(alice).answerChallenge(key, 1, leaf, [first!]), 'Rewards__WrongChunkCount');
+    await reverts(as(alice).answerChallenge(key, 1, leaf, [second!, first!]), 'Rewards__StatementMismatch');
+    const rescaled = onchainProofs(a).map((p) => ({ ...p, fractionBits: FRACTION_BITS - 1 }));
+    await reverts(as(alice).answerChallenge(key, 1, leaf, rescaled), 'Rewards__StatementMismatch');
+    // Alice defends her own leaf: anyone holding the proofs may.
+    const aliceBefore = await token.balanceOf(alice.address);
+    await (await as(alice).answerChallenge(key, 1, leaf, onchainProofs(a))).wait();
+    expect((await rewards.leafStatus(key, 1, leaf.index)).challenge).to.equal('answered');
+    expect((await token.balanceOf(alice.address)) - aliceBefore).to.equal(CHALLENGE_BOND);
+    expect(malloryBefore - (await token.balanceOf(mallory.address))).to.equal(CHALLENGE_BOND);
+    await advance(WINDOW);
+    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
+    expect((await rewards.task(key))!.openDisputes).to.equal(0);
   });
 
-  it('reverts each way a contribution can be wrong with its own error', async () => {
+  it('voids a leaf whose proofs nobody can show, and pays the challenger from the coordinator bond', async () => {
     const { id, key } = await createTask();
-    const [a, b] = [await contribute(id, 1, alice), await contribute(id, 1, bob)];
-    // Carol proves a valid update but the coordinator never received it: she is not in the accepted set.
-    const freeRider = await contribute(id, 1, carol);
-    const staleModel = await contribute(id, 1, bob, { modelHash: modelHash(99) });
-    await reverts(submit(key, 1, a, [a]), 'Rewards__RoundNotClosed');
-    await openAndClose(key, 1, [a, b]);
-
-    const broken = onchainProofs(a);
-    broken[0]!.a[0] = String(BigInt(broken[0]!.a[0]) + 1n);
-    await reverts(submit(key, 1, a, [a, b], alice, broken), 'Rewards__InvalidProof');
-    // The same proof declared at another scale: it would count for twice what it proved.
-    const rescaled = onchainProofs(a).map((proof) => ({ ...proof, fractionBits: FRACTION_BITS - 1 }));
-    await reverts(submit(key, 1, a, [a, b], alice, rescaled), 'Rewards__StatementMismatch');
-    await reverts(submit(key, 1, freeRider, [a, b, freeRider]), 'Rewards__NotAccepted');
-    await reverts(submit(key, 1, staleModel, [a, b]), 'Rewards__StatementMismatch');
-    // Bob's proof submitted as Alice's: the statement names another address; claiming hers does not verify.
-    const bobAsAlice = { ...b, address: alice.address };
-    await reverts(submit(key, 1, bobAsAlice, [a, b]), 'Rewards__StatementMismatch');
-    const relabelled = onchainProofs(b).map((proof) => ({
-      ...proof,
-      statement: String(a.proofs[0]!.publicSignals[1]),
-    }));
-    await reverts(submit(key, 1, bobAsAlice, [a, b], mallory, relabelled), 'Rewards__InvalidProof');
-
-    await (await submit(key, 1, a, [a, b])).wait();
-    await reverts(submit(key, 1, a, [a, b], bob), 'Rewards__AlreadySubmitted');
-    await reverts(claim(key, 1, b, [a, b], bob), 'Rewards__NotContributor'); // accepted, not yet recorded
-    await (await claim(key, 1, a, [a, b], alice)).wait();
-    await reverts(claim(key, 1, a, [a, b], alice), 'Rewards__AlreadyClaimed');
-    await reverts(claim(key, 1, freeRider, [a, b, freeRider], carol), 'Rewards__NotContributor');
-
-    // Alice's round-1 proof replayed in round 2, where she is accepted again.
-    const a2 = await contribute(id, 2, alice);
-    await openAndClose(key, 2, [a2]);
-    await reverts(submit(key, 2, a, [a]), 'Rewards__StatementMismatch');
-    await reverts(submit(key, 2, { ...a2, proofs: a.proofs }, [a2]), 'Rewards__StatementMismatch');
+    const honest = await contribute(id, 1, alice, 300n);
+    // The coordinator lists Bob with a commitment no proof of his backs (say, an update it never verified).
+    const forged: AcceptedEntry = { address: bob.address, commitment: '0x' + 'ab'.repeat(32), amount: '700' };
+    const entries = [honest.entry, forged];
+    await openAndClose(key, 1, entries);
+    const { leaf, proof } = leafIn(entries, bob.address);
+    await (await as(carol).challenge(key, 1, leaf, proof)).wait();
+    // Bob's real proofs do not open this commitment.
+    const bobsReal = await contribute(id, 1, bob, 700n);
+    await reverts(as(bob).answerChallenge(key, 1, leaf, onchainProofs(bobsReal)), 'Rewards__CommitmentMismatch');
+    // Another leaf's proofs under this leaf fail their statement (another contributor).
+    await reverts(as(bob).answerChallenge(key, 1, leaf, onchainProofs(honest)), 'Rewards__StatementMismatch');
+    await advance(ANSWER + 1);
+    await reverts(as(bob).answerChallenge(key, 1, leaf, onchainProofs(bobsReal)), 'Rewards__AnswerWindowClosed');
+    await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__ChallengeWindowOpen');
+    await advance(WINDOW);
+    // Unanswered but not yet resolved: still disputed, not payable.
+    await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__Disputed');
+    const carolBefore = await token.balanceOf(carol.address);
+    await (await as(mallory).resolveChallenge(key, 1, leaf.index)).wait();
+    expect((await token.balanceOf(carol.address)) - carolBefore).to.equal(2n * CHALLENGE_BOND);
+    expect((await rewards.task(key))!.bond).to.equal(BOND - CHALLENGE_BOND);
+    await reverts(as(mallory).resolveChallenge(key, 1, leaf.index), 'Rewards__NotChallenged');
+    await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__Voided');
+    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
   });
 
-  it('lets only the coordinator open and close rounds, in order', async () => {
-    const { key } = await createTask({ rounds: 2 });
+  it('refuses challenges after the window and claims before it, of leaves not in the set', async () => {
+    const { id, key } = await createTask();
+    const a = await contribute(id, 1, alice, 100n);
+    const entries = [a.entry];
+    const { leaf, proof } = leafIn(entries, alice.address);
+    await (await as(coordinator).openRound(key, 1, '0x' + modelHash(1))).wait();
+    await reverts(as(mallory).challenge(key, 1, leaf, proof), 'Rewards__RoundNotClosed');
+    await (await as(coordinator).closeRound(key, 1, acceptedRoot(entries), 1, 100n)).wait();
+    await reverts(as(mallory).challenge(key, 1, { ...leaf, amount: 99n }, proof), 'Rewards__NotInSet');
+    await reverts(as(mallory).answerChallenge(key, 1, leaf, onchainProofs(a)), 'Rewards__NotChallenged');
+    await advance(WINDOW);
+    await reverts(as(mallory).challenge(key, 1, leaf, proof), 'Rewards__ChallengeWindowClosed');
+  });
+
+  it("pays a receipt holder left out of the set from the coordinator's bond, unless the leaf is shown", async () => {
+    const { id, key } = await createTask();
+    const chain = { chainId: Number((await provider.getNetwork()).chainId), verifyingContract: deployment.rewards };
+    const [a, b, c] = [
+      await contribute(id, 1, alice, 600n),
+      await contribute(id, 1, bob, 200n),
+      await contribute(id, 1, carol, 0n),
+    ];
+    // Carol was accepted (she holds the receipt) but left out; Bob is in the set.
+    const entries = [a.entry, b.entry];
+    await openAndClose(key, 1, entries);
+    const receipt = async (contribution: Contribution, signer = coordinator) =>
+      signReceipt(
+        signer,
+        { taskKey: key, round: 1, contributor: contribution.address, updateCommitment: contribution.entry.commitment },
+        chain,
+      );
+    const forged = await receipt(c, mallory);
+    await reverts(as(carol).claimOmission(key, 1, c.entry.commitment, forged.signature), 'Rewards__InvalidReceipt');
+    const carols = await receipt(c);
+    // A receipt for someone else's update does not serve Carol.
+    await reverts(as(carol).claimOmission(key, 1, b.entry.commitment, (await receipt(b)).signature), 'Rewards__InvalidReceipt');
+    await (await as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature)).wait();
+    await reverts(
+      as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature),
+      'Rewards__OmissionAlreadyClaimed',
+    );
+    // Bob claims an omission too, but he is in the set: anyone shows his leaf and dismisses it.
+    await (await as(bob).claimOmission(key, 1, b.entry.commitment, (await receipt(b)).signature)).wait();
+    const bobs = leafIn(entries, bob.address);
+    await (await as(mallory).showLeaf(key, 1, bobs.leaf, bobs.proof)).wait();
+    expect(await rewards.omission(key, 1, bob.address)).to.equal('answered');
+    await reverts(as(carol).resolveOmission(key, 1, carol.address), 'Rewards__AnswerWindowOpen');
+    await advance(ANSWER + 1);
+    const before = await token.balanceOf(carol.address);
+    await (await as(mallory).resolveOmission(key, 1, carol.address)).wait();
+    // At least the round's mean amount: (600 + 200) / 2 = 400, and at least pool / (count + 1).
+    expect((await token.balanceOf(carol.address)) - before).to.equal(POOL / 3n);
+    await reverts(as(mallory).resolveOmission(key, 1, carol.address), 'Rewards__NoOmissionClaim');
+    await advance(WINDOW);
+    await reverts(as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature), 'Rewards__ChallengeWindowClosed');
+  });
+
+  it('lets only the bonded coordinator open and close rounds, in order', async () => {
+    const { key } = await createTask({ rounds: 2, coordinatorBond: BOND });
+    const { key: unbonded } = await createTask({ coordinatorBond: BOND }, BOND - 1n);
+    await reverts(as(coordinator).openRound(unbonded, 1, '0x' + modelHash(1)), 'Rewards__BondMissing');
+    await (await as(coordinator).postBond(unbonded, 1n)).wait();
+    await (await as(coordinator).openRound(unbonded, 1, '0x' + modelHash(1))).wait();
+    await reverts(as(mallory).postBond(key, 1n), 'Rewards__NotCoordinator');
     await reverts(as(mallory).openRound(key, 1, '0x' + modelHash(1)), 'Rewards__NotCoordinator');
     await reverts(as(owner).openRound(key, 1, '0x' + modelHash(1)), 'Rewards__NotCoordinator');
     await reverts(as(coordinator).openRound(key, 2, '0x' + modelHash(2)), 'Rewards__RoundOutOfRange');
     await (await as(coordinator).openRound(key, 1, '0x' + modelHash(1))).wait();
     await reverts(as(coordinator).openRound(key, 1, '0x' + modelHash(1)), 'Rewards__RoundAlreadyOpen');
     await reverts(as(coordinator).openRound(key, 2, '0x' + modelHash(2)), 'Rewards__PreviousRoundOpen');
-    const root = acceptedRoot([{ address: alice.address, commitment: '0x' + '11'.repeat(32) }]);
-    await reverts(as(mallory).closeRound(key, 1, root, 1), 'Rewards__NotCoordinator');
-    await reverts(as(coordinator).closeRound(key, 2, root, 1), 'Rewards__RoundNotOpen');
-    await (await as(coordinator).closeRound(key, 1, root, 1)).wait();
-    await reverts(as(coordinator).closeRound(key, 1, root, 1), 'Rewards__RoundAlreadyClosed');
+    const root = acceptedRoot([{ address: alice.address, commitment: '0x' + '11'.repeat(32), amount: '1' }]);
+    await reverts(as(mallory).closeRound(key, 1, root, 1, 1n), 'Rewards__NotCoordinator');
+    await reverts(as(coordinator).closeRound(key, 2, root, 1, 1n), 'Rewards__RoundNotOpen');
+    await reverts(as(coordinator).closeRound(key, 1, ZeroHash, 1, 1n), 'Rewards__InvalidParameters');
+    await (await as(coordinator).closeRound(key, 1, root, 1, 1n)).wait();
+    await reverts(as(coordinator).closeRound(key, 1, root, 1, 1n), 'Rewards__RoundAlreadyClosed');
     await (await as(coordinator).openRound(key, 2, '0x' + modelHash(2))).wait();
     await reverts(as(coordinator).openRound(key, 3, '0x' + modelHash(3)), 'Rewards__RoundOutOfRange');
   });
@@ -253,53 +360,95 @@ describe('ZkflRewards on a local chain', function () {
     const { key } = await createTask();
     const params = (await rewards.task(key))!;
     await reverts(rewards.createTask(key, params), 'Rewards__TaskExists');
-    await reverts(rewards.createTask(taskKey('t-none'), { ...params, deadline: 1 }), 'Rewards__InvalidParameters');
-    await reverts(
-      rewards.createTask(taskKey('t-none'), { ...params, rewardPerRound: 1n << 128n }),
-      'Rewards__InvalidParameters',
-    );
-    await reverts(
-      rewards.createTask(taskKey('t-none'), { ...params, rewardPerRound: 0n }),
-      'Rewards__InvalidParameters',
-    );
+    const fresh = taskKey('t-none');
+    for (const bad of [
+      { deadline: 1 },
+      { rewardPerRound: 1n << 128n },
+      { rewardPerRound: 0n },
+      { baseShareBps: 10_001 },
+      { challengeWindow: 0 },
+      { challengeBond: 0n },
+      { rounds: 0 },
+    ]) {
+      await reverts(rewards.createTask(fresh, { ...params, ...bad }), 'Rewards__InvalidParameters');
+    }
     await reverts(as(owner).reclaim(key), 'Rewards__TaskNotEnded');
+    await reverts(as(coordinator).withdrawBond(key), 'Rewards__TaskNotEnded');
   });
 
-  it('conserves funds over a multi-round run with a random number of contributors per round', async () => {
+  it('conserves funds over a seeded multi-round run with scores, a voided leaf and an omission', async () => {
     const random = new Random(7);
-    const rounds = 5;
-    const reward = 1000n + BigInt(random.int(1000)); // not divisible by most counts: dust must be accounted for
+    const rounds = 4;
     const signers = [alice, bob, carol, mallory];
-    const balances = async (): Promise<bigint[]> =>
-      Promise.all([owner, ...signers].map((signer) => token.balanceOf(signer.address)));
+    const everyone = [owner, coordinator, ...signers];
+    const balances = async (): Promise<bigint[]> => Promise.all(everyone.map((s) => token.balanceOf(s.address)));
     const start = await balances();
     const contractStart = await token.balanceOf(deployment.rewards);
-    const { id, key } = await createTask({ rounds, rewardPerRound: reward });
-    let paid = 0n;
+    const pool = 1000n + BigInt(random.int(1000));
+    const { id, key } = await createTask({ rounds, rewardPerRound: pool });
+    const chain = { chainId: Number((await provider.getNetwork()).chainId), verifyingContract: deployment.rewards };
+    const claims = new Map<string, LeafClaim[]>();
     for (let round = 1; round <= rounds; round++) {
-      const count = random.int(signers.length + 1);
-      const accepted = await Promise.all(signers.slice(0, count).map((signer) => contribute(id, round, signer)));
-      await openAndClose(key, round, accepted);
-      for (const [i, contribution] of accepted.entries()) {
-        await (await submit(key, round, contribution, accepted, mallory)).wait();
-        if (i % 2 === 0 || round === rounds) {
-          await (await claim(key, round, contribution, accepted, signers[i]!)).wait();
-          paid += reward / BigInt(count);
-        }
+      const count = 1 + random.int(signers.length);
+      const weights = Array.from({ length: count }, () => BigInt(random.int(100)));
+      const sum = weights.reduce((a, b) => a + b, 0n) || 1n;
+      const accepted = await Promise.all(
+        signers.slice(0, count).map((signer, i) => contribute(id, round, signer, (pool * weights[i]!) / sum)),
+      );
+      // Round 2: the coordinator forges a leaf for an address that sent nothing (voided after a challenge) and
+      // leaves Alice out (she holds a receipt).
+      const entries = accepted.map((c) => c.entry).filter((entry) => round !== 2 || entry.address !== alice.address);
+      if (round === 2) entries.push({ address: owner.address, commitment: '0x' + 'cd'.repeat(32), amount: '1' });
+      const listed = entries.filter((entry) => entry.address !== owner.address);
+      await openAndClose(key, round, entries, acceptedTotal(entries) > pool ? pool : acceptedTotal(entries));
+      if (round === 2) {
+        const forged = leafIn(entries, owner.address);
+        await (await as(carol).challenge(key, 2, forged.leaf, forged.proof)).wait();
+        const aliceUpdate = accepted.find((c) => c.address === alice.address)!;
+        const signed = await signReceipt(
+          coordinator,
+          { taskKey: key, round: 2, contributor: alice.address, updateCommitment: aliceUpdate.entry.commitment },
+          chain,
+        );
+        await (await as(alice).claimOmission(key, 2, aliceUpdate.entry.commitment, signed.signature)).wait();
+        await advance(ANSWER + 1);
+        await (await as(bob).resolveChallenge(key, 2, forged.leaf.index)).wait();
+        await (await as(bob).resolveOmission(key, 2, alice.address)).wait();
+        // The bond paid for both; the coordinator tops it up before it may open another round.
+        const onchain = (await rewards.task(key))!;
+        await reverts(as(coordinator).openRound(key, 3, '0x' + modelHash(3)), 'Rewards__BondMissing');
+        await (await as(coordinator).postBond(key, onchain.coordinatorBond - onchain.bond)).wait();
       }
+      for (const entry of listed) {
+        if (BigInt(entry.amount) === 0n) continue;
+        const mine = claims.get(entry.address) ?? [];
+        mine.push(claimOf(round, entries, entry.address));
+        claims.set(entry.address, mine);
+      }
+      await advance(WINDOW);
     }
-    expect((await rewards.task(key))!.paid).to.equal(paid);
-    await provider.send('evm_increaseTime', [86_401]);
-    await provider.send('evm_mine', []);
-    await reverts(as(alice).claim(key, 1, '0x' + '00'.repeat(32), { index: 0, proof: [] }), 'Rewards__TaskEnded');
+    // Every contributor but Carol claims all its rounds at once; Carol's share stays for the owner.
+    let paid = 0n;
+    for (const signer of [alice, bob, mallory]) {
+      const mine = claims.get(signer.address) ?? [];
+      if (mine.length === 0) continue;
+      await (await as(signer).claim(key, mine)).wait();
+      paid += mine.reduce((sum, item) => sum + item.amount, 0n);
+    }
+    expect((await rewards.task(key))!.claimed).to.equal(paid);
+    await advance(31 * 86_400);
+    await reverts(as(alice).claim(key, claims.get(carol.address) ?? []), 'Rewards__TaskEnded');
     await reverts(as(alice).reclaim(key), 'Rewards__NotOwner');
     await (await as(owner).reclaim(key)).wait();
     await reverts(as(owner).reclaim(key), 'Rewards__AlreadyReclaimed');
+    await (await as(coordinator).withdrawBond(key)).wait();
     const end = await balances();
-    const gained = end.map((balance, i) => balance - start[i]!);
-    // The owner got back everything not paid; contributors got exactly what was paid; nothing stayed behind.
-    expect(gained[0]).to.equal(-paid);
-    expect(gained.slice(1).reduce((sum, value) => sum + value, 0n)).to.equal(paid);
+    // Tokens only moved between these accounts, and the contract holds for this task exactly what it held before.
+    expect(end.reduce((a, b) => a + b, 0n)).to.equal(start.reduce((a, b) => a + b, 0n));
     expect(await token.balanceOf(deployment.rewards)).to.equal(contractStart);
+    const events = async (name: string): Promise<EventLog[]> => rewards.events(name, key);
+    const claimed = (await events('RewardClaimed')).reduce((sum, log) => sum + (log.args[3] as bigint), 0n);
+    const [reclaimed] = (await events('Reclaimed')).map((log) => log.args[2] as bigint);
+    expect(claimed + reclaimed!).to.equal(pool * BigInt(rounds));
   });
 });

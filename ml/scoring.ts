@@ -1,0 +1,195 @@
+/**
+ * Contribution value: each accepted update's Shapley value in its round, on the model owner's evaluation data.
+ *
+ * The game: a coalition S of the round's updates is worth the utility of the model one FedAvg step would make of
+ * them alone, w_r + η·(Σ_{k∈S} n_k·Δ_k / Σ_{k∈S} n_k), where utility is the mean cross-entropy loss on the scoring
+ * set, negated (loss rather than accuracy: it moves with every update, where accuracy on a thousand examples moves
+ * in steps of 0.1 %); the empty coalition is w_r itself. A participant's Shapley value is its average marginal gain
+ * over the orders in which the coalition could form. Values add up to v(all) − v(∅), the round's improvement.
+ *
+ * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
+ * "GTG-Shapley: Efficient and Accurate Participant Contribution Evaluation in Federated Learning", ACM TIST 2022):
+ * permutations sampled with a seeded PRNG, guided so that every participant leads equally often; a permutation is
+ * truncated once the coalition's worth is within `truncation` of the whole round's (the rest add nothing more);
+ * sampling stops when the estimates move less than `tolerance` (relative) over a cycle of n permutations, or at
+ * `maxPermutations`. A round that improves the model by less than `truncation` scores everyone 0 (between-round
+ * truncation). Every coalition's worth is cached, so no model is evaluated twice.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { Random } from '../common/random.js';
+import { RunningSum } from './aggregation.js';
+import type { Dataset } from './dataset.js';
+import { evaluate } from './train.js';
+import { setFlatWeights } from './weights.js';
+
+export interface ScoringOptions {
+  /** Rounds of at most this many updates are scored exactly. @default 6 */
+  exactUpTo: number;
+  /** Stop a permutation (and skip a round) within this much utility of the whole round's. @default 1e-4 */
+  truncation: number;
+  /** Stop sampling when no estimate moved by more than this fraction of the round's gain over n permutations. @default 0.01 */
+  tolerance: number;
+  /** @default 50 · n */
+  maxPermutations?: number;
+  seed: number;
+}
+
+export const defaultScoringOptions: Omit<ScoringOptions, 'seed'> = { exactUpTo: 6, truncation: 1e-4, tolerance: 0.01 };
+
+export interface ScoredRound {
+  /** One Shapley value per update, in input order (utility units: loss reduction). */
+  scores: number[];
+  method: 'exact' | 'gtg-shapley';
+  /** Coalitions evaluated (each one a model evaluation on the scoring set). */
+  evaluations: number;
+  /** v(all) − v(∅): what the round's aggregate gained. */
+  roundGain: number;
+}
+
+/** The utility of a coalition, given by the indices of its members (ascending). */
+export type CoalitionWorth = (members: number[]) => Promise<number>;
+
+export async function shapleyScores(
+  count: number,
+  worth: CoalitionWorth,
+  options: ScoringOptions,
+): Promise<ScoredRound> {
+  const cache = new Map<string, number>();
+  const value = async (members: number[]): Promise<number> => {
+    const key = [...members].sort((a, b) => a - b).join(',');
+    let cached = cache.get(key);
+    if (cached === undefined) {
+      cached = await worth([...members].sort((a, b) => a - b));
+      cache.set(key, cached);
+    }
+    return cached;
+  };
+  const all = Array.from({ length: count }, (_, k) => k);
+  if (count === 0) return { scores: [], method: 'exact', evaluations: 0, roundGain: 0 };
+  const empty = await value([]);
+  const full = await value(all);
+  const roundGain = full - empty;
+  const done = (scores: number[], method: ScoredRound['method']): ScoredRound => ({
+    scores,
+    method,
+    evaluations: cache.size,
+    roundGain,
+  });
+
+  if (count <= options.exactUpTo) {
+    // φ_k = Σ_{S ⊆ N∖{k}} |S|!(n−|S|−1)!/n! · (v(S ∪ {k}) − v(S))
+    const factorial = (m: number): number => (m <= 1 ? 1 : m * factorial(m - 1));
+    const scores = new Array<number>(count).fill(0);
+    for (let mask = 0; mask < 1 << count; mask++) {
+      const members = all.filter((k) => mask & (1 << k));
+      const worthS = await value(members);
+      for (const k of all) {
+        if (mask & (1 << k)) continue;
+        const weight = (factorial(members.length) * factorial(count - members.length - 1)) / factorial(count);
+        scores[k]! += weight * ((await value([...members, k])) - worthS);
+      }
+    }
+    return done(scores, 'exact');
+  }
+
+  const scores = new Array<number>(count).fill(0);
+  if (Math.abs(roundGain) <= options.truncation) return done(scores, 'gtg-shapley');
+  const random = new Random(options.seed);
+  const maxPermutations = options.maxPermutations ?? 50 * count;
+  let cycleStart = scores.slice();
+  for (let t = 1; t <= maxPermutations; t++) {
+    // Guided: participant (t − 1) mod n leads; the others follow in a random order.
+    const lead = (t - 1) % count;
+    const rest = all.filter((k) => k !== lead);
+    for (let i = rest.length - 1; i > 0; i--) {
+      const j = random.int(i + 1);
+      [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+    }
+    const order = [lead, ...rest];
+    const coalition: number[] = [];
+    let previous = empty;
+    const marginals = new Array<number>(count).fill(0);
+    for (const k of order) {
+      // Within-round truncation: once the coalition is worth the whole round, later members add nothing.
+      if (Math.abs(full - previous) < options.truncation) break;
+      coalition.push(k);
+      const current = await value(coalition);
+      marginals[k] = current - previous;
+      previous = current;
+    }
+    for (const k of all) scores[k] = scores[k]! + (marginals[k]! - scores[k]!) / t;
+    if (t % count === 0) {
+      const moved = Math.max(...all.map((k) => Math.abs(scores[k]! - cycleStart[k]!)));
+      if (t >= 2 * count && moved <= options.tolerance * Math.abs(roundGain)) break;
+      cycleStart = scores.slice();
+    }
+  }
+  return done(scores, 'gtg-shapley');
+}
+
+/** How a round's pool is split (`rewards` in the task spec). */
+export interface RewardRule {
+  /** Fraction of the pool split equally among the round's accepted contributors, in basis points. */
+  baseShareBps: number;
+}
+
+/**
+ * Each contributor's amount of a round's `pool` (token base units): an equal base share, then the rest in
+ * proportion to positive scores. Scores are taken to 1e-12 (so the split is exact integer arithmetic that anyone
+ * recomputes from the recorded scores); a score ≤ 0 earns only the base; what rounding leaves, and the value part
+ * of a round whose scores are all ≤ 0, stays unpaid (the owner reclaims it).
+ */
+export function rewardAmounts(scores: readonly number[], pool: bigint, rule: RewardRule): bigint[] {
+  const n = BigInt(scores.length);
+  if (n === 0n) return [];
+  const base = (pool * BigInt(rule.baseShareBps)) / 10_000n / n;
+  const valuePart = pool - base * n;
+  const weights = scores.map((score) => (score > 0 ? BigInt(Math.round(score * 1e12)) : 0n));
+  const total = weights.reduce((sum, weight) => sum + weight, 0n);
+  return weights.map((weight) => base + (total === 0n ? 0n : (valuePart * weight) / total));
+}
+
+/** One accepted update as the round's scoring takes it. */
+export interface ScoredUpdate {
+  q: ArrayLike<number>;
+  fractionBits: readonly number[];
+  numSamples: number;
+}
+
+export interface RoundScoringInput {
+  /** The task's model; its weights are overwritten. */
+  model: tf.LayersModel;
+  /** w_r, the weights the round trained from. */
+  global: Float32Array;
+  /** The round's accepted updates, in the order they were accepted. */
+  updates: readonly ScoredUpdate[];
+  chunkSize: number;
+  /** The first `rewards.scoringExamples` of the owner's evaluation set. */
+  scoringSet: Dataset;
+  inputShape: number[];
+  classes: number;
+  options: ScoringOptions;
+}
+
+/**
+ * Scores a round's updates (the module comment's game): the worth of a coalition is minus the scoring-set loss of
+ * w_r + (Σ n_k·Δ_k / Σ n_k) over its members — one FedAvg step of theirs alone. The coordinator runs this when a
+ * round closes; `zkfl verify` runs it again on a public-audit bundle.
+ */
+export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound & { seconds: number }> {
+  const started = performance.now();
+  const { model, global, updates, chunkSize, scoringSet, inputShape, classes } = input;
+  const worth = async (members: number[]): Promise<number> => {
+    let weights = global;
+    if (members.length > 0) {
+      const sum = RunningSum.empty(global.length);
+      for (const k of members) sum.add(updates[k]!.q, updates[k]!.numSamples, updates[k]!.fractionBits, chunkSize);
+      const mean = sum.mean();
+      weights = global.map((w, i) => w + mean[i]!);
+    }
+    setFlatWeights(model, weights);
+    return -(await evaluate(model, scoringSet, inputShape, classes)).loss;
+  };
+  const scored = await shapleyScores(updates.length, worth, input.options);
+  return { ...scored, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,115 @@
+/**
+ * A task's terms, as a data holder agrees to them before its client trains: who asks (owner, coordinator), for
+ * what (purpose, model, rounds, what the client's machine will run), what leaves the machine and what is published,
+ * how it pays (pool, rule, settlement windows) and by when. The coordinator serves them with their hash
+ * (`GET /api/tasks/:id/terms`); the client shows them, and on the holder's agreement signs
+ *   EIP-712 Consent(bytes32 taskKey, bytes32 termsHash)
+ * with its key. The coordinator takes updates only from addresses whose consent to the current terms it holds, and
+ * the audit bundle carries every consent, so anyone can check that each contributor agreed to these terms.
+ */
+import { keccak256, type Signer, toUtf8Bytes, type TypedDataDomain, verifyTypedData } from 'ethers';
+import { z } from 'zod';
+import { canonicalJson } from './canonical.js';
+import type { InfoView, TaskView } from './rest.js';
+
+export interface TaskTerms {
+  taskId: string;
+  /** sha256 of the task id, 0x-hex: how contracts and signatures name the task. */
+  taskKey: string;
+  name: string;
+  purpose: string;
+  /** The model owner's address, when the task names one. */
+  owner: string | null;
+  /** The coordinator that runs the rounds, signs the records and (for `onchain` tasks) settles. */
+  coordinator: string;
+  model: { spec: TaskView['spec']['model']; parameters: number; inputShape: number[]; classes: number };
+  rounds: number;
+  /** What the client's machine runs each round it is sampled for. */
+  training: TaskView['spec']['training'];
+  roundDeadlineSeconds: number;
+  /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
+  sent: { clipNorm: number; valueBits: number; proofs: boolean };
+  /** Whether every accepted update (its quantized values) is published in the audit bundle. */
+  updatesPublished: boolean;
+  rewards: {
+    /** Token base units per round, split by contribution score (ml/scoring.ts) after an equal base share. */
+    perRound: string;
+    baseShareBps: number;
+    /** Where it is paid: the chain, contract and token, or null when nothing is settled on-chain. */
+    chain: { chainId: number; rewards: string; token: string } | null;
+    challengeWindowSeconds: number;
+    answerWindowSeconds: number;
+  };
+}
+
+/** The terms of `task` as coordinator `info` runs it. */
+export function taskTerms(task: TaskView, info: InfoView, taskKey: string): TaskTerms {
+  const { spec } = task;
+  return {
+    taskId: task.id,
+    taskKey,
+    name: spec.name,
+    purpose: spec.purpose,
+    owner: spec.owner ?? null,
+    coordinator: info.coordinator,
+    model: { spec: spec.model, parameters: task.numParams, inputShape: spec.inputShape, classes: spec.classes },
+    rounds: spec.rounds,
+    training: spec.training,
+    roundDeadlineSeconds: spec.roundDeadlineSeconds,
+    sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },
+    updatesPublished: spec.publicAudit,
+    rewards: {
+      perRound: spec.rewards.perRound,
+      baseShareBps: spec.rewards.baseShareBps,
+      chain:
+        spec.onchain && info.chain
+          ? { chainId: info.chain.chainId, rewards: info.chain.rewards, token: info.chain.token }
+          : null,
+      challengeWindowSeconds: spec.rewards.challengeWindowSeconds,
+      answerWindowSeconds: spec.rewards.answerWindowSeconds,
+    },
+  };
+}
+
+/** keccak256 of the terms' canonical JSON: what a consent signs. */
+export function termsHash(terms: TaskTerms): string {
+  return keccak256(toUtf8Bytes(canonicalJson(terms)));
+}
+
+/** `GET /api/tasks/:id/terms`. */
+export interface TermsView {
+  terms: TaskTerms;
+  termsHash: string;
+}
+
+const domain: TypedDataDomain = { name: 'zkfl', version: '1' };
+const types = {
+  Consent: [
+    { name: 'taskKey', type: 'bytes32' },
+    { name: 'termsHash', type: 'bytes32' },
+  ],
+};
+
+const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/);
+export const consentSchema = z.strictObject({
+  taskKey: hex32,
+  termsHash: hex32,
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]+$/)
+    .max(200),
+});
+export type Consent = z.infer<typeof consentSchema>;
+
+export async function signConsent(holder: Signer, taskKey: string, hash: string): Promise<Consent> {
+  return { taskKey, termsHash: hash, signature: await holder.signTypedData(domain, types, { taskKey, termsHash: hash }) };
+}
+
+/** The address that signed the consent, or '' when the signature cannot be read. */
+export function consentSigner(consent: Consent): string {
+  try {
+    return verifyTypedData(domain, types, { taskKey: consent.taskKey, termsHash: consent.termsHash }, consent.signature);
+  } catch {
+    return '';
+  }
+}
