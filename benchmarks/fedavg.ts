@@ -88,7 +88,9 @@ async function federated(): Promise<{ rounds: RoundView[]; coordinatorPeakRssMiB
     const task = (await response.json()) as TaskView;
     for (let i = 0; i < clients; i++) {
       const args = ['client', '--coordinator', coordinator.url, '--task', task.id, '--data', join(dir, `client-${i}`)];
-      children.push(spawnZkfl([...args, '--key', keys[i]!, '--progress', 'none', '--log-level', 'warn']));
+      children.push(
+        spawnZkfl([...args, '--key', keys[i]!, '--accept-terms', '--progress', 'none', '--log-level', 'warn']),
+      );
     }
     let reported = 0;
     for (;;) {

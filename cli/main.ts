@@ -358,8 +358,10 @@ async function chainCommand(args: string[]): Promise<void> {
     tokens: { type: 'string' },
   });
   const funded = ((values.fund as string | undefined) ?? '').split(',').filter(Boolean);
-  const bad = funded.find((address) => !isAddress(address));
-  if (bad) throw new ZkflError('VALIDATION_FAILED', `--fund: ${bad} is not an address`, 'fund');
+  for (const address of funded) {
+    if (!isAddress(address))
+      throw new ZkflError('VALIDATION_FAILED', `--fund: ${String(address)} is not an address`, 'fund');
+  }
   const [eth, tokens] = [tokenAmount(values, 'eth', '10'), tokenAmount(values, 'tokens', '1000')];
   const built = (Object.keys(circuitParams) as CircuitName[])
     .map((name) => loadCircuit(circuitParams[name]))

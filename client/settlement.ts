@@ -104,14 +104,15 @@ export class ClientSettlement {
 
   private async settlePass(taskId: string, deadline: number, claim: boolean): Promise<void> {
     let delay = this.ctx.pollMs;
-    const unsettled = (): OwedContribution[] =>
-      this.owed(taskId).filter((entry) => claim || entry.state !== 'listed');
+    const unsettled = (): OwedContribution[] => this.owed(taskId).filter((entry) => claim || entry.state !== 'listed');
     while (unsettled().length > 0 && Date.now() < deadline) {
       let progressed = false;
       try {
-        const now = (await this.ctx.wallet.provider!.getBlock('latest'))!.timestamp;
+        // The next block's time: a local chain mines only on demand, so its latest block can lag the clock.
+        const latest = (await this.ctx.wallet.provider!.getBlock('latest'))!.timestamp;
+        const now = Math.max(latest, Math.floor(Date.now() / 1000));
         for (const entry of unsettled()) progressed = (await this.step(entry, now)) || progressed;
-        if (claim) progressed = (await this.claimListed(taskId, now)) || progressed;
+        if (claim) progressed = (await this.claimListed(taskId, now, deadline)) || progressed;
         delay = this.ctx.pollMs;
       } catch (error) {
         log.warn('settlement failed, retrying', { error: (error as Error).message });
@@ -150,7 +151,8 @@ export class ClientSettlement {
           return true;
         }
         const before = await this.balance();
-        if (state === 'open') await (await this.rewards.resolveOmission(key, entry.round, this.ctx.wallet.address)).wait();
+        if (state === 'open')
+          await (await this.rewards.resolveOmission(key, entry.round, this.ctx.wallet.address)).wait();
         entry.state = 'compensated';
         entry.reward = String((await this.balance()) - before);
         log.info(`round ${entry.round}: the coordinator's bond paid ${entry.reward} for the omitted update`);
@@ -191,11 +193,16 @@ export class ClientSettlement {
     return true;
   }
 
-  /** Claims every listed leaf of the task whose window has passed, in one transaction. */
-  private async claimListed(taskId: string, now: number): Promise<boolean> {
-    const ready = this.owed(taskId).filter((entry) => entry.state === 'listed' && now >= entry.claimableAt!);
+  /**
+   * Claims the task's listed leaves in one transaction: once every round still being settled is listed and past its
+   * window (so one call takes them all), or, with `deadline` (epoch ms) near, whatever is ready by then.
+   */
+  private async claimListed(taskId: string, now: number, deadline: number): Promise<boolean> {
+    const unsettled = this.owed(taskId);
+    const ready = unsettled.filter((entry) => entry.state === 'listed' && now >= entry.claimableAt!);
+    const hurry = Date.now() > deadline - 15_000;
+    if (ready.length === 0 || (ready.length < unsettled.length && !hurry)) return false;
     const paying = ready.filter((entry) => BigInt(entry.leaf!.amount) > 0n);
-    if (ready.length === 0) return false;
     if (paying.length > 0) {
       const claims = paying.map((entry) => ({
         round: entry.round,

@@ -36,7 +36,12 @@ function leaves(entries: readonly AcceptedEntry[]): LeafValues[] {
   const sorted = entries
     .map((entry) => ({ ...entry, address: getAddress(entry.address) }))
     .sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
-  return sorted.map((entry, index): LeafValues => [BigInt(index), entry.address, BigInt(entry.amount), entry.commitment]);
+  return sorted.map((entry, index): LeafValues => [
+    BigInt(index),
+    entry.address,
+    BigInt(entry.amount),
+    entry.commitment,
+  ]);
 }
 
 function tree(entries: readonly AcceptedEntry[]): StandardMerkleTree<LeafValues> {

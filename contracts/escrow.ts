@@ -62,7 +62,8 @@ export function escrowMismatch(
     'coordinatorBond',
     'challengeBond',
   ] as const) {
-    if (onchain[field] !== expected[field]) return `the escrow's ${field} is ${onchain[field]}, the task's ${expected[field]}`;
+    if (onchain[field] !== expected[field])
+      return `the escrow's ${field} is ${onchain[field]}, the task's ${expected[field]}`;
   }
   if (onchain.rounds < task.spec.rounds)
     return `the escrow pays ${onchain.rounds} rounds, the task has ${task.spec.rounds}`;

@@ -125,7 +125,11 @@ export class RewardsContract {
   }
 
   /** Whether a leaf was paid, and what became of a challenge against it. */
-  async leafStatus(taskKey: string, round: number, index: number): Promise<{ claimed: boolean; challenge: ChallengeState }> {
+  async leafStatus(
+    taskKey: string,
+    round: number,
+    index: number,
+  ): Promise<{ claimed: boolean; challenge: ChallengeState }> {
     const [claimed, challenge] = (await this.method('leafStatus')(taskKey, round, index)) as [boolean, bigint];
     return { claimed, challenge: challengeStates[Number(challenge)]! };
   }

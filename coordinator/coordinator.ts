@@ -154,7 +154,10 @@ export class Coordinator {
 
   /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
   private scoringSet(task: TaskView): NonNullable<AuditBundle['scoringSet']> {
-    const scoring = head(this.runtimes.get(task.id)?.evaluationSet ?? loadEvaluationSet(task.spec), task.spec.rewards.scoringExamples);
+    const scoring = head(
+      this.runtimes.get(task.id)?.evaluationSet ?? loadEvaluationSet(task.spec),
+      task.spec.rewards.scoringExamples,
+    );
     return {
       features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
       labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
@@ -328,7 +331,10 @@ export class Coordinator {
     const { termsHash: current } = this.terms(taskId);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {
-        throw new ZkflError('CONSENT_REQUIRED', `the consent is not to the current terms of task ${taskId} (${current})`);
+        throw new ZkflError(
+          'CONSENT_REQUIRED',
+          `the consent is not to the current terms of task ${taskId} (${current})`,
+        );
       }
       if (consentSigner(consent) !== address) {
         throw new ZkflError('CONSENT_REQUIRED', `the consent is not signed by ${address}`);

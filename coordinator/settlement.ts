@@ -184,6 +184,11 @@ export class Settlement {
       } catch (error) {
         this.storage.updateChainAction(action, { lastError: (error as Error).message });
         if (!(error instanceof ContractRefusal)) throw error;
+        if (await this.tookEffect(taskKey(action.taskId), action)) {
+          // Someone else did it first (a contributor answering a challenge to its own leaf, say).
+          this.storage.updateChainAction(action, { status: 'done', lastError: null });
+          continue;
+        }
         // Retrying cannot help (the task's deadline passed, say): set it aside for the operator, go on.
         this.storage.updateChainAction(action, { status: 'failed' });
         log.error(`round ${action.round} ${action.kind} cannot be settled`, {

@@ -255,7 +255,9 @@ export class Storage {
 
   /** Records each accepted update's score and amount (by address) once the round is scored. */
   setScores(taskId: string, round: number, scored: Array<{ address: string; score: number; amount: string }>): void {
-    const update = this.db.prepare('UPDATE updates SET score = ?, amount = ? WHERE task_id = ? AND round = ? AND address = ?');
+    const update = this.db.prepare(
+      'UPDATE updates SET score = ?, amount = ? WHERE task_id = ? AND round = ? AND address = ?',
+    );
     this.db.transaction(() => {
       for (const { address, score, amount } of scored) update.run(score, amount, taskId, round, address);
     })();
@@ -301,9 +303,7 @@ export class Storage {
   /** `address`'s consent to the task, if it gave one. */
   consent(taskId: string, address: string): (Consent & { address: string }) | undefined {
     const row = this.db
-      .prepare(
-        'SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? AND address = ?',
-      )
+      .prepare('SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? AND address = ?')
       .get(taskId, address) as { address: string; termsHash: string; signature: string } | undefined;
     return row && { ...row, taskKey: taskKeyOf(taskId) };
   }
@@ -474,13 +474,7 @@ export class Storage {
         `UPDATE chain_actions SET ${entries.map(([key]) => `${columns[key]} = ?`).join(', ')}
          WHERE task_id = ? AND round = ? AND kind = ? AND subject = ?`,
       )
-      .run(
-        ...entries.map(([, value]) => value ?? null),
-        action.taskId,
-        action.round,
-        action.kind,
-        action.subject,
-      );
+      .run(...entries.map(([, value]) => value ?? null), action.taskId, action.round, action.kind, action.subject);
   }
 
   failTask(taskId: string): void {

@@ -230,7 +230,10 @@ export class TaskRunner {
       this.reject(
         round,
         address,
-        new ZkflError('CONSENT_REQUIRED', `${address} has not agreed to the terms of task ${task.id}: join with a consent`),
+        new ZkflError(
+          'CONSENT_REQUIRED',
+          `${address} has not agreed to the terms of task ${task.id}: join with a consent`,
+        ),
       );
     }
     if (!round || payload.round !== round.number || round.phase !== 'training') {

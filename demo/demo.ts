@@ -287,7 +287,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 /** The gas of the demo's settlement transactions, from their receipts. */
-async function settlementGas(devnet: Devnet, taskId: string, keys: string[]): Promise<NonNullable<DemoResult['settlement']>> {
+async function settlementGas(
+  devnet: Devnet,
+  taskId: string,
+  keys: string[],
+): Promise<NonNullable<DemoResult['settlement']>> {
   const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
   const key = taskKey(taskId);
   const gasOf = async (hash: string): Promise<bigint> => (await devnet.provider.getTransactionReceipt(hash))!.gasUsed;

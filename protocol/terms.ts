@@ -102,13 +102,22 @@ export const consentSchema = z.strictObject({
 export type Consent = z.infer<typeof consentSchema>;
 
 export async function signConsent(holder: Signer, taskKey: string, hash: string): Promise<Consent> {
-  return { taskKey, termsHash: hash, signature: await holder.signTypedData(domain, types, { taskKey, termsHash: hash }) };
+  return {
+    taskKey,
+    termsHash: hash,
+    signature: await holder.signTypedData(domain, types, { taskKey, termsHash: hash }),
+  };
 }
 
 /** The address that signed the consent, or '' when the signature cannot be read. */
 export function consentSigner(consent: Consent): string {
   try {
-    return verifyTypedData(domain, types, { taskKey: consent.taskKey, termsHash: consent.termsHash }, consent.signature);
+    return verifyTypedData(
+      domain,
+      types,
+      { taskKey: consent.taskKey, termsHash: consent.termsHash },
+      consent.signature,
+    );
   } catch {
     return '';
   }

@@ -150,7 +150,10 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
 }
 
 /** The terms hash to what every consent signs, and every accepted contributor consented to them. */
-function checkConsents(bundle: AuditBundle, problem: (round: number | null, kind: string, detail: string) => void): void {
+function checkConsents(
+  bundle: AuditBundle,
+  problem: (round: number | null, kind: string, detail: string) => void,
+): void {
   const { task, terms } = bundle;
   if (termsHash(terms.terms) !== terms.termsHash || terms.terms.taskKey !== taskKey(task.id)) {
     problem(null, 'terms', 'the terms do not hash to their hash, or are for another task');
@@ -177,7 +180,11 @@ function checkAmounts(
   problem: (round: number | null, kind: string, detail: string) => void,
 ): void {
   if (record.scoring.pool !== task.spec.rewards.perRound) {
-    problem(record.round, 'amounts', `the round's pool is ${record.scoring.pool}, the task's ${task.spec.rewards.perRound}`);
+    problem(
+      record.round,
+      'amounts',
+      `the round's pool is ${record.scoring.pool}, the task's ${task.spec.rewards.perRound}`,
+    );
   }
   const expected = rewardAmounts(
     record.accepted.map((update) => update.score),
@@ -345,7 +352,11 @@ async function recomputeScores(
   const tolerance = 1e-7 + 1e-4 * Math.abs(scored.roundGain);
   record.accepted.forEach((update, k) => {
     if (Math.abs(update.score - scored.scores[k]!) > tolerance) {
-      problem(record.round, 'score', `${update.address}: recorded score ${update.score}, recomputed ${scored.scores[k]}`);
+      problem(
+        record.round,
+        'score',
+        `${update.address}: recorded score ${update.score}, recomputed ${scored.scores[k]}`,
+      );
     }
   });
 }
@@ -426,7 +437,11 @@ async function checkChain(
     const voidedHere = voided.filter(inRound);
     for (const log of voidedHere) {
       const index = Number(log.args[2]);
-      problem(r, 'chain-voided', `leaf ${index} was voided: its challenge went unanswered though its update was accepted`);
+      problem(
+        r,
+        'chain-voided',
+        `leaf ${index} was voided: its challenge went unanswered though its update was accepted`,
+      );
     }
     for (const log of compensated.filter(inRound)) {
       problem(r, 'chain-omission', `${log.args[2] as string} was left out of the posted set and paid from the bond`);

@@ -28,7 +28,7 @@ const CHALLENGE_BOND = 10n ** 18n * 50n;
 const WINDOW = 3600;
 const ANSWER = 600;
 /** τ_k² = 10^6: at scale 2^−10 a chunk's bound is 10^6 · 4^10, far above the test updates' norms. */
-const CLIP_SQUARE_X96 = 10n ** 6n << 96n;
+const CLIP_SQUARE_X96 = (10n ** 6n) << 96n;
 const FRACTION_BITS = 10;
 
 /** An update as its contributor holds it: proofs, and the entry a coordinator would put in the set. */
@@ -142,7 +142,12 @@ describe('ZkflRewards on a local chain', function () {
     const fractionBits = Array<number>(chunks).fill(FRACTION_BITS);
     const proofs = await proveUpdate(statement, randomSalt(), q, fractionBits, artifacts);
     const commitment = updateCommitment(proofs.map((proof) => proof.publicSignals[0]!));
-    return { address: signer.address, proofs, fractionBits, entry: { address: signer.address, commitment, amount: String(amount) } };
+    return {
+      address: signer.address,
+      proofs,
+      fractionBits,
+      entry: { address: signer.address, commitment, amount: String(amount) },
+    };
   }
 
   async function openAndClose(key: string, round: number, entries: AcceptedEntry[], total = acceptedTotal(entries)) {
@@ -179,7 +184,7 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(rewards.statementOf(key, 1, bob.address, 0, 64), 'Rewards__StatementMismatch');
   });
 
-  it("pays each leaf its amount after the challenge window, several rounds in one transfer, to its contributor only", async () => {
+  it('pays each leaf its amount after the challenge window, several rounds in one transfer, to its contributor only', async () => {
     const { id, key } = await createTask();
     const rounds = [
       [await contribute(id, 1, alice, 600n), await contribute(id, 1, bob, 400n)],
@@ -201,7 +206,10 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(alice).claim(key, [claims[0]!]), 'Rewards__AlreadyClaimed');
     // Mallory cannot take Alice's leaf, nor claim an amount her leaf does not say.
     await reverts(as(mallory).claim(key, [claimOf(1, entries[0]!, bob.address)]), 'Rewards__NotInSet');
-    await reverts(as(bob).claim(key, [{ ...claimOf(1, entries[0]!, bob.address), amount: 1000n }]), 'Rewards__NotInSet');
+    await reverts(
+      as(bob).claim(key, [{ ...claimOf(1, entries[0]!, bob.address), amount: 1000n }]),
+      'Rewards__NotInSet',
+    );
     await (await as(bob).claim(key, [claimOf(1, entries[0]!, bob.address)])).wait();
     expect((await rewards.leafStatus(key, 1, leafIn(entries[0]!, bob.address).leaf.index)).claimed).to.equal(true);
     expect((await rewards.task(key))!.claimed).to.equal(1700n);
@@ -311,7 +319,10 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(carol).claimOmission(key, 1, c.entry.commitment, forged.signature), 'Rewards__InvalidReceipt');
     const carols = await receipt(c);
     // A receipt for someone else's update does not serve Carol.
-    await reverts(as(carol).claimOmission(key, 1, b.entry.commitment, (await receipt(b)).signature), 'Rewards__InvalidReceipt');
+    await reverts(
+      as(carol).claimOmission(key, 1, b.entry.commitment, (await receipt(b)).signature),
+      'Rewards__InvalidReceipt',
+    );
     await (await as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature)).wait();
     await reverts(
       as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature),
@@ -330,7 +341,10 @@ describe('ZkflRewards on a local chain', function () {
     expect((await token.balanceOf(carol.address)) - before).to.equal(POOL / 3n);
     await reverts(as(mallory).resolveOmission(key, 1, carol.address), 'Rewards__NoOmissionClaim');
     await advance(WINDOW);
-    await reverts(as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature), 'Rewards__ChallengeWindowClosed');
+    await reverts(
+      as(carol).claimOmission(key, 1, c.entry.commitment, carols.signature),
+      'Rewards__ChallengeWindowClosed',
+    );
   });
 
   it('lets only the bonded coordinator open and close rounds, in order', async () => {

@@ -66,6 +66,7 @@ export function spawnClient(url: string, taskId: string, dataPath: string, keyPa
     dataPath,
     '--key',
     keyPath,
+    '--accept-terms',
     '--progress',
     'json',
   ]);

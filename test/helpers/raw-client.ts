@@ -4,6 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import { authMessage } from '../../protocol/events.js';
 import type { ErrorBody } from '../../protocol/errors.js';
 import type { NonceView } from '../../protocol/rest.js';
+import { signConsent, type TermsView } from '../../protocol/terms.js';
 
 export type RawSocket = Socket;
 export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
@@ -45,3 +46,12 @@ export function next<T>(socket: RawSocket, event: string): Promise<T> {
 export function randomWallet(): Wallet {
   return new Wallet(Wallet.createRandom().privateKey);
 }
+
+/** Joins `taskId` with `wallet`'s signed consent to the task's current terms, as a well-behaved client does. */
+export async function joinWithConsent(socket: RawSocket, url: string, wallet: Wallet, taskId: string): Promise<Reply> {
+  const { terms, termsHash } = (await (await fetch(`${url}/api/tasks/${taskId}/terms`)).json()) as TermsView;
+  return request(socket, 'join', { taskId, consent: await signConsent(wallet, terms.taskKey, termsHash) });
+}
+
+/** What the library's client takes to agree to every task's terms without asking: tests decide up front. */
+export const acceptTerms = { agreeToTerms: (): Promise<boolean> => Promise.resolve(true) };

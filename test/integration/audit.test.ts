@@ -18,6 +18,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { acceptTerms } from '../helpers/raw-client.js';
 
 describe('zkfl verify: an independent audit of a run', function () {
   this.timeout(300_000);
@@ -28,7 +29,7 @@ describe('zkfl verify: an independent audit of a run', function () {
   let online: AuditOptions;
 
   before(async () => {
-    devnet = await startDevnet([await circuit('default'), await circuit('test')]);
+    devnet = await startDevnet([await circuit('default15'), await circuit('test')]);
     coordinator = await startCoordinator({
       port: 0,
       dataDir: join(dir, 'coordinator'),
@@ -37,21 +38,26 @@ describe('zkfl verify: an independent audit of a run', function () {
     });
     const identity = coordinator.coordinator.identity.address;
     await devnet.fund(identity);
+    await devnet.mint(identity, parseEther('30'));
     const task = await createTask(
       coordinator.url,
-      smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 }, onchain: true, publicAudit: true }),
+      smallTask({
+        rounds: 2,
+        clientsPerRound: { min: 3, target: 3 },
+        onchain: true,
+        publicAudit: true,
+        rewards: { perRound: String(parseEther('30')), challengeWindowSeconds: 2, answerWindowSeconds: 2 },
+      }),
     );
     await devnet.mint(await devnet.owner.getAddress(), parseEther('1000'));
-    await escrowTask(devnet.owner, devnet.deployment, task, {
-      rewardPerRound: parseEther('30'),
-      coordinator: identity,
-    });
+    await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: identity });
     const keys = [0, 1, 2].map((i) => join(dir, `key-${i}.json`));
     for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
     const shards = writeShards(dir, [300, 300, 300]);
     await Promise.all(
       shards.map((dataPath, i) =>
         runClient({
+          ...acceptTerms,
           coordinatorUrl: coordinator.url,
           taskId: task.id,
           dataPath,
@@ -99,16 +105,20 @@ describe('zkfl verify: an independent audit of a run', function () {
 
   it('verifies a clean run offline from its bundle and online against the chain, from the CLI too', async () => {
     const offline = await auditRun(bundle);
-    expect([offline.ok, offline.problems]).to.deep.equal([true, []]);
+    expect([offline.ok, offline.problems, offline.scores]).to.deep.equal([true, [], 'recomputed']);
     // The bundle on disk is what the public audit API serves.
     expect(await fetchBundle(coordinator.url, bundle.task.id)).to.deep.equal(bundle);
     expect(offline.proofs.verified).to.equal(6);
     const report = await auditRun(bundle, online);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
-    expect(report.rounds.map((round) => [round.accepted, round.proofsVerified, round.onchain])).to.deep.equal([
-      [3, 3, { recorded: 3, paid: 3 }],
-      [3, 3, { recorded: 3, paid: 3 }],
-    ]);
+    // Every leaf that pays anything was claimed, for exactly its amount.
+    const expected = bundle.rounds.map(({ record }) => {
+      const paying = record.accepted.filter((update) => BigInt(update.amount) > 0n);
+      const paid = String(paying.reduce((sum, update) => sum + BigInt(update.amount), 0n));
+      return [3, 3, { paid: paying.length, paidAmount: paid, challenges: 0, voided: 0, omissions: 0 }];
+    });
+    expect(report.rounds.map((round) => [round.accepted, round.proofsVerified, round.onchain])).to.deep.equal(expected);
+    expect(bundle.consents.map((consent) => consent.termsHash)).to.deep.equal(Array(3).fill(bundle.terms.termsHash));
     const cli = spawnZkfl([
       ...['verify', '--bundle', join(dir, 'bundle'), '--json'],
       ...['--rpc', devnet.chain.url, '--deployment', join(dir, 'deployment.json')],
@@ -149,6 +159,22 @@ describe('zkfl verify: an independent audit of a run', function () {
       record.acceptedRoot = acceptedRoot(record.accepted);
     }, true);
     expect(await kinds(added, online)).to.include.members(['1:statement', '1:chain-accepted-set']);
+  });
+
+  it('names a changed score, an amount off the reward rule, a missing consent and changed terms', async () => {
+    const score = await tampered((copy) => void (round1(copy).accepted[0]!.score += 0.01), true);
+    // Recomputing from the published updates catches the score; the amounts no longer follow from the scores.
+    expect(await kinds(score)).to.deep.equal(['1:amounts', '1:score']);
+    const amount = await tampered((copy) => {
+      const record = round1(copy);
+      record.accepted[0]!.amount = String(BigInt(record.accepted[0]!.amount) + 1n);
+      record.acceptedRoot = acceptedRoot(record.accepted);
+    }, true);
+    expect(await kinds(amount, online)).to.include.members(['1:amounts', '1:chain-accepted-set']);
+    const unconsented = await tampered((copy) => void copy.consents.pop());
+    expect(await kinds(unconsented)).to.deep.equal(['1:consent', '2:consent']);
+    const terms = await tampered((copy) => void (copy.terms.terms.purpose = 'something else'));
+    expect(await kinds(terms)).to.include('null:terms');
   });
 
   it('names a verification key that is not the one the on-chain verifier holds', async () => {

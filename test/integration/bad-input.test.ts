@@ -5,9 +5,19 @@ import { type RunningCoordinator, startCoordinator } from '../../coordinator/ser
 import { authMessage, type RoundEndPayload, type RoundStartPayload } from '../../protocol/events.js';
 import type { ErrorBody } from '../../protocol/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
+import { signConsent, type TermsView } from '../../protocol/terms.js';
+import { keccak256 } from 'ethers';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
-import { connect, freshNonce, next, randomWallet, type RawSocket, request } from '../helpers/raw-client.js';
+import {
+  connect,
+  freshNonce,
+  joinWithConsent,
+  next,
+  randomWallet,
+  type RawSocket,
+  request,
+} from '../helpers/raw-client.js';
 import { bytesOf } from '../../common/bytes.js';
 import { HAND_FRACTION_BITS, handScales, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
@@ -75,7 +85,7 @@ describe('bad input', function () {
       for (const wallet of wallets.slice(0, 3)) {
         const socket = await connect(url, wallet);
         const started = next<RoundStartPayload>(socket, 'round:start');
-        expect(await request(socket, 'join', { taskId: task.id })).to.deep.equal({ ok: true, round: 1 });
+        expect(await joinWithConsent(socket, url, wallet, task.id)).to.deep.equal({ ok: true, round: 1 });
         modelHash = (await started).modelHash;
         sockets.push(socket);
       }
@@ -96,6 +106,30 @@ describe('bad input', function () {
       expect(noPayload.error.code).to.equal('VALIDATION_FAILED');
     });
 
+    it('lets a client join only with its own signed consent to the current terms', async () => {
+      const wallet = randomWallet();
+      const socket = await connect(url, wallet);
+      const code = async (payload: object): Promise<string> => {
+        const reply = await request(socket, 'join', payload);
+        return reply.ok ? 'joined' : reply.error.code;
+      };
+      const { terms, termsHash } = await getJson<TermsView>(`${url}/api/tasks/${task.id}/terms`);
+      const consent = await signConsent(wallet, terms.taskKey, termsHash);
+      expect(await code({ taskId: task.id })).to.equal('CONSENT_REQUIRED');
+      const otherTerms = await signConsent(wallet, terms.taskKey, keccak256('0x01'));
+      expect(await code({ taskId: task.id, consent: otherTerms })).to.equal('CONSENT_REQUIRED');
+      const byAnother = await signConsent(randomWallet(), terms.taskKey, termsHash);
+      expect(await code({ taskId: task.id, consent: byAnother })).to.equal('CONSENT_REQUIRED');
+      expect(await code({ taskId: task.id, consent: { ...consent, signature: '0x1234' } })).to.equal(
+        'CONSENT_REQUIRED',
+      );
+      expect(await code({ taskId: task.id, consent: { ...consent, termsHash: 'x' } })).to.equal('VALIDATION_FAILED');
+      expect(await code({ taskId: task.id, consent })).to.equal('joined');
+      // Once given, the consent stands for later joins of the same terms.
+      expect(await code({ taskId: task.id })).to.equal('joined');
+      socket.disconnect();
+    });
+
     it('rejects each bad update with its own code and aggregates none of them', async () => {
       const [first, second, third] = sockets;
       const q = smallUpdate(task.numParams);
@@ -114,7 +148,7 @@ describe('bad input', function () {
       expect(await code(first!, { ...good, numSamples: 2 ** 20 + 1 })).to.equal('VALIDATION_FAILED');
 
       const latecomer = await connect(url, wallets[3]!);
-      expect((await request(latecomer, 'join', { taskId: task.id })).ok).to.equal(true);
+      expect((await joinWithConsent(latecomer, url, wallets[3]!, task.id)).ok).to.equal(true);
       expect(await code(latecomer, good)).to.equal('NOT_SELECTED');
 
       expect(await code(first!, good)).to.equal('accepted');
@@ -181,7 +215,7 @@ describe('bad input', function () {
           const wallet = randomWallet();
           const socket = await connect(url, wallet);
           const started = next<RoundStartPayload>(socket, 'round:start');
-          expect((await request(socket, 'join', { taskId: task.id })).ok).to.equal(true);
+          expect((await joinWithConsent(socket, url, wallet, task.id)).ok).to.equal(true);
           return { name, wallet, socket, modelHash: (await started).modelHash };
         }),
       );
@@ -296,7 +330,7 @@ describe('bad input', function () {
         const wallet = randomWallet();
         const socket = await connect(slow.url, wallet);
         const started = next<RoundStartPayload>(socket, 'round:start');
-        await request(socket, 'join', { taskId: task.id });
+        await joinWithConsent(socket, slow.url, wallet, task.id);
         const { modelHash: hash } = await started;
         const update = await provenUpdate(
           task,
@@ -409,6 +443,14 @@ describe('bad input', function () {
         join(dir, 'k.json'),
       ]);
       expect(await mismatch.exited).to.equal(1);
+      // Good data, but nobody agreed to the terms: the client shows them and does not take part.
+      const running = await createTask(url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
+      const unattended = spawnZkfl([
+        ...['client', '--coordinator', url, '--task', running.id, '--data', shard!],
+        ...['--key', join(dir, 'k.json')],
+      ]);
+      expect(await unattended.exited).to.equal(1);
+      expect(unattended.stderr.join('\n')).to.match(/Terms of task[\s\S]*CONSENT_REQUIRED: not a terminal/);
       expect(mismatch.stderr.join('\n')).to.match(
         /DATA_MALFORMED: examples have 2 values .* the task expects \[28, 28, 1\]/,
       );

@@ -7,7 +7,7 @@ import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.j
 import type { TaskView } from '../../protocol/rest.js';
 import { circuit } from '../helpers/circuits.js';
 import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
-import { connect, next, randomWallet, request } from '../helpers/raw-client.js';
+import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -41,7 +41,7 @@ describe('one coordinator, tasks of different circuits', function () {
     const wallet = randomWallet();
     const socket = await connect(coordinator.url, wallet);
     const started = next<RoundStartPayload>(socket, 'round:start');
-    await request(socket, 'join', { taskId: task.id });
+    await joinWithConsent(socket, coordinator.url, wallet, task.id);
     const { modelHash } = await started;
     const update = await provenUpdate(
       task,

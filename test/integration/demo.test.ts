@@ -1,42 +1,51 @@
 import { expect } from 'chai';
+import { formatEther } from 'ethers';
+import type { DemoResult } from '../../demo/demo.js';
 import { spawnZkfl } from '../helpers/processes.js';
 
 describe('zkfl demo', function () {
   this.timeout(300_000);
 
-  it('runs a chain, a coordinator and clients as processes over non-IID Fashion-MNIST, pays them, prints JSON', async () => {
+  it('runs a chain, a coordinator and clients as processes over non-IID Fashion-MNIST, pays them by score, prints JSON', async () => {
     const demo = spawnZkfl(['demo', '--clients', '2', '--rounds', '2', '--alpha', '0.3', '--json']);
     let stdout = '';
     demo.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     expect(await demo.exited, demo.stderr.join('\n')).to.equal(0);
-    const result = JSON.parse(stdout) as { rounds: Array<Record<string, number>>; rewards: Record<string, string> };
+    const result = JSON.parse(stdout) as Pick<DemoResult, 'rounds' | 'rewards' | 'settlement'>;
     const keys = [
       'accuracy',
+      'amounts',
       'loss',
-      'onchainContributions',
+      'paidOnchain',
       'participants',
       'proofsRejected',
       'proofsVerified',
+      'provingSeconds',
       'rejected',
       'round',
+      'scores',
     ];
     expect(result.rounds.map((round) => Object.keys(round).sort())).to.deep.equal([keys, keys]);
-    // Two clients, one chunk each: two proofs verified per round, both recorded on-chain.
-    const counts = result.rounds.map((r) => [
-      r.round,
-      r.participants,
-      r.rejected,
-      r.proofsVerified,
-      r.proofsRejected,
-      r.onchainContributions,
-    ]);
+    // Two clients, one chunk each: two proofs verified per round.
+    const counts = result.rounds.map((r) => [r.round, r.participants, r.rejected, r.proofsVerified, r.proofsRejected]);
     expect(counts).to.deep.equal([
-      [1, 2, 0, 2, 0, 2],
-      [2, 2, 0, 2, 0, 2],
+      [1, 2, 0, 2, 0],
+      [2, 2, 0, 2, 0],
     ]);
     expect(result.rounds[1]!.accuracy).to.be.above(0.5);
-    // 100 tokens per round, split between the two: 50 + 50 each.
-    expect(Object.values(result.rewards)).to.deep.equal(['100.0', '100.0']);
-    expect(Object.keys(result.rewards).every((address) => /^0x[0-9a-fA-F]{40}$/.test(address))).to.equal(true);
+    // Every accepted contributor scored and given an amount; each round pays at most its 100 tokens, and each
+    // client's balance is exactly what its leaves said.
+    const addresses = Object.keys(result.rewards!).sort();
+    expect(addresses.every((address) => /^0x[0-9a-fA-F]{40}$/.test(address))).to.equal(true);
+    for (const round of result.rounds) {
+      expect(Object.keys(round.scores).sort()).to.deep.equal(addresses);
+      const total = Object.values(round.amounts).reduce((sum, amount) => sum + BigInt(amount), 0n);
+      expect(total <= 100n * 10n ** 18n).to.equal(true);
+    }
+    for (const address of addresses) {
+      const earned = result.rounds.reduce((sum, round) => sum + BigInt(round.amounts[address]!), 0n);
+      expect(result.rewards![address]).to.equal(formatEther(earned));
+    }
+    expect(result.settlement!.gasPerContributorPerRound).to.be.within(1, 60_000);
   });
 });

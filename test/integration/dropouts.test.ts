@@ -6,6 +6,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnClient } from '../helpers/processes.js';
 import { createTask, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { acceptTerms } from '../helpers/raw-client.js';
 
 const seconds = (from: string, to: string | null): number => (Date.parse(to!) - Date.parse(from)) / 1000;
 
@@ -35,6 +36,7 @@ describe('clients that drop out', function () {
     const rejoined = spawnClient(coordinator.url, task.id, shards[0]!, key);
     const ready = await rejoined.waitFor((event) => event.type === 'ready');
     const other = await runClient({
+      ...acceptTerms,
       coordinatorUrl: coordinator.url,
       taskId: task.id,
       dataPath: shards[1]!,
@@ -60,6 +62,7 @@ describe('clients that drop out', function () {
     stalled.child.kill('SIGSTOP');
     try {
       const other = await runClient({
+        ...acceptTerms,
         coordinatorUrl: coordinator.url,
         taskId: task.id,
         dataPath: shards[1]!,

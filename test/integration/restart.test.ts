@@ -17,13 +17,13 @@ describe('coordinator restart', function () {
   it('resumes a task killed mid-round without losing an accepted update or a finished round', async () => {
     const dataDir = join(dir, 'coordinator');
     const first = await spawnCoordinator(dataDir);
-    // A quick client and a slow one, so that the kill lands between their updates in round 2. The model has 5,874
-    // parameters: two chunks, so multi-chunk proofs go through a restart too.
+    // A quick client and a slow one, so that the kill lands between their updates in round 2. The model has 8,806
+    // parameters: three chunks of the 2^15 circuit, so multi-chunk proofs go through a restart too.
     const [quick, slow] = writeShards(dir, [200, 6000]);
     const task = await createTask(
       first.url,
       smallTask({
-        model: { preset: 'cnn', filters: [4], hidden: [] },
+        model: { preset: 'cnn', filters: [6], hidden: [] },
         rounds: 3,
         clientsPerRound: { min: 2, target: 2 },
       }),

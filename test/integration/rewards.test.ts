@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type JsonRpcProvider, parseEther, type Signer } from 'ethers';
+import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
+import { acceptedLeafAt } from '../../contracts/accepted-set.js';
 import { runClient } from '../../client/client.js';
 import { ClientSettlement, type OwedContribution } from '../../client/settlement.js';
 import { receiptSigner } from '../../protocol/receipt.js';
@@ -12,15 +13,26 @@ import { type Devnet, startDevnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
-import type { InfoView, RoundView, TaskView } from '../../protocol/rest.js';
+import type { AcceptedSetView, InfoView, TaskView } from '../../protocol/rest.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
+import { acceptTerms } from '../helpers/raw-client.js';
 
 const REWARD_PER_ROUND = parseEther('90');
-const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000 };
+const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000, disputePollMs: 300 };
+
+/** A small onchain task paying REWARD_PER_ROUND per round, with short settlement windows. */
+function onchainTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
+  return smallTask({
+    onchain: true,
+    rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 3, answerWindowSeconds: 3 },
+    ...overrides,
+  });
+}
 
 describe('on-chain rewards, end to end', function () {
   this.timeout(300_000);
@@ -32,7 +44,7 @@ describe('on-chain rewards, end to end', function () {
   let proxy: TcpProxy;
 
   before(async () => {
-    devnet = await startDevnet([await circuit('default')]);
+    devnet = await startDevnet([await circuit('default15')]);
     ({ provider, owner, deployment } = devnet);
     await devnet.mint(await owner.getAddress(), parseEther('1000000'));
     proxy = await tcpProxy(new URL(devnet.chain.url));
@@ -51,20 +63,26 @@ describe('on-chain rewards, end to end', function () {
       settlement: fastSettlement,
     });
     await devnet.fund(running.coordinator.identity.address);
+    // Its bond, in reward tokens.
+    await devnet.mint(running.coordinator.identity.address, REWARD_PER_ROUND * 10n);
     return running;
   }
 
   function clients(url: string, taskId: string, shards: string[], keys: string[], settleTimeoutSeconds = 120) {
-    return shards.map((dataPath, i) =>
-      runClient({
+    return shards.map((dataPath, i) => {
+      const running = runClient({
+        ...acceptTerms,
         coordinatorUrl: url,
         taskId,
         dataPath,
         keyPath: keys[i]!,
         chain: { rpcUrl: devnet.chain.url, deployment },
         settleTimeoutSeconds,
-      }),
-    );
+      });
+      // A test that fails before awaiting them must not leave an unhandled rejection behind.
+      running.catch(() => undefined);
+      return running;
+    });
   }
 
   async function fundedKeys(name: string, count: number): Promise<string[]> {
@@ -77,14 +95,14 @@ describe('on-chain rewards, end to end', function () {
   const events = async (name: string, key: string): Promise<number[]> =>
     (await new RewardsContract(deployment.rewards, provider).events(name, key)).map((log) => Number(log.args[1]));
 
-  it('waits for the escrow, then pays every accepted contributor its share of every round', async () => {
+  it('waits for the escrow, then pays every accepted contributor its amount of every round, in one claim', async () => {
     const coordinator = await coordinatorOn(join(dir, 'paid'));
     try {
       const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
       expect(info.chain?.rewards).to.equal(deployment.rewards);
       const task = await createTask(
         coordinator.url,
-        smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 }, onchain: true }),
+        onchainTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }),
       );
       const keys = await fundedKeys('paid', 3);
       const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
@@ -92,19 +110,32 @@ describe('on-chain rewards, end to end', function () {
       const [waiting] = await getRounds(coordinator.url, task.id);
       expect(waiting!.attempts, 'no round starts before the escrow').to.equal(0);
 
-      await escrowTask(owner, deployment, task, { rewardPerRound: REWARD_PER_ROUND, coordinator: info.coordinator });
+      await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const results = await Promise.all(running);
-      const share = REWARD_PER_ROUND / 3n;
+      // Each is paid what its leaves say (its scores' share of each round's pool), no more than the pool in all.
+      const rounds = await getRounds(coordinator.url, task.id);
+      const owed = (address: string): bigint =>
+        rounds.reduce(
+          (sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? '0'),
+          0n,
+        );
+      for (const round of rounds) {
+        const total = round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
+        expect(total <= REWARD_PER_ROUND).to.equal(true);
+      }
       expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
-        Array(3).fill([2, { claimed: String(2n * share), owed: 0, omitted: 0 }]),
+        results.map((result) => [2, { claimed: String(owed(result.address)), owed: 0, omitted: 0 }]),
       );
       const token = new TokenContract(deployment.token, provider);
-      for (const result of results) expect(await token.balanceOf(result.address)).to.equal(2n * share);
+      for (const result of results) expect(await token.balanceOf(result.address)).to.equal(owed(result.address));
       const key = taskKey(task.id);
+      // One claim transaction per contributor, for both rounds.
+      const claims = await new RewardsContract(deployment.rewards, provider).events('RewardClaimed', key);
+      const paying = results.filter((result) => owed(result.address) > 0n);
+      expect(new Set(claims.map((log) => log.transactionHash)).size).to.equal(paying.length);
       expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
       expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
       const onchain = await new RewardsContract(deployment.rewards, provider).round(key, 2);
-      const rounds = await getRounds(coordinator.url, task.id);
       expect(onchain.modelHash).to.equal('0x' + rounds[1]!.modelHashBefore);
       expect(onchain.acceptedCount).to.equal(3);
 
@@ -141,6 +172,54 @@ describe('on-chain rewards, end to end', function () {
     }
   });
 
+  it("answers a challenge to one of its leaves with the update's proofs: the challenger loses its bond", async () => {
+    const coordinator = await coordinatorOn(join(dir, 'challenged'));
+    try {
+      const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+      const task = await createTask(
+        coordinator.url,
+        onchainTask({
+          rounds: 1,
+          clientsPerRound: { min: 2, target: 2 },
+          rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 20, answerWindowSeconds: 20 },
+        }),
+      );
+      await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
+      const keys = await fundedKeys('challenged', 2);
+      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
+      const key = taskKey(task.id);
+      const rewards = new RewardsContract(deployment.rewards, provider);
+      await eventually(async () => ((await rewards.round(key, 1)).closed ? true : undefined), 120, 'round 1 to close');
+      // Someone who doubts a leaf puts up the bond and challenges it.
+      const challenger = Wallet.createRandom().connect(provider);
+      await devnet.fund(challenger.address);
+      const { challengeBond } = (await rewards.task(key))!;
+      await devnet.mint(challenger.address, challengeBond);
+      await (await new TokenContract(deployment.token, challenger).approve(deployment.rewards, challengeBond)).wait();
+      const set = await getJson<AcceptedSetView>(`${coordinator.url}/api/tasks/${task.id}/rounds/1/accepted`);
+      const doubted = acceptedLeafAt(set.entries, 0)!;
+      await (await rewards.connect(challenger).challenge(key, 1, doubted.leaf, doubted.proof)).wait();
+      const token = new TokenContract(deployment.token, provider);
+      // The coordinator (or the contributor itself, whichever is first) shows the update's chunk proofs, verified by
+      // the contract; the challenger's bond goes to whoever answered.
+      await eventually(
+        async () => ((await rewards.leafStatus(key, 1, 0)).challenge === 'answered' ? true : undefined),
+        60,
+        'the challenge to be answered',
+      );
+      expect(await token.balanceOf(challenger.address)).to.equal(0n);
+      const [answered] = await rewards.events('ChallengeAnswered', key);
+      const answerer = answered!.args[3] as string;
+      expect([info.coordinator, doubted.leaf.contributor]).to.include(answerer);
+      // And the challenged leaf is paid like any other.
+      const results = await Promise.all(running);
+      expect(results.every((result) => result.rewards?.owed === 0 && result.rewards.omitted === 0)).to.equal(true);
+      expect((await rewards.leafStatus(key, 1, 0)).claimed).to.equal(BigInt(doubted.leaf.amount) > 0n);
+    } finally {
+      await coordinator.close();
+    }
+  });
+
   it('refuses an onchain task on a coordinator without a chain', async () => {
     const plain = await startCoordinator({ port: 0, dataDir: join(dir, 'plain') });
     try {
@@ -160,11 +239,8 @@ describe('on-chain rewards, end to end', function () {
     const dataDir = join(dir, 'outage');
     let coordinator = await coordinatorOn(dataDir);
     const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
-    const task = await createTask(
-      coordinator.url,
-      smallTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 }, onchain: true }),
-    );
-    await escrowTask(owner, deployment, task, { rewardPerRound: REWARD_PER_ROUND, coordinator: info.coordinator });
+    const task = await createTask(coordinator.url, onchainTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 } }));
+    await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
     const keys = await fundedKeys('outage', 2);
     const shards = writeShards(dir, [300, 300]);
     // They give up settling soon after the task ends: what they are owed stays on disk for their next start.
@@ -186,7 +262,7 @@ describe('on-chain rewards, end to end', function () {
       120,
       'the task to complete off-chain',
     );
-    expect(coordinator.coordinator.pendingSettlement()).to.equal(3); // close 1, open 2, close 2
+    expect(coordinator.coordinator.pendingSettlement()).to.equal(4); // close 1, bond 2, open 2, close 2
     expect((await Promise.all(running)).map((result) => result.rewards)).to.deep.equal(
       Array(2).fill({ claimed: '0', owed: 2, omitted: 0 }),
     );
@@ -197,14 +273,20 @@ describe('on-chain rewards, end to end', function () {
     coordinator = await coordinatorOn(dataDir, coordinator.port);
     try {
       const results = await Promise.all(clients(coordinator.url, task.id, shards, keys));
-      const share = REWARD_PER_ROUND / 2n;
+      const rounds = await getRounds(coordinator.url, task.id);
+      const owed = (address: string): string =>
+        String(
+          rounds.reduce(
+            (sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? '0'),
+            0n,
+          ),
+        );
       expect(results.map((result) => result.rewards)).to.deep.equal(
-        Array(2).fill({ claimed: String(2n * share), owed: 0, omitted: 0 }),
+        results.map((result) => ({ claimed: owed(result.address), owed: 0, omitted: 0 })),
       );
       expect(coordinator.coordinator.pendingSettlement()).to.equal(0);
       expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
       expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
-      const rounds: RoundView[] = await getRounds(coordinator.url, task.id);
       expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2]);
     } finally {
       await coordinator.close();

@@ -14,6 +14,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { acceptTerms } from '../helpers/raw-client.js';
 
 describe('federated training end to end', function () {
   this.timeout(180_000);
@@ -30,7 +31,13 @@ describe('federated training end to end', function () {
     const task = await createTask(coordinator.url, smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }));
     const results = await Promise.all(
       shards.map((dataPath, i) =>
-        runClient({ coordinatorUrl: coordinator.url, taskId: task.id, dataPath, keyPath: join(dir, `key-${i}.json`) }),
+        runClient({
+          ...acceptTerms,
+          coordinatorUrl: coordinator.url,
+          taskId: task.id,
+          dataPath,
+          keyPath: join(dir, `key-${i}.json`),
+        }),
       ),
     );
     expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
@@ -83,7 +90,13 @@ describe('federated training end to end', function () {
     );
     const results = await Promise.all(
       shards.map((dataPath, i) =>
-        runClient({ coordinatorUrl: coordinator.url, taskId: task.id, dataPath, keyPath: join(dir, `adam-${i}.json`) }),
+        runClient({
+          ...acceptTerms,
+          coordinatorUrl: coordinator.url,
+          taskId: task.id,
+          dataPath,
+          keyPath: join(dir, `adam-${i}.json`),
+        }),
       ),
     );
     expect(results.map((result) => result.roundsContributed)).to.deep.equal([2, 2]);
@@ -100,6 +113,7 @@ describe('federated training end to end', function () {
     const task = await createTask(coordinator.url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
     const cache = join(dir, 'fetched-circuits');
     const result = await runClient({
+      ...acceptTerms,
       coordinatorUrl: coordinator.url,
       taskId: task.id,
       dataPath: dataPath!,

@@ -67,7 +67,9 @@ describe('contribution scores (ml/scoring.ts)', () => {
     const random = new Random(3);
     for (let trial = 0; trial < 100; trial++) {
       const scores = Array.from({ length: 1 + random.int(20) }, () => random.normal());
-      const amounts = rewardAmounts(scores, 10n ** 20n + BigInt(random.int(1000)), { baseShareBps: random.int(10_001) });
+      const amounts = rewardAmounts(scores, 10n ** 20n + BigInt(random.int(1000)), {
+        baseShareBps: random.int(10_001),
+      });
       expect(amounts.reduce((a, b) => a + b, 0n) <= 10n ** 20n + 1000n).to.equal(true);
     }
     expect(rewardAmounts([], pool, { baseShareBps: 0 })).to.deep.equal([]);

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { runClient } from '../../client/client.js';
+import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
+import { provenUpdate } from '../helpers/contribution.js';
+import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { acceptTerms, connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
+import { createTask, getRounds } from '../helpers/rest.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('contribution scores decide the pay', function () {
+  this.timeout(300_000);
+  const dir = tempDir();
+  let coordinator: RunningCoordinator;
+
+  before(async () => {
+    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator') });
+  });
+  after(() => coordinator.close());
+
+  it('pays an all-zero update with valid proofs at most 5 % of the median honest amount', async () => {
+    const pool = 10n ** 18n;
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        clientsPerRound: { min: 4, target: 4 },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(pool) },
+        seed: 3,
+      }),
+    );
+    // A free rider: joins with its consent, sends a zero update with perfectly valid proofs and a large sample count.
+    const wallet = randomWallet();
+    const socket = await connect(coordinator.url, wallet);
+    const started = next<RoundStartPayload>(socket, 'round:start');
+    expect((await joinWithConsent(socket, coordinator.url, wallet, task.id)).ok).to.equal(true);
+    const { modelHash } = await started;
+    const zero = await provenUpdate(
+      task,
+      { taskId: task.id, round: 1, address: wallet.address, modelHash },
+      new Int8Array(task.numParams),
+    );
+    const ended = next<RoundEndPayload>(socket, 'round:end');
+    expect((await request(socket, 'update', { ...zero, numSamples: 2000 })).ok).to.equal(true);
+    // Three honest clients with different amounts of data.
+    const shards = writeShards(dir, [200, 600, 1500]);
+    const honest = await Promise.all(
+      shards.map((dataPath, i) =>
+        runClient({
+          ...acceptTerms,
+          coordinatorUrl: coordinator.url,
+          taskId: task.id,
+          dataPath,
+          keyPath: join(dir, `honest-${i}.json`),
+        }),
+      ),
+    );
+    await ended;
+    socket.disconnect();
+
+    const [round] = await getRounds(coordinator.url, task.id);
+    const amount = (address: string): bigint => BigInt(round!.participants.find((p) => p.address === address)!.amount!);
+    const honestAmounts = honest.map((result) => amount(result.address)).sort((a, b) => (a < b ? -1 : 1));
+    const median = honestAmounts[1]!;
+    expect(median > 0n).to.equal(true);
+    expect(
+      amount(wallet.address) * 20n <= median,
+      `zero update paid ${amount(wallet.address)}, median ${median}`,
+    ).to.equal(true);
+    // Its score is not positive: it only dilutes the others' mean.
+    expect(round!.participants.find((p) => p.address === wallet.address)!.score! <= 0).to.equal(true);
+    // The round paid out no more than its pool.
+    expect(round!.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n) <= pool).to.equal(true);
+  });
+});
