@@ -9,6 +9,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { circuitParams } from '../circuits/params.js';
+import { signConsent, type TermsView } from '../protocol/terms.js';
 import { parseArgs } from 'node:util';
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
@@ -54,16 +56,19 @@ async function connectClient(
     auth: { address: wallet.address, nonce, signature },
   });
   // A fixed small quantized update: what matters here is its size and validity, not its value.
-  const q = new Uint8Array(new Int16Array(numParams).fill(1).buffer);
+  const q = new Uint8Array(numParams).fill(1);
+  const fractionBits = Array<number>(Math.ceil(numParams / circuitParams.default15.chunkSize)).fill(10);
   socket.on('round:start', (start: RoundStartPayload) => {
     onStart(start.round);
-    socket.emit('update', { taskId, round: start.round, numSamples: 100, q }, () => undefined);
+    socket.emit('update', { taskId, round: start.round, numSamples: 100, q, fractionBits }, () => undefined);
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
-  await socket.timeout(60_000).emitWithAck('join', { taskId });
+  const { terms, termsHash } = (await (await fetch(`${url}/api/tasks/${taskId}/terms`)).json()) as TermsView;
+  const consent = await signConsent(wallet, terms.taskKey, termsHash);
+  await socket.timeout(60_000).emitWithAck('join', { taskId, consent });
   return socket;
 }
 
@@ -78,6 +83,8 @@ async function measure(clients: number): Promise<Row> {
       // aggregation; bench:prove measures verification, which adds N × (verify time) / verifier processes.
       proofs: false,
       evaluation: { path: data.test, limit: 1000 },
+      // Scoring N updates is the coordinator's other per-round work: a small, fixed budget here.
+      rewards: { scoringExamples: 100, scoringBudget: 200 },
       roundDeadlineSeconds: 600,
     };
     const created = await fetch(`${url}/api/tasks`, {
@@ -155,7 +162,7 @@ const table = [
       `| ${row.clients} | ${median(row.roundSeconds).toFixed(2)} | ${row.roundSeconds.map((s) => s.toFixed(2)).join(', ')} | ${row.idleRssMiB.toFixed(0)} | ${row.roundPeakRssMiB.toFixed(0)} | ${(row.roundPeakRssMiB - row.idleRssMiB).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${row.connectSeconds.toFixed(1)} |`,
   ),
 ].join('\n');
-const header = `Machine: ${machine()}. Model: the demo's CNN, ${rows[0]?.params} parameters (${(((rows[0]?.params ?? 0) * 2) / 1024).toFixed(1)} KiB per int16 update). All N clients sampled every round; round time runs from the first round:start to round:end and includes the evaluation on 1,000 test images. Proofs off: verification adds N × (verify time, bench:prove) / (verifier processes) per round.`;
+const header = `Machine: ${machine()}. Model: the demo's CNN, ${rows[0]?.params} parameters (${((rows[0]?.params ?? 0) / 1024).toFixed(1)} KiB per int8 update). All N clients sampled every round; round time runs from the first round:start to round:end and includes scoring (Shapley values, at most 200 evaluations on 100 images) and the evaluation on 1,000 test images. Proofs off: verification adds N × (verify time, bench:prove) / (verifier processes) per round.`;
 writeFileSync(
   new URL('./results/scale.json', import.meta.url),
   JSON.stringify({ machine: machine(), rows }, null, 2) + '\n',

@@ -435,7 +435,11 @@ export class TaskRunner {
       scoringSet: head(evaluationSet, rewards.scoringExamples),
       inputShape: task.spec.inputShape,
       classes: task.spec.classes,
-      options: { ...defaultScoringOptions, seed: seed * 1_000_003 + round.number },
+      options: {
+        ...defaultScoringOptions,
+        maxEvaluations: rewards.scoringBudget,
+        seed: seed * 1_000_003 + round.number,
+      },
     });
     const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
     storage.setScores(

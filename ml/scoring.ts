@@ -11,8 +11,10 @@
  * "GTG-Shapley: Efficient and Accurate Participant Contribution Evaluation in Federated Learning", ACM TIST 2022):
  * permutations sampled with a seeded PRNG, guided so that every participant leads equally often; a permutation is
  * truncated once the coalition's worth is within `truncation` of the whole round's (the rest add nothing more);
- * sampling stops when the estimates move less than `tolerance` (relative) over a cycle of n permutations, or at
- * `maxPermutations`. A round that improves the model by less than `truncation` scores everyone 0 (between-round
+ * sampling stops when the estimates move less than `tolerance` (relative) over a cycle of n permutations, at
+ * `maxPermutations`, or before a permutation could exceed `maxEvaluations` model evaluations in all: the budget
+ * that bounds a round's scoring time however many updates it has (past it, estimates are noisier). A round that
+ * improves the model by less than `truncation` scores everyone 0 (between-round
  * truncation). Every coalition's worth is cached, so no model is evaluated twice.
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -31,10 +33,17 @@ export interface ScoringOptions {
   tolerance: number;
   /** @default 50 · n */
   maxPermutations?: number;
+  /** Coalitions evaluated per round at most (GTG-Shapley). @default 2000 */
+  maxEvaluations: number;
   seed: number;
 }
 
-export const defaultScoringOptions: Omit<ScoringOptions, 'seed'> = { exactUpTo: 6, truncation: 1e-4, tolerance: 0.01 };
+export const defaultScoringOptions: Omit<ScoringOptions, 'seed'> = {
+  exactUpTo: 6,
+  truncation: 1e-4,
+  tolerance: 0.01,
+  maxEvaluations: 2000,
+};
 
 export interface ScoredRound {
   /** One Shapley value per update, in input order (utility units: loss reduction). */
@@ -97,7 +106,9 @@ export async function shapleyScores(
   const random = new Random(options.seed);
   const maxPermutations = options.maxPermutations ?? 50 * count;
   let cycleStart = scores.slice();
-  for (let t = 1; t <= maxPermutations; t++) {
+  let permutations = 0;
+  for (let t = 1; t <= maxPermutations && cache.size + count <= options.maxEvaluations; t++) {
+    permutations = t;
     // Guided: participant (t − 1) mod n leads; the others follow in a random order.
     const lead = (t - 1) % count;
     const rest = all.filter((k) => k !== lead);
@@ -117,7 +128,7 @@ export async function shapleyScores(
       marginals[k] = current - previous;
       previous = current;
     }
-    for (const k of all) scores[k] = scores[k]! + (marginals[k]! - scores[k]!) / t;
+    for (const k of all) scores[k] = scores[k]! + (marginals[k]! - scores[k]!) / permutations;
     if (t % count === 0) {
       const moved = Math.max(...all.map((k) => Math.abs(scores[k]! - cycleStart[k]!)));
       if (t >= 2 * count && moved <= options.tolerance * Math.abs(roundGain)) break;

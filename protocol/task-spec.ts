@@ -86,6 +86,8 @@ export const rewardsSchema = z.strictObject({
   baseShareBps: z.number().int().min(0).max(10_000).default(0),
   /** Evaluation examples (the first N of `evaluation`) contribution scores are computed on. @default 500 */
   scoringExamples: positiveInt.max(100_000).default(500),
+  /** Model evaluations a round's scoring may spend at most: bounds its time in large rounds. @default 2000 */
+  scoringBudget: positiveInt.max(1_000_000).default(2000),
   /** Seconds after a round closes on-chain during which its leaves may be challenged; claims wait for it. @default 600 */
   challengeWindowSeconds: positiveInt.max(30 * 86_400).default(600),
   /** Seconds the coordinator has to answer a challenge or an omission claim. @default 600 */

@@ -346,7 +346,11 @@ async function recomputeScores(
     scoringSet: { features, labels, count: labels.length, exampleShape: set.exampleShape },
     inputShape: task.spec.inputShape,
     classes: task.spec.classes,
-    options: { ...defaultScoringOptions, seed: task.spec.seed * 1_000_003 + record.round },
+    options: {
+      ...defaultScoringOptions,
+      maxEvaluations: task.spec.rewards.scoringBudget,
+      seed: task.spec.seed * 1_000_003 + record.round,
+    },
   });
   // Another machine's floating point may differ in the last bits: scores agree to a part in 10^4 of the round's gain.
   const tolerance = 1e-7 + 1e-4 * Math.abs(scored.roundGain);

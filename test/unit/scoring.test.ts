@@ -47,6 +47,17 @@ describe('contribution scores (ml/scoring.ts)', () => {
     expect(sampled.evaluations).to.be.below(2 ** 9);
   });
 
+  it('spends at most its evaluation budget on a large round, and still ranks clear contributors', async () => {
+    const worths = Array.from({ length: 60 }, (_, k) => (k < 5 ? 1 : 0.01));
+    const scored = await shapleyScores(60, additive(worths), {
+      ...defaultScoringOptions,
+      maxEvaluations: 500,
+      seed: 2,
+    });
+    expect(scored.evaluations).to.be.at.most(500);
+    expect(Math.min(...scored.scores.slice(0, 5))).to.be.above(Math.max(...scored.scores.slice(5)));
+  });
+
   it('scores a round that gained nothing zero without sampling it', async () => {
     const flat = await shapleyScores(8, () => Promise.resolve(1), { ...defaultScoringOptions, seed: 1 });
     expect(flat.scores).to.deep.equal(new Array(8).fill(0));
