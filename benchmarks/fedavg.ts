@@ -7,7 +7,7 @@
  * accuracy per round for both, wall time per round and the coordinator's peak memory to
  * benchmarks/results/fedavg.{json,md} (with --proofs: fedavg-proofs.{json,md}).
  *
- *   npm run bench:fedavg [-- --rounds 50 --epochs 2 --clients 10 --alpha 0.5 --bits 6 --clip 20 --proofs]
+ *   npm run bench:fedavg [-- --rounds 50 --epochs 3 --clients 10 --alpha 0.5 --bits 6 --clip 20 --proofs]
  */
 import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds ?? 50);
-const localEpochs = Number(values.epochs ?? 2);
+const localEpochs = Number(values.epochs ?? 3);
 const clients = Number(values.clients ?? 10);
 const alpha = Number(values.alpha ?? 0.5);
 const bits = Number(values.bits ?? 6) as 6 | 8 | 16;

@@ -34,37 +34,40 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     bytes32 private constant RECEIPT_TYPEHASH =
         keccak256("Receipt(bytes32 taskKey,uint256 round,address contributor,bytes32 updateCommitment)");
 
+    /// @dev Packed so that a claim reads two slots of it (token and deadline; the reward and what was claimed) and
+    /// writes one that is already nonzero.
     struct Task {
-        IUpdateChunkVerifier verifier;
+        IERC20 token;
         uint32 deadline;
         uint32 challengeWindow;
         uint16 chunks;
         uint16 baseShareBps;
+        uint128 rewardPerRound;
+        uint128 claimed;
         address coordinator;
         uint32 rounds;
         uint32 roundsOpened;
         uint32 answerWindow;
-        address owner;
+        IUpdateChunkVerifier verifier;
         bool reclaimed;
+        address owner;
         uint128 clipSquareX96;
-        IERC20 token;
-        uint256 rewardPerRound;
-        uint256 claimed;
         uint256 bond;
         uint256 coordinatorBond;
         uint256 challengeBond;
         uint256 openDisputes;
     }
 
-    /// @dev Ordered so that a claim reads two slots: acceptedRoot; claimableAt, acceptedCount, total.
+    /// @dev Packed so that a claim reads two slots (the root; total, claimed, claimableAt and closed) and writes the
+    /// second, already nonzero once the round closed.
     struct Round {
         bytes32 acceptedRoot;
-        uint64 claimableAt;
-        uint64 acceptedCount;
-        uint128 total;
-        uint128 claimed;
+        uint96 total;
+        uint96 claimed;
+        uint40 claimableAt;
         bool closed;
         bytes32 modelHash;
+        uint64 acceptedCount;
     }
 
     enum DisputeState {
@@ -101,11 +104,11 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
 
     /// @inheritdoc IZkflRewards
     function createTask(bytes32 taskKey, TaskParams calldata params) external nonReentrant {
-        if (address(tasks[taskKey].verifier) != address(0)) revert Rewards__TaskExists();
+        if (address(tasks[taskKey].token) != address(0)) revert Rewards__TaskExists();
         if (params.rounds == 0 || params.chunks == 0) revert Rewards__InvalidParameters("no rounds or no chunks");
         if (params.rewardPerRound == 0) revert Rewards__InvalidParameters("no reward");
-        // A round's total is stored in 128 bits.
-        if (params.rewardPerRound > type(uint128).max) revert Rewards__InvalidParameters("reward per round too large");
+        // A round's pool is stored in 96 bits.
+        if (params.rewardPerRound > type(uint96).max) revert Rewards__InvalidParameters("reward per round too large");
         if (params.baseShareBps > 10_000) revert Rewards__InvalidParameters("base share over 100%");
         if (params.deadline <= block.timestamp) revert Rewards__InvalidParameters("deadline passed");
         if (params.challengeWindow == 0 || params.answerWindow == 0) revert Rewards__InvalidParameters("no windows");
@@ -129,7 +132,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         task.owner = msg.sender;
         task.clipSquareX96 = params.clipSquareX96;
         task.token = params.token;
-        task.rewardPerRound = params.rewardPerRound;
+        task.rewardPerRound = uint128(params.rewardPerRound);
         task.coordinatorBond = params.coordinatorBond;
         task.challengeBond = params.challengeBond;
         pull(params.token, msg.sender, deposit);
@@ -177,8 +180,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint256 claimableAt = block.timestamp + task.challengeWindow;
         closing.acceptedRoot = acceptedRoot;
         closing.acceptedCount = uint64(acceptedCount);
-        closing.total = uint128(total);
-        closing.claimableAt = uint64(claimableAt);
+        closing.total = uint96(total);
+        closing.claimableAt = uint40(claimableAt);
         closing.closed = true;
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
         for (uint256 word = 0; word * LEAVES_PER_WORD < acceptedCount; ++word) roundMarks[word] = WORD_IN_USE;
@@ -190,7 +193,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         Task storage task = liveTask(taskKey);
         uint256 paid;
         for (uint256 i = 0; i < claims.length; ++i) paid += claimLeaf(taskKey, claims[i]);
-        task.claimed += paid;
+        task.claimed += uint128(paid);
         task.token.safeTransfer(msg.sender, paid);
     }
 
@@ -214,7 +217,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         roundMarks[item.index / LEAVES_PER_WORD] = word | (1 << (shift + CLAIMED));
         uint256 roundClaimed = claimed.claimed + item.amount;
         if (roundClaimed > claimed.total) revert Rewards__OverRoundTotal(item.round);
-        claimed.claimed = uint128(roundClaimed);
+        claimed.claimed = uint96(roundClaimed);
         emit RewardClaimed(taskKey, item.round, msg.sender, item.amount);
         return item.amount;
     }
@@ -508,14 +511,14 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     /// @dev The task, if it exists and has not ended.
     function liveTask(bytes32 taskKey) private view returns (Task storage task) {
         task = tasks[taskKey];
-        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
+        if (address(task.token) == address(0)) revert Rewards__UnknownTask();
         if (block.timestamp > task.deadline) revert Rewards__TaskEnded();
     }
 
     /// @dev The task, if it exists and has ended.
     function endedTask(bytes32 taskKey) private view returns (Task storage task) {
         task = tasks[taskKey];
-        if (address(task.verifier) == address(0)) revert Rewards__UnknownTask();
+        if (address(task.token) == address(0)) revert Rewards__UnknownTask();
         if (block.timestamp <= task.deadline) revert Rewards__TaskNotEnded();
     }
 
