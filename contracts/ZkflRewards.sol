@@ -244,7 +244,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         });
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
         roundMarks[leaf.index / LEAVES_PER_WORD] |= 1 << (2 * (leaf.index % LEAVES_PER_WORD) + DISPUTED);
-        task.openDisputes += 1;
+        ++task.openDisputes;
         pull(task.token, msg.sender, task.challengeBond);
         emit LeafChallenged(taskKey, round, leaf.index, msg.sender, answerBy);
     }
@@ -267,7 +267,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             revert Rewards__CommitmentMismatch();
         }
         record.state = DisputeState.Answered;
-        task.openDisputes -= 1;
+        --task.openDisputes;
         task.token.safeTransfer(msg.sender, task.challengeBond);
         emit ChallengeAnswered(taskKey, round, leaf.index, msg.sender);
     }
@@ -279,7 +279,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (record.state != DisputeState.Open) revert Rewards__NotChallenged(round, index);
         if (block.timestamp <= record.answerBy) revert Rewards__AnswerWindowOpen(record.answerBy);
         record.state = DisputeState.Resolved;
-        task.openDisputes -= 1;
+        --task.openDisputes;
         uint256 fromBond = slashBond(task, task.challengeBond);
         uint256 paid = task.challengeBond + fromBond;
         task.token.safeTransfer(record.challenger, paid);
@@ -308,7 +308,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             answerBy: uint64(answerBy),
             state: DisputeState.Open
         });
-        task.openDisputes += 1;
+        ++task.openDisputes;
         emit OmissionClaimed(taskKey, round, msg.sender, updateCommitment, answerBy);
     }
 
@@ -321,7 +321,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         bytes32 hash = leafHash(leaf.index, leaf.contributor, leaf.amount, leaf.updateCommitment);
         if (!MerkleProof.verifyCalldata(proof, rounds[taskKey][round].acceptedRoot, hash)) revert Rewards__NotInSet();
         record.state = DisputeState.Answered;
-        task.openDisputes -= 1;
+        --task.openDisputes;
         emit OmissionDismissed(taskKey, round, leaf.contributor);
     }
 
@@ -332,7 +332,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (record.state != DisputeState.Open) revert Rewards__NoOmissionClaim(round, contributor);
         if (block.timestamp <= record.answerBy) revert Rewards__AnswerWindowOpen(record.answerBy);
         record.state = DisputeState.Resolved;
-        task.openDisputes -= 1;
+        --task.openDisputes;
         Round storage omitted = rounds[taskKey][round];
         uint256 count = omitted.acceptedCount;
         uint256 mean = count == 0 ? 0 : omitted.total / count;
