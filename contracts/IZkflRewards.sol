@@ -338,7 +338,8 @@ interface IZkflRewards {
     /// @param contributor The contributor.
     function resolveOmission(bytes32 taskKey, uint256 round, address contributor) external;
 
-    /// @notice Owner only, after the deadline: takes back everything not paid.
+    /// @notice Owner only, after the deadline: takes back everything not paid, 500 rounds per call (a longer task
+    /// takes more calls; each call after the last round reverts with Rewards__AlreadyReclaimed).
     /// @param taskKey The task.
     function reclaim(bytes32 taskKey) external;
 

@@ -23,19 +23,25 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     /// @dev Chunk scales 2^f range over f in [0, MAX_FRACTION_BITS] (circuits/codec.ts).
     uint256 private constant MAX_FRACTION_BITS = 63;
 
-    /// @dev Leaf marks: 127 leaves per word, two bits each (claimed, disputed). Bit 255 is set when the round closes,
-    /// so that a claim changes a nonzero word (5k gas) instead of creating one (22k): the coordinator pays one word
-    /// per 127 leaves, every claimant saves 17k.
+    /// @dev A round's claim state lives in its `marks` words, two bits per leaf (claimed, disputed). Word 0, the head,
+    /// also holds what is left to pay of the round's total and when its challenge window ends, so that a claim of one
+    /// of the round's first 60 leaves reads and writes one slot besides the root; later leaves take 127 per word,
+    /// bit 255 set. closeRound writes every word nonzero, so that a claim changes a word (5k gas) instead of creating
+    /// one (22k): the coordinator pays one word per 127 leaves, every claimant saves 17k.
+    uint256 private constant HEAD_LEAVES = 60;
     uint256 private constant LEAVES_PER_WORD = 127;
     uint256 private constant WORD_IN_USE = 1 << 255;
+    uint256 private constant UNPAID_SHIFT = 120;
+    uint256 private constant CLAIMABLE_AT_SHIFT = 216;
     uint256 private constant CLAIMED = 0;
     uint256 private constant DISPUTED = 1;
+    /// @dev Rounds a reclaim call settles, so that a task of any length can be reclaimed within the block gas limit.
+    uint256 private constant RECLAIM_BATCH = 500;
 
     bytes32 private constant RECEIPT_TYPEHASH =
         keccak256("Receipt(bytes32 taskKey,uint256 round,address contributor,bytes32 updateCommitment)");
 
-    /// @dev Packed so that a claim reads two slots of it (token and deadline; the reward and what was claimed) and
-    /// writes one that is already nonzero.
+    /// @dev Packed so that a claim reads one slot of it (token and deadline) and writes none.
     struct Task {
         IERC20 token;
         uint32 deadline;
@@ -43,13 +49,13 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint16 chunks;
         uint16 baseShareBps;
         uint128 rewardPerRound;
-        uint128 claimed;
-        address coordinator;
         uint32 rounds;
         uint32 roundsOpened;
         uint32 answerWindow;
+        /// @dev Rounds whose unpaid rest the owner has taken back (reclaim works through them in batches).
+        uint32 reclaimedThrough;
+        address coordinator;
         IUpdateChunkVerifier verifier;
-        bool reclaimed;
         address owner;
         uint128 clipSquareX96;
         uint256 bond;
@@ -58,16 +64,27 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint256 openDisputes;
     }
 
-    /// @dev Packed so that a claim reads two slots (the root; total, claimed, claimableAt and closed) and writes the
-    /// second, already nonzero once the round closed.
+    /// @dev What a claim needs besides the root is in the round's head word of `marks`.
     struct Round {
         bytes32 acceptedRoot;
         uint96 total;
-        uint96 claimed;
-        uint40 claimableAt;
+        uint64 acceptedCount;
         bool closed;
         bytes32 modelHash;
-        uint64 acceptedCount;
+    }
+
+    /// @notice A round, as `roundOf` shows it.
+    struct RoundState {
+        bytes32 modelHash;
+        bytes32 acceptedRoot;
+        uint256 acceptedCount;
+        /// @dev Sum of the posted leaves' amounts.
+        uint256 total;
+        /// @dev What of the total has not been claimed.
+        uint256 unpaid;
+        /// @dev End of the challenge window: claims open (0 while the round is open).
+        uint256 claimableAt;
+        bool closed;
     }
 
     enum DisputeState {
@@ -92,8 +109,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     }
 
     mapping(bytes32 taskKey => Task) private tasks;
-    /// @notice Every round of every task.
-    mapping(bytes32 taskKey => mapping(uint256 round => Round)) public rounds;
+    mapping(bytes32 taskKey => mapping(uint256 round => Round)) private rounds;
     /// @notice Challenges, by leaf.
     mapping(bytes32 taskKey => mapping(uint256 round => mapping(uint256 index => Challenge))) public challenges;
     /// @notice Omission claims, by contributor.
@@ -181,10 +197,13 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         closing.acceptedRoot = acceptedRoot;
         closing.acceptedCount = uint64(acceptedCount);
         closing.total = uint96(total);
-        closing.claimableAt = uint40(claimableAt);
         closing.closed = true;
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
-        for (uint256 word = 0; word * LEAVES_PER_WORD < acceptedCount; ++word) roundMarks[word] = WORD_IN_USE;
+        // claimableAt > 0, so the head is never zero.
+        roundMarks[0] = (claimableAt << CLAIMABLE_AT_SHIFT) | (total << UNPAID_SHIFT);
+        for (uint256 word = 1; HEAD_LEAVES + (word - 1) * LEAVES_PER_WORD < acceptedCount; ++word) {
+            roundMarks[word] = WORD_IN_USE;
+        }
         emit RoundClosed(taskKey, round, acceptedRoot, acceptedCount, total, claimableAt);
     }
 
@@ -193,20 +212,22 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         Task storage task = liveTask(taskKey);
         uint256 paid;
         for (uint256 i = 0; i < claims.length; ++i) paid += claimLeaf(taskKey, claims[i]);
-        task.claimed += uint128(paid);
         task.token.safeTransfer(msg.sender, paid);
     }
 
     /// @dev Marks one of the caller's leaves claimed and returns its amount, if it may be paid.
     function claimLeaf(bytes32 taskKey, Claim calldata item) private returns (uint256) {
-        Round storage claimed = rounds[taskKey][item.round];
-        if (!claimed.closed) revert Rewards__RoundNotClosed(item.round);
-        if (block.timestamp < claimed.claimableAt) revert Rewards__ChallengeWindowOpen(item.round, claimed.claimableAt);
-        bytes32 leaf = leafHash(item.index, msg.sender, item.amount, item.updateCommitment);
-        if (!MerkleProof.verifyCalldata(item.proof, claimed.acceptedRoot, leaf)) revert Rewards__NotInSet();
         mapping(uint256 => uint256) storage roundMarks = marks[taskKey][item.round];
-        uint256 word = roundMarks[item.index / LEAVES_PER_WORD];
-        uint256 shift = 2 * (item.index % LEAVES_PER_WORD);
+        uint256 head = roundMarks[0];
+        uint256 claimableAt = head >> CLAIMABLE_AT_SHIFT;
+        if (claimableAt == 0) revert Rewards__RoundNotClosed(item.round);
+        if (block.timestamp < claimableAt) revert Rewards__ChallengeWindowOpen(item.round, claimableAt);
+        bytes32 leaf = leafHash(item.index, msg.sender, item.amount, item.updateCommitment);
+        if (!MerkleProof.verifyCalldata(item.proof, rounds[taskKey][item.round].acceptedRoot, leaf)) {
+            revert Rewards__NotInSet();
+        }
+        (uint256 at, uint256 shift) = markPosition(item.index);
+        uint256 word = at == 0 ? head : roundMarks[at];
         if (word & (1 << (shift + CLAIMED)) != 0) revert Rewards__AlreadyClaimed(item.round, item.index);
         if (word & (1 << (shift + DISPUTED)) != 0) {
             // Only a challenge answered in time leaves the leaf payable.
@@ -214,10 +235,12 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             if (state == DisputeState.Resolved) revert Rewards__Voided(item.round, item.index);
             if (state == DisputeState.Open) revert Rewards__Disputed(item.round, item.index);
         }
-        roundMarks[item.index / LEAVES_PER_WORD] = word | (1 << (shift + CLAIMED));
-        uint256 roundClaimed = claimed.claimed + item.amount;
-        if (roundClaimed > claimed.total) revert Rewards__OverRoundTotal(item.round);
-        claimed.claimed = uint96(roundClaimed);
+        word |= 1 << (shift + CLAIMED);
+        if (at == 0) head = word;
+        else roundMarks[at] = word;
+        // The posted total caps the round: leaves whose amounts add up to more cannot all be paid.
+        if (item.amount > uint96(head >> UNPAID_SHIFT)) revert Rewards__OverRoundTotal(item.round);
+        roundMarks[0] = head - (item.amount << UNPAID_SHIFT);
         emit RewardClaimed(taskKey, item.round, msg.sender, item.amount);
         return item.amount;
     }
@@ -242,8 +265,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             state: DisputeState.Open,
             leaf: hash
         });
-        mapping(uint256 => uint256) storage roundMarks = marks[taskKey][round];
-        roundMarks[leaf.index / LEAVES_PER_WORD] |= 1 << (2 * (leaf.index % LEAVES_PER_WORD) + DISPUTED);
+        (uint256 at, uint256 shift) = markPosition(leaf.index);
+        marks[taskKey][round][at] |= 1 << (shift + DISPUTED);
         ++task.openDisputes;
         pull(task.token, msg.sender, task.challengeBond);
         emit LeafChallenged(taskKey, round, leaf.index, msg.sender, answerBy);
@@ -346,9 +369,18 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     function reclaim(bytes32 taskKey) external nonReentrant {
         Task storage task = endedTask(taskKey);
         if (msg.sender != task.owner) revert Rewards__NotOwner();
-        if (task.reclaimed) revert Rewards__AlreadyReclaimed();
-        task.reclaimed = true;
-        uint256 amount = task.rewardPerRound * task.rounds - task.claimed;
+        uint256 from = uint256(task.reclaimedThrough) + 1;
+        if (from > task.rounds) revert Rewards__AlreadyReclaimed();
+        uint256 through = from + RECLAIM_BATCH - 1;
+        if (through > task.rounds) through = task.rounds;
+        task.reclaimedThrough = uint32(through);
+        uint256 amount;
+        for (uint256 round = from; round <= through; ++round) {
+            // A round never closed paid nothing; a closed one paid its total less what is still unpaid.
+            uint256 head = marks[taskKey][round][0];
+            uint256 paid = head == 0 ? 0 : rounds[taskKey][round].total - uint96(head >> UNPAID_SHIFT);
+            amount += task.rewardPerRound - paid;
+        }
         task.token.safeTransfer(msg.sender, amount);
         emit Reclaimed(taskKey, msg.sender, amount);
     }
@@ -382,9 +414,27 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint256 round,
         uint256 index
     ) external view returns (bool claimed, uint8 challenge) {
-        uint256 word = marks[taskKey][round][index / LEAVES_PER_WORD];
-        claimed = word & (1 << (2 * (index % LEAVES_PER_WORD) + CLAIMED)) != 0;
+        (uint256 at, uint256 shift) = markPosition(index);
+        claimed = marks[taskKey][round][at] & (1 << (shift + CLAIMED)) != 0;
         challenge = uint8(challenges[taskKey][round][index].state);
+    }
+
+    /// @notice A round of a task.
+    /// @param taskKey The task.
+    /// @param round The round.
+    /// @return state Its model, accepted set, what is left to pay and when claims open.
+    function roundOf(bytes32 taskKey, uint256 round) external view returns (RoundState memory state) {
+        Round storage stored = rounds[taskKey][round];
+        uint256 head = marks[taskKey][round][0];
+        state = RoundState({
+            modelHash: stored.modelHash,
+            acceptedRoot: stored.acceptedRoot,
+            acceptedCount: stored.acceptedCount,
+            total: stored.total,
+            unpaid: uint96(head >> UNPAID_SHIFT),
+            claimableAt: head >> CLAIMABLE_AT_SHIFT,
+            closed: stored.closed
+        });
     }
 
     /// @inheritdoc IZkflRewards
@@ -505,7 +555,16 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     function inChallengeWindow(bytes32 taskKey, uint256 round) private view returns (Round storage closed) {
         closed = rounds[taskKey][round];
         if (!closed.closed) revert Rewards__RoundNotClosed(round);
-        if (block.timestamp >= closed.claimableAt) revert Rewards__ChallengeWindowClosed(round);
+        if (block.timestamp >= marks[taskKey][round][0] >> CLAIMABLE_AT_SHIFT) {
+            revert Rewards__ChallengeWindowClosed(round);
+        }
+    }
+
+    /// @dev The marks word of a leaf and the position of its two bits in it.
+    function markPosition(uint256 index) private pure returns (uint256 word, uint256 shift) {
+        if (index < HEAD_LEAVES) return (0, 2 * index);
+        uint256 rest = index - HEAD_LEAVES;
+        return (1 + rest / LEAVES_PER_WORD, 2 * (rest % LEAVES_PER_WORD));
     }
 
     /// @dev The task, if it exists and has not ended.

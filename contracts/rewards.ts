@@ -42,9 +42,8 @@ export interface OnchainTaskParams {
 export interface OnchainTask extends OnchainTaskParams {
   owner: string;
   roundsOpened: number;
-  reclaimed: boolean;
-  /** Paid out of the pool so far. */
-  claimed: bigint;
+  /** Rounds whose unpaid rest the owner has reclaimed (reclaim works through them in batches). */
+  reclaimedThrough: number;
   /** What is left of the coordinator's bond. */
   bond: bigint;
   openDisputes: number;
@@ -55,7 +54,8 @@ export interface OnchainRound {
   acceptedRoot: string;
   acceptedCount: number;
   total: bigint;
-  claimed: bigint;
+  /** What of the total nobody has claimed yet. */
+  unpaid: bigint;
   /** Unix seconds at which the challenge window ends and claims open (0 while open). */
   claimableAt: number;
   closed: boolean;
@@ -107,6 +107,7 @@ export class RewardsContract {
       baseShareBps: Number(fields.baseShareBps),
       rounds: Number(fields.rounds),
       roundsOpened: Number(fields.roundsOpened),
+      reclaimedThrough: Number(fields.reclaimedThrough),
       challengeWindow: Number(fields.challengeWindow),
       answerWindow: Number(fields.answerWindow),
       openDisputes: Number(fields.openDisputes),
@@ -114,9 +115,9 @@ export class RewardsContract {
   }
 
   async round(taskKey: string, round: number): Promise<OnchainRound> {
-    const fields = await this.read<{
+    const fields = ((await this.method('roundOf')(taskKey, round)) as Result).toObject() as {
       [K in keyof OnchainRound]: OnchainRound[K] extends number ? bigint : OnchainRound[K];
-    }>('rounds', taskKey, round);
+    };
     return {
       ...fields,
       acceptedCount: Number(fields.acceptedCount),

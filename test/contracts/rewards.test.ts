@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { type BrowserProvider, type EventLog, type JsonRpcSigner, ZeroHash } from 'ethers';
+import { type BrowserProvider, type EventLog, getAddress, type JsonRpcSigner, ZeroHash } from 'ethers';
 import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
@@ -204,6 +204,8 @@ describe('ZkflRewards on a local chain', function () {
     const transfers = receipt!.logs.filter((log) => log.address === deployment.token);
     expect(transfers).to.have.length(1);
     await reverts(as(alice).claim(key, [claims[0]!]), 'Rewards__AlreadyClaimed');
+    expect((await rewards.round(key, 1)).unpaid).to.equal(400n);
+    expect((await rewards.round(key, 2)).unpaid).to.equal(0n);
     // Mallory cannot take Alice's leaf, nor claim an amount her leaf does not say.
     await reverts(as(mallory).claim(key, [claimOf(1, entries[0]!, bob.address)]), 'Rewards__NotInSet');
     await reverts(
@@ -212,7 +214,44 @@ describe('ZkflRewards on a local chain', function () {
     );
     await (await as(bob).claim(key, [claimOf(1, entries[0]!, bob.address)])).wait();
     expect((await rewards.leafStatus(key, 1, leafIn(entries[0]!, bob.address).leaf.index)).claimed).to.equal(true);
-    expect((await rewards.task(key))!.claimed).to.equal(1700n);
+    expect((await rewards.round(key, 1)).unpaid).to.equal(0n);
+  });
+
+  it('keeps every leaf its own marks in rounds of hundreds of leaves', async () => {
+    const { id, key } = await createTask();
+    // 250 leaves, ordered by address: the round's head word holds leaves 0..59, then 127 per word. Three real
+    // contributors sit at the edges of those words (59, 60, 187), among stand-ins with addresses beside theirs.
+    const [first, second, third] = [alice, bob, carol].sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
+    const near = (signer: JsonRpcSigner, offset: number): AcceptedEntry => ({
+      address: getAddress('0x' + (BigInt(signer.address) + BigInt(offset)).toString(16).padStart(40, '0')),
+      commitment: ZeroHash,
+      amount: '1',
+    });
+    const span = (count: number, from: (k: number) => AcceptedEntry) =>
+      Array.from({ length: count }, (_, k) => from(k));
+    const entries: AcceptedEntry[] = [
+      ...span(59, (k) => near(first!, -(k + 1))),
+      (await contribute(id, 1, first!, 10n)).entry,
+      (await contribute(id, 1, second!, 20n)).entry,
+      ...span(126, (k) => near(second!, k + 1)),
+      (await contribute(id, 1, third!, 30n)).entry,
+      ...span(62, (k) => near(third!, k + 1)),
+    ];
+    const [atFirst, atSecond, atThird] = [first!, second!, third!].map((s) => leafIn(entries, s.address));
+    expect([atFirst!.leaf.index, atSecond!.leaf.index, atThird!.leaf.index]).to.deep.equal([59, 60, 187]);
+    await openAndClose(key, 1, entries);
+    await (await as(mallory).challenge(key, 1, atThird!.leaf, atThird!.proof)).wait();
+    await advance(WINDOW);
+    await (await as(first!).claim(key, [claimOf(1, entries, first!.address)])).wait();
+    await (await as(second!).claim(key, [claimOf(1, entries, second!.address)])).wait();
+    await reverts(as(third!).claim(key, [claimOf(1, entries, third!.address)]), 'Rewards__Disputed');
+    const status = async (index: number) => rewards.leafStatus(key, 1, index);
+    expect(await status(59)).to.deep.equal({ claimed: true, challenge: 'none' });
+    expect(await status(60)).to.deep.equal({ claimed: true, challenge: 'none' });
+    for (const neighbour of [0, 58, 61, 186, 188, 249]) expect((await status(neighbour)).claimed).to.equal(false);
+    expect((await status(187)).challenge).to.equal('open');
+    await reverts(as(second!).claim(key, [claimOf(1, entries, second!.address)]), 'Rewards__AlreadyClaimed');
+    expect((await rewards.round(key, 1)).unpaid).to.equal(acceptedTotal(entries) - 30n);
   });
 
   it('never pays a round more than its pool, nor more than the total it was closed with', async () => {
@@ -390,6 +429,19 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(coordinator).withdrawBond(key), 'Rewards__TaskNotEnded');
   });
 
+  it('gives a long task back to its owner 500 rounds per reclaim', async () => {
+    const now = (await provider.getBlock('latest'))!.timestamp;
+    const { key } = await createTask({ rounds: 501, rewardPerRound: 3n, deadline: now + 60 }, 0n);
+    await advance(61);
+    const before = await token.balanceOf(owner.address);
+    await (await as(owner).reclaim(key)).wait();
+    expect((await token.balanceOf(owner.address)) - before).to.equal(1500n);
+    expect((await rewards.task(key))!.reclaimedThrough).to.equal(500);
+    await (await as(owner).reclaim(key)).wait();
+    expect((await token.balanceOf(owner.address)) - before).to.equal(1503n);
+    await reverts(as(owner).reclaim(key), 'Rewards__AlreadyReclaimed');
+  });
+
   it('conserves funds over a seeded multi-round run with scores, a voided leaf and an omission', async () => {
     const random = new Random(7);
     const rounds = 4;
@@ -449,7 +501,12 @@ describe('ZkflRewards on a local chain', function () {
       await (await as(signer).claim(key, mine)).wait();
       paid += mine.reduce((sum, item) => sum + item.amount, 0n);
     }
-    expect((await rewards.task(key))!.claimed).to.equal(paid);
+    let claimedByRound = 0n;
+    for (let round = 1; round <= rounds; round++) {
+      const onchain = await rewards.round(key, round);
+      claimedByRound += onchain.total - onchain.unpaid;
+    }
+    expect(claimedByRound).to.equal(paid);
     await advance(31 * 86_400);
     await reverts(as(alice).claim(key, claims.get(carol.address) ?? []), 'Rewards__TaskEnded');
     await reverts(as(alice).reclaim(key), 'Rewards__NotOwner');
