@@ -472,14 +472,16 @@ async function clientCommand(args: string[]): Promise<void> {
   }
 }
 
-/** Per participant of a demo: its scores and amounts summed over rounds, and its token balance. */
+/** Per participant of a demo: its scores and amounts summed over rounds, and its token balance (to the cent: the
+ * JSON output has them exact). */
 function participantRows(result: DemoResult): Array<Array<string | number>> {
   const addresses = [...new Set(result.rounds.flatMap((round) => Object.keys(round.scores)))].sort();
+  const cents = (tokens: string): string => Number(tokens).toFixed(2);
   return addresses.map((address) => [
     address,
     result.rounds.reduce((sum, round) => sum + (round.scores[address] ?? 0), 0).toFixed(5),
-    formatEther(result.rounds.reduce((sum, round) => sum + BigInt(round.amounts[address] ?? '0'), 0n)),
-    result.rewards?.[address] ?? '-',
+    cents(formatEther(result.rounds.reduce((sum, round) => sum + BigInt(round.amounts[address] ?? '0'), 0n))),
+    result.rewards?.[address] === undefined ? '-' : cents(result.rewards[address]),
   ]);
 }
 

@@ -116,7 +116,7 @@ const cliEntry = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
 /**
  * The task the demo creates, all clients sampled every round. `demo-cnn`: two conv + max-pool blocks of 4 and 10
  * filters, 2,724 parameters (one chunk: one proof per client per round). `niid-cnn`: NIID-Bench's simple CNN
- * (6 and 16 filters, dense 120 and 84), 44,426 parameters (8 chunks), trained as NIID-Bench does (batch 64).
+ * (6 and 16 filters, dense 120 and 84), 44,426 parameters (6 chunks), trained as NIID-Bench does (batch 64).
  */
 export function demoTask(
   options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed' | 'proofs' | 'model' | 'rewardPerRound' | 'baseShareBps'>,
@@ -139,7 +139,7 @@ export function demoTask(
     rounds: options.rounds,
     clientsPerRound: { min: Math.max(1, Math.ceil(options.clients / 2)), target: options.clients },
     training: { localEpochs: 1, batchSize: niid ? 64 : 32, learningRate: 0.01, optimizer: 'momentum' },
-    // Every client proves 8 chunks on the same 2 cores as the others.
+    // Every client proves 6 chunks on the same 2 cores as the others.
     roundDeadlineSeconds: niid ? 1800 : 300,
     evaluation: { path: testPrefix },
     proofs: options.proofs ?? true,

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEther } from 'ethers';
-import { runClient } from '../../client/client.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { type Devnet, startDevnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
@@ -18,7 +17,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
-import { acceptTerms } from '../helpers/raw-client.js';
+import { runClients } from '../helpers/clients.js';
 
 describe('zkfl verify: an independent audit of a run', function () {
   this.timeout(300_000);
@@ -55,16 +54,9 @@ describe('zkfl verify: an independent audit of a run', function () {
     for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
     const shards = writeShards(dir, [300, 300, 300]);
     await Promise.all(
-      shards.map((dataPath, i) =>
-        runClient({
-          ...acceptTerms,
-          coordinatorUrl: coordinator.url,
-          taskId: task.id,
-          dataPath,
-          keyPath: keys[i]!,
-          chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
-        }),
-      ),
+      runClients(coordinator.url, task.id, shards, keys, {
+        chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
+      }),
     );
     const exported = spawnZkfl([
       'audit',

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
 import { acceptedLeafAt } from '../../contracts/accepted-set.js';
-import { runClient } from '../../client/client.js';
 import { ClientSettlement, type OwedContribution } from '../../client/settlement.js';
 import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
@@ -20,7 +19,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
-import { acceptTerms } from '../helpers/raw-client.js';
+import { runClients } from '../helpers/clients.js';
 
 const REWARD_PER_ROUND = parseEther('90');
 const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000, disputePollMs: 300 };
@@ -69,19 +68,9 @@ describe('on-chain rewards, end to end', function () {
   }
 
   function clients(url: string, taskId: string, shards: string[], keys: string[], settleTimeoutSeconds = 120) {
-    return shards.map((dataPath, i) => {
-      const running = runClient({
-        ...acceptTerms,
-        coordinatorUrl: url,
-        taskId,
-        dataPath,
-        keyPath: keys[i]!,
-        chain: { rpcUrl: devnet.chain.url, deployment },
-        settleTimeoutSeconds,
-      });
-      // A test that fails before awaiting them must not leave an unhandled rejection behind.
-      running.catch(() => undefined);
-      return running;
+    return runClients(url, taskId, shards, keys, {
+      chain: { rpcUrl: devnet.chain.url, deployment },
+      settleTimeoutSeconds,
     });
   }
 

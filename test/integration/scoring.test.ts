@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { runClient } from '../../client/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
 import { provenUpdate } from '../helpers/contribution.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
-import { acceptTerms, connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
+import { runClients } from '../helpers/clients.js';
+import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import { createTask, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -46,17 +46,8 @@ describe('contribution scores decide the pay', function () {
     expect((await request(socket, 'update', { ...zero, numSamples: 2000 })).ok).to.equal(true);
     // Three honest clients with different amounts of data.
     const shards = writeShards(dir, [200, 600, 1500]);
-    const honest = await Promise.all(
-      shards.map((dataPath, i) =>
-        runClient({
-          ...acceptTerms,
-          coordinatorUrl: coordinator.url,
-          taskId: task.id,
-          dataPath,
-          keyPath: join(dir, `honest-${i}.json`),
-        }),
-      ),
-    );
+    const keys = shards.map((_, i) => join(dir, `honest-${i}.json`));
+    const honest = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
     await ended;
     socket.disconnect();
 

@@ -15,6 +15,7 @@ import { spawnZkfl } from '../helpers/processes.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { acceptTerms } from '../helpers/raw-client.js';
+import { runClients } from '../helpers/clients.js';
 
 describe('federated training end to end', function () {
   this.timeout(180_000);
@@ -29,17 +30,8 @@ describe('federated training end to end', function () {
   it('completes two rounds with three real clients, every update proven and verified, and moves the model', async () => {
     const shards = writeShards(dir, [600, 600, 600]);
     const task = await createTask(coordinator.url, smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }));
-    const results = await Promise.all(
-      shards.map((dataPath, i) =>
-        runClient({
-          ...acceptTerms,
-          coordinatorUrl: coordinator.url,
-          taskId: task.id,
-          dataPath,
-          keyPath: join(dir, `key-${i}.json`),
-        }),
-      ),
-    );
+    const keys = shards.map((_, i) => join(dir, `key-${i}.json`));
+    const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
     expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
       ['completed', 2],
       ['completed', 2],
@@ -88,17 +80,8 @@ describe('federated training end to end', function () {
         training: { proximalMu: 0.1, learningRate: 0.05 },
       }),
     );
-    const results = await Promise.all(
-      shards.map((dataPath, i) =>
-        runClient({
-          ...acceptTerms,
-          coordinatorUrl: coordinator.url,
-          taskId: task.id,
-          dataPath,
-          keyPath: join(dir, `adam-${i}.json`),
-        }),
-      ),
-    );
+    const keys = shards.map((_, i) => join(dir, `adam-${i}.json`));
+    const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
     expect(results.map((result) => result.roundsContributed)).to.deep.equal([2, 2]);
     const rounds = await getRounds(coordinator.url, task.id);
     expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2]);
