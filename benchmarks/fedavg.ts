@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { requestJson } from '../common/http.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { fashionMnist } from '../demo/fashion-mnist.js';
 import { initBackend } from '../ml/backend.js';
@@ -95,9 +96,9 @@ async function federated(): Promise<{ rounds: RoundView[]; coordinatorPeakRssMiB
     let reported = 0;
     for (;;) {
       await sleep(2000);
-      const done = (
-        (await (await fetch(`${coordinator.url}/api/tasks/${task.id}/rounds`)).json()) as RoundView[]
-      ).filter((round) => round.phase === 'evaluated');
+      const done = (await requestJson<RoundView[]>(`${coordinator.url}/api/tasks/${task.id}/rounds`)).filter(
+        (round) => round.phase === 'evaluated',
+      );
       for (const round of done.slice(reported)) {
         const seconds = (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000;
         process.stderr.write(

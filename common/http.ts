@@ -4,12 +4,21 @@
  */
 import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
 
+/** Tries of a GET: a kept-alive connection the server closes just as it is reused fails with ECONNRESET, and a GET
+ * can safely be sent again. */
+const GET_TRIES = 3;
+const RETRY_DELAY_MS = 250;
+
 async function send(url: string, init?: RequestInit): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url, init);
-  } catch (error) {
-    throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
+  const tries = (init?.method ?? 'GET') === 'GET' ? GET_TRIES : 1;
+  let response: Response | undefined;
+  for (let attempt = 1; !response; attempt++) {
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      if (attempt >= tries) throw new ZkflError('UNAVAILABLE', `cannot reach ${url}: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+    }
   }
   if (!response.ok) {
     const body = (await response.json().catch(() => ({}))) as Partial<ErrorBody>;

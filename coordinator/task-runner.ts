@@ -118,7 +118,8 @@ export class TaskRunner {
     const answered = new Set(storage.acceptedUpdates(task.id, number).map((update) => update.address));
     this.round = {
       number,
-      phase: 'open',
+      // A round killed while aggregating picks up there: its accepted set is final.
+      phase: record.phase === 'aggregating' ? 'aggregating' : 'open',
       attempts: record.attempts,
       global,
       globalBytes: toBytes(global),

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../ml/backend.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -70,5 +70,45 @@ describe('coordinator restart', function () {
     const model = await tf.loadLayersModel(`${third.url}/api/tasks/${task.id}/model/latest/model.json`);
     expect(hashWeights(getFlatWeights(model))).to.equal(completed.modelHash);
     model.dispose();
+  });
+
+  it('finishes a round killed while aggregating, with the same accepted updates, and goes on', async () => {
+    const dataDir = join(dir, 'aggregating');
+    const first = await spawnCoordinator(dataDir);
+    const shards = writeShards(dir, [300, 300]);
+    // Scoring on 5,000 examples and evaluating on 10,000 keep the round aggregating for seconds: long enough to see.
+    const task = await createTask(
+      first.url,
+      smallTask({
+        rounds: 2,
+        evaluation: { path: testPrefix, limit: 10_000 },
+        rewards: { perRound: '1000', scoringExamples: 5000 },
+      }),
+    );
+    const clients = shards.map((shard, i) =>
+      spawnClient(first.url, task.id, shard, join(dir, `aggregating-${i}.json`)),
+    );
+    const beforeKill = await eventually(
+      async () => {
+        const rounds = await getRounds(first.url, task.id);
+        return rounds[0]?.phase === 'aggregating' ? rounds : undefined;
+      },
+      120,
+      'round 1 to aggregate',
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await spawnCoordinator(dataDir, first.port);
+    expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0]);
+    const rounds = await getRounds(second.url, task.id);
+    expect(rounds.map((round) => round.phase)).to.deep.equal(['evaluated', 'evaluated']);
+    expect(rounds[0]!.participants.map((p) => [p.address, p.commitment])).to.deep.equal(
+      beforeKill[0]!.participants.map((p) => [p.address, p.commitment]),
+    );
+    expect(rounds[1]!.modelHashBefore).to.equal(rounds[0]!.modelHashAfter);
+    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).status).to.equal('completed');
+    second.child.kill('SIGKILL');
+    await second.exited;
   });
 });
