@@ -70,6 +70,11 @@ export class SocketDirectory implements ClientDirectory {
   }
 }
 
+/** An event's payload and ack: a client that sends only a callback sent no payload, and the callback is its ack. */
+function payloadAndAck(payload: unknown, ack: unknown): [unknown, unknown] {
+  return typeof payload === 'function' ? [undefined, payload] : [payload, ack];
+}
+
 /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
 function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
   const answer = (response: Parameters<Ack>[0]): void => {
@@ -133,7 +138,8 @@ export function attachGateway(
       });
     });
 
-    socket.on('join', (payload, ack) =>
+    socket.on('join', (...sent) => {
+      const [payload, ack] = payloadAndAck(...sent);
       reply(ack, socket, () => {
         const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
         const joined = coordinator.join(taskId, address, consent);
@@ -148,10 +154,11 @@ export function attachGateway(
         // After the ack, so the client has processed it before a round:start can arrive.
         setImmediate(() => coordinator.clientJoined(taskId));
         return joined;
-      }),
-    );
+      });
+    });
 
-    socket.on('update', (payload, ack) =>
+    socket.on('update', (...sent) => {
+      const [payload, ack] = payloadAndAck(...sent);
       reply(ack, socket, async () => {
         const q = (payload as { q?: unknown } | undefined)?.q;
         if (q instanceof Uint8Array && q.byteLength > maxPayloadBytes) {
@@ -163,8 +170,8 @@ export function attachGateway(
         const update = parseOrThrow(updatePayloadSchema, payload, 'update payload');
         const receipt = await coordinator.submitUpdate(address, socket.data.taskId, update);
         return receipt ? { receipt } : {};
-      }),
-    );
+      });
+    });
 
     socket.on('disconnect', (reason) => {
       log.debug('client disconnected', { address, reason });

@@ -104,6 +104,12 @@ describe('bad input', function () {
       expect(unknown.error.code).to.equal('NOT_FOUND');
       const noPayload = (await request(socket!, 'update', null)) as { error: ErrorBody };
       expect(noPayload.error.code).to.equal('VALIDATION_FAILED');
+      // Only an ack, no payload: the ack is answered, not taken for the payload.
+      for (const event of ['join', 'update']) {
+        const onlyAck = (await request(socket!, event)) as { ok: boolean; error: ErrorBody };
+        expect(onlyAck, event).to.deep.include({ ok: false });
+        expect(onlyAck.error.code, event).to.equal('VALIDATION_FAILED');
+      }
     });
 
     it('lets a client join only with its own signed consent to the current terms', async () => {
