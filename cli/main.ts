@@ -174,7 +174,7 @@ function roundRows(rounds: RoundView[]): Array<Array<string | number>> {
     percent(round.accuracy),
     fixed(round.loss),
     round.participants.length,
-    round.rejected.length,
+    round.rejected.length + round.rejectedUnlisted,
     round.proofsVerified,
     round.proofsRejected,
   ]);
@@ -231,6 +231,9 @@ async function taskCommand(args: string[]): Promise<void> {
         process.stdout.write(
           `round ${round.round}: rejected ${rejection.address}: ${rejection.code} ${rejection.reason}\n`,
         );
+      }
+      if (round.rejectedUnlisted > 0) {
+        process.stdout.write(`round ${round.round}: ${round.rejectedUnlisted} more rejected, not listed\n`);
       }
     }
   } else if (sub === 'model') {

@@ -72,12 +72,19 @@ export class Coordinator {
   constructor(
     private readonly options: Pick<
       CoordinatorOptions,
-      'dataDir' | 'circuit' | 'verifierProcesses' | 'verifyTimeoutMs' | 'keyFile' | 'chain' | 'settlement'
+      | 'dataDir'
+      | 'circuit'
+      | 'verifierProcesses'
+      | 'verifyTimeoutMs'
+      | 'keyFile'
+      | 'chain'
+      | 'settlement'
+      | 'rejectionLimits'
     >,
     private readonly directory: ClientDirectory,
   ) {
     mkdirSync(options.dataDir, { recursive: true });
-    this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'));
+    this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'), options.rejectionLimits);
     this.checkpoints = new Checkpoints(options.dataDir);
     this.checker = new UpdateChecker(options);
     this.identity = loadOrCreateWallet(options.keyFile ?? join(options.dataDir, 'coordinator-key.json'));

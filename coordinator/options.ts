@@ -1,6 +1,7 @@
 import type { CircuitFamily } from '../circuits/params.js';
 import type { Deployment } from '../contracts/deployment.js';
 import type { SettlementOptions } from './settlement.js';
+import type { RejectionLimits } from './storage.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {
@@ -34,6 +35,8 @@ export interface CoordinatorOptions {
   chain?: { rpcUrl: string; deployment: Deployment };
   /** Settlement timing (coordinator/settlement.ts). @default defaultSettlementOptions */
   settlement?: Partial<SettlementOptions>;
+  /** Rejections a round lists per address and in all; the rest are counted. @default 3 and 100 */
+  rejectionLimits?: RejectionLimits;
 }
 
 export const defaultCoordinatorOptions: CoordinatorOptions = {

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
   opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
   proofs_verified INTEGER NOT NULL DEFAULT 0, proofs_rejected INTEGER NOT NULL DEFAULT 0,
-  model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
+  rejections_unlisted INTEGER NOT NULL DEFAULT 0, model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
   PRIMARY KEY (task_id, round));
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
@@ -66,6 +66,7 @@ interface RoundRow {
   loss: number | null;
   proofs_verified: number;
   proofs_rejected: number;
+  rejections_unlisted: number;
   model_hash_before: string;
   model_hash_after: string | null;
 }
@@ -143,15 +144,34 @@ function toTaskView(row: TaskRow): TaskView {
   };
 }
 
+/**
+ * How many rejections a round lists, per address and in all; the rest are only counted, so that keys that cost
+ * nothing cannot grow a round's signed record without bound.
+ */
+export interface RejectionLimits {
+  perAddress: number;
+  perRound: number;
+}
+
+export const defaultRejectionLimits: RejectionLimits = { perAddress: 3, perRound: 100 };
+
 export class Storage {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly rejectionLimits: RejectionLimits = defaultRejectionLimits,
+  ) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit reaches the disk before the client is told its update was accepted.
     this.db.pragma('synchronous = FULL');
     this.db.exec(schema);
+    // A data directory from before rejections were bounded.
+    const columns = this.db.prepare('PRAGMA table_info(rounds)').all() as Array<{ name: string }>;
+    if (!columns.some((column) => column.name === 'rejections_unlisted')) {
+      this.db.exec('ALTER TABLE rounds ADD COLUMN rejections_unlisted INTEGER NOT NULL DEFAULT 0');
+    }
   }
 
   close(): void {
@@ -226,6 +246,7 @@ export class Storage {
       loss: row.loss,
       participants: this.acceptedUpdates(taskId, row.round),
       rejected: this.rejections(taskId, row.round),
+      rejectedUnlisted: row.rejections_unlisted,
       proofsVerified: row.proofs_verified,
       proofsRejected: row.proofs_rejected,
       modelHashBefore: row.model_hash_before,
@@ -378,6 +399,17 @@ export class Storage {
   ): void {
     this.db.transaction(() => {
       this.countProofs(taskId, round, 0, rejection.proofsRejected);
+      const listed = this.db
+        .prepare(
+          'SELECT COUNT(*) AS all_, COUNT(CASE WHEN address = ? THEN 1 END) AS mine FROM rejections WHERE task_id = ? AND round = ?',
+        )
+        .get(rejection.address, taskId, round) as { all_: number; mine: number };
+      if (listed.mine >= this.rejectionLimits.perAddress || listed.all_ >= this.rejectionLimits.perRound) {
+        this.db
+          .prepare('UPDATE rounds SET rejections_unlisted = rejections_unlisted + 1 WHERE task_id = ? AND round = ?')
+          .run(taskId, round);
+        return;
+      }
       this.db
         .prepare('INSERT INTO rejections (task_id, round, address, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(taskId, round, rejection.address, rejection.code, rejection.reason, now());

@@ -387,7 +387,7 @@ export class TaskRunner {
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
     const record = storage.getRound(task.id, round.number)!;
-    const rejected = record.rejected.length;
+    const rejected = record.rejected.length + record.rejectedUnlisted;
     const seconds = (Date.now() - round.openedAt) / 1000;
     log.info(`round ${round.number} done`, {
       task: task.id,
@@ -486,6 +486,7 @@ export class TaskRunner {
       accepted,
       scoring,
       rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
+      rejectedUnlisted: view.rejectedUnlisted,
     };
     return signRecord(identity, record);
   }

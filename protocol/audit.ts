@@ -55,7 +55,10 @@ export interface RoundRecord {
     /** The round's pool in token base units (rewards.perRound), split by the reward rule. */
     pool: string;
   };
+  /** Rejected updates as the round lists them (a bounded number per address and per round)… */
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;
+  /** …and how many more were rejected. */
+  rejectedUnlisted: number;
 }
 
 export interface SignedRoundRecord {

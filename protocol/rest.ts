@@ -62,7 +62,10 @@ export interface RoundView {
     score: number | null;
     amount: string | null;
   }>;
+  /** Rejected updates, at most a few per address and a bounded number per round (the coordinator's limits)… */
   rejected: RejectionView[];
+  /** …and how many more were rejected without being listed. */
+  rejectedUnlisted: number;
   /** Chunk proofs that verified, and that were refused, in this round. */
   proofsVerified: number;
   proofsRejected: number;

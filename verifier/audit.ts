@@ -95,7 +95,7 @@ export async function auditRun(bundle: AuditBundle, options: AuditOptions = {}):
     rounds.set(round, {
       round,
       accepted: record.accepted.length,
-      rejected: record.rejected.length,
+      rejected: record.rejected.length + record.rejectedUnlisted,
       proofsVerified: 0,
       modelHashAfter: record.modelHashAfter,
       owed: String(record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n)),

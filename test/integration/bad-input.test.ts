@@ -195,6 +195,49 @@ describe('bad input', function () {
     });
   });
 
+  describe('a flood of rejections', () => {
+    it('lists a bounded number of rejections per address and per round, counts the rest, answers each', async () => {
+      const limited = await startCoordinator({
+        port: 0,
+        dataDir: join(dir, 'limited'),
+        rejectionLimits: { perAddress: 2, perRound: 3 },
+      });
+      try {
+        const task = await createTask(
+          limited.url,
+          smallTask({ rounds: 1, clientsPerRound: { min: 2, target: 2 }, roundDeadlineSeconds: 60 }),
+        );
+        const [flooder, other] = [randomWallet(), randomWallet()];
+        const sockets = await Promise.all(
+          [flooder, other].map(async (wallet) => {
+            const socket = await connect(limited.url, wallet);
+            const started = next<RoundStartPayload>(socket, 'round:start');
+            expect((await joinWithConsent(socket, limited.url, wallet, task.id)).ok).to.equal(true);
+            return { socket, started };
+          }),
+        );
+        // Both are sampled: their updates are judged in round 1.
+        await Promise.all(sockets.map((s) => s.started));
+        const short = { taskId: task.id, round: 1, numSamples: 10, q: new Uint8Array(3), fractionBits: [0] };
+        // Each is refused with its code: the first as malformed, the rest as coming after it.
+        const codes: string[] = [];
+        const [flooding, answering] = sockets.map((s) => s.socket) as [RawSocket, RawSocket];
+        for (const socket of [...Array<RawSocket>(6).fill(flooding), ...Array<RawSocket>(2).fill(answering)]) {
+          const reply = await request(socket, 'update', short);
+          codes.push(reply.ok ? 'accepted' : reply.error.code);
+        }
+        const refused = (count: number) => ['WRONG_LENGTH', ...Array<string>(count - 1).fill('DUPLICATE_UPDATE')];
+        expect(codes).to.deep.equal([...refused(6), ...refused(2)]);
+        const [round] = await getRounds(limited.url, task.id);
+        expect(round!.rejected.map((r) => r.address)).to.deep.equal([flooder.address, flooder.address, other.address]);
+        expect(round!.rejectedUnlisted).to.equal(5);
+        for (const { socket } of sockets) socket.disconnect();
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+
   describe('proofs', () => {
     it('rejects every proof that does not bind this update to this task, round, sender and model', async () => {
       const names = [

@@ -59,11 +59,16 @@ describe('accepted sets and signed round records', () => {
       accepted: [],
       scoring: { method: 'exact', evaluations: 1, seconds: 0, roundGain: 0, examples: 500, pool: '0' },
       rejected: [{ address: pair(1).address, code: 'PROOF_INVALID', reason: 'chunk 0' }],
+      rejectedUnlisted: 2,
     };
     const signed = await signRecord(wallet, record);
     const reordered = JSON.parse(canonicalJson(record)) as RoundRecord;
     expect(recordSigner({ record: reordered, signature: signed.signature })).to.equal(wallet.address);
-    const edited = { ...record, rejected: [] };
-    expect(recordSigner({ record: edited, signature: signed.signature })).to.not.equal(wallet.address);
+    for (const edited of [
+      { ...record, rejected: [] },
+      { ...record, rejectedUnlisted: 0 },
+    ]) {
+      expect(recordSigner({ record: edited, signature: signed.signature })).to.not.equal(wallet.address);
+    }
   });
 });
