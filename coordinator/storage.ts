@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
   opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
   proofs_verified INTEGER NOT NULL DEFAULT 0, proofs_rejected INTEGER NOT NULL DEFAULT 0,
-  rejections_unlisted INTEGER NOT NULL DEFAULT 0, model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
+  rejections_unlisted INTEGER NOT NULL DEFAULT 0,
+  model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
   PRIMARY KEY (task_id, round));
 CREATE TABLE IF NOT EXISTS updates (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
