@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import type { RoundPhase, TaskStatus } from '../protocol/events.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import type { RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
+import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
 import type { Consent } from '../protocol/terms.js';
@@ -72,16 +72,8 @@ interface RoundRow {
   model_hash_after: string | null;
 }
 
-export interface AcceptedUpdate {
-  address: string;
-  numSamples: number;
-  trainLoss: number | null;
-  /** keccak256 of the chunk commitments (contracts/accepted-set.ts), when the task takes proofs. */
-  commitment: string | null;
-  /** Contribution score and what the leaf pays (token base units), once the round is scored. */
-  score: number | null;
-  amount: string | null;
-}
+/** An accepted update as stored: what a round shows of it. */
+export type AcceptedUpdate = ParticipantView;
 
 /** An accepted update's values, as the round's scoring needs them. */
 export interface StoredUpdate {

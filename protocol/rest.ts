@@ -41,6 +41,18 @@ export interface RejectionView {
   at: string;
 }
 
+/** An accepted update as a round shows it. */
+export interface ParticipantView {
+  address: string;
+  numSamples: number;
+  trainLoss: number | null;
+  /** keccak256 of the update's chunk commitments (contracts/accepted-set.ts); null for a task without proofs. */
+  commitment: string | null;
+  /** Contribution score and what the leaf pays (token base units), once the round is scored. */
+  score: number | null;
+  amount: string | null;
+}
+
 export interface RoundView {
   round: number;
   phase: RoundPhase;
@@ -50,18 +62,8 @@ export interface RoundView {
   closedAt: string | null;
   accuracy: number | null;
   loss: number | null;
-  /**
-   * Accepted updates; `commitment` is keccak256 of the update's chunk commitments (null without proofs); `score` and
-   * `amount` (token base units) once the round is scored.
-   */
-  participants: Array<{
-    address: string;
-    numSamples: number;
-    trainLoss: number | null;
-    commitment: string | null;
-    score: number | null;
-    amount: string | null;
-  }>;
+  /** Accepted updates, in the order they were accepted. */
+  participants: ParticipantView[];
   /** Rejected updates, at most a few per address and a bounded number per round (the coordinator's limits)… */
   rejected: RejectionView[];
   /** …and how many more were rejected without being listed. */
