@@ -12,7 +12,9 @@
 import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { Wallet } from 'ethers';
+import { OwnerSession } from '../client/owner.js';
 import { parseArgs } from 'node:util';
 import { requestJson } from '../common/http.js';
 import { loadOrCreateWallet } from '../common/identity.js';
@@ -20,7 +22,7 @@ import { fashionMnist } from '../demo/fashion-mnist.js';
 import { initBackend } from '../ml/backend.js';
 import { loadDataset, saveIdx, subset } from '../ml/dataset.js';
 import { dirichletPartition } from '../ml/partition.js';
-import type { RoundView, TaskView } from '../protocol/rest.js';
+import type { RoundView } from '../protocol/rest.js';
 import { trainingSchema, type TaskSpecInput } from '../protocol/task-spec.js';
 import { machine, peakRssMiB } from './lib/machine.js';
 import { spawnZkfl, startCoordinatorProcess } from './lib/processes.js';
@@ -61,7 +63,7 @@ const spec: TaskSpecInput = {
   clipNorm,
   quantization: { bits, rounding: 'stochastic' },
   proofs,
-  evaluation: { path: data.test },
+  evaluation: { path: basename(data.test) },
   seed,
 };
 
@@ -78,15 +80,9 @@ async function federated(): Promise<{ rounds: RoundView[]; coordinatorPeakRssMiB
   const children: ChildProcess[] = [];
   try {
     shards.forEach((shard, i) => saveIdx(join(dir, `client-${i}`), trainSet, shard));
-    const coordinator = await startCoordinatorProcess(join(dir, 'coordinator'));
+    const coordinator = await startCoordinatorProcess(join(dir, 'coordinator'), ['--data-root', dirname(data.test)]);
     children.push(coordinator.child);
-    const response = await fetch(`${coordinator.url}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(spec),
-    });
-    if (response.status !== 201) throw new Error(`task not created: ${await response.text()}`);
-    const task = (await response.json()) as TaskView;
+    const task = await (await OwnerSession.open(coordinator.url, Wallet.createRandom())).createTask(spec);
     for (let i = 0; i < clients; i++) {
       const args = ['client', '--coordinator', coordinator.url, '--task', task.id, '--data', join(dir, `client-${i}`)];
       children.push(

@@ -8,7 +8,8 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { OwnerSession } from '../client/owner.js';
 import { circuitParams } from '../circuits/params.js';
 import { signConsent, type TermsView } from '../protocol/terms.js';
 import { parseArgs } from 'node:util';
@@ -16,8 +17,9 @@ import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
 import { demoTask } from '../demo/demo.js';
 import { fashionMnist } from '../demo/fashion-mnist.js';
-import { authMessage, type RoundEndPayload, type RoundStartPayload } from '../protocol/events.js';
-import type { NonceView, TaskView } from '../protocol/rest.js';
+import { type RoundEndPayload, type RoundStartPayload } from '../protocol/events.js';
+import type { NonceView } from '../protocol/rest.js';
+import { signIn } from '../protocol/sign-in.js';
 import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
 import { startCoordinatorProcess } from './lib/processes.js';
 
@@ -47,13 +49,12 @@ async function connectClient(
   onStart: (round: number) => void,
 ): Promise<Socket> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
-  const { nonce } = (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
-  const signature = await wallet.signMessage(authMessage(nonce));
+  const nonce = (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
   const socket = io(url, {
     transports: ['websocket'],
     forceNew: true,
     reconnection: false,
-    auth: { address: wallet.address, nonce, signature },
+    auth: await signIn(wallet, url, nonce),
   });
   // A fixed small quantized update: what matters here is its size and validity, not its value.
   const q = new Uint8Array(numParams).fill(1);
@@ -74,25 +75,28 @@ async function connectClient(
 
 async function measure(clients: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'zkfl-scale-'));
-  const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'));
+  // N simulated clients sign in from one address within seconds: above the per-IP defaults meant for the internet.
+  const limits = join(dir, 'limits.json');
+  const perIp = { noncesPerMinute: 10 * clients, signInsPerMinute: 10 * clients, connectionsPerIp: 2 * clients };
+  writeFileSync(limits, JSON.stringify({ rate: perIp }));
+  const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'), [
+    '--data-root',
+    dirname(data.test),
+    '--limits',
+    limits,
+  ]);
   try {
     const spec = {
-      ...demoTask({ clients, rounds, seed: 1 }, data.test),
+      ...demoTask({ clients, rounds, seed: 1 }, { path: basename(data.test), limit: 1000 }),
       clientsPerRound: { min: clients, target: clients },
       // 1,000 clients cannot each prove every round here (~5 s a proof): this measures transport, checks and
       // aggregation; bench:prove measures verification, which adds N × (verify time) / verifier processes.
       proofs: false,
-      evaluation: { path: data.test, limit: 1000 },
       // Scoring N updates is the coordinator's other per-round work: a small, fixed budget here.
       rewards: { scoringExamples: 100, scoringBudget: 200 },
       roundDeadlineSeconds: 600,
     };
-    const created = await fetch(`${url}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(spec),
-    });
-    const task = (await created.json()) as TaskView;
+    const task = await (await OwnerSession.open(url, Wallet.createRandom())).createTask(spec);
     const roundStarts = new Map<number, number>();
     const roundSeconds: number[] = [];
     let resolveDone: () => void = () => undefined;

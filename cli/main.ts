@@ -17,15 +17,18 @@ import { auditRun } from '../verifier/audit.js';
 import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
+import { OwnerSession } from '../client/owner.js';
 import { requestBytes, requestJson } from '../common/http.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
-import { defaultCoordinatorOptions } from '../coordinator/options.js';
+import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } from '../coordinator/options.js';
+import { parseOrThrow } from '../protocol/validate.js';
 import { type DemoModel, demoModels, type DemoResult, runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { InfoView, RoundView, TaskView } from '../protocol/rest.js';
+import type { TaskSpecInput } from '../protocol/task-spec.js';
 import type { TermsView } from '../protocol/terms.js';
 import { fixed, percent, ProgressDisplay, renderTerms, table } from './render.js';
 import { createInterface } from 'node:readline/promises';
@@ -34,8 +37,9 @@ const usage = `zkfl — federated learning with proofs of every contribution
 
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
-  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--max-payload-mb N] [--key FILE] [CHAIN]
-  zkfl task create --config task.json [--coordinator URL] [--escrow --key FILE CHAIN]
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--data-root DIR] [--owners ADDR,…] [--limits FILE]
+                   [--max-payload-mb N] [--key FILE] [CHAIN]
+  zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
   zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--accept-terms] [--backend tensorflow|wasm|cpu]
@@ -48,6 +52,11 @@ CHAIN is --rpc URL --deployment FILE: where tasks created with "onchain": true s
 one and writes its deployment file; --fund gives the accounts named ETH for gas and reward tokens). "task create
 --escrow" escrows the spec's rewards.perRound × rounds from the key's account. A client shows the task's terms and
 trains only after you agree (--accept-terms agrees without asking, for unattended runs).
+
+"task create" signs in as the owner of --key (Sign-In with Ethereum) and uploads --evaluation (a CSV file, an IDX
+prefix or a directory) as the task's evaluation set; without it, the spec's evaluation.path names data under the
+coordinator's --data-root. A coordinator started with --owners takes tasks from those addresses only; without it,
+from anyone who signs in, up to 5 running tasks each.
 
 Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
 --ptau defaults to ZKFL_PTAU; without either, setup downloads the public Hermez file or runs a dev ceremony.
@@ -140,19 +149,45 @@ async function setupCommand(args: string[]): Promise<void> {
   }
 }
 
+/** `--limits FILE`: the operator's limits (coordinator/options.ts limitsFileSchema). */
+function limitsFrom(path: string): Partial<CoordinatorOptions> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'limits');
+  }
+  const { task, rate, rejections } = parseOrThrow(limitsFileSchema, json, `limits file ${path}`);
+  return {
+    ...(task ? { limits: task } : {}),
+    ...(rate ? { rateLimits: rate } : {}),
+    ...(rejections ? { rejectionLimits: rejections } : {}),
+  };
+}
+
 async function coordinatorCommand(args: string[]): Promise<void> {
   const values = parse(args, {
     host: { type: 'string' },
     port: { type: 'string' },
     'data-dir': { type: 'string' },
+    'data-root': { type: 'string' },
+    owners: { type: 'string' },
+    limits: { type: 'string' },
     'max-payload-mb': { type: 'string' },
     key: { type: 'string' },
     ...chainOptions,
   });
   const chain = chainFrom(values);
+  const owners = ((values.owners as string | undefined) ?? '').split(',').filter(Boolean);
+  const notAddress = owners.find((owner): boolean => !isAddress(owner));
+  if (notAddress !== undefined)
+    throw new ZkflError('VALIDATION_FAILED', `--owners: ${notAddress} is not an address`, 'owners');
   const running = await startCoordinator({
     ...(chain ? { chain } : {}),
     ...(values.key ? { keyFile: values.key as string } : {}),
+    ...(owners.length > 0 ? { owners } : {}),
+    ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
+    ...(values.limits ? limitsFrom(values.limits as string) : {}),
     host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),
     dataDir: (values['data-dir'] as string | undefined) ?? defaultCoordinatorOptions.dataDir,
@@ -191,22 +226,28 @@ async function taskCommand(args: string[]): Promise<void> {
     json: { type: 'boolean' },
     escrow: { type: 'boolean' },
     key: { type: 'string' },
+    evaluation: { type: 'string' },
     ...chainOptions,
   });
   const base = coordinatorUrl(values);
   if (sub === 'create') {
     const path = required(values, 'config');
-    let spec: unknown;
+    let spec: TaskSpecInput;
     try {
-      spec = JSON.parse(readFileSync(path, 'utf8'));
+      spec = JSON.parse(readFileSync(path, 'utf8')) as TaskSpecInput;
     } catch (error) {
       throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'config');
     }
-    const task = await requestJson<TaskView>(`${base}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(spec),
-    });
+    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key')));
+    if (values.evaluation !== undefined) {
+      const upload = await owner.upload(values.evaluation as string);
+      process.stderr.write(`uploaded ${upload.count} evaluation examples (${upload.bytes} bytes): ${upload.upload}\n`);
+      spec = {
+        ...spec,
+        evaluation: { upload: upload.upload, ...(spec.evaluation?.limit ? { limit: spec.evaluation.limit } : {}) },
+      };
+    }
+    const task = await owner.createTask(spec);
     process.stdout.write(`${task.id}\n`);
     if (values.escrow) await escrowCommand(values, base, task);
   } else if (sub === 'show') {

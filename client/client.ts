@@ -21,7 +21,6 @@ import { Prover } from '../circuits/prover.js';
 import { Random } from '../common/random.js';
 import {
   type Ack,
-  authMessage,
   type ClientToServerEvents,
   type RoundEndPayload,
   type RoundStartPayload,
@@ -33,6 +32,7 @@ import { type ErrorBody, ZkflError } from '../protocol/errors.js';
 import { requestJson } from '../common/http.js';
 import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
 import { type Receipt, type ReceiptChain, receiptSigner } from '../protocol/receipt.js';
+import { signIn } from '../protocol/sign-in.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -236,13 +236,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
 
   const socket: ClientSocket = io(base, {
     transports: ['websocket'],
-    // A fresh nonce for every (re)connection: each one is single-use.
+    // A fresh sign-in for every (re)connection: each nonce is single-use.
     auth: (deliver) => {
       requestJson<NonceView>(`${base}/api/auth/nonce`)
-        .then(async ({ nonce }) =>
-          deliver({ address: wallet.address, nonce, signature: await wallet.signMessage(authMessage(nonce)) }),
-        )
-        .catch(() => deliver({}));
+        .then((nonce) => signIn(wallet, base, nonce))
+        .then(deliver, () => deliver({}));
     },
   });
 

@@ -9,15 +9,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createLogger } from '../common/log.js';
 import { initBackend } from '../ml/backend.js';
-import { type Dataset, head, loadDataset } from '../ml/dataset.js';
+import { type Dataset, head } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
-import type { AcceptedSetView, InfoView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
+import type { AcceptedSetView, InfoView, RoundView, TaskView, UploadView, ZkView } from '../protocol/rest.js';
 import type { Receipt } from '../protocol/receipt.js';
-import type { Wallet } from 'ethers';
+import { getAddress, type Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { bytesOf } from '../common/bytes.js';
 import { acceptedRoot, acceptedTotal, committedEntries } from '../contracts/accepted-set.js';
@@ -33,6 +33,8 @@ import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../
 import { readFileSync } from 'node:fs';
 import { quantizationFor, valueLimit } from '../circuits/codec.js';
 import { Checkpoints } from './checkpoints.js';
+import { EvaluationData } from './evaluation-data.js';
+import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js';
 import type { CoordinatorOptions } from './options.js';
 import { UpdateChecker } from './update-check.js';
 import type { CoordinatorEvents } from './events.js';
@@ -68,6 +70,10 @@ export class Coordinator {
   /** Signs receipts (and, with a chain, settlement transactions). */
   readonly identity: Wallet;
   private readonly settlement: Settlement | undefined;
+  private readonly limits: TaskLimits;
+  private readonly evaluationData: EvaluationData;
+  /** Who may create tasks, or undefined for anyone signed in (each up to `limits.tasksPerOwner`). */
+  private readonly owners: Set<string> | undefined;
 
   constructor(
     private readonly options: Pick<
@@ -80,6 +86,9 @@ export class Coordinator {
       | 'chain'
       | 'settlement'
       | 'rejectionLimits'
+      | 'owners'
+      | 'limits'
+      | 'dataRoot'
     >,
     private readonly directory: ClientDirectory,
   ) {
@@ -88,6 +97,9 @@ export class Coordinator {
     this.checkpoints = new Checkpoints(options.dataDir);
     this.checker = new UpdateChecker(options);
     this.identity = loadOrCreateWallet(options.keyFile ?? join(options.dataDir, 'coordinator-key.json'));
+    this.limits = { ...defaultTaskLimits, ...options.limits };
+    this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits.evaluationBytes);
+    this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));
     if (options.chain) {
       const { rpcUrl, deployment } = options.chain;
       const wallet = this.identity.connect(connectRpc(rpcUrl, deployment.chainId));
@@ -162,7 +174,7 @@ export class Coordinator {
   /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
   private scoringSet(task: TaskView): NonNullable<AuditBundle['scoringSet']> {
     const scoring = head(
-      this.runtimes.get(task.id)?.evaluationSet ?? loadEvaluationSet(task.spec),
+      this.runtimes.get(task.id)?.evaluationSet ?? this.loadEvaluationSet(task.spec),
       task.spec.rewards.scoringExamples,
     );
     return {
@@ -203,16 +215,34 @@ export class Coordinator {
     }
   }
 
-  async createTask(input: unknown): Promise<TaskView> {
-    await initBackend();
+  /**
+   * Creates and starts a task for `owner`, a signed-in address. The spec is checked against the limits before
+   * anything is loaded or allocated; the owner becomes the task's (and must be the one who escrows its pool).
+   */
+  async createTask(input: unknown, owner: string): Promise<TaskView> {
+    this.checkOwner(owner);
     const spec = parseTaskSpec(input);
+    if (spec.owner !== undefined && getAddress(spec.owner) !== owner) {
+      throw new ZkflError('FORBIDDEN', `the spec names owner ${spec.owner}, but ${owner} signed in`, 'owner');
+    }
+    spec.owner = owner;
+    checkTaskLimits(spec, this.limits);
+    const running = this.storage.listTasks('running').filter((task) => task.spec.owner === owner).length;
+    if (running >= this.limits.tasksPerOwner) {
+      throw new ZkflError(
+        'LIMIT_EXCEEDED',
+        `${owner} has ${running} running tasks, this coordinator's limit per owner`,
+        'owner',
+      );
+    }
     if (spec.onchain && !this.settlement) {
       throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
     }
     if (spec.onchain && !spec.proofs) {
       throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
     }
-    const evaluationSet = loadEvaluationSet(spec);
+    await initBackend();
+    const evaluationSet = this.loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
     const zk = this.zkParameters(spec, initial.length);
@@ -222,6 +252,30 @@ export class Coordinator {
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
+  }
+
+  /** Stores an owner's evaluation set (see coordinator/evaluation-data.ts). */
+  upload(body: unknown, owner: string): UploadView {
+    this.checkOwner(owner);
+    return this.evaluationData.upload(body);
+  }
+
+  private checkOwner(owner: string): void {
+    if (this.owners && !this.owners.has(owner)) {
+      throw new ZkflError('FORBIDDEN', `${owner} is not allowed to create tasks on this coordinator`);
+    }
+  }
+
+  private loadEvaluationSet(spec: TaskSpec): Dataset {
+    const dataset = this.evaluationData.load(spec.evaluation);
+    const field = spec.evaluation.upload === undefined ? 'evaluation.path' : 'evaluation.upload';
+    try {
+      checkCompatible(dataset, spec.inputShape, spec.classes);
+    } catch (error) {
+      if (error instanceof ZkflError) throw new ZkflError('VALIDATION_FAILED', error.message, field);
+      throw error;
+    }
+    return dataset;
   }
 
   /** How the task's updates are quantized and proven, fixed for its whole life. */
@@ -261,7 +315,7 @@ export class Coordinator {
   ): Promise<void> {
     const model =
       prepared?.model ?? (await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed));
-    const evaluationSet = prepared?.evaluationSet ?? loadEvaluationSet(task.spec);
+    const evaluationSet = prepared?.evaluationSet ?? this.loadEvaluationSet(task.spec);
     const runner = new TaskRunner({
       task,
       storage: this.storage,
@@ -392,17 +446,6 @@ export class Coordinator {
     this.checker.close();
     await this.settlement?.close();
     this.storage.close();
-  }
-}
-
-function loadEvaluationSet(spec: TaskSpec): Dataset {
-  try {
-    const dataset = head(loadDataset(spec.evaluation.path), spec.evaluation.limit);
-    checkCompatible(dataset, spec.inputShape, spec.classes);
-    return dataset;
-  } catch (error) {
-    if (error instanceof ZkflError) throw new ZkflError('VALIDATION_FAILED', error.message, 'evaluation.path');
-    throw error;
   }
 }
 

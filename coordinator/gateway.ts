@@ -1,30 +1,31 @@
 /**
- * The socket.io shell over the coordinator: authenticates each connection (address + EIP-191 signature over a
- * server nonce), validates every inbound event at the boundary, and keeps the directory of who is connected to
- * which task. Handlers parse and delegate; rules live in the coordinator.
+ * The socket.io shell over the coordinator: authenticates each connection (a Sign-In with Ethereum message over a
+ * server nonce, coordinator/sign-in.ts), bounds what one connection may send, validates every inbound event at the
+ * boundary, and keeps the directory of who is connected to which task. Handlers parse and delegate; rules live in
+ * the coordinator.
  */
-import { getAddress, verifyMessage } from 'ethers';
 import type { Server, Socket } from 'socket.io';
 import { createLogger } from '../common/log.js';
 import {
   type Ack,
-  authMessage,
   type ClientToServerEvents,
   clientEventNames,
-  handshakeAuthSchema,
   joinPayloadSchema,
   type ServerToClientEvents,
   updatePayloadSchema,
 } from '../protocol/events.js';
-import { toErrorBody, ZkflError } from '../protocol/errors.js';
+import { type ErrorCode, toErrorBody, ZkflError } from '../protocol/errors.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import type { Coordinator } from './coordinator.js';
-import type { NonceStore } from './nonces.js';
+import type { RateLimiter } from './rate-limits.js';
+import type { Authenticator } from './sign-in.js';
 import type { ClientDirectory } from './task-runner.js';
 
 interface SocketData {
   address: string;
   taskId?: string;
+  /** Malformed events this connection sent so far. */
+  malformed: number;
 }
 
 export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -75,58 +76,93 @@ function payloadAndAck(payload: unknown, ack: unknown): [unknown, unknown] {
   return typeof payload === 'function' ? [undefined, payload] : [payload, ack];
 }
 
-/** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
-function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
-  const answer = (response: Parameters<Ack>[0]): void => {
-    if (typeof ack === 'function') (ack as Ack)(response);
-    else if (!response.ok) socket.emit('zkfl:error', response.error);
-  };
-  const fail = (error: unknown): void => {
-    if (!(error instanceof ZkflError)) log.error('handler failed', { error: (error as Error).stack ?? String(error) });
-    answer({ ok: false, error: toErrorBody(error) });
-  };
-  try {
-    void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
-  } catch (error) {
-    fail(error);
-  }
+/** What a client that follows the protocol never sends: enough of these and the connection is dropped. */
+const malformedCodes: ReadonlySet<ErrorCode> = new Set([
+  'VALIDATION_FAILED',
+  'MALFORMED_PAYLOAD',
+  'UNKNOWN_EVENT',
+  'PAYLOAD_TOO_LARGE',
+]);
+
+export interface GatewayContext {
+  coordinator: Coordinator;
+  directory: SocketDirectory;
+  auth: Authenticator;
+  rateLimiter: RateLimiter;
+  maxPayloadBytes: number;
 }
 
-export function attachGateway(
-  io: GatewayServer,
-  coordinator: Coordinator,
-  directory: SocketDirectory,
-  nonces: NonceStore,
-  maxPayloadBytes: number,
-): void {
-  io.use((socket, next) => {
-    try {
-      const auth = parseOrThrow(handshakeAuthSchema, socket.handshake.auth, 'handshake auth');
-      if (!nonces.consume(auth.nonce))
-        throw new ZkflError('AUTH_FAILED', 'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce');
-      let signer: string;
-      try {
-        signer = verifyMessage(authMessage(auth.nonce), auth.signature);
-      } catch {
-        throw new ZkflError('AUTH_FAILED', 'signature is malformed');
+export function attachGateway(io: GatewayServer, context: GatewayContext): void {
+  const { coordinator, directory, auth, rateLimiter, maxPayloadBytes } = context;
+  const { malformedEvents, connectionsPerIp } = rateLimiter.limits;
+  const connectionsByIp = new Map<string, number>();
+
+  /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
+  function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
+    const answer = (response: Parameters<Ack>[0]): void => {
+      if (typeof ack === 'function') (ack as Ack)(response);
+      else if (!response.ok) socket.emit('zkfl:error', response.error);
+    };
+    const fail = (error: unknown): void => {
+      if (!(error instanceof ZkflError))
+        log.error('handler failed', { error: (error as Error).stack ?? String(error) });
+      const body = toErrorBody(error);
+      answer({ ok: false, error: body });
+      if (malformedCodes.has(body.code) && ++socket.data.malformed >= malformedEvents) {
+        log.warn('disconnected a client sending malformed events', { address: socket.data.address });
+        socket.emit('zkfl:error', {
+          code: 'RATE_LIMITED',
+          message: `${socket.data.malformed} malformed events: disconnected`,
+        });
+        socket.disconnect(true);
       }
-      if (signer !== getAddress(auth.address))
-        throw new ZkflError('AUTH_FAILED', `signature is not by ${auth.address}`);
-      socket.data.address = signer;
-      next();
+    };
+    try {
+      void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
     } catch (error) {
+      fail(error);
+    }
+  }
+
+  io.use((socket, next) => {
+    const ip = socket.handshake.address;
+    const refuse = (error: unknown): void => {
       const body =
-        error instanceof ZkflError && error.code !== 'VALIDATION_FAILED'
-          ? toErrorBody(error)
-          : { code: 'AUTH_FAILED', message: (error as Error).message };
+        error instanceof ZkflError ? toErrorBody(error) : { code: 'AUTH_FAILED', message: 'sign-in refused' };
       log.warn('refused a connection', { code: body.code, reason: body.message });
       next(Object.assign(new Error(body.message), { data: body }));
+    };
+    if ((connectionsByIp.get(ip) ?? 0) >= connectionsPerIp) {
+      refuse(new ZkflError('RATE_LIMITED', `${connectionsPerIp} connections from ${ip} are open already`));
+      return;
     }
+    rateLimiter
+      .take('sign-ins', ip)
+      .then(() => auth.verify(socket.handshake.auth, socket.handshake.headers.host))
+      .then(async (address) => {
+        await rateLimiter.take('sign-ins', address);
+        socket.data.address = address;
+        socket.data.malformed = 0;
+        next();
+      })
+      .catch(refuse);
   });
 
   io.on('connection', (socket) => {
     const { address } = socket.data;
+    const ip = socket.handshake.address;
+    connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
     log.debug('client connected', { address });
+
+    socket.use((packet, next) => {
+      rateLimiter.take('events', socket.id).then(
+        () => next(),
+        (error: unknown) =>
+          reply(packet.at(-1), socket, () => {
+            throw error;
+          }),
+      );
+    });
 
     socket.onAny((event: string, ...args: unknown[]) => {
       if ((clientEventNames as readonly string[]).includes(event)) return;
@@ -174,6 +210,9 @@ export function attachGateway(
     });
 
     socket.on('disconnect', (reason) => {
+      const open = (connectionsByIp.get(ip) ?? 1) - 1;
+      if (open > 0) connectionsByIp.set(ip, open);
+      else connectionsByIp.delete(ip);
       log.debug('client disconnected', { address, reason });
       leave(socket);
     });

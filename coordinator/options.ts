@@ -1,6 +1,10 @@
+import { z } from 'zod';
 import type { CircuitFamily } from '../circuits/params.js';
+import { sizedLayerTypes } from '../ml/model-size.js';
 import type { Deployment } from '../contracts/deployment.js';
 import type { SettlementOptions } from './settlement.js';
+import type { TaskLimits } from './limits.js';
+import type { RateLimits } from './rate-limits.js';
 import type { RejectionLimits } from './storage.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
@@ -17,6 +21,22 @@ export interface CoordinatorOptions {
   maxRestBodyBytes: number;
   /** Seconds a login nonce from `GET /api/auth/nonce` stays valid. @default 120 */
   nonceTtlSeconds: number;
+  /** Seconds a model owner's session (`POST /api/auth/session`) lasts. @default 3600 */
+  sessionTtlSeconds: number;
+  /**
+   * The addresses allowed to create tasks. @default anyone who signs in, up to `limits.tasksPerOwner` running tasks
+   * each
+   */
+  owners?: string[];
+  /** What one task may ask for (coordinator/limits.ts). @default defaultTaskLimits */
+  limits?: Partial<TaskLimits>;
+  /** Requests per client and window (coordinator/rate-limits.ts). @default defaultRateLimits */
+  rateLimits?: Partial<RateLimits>;
+  /**
+   * Directory whose files tasks may name as their evaluation set (`evaluation.path`, relative to it). @default none:
+   * evaluation sets are uploaded with the task
+   */
+  dataRoot?: string;
   /**
    * Circuit family new tasks prove with (circuits/params.ts): `default`, or `test` (30-value chunks, for tests). A
    * task's `quantization.bits` picks the 8- or 16-bit circuit of the family; `zkfl setup` builds it. @default 'default'
@@ -46,6 +66,42 @@ export const defaultCoordinatorOptions: CoordinatorOptions = {
   maxPayloadBytes: 64 * 1024 * 1024,
   maxRestBodyBytes: 10 * 1024 * 1024,
   nonceTtlSeconds: 120,
+  sessionTtlSeconds: 3600,
   circuit: 'default',
   verifyTimeoutMs: 10_000,
 };
+
+const count = z.number().int().positive();
+
+/**
+ * `zkfl coordinator --limits FILE`: the operator's limits in one JSON file, each section and field optional
+ * (coordinator/limits.ts, coordinator/rate-limits.ts, and the rejections a round lists).
+ */
+export const limitsFileSchema = z.strictObject({
+  task: z
+    .strictObject({
+      params: count,
+      activationsPerExample: count,
+      modelJsonBytes: count,
+      layerTypes: z.array(z.enum(sizedLayerTypes)),
+      rounds: count,
+      clientsPerRound: count,
+      tasksPerOwner: count,
+      evaluationBytes: count,
+    })
+    .partial()
+    .optional(),
+  rate: z
+    .strictObject({
+      noncesPerMinute: count,
+      signInsPerMinute: count,
+      createsPerHour: count,
+      eventsPerMinute: count,
+      malformedEvents: count,
+      connectionsPerIp: count,
+    })
+    .partial()
+    .optional(),
+  rejections: z.strictObject({ perAddress: count, perRound: count }).optional(),
+});
+export type LimitsFile = z.infer<typeof limitsFileSchema>;

@@ -1,8 +1,9 @@
 /** The REST shell: parse the request, call the coordinator, send JSON or a coded error. */
-import express, { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import { errorStatus, toErrorBody, ZkflError } from '../protocol/errors.js';
 import type { Coordinator } from './coordinator.js';
-import type { NonceStore } from './nonces.js';
+import { RateLimitedError, type RateLimiter } from './rate-limits.js';
+import type { Authenticator } from './sign-in.js';
 
 function roundParam(value: string | undefined, name: string): number {
   const round = Number(value);
@@ -15,9 +16,25 @@ function roundInPath(which: string | undefined): number | undefined {
   return which === 'latest' ? undefined : roundParam(which, 'round');
 }
 
-export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBodyBytes: number): Router {
+export interface RestContext {
+  coordinator: Coordinator;
+  auth: Authenticator;
+  rateLimiter: RateLimiter;
+  maxBodyBytes: number;
+  maxUploadBytes: number;
+}
+
+export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUploadBytes }: RestContext): Router {
   const router = Router();
-  router.use(express.json({ limit: maxBodyBytes }));
+  const ip = (req: Request): string => req.ip ?? 'unknown';
+  /** Owner routes: the signed-in owner (in `res.locals.owner`), counted against the creation rate limit, before
+   * the body is read at all. */
+  const owner: RequestHandler = (req, res, next) => {
+    const address = auth.sessionOwner(req.get('authorization'));
+    res.locals['owner'] = address;
+    rateLimiter.take('creations', ip(req), address).then(() => next(), next);
+  };
+  const json = express.json({ limit: maxBodyBytes });
 
   router.get('/health', (_req, res) => void res.json({ ok: true }));
   router.get('/info', (_req, res) => void res.json(coordinator.info()));
@@ -28,10 +45,24 @@ export function restRouter(coordinator: Coordinator, nonces: NonceStore, maxBody
   );
   // Public and read-only: what `zkfl verify` checks a run against.
   router.get('/audit/tasks/:id', (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
-  router.get('/auth/nonce', (_req, res) => void res.json(nonces.issue()));
+  router.get('/auth/nonce', async (req, res) => {
+    await rateLimiter.take('nonces', ip(req));
+    res.json(auth.nonce());
+  });
+  router.post('/auth/session', json, async (req, res) => {
+    await rateLimiter.take('sign-ins', ip(req));
+    const session = await auth.openSession(req.body, req.get('host'));
+    await rateLimiter.take('sign-ins', session.address);
+    res.status(201).json(session);
+  });
 
-  router.post('/tasks', async (req: Request, res: Response) => {
-    res.status(201).json(await coordinator.createTask(req.body));
+  // Uploads are larger than other bodies: base64 of up to maxUploadBytes.
+  const uploadJson = express.json({ limit: Math.ceil((maxUploadBytes * 4) / 3) + 4096 });
+  router.post('/uploads', owner, uploadJson, (req, res) => {
+    res.status(201).json(coordinator.upload(req.body, res.locals['owner'] as string));
+  });
+  router.post('/tasks', owner, json, async (req: Request, res: Response) => {
+    res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
   });
   router.get('/tasks', (_req, res) => void res.json(coordinator.listTasks()));
   router.get('/tasks/:id', (req, res) => void res.json(coordinator.getTask(req.params.id)));
@@ -68,6 +99,7 @@ const errorHandler: ErrorRequestHandler = (error: unknown, _req, res, _next) => 
   } else if (parserError.type === 'entity.parse.failed') {
     res.status(400).json({ code: 'MALFORMED_PAYLOAD', message: 'request body is not valid JSON' });
   } else {
+    if (error instanceof RateLimitedError) res.set('retry-after', String(error.retryAfterSeconds));
     const body = toErrorBody(error);
     res.status(errorStatus[body.code]).json(body);
   }

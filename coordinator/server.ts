@@ -6,9 +6,11 @@ import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
 import { Coordinator } from './coordinator.js';
 import { attachGateway, type GatewayServer, SocketDirectory } from './gateway.js';
-import { NonceStore } from './nonces.js';
+import { defaultTaskLimits } from './limits.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js';
+import { defaultRateLimits, RateLimiter } from './rate-limits.js';
 import { restRouter } from './rest.js';
+import { Authenticator } from './sign-in.js';
 
 const log = createLogger('coordinator');
 
@@ -23,10 +25,20 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const options = { ...defaultCoordinatorOptions, ...overrides };
   const directory = new SocketDirectory();
   const coordinator = new Coordinator(options, directory);
-  const nonces = new NonceStore(options.nonceTtlSeconds * 1000);
+  const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1);
+  const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
   app.disable('x-powered-by');
-  app.use('/api', restRouter(coordinator, nonces, options.maxRestBodyBytes));
+  app.use(
+    '/api',
+    restRouter({
+      coordinator,
+      auth,
+      rateLimiter,
+      maxBodyBytes: options.maxRestBodyBytes,
+      maxUploadBytes: options.limits?.evaluationBytes ?? defaultTaskLimits.evaluationBytes,
+    }),
+  );
   const http = createServer(app);
   const io: GatewayServer = new Server(http, {
     // Updates up to maxPayloadBytes are parsed and, if too large, refused with PAYLOAD_TOO_LARGE; beyond twice
@@ -34,7 +46,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     maxHttpBufferSize: 2 * options.maxPayloadBytes,
     serveClient: false,
   });
-  attachGateway(io, coordinator, directory, nonces, options.maxPayloadBytes);
+  attachGateway(io, { coordinator, directory, auth, rateLimiter, maxPayloadBytes: options.maxPayloadBytes });
   await coordinator.resume();
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { formatEther, parseEther } from 'ethers';
+import { formatEther, parseEther, Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
@@ -21,6 +21,7 @@ import { escrowTask } from '../contracts/escrow.js';
 import { writeBundle } from '../verifier/bundle.js';
 import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
+import { OwnerSession } from '../client/owner.js';
 import type { CoordinatorEvents } from '../coordinator/events.js';
 import { buildCircuit, terminateCurve } from '../circuits/build.js';
 import { type CircuitParams, circuitFor } from '../circuits/params.js';
@@ -120,7 +121,7 @@ const cliEntry = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
  */
 export function demoTask(
   options: Pick<DemoOptions, 'clients' | 'rounds' | 'seed' | 'proofs' | 'model' | 'rewardPerRound' | 'baseShareBps'>,
-  testPrefix: string,
+  evaluation: TaskSpecInput['evaluation'],
 ): TaskSpecInput {
   const niid = options.model === 'niid-cnn';
   return {
@@ -141,7 +142,7 @@ export function demoTask(
     training: { localEpochs: 1, batchSize: niid ? 64 : 32, learningRate: 0.01, optimizer: 'momentum' },
     // Every client proves 6 chunks on the same 2 cores as the others.
     roundDeadlineSeconds: niid ? 1800 : 300,
-    evaluation: { path: testPrefix },
+    evaluation,
     proofs: options.proofs ?? true,
     seed: options.seed,
   };
@@ -181,13 +182,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     try {
       const publicAudit = options.auditOut !== undefined;
-      const owner = devnet ? { owner: await devnet.owner.getAddress() } : {};
-      const task = await coordinator.coordinator.createTask({
-        ...demoTask(options, test),
-        ...owner,
-        onchain,
-        publicAudit,
-      });
+      // The owner signs in as any owner would: Hardhat's account 0 with a chain (it escrows the pool), a throwaway
+      // key without one.
+      const owner = await OwnerSession.open(coordinator.url, devnet?.owner ?? Wallet.createRandom());
+      const { upload } = await owner.upload(test);
+      const task = await owner.createTask({ ...demoTask(options, { upload }), onchain, publicAudit });
       const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
       if (devnet) {
         // Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator
@@ -321,7 +320,7 @@ async function settlementGas(
 /** The circuit the coordinator will prove the demo's task with (the default family's best fit for its model). */
 async function demoCircuit(options: DemoOptions): Promise<CircuitParams> {
   await initBackend();
-  const spec = parseTaskSpec(demoTask(options, 'unused'));
+  const spec = parseTaskSpec(demoTask(options, { path: 'unused' }));
   const model = await buildModel(spec.model, spec.inputShape, spec.classes, spec.seed);
   const numParams = countParams(model);
   model.dispose();

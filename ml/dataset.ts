@@ -27,20 +27,24 @@ interface IdxArray {
   data: Uint8Array;
 }
 
-function readIdx(path: string): IdxArray {
+/** A file's bytes, gunzipped when its name ends in `.gz`. */
+function readMaybeGzipped(path: string): Buffer {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (error) {
     throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
   }
-  if (path.endsWith('.gz')) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch {
-      throw new ZkflError('DATA_MALFORMED', `${path} is not valid gzip`);
-    }
+  if (!path.endsWith('.gz')) return bytes;
+  try {
+    return gunzipSync(bytes);
+  } catch {
+    throw new ZkflError('DATA_MALFORMED', `${path} is not valid gzip`);
   }
+}
+
+function readIdx(path: string): IdxArray {
+  const bytes = readMaybeGzipped(path);
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE) {
     throw new ZkflError('DATA_MALFORMED', `${path} is not an unsigned-byte IDX file (bad magic number)`);
   }
@@ -96,14 +100,9 @@ export function saveIdx(prefix: string, dataset: Dataset, indices?: ArrayLike<nu
   writeIdx(`${prefix}-labels-idx1-ubyte.gz`, [picked.length], labels);
 }
 
-/** Loads CSV rows of numeric features followed by an integer label; a non-numeric first row is a header. */
+/** Loads CSV rows (optionally gzipped) of numeric features followed by an integer label; a non-numeric first row is a header. */
 export function loadCsv(path: string): Dataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
-  }
+  const text = readMaybeGzipped(path).toString('utf8');
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
   if (lines.length > 0 && lines[0]!.split(',').some((cell) => cell.trim() === '' || Number.isNaN(Number(cell)))) {
     lines.shift();
@@ -131,41 +130,51 @@ export function loadCsv(path: string): Dataset {
   return { features, labels, count: lines.length, exampleShape: [width - 1] };
 }
 
-function idxPair(prefix: string): [string, string] | undefined {
+function idxPair(prefix: string): DatasetFiles | undefined {
   for (const suffix of ['.gz', '']) {
     const images = `${prefix}-images-idx3-ubyte${suffix}`;
     const labels = `${prefix}-labels-idx1-ubyte${suffix}`;
-    if (existsSync(images) && existsSync(labels)) return [images, labels];
+    if (existsSync(images) && existsSync(labels)) return { images, labels };
   }
   return undefined;
 }
 
+const isCsv = (path: string): boolean => /\.csv(\.gz)?$/.test(path);
+
+export type DatasetFiles = { csv: string } | { images: string; labels: string };
+
 /**
- * Loads a data set from `path`: a CSV file; an IDX prefix such as `/usr/share/datasets/fashion-mnist/train`
- * (→ `train-images-idx3-ubyte.gz` + `train-labels-idx1-ubyte.gz`); or a directory holding exactly one such pair.
+ * The files a data path names: a CSV file (`.csv`, or `.csv.gz`); an IDX prefix such as
+ * `/usr/share/datasets/fashion-mnist/train` (→ `train-images-idx3-ubyte.gz` + `train-labels-idx1-ubyte.gz`); or a
+ * directory holding exactly one CSV file or one such pair.
  */
-export function loadDataset(path: string): Dataset {
-  if (path.endsWith('.csv')) return loadCsv(path);
+export function datasetFiles(path: string): DatasetFiles {
+  if (isCsv(path)) return { csv: path };
   const direct = idxPair(path);
-  if (direct) return loadIdx(...direct);
+  if (direct) return direct;
   if (existsSync(path) && statSync(path).isDirectory()) {
+    const names = readdirSync(path);
     const prefixes = [
       ...new Set(
-        readdirSync(path)
+        names
           .filter((name) => /-images-idx3-ubyte(\.gz)?$/.test(name))
           .map((name) => name.replace(/-images-idx3-ubyte(\.gz)?$/, '')),
       ),
     ].filter((prefix) => idxPair(join(path, prefix)));
-    if (prefixes.length === 1) return loadIdx(...idxPair(join(path, prefixes[0]!))!);
-    if (prefixes.length > 1) {
+    const csvs = names.filter(isCsv);
+    if (prefixes.length + csvs.length === 1) {
+      return prefixes.length === 1 ? idxPair(join(path, prefixes[0]!))! : { csv: join(path, csvs[0]!) };
+    }
+    if (prefixes.length + csvs.length > 1) {
+      const first = prefixes[0] ?? csvs[0]!;
       throw new ZkflError(
         'DATA_MALFORMED',
-        `${path} holds several IDX sets (${prefixes.join(', ')}): name one, e.g. ${join(path, prefixes[0]!)}`,
+        `${path} holds several data sets (${[...prefixes, ...csvs].join(', ')}): name one, e.g. ${join(path, first)}`,
       );
     }
     throw new ZkflError(
       'DATA_MISSING',
-      `${path} holds no <name>-images-idx3-ubyte[.gz] + <name>-labels-idx1-ubyte[.gz] pair`,
+      `${path} holds no CSV file and no <name>-images-idx3-ubyte[.gz] + <name>-labels-idx1-ubyte[.gz] pair`,
     );
   }
   if (existsSync(path))
@@ -174,6 +183,12 @@ export function loadDataset(path: string): Dataset {
     'DATA_MISSING',
     `no data at ${path} (nor ${basename(path)}-images-idx3-ubyte.gz in ${dirname(path)})`,
   );
+}
+
+/** Loads the data set at `path` (see `datasetFiles`). */
+export function loadDataset(path: string): Dataset {
+  const files = datasetFiles(path);
+  return 'csv' in files ? loadCsv(files.csv) : loadIdx(files.images, files.labels);
 }
 
 /** Keeps the first `limit` examples (a view, no copy). */

@@ -14,6 +14,7 @@ export const errorStatus = {
   PROOF_INVALID: 400,
   PROOF_TIMEOUT: 400,
   AUTH_FAILED: 401,
+  FORBIDDEN: 403,
   NOT_SELECTED: 403,
   CONSENT_REQUIRED: 403,
   NOT_FOUND: 404,
@@ -24,6 +25,9 @@ export const errorStatus = {
   PAYLOAD_TOO_LARGE: 413,
   DATA_MISSING: 422,
   DATA_MALFORMED: 422,
+  /** A request within the rules but over one of the operator's limits (the field names which). */
+  LIMIT_EXCEEDED: 422,
+  RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 } as const;

@@ -9,21 +9,7 @@ import { consentSchema } from './terms.js';
 import type { ErrorBody } from './errors.js';
 import type { TrainingConfig } from './task-spec.js';
 
-/** The text a client signs with its Ethereum key (EIP-191) to prove it holds the address it claims. */
-export function authMessage(nonce: string): string {
-  return `zkfl login\nnonce: ${nonce}`;
-}
-
-/** The socket.io handshake `auth` object. */
-export const handshakeAuthSchema = z.strictObject({
-  address: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
-  nonce: z.string().min(16).max(128),
-  signature: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]+$/)
-    .max(200),
-});
-export type HandshakeAuth = z.infer<typeof handshakeAuthSchema>;
+/** The socket.io handshake `auth` object is a Sign-In with Ethereum message and its signature (protocol/sign-in.ts). */
 
 const taskId = z.string().min(1).max(64);
 const binary = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected binary data' });

@@ -99,7 +99,27 @@ export interface AcceptedSetView {
   entries: Array<{ address: string; commitment: string; amount: string }>;
 }
 
+/** `GET /api/auth/nonce`: what a sign-in message (protocol/sign-in.ts) must carry. */
 export interface NonceView {
   nonce: string;
+  /** Milliseconds since the epoch; the sign-in message expires with the nonce. */
   expiresAt: number;
+  /** The chain the coordinator settles on (1 when it runs without one): the message's Chain ID. */
+  chainId: number;
+}
+
+/** `POST /api/auth/session`: a model owner's session, sent as `Authorization: Bearer <token>`. */
+export interface SessionView {
+  token: string;
+  address: string;
+  expiresAt: number;
+}
+
+/** `POST /api/uploads`: an evaluation set the coordinator now holds, named by `evaluation.upload` in a task spec. */
+export interface UploadView {
+  upload: string;
+  bytes: number;
+  /** Examples it holds, and the shape of one. */
+  count: number;
+  exampleShape: number[];
 }

@@ -165,10 +165,23 @@ export const taskSpecSchema = z.strictObject({
   /** Seconds a client has to send its update once a round starts. @default 300 */
   roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
   /**
-   * Held-out evaluation set on the coordinator's machine: a Fashion-MNIST-style IDX prefix or file pair, or a CSV
-   * file (features…, label). `limit` keeps the first N examples.
+   * The owner's held-out evaluation set (it scores contributions and measures accuracy): an upload to the
+   * coordinator (`upload`: the id `POST /api/uploads` answered; `zkfl task create --evaluation FILE` uploads it), or
+   * data the coordinator's operator provides (`path`: a CSV file, an IDX prefix or a directory, named relative to
+   * the coordinator's `--data-root`). `limit` keeps the first N examples.
    */
-  evaluation: z.strictObject({ path: z.string().min(1), limit: positiveInt.optional() }),
+  evaluation: z
+    .strictObject({
+      upload: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, 'expected an upload id (64 hex digits)')
+        .optional(),
+      path: z.string().min(1).max(1000).optional(),
+      limit: positiveInt.optional(),
+    })
+    .refine((value) => (value.upload === undefined) !== (value.path === undefined), {
+      message: 'name the evaluation set by exactly one of upload and path',
+    }),
   /** Seeds model initialisation and client sampling. @default 1 */
   seed: z.number().int().min(0).default(1),
 });

@@ -9,8 +9,11 @@ export function spawnZkfl(args: string[]): ChildProcess {
   return spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-export async function startCoordinatorProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnZkfl(['coordinator', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn']);
+export async function startCoordinatorProcess(
+  dataDir: string,
+  args: string[] = [],
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnZkfl(['coordinator', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args]);
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^listening (\S+)$/.exec(line);

@@ -5,6 +5,8 @@ import type { TaskSpecInput } from '../../protocol/task-spec.js';
 
 export const fashionMnistDir = process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 export const testPrefix = join(fashionMnistDir, 't10k');
+/** Coordinators in tests name evaluation sets under this data root. */
+export const dataRoot = fashionMnistDir;
 
 let trainSet: Dataset | undefined;
 
@@ -33,7 +35,7 @@ export function smallTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput
     clientsPerRound: { min: 2, target: 2 },
     training: { localEpochs: 1, batchSize: 32, learningRate: 0.05 },
     roundDeadlineSeconds: 30,
-    evaluation: { path: testPrefix, limit: 500 },
+    evaluation: { path: 't10k', limit: 500 },
     ...overrides,
   };
 }

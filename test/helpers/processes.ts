@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClientEvent } from '../../client/client.js';
+import { dataRoot } from './fixtures.js';
 
 const cli = fileURLToPath(new URL('../../bin/zkfl.js', import.meta.url));
 const running = new Set<ChildProcess>();
@@ -37,8 +38,19 @@ export interface CoordinatorProcess extends Spawned {
   port: number;
 }
 
+/** A coordinator process naming evaluation sets under the tests' data root. */
 export async function spawnCoordinator(dataDir: string, port = 0): Promise<CoordinatorProcess> {
-  const spawned = spawnZkfl(['coordinator', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn']);
+  const spawned = spawnZkfl([
+    'coordinator',
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+    '--data-root',
+    dataRoot,
+    '--log-level',
+    'warn',
+  ]);
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: spawned.child.stdout! }).on('line', (line) => {
       const match = /^listening (http:\/\/\S+)$/.exec(line);

@@ -1,9 +1,9 @@
 /** A socket.io client driven by hand, to send what a well-behaved client never would. */
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
-import { authMessage } from '../../protocol/events.js';
 import type { ErrorBody } from '../../protocol/errors.js';
 import type { NonceView } from '../../protocol/rest.js';
+import { type SignIn, signIn } from '../../protocol/sign-in.js';
 import { signConsent, type TermsView } from '../../protocol/terms.js';
 
 export type RawSocket = Socket;
@@ -16,17 +16,18 @@ after(() => {
   open.clear();
 });
 
-export async function freshNonce(url: string): Promise<string> {
-  return ((await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView).nonce;
+export async function freshNonce(url: string): Promise<NonceView> {
+  return (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
+}
+
+/** A valid sign-in of `wallet` to the coordinator at `url`, as the client makes it. */
+export async function signedIn(url: string, wallet: Wallet): Promise<SignIn> {
+  return signIn(wallet, url, await freshNonce(url));
 }
 
 /** Connects with `auth` (by default a valid login of `wallet`); if refused, rejects with the server's error in `data`. */
 export async function connect(url: string, wallet: Wallet, auth?: object): Promise<RawSocket> {
-  let handshake = auth;
-  if (!handshake) {
-    const nonce = await freshNonce(url);
-    handshake = { address: wallet.address, nonce, signature: await wallet.signMessage(authMessage(nonce)) };
-  }
+  const handshake = auth ?? (await signedIn(url, wallet));
   const socket = io(url, { transports: ['websocket'], auth: handshake, reconnection: false });
   open.add(socket);
   return new Promise((resolve, reject) => {

@@ -1,14 +1,15 @@
+import { type Signer, Wallet } from 'ethers';
+import { OwnerSession } from '../../client/owner.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 
-export async function createTask(url: string, spec: TaskSpecInput): Promise<TaskView> {
-  const response = await fetch(`${url}/api/tasks`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(spec),
-  });
-  if (response.status !== 201) throw new Error(`task not created: ${response.status} ${await response.text()}`);
-  return (await response.json()) as TaskView;
+/** Creates a task as `owner` (a new key unless given), signed in as any owner is. */
+export async function createTask(
+  url: string,
+  spec: TaskSpecInput,
+  owner: Signer = Wallet.createRandom(),
+): Promise<TaskView> {
+  return (await OwnerSession.open(url, owner)).createTask(spec);
 }
 
 export async function getJson<T>(url: string): Promise<T> {

@@ -13,7 +13,7 @@ import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/a
 import { type AuditOptions, auditRun } from '../../verifier/audit.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
 import { circuit } from '../helpers/circuits.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -30,6 +30,7 @@ describe('zkfl verify: an independent audit of a run', function () {
   before(async () => {
     devnet = await startDevnet([await circuit('default15'), await circuit('test')]);
     coordinator = await startCoordinator({
+      dataRoot,
       port: 0,
       dataDir: join(dir, 'coordinator'),
       chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },

@@ -2,12 +2,13 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
-import { authMessage, type RoundEndPayload, type RoundStartPayload } from '../../protocol/events.js';
+import { type RoundEndPayload, type RoundStartPayload } from '../../protocol/events.js';
 import type { ErrorBody } from '../../protocol/errors.js';
-import type { TaskView } from '../../protocol/rest.js';
+import type { SessionView, TaskView } from '../../protocol/rest.js';
+import { OwnerSession } from '../../client/owner.js';
 import { signConsent, type TermsView } from '../../protocol/terms.js';
 import { keccak256 } from 'ethers';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import {
   connect,
@@ -17,7 +18,9 @@ import {
   randomWallet,
   type RawSocket,
   request,
+  signedIn,
 } from '../helpers/raw-client.js';
+import { signIn } from '../../protocol/sign-in.js';
 import { bytesOf } from '../../common/bytes.js';
 import { HAND_FRACTION_BITS, handScales, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
@@ -41,32 +44,32 @@ describe('bad input', function () {
   let url: string;
 
   before(async () => {
-    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator'), maxPayloadBytes });
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), maxPayloadBytes });
     url = coordinator.url;
   });
   after(() => coordinator.close());
 
   describe('login', () => {
-    it('refuses a signature by another key, a reused nonce and a malformed handshake', async () => {
+    it('refuses a signature by another key, a reused nonce, a sign-in for another coordinator and a malformed one', async () => {
       const wallet = randomWallet();
-      const impostor = randomWallet();
-      const nonce = await freshNonce(url);
-      const signature = await impostor.signMessage(authMessage(nonce));
-      expect((await refusal(connect(url, wallet, { address: wallet.address, nonce, signature }))).code).to.equal(
-        'AUTH_FAILED',
-      );
+      const forged = await signedIn(url, wallet);
+      forged.signature = await randomWallet().signMessage(forged.message);
+      expect((await refusal(connect(url, wallet, forged))).code).to.equal('AUTH_FAILED');
 
-      const reused = await freshNonce(url);
-      const valid = {
-        address: wallet.address,
-        nonce: reused,
-        signature: await wallet.signMessage(authMessage(reused)),
-      };
+      const valid = await signedIn(url, wallet);
       (await connect(url, wallet, valid)).disconnect();
       expect((await refusal(connect(url, wallet, valid))).message).to.match(/nonce/);
 
+      const elsewhere = await signIn(wallet, 'http://coordinator.example:8080', await freshNonce(url));
+      expect((await refusal(connect(url, wallet, elsewhere))).message).to.match(/is for coordinator\.example:8080/);
+
+      const { nonce } = await freshNonce(url);
+      const plain = `zkfl login\nnonce: ${nonce}`;
+      const notSiwe = { message: plain, signature: await wallet.signMessage(plain) };
+      expect((await refusal(connect(url, wallet, notSiwe))).message).to.match(/EIP-4361/);
+
       expect((await refusal(connect(url, wallet, {}))).code).to.equal('AUTH_FAILED');
-      const garbage = { address: wallet.address, nonce: await freshNonce(url), signature: '0x1234' };
+      const garbage = { ...(await signedIn(url, wallet)), signature: '0x1234' };
       expect((await refusal(connect(url, wallet, garbage))).code).to.equal('AUTH_FAILED');
     });
   });
@@ -198,6 +201,7 @@ describe('bad input', function () {
   describe('a flood of rejections', () => {
     it('lists a bounded number of rejections per address and per round, counts the rest, answers each', async () => {
       const limited = await startCoordinator({
+        dataRoot,
         port: 0,
         dataDir: join(dir, 'limited'),
         rejectionLimits: { perAddress: 2, perRound: 3 },
@@ -373,7 +377,7 @@ describe('bad input', function () {
     });
 
     it('rejects a proof that takes too long to verify, and keeps serving', async () => {
-      const slow = await startCoordinator({ port: 0, dataDir: join(dir, 'slow'), verifyTimeoutMs: 1 });
+      const slow = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'slow'), verifyTimeoutMs: 1 });
       try {
         const task = await createTask(slow.url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
         const wallet = randomWallet();
@@ -396,10 +400,15 @@ describe('bad input', function () {
   });
 
   describe('REST', () => {
+    let session: SessionView;
+    before(async () => {
+      ({ session } = await OwnerSession.open(url, randomWallet()));
+    });
+
     async function post(body: string): Promise<[number, ErrorBody]> {
       const response = await fetch(`${url}/api/tasks`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
         body,
       });
       return [response.status, (await response.json()) as ErrorBody];
@@ -414,7 +423,7 @@ describe('bad input', function () {
           field: 'rounds',
         },
       ]);
-      const [status, body] = await post(JSON.stringify(smallTask({ evaluation: { path: join(dir, 'missing') } })));
+      const [status, body] = await post(JSON.stringify(smallTask({ evaluation: { path: 'missing' } })));
       expect([status, body.code, body.field]).to.deep.equal([400, 'VALIDATION_FAILED', 'evaluation.path']);
       const topology = await post(JSON.stringify(smallTask({ model: { topology: { class_name: 'Nonsense' } } })));
       expect([topology[0], topology[1].field]).to.deep.equal([400, 'model']);

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { dataRoot } from '../helpers/fixtures.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { circuitParams } from '../../circuits/params.js';
@@ -18,7 +19,7 @@ describe('one coordinator, tasks of different circuits', function () {
 
   before(async () => {
     await Promise.all([circuit('test'), circuit('test16')]);
-    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator'), circuit: 'test' });
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), circuit: 'test' });
   });
   after(() => coordinator.close());
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { runClient } from '../../client/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { spawnClient } from '../helpers/processes.js';
 import { createTask, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -17,7 +17,7 @@ describe('clients that drop out', function () {
   let shards: string[];
 
   before(async () => {
-    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator') });
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
     shards = writeShards(dir, [300, 300]);
   });
   after(() => coordinator.close());

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../ml/backend.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
-import { smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -81,7 +81,7 @@ describe('coordinator restart', function () {
       first.url,
       smallTask({
         rounds: 2,
-        evaluation: { path: testPrefix, limit: 10_000 },
+        evaluation: { path: 't10k', limit: 10_000 },
         rewards: { perRound: '1000', scoringExamples: 5000 },
       }),
     );

@@ -15,7 +15,7 @@ import { type RunningCoordinator, startCoordinator } from '../../coordinator/ser
 import type { AcceptedSetView, InfoView, TaskView } from '../../protocol/rest.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
@@ -56,6 +56,7 @@ describe('on-chain rewards, end to end', function () {
   /** A coordinator that reaches the chain through the proxy, so a test can cut it off. */
   async function coordinatorOn(dataDir: string, port = 0): Promise<RunningCoordinator> {
     const running = await startCoordinator({
+      dataRoot,
       port,
       dataDir,
       chain: { rpcUrl: proxy.url, deployment },
@@ -210,7 +211,7 @@ describe('on-chain rewards, end to end', function () {
   });
 
   it('refuses an onchain task on a coordinator without a chain', async () => {
-    const plain = await startCoordinator({ port: 0, dataDir: join(dir, 'plain') });
+    const plain = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'plain') });
     try {
       const response = await fetch(`${plain.url}/api/tasks`, {
         method: 'POST',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
 import { provenUpdate } from '../helpers/contribution.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import { createTask, getRounds } from '../helpers/rest.js';
@@ -15,7 +15,7 @@ describe('contribution scores decide the pay', function () {
   let coordinator: RunningCoordinator;
 
   before(async () => {
-    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator') });
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
   });
   after(() => coordinator.close());
 

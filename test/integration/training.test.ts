@@ -10,7 +10,7 @@ import { ZkflError } from '../../protocol/errors.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
-import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -23,7 +23,7 @@ describe('federated training end to end', function () {
   let coordinator: RunningCoordinator;
 
   before(async () => {
-    coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator') });
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
   });
   after(() => coordinator.close());
 

@@ -1,0 +1,67 @@
+/**
+ * How often one client may ask: per IP address and per Ethereum address, in fixed windows (rate-limiter-flexible).
+ * What costs the coordinator work or state — nonces, sign-ins, task creation and uploads, socket events — is
+ * counted; over the limit a request gets RATE_LIMITED (HTTP 429 with Retry-After).
+ */
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { ZkflError } from '../protocol/errors.js';
+
+export interface RateLimits {
+  /** Login nonces per IP address per minute. @default 600 */
+  noncesPerMinute: number;
+  /** Sign-ins (socket logins and owner sessions) per IP address, and per signed-in address, per minute. @default 300 */
+  signInsPerMinute: number;
+  /** Tasks created and evaluation sets uploaded per IP address, and per owner, per hour. @default 30 */
+  createsPerHour: number;
+  /** Socket events per connection per minute. @default 600 */
+  eventsPerMinute: number;
+  /** Malformed events (unknown, unparsable or invalid) a connection may send before it is disconnected. @default 20 */
+  malformedEvents: number;
+  /** Open socket connections per IP address. @default 1000 */
+  connectionsPerIp: number;
+}
+
+export const defaultRateLimits: RateLimits = {
+  noncesPerMinute: 600,
+  signInsPerMinute: 300,
+  createsPerHour: 30,
+  eventsPerMinute: 600,
+  malformedEvents: 20,
+  connectionsPerIp: 1000,
+};
+
+export class RateLimitedError extends ZkflError {
+  constructor(
+    what: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('RATE_LIMITED', `too many ${what}: try again in ${retryAfterSeconds} s`);
+  }
+}
+
+type Counted = 'nonces' | 'sign-ins' | 'creations' | 'events';
+
+export class RateLimiter {
+  private readonly windows: Record<Counted, RateLimiterMemory>;
+
+  constructor(readonly limits: RateLimits) {
+    this.windows = {
+      nonces: new RateLimiterMemory({ points: limits.noncesPerMinute, duration: 60 }),
+      'sign-ins': new RateLimiterMemory({ points: limits.signInsPerMinute, duration: 60 }),
+      creations: new RateLimiterMemory({ points: limits.createsPerHour, duration: 3600 }),
+      events: new RateLimiterMemory({ points: limits.eventsPerMinute, duration: 60 }),
+    };
+  }
+
+  /** Counts one `what` for each key (an IP address, an Ethereum address, a connection); throws when one is over. */
+  async take(what: Counted, ...keys: string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.windows[what].consume(key);
+      } catch (refusal) {
+        if (!(refusal instanceof RateLimiterRes)) throw refusal;
+        throw new RateLimitedError(what, Math.max(1, Math.ceil(refusal.msBeforeNext / 1000)));
+      }
+    }
+  }
+}
