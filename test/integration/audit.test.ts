@@ -48,6 +48,7 @@ describe('zkfl verify: an independent audit of a run', function () {
         publicAudit: true,
         rewards: { perRound: String(parseEther('30')), challengeWindowSeconds: 2, answerWindowSeconds: 2 },
       }),
+      devnet.owner,
     );
     await devnet.mint(await devnet.owner.getAddress(), parseEther('1000'));
     await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: identity });

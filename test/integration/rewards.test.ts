@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { ZkflError } from '../../protocol/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
@@ -93,6 +94,7 @@ describe('on-chain rewards, end to end', function () {
       const task = await createTask(
         coordinator.url,
         onchainTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }),
+        owner,
       );
       const keys = await fundedKeys('paid', 3);
       const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
@@ -173,6 +175,7 @@ describe('on-chain rewards, end to end', function () {
           clientsPerRound: { min: 2, target: 2 },
           rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 20, answerWindowSeconds: 20 },
         }),
+        owner,
       );
       await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const keys = await fundedKeys('challenged', 2);
@@ -213,13 +216,8 @@ describe('on-chain rewards, end to end', function () {
   it('refuses an onchain task on a coordinator without a chain', async () => {
     const plain = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'plain') });
     try {
-      const response = await fetch(`${plain.url}/api/tasks`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(smallTask({ onchain: true })),
-      });
-      expect(response.status).to.equal(400);
-      expect(((await response.json()) as { field: string }).field).to.equal('onchain');
+      const refused = await createTask(plain.url, smallTask({ onchain: true })).catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(ZkflError).that.includes({ code: 'VALIDATION_FAILED', field: 'onchain' });
     } finally {
       await plain.close();
     }
@@ -229,7 +227,11 @@ describe('on-chain rewards, end to end', function () {
     const dataDir = join(dir, 'outage');
     let coordinator = await coordinatorOn(dataDir);
     const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
-    const task = await createTask(coordinator.url, onchainTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 } }));
+    const task = await createTask(
+      coordinator.url,
+      onchainTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 } }),
+      owner,
+    );
     await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
     const keys = await fundedKeys('outage', 2);
     const shards = writeShards(dir, [300, 300]);

@@ -10,7 +10,8 @@ import { ZkflError } from '../../protocol/errors.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
-import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
+import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
+import { loadOrCreateWallet } from '../../common/identity.js';
 import { spawnZkfl } from '../helpers/processes.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -124,7 +125,19 @@ describe('federated training end to end', function () {
   it('creates, shows and downloads a task from the command line', async () => {
     const config = join(dir, 'task.json');
     writeFileSync(config, JSON.stringify(smallTask({ name: 'from the CLI', rounds: 1 })));
-    const create = spawnZkfl(['task', 'create', '--config', config, '--coordinator', coordinator.url]);
+    const ownerKey = join(dir, 'owner.json');
+    const create = spawnZkfl([
+      'task',
+      'create',
+      '--config',
+      config,
+      '--key',
+      ownerKey,
+      '--evaluation',
+      testPrefix,
+      '--coordinator',
+      coordinator.url,
+    ]);
     const id = await new Promise<string>((resolve) =>
       createInterface({ input: create.child.stdout! }).once('line', resolve),
     );
@@ -141,6 +154,10 @@ describe('federated training end to end', function () {
       'running',
       1,
     ]);
+    // Signed in as the key's address, the evaluation set uploaded (its first 500 examples used).
+    expect(shown.task.spec.owner).to.equal(loadOrCreateWallet(ownerKey).address);
+    expect(shown.task.spec.evaluation).to.deep.equal({ upload: shown.task.spec.evaluation.upload, limit: 500 });
+    expect(shown.task.spec.evaluation.upload).to.match(/^[0-9a-f]{64}$/);
 
     const out = join(dir, 'downloaded');
     const download = spawnZkfl([
@@ -165,7 +182,7 @@ describe('federated training end to end', function () {
     };
     expect(manifest.weightsManifest[0]!.paths).to.deep.equal(['weights.bin']);
 
-    const bad = spawnZkfl(['task', 'create', '--config', join(dir, 'missing.json'), '--coordinator', coordinator.url]);
+    const bad = spawnZkfl(['task', 'create', '--config', join(dir, 'missing.json'), '--key', ownerKey]);
     expect(await bad.exited).to.equal(1);
     expect(bad.stderr.join('\n')).to.match(/VALIDATION_FAILED: cannot read .*missing\.json/);
     const unknownFlag = spawnZkfl(['task', 'show', '--bogus']);

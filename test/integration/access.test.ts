@@ -1,0 +1,283 @@
+/**
+ * Who may do what on a coordinator: owners sign in to create tasks, requests name no server paths, tasks are
+ * bounded before anything is allocated, and rates and connections are limited. Every refusal has its code.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { OwnerSession } from '../../client/owner.js';
+import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { CoordinatorOptions } from '../../coordinator/options.js';
+import type { ErrorBody } from '../../protocol/errors.js';
+import type { SessionView, TaskView } from '../../protocol/rest.js';
+import { signIn } from '../../protocol/sign-in.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
+import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
+import { getJson } from '../helpers/rest.js';
+import { tempDir } from '../helpers/temp.js';
+
+/** A task that needs no circuit and trains on 4 features. */
+function tinyTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
+  return {
+    model: { preset: 'mlp', hidden: [] },
+    inputShape: [4],
+    classes: 2,
+    rounds: 1,
+    clientsPerRound: { min: 1, target: 1 },
+    proofs: false,
+    evaluation: { path: 'eval.csv' },
+    ...overrides,
+  };
+}
+
+const csv = 'a,b,c,d,label\n' + Array.from({ length: 20 }, (_, i) => `${i},1,2,3,${i % 2}`).join('\n') + '\n';
+
+describe('access: owners, paths, limits and rates', function () {
+  this.timeout(60_000);
+  const dir = tempDir();
+  const root = join(dir, 'root');
+  const outside = join(dir, 'outside');
+  const running: RunningCoordinator[] = [];
+
+  before(() => {
+    mkdirSync(root);
+    mkdirSync(outside);
+    writeFileSync(join(root, 'eval.csv'), csv);
+    // A named pipe blocks whoever opens it: a request that made the coordinator open it would hang.
+    execFileSync('mkfifo', [join(outside, 'pipe.csv')]);
+    writeFileSync(join(outside, 'secret.csv'), 'secret-token,1\n');
+    symlinkSync(join(outside, 'pipe.csv'), join(root, 'link.csv'));
+    symlinkSync(outside, join(root, 'escape'));
+  });
+  after(() => Promise.all(running.map((coordinator) => coordinator.close())));
+
+  async function coordinator(options: Partial<CoordinatorOptions> = {}): Promise<RunningCoordinator> {
+    const started = await startCoordinator({
+      port: 0,
+      dataDir: join(dir, `coordinator-${running.length}`),
+      dataRoot: root,
+      ...options,
+    });
+    running.push(started);
+    return started;
+  }
+
+  async function post(url: string, path: string, body: unknown, token?: string): Promise<[number, ErrorBody]> {
+    const response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    return [response.status, (await response.json()) as ErrorBody];
+  }
+
+  const codeOf = (error: unknown): [string, string | undefined] => [
+    (error as ErrorBody).code,
+    (error as ErrorBody).field,
+  ];
+
+  describe('owner sign-in', () => {
+    it('refuses task creation without a session, with an unknown one, and a sign-in made for another host', async () => {
+      const { url } = await coordinator();
+      expect((await post(url, '/api/tasks', tinyTask()))[1].code).to.equal('AUTH_FAILED');
+      const [status, body] = await post(url, '/api/tasks', tinyTask(), 'f'.repeat(32));
+      expect([status, body.code, body.message]).to.deep.equal([
+        401,
+        'AUTH_FAILED',
+        'unknown or expired session: sign in again',
+      ]);
+
+      const elsewhere = await signIn(randomWallet(), 'http://coordinator.example', await freshNonce(url));
+      const refused = await post(url, '/api/auth/session', elsewhere);
+      expect([refused[0], refused[1].code]).to.deep.equal([401, 'AUTH_FAILED']);
+      const forged = await signedIn(url, randomWallet());
+      forged.signature = await randomWallet().signMessage(forged.message);
+      expect((await post(url, '/api/auth/session', forged))[0]).to.equal(401);
+      expect(await getJson<TaskView[]>(`${url}/api/tasks`)).to.deep.equal([]);
+    });
+
+    it('records the signed-in owner, and refuses a spec naming another', async () => {
+      const { url } = await coordinator();
+      const wallet = randomWallet();
+      const owner = await OwnerSession.open(url, wallet);
+      const task = await owner.createTask(tinyTask());
+      expect(task.spec.owner).to.equal(wallet.address);
+      const other = await owner.createTask(tinyTask({ owner: randomWallet().address })).catch(codeOf);
+      expect(other).to.deep.equal(['FORBIDDEN', 'owner']);
+    });
+
+    it('takes tasks only from the --owners it names', async () => {
+      const allowed = randomWallet();
+      const { url } = await coordinator({ owners: [allowed.address.toLowerCase()] });
+      const stranger = await OwnerSession.open(url, randomWallet());
+      expect(await stranger.createTask(tinyTask()).catch(codeOf)).to.deep.equal(['FORBIDDEN', undefined]);
+      expect(await stranger.upload(join(root, 'eval.csv')).catch(codeOf)).to.deep.equal(['FORBIDDEN', undefined]);
+      const task = await (await OwnerSession.open(url, allowed)).createTask(tinyTask());
+      expect(task.spec.owner).to.equal(allowed.address);
+    });
+  });
+
+  describe('evaluation data', () => {
+    it('opens nothing outside the data root, and names nothing of it in errors', async () => {
+      const { url } = await coordinator();
+      const owner = await OwnerSession.open(url, randomWallet());
+      const names = [
+        join(outside, 'secret.csv'),
+        '/etc/passwd',
+        '../outside/secret.csv',
+        'escape/../../outside/pipe.csv',
+        'link.csv',
+        'escape/pipe.csv',
+        'escape/secret.csv',
+      ];
+      for (const path of names) {
+        const error = (await owner
+          .createTask(tinyTask({ evaluation: { path } }))
+          .catch((e: unknown) => e)) as ErrorBody;
+        expect([path, error.code, (error as { field?: string }).field]).to.deep.equal([
+          path,
+          'VALIDATION_FAILED',
+          'evaluation.path',
+        ]);
+        expect(error.message).to.not.match(/secret-token|root:/);
+        expect(error.message).to.not.include(root);
+      }
+      const missing = (await owner
+        .createTask(tinyTask({ evaluation: { path: 'nothing.csv' } }))
+        .catch((e: unknown) => e)) as ErrorBody;
+      expect(missing.message).to.match(/^cannot read nothing\.csv/);
+      expect(await getJson<TaskView[]>(`${url}/api/tasks`)).to.deep.equal([]);
+    });
+
+    it('without a data root takes uploads only: content-addressed, checked, bounded', async () => {
+      const { url } = await coordinator({ dataRoot: undefined, limits: { evaluationBytes: 4096 } });
+      const owner = await OwnerSession.open(url, randomWallet());
+      const named = await owner.createTask(tinyTask()).catch(codeOf);
+      expect(named).to.deep.equal(['VALIDATION_FAILED', 'evaluation.path']);
+
+      const upload = await owner.upload(join(root, 'eval.csv'));
+      expect(upload).to.deep.include({ count: 20, exampleShape: [4], bytes: csv.length });
+      expect((await owner.upload(join(root, 'eval.csv'))).upload).to.equal(upload.upload);
+      const task = await owner.createTask(tinyTask({ evaluation: { upload: upload.upload, limit: 10 } }));
+      expect(task.spec.evaluation).to.deep.equal({ upload: upload.upload, limit: 10 });
+      expect(await owner.createTask(tinyTask({ evaluation: { upload: 'a'.repeat(64) } })).catch(codeOf)).to.deep.equal([
+        'VALIDATION_FAILED',
+        'evaluation.upload',
+      ]);
+
+      const token = owner.session.token;
+      const secret = Buffer.from('secret-token,x\nmore,1\n').toString('base64');
+      const [status, body] = await post(url, '/api/uploads', { files: { 'data.csv': secret } }, token);
+      expect([status, body.code]).to.deep.equal([400, 'VALIDATION_FAILED']);
+      expect(body.message).to.not.match(/secret-token|staging|\/tmp/);
+      const traversal = await post(url, '/api/uploads', { files: { '../x.csv': secret } }, token);
+      expect([traversal[0], traversal[1].code]).to.deep.equal([400, 'VALIDATION_FAILED']);
+      const big = Buffer.alloc(5000, '1,').toString('base64');
+      const tooBig = await post(url, '/api/uploads', { files: { 'big.csv': big } }, token);
+      expect([tooBig[0], tooBig[1].code]).to.deep.equal([422, 'LIMIT_EXCEEDED']);
+      const uploads = readdirSync(join(dir, `coordinator-${running.length - 1}`, 'uploads'));
+      expect(uploads).to.deep.equal([upload.upload]);
+    });
+  });
+
+  describe('bounded tasks', () => {
+    it('refuses each spec over a limit with LIMIT_EXCEEDED before allocating anything', async () => {
+      const started = await coordinator({
+        limits: {
+          params: 100_000,
+          rounds: 10,
+          clientsPerRound: 5,
+          modelJsonBytes: 2000,
+          layerTypes: ['Dense', 'Flatten'],
+        },
+      });
+      const owner = await OwnerSession.open(started.url, randomWallet());
+      const refusals: Array<[TaskSpecInput, string]> = [
+        // The anonymous request of the issue: 415,920,010 parameters, refused without building it.
+        [tinyTask({ model: { preset: 'mlp', hidden: [20000, 20000] }, inputShape: [784] }), 'model'],
+        [tinyTask({ rounds: 11 }), 'rounds'],
+        [tinyTask({ clientsPerRound: { min: 1, target: 6 } }), 'clientsPerRound.target'],
+        [tinyTask({ model: { preset: 'cnn' }, inputShape: [28, 28, 1] }), 'model'],
+        [
+          tinyTask({
+            model: {
+              topology: {
+                class_name: 'Sequential',
+                config: { layers: [{ class_name: 'Dense', config: { units: 2, padding: 'x'.repeat(3000) } }] },
+              },
+            },
+          }),
+          'model',
+        ],
+      ];
+      for (const [spec, field] of refusals) {
+        expect(await owner.createTask(spec).catch(codeOf)).to.deep.equal(['LIMIT_EXCEEDED', field]);
+      }
+      expect(await getJson<TaskView[]>(`${started.url}/api/tasks`)).to.deep.equal([]);
+      expect(
+        readdirSync(join(dir, `coordinator-${running.length - 1}`)).filter((name) => name.startsWith('t-')),
+      ).to.deep.equal([]);
+    });
+
+    it('holds each owner to its running tasks', async () => {
+      const { url } = await coordinator({ limits: { tasksPerOwner: 1 } });
+      const owner = await OwnerSession.open(url, randomWallet());
+      await owner.createTask(tinyTask());
+      expect(await owner.createTask(tinyTask()).catch(codeOf)).to.deep.equal(['LIMIT_EXCEEDED', 'owner']);
+      await (await OwnerSession.open(url, randomWallet())).createTask(tinyTask());
+    });
+  });
+
+  describe('rates and connections', () => {
+    it('answers 429 with Retry-After past the nonce, sign-in and creation rates', async () => {
+      const { url } = await coordinator({ rateLimits: { noncesPerMinute: 4, createsPerHour: 2 } });
+      const owner = await OwnerSession.open(url, randomWallet()); // nonce 1
+      await owner.createTask(tinyTask());
+      await owner.createTask(tinyTask({ rounds: 2 }));
+      const [status, body] = await post(url, '/api/tasks', tinyTask(), owner.session.token);
+      expect([status, body.code]).to.deep.equal([429, 'RATE_LIMITED']);
+      for (let i = 2; i <= 4; i++) expect((await fetch(`${url}/api/auth/nonce`)).status).to.equal(200);
+      const refused = await fetch(`${url}/api/auth/nonce`);
+      expect(refused.status).to.equal(429);
+      expect(Number(refused.headers.get('retry-after'))).to.be.within(1, 60);
+    });
+
+    it('disconnects a socket after a burst of malformed events, and keeps serving the others', async () => {
+      const { url } = await coordinator({ rateLimits: { malformedEvents: 5 } });
+      const honest = await connect(url, randomWallet());
+      const noisy = await connect(url, randomWallet());
+      const disconnected = next<string>(noisy, 'disconnect');
+      for (let i = 0; i < 4; i++) {
+        const reply = await request(noisy, 'join', { taskId: 42 });
+        expect(reply.ok ? 'ok' : reply.error.code).to.equal('VALIDATION_FAILED');
+      }
+      noisy.emit('no-such-event', 'x');
+      expect(await disconnected).to.equal('io server disconnect');
+      const reply = await request(honest, 'join', { taskId: 'no-such-task' });
+      expect(reply.ok ? 'ok' : reply.error.code).to.equal('NOT_FOUND');
+    });
+
+    it('refuses connections past the limit per IP address', async () => {
+      const { url } = await coordinator({ rateLimits: { connectionsPerIp: 2 } });
+      const first = await connect(url, randomWallet());
+      await connect(url, randomWallet());
+      const refused = await connect(url, randomWallet()).catch((error: { data: ErrorBody }) => error.data);
+      expect((refused as ErrorBody).code).to.equal('RATE_LIMITED');
+      first.disconnect();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      (await connect(url, new Wallet(Wallet.createRandom().privateKey))).disconnect();
+    });
+  });
+
+  it('keeps the session a sign-in opened until it expires', async () => {
+    const { url } = await coordinator({ sessionTtlSeconds: 1 });
+    const owner = await OwnerSession.open(url, randomWallet());
+    const session: SessionView = owner.session;
+    expect(session.expiresAt - Date.now()).to.be.within(0, 1000);
+    await owner.createTask(tinyTask());
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await owner.createTask(tinyTask()).catch(codeOf)).to.deep.equal(['AUTH_FAILED', undefined]);
+  });
+});
