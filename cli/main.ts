@@ -2,13 +2,13 @@
  * `zkfl`: a thin shell over the libraries — parse arguments, call, print. Output meant for machines goes to
  * stdout; logs and progress go to stderr.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatEther, isAddress, parseEther } from 'ethers';
+import { formatEther, isAddress, parseEther, Wallet } from 'ethers';
 import { buildCircuit, loadCircuit, terminateCurve } from '../circuits/build.js';
-import { loadOrCreateWallet } from '../common/identity.js';
+import { keyAddress, loadOrCreateWallet, loadWallet, saveWallet } from '../common/identity.js';
 import { connectRpc } from '../contracts/chain.js';
 import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
 import { startDevnet } from '../contracts/devnet.js';
@@ -35,6 +35,8 @@ import { createInterface } from 'node:readline/promises';
 
 const usage = `zkfl — federated learning with proofs of every contribution
 
+  zkfl key new|address --key FILE [--password-file FILE]
+  zkfl key import --from PLAINTEXT_KEY --key FILE [--password-file FILE]
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--data-root DIR] [--owners ADDR,…] [--limits FILE]
@@ -58,6 +60,8 @@ prefix or a directory) as the task's evaluation set; without it, the spec's eval
 coordinator's --data-root. A coordinator started with --owners takes tasks from those addresses only; without it,
 from anyone who signs in, up to 5 running tasks each.
 
+Keys (--key) are encrypted keystores unlocked by --password-file FILE or ZKFL_PASSWORD; a key created where
+none exists is encrypted with that password, or stored plaintext (with a warning) without one.
 Every command takes --log-level debug|info|warn|error|silent (default info, or ZKFL_LOG_LEVEL).
 --ptau defaults to ZKFL_PTAU; without either, setup downloads the public Hermez file or runs a dev ceremony.
 --coordinator defaults to ZKFL_COORDINATOR or http://127.0.0.1:8080.`;
@@ -112,6 +116,19 @@ function chainFrom(values: Values): { rpcUrl: string; deployment: Deployment } |
   }
   return { rpcUrl: (values.rpc as string | undefined) ?? deployment.rpcUrl ?? required(values, 'rpc'), deployment };
 }
+
+/** The password that unlocks (or encrypts) keys: `--password-file`, else ZKFL_PASSWORD. */
+function password(values: Values): string | undefined {
+  const file = values['password-file'] as string | undefined;
+  if (file === undefined) return process.env.ZKFL_PASSWORD;
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ZkflError('VALIDATION_FAILED', `cannot read ${file}: ${(error as Error).message}`, 'password-file');
+  }
+}
+
+const keyOptions = { key: { type: 'string' }, 'password-file': { type: 'string' } } as const;
 
 function coordinatorUrl(values: Values): string {
   return (
@@ -174,7 +191,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     owners: { type: 'string' },
     limits: { type: 'string' },
     'max-payload-mb': { type: 'string' },
-    key: { type: 'string' },
+    ...keyOptions,
     ...chainOptions,
   });
   const chain = chainFrom(values);
@@ -185,6 +202,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
   const running = await startCoordinator({
     ...(chain ? { chain } : {}),
     ...(values.key ? { keyFile: values.key as string } : {}),
+    ...(password(values) !== undefined ? { keyPassword: password(values) } : {}),
     ...(owners.length > 0 ? { owners } : {}),
     ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
     ...(values.limits ? limitsFrom(values.limits as string) : {}),
@@ -225,7 +243,7 @@ async function taskCommand(args: string[]): Promise<void> {
     round: { type: 'string' },
     json: { type: 'boolean' },
     escrow: { type: 'boolean' },
-    key: { type: 'string' },
+    ...keyOptions,
     evaluation: { type: 'string' },
     ...chainOptions,
   });
@@ -238,7 +256,7 @@ async function taskCommand(args: string[]): Promise<void> {
     } catch (error) {
       throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'config');
     }
-    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key')));
+    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
     if (values.evaluation !== undefined) {
       const upload = await owner.upload(values.evaluation as string);
       process.stderr.write(`uploaded ${upload.count} evaluation examples (${upload.bytes} bytes): ${upload.upload}\n`);
@@ -296,7 +314,9 @@ async function taskCommand(args: string[]): Promise<void> {
 async function escrowCommand(values: Values, base: string, task: TaskView): Promise<void> {
   const chain = chainFrom(values);
   if (!chain) throw new ZkflError('VALIDATION_FAILED', '--escrow needs --rpc and --deployment', 'deployment');
-  const owner = loadOrCreateWallet(required(values, 'key')).connect(connectRpc(chain.rpcUrl, chain.deployment.chainId));
+  const owner = loadOrCreateWallet(required(values, 'key'), password(values)).connect(
+    connectRpc(chain.rpcUrl, chain.deployment.chainId),
+  );
   const { coordinator } = await requestJson<InfoView>(`${base}/api/info`);
   await escrowTask(owner, chain.deployment, task, { coordinator });
   const deposit = BigInt(task.spec.rewards.perRound) * BigInt(task.spec.rounds);
@@ -453,7 +473,7 @@ async function clientCommand(args: string[]): Promise<void> {
     coordinator: { type: 'string' },
     task: { type: 'string' },
     data: { type: 'string' },
-    key: { type: 'string' },
+    ...keyOptions,
     backend: { type: 'string' },
     progress: { type: 'string' },
     ...chainOptions,
@@ -495,6 +515,7 @@ async function clientCommand(args: string[]): Promise<void> {
       taskId: required(values, 'task'),
       dataPath: required(values, 'data'),
       keyPath: (values.key as string | undefined) ?? join(homedir(), '.zkfl', 'key.json'),
+      ...(password(values) !== undefined ? { keyPassword: password(values) } : {}),
       backend: backend as BackendName | undefined,
       agreeToTerms: (view) => askTerms(view, values['accept-terms'] === true),
       onEvent,
@@ -641,7 +662,42 @@ async function demoCommand(args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = {
+/** The password a new keystore is encrypted with: one must be given. */
+function newPassword(values: Values): string {
+  const given = password(values);
+  if (given !== undefined) return given;
+  throw new ZkflError(
+    'VALIDATION_FAILED',
+    'a new keystore needs a password: give --password-file FILE or ZKFL_PASSWORD',
+    'password-file',
+  );
+}
+
+/** `zkfl key new|import|address`: encrypted keystores for data holders, owners and coordinators. */
+function keyCommand(args: string[]): void {
+  const [sub, ...rest] = args;
+  const values = parse(rest, { ...keyOptions, from: { type: 'string' } });
+  const path = required(values, 'key');
+  if (sub === 'new') {
+    if (existsSync(path)) throw new ZkflError('VALIDATION_FAILED', `${path} exists already`, 'key');
+    const wallet = new Wallet(Wallet.createRandom().privateKey);
+    saveWallet(path, wallet, newPassword(values));
+    process.stdout.write(`${wallet.address}\n`);
+  } else if (sub === 'import') {
+    if (existsSync(path)) throw new ZkflError('VALIDATION_FAILED', `${path} exists already`, 'key');
+    const wallet = loadWallet(required(values, 'from'));
+    saveWallet(path, wallet, newPassword(values));
+    process.stdout.write(`${wallet.address}\n`);
+    process.stderr.write(`encrypted into ${path}; delete the plaintext ${String(values.from)} once you have checked it\n`);
+  } else if (sub === 'address') {
+    process.stdout.write(`${keyAddress(path)}\n`);
+  } else {
+    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl key new|import|address`', 'command');
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void> | void> = {
+  key: keyCommand,
   setup: setupCommand,
   chain: chainCommand,
   coordinator: coordinatorCommand,

@@ -49,8 +49,10 @@ export interface ClientOptions {
   taskId: string;
   /** A CSV file, an IDX prefix or a directory holding one IDX pair (see ml/dataset.ts). */
   dataPath: string;
-  /** File holding the client's Ethereum key; created on first use. */
+  /** File holding the client's Ethereum key; created on first use (encrypted when `keyPassword` is given). */
   keyPath: string;
+  /** Unlocks the key when it is an encrypted keystore. */
+  keyPassword?: string;
   /** Backend to try first. @default the best that loads */
   backend?: BackendName;
   /** Seconds to wait for the coordinator to acknowledge an update. @default 120 */
@@ -107,7 +109,7 @@ const log = createLogger('client');
 /** Runs until the task ends; rejects on a fatal error (bad data, bad key, unknown task, refused login). */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const dataset = loadDataset(options.dataPath);
-  const wallet = loadOrCreateWallet(options.keyPath);
+  const wallet = loadOrCreateWallet(options.keyPath, options.keyPassword);
   const backend = await initBackend(options.backend);
   const base = options.coordinatorUrl.replace(/\/$/, '');
   const task = await requestJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(options.taskId)}`);

@@ -1,31 +1,84 @@
 /**
- * An Ethereum identity. A data holder's key signs its login nonce, is bound into its proofs and receives its rewards; a
- * coordinator's key signs receipts and round records and sends its on-chain transactions.
- * Generated on first use and stored (0600) where its owner says.
+ * An Ethereum identity. A data holder's key signs its login, is bound into its proofs and receives its rewards; a
+ * coordinator's key signs receipts and round records and sends its on-chain transactions; an owner's key signs in
+ * and escrows.
+ *
+ * Keys are stored as encrypted JSON keystores (Web3 Secret Storage, scrypt: ethers' `Wallet.encrypt`), unlocked with
+ * a password (`--password-file` or `ZKFL_PASSWORD`). A key created without a password, and a plaintext key made by
+ * an older version, are plaintext files (mode 0600) and load with a warning; `zkfl key import` encrypts one.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Wallet } from 'ethers';
+import { getAddress, isKeystoreJson, Wallet } from 'ethers';
 import { createLogger } from './log.js';
 import { ZkflError } from '../protocol/errors.js';
 
 const log = createLogger('identity');
 
-export function loadOrCreateWallet(path: string): Wallet {
-  if (existsSync(path)) {
-    const text = readFileSync(path, 'utf8').trim();
-    try {
-      const key = text.startsWith('{') ? (JSON.parse(text) as { privateKey: string }).privateKey : text;
-      return new Wallet(key);
-    } catch {
-      throw new ZkflError('DATA_MALFORMED', `${path} does not hold a private key ({"privateKey": "0x…"} or 0x… hex)`);
-    }
+/** The address a key file holds, without unlocking it (a keystore names its address in the clear). */
+export function keyAddress(path: string): string {
+  const text = readKeyFile(path);
+  if (isKeystoreJson(text)) return getAddress((JSON.parse(text) as { address: string }).address);
+  return plaintextWallet(path, text).address;
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new ZkflError('DATA_MISSING', `cannot read the key ${path}: ${(error as Error).message}`);
   }
-  const wallet = Wallet.createRandom();
+}
+
+function plaintextWallet(path: string, text: string): Wallet {
+  try {
+    const key = text.startsWith('{') ? (JSON.parse(text) as { privateKey: string }).privateKey : text;
+    return new Wallet(key);
+  } catch {
+    throw new ZkflError(
+      'DATA_MALFORMED',
+      `${path} holds no key: expected an encrypted keystore, {"privateKey": "0x…"} or 0x… hex`,
+    );
+  }
+}
+
+/** Loads the key at `path`, unlocking a keystore with `password`. */
+export function loadWallet(path: string, password?: string): Wallet {
+  const text = readKeyFile(path);
+  if (!isKeystoreJson(text)) {
+    log.warn('the key is stored unencrypted: encrypt it with `zkfl key import`', { path });
+    return plaintextWallet(path, text);
+  }
+  if (password === undefined) {
+    throw new ZkflError('AUTH_FAILED', `${path} is an encrypted keystore: give --password-file FILE or ZKFL_PASSWORD`);
+  }
+  try {
+    const wallet = Wallet.fromEncryptedJsonSync(text, password);
+    return new Wallet(wallet.privateKey);
+  } catch {
+    throw new ZkflError('AUTH_FAILED', `wrong password for the keystore ${path}`);
+  }
+}
+
+/** Writes `wallet` to `path` (0600): a keystore encrypted with `password`, or plaintext without one. */
+export function saveWallet(path: string, wallet: Wallet, password?: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify({ address: wallet.address, privateKey: wallet.privateKey }, null, 2) + '\n', {
-    mode: 0o600,
-  });
-  log.info('created a new key', { address: wallet.address, path });
-  return new Wallet(wallet.privateKey);
+  const text =
+    password === undefined
+      ? JSON.stringify({ address: wallet.address, privateKey: wallet.privateKey }, null, 2)
+      : wallet.encryptSync(password);
+  writeFileSync(path, text + '\n', { mode: 0o600, flag: 'wx' });
+}
+
+/** Loads the key at `path`, or creates one there (encrypted when a password is given). */
+export function loadOrCreateWallet(path: string, password?: string): Wallet {
+  if (existsSync(path)) return loadWallet(path, password);
+  const wallet = new Wallet(Wallet.createRandom().privateKey);
+  saveWallet(path, wallet, password);
+  if (password === undefined) {
+    log.warn('created a new key, stored unencrypted (give a password to encrypt keys)', { address: wallet.address, path });
+  } else {
+    log.info('created a new encrypted key', { address: wallet.address, path });
+  }
+  return wallet;
 }

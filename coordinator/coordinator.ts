@@ -83,6 +83,7 @@ export class Coordinator {
       | 'verifierProcesses'
       | 'verifyTimeoutMs'
       | 'keyFile'
+      | 'keyPassword'
       | 'chain'
       | 'settlement'
       | 'rejectionLimits'
@@ -96,7 +97,10 @@ export class Coordinator {
     this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'), options.rejectionLimits);
     this.checkpoints = new Checkpoints(options.dataDir);
     this.checker = new UpdateChecker(options);
-    this.identity = loadOrCreateWallet(options.keyFile ?? join(options.dataDir, 'coordinator-key.json'));
+    this.identity = loadOrCreateWallet(
+      options.keyFile ?? join(options.dataDir, 'coordinator-key.json'),
+      options.keyPassword,
+    );
     this.limits = { ...defaultTaskLimits, ...options.limits };
     this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits.evaluationBytes);
     this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));

@@ -51,6 +51,8 @@ export interface CoordinatorOptions {
    * transactions. @default '<dataDir>/coordinator-key.json'
    */
   keyFile?: string;
+  /** Unlocks the key file when it is an encrypted keystore, and encrypts a new one. @default none */
+  keyPassword?: string;
   /** Where `onchain` tasks settle: a JSON-RPC URL and the deployment there. @default none (no on-chain tasks) */
   chain?: { rpcUrl: string; deployment: Deployment };
   /** Settlement timing (coordinator/settlement.ts). @default defaultSettlementOptions */

@@ -19,8 +19,11 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-export function spawnZkfl(args: string[]): Spawned {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnZkfl(args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   running.add(child);
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));

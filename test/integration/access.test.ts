@@ -4,10 +4,11 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { OwnerSession } from '../../client/owner.js';
+import { loadWallet, saveWallet } from '../../common/identity.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import type { CoordinatorOptions } from '../../coordinator/options.js';
 import type { ErrorBody } from '../../protocol/errors.js';
@@ -15,6 +16,7 @@ import type { SessionView, TaskView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
+import { spawnZkfl } from '../helpers/processes.js';
 import { getJson } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -268,6 +270,66 @@ describe('access: owners, paths, limits and rates', function () {
       first.disconnect();
       await new Promise((resolve) => setTimeout(resolve, 200));
       (await connect(url, new Wallet(Wallet.createRandom().privateKey))).disconnect();
+    });
+  });
+
+  describe('keys', () => {
+    /** Runs `zkfl …` to its end: exit code, stdout and stderr. */
+    async function zkfl(args: string[], env: Record<string, string> = {}): Promise<[number | null, string, string]> {
+      const spawned = spawnZkfl(args, env);
+      let stdout = '';
+      spawned.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const code = await spawned.exited;
+      return [code, stdout.trim(), spawned.stderr.join('\n')];
+    }
+
+    it('creates, imports and unlocks encrypted keystores; a wrong or missing password is a clear error', async () => {
+      const keys = join(dir, 'keys');
+      mkdirSync(keys);
+      const passwordFile = join(keys, 'password');
+      writeFileSync(passwordFile, 'correct horse\n');
+      const [refused, , why] = await zkfl(['key', 'new', '--key', join(keys, 'a.json')]);
+      expect([refused, why]).to.deep.equal([
+        1,
+        'zkfl: VALIDATION_FAILED: a new keystore needs a password: give --password-file FILE or ZKFL_PASSWORD',
+      ]);
+
+      const [created, address] = await zkfl([
+        'key',
+        'new',
+        '--key',
+        join(keys, 'a.json'),
+        '--password-file',
+        passwordFile,
+      ]);
+      expect([created, readFileSync(join(keys, 'a.json'), 'utf8')]).to.satisfy(
+        ([code, text]: [number, string]) => code === 0 && text.includes('"Crypto"') && !text.includes('privateKey'),
+      );
+      expect(await zkfl(['key', 'address', '--key', join(keys, 'a.json')])).to.deep.equal([0, address, '']);
+      expect(loadWallet(join(keys, 'a.json'), 'correct horse').address).to.equal(address);
+
+      const plain = new Wallet(Wallet.createRandom().privateKey);
+      saveWallet(join(keys, 'plain.json'), plain);
+      const [imported, importedAddress] = await zkfl(
+        ['key', 'import', '--from', join(keys, 'plain.json'), '--key', join(keys, 'b.json')],
+        { ZKFL_PASSWORD: 'battery staple' },
+      );
+      expect([imported, importedAddress]).to.deep.equal([0, plain.address]);
+      expect(loadWallet(join(keys, 'b.json'), 'battery staple').privateKey).to.equal(plain.privateKey);
+
+      const client = ['client', '--coordinator', 'http://127.0.0.1:9', '--task', 't', '--data', join(root, 'eval.csv')];
+      const wrong = await zkfl([...client, '--key', join(keys, 'b.json')], { ZKFL_PASSWORD: 'wrong' });
+      expect([wrong[0], wrong[2]]).to.deep.equal([
+        1,
+        `zkfl: AUTH_FAILED: wrong password for the keystore ${join(keys, 'b.json')}`,
+      ]);
+      const locked = await zkfl([...client, '--key', join(keys, 'b.json')]);
+      expect(locked[2]).to.match(
+        /AUTH_FAILED: .*b\.json is an encrypted keystore: give --password-file FILE or ZKFL_PASSWORD/,
+      );
+      const unencrypted = await zkfl([...client, '--key', join(keys, 'plain.json')]);
+      expect(unencrypted[2]).to.match(/the key is stored unencrypted: encrypt it with `zkfl key import`/);
+      expect(unencrypted[2]).to.match(/UNAVAILABLE: cannot reach/);
     });
   });
 
