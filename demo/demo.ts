@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatEther, parseEther, Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
-import { loadOrCreateWallet } from '../common/identity.js';
+import { keyAddress, saveWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
 import { writeDeployment } from '../contracts/deployment.js';
 import { type Devnet, startDevnet } from '../contracts/devnet.js';
@@ -187,7 +187,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const owner = await OwnerSession.open(coordinator.url, devnet?.owner ?? Wallet.createRandom());
       const { upload } = await owner.upload(test);
       const task = await owner.createTask({ ...demoTask(options, { upload }), onchain, publicAudit });
+      // Throwaway keys, stored unencrypted in the demo's scratch directory and deleted with it.
       const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
+      for (const key of keys) saveWallet(key, new Wallet(Wallet.createRandom().privateKey));
+      stage(`throwaway keys for the owner, the coordinator and ${keys.length} clients (unencrypted, deleted at the end)`);
       if (devnet) {
         // Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator
         // its bond in reward tokens, the owner (Hardhat's account 0) the pool.
@@ -195,7 +198,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const coordinatorAddress = coordinator.coordinator.identity.address;
         await devnet.fund(coordinatorAddress);
         await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards).coordinatorBond);
-        for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
+        for (const key of keys) await devnet.fund(keyAddress(key));
         await devnet.mint(await devnet.owner.getAddress(), deposit);
         await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: coordinatorAddress });
         stage(`escrowed ${formatEther(deposit)} ZKR for task ${task.id}`);
@@ -297,7 +300,7 @@ async function settlementGas(
   const claims = await rewards.events('RewardClaimed', key);
   const perContributor = await Promise.all(
     keys.map(async (file) => {
-      const { address } = loadOrCreateWallet(file);
+      const address = keyAddress(file);
       const mine = claims.filter((log) => (log.args[2] as string).toLowerCase() === address.toLowerCase());
       const transactions = [...new Set(mine.map((log) => log.transactionHash))];
       const gas = (await Promise.all(transactions.map(gasOf))).reduce((sum, value) => sum + value, 0n);
@@ -343,7 +346,7 @@ async function balances(devnet: Devnet, keys: string[]): Promise<Record<string, 
   const token = new TokenContract(devnet.deployment.token, devnet.provider);
   const entries = await Promise.all(
     keys.map(async (key) => {
-      const { address } = loadOrCreateWallet(key);
+      const address = keyAddress(key);
       return [address, formatEther(await token.balanceOf(address))] as const;
     }),
   );
