@@ -190,7 +190,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       // Throwaway keys, stored unencrypted in the demo's scratch directory and deleted with it.
       const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
       for (const key of keys) saveWallet(key, new Wallet(Wallet.createRandom().privateKey));
-      stage(`throwaway keys for the owner, the coordinator and ${keys.length} clients (unencrypted, deleted at the end)`);
+      stage(
+        `throwaway keys for the owner, the coordinator and ${keys.length} clients (unencrypted, deleted at the end)`,
+      );
       if (devnet) {
         // Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator
         // its bond in reward tokens, the owner (Hardhat's account 0) the pool.
