@@ -688,7 +688,9 @@ function keyCommand(args: string[]): void {
     const wallet = loadWallet(required(values, 'from'));
     saveWallet(path, wallet, newPassword(values));
     process.stdout.write(`${wallet.address}\n`);
-    process.stderr.write(`encrypted into ${path}; delete the plaintext ${String(values.from)} once you have checked it\n`);
+    process.stderr.write(
+      `encrypted into ${path}; delete the plaintext ${String(values.from)} once you have checked it\n`,
+    );
   } else if (sub === 'address') {
     process.stdout.write(`${keyAddress(path)}\n`);
   } else {

@@ -76,7 +76,10 @@ export function loadOrCreateWallet(path: string, password?: string): Wallet {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
   saveWallet(path, wallet, password);
   if (password === undefined) {
-    log.warn('created a new key, stored unencrypted (give a password to encrypt keys)', { address: wallet.address, path });
+    log.warn('created a new key, stored unencrypted (give a password to encrypt keys)', {
+      address: wallet.address,
+      path,
+    });
   } else {
     log.info('created a new encrypted key', { address: wallet.address, path });
   }
