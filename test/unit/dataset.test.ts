@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type Dataset, head, loadDataset, saveIdx } from '../../ml/dataset.js';
@@ -55,6 +55,19 @@ describe('data sets', () => {
       expect(Array.from(loaded.features)).to.deep.equal([0.5, 1, 2, 3]);
       expect(Array.from(loaded.labels)).to.deep.equal([1, 0]);
     }
+  });
+
+  it('reads gzipped CSV, and a directory holding one CSV file', () => {
+    const one = join(dir, 'one-csv');
+    mkdirSync(one);
+    writeFileSync(join(one, 'data.csv.gz'), gzipSync('a,b,label\n0.5,1,1\n2,3,0\n'));
+    for (const path of [join(one, 'data.csv.gz'), one]) {
+      expect(Array.from(loadDataset(path).features)).to.deep.equal([0.5, 1, 2, 3]);
+    }
+    saveIdx(join(one, 'also'), images);
+    expect(codeOf(() => loadDataset(one))).to.equal('DATA_MALFORMED');
+    writeFileSync(join(dir, 'broken.csv.gz'), 'not gzip');
+    expect(codeOf(() => loadDataset(join(dir, 'broken.csv.gz')))).to.equal('DATA_MALFORMED');
   });
 
   it('names what is wrong with a bad file', () => {
