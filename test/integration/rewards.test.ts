@@ -156,6 +156,10 @@ describe('on-chain rewards, end to end', function () {
       expect(await settlement.escrowProblem(task, info.coordinator, verifier)).to.equal('');
       expect(await settlement.escrowProblem(task, await owner.getAddress(), verifier)).to.match(/names coordinator/);
       expect(await settlement.escrowProblem(task, info.coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
+      // The task's owner is the address that signed in to create it: an escrow from any other does not pay it.
+      expect(task.spec.owner).to.equal(await owner.getAddress());
+      const otherOwner = { ...task, spec: { ...task.spec, owner: Wallet.createRandom().address } };
+      expect(await settlement.escrowProblem(otherOwner, info.coordinator, verifier)).to.match(/not the task's owner/);
       expect(await settlement.escrowProblem({ ...task, id: 't-never-escrowed' }, info.coordinator, verifier)).to.match(
         /no reward pool/,
       );
