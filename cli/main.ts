@@ -522,7 +522,10 @@ async function clientCommand(args: string[]): Promise<void> {
       ...(chain ? { chain } : {}),
     });
     display?.stop();
-    if (progress !== 'json') {
+    if (result.status !== 'completed') process.exitCode = 1;
+    if (progress === 'json') {
+      process.stdout.write(JSON.stringify({ type: 'summary', ...result }) + '\n');
+    } else {
       const { rewards } = result;
       process.stdout.write(
         `task ${result.status}; ${result.roundsContributed} rounds contributed by ${result.address}` +

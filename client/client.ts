@@ -233,6 +233,8 @@ function serveRounds(session: Session): Promise<ClientResult> {
   const { options, base, task, wallet, consent } = session;
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
   let roundsContributed = 0;
+  const accepted = new Set<number>();
+  const working = new Set<number>();
   let refusedLogins = 0;
   let work = Promise.resolve();
 
@@ -270,7 +272,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
           emit({ type: 'joined', taskId: task.id, round: response.round });
           log.info('joined task', { task: task.id, round: response.round });
         } else if (response.error.code === 'TASK_NOT_RUNNING') {
-          finish('completed');
+          // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
+          requestJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(task.id)}`).then(
+            (ended) => finish(ended.status),
+            (error: unknown) => fatal(error instanceof ZkflError ? error : new ZkflError('UNAVAILABLE', String(error))),
+          );
         } else {
           fatal(new ZkflError(response.error.code, response.error.message));
         }
@@ -290,12 +296,24 @@ function serveRounds(session: Session): Promise<ClientResult> {
     });
 
     socket.on('round:start', (payload) => {
+      // A round this client is working on or was accepted for needs nothing more from it: a start sent again (after
+      // a reconnection, or a coordinator restart) is not worth a second training and proof.
+      if (working.has(payload.round) || accepted.has(payload.round)) {
+        log.info(`round ${payload.round}: already ${accepted.has(payload.round) ? 'accepted' : 'in progress'}`);
+        return;
+      }
+      working.add(payload.round);
       work = work
         .then(() => trainAndSubmit(session, socket, payload))
         .then(
-          (accepted) => void (accepted && roundsContributed++),
+          (ok) => {
+            if (!ok) return;
+            accepted.add(payload.round);
+            roundsContributed++;
+          },
           (error: unknown) => log.error('round failed', { round: payload.round, error: (error as Error).message }),
-        );
+        )
+        .finally(() => working.delete(payload.round));
     });
 
     socket.on('round:end', (summary) => {
@@ -308,7 +326,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
       }
     });
     socket.on('task:end', ({ status }) => void work.then(() => finish(status)));
-    socket.on('zkfl:error', (error) => log.warn('coordinator reported an error', { ...error }));
+    socket.on('zkfl:error', (error) => {
+      // Another client signed in with this key took over: two clients cannot share one address.
+      if (error.code === 'SUPERSEDED') fatal(new ZkflError(error.code, error.message));
+      else log.warn('coordinator reported an error', { ...error });
+    });
   });
 }
 

@@ -414,9 +414,14 @@ export class Coordinator {
     return { round: task.currentRound };
   }
 
-  /** Called by the gateway once the directory lists the client under the task. */
-  clientJoined(taskId: string): void {
-    this.runtimes.get(taskId)?.runner.clientAvailable();
+  /**
+   * Called by the gateway once the directory lists the client under the task; `took` names an address whose older
+   * connection this one replaced.
+   */
+  clientJoined(taskId: string, took?: string): void {
+    const runner = this.runtimes.get(taskId)?.runner;
+    if (took !== undefined) runner?.connectionReplaced(took);
+    runner?.clientAvailable();
   }
 
   clientLeft(taskId: string, address: string): void {

@@ -183,12 +183,19 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         socket.data.taskId = taskId;
         const replaced = directory.add(taskId, socket);
         if (replaced) {
+          // The newer connection wins (a client that reconnected, or a second one run with the same key); the older
+          // is told why before it is dropped.
           replaced.data.taskId = undefined;
+          replaced.emit('zkfl:error', {
+            code: 'SUPERSEDED',
+            message: `another connection signed in as ${address} joined task ${taskId}; give each client its own key`,
+          });
           replaced.disconnect(true);
+          log.warn('a newer connection took over an address', { task: taskId, address });
         }
         log.info('client joined', { task: taskId, address });
         // After the ack, so the client has processed it before a round:start can arrive.
-        setImmediate(() => coordinator.clientJoined(taskId));
+        setImmediate(() => coordinator.clientJoined(taskId, replaced ? address : undefined));
         return joined;
       });
     });

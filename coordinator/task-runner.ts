@@ -172,6 +172,31 @@ export class TaskRunner {
     log.info(`round ${round.number} attempt ${round.attempts}: sampled ${sampled.length}`, { task: this.taskId });
   }
 
+  /** The round's start, as a sampled client receives it. */
+  private sendStart(address: string): void {
+    const round = this.round!;
+    const { spec } = this.ctx.task;
+    this.ctx.directory.send(this.taskId, address, 'round:start', {
+      taskId: this.taskId,
+      round: round.number,
+      modelHash: round.modelHash,
+      weights: round.globalBytes,
+      deadline: round.deadline,
+      training: spec.training,
+    });
+  }
+
+  /**
+   * A newer connection for `address` replaced its older one: if the round is still waiting for that address's
+   * update, the newer connection gets the round (the older one, which had it, is gone).
+   */
+  connectionReplaced(address: string): void {
+    const round = this.round;
+    if (this.stopped || round?.phase !== 'training' || !round.pending.has(address)) return;
+    log.info(`round ${round.number}: ${address} reconnected; sending it the round again`, { task: this.taskId });
+    this.sendStart(address);
+  }
+
   /** Samples connected clients that have not taken part in this round until accepted + pending reaches the target. */
   private fill(): string[] {
     const round = this.round!;
@@ -188,14 +213,7 @@ export class TaskRunner {
     for (const address of chosen) {
       round.sampled.add(address);
       round.pending.add(address);
-      this.ctx.directory.send(this.taskId, address, 'round:start', {
-        taskId: this.taskId,
-        round: round.number,
-        modelHash: round.modelHash,
-        weights: round.globalBytes,
-        deadline: round.deadline,
-        training: spec.training,
-      });
+      this.sendStart(address);
     }
     return chosen;
   }

@@ -22,6 +22,8 @@ export const errorStatus = {
   WRONG_ROUND: 409,
   DUPLICATE_UPDATE: 409,
   TASK_NOT_RUNNING: 409,
+  /** A newer connection signed in with the same key joined the task: it gets the rounds from now on. */
+  SUPERSEDED: 409,
   PAYLOAD_TOO_LARGE: 413,
   DATA_MISSING: 422,
   DATA_MALFORMED: 422,

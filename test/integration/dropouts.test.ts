@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runClient } from '../../client/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
@@ -74,6 +75,46 @@ describe('clients that drop out', function () {
       expect(took).to.be.within(deadline - 0.5, deadline + 5);
     } finally {
       stalled.child.kill('SIGKILL');
+    }
+  });
+
+  it('gives the round to a second client started with the same key, and tells the first why it stopped', async () => {
+    const task = await createTask(coordinator.url, smallTask({ rounds: 2, clientsPerRound: { min: 1, target: 1 } }));
+    const key = join(dir, 'shared.json');
+    const first = spawnClient(coordinator.url, task.id, shards[0]!, key);
+    await first.waitFor((event) => event.type === 'round:start');
+    const second = spawnClient(coordinator.url, task.id, shards[1]!, key);
+    expect(await first.exited).to.equal(1);
+    expect(first.stderr.join('\n')).to.match(/SUPERSEDED: another connection signed in as 0x[0-9a-fA-F]{40} joined/);
+    expect(await second.exited).to.equal(0);
+    const summary = second.events.at(-1) as unknown as { type: string; status: string; roundsContributed: number };
+    expect([summary.type, summary.status, summary.roundsContributed]).to.deep.equal(['summary', 'completed', 2]);
+    const rounds = await getRounds(coordinator.url, task.id);
+    expect(rounds.map((round) => [round.participants.length, round.rejected.length])).to.deep.equal([
+      [1, 0],
+      [1, 0],
+    ]);
+  });
+
+  it('reports a task that failed while the client was away as failed, with exit code 1', async () => {
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    writeFileSync(join(root, 'eval.csv'), '1,2,0\n3,4,1\n');
+    const dataDir = join(dir, 'failing');
+    let failing = await startCoordinator({ port: 0, dataDir, dataRoot: root });
+    const tiny = { model: { preset: 'mlp' as const, hidden: [] }, inputShape: [2], proofs: false, classes: 2 };
+    const task = await createTask(failing.url, smallTask({ ...tiny, evaluation: { path: 'eval.csv' } }));
+    await failing.close();
+    // Its evaluation set is gone when the coordinator starts again: the task cannot resume and is marked failed.
+    rmSync(join(root, 'eval.csv'));
+    failing = await startCoordinator({ port: 0, dataDir, dataRoot: root });
+    try {
+      writeFileSync(join(dir, 'two.csv'), '1,2,0\n3,4,1\n');
+      const client = spawnClient(failing.url, task.id, join(dir, 'two.csv'), join(dir, 'late.json'));
+      expect(await client.exited).to.equal(1);
+      expect(client.events.at(-1)).to.deep.include({ type: 'summary', status: 'failed', roundsContributed: 0 });
+    } finally {
+      await failing.close();
     }
   });
 });
