@@ -42,6 +42,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--data-root DIR] [--owners ADDR,…] [--limits FILE]
                    [--max-payload-mb N] [--key FILE] [CHAIN]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
+  zkfl task cancel --task ID --key FILE [--coordinator URL]
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
   zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--accept-terms] [--backend tensorflow|wasm|cpu]
@@ -268,6 +269,10 @@ async function taskCommand(args: string[]): Promise<void> {
     const task = await owner.createTask(spec);
     process.stdout.write(`${task.id}\n`);
     if (values.escrow) await escrowCommand(values, base, task);
+  } else if (sub === 'cancel') {
+    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
+    const task = await owner.cancelTask(required(values, 'task'));
+    process.stdout.write(`${task.id} ${task.status}\n`);
   } else if (sub === 'show') {
     const id = encodeURIComponent(required(values, 'task'));
     const task = await requestJson<TaskView>(`${base}/api/tasks/${id}`);
@@ -306,7 +311,7 @@ async function taskCommand(args: string[]): Promise<void> {
     writeFileSync(join(out, 'weights.bin'), weights);
     process.stdout.write(`${join(out, 'model.json')}\n`);
   } else {
-    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|show|model`', 'command');
+    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|cancel|show|model`', 'command');
   }
 }
 

@@ -52,4 +52,8 @@ export class OwnerSession {
   createTask(spec: TaskSpecInput): Promise<TaskView> {
     return this.post<TaskView>('/api/tasks', spec);
   }
+
+  cancelTask(taskId: string): Promise<TaskView> {
+    return this.post<TaskView>(`/api/tasks/${encodeURIComponent(taskId)}/cancel`, {});
+  }
 }

@@ -214,7 +214,7 @@ export class Coordinator {
       } catch (error) {
         // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
         log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
-        this.storage.failTask(task.id);
+        this.storage.endTask(task.id, 'failed');
       }
     }
   }
@@ -256,6 +256,19 @@ export class Coordinator {
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
+  }
+
+  /** The task's owner cancels it (see TaskRunner.cancel); anyone else is FORBIDDEN. */
+  cancelTask(taskId: string, owner: string): TaskView {
+    const task = this.getTask(taskId);
+    if (task.spec.owner !== owner)
+      throw new ZkflError('FORBIDDEN', `only the task's owner ${task.spec.owner} cancels it`);
+    const runtime = this.runtimes.get(taskId);
+    if (task.status !== 'running' || !runtime)
+      throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
+    runtime.runner.cancel();
+    log.info('task cancelled by its owner', { task: taskId, owner });
+    return this.getTask(taskId);
   }
 
   /** Stores an owner's evaluation set (see coordinator/evaluation-data.ts). */

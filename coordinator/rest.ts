@@ -64,6 +64,9 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   router.post('/tasks', owner, json, async (req: Request, res: Response) => {
     res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
   });
+  router.post('/tasks/:id/cancel', owner, (req: Request<{ id: string }>, res: Response) => {
+    res.json(coordinator.cancelTask(req.params.id, res.locals['owner'] as string));
+  });
   router.get('/tasks', (_req, res) => void res.json(coordinator.listTasks()));
   router.get('/tasks/:id', (req, res) => void res.json(coordinator.getTask(req.params.id)));
   router.get('/tasks/:id/terms', (req, res) => void res.json(coordinator.terms(req.params.id)));

@@ -502,7 +502,8 @@ export class Storage {
       .run(...entries.map(([, value]) => value ?? null), action.taskId, action.round, action.kind, action.subject);
   }
 
-  failTask(taskId: string): void {
-    this.db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(taskId);
+  /** Ends a task that did not complete. */
+  endTask(taskId: string, status: 'failed' | 'cancelled'): void {
+    this.db.prepare(`UPDATE tasks SET status = ? WHERE id = ?`).run(status, taskId);
   }
 }

@@ -13,7 +13,7 @@ import { type Receipt, signReceipt } from '../protocol/receipt.js';
 import { type RoundRecord, type SignedRoundRecord, signRecord } from '../protocol/audit.js';
 import { committedRoot } from '../contracts/accepted-set.js';
 import { Random } from '../common/random.js';
-import type { RoundPhase, ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
+import type { RoundPhase, ServerToClientEvents, TaskStatus, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { decodeValues } from '../circuits/codec.js';
@@ -89,6 +89,8 @@ export class TaskRunner {
   private readonly strategy: AggregationStrategy;
   private strategyState: StrategyState = [];
   private stopped = false;
+  /** The owner cancelled while a round was being aggregated: the task ends once that round is recorded. */
+  private cancelRequested = false;
 
   constructor(private readonly ctx: TaskRunnerContext) {
     this.strategy = createStrategy(ctx.task.spec.aggregation);
@@ -431,6 +433,10 @@ export class TaskRunner {
       this.finish('completed');
       return;
     }
+    if (this.cancelRequested) {
+      this.end('cancelled');
+      return;
+    }
     await this.start();
   }
 
@@ -509,7 +515,26 @@ export class TaskRunner {
     return signRecord(identity, record);
   }
 
-  private finish(status: 'completed' | 'failed'): void {
+  /**
+   * The owner cancels the task. A round in training is abandoned (its updates are neither aggregated nor paid); a
+   * round being aggregated is recorded first, so that what it took is settled.
+   */
+  cancel(): void {
+    if (this.round?.phase === 'aggregating') {
+      this.cancelRequested = true;
+      log.info('task cancelled; ending once the round being aggregated is recorded', { task: this.taskId });
+      return;
+    }
+    this.end('cancelled');
+  }
+
+  private end(status: 'failed' | 'cancelled'): void {
+    this.ctx.storage.endTask(this.taskId, status);
+    this.ctx.task = { ...this.ctx.task, status };
+    this.finish(status);
+  }
+
+  private finish(status: TaskStatus): void {
     this.stop();
     for (const address of this.ctx.directory.connected(this.taskId)) {
       this.ctx.directory.send(this.taskId, address, 'task:end', { taskId: this.taskId, status });
@@ -520,8 +545,6 @@ export class TaskRunner {
 
   private fail(error: unknown): void {
     log.error('task failed', { task: this.taskId, error: (error as Error).stack ?? String(error) });
-    this.ctx.storage.failTask(this.taskId);
-    this.ctx.task = { ...this.ctx.task, status: 'failed' };
-    this.finish('failed');
+    this.end('failed');
   }
 }

@@ -113,7 +113,7 @@ export interface ServerToClientEvents {
 
 export const clientEventNames: ReadonlyArray<keyof ClientToServerEvents> = ['join', 'update'];
 
-export const taskStatuses = ['running', 'completed', 'failed'] as const;
+export const taskStatuses = ['running', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof taskStatuses)[number];
 
 export const roundPhases = ['open', 'training', 'aggregating', 'evaluated'] as const;

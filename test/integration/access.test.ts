@@ -17,7 +17,8 @@ import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
 import { spawnZkfl } from '../helpers/processes.js';
-import { getJson } from '../helpers/rest.js';
+import { runClients } from '../helpers/clients.js';
+import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** A task that needs no circuit and trains on 4 features. */
@@ -108,6 +109,22 @@ describe('access: owners, paths, limits and rates', function () {
       expect(task.spec.owner).to.equal(wallet.address);
       const other = await owner.createTask(tinyTask({ owner: randomWallet().address })).catch(codeOf);
       expect(other).to.deep.equal(['FORBIDDEN', 'owner']);
+    });
+
+    it('lets only the owner cancel a task; its clients end with it', async () => {
+      const { url } = await coordinator();
+      const wallet = randomWallet();
+      const owner = await OwnerSession.open(url, wallet);
+      // Two clients needed, one comes: the round waits until the owner cancels.
+      const task = await owner.createTask(tinyTask({ rounds: 5, clientsPerRound: { min: 2, target: 2 } }));
+      const [client] = runClients(url, task.id, [join(root, 'eval.csv')], [join(dir, 'cancelled-client.json')]);
+      await eventually(async () => ((await getRounds(url, task.id))[0]?.phase === 'training' ? true : undefined));
+      const stranger = await OwnerSession.open(url, randomWallet());
+      expect(await stranger.cancelTask(task.id).catch(codeOf)).to.deep.equal(['FORBIDDEN', undefined]);
+      expect((await post(url, `/api/tasks/${task.id}/cancel`, {}))[1].code).to.equal('AUTH_FAILED');
+      expect((await owner.cancelTask(task.id)).status).to.equal('cancelled');
+      expect(await owner.cancelTask(task.id).catch(codeOf)).to.deep.equal(['TASK_NOT_RUNNING', undefined]);
+      expect(await client).to.deep.include({ status: 'cancelled', roundsContributed: 0 });
     });
 
     it('takes tasks only from the --owners it names', async () => {
