@@ -205,6 +205,7 @@ describe('access: owners, paths, limits and rates', function () {
     it('refuses each spec over a limit with LIMIT_EXCEEDED before allocating anything', async () => {
       const started = await coordinator({
         limits: {
+          activationsPerExample: 50_000,
           params: 100_000,
           rounds: 10,
           clientsPerRound: 5,
@@ -217,6 +218,8 @@ describe('access: owners, paths, limits and rates', function () {
         // The anonymous request of the issue: 415,920,010 parameters, refused without building it.
         [tinyTask({ model: { preset: 'mlp', hidden: [20000, 20000] }, inputShape: [784] }), 'model'],
         [tinyTask({ rounds: 11 }), 'rounds'],
+        // 4 parameters in all, but 60,000 values out of one layer for every example.
+        [tinyTask({ model: { preset: 'mlp', hidden: [60_000] }, inputShape: [1], classes: 2 }), 'model'],
         [tinyTask({ clientsPerRound: { min: 1, target: 6 } }), 'clientsPerRound.target'],
         [tinyTask({ model: { preset: 'cnn' }, inputShape: [28, 28, 1] }), 'model'],
         [
@@ -261,6 +264,16 @@ describe('access: owners, paths, limits and rates', function () {
       const refused = await fetch(`${url}/api/auth/nonce`);
       expect(refused.status).to.equal(429);
       expect(Number(refused.headers.get('retry-after'))).to.be.within(1, 60);
+    });
+
+    it('answers RATE_LIMITED past the sign-in rate, on sockets as on REST', async () => {
+      const { url } = await coordinator({ rateLimits: { signInsPerMinute: 2 } });
+      const wallet = randomWallet();
+      (await connect(url, wallet)).disconnect();
+      await OwnerSession.open(url, wallet);
+      const refused = await connect(url, wallet).catch((error: { data: ErrorBody }) => error.data);
+      expect((refused as ErrorBody).code).to.equal('RATE_LIMITED');
+      expect(await OwnerSession.open(url, wallet).catch(codeOf)).to.deep.equal(['RATE_LIMITED', undefined]);
     });
 
     it('disconnects a socket after a burst of malformed events, and keeps serving the others', async () => {
