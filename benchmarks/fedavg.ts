@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Wallet } from 'ethers';
 import { OwnerSession } from '../client/owner.js';
+import { CoordinatorApi } from '../protocol/api.js';
 import { parseArgs } from 'node:util';
-import { requestJson } from '../common/http.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { fashionMnist } from '../demo/fashion-mnist.js';
 import { initBackend } from '../ml/backend.js';
@@ -92,7 +92,7 @@ async function federated(): Promise<{ rounds: RoundView[]; coordinatorPeakRssMiB
     let reported = 0;
     for (;;) {
       await sleep(2000);
-      const done = (await requestJson<RoundView[]>(`${coordinator.url}/api/tasks/${task.id}/rounds`)).filter(
+      const done = (await new CoordinatorApi(coordinator.url).rounds(task.id)).filter(
         (round) => round.phase === 'evaluated',
       );
       for (const round of done.slice(reported)) {

@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { OwnerSession } from '../client/owner.js';
 import { circuitParams } from '../circuits/params.js';
-import { signConsent, type TermsView } from '../protocol/terms.js';
+import { signConsent } from '../protocol/terms.js';
 import { parseArgs } from 'node:util';
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
 import { demoTask } from '../demo/demo.js';
 import { fashionMnist } from '../demo/fashion-mnist.js';
 import { type RoundEndPayload, type RoundStartPayload } from '../protocol/events.js';
-import type { NonceView } from '../protocol/rest.js';
+import { CoordinatorApi } from '../protocol/api.js';
 import { signIn } from '../protocol/sign-in.js';
 import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
 import { startCoordinatorProcess } from './lib/processes.js';
@@ -49,7 +49,8 @@ async function connectClient(
   onStart: (round: number) => void,
 ): Promise<Socket> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
-  const nonce = (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
+  const api = new CoordinatorApi(url);
+  const nonce = await api.nonce();
   const socket = io(url, {
     transports: ['websocket'],
     forceNew: true,
@@ -67,7 +68,7 @@ async function connectClient(
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
-  const { terms, termsHash } = (await (await fetch(`${url}/api/tasks/${taskId}/terms`)).json()) as TermsView;
+  const { terms, termsHash } = await api.terms(taskId);
   const consent = await signConsent(wallet, terms.taskKey, termsHash);
   await socket.timeout(60_000).emitWithAck('join', { taskId, consent });
   return socket;

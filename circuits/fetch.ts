@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import * as snarkjs from 'snarkjs';
 import { sha256Hex } from '../common/bytes.js';
-import { requestBytes } from '../common/http.js';
 import { createLogger } from '../common/log.js';
+import type { CoordinatorApi } from '../protocol/api.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import {
@@ -37,8 +37,8 @@ export function circuitFilePath(name: string, file: ServedCircuitFile): string {
   ];
 }
 
-/** The task's proving artifacts, from `cacheDir` if a checked copy is there, else from the coordinator at `base`. */
-export async function fetchCircuit(base: string, task: TaskView, cacheDir: string): Promise<CircuitArtifacts> {
+/** The task's proving artifacts, from `cacheDir` if a checked copy is there, else from the coordinator. */
+export async function fetchCircuit(api: CoordinatorApi, task: TaskView, cacheDir: string): Promise<CircuitArtifacts> {
   const params = circuitNamed(task.zk.circuit);
   const expected = task.zk.verificationKeySha256;
   if (!expected) throw new Error(`task ${task.id} takes no proofs`);
@@ -46,18 +46,18 @@ export async function fetchCircuit(base: string, task: TaskView, cacheDir: strin
   const cached = checkedCopy(params.name, dir, expected);
   if (cached) return artifactsOf(params, dir, cached);
 
-  const url = (file: ServedCircuitFile): string => `${base}/api/circuits/${encodeURIComponent(params.name)}/${file}`;
-  const keyText = (await requestBytes(url('verification-key'))).toString('utf8');
+  const fetched = (file: ServedCircuitFile): Promise<Buffer> => api.circuitFile(params.name, file);
+  const keyText = (await fetched('verification-key')).toString('utf8');
   if (sha256Hex(keyText) !== expected) {
     throw new ZkflError('UNAVAILABLE', `the coordinator's verification key for ${params.name} is not the task's`);
   }
-  const manifest = JSON.parse((await requestBytes(url('manifest'))).toString('utf8')) as Manifest;
+  const manifest = JSON.parse((await fetched('manifest')).toString('utf8')) as Manifest;
   if (manifest.circuit !== params.name) throw new ZkflError('UNAVAILABLE', `the manifest is for ${manifest.circuit}`);
   log.info(`fetching the proving key of ${params.name} from the coordinator`);
   const files: Array<[ServedCircuitFile, Buffer]> = [
     ['verification-key', Buffer.from(keyText)],
-    ['zkey', await requestBytes(url('zkey'))],
-    ['wasm', await requestBytes(url('wasm'))],
+    ['zkey', await fetched('zkey')],
+    ['wasm', await fetched('wasm')],
   ];
   for (const [file, bytes] of files) {
     const path = circuitFilePath(params.name, file);

@@ -18,7 +18,6 @@ import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
-import { requestBytes, requestJson } from '../common/http.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } from '../coordinator/options.js';
@@ -27,7 +26,8 @@ import { type DemoModel, demoModels, type DemoResult, runDemo } from '../demo/de
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { backendNames, type BackendName } from '../ml/backend.js';
 import { ZkflError } from '../protocol/errors.js';
-import type { InfoView, RoundView, TaskView } from '../protocol/rest.js';
+import { CoordinatorApi } from '../protocol/api.js';
+import type { RoundView, TaskView } from '../protocol/rest.js';
 import type { TaskSpecInput } from '../protocol/task-spec.js';
 import type { TermsView } from '../protocol/terms.js';
 import { fixed, percent, ProgressDisplay, renderTerms, table } from './render.js';
@@ -249,6 +249,7 @@ async function taskCommand(args: string[]): Promise<void> {
     ...chainOptions,
   });
   const base = coordinatorUrl(values);
+  const api = new CoordinatorApi(base);
   if (sub === 'create') {
     const path = required(values, 'config');
     let spec: TaskSpecInput;
@@ -268,15 +269,14 @@ async function taskCommand(args: string[]): Promise<void> {
     }
     const task = await owner.createTask(spec);
     process.stdout.write(`${task.id}\n`);
-    if (values.escrow) await escrowCommand(values, base, task);
+    if (values.escrow) await escrowCommand(values, api, task);
   } else if (sub === 'cancel') {
     const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
     const task = await owner.cancelTask(required(values, 'task'));
     process.stdout.write(`${task.id} ${task.status}\n`);
   } else if (sub === 'show') {
-    const id = encodeURIComponent(required(values, 'task'));
-    const task = await requestJson<TaskView>(`${base}/api/tasks/${id}`);
-    const rounds = await requestJson<RoundView[]>(`${base}/api/tasks/${id}/rounds`);
+    const id = required(values, 'task');
+    const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
     if (values.json) {
       process.stdout.write(JSON.stringify({ task, rounds }, null, 2) + '\n');
       return;
@@ -301,11 +301,11 @@ async function taskCommand(args: string[]): Promise<void> {
       }
     }
   } else if (sub === 'model') {
-    const id = encodeURIComponent(required(values, 'task'));
+    const id = required(values, 'task');
     const out = required(values, 'out');
-    const which = (values.round as string | undefined) ?? 'latest';
-    const modelJson = await requestJson<object>(`${base}/api/tasks/${id}/model/${which}/model.json`);
-    const weights = await requestBytes(`${base}/api/tasks/${id}/model/${which}/weights.bin`);
+    const which = values.round === undefined ? 'latest' : integer(values, 'round', 0, 0);
+    const modelJson = await api.modelJson(id, which);
+    const weights = await api.weights(id, which);
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
     writeFileSync(join(out, 'weights.bin'), weights);
@@ -316,13 +316,13 @@ async function taskCommand(args: string[]): Promise<void> {
 }
 
 /** `task create --escrow`: the model owner escrows the new task's reward pool from its key's account. */
-async function escrowCommand(values: Values, base: string, task: TaskView): Promise<void> {
+async function escrowCommand(values: Values, api: CoordinatorApi, task: TaskView): Promise<void> {
   const chain = chainFrom(values);
   if (!chain) throw new ZkflError('VALIDATION_FAILED', '--escrow needs --rpc and --deployment', 'deployment');
   const owner = loadOrCreateWallet(required(values, 'key'), password(values)).connect(
     connectRpc(chain.rpcUrl, chain.deployment.chainId),
   );
-  const { coordinator } = await requestJson<InfoView>(`${base}/api/info`);
+  const { coordinator } = await api.info();
   await escrowTask(owner, chain.deployment, task, { coordinator });
   const deposit = BigInt(task.spec.rewards.perRound) * BigInt(task.spec.rounds);
   process.stderr.write(`escrowed ${formatEther(deposit)} tokens for ${task.id} from ${owner.address}\n`);

@@ -29,8 +29,8 @@ import {
   type UpdatePayload,
 } from '../protocol/events.js';
 import { type ErrorBody, ZkflError } from '../protocol/errors.js';
-import { requestJson } from '../common/http.js';
-import type { AcceptedSetView, InfoView, NonceView, TaskView } from '../protocol/rest.js';
+import { CoordinatorApi } from '../protocol/api.js';
+import type { TaskView } from '../protocol/rest.js';
 import { type Receipt, type ReceiptChain, receiptSigner } from '../protocol/receipt.js';
 import { signIn } from '../protocol/sign-in.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
@@ -111,24 +111,24 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const dataset = loadDataset(options.dataPath);
   const wallet = loadOrCreateWallet(options.keyPath, options.keyPassword);
   const backend = await initBackend(options.backend);
-  const base = options.coordinatorUrl.replace(/\/$/, '');
-  const task = await requestJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(options.taskId)}`);
+  const api = new CoordinatorApi(options.coordinatorUrl);
+  const task = await api.task(options.taskId);
   checkCompatible(dataset, task.spec.inputShape, task.spec.classes);
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
-  const settlement = await settlementFor(options, base, task, wallet);
+  const settlement = await settlementFor(options, api, task, wallet);
   if (task.status !== 'running') {
     // A client restarted after the task ended still settles what it is owed.
     const rewards = settlement && (await settleOwed(settlement.settlement, task.id, options));
     return { status: task.status, address: wallet.address, roundsContributed: 0, ...(rewards ? { rewards } : {}) };
   }
-  const consent = await agree(options, base, task, wallet);
-  const artifacts = task.spec.proofs ? await provingArtifacts(options, base, task) : undefined;
+  const consent = await agree(options, api, task, wallet);
+  const artifacts = task.spec.proofs ? await provingArtifacts(options, api, task) : undefined;
   // One prover for the whole run: its processes load the proving key once.
   const prover = artifacts && new Prover(artifacts, { processes: Math.min(task.zk.chunks, availableParallelism()) });
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
-    return await serveRounds({ options, base, task, wallet, dataset, model, prover, settlement, consent });
+    return await serveRounds({ options, api, task, wallet, dataset, model, prover, settlement, consent });
   } finally {
     model.dispose();
     prover?.close();
@@ -138,7 +138,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
 /** For an `onchain` task with a chain configured: the settlement, and the coordinator address receipts must name. */
 async function settlementFor(
   options: ClientOptions,
-  base: string,
+  api: CoordinatorApi,
   task: TaskView,
   wallet: Wallet,
 ): Promise<Session['settlement']> {
@@ -148,13 +148,12 @@ async function settlementFor(
     return undefined;
   }
   const { rpcUrl, deployment } = options.chain;
-  const info = await requestJson<InfoView>(`${base}/api/info`);
+  const info = await api.info();
   const settlement = new ClientSettlement({
     file: join(dirname(options.keyPath), `settlement-${wallet.address}.json`),
     wallet: wallet.connect(connectRpc(rpcUrl, deployment.chainId)),
     deployment,
-    acceptedSet: (taskId, round) =>
-      requestJson<AcceptedSetView>(`${base}/api/tasks/${encodeURIComponent(taskId)}/rounds/${round}/accepted`),
+    acceptedSet: (taskId, round) => api.accepted(taskId, round),
     pollMs: 500,
   });
   return {
@@ -167,8 +166,8 @@ async function settlementFor(
 }
 
 /** Shows the task's terms; on the holder's agreement, signs its consent to them (CONSENT_REQUIRED otherwise). */
-async function agree(options: ClientOptions, base: string, task: TaskView, wallet: Wallet): Promise<Consent> {
-  const view = await requestJson<TermsView>(`${base}/api/tasks/${encodeURIComponent(task.id)}/terms`);
+async function agree(options: ClientOptions, api: CoordinatorApi, task: TaskView, wallet: Wallet): Promise<Consent> {
+  const view = await api.terms(task.id);
   if (termsHash(view.terms) !== view.termsHash || view.terms.taskKey !== taskKey(task.id)) {
     throw new ZkflError('CONSENT_REQUIRED', "the coordinator's terms do not hash to the hash it serves with them");
   }
@@ -199,10 +198,14 @@ async function settleOwed(
 }
 
 /** The task's proving artifacts: this machine's build when its keys are the task's, else the coordinator's. */
-async function provingArtifacts(options: ClientOptions, base: string, task: TaskView): Promise<CircuitArtifacts> {
+async function provingArtifacts(
+  options: ClientOptions,
+  api: CoordinatorApi,
+  task: TaskView,
+): Promise<CircuitArtifacts> {
   const local = options.localCircuit === false ? undefined : loadCircuit(circuitNamed(task.zk.circuit));
   if (local && verificationKeySha256(local) === task.zk.verificationKeySha256) return local;
-  return fetchCircuit(base, task, options.circuitCache ?? join(dirname(options.keyPath), 'circuits'));
+  return fetchCircuit(api, task, options.circuitCache ?? join(dirname(options.keyPath), 'circuits'));
 }
 
 interface Session {
@@ -210,7 +213,7 @@ interface Session {
   /** Sent with every join. */
   consent: Consent;
   options: ClientOptions;
-  base: string;
+  api: CoordinatorApi;
   task: TaskView;
   wallet: Wallet;
   dataset: Dataset;
@@ -230,7 +233,7 @@ interface Session {
 }
 
 function serveRounds(session: Session): Promise<ClientResult> {
-  const { options, base, task, wallet, consent } = session;
+  const { options, api, task, wallet, consent } = session;
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
   let roundsContributed = 0;
   const accepted = new Set<number>();
@@ -238,12 +241,13 @@ function serveRounds(session: Session): Promise<ClientResult> {
   let refusedLogins = 0;
   let work = Promise.resolve();
 
-  const socket: ClientSocket = io(base, {
+  const socket: ClientSocket = io(api.base, {
     transports: ['websocket'],
     // A fresh sign-in for every (re)connection: each nonce is single-use.
     auth: (deliver) => {
-      requestJson<NonceView>(`${base}/api/auth/nonce`)
-        .then((nonce) => signIn(wallet, base, nonce))
+      api
+        .nonce()
+        .then((nonce) => signIn(wallet, api.base, nonce))
         .then(deliver, () => deliver({}));
     },
   });
@@ -273,7 +277,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
           log.info('joined task', { task: task.id, round: response.round });
         } else if (response.error.code === 'TASK_NOT_RUNNING') {
           // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
-          requestJson<TaskView>(`${base}/api/tasks/${encodeURIComponent(task.id)}`).then(
+          api.task(task.id).then(
             (ended) => finish(ended.status),
             (error: unknown) => fatal(error instanceof ZkflError ? error : new ZkflError('UNAVAILABLE', String(error))),
           );

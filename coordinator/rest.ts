@@ -1,5 +1,6 @@
 /** The REST shell: parse the request, call the coordinator, send JSON or a coded error. */
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
+import { type RouteName, routes } from '../protocol/api.js';
 import { errorStatus, toErrorBody, ZkflError } from '../protocol/errors.js';
 import type { Coordinator } from './coordinator.js';
 import { RateLimitedError, type RateLimiter } from './rate-limits.js';
@@ -15,6 +16,11 @@ function roundParam(value: string | undefined, name: string): number {
 function roundInPath(which: string | undefined): number | undefined {
   return which === 'latest' ? undefined : roundParam(which, 'round');
 }
+
+/** A route's path under the router's mount point, `/api`, keeping its literal type (express types the params). */
+type Mounted<P> = P extends `/api${infer Rest}` ? Rest : never;
+const at = <N extends RouteName>(name: N): Mounted<(typeof routes)[N]['path']> =>
+  routes[name].path.slice('/api'.length) as Mounted<(typeof routes)[N]['path']>;
 
 export interface RestContext {
   coordinator: Coordinator;
@@ -36,20 +42,20 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   };
   const json = express.json({ limit: maxBodyBytes });
 
-  router.get('/health', (_req, res) => void res.json({ ok: true }));
-  router.get('/info', (_req, res) => void res.json(coordinator.info()));
+  router.get(at('health'), (_req, res) => void res.json({ ok: true }));
+  router.get(at('info'), (_req, res) => void res.json(coordinator.info()));
   // Proving artifacts for clients without the coordinator's keys; they check them against the task's key hash.
-  router.get('/circuits/:name/:file', (req, res) =>
+  router.get(at('circuitFile'), (req, res) =>
     // The build directory is under .zkfl/: a dotted path that `send` would refuse by default.
     res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
   );
   // Public and read-only: what `zkfl verify` checks a run against.
-  router.get('/audit/tasks/:id', (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
-  router.get('/auth/nonce', async (req, res) => {
+  router.get(at('audit'), (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
+  router.get(at('nonce'), async (req, res) => {
     await rateLimiter.take('nonces', ip(req));
     res.json(auth.nonce());
   });
-  router.post('/auth/session', json, async (req, res) => {
+  router.post(at('session'), json, async (req, res) => {
     await rateLimiter.take('sign-ins', ip(req));
     const session = await auth.openSession(req.body, req.get('host'));
     await rateLimiter.take('sign-ins', session.address);
@@ -58,34 +64,33 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
 
   // Uploads are larger than other bodies: base64 of up to maxUploadBytes.
   const uploadJson = express.json({ limit: Math.ceil((maxUploadBytes * 4) / 3) + 4096 });
-  router.post('/uploads', owner, uploadJson, (req, res) => {
+  router.post(at('upload'), owner, uploadJson, (req, res) => {
     res.status(201).json(coordinator.upload(req.body, res.locals['owner'] as string));
   });
-  router.post('/tasks', owner, json, async (req: Request, res: Response) => {
+  router.post(at('createTask'), owner, json, async (req: Request, res: Response) => {
     res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
   });
-  router.post('/tasks/:id/cancel', owner, (req: Request<{ id: string }>, res: Response) => {
+  router.post(at('cancelTask'), owner, (req: Request<{ id: string }>, res: Response) => {
     res.json(coordinator.cancelTask(req.params.id, res.locals['owner'] as string));
   });
-  router.get('/tasks', (_req, res) => void res.json(coordinator.listTasks()));
-  router.get('/tasks/:id', (req, res) => void res.json(coordinator.getTask(req.params.id)));
-  router.get('/tasks/:id/terms', (req, res) => void res.json(coordinator.terms(req.params.id)));
-  router.get('/tasks/:id/rounds', (req, res) => void res.json(coordinator.listRounds(req.params.id)));
+  router.get(at('tasks'), (_req, res) => void res.json(coordinator.listTasks()));
+  router.get(at('task'), (req, res) => void res.json(coordinator.getTask(req.params.id)));
+  router.get(at('terms'), (req, res) => void res.json(coordinator.terms(req.params.id)));
+  router.get(at('rounds'), (req, res) => void res.json(coordinator.listRounds(req.params.id)));
   router.get(
-    '/tasks/:id/rounds/:round',
+    at('round'),
     (req, res) => void res.json(coordinator.getRound(req.params.id, roundParam(req.params.round, 'round'))),
   );
   router.get(
-    '/tasks/:id/rounds/:round/accepted',
+    at('accepted'),
     (req, res) => void res.json(coordinator.acceptedSet(req.params.id, roundParam(req.params.round, 'round'))),
   );
-  // TF.js layers format: `tf.loadLayersModel('<url>/model.json')` fetches weights.bin beside it.
-  router.get('/tasks/:id/model/:which/model.json', async (req, res) => {
+  router.get(at('modelJson'), async (req, res) => {
     // The topology is the same for every round; the round is in the path so that weights.bin resolves beside it.
     coordinator.modelRound(req.params.id, roundInPath(req.params.which));
     res.json(await coordinator.modelJson(req.params.id));
   });
-  router.get('/tasks/:id/model/:which/weights.bin', (req, res) => {
+  router.get(at('weights'), (req, res) => {
     const weights = coordinator.modelWeights(req.params.id, roundInPath(req.params.which));
     res.type('application/octet-stream').send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
   });

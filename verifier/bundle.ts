@@ -7,13 +7,13 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requestJson } from '../common/http.js';
+import { CoordinatorApi } from '../protocol/api.js';
 import type { AuditBundle, SignedRoundRecord } from '../protocol/audit.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 
 export function fetchBundle(coordinatorUrl: string, taskId: string): Promise<AuditBundle> {
-  return requestJson<AuditBundle>(`${coordinatorUrl.replace(/\/$/, '')}/api/audit/tasks/${encodeURIComponent(taskId)}`);
+  return new CoordinatorApi(coordinatorUrl).audit(taskId);
 }
 
 export function writeBundle(dir: string, bundle: AuditBundle): void {

@@ -1,10 +1,11 @@
 /** A socket.io client driven by hand, to send what a well-behaved client never would. */
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
+import { CoordinatorApi } from '../../protocol/api.js';
 import type { ErrorBody } from '../../protocol/errors.js';
 import type { NonceView } from '../../protocol/rest.js';
 import { type SignIn, signIn } from '../../protocol/sign-in.js';
-import { signConsent, type TermsView } from '../../protocol/terms.js';
+import { signConsent } from '../../protocol/terms.js';
 
 export type RawSocket = Socket;
 export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
@@ -17,7 +18,7 @@ after(() => {
 });
 
 export async function freshNonce(url: string): Promise<NonceView> {
-  return (await (await fetch(`${url}/api/auth/nonce`)).json()) as NonceView;
+  return new CoordinatorApi(url).nonce();
 }
 
 /** A valid sign-in of `wallet` to the coordinator at `url`, as the client makes it. */
@@ -50,7 +51,7 @@ export function randomWallet(): Wallet {
 
 /** Joins `taskId` with `wallet`'s signed consent to the task's current terms, as a well-behaved client does. */
 export async function joinWithConsent(socket: RawSocket, url: string, wallet: Wallet, taskId: string): Promise<Reply> {
-  const { terms, termsHash } = (await (await fetch(`${url}/api/tasks/${taskId}/terms`)).json()) as TermsView;
+  const { terms, termsHash } = await new CoordinatorApi(url).terms(taskId);
   return request(socket, 'join', { taskId, consent: await signConsent(wallet, terms.taskKey, termsHash) });
 }
 

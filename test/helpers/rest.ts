@@ -1,5 +1,6 @@
 import { type Signer, Wallet } from 'ethers';
 import { OwnerSession } from '../../client/owner.js';
+import { CoordinatorApi } from '../../protocol/api.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 
@@ -18,13 +19,11 @@ export async function getJson<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-export const getRounds = (url: string, taskId: string): Promise<RoundView[]> =>
-  getJson<RoundView[]>(`${url}/api/tasks/${taskId}/rounds`);
+export const getRounds = (url: string, taskId: string): Promise<RoundView[]> => new CoordinatorApi(url).rounds(taskId);
 
 export async function getWeights(url: string, taskId: string, which: number | 'latest'): Promise<Float32Array> {
-  const response = await fetch(`${url}/api/tasks/${taskId}/model/${which}/weights.bin`);
-  if (!response.ok) throw new Error(`weights: ${response.status}`);
-  return new Float32Array(await response.arrayBuffer());
+  const bytes = await new CoordinatorApi(url).weights(taskId, which);
+  return new Float32Array(Uint8Array.from(bytes).buffer);
 }
 
 /** Polls `probe` until it returns a value, or fails after `seconds`. */

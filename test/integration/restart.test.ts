@@ -1,13 +1,13 @@
 import { expect } from 'chai';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../ml/backend.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
-import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
-import type { TaskView } from '../../protocol/rest.js';
 
 describe('coordinator restart', function () {
   this.timeout(240_000);
@@ -45,7 +45,7 @@ describe('coordinator restart', function () {
     await first.exited;
 
     const second = await spawnCoordinator(dataDir, first.port);
-    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).currentRound).to.equal(2);
+    expect((await new CoordinatorApi(second.url).task(task.id)).currentRound).to.equal(2);
     const resumed = await getRounds(second.url, task.id);
     expect(resumed[0]).to.deep.equal(beforeKill[0]);
     expect(resumed[1]!.participants).to.deep.equal(beforeKill[1]!.participants);
@@ -60,14 +60,16 @@ describe('coordinator restart', function () {
     expect([typeof score, typeof amount]).to.deep.equal(['number', 'string']);
     expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
     for (let r = 1; r < rounds.length; r++) expect(rounds[r]!.modelHashBefore).to.equal(rounds[r - 1]!.modelHashAfter);
-    const completed = await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`);
+    const completed = await new CoordinatorApi(second.url).task(task.id);
     expect(completed.status).to.equal('completed');
 
     // A finished task's model is still served after another restart.
     second.child.kill('SIGKILL');
     await second.exited;
     const third = await spawnCoordinator(dataDir);
-    const model = await tf.loadLayersModel(`${third.url}/api/tasks/${task.id}/model/latest/model.json`);
+    const model = await tf.loadLayersModel(
+      new CoordinatorApi(third.url).url('modelJson', { id: task.id, which: 'latest' }),
+    );
     expect(hashWeights(getFlatWeights(model))).to.equal(completed.modelHash);
     model.dispose();
   });
@@ -107,7 +109,7 @@ describe('coordinator restart', function () {
       beforeKill[0]!.participants.map((p) => [p.address, p.commitment]),
     );
     expect(rounds[1]!.modelHashBefore).to.equal(rounds[0]!.modelHashAfter);
-    expect((await getJson<TaskView>(`${second.url}/api/tasks/${task.id}`)).status).to.equal('completed');
+    expect((await new CoordinatorApi(second.url).task(task.id)).status).to.equal('completed');
     second.child.kill('SIGKILL');
     await second.exited;
   });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { ZkflError } from '../../protocol/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,11 +14,10 @@ import { type Devnet, startDevnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
-import type { AcceptedSetView, InfoView, TaskView } from '../../protocol/rest.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
-import { createTask, eventually, getJson, getRounds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
@@ -89,7 +89,7 @@ describe('on-chain rewards, end to end', function () {
   it('waits for the escrow, then pays every accepted contributor its amount of every round, in one claim', async () => {
     const coordinator = await coordinatorOn(join(dir, 'paid'));
     try {
-      const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+      const info = await new CoordinatorApi(coordinator.url).info();
       expect(info.chain?.rewards).to.equal(deployment.rewards);
       const task = await createTask(
         coordinator.url,
@@ -171,7 +171,7 @@ describe('on-chain rewards, end to end', function () {
   it("answers a challenge to one of its leaves with the update's proofs: the challenger loses its bond", async () => {
     const coordinator = await coordinatorOn(join(dir, 'challenged'));
     try {
-      const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+      const info = await new CoordinatorApi(coordinator.url).info();
       const task = await createTask(
         coordinator.url,
         onchainTask({
@@ -193,7 +193,7 @@ describe('on-chain rewards, end to end', function () {
       const { challengeBond } = (await rewards.task(key))!;
       await devnet.mint(challenger.address, challengeBond);
       await (await new TokenContract(deployment.token, challenger).approve(deployment.rewards, challengeBond)).wait();
-      const set = await getJson<AcceptedSetView>(`${coordinator.url}/api/tasks/${task.id}/rounds/1/accepted`);
+      const set = await new CoordinatorApi(coordinator.url).accepted(task.id, 1);
       const doubted = acceptedLeafAt(set.entries, 0)!;
       await (await rewards.connect(challenger).challenge(key, 1, doubted.leaf, doubted.proof)).wait();
       const token = new TokenContract(deployment.token, provider);
@@ -230,7 +230,7 @@ describe('on-chain rewards, end to end', function () {
   it('settles exactly once what a chain outage and a coordinator restart left pending', async () => {
     const dataDir = join(dir, 'outage');
     let coordinator = await coordinatorOn(dataDir);
-    const info = await getJson<InfoView>(`${coordinator.url}/api/info`);
+    const info = await new CoordinatorApi(coordinator.url).info();
     const task = await createTask(
       coordinator.url,
       onchainTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 } }),
@@ -253,8 +253,7 @@ describe('on-chain rewards, end to end', function () {
     );
     await proxy.down();
     await eventually(
-      async () =>
-        (await getJson<TaskView>(`${coordinator.url}/api/tasks/${task.id}`)).status === 'completed' ? true : undefined,
+      async () => ((await new CoordinatorApi(coordinator.url).task(task.id)).status === 'completed' ? true : undefined),
       120,
       'the task to complete off-chain',
     );

@@ -6,14 +6,17 @@ import * as tf from '@tensorflow/tfjs';
 import { runClient } from '../../client/client.js';
 import { verificationKeySha256 } from '../../circuits/build.js';
 import { fetchCircuit } from '../../circuits/fetch.js';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { ZkflError } from '../../protocol/errors.js';
+
+const codeOf = (error: unknown): unknown => (error as ZkflError).code;
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights, hashWeights } from '../../ml/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { spawnZkfl } from '../helpers/processes.js';
-import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
+import { createTask, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { acceptTerms } from '../helpers/raw-client.js';
 import { runClients } from '../helpers/clients.js';
@@ -55,7 +58,7 @@ describe('federated training end to end', function () {
       [3, 0],
     ]);
 
-    const finished = await getJson<TaskView>(`${coordinator.url}/api/tasks/${task.id}`);
+    const finished = await new CoordinatorApi(coordinator.url).task(task.id);
     expect(finished.status).to.equal('completed');
     expect(finished.modelHash).to.equal(rounds[1]!.modelHashAfter);
     const initial = await getWeights(coordinator.url, task.id, 0);
@@ -63,8 +66,10 @@ describe('federated training end to end', function () {
   });
 
   it('serves the trained model in TF.js format', async () => {
-    const [task] = await getJson<TaskView[]>(`${coordinator.url}/api/tasks`);
-    const model = await tf.loadLayersModel(`${coordinator.url}/api/tasks/${task!.id}/model/latest/model.json`);
+    const [task] = await new CoordinatorApi(coordinator.url).tasks();
+    const model = await tf.loadLayersModel(
+      new CoordinatorApi(coordinator.url).url('modelJson', { id: task!.id, which: 'latest' }),
+    );
     expect(hashWeights(getFlatWeights(model))).to.equal(task!.modelHash);
     const logits = model.predict(tf.zeros([1, 28, 28, 1])) as tf.Tensor;
     expect(logits.shape).to.deep.equal([1, 10]);
@@ -106,20 +111,22 @@ describe('federated training end to end', function () {
       circuitCache: cache,
     });
     expect([result.status, result.roundsContributed]).to.deep.equal(['completed', 1]);
-    const fetched = await fetchCircuit(coordinator.url, task, cache);
+    const fetched = await fetchCircuit(new CoordinatorApi(coordinator.url), task, cache);
     expect(fetched.dir.startsWith(cache)).to.equal(true);
     expect(verificationKeySha256(fetched)).to.equal(task.zk.verificationKeySha256);
     // A corrupted cached copy is fetched again, not used.
     writeFileSync(fetched.zkey, 'not a zkey');
-    expect(verificationKeySha256(await fetchCircuit(coordinator.url, task, cache))).to.equal(
+    expect(verificationKeySha256(await fetchCircuit(new CoordinatorApi(coordinator.url), task, cache))).to.equal(
       task.zk.verificationKeySha256,
     );
     expect(readFileSync(fetched.zkey).length).to.be.above(1_000_000);
     const otherKeys = { ...task, zk: { ...task.zk, verificationKeySha256: 'f'.repeat(64) } };
-    const refused = await fetchCircuit(coordinator.url, otherKeys, join(dir, 'other')).catch((error: unknown) => error);
+    const refused = await fetchCircuit(new CoordinatorApi(coordinator.url), otherKeys, join(dir, 'other')).catch(
+      (error: unknown) => error,
+    );
     expect(refused).to.be.instanceOf(ZkflError).with.property('code', 'UNAVAILABLE');
-    const missing = await fetch(`${coordinator.url}/api/circuits/${task.zk.circuit}/r1cs`);
-    expect(missing.status).to.equal(404);
+    const missing = await new CoordinatorApi(coordinator.url).circuitFile(task.zk.circuit, 'r1cs').catch(codeOf);
+    expect(missing).to.equal('NOT_FOUND');
   });
 
   it('creates, shows and downloads a task from the command line', async () => {
