@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { dataRoot } from '../helpers/fixtures.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { circuitParams } from '../../circuits/params.js';
@@ -19,7 +18,12 @@ describe('one coordinator, tasks of different circuits', function () {
 
   before(async () => {
     await Promise.all([circuit('test'), circuit('test16')]);
-    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), circuit: 'test' });
+    coordinator = await startCoordinator({
+      dataRoot: dir,
+      port: 0,
+      dataDir: join(dir, 'coordinator'),
+      circuit: 'test',
+    });
   });
   after(() => coordinator.close());
 
@@ -34,7 +38,7 @@ describe('one coordinator, tasks of different circuits', function () {
       rounds: 1,
       clientsPerRound: { min: 1, target: 1 },
       quantization: { bits },
-      evaluation: { path: evaluation },
+      evaluation: { path: 'eval.csv' },
     };
   }
 
