@@ -19,6 +19,7 @@ import { startCoordinatorProcess } from './lib/processes.js';
 const connections = 200;
 const malformedPerConnection = 50;
 const requests = 5000;
+const waves = 8;
 
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-flood-'));
 const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'));
@@ -62,13 +63,8 @@ async function connect(): Promise<Socket | undefined> {
   });
 }
 
-try {
-  await sleep(1000);
-  const idle = rssMiB(pid);
-  const idleMs = await honestMs();
-  const started = Date.now();
-
-  // Many connections, each sending malformed events until it is dropped.
+/** Many connections sending malformed events until they are dropped. */
+async function malformedBurst(): Promise<void> {
   const sockets = (await Promise.all(Array.from({ length: connections }, connect))).filter((s) => s !== undefined);
   await Promise.all(
     sockets.map(
@@ -83,11 +79,17 @@ try {
         }),
     ),
   );
-  const duringSockets = rssMiB(pid);
-  const socketsMs = await honestMs();
+}
 
-  // A storm of nonces, forged sign-ins and oversized or unsigned task specs.
-  const owner = await OwnerSession.open(url, Wallet.createRandom());
+/** A storm of nonces, forged sign-ins, and task specs far over the limits, signed in or not. */
+async function requestStorm(token: string): Promise<void> {
+  const huge = {
+    model: { preset: 'mlp', hidden: [20000, 20000] },
+    inputShape: [784],
+    rounds: 1,
+    clientsPerRound: { min: 1, target: 1 },
+    evaluation: { upload: 'a'.repeat(64) },
+  };
   const hostile = Array.from({ length: requests }, (_, i) => {
     const kind = i % 4;
     if (kind === 0) return fetch(api.url('nonce'));
@@ -99,11 +101,8 @@ try {
       });
     return fetch(api.url('createTask'), {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(kind === 2 ? { authorization: `Bearer ${owner.session.token}` } : {}),
-      },
-      body: JSON.stringify({ model: { preset: 'mlp', hidden: [20000, 20000] }, inputShape: [784], rounds: 1 }),
+      headers: { 'content-type': 'application/json', ...(kind === 2 ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(huge),
     });
   });
   for (let i = 0; i < hostile.length; i += 250) {
@@ -112,18 +111,22 @@ try {
       count(`HTTP ${response.status} ${body.code ?? 'ok'}`);
     }
   }
-  const duringRequests = rssMiB(pid);
-  const requestsMs = await honestMs();
+}
+
+try {
+  await sleep(1000);
+  const rows: Array<[string, number, number]> = [['idle', rssMiB(pid), await honestMs()]];
+  const owner = await OwnerSession.open(url, Wallet.createRandom());
+  const started = Date.now();
+  for (let wave = 1; wave <= waves; wave++) {
+    await malformedBurst();
+    await requestStorm(owner.session.token);
+    rows.push([`after wave ${wave}`, rssMiB(pid), await honestMs()]);
+  }
   const seconds = (Date.now() - started) / 1000;
   await sleep(5000);
-  const after = rssMiB(pid);
+  rows.push(['5 s later', rssMiB(pid), await honestMs()]);
 
-  const rows = [
-    ['idle', idle, idleMs],
-    [`after ${connections} connections × ${malformedPerConnection} malformed events`, duringSockets, socketsMs],
-    [`after ${requests} hostile requests`, duringRequests, requestsMs],
-    ['5 s later', after, await honestMs()],
-  ] as const;
   const table = [
     '| moment | coordinator RSS (MiB) | honest GET /api/tasks, median of 5 (ms) |',
     '|---|---:|---:|',
@@ -131,9 +134,11 @@ try {
   ].join('\n');
   const answers = [...tally].sort().map(([what, n]) => `- ${what}: ${n}`);
   const report =
-    `Machine: ${machine()}. Default limits; all traffic from one IP address (so the per-IP limits are what trip). ` +
-    `The flood took ${seconds.toFixed(1)} s; peak RSS over the run ${peakRssMiB(pid).toFixed(0)} MiB.\n\n` +
-    `${table}\n\nWhat the flood was answered with:\n\n${answers.join('\n')}\n`;
+    `Machine: ${machine()}. Default limits; all traffic from one IP address (so the per-IP limits are what trip ` +
+    `first). Each wave: ${connections} connections sending ${malformedPerConnection} malformed events each, then ` +
+    `${requests} hostile requests (nonces, forged sign-ins, 415,920,010-parameter task specs with and without a ` +
+    `session). ${waves} waves took ${seconds.toFixed(1)} s; peak RSS over the run ${peakRssMiB(pid).toFixed(0)} MiB.\n\n` +
+    `${table}\n\nWhat the flood was answered with, in all:\n\n${answers.join('\n')}\n`;
   writeFileSync(new URL('./results/flood.md', import.meta.url), report);
   process.stdout.write(report);
 } finally {
