@@ -46,6 +46,7 @@ export default tseslint.config(
   // Boundaries: the auditor and the client never reach into the server; the wire, the math and the chain access
   // know no server, client or auditor.
   restrictImports(['verifier/**/*.ts', 'client/**/*.ts'], ['coordinator']),
+  restrictImports(['dashboard/**/*.ts'], ['coordinator', 'client']),
   restrictImports(
     ['protocol/**/*.ts', 'circuits/**/*.ts', 'ml/**/*.ts', 'common/**/*.ts', 'contracts/**/*.ts'],
     ['coordinator', 'client', 'verifier', 'cli', 'demo'],

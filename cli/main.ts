@@ -48,6 +48,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--accept-terms] [--backend tensorflow|wasm|cpu]
               [--progress bar|json|none] [CHAIN]
   zkfl demo [--model demo-cnn|niid-cnn] [--clients N] [--rounds R] [--alpha A] [--seed S] [--audit-out DIR] [--json]
+            [--serve]
   zkfl audit export --task ID --out DIR [--coordinator URL]
   zkfl verify (--task ID [--coordinator URL] | --bundle DIR) [--rpc URL --deployment FILE] [--json]
 
@@ -214,7 +215,8 @@ async function coordinatorCommand(args: string[]): Promise<void> {
   });
   process.stdout.write(`listening ${running.url}\n`);
   process.stderr.write(
-    `coordinator ${running.coordinator.identity.address}${chain ? ` settling on chain ${chain.deployment.chainId} (${chain.rpcUrl})` : ''}\n`,
+    `coordinator ${running.coordinator.identity.address}${chain ? ` settling on chain ${chain.deployment.chainId} (${chain.rpcUrl})` : ''}\n` +
+      `dashboard ${running.url}/\n`,
   );
   const shutdown = (): void => void running.close().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
@@ -558,6 +560,54 @@ function participantRows(result: DemoResult): Array<Array<string | number>> {
   ]);
 }
 
+/** The demo's tables (or its JSON). */
+function printDemo(result: DemoResult, json: boolean): void {
+  if (json) {
+    const { rounds, rewards, settlement } = result;
+    process.stdout.write(
+      JSON.stringify({ rounds, ...(rewards ? { rewards } : {}), ...(settlement ? { settlement } : {}) }) + '\n',
+    );
+  } else {
+    process.stdout.write(
+      '\n' +
+        table(
+          [
+            'round',
+            'accuracy',
+            'loss',
+            'participants',
+            'rejected',
+            'proofs verified',
+            'proofs rejected',
+            'proving s/client',
+            'paid on-chain',
+          ],
+          result.rounds.map((round) => [
+            round.round,
+            percent(round.accuracy),
+            fixed(round.loss),
+            round.participants,
+            round.rejected,
+            round.proofsVerified,
+            round.proofsRejected,
+            round.provingSeconds === undefined ? '-' : round.provingSeconds.toFixed(1),
+            round.paidOnchain ?? '-',
+          ]),
+        ) +
+        '\n\n' +
+        table(
+          ['participant', 'score (sum over rounds)', 'earned (ZKR)', 'reward balance (ZKR)'],
+          participantRows(result),
+        ) +
+        (result.settlement
+          ? `\n\nsettlement: ${result.settlement.gasPerContributorPerRound.toFixed(0)} gas per contributor per round` +
+            ` (claims), ${result.settlement.coordinatorGasPerRound.toFixed(0)} gas per round for the coordinator`
+          : '') +
+        `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,
+    );
+  }
+}
+
 async function demoCommand(args: string[]): Promise<void> {
   const values = parse(args, {
     clients: { type: 'string' },
@@ -567,6 +617,7 @@ async function demoCommand(args: string[]): Promise<void> {
     json: { type: 'boolean' },
     'audit-out': { type: 'string' },
     model: { type: 'string' },
+    serve: { type: 'boolean' },
   });
   const alpha = values.alpha === undefined ? 0.5 : Number(values.alpha);
   if (!(alpha > 0)) throw new ZkflError('VALIDATION_FAILED', '--alpha must be a number > 0', 'alpha');
@@ -585,6 +636,16 @@ async function demoCommand(args: string[]): Promise<void> {
       dataDir: process.env.ZKFL_FASHION_MNIST ?? defaultFashionMnistDir,
       ptau: process.env.ZKFL_PTAU,
       ...(values['audit-out'] ? { auditOut: values['audit-out'] as string } : {}),
+      ...(values.serve
+        ? {
+            onResult: async (result: DemoResult) => {
+              display.stop();
+              printDemo(result, values.json === true);
+              process.stderr.write(`\ndashboard: ${result.dashboardUrl} (Ctrl-C to stop)\n`);
+              await new Promise((resolve) => process.once('SIGINT', resolve));
+            },
+          }
+        : {}),
       onClientEvent: (client, event) => {
         if (event.type === 'training') {
           const { epoch, epochs, batch, batches } = event.progress;
@@ -621,50 +682,7 @@ async function demoCommand(args: string[]): Promise<void> {
             ),
     });
     display.stop();
-    if (values.json) {
-      const { rounds, rewards, settlement } = result;
-      process.stdout.write(
-        JSON.stringify({ rounds, ...(rewards ? { rewards } : {}), ...(settlement ? { settlement } : {}) }) + '\n',
-      );
-    } else {
-      process.stdout.write(
-        '\n' +
-          table(
-            [
-              'round',
-              'accuracy',
-              'loss',
-              'participants',
-              'rejected',
-              'proofs verified',
-              'proofs rejected',
-              'proving s/client',
-              'paid on-chain',
-            ],
-            result.rounds.map((round) => [
-              round.round,
-              percent(round.accuracy),
-              fixed(round.loss),
-              round.participants,
-              round.rejected,
-              round.proofsVerified,
-              round.proofsRejected,
-              round.provingSeconds === undefined ? '-' : round.provingSeconds.toFixed(1),
-              round.paidOnchain ?? '-',
-            ]),
-          ) +
-          '\n\n' +
-          table(
-            ['participant', 'score (sum over rounds)', 'earned (ZKR)', 'reward balance (ZKR)'],
-            participantRows(result),
-          ) +
-          (result.settlement
-            ? `\n\nsettlement: ${result.settlement.gasPerContributorPerRound.toFixed(0)} gas per contributor per round` +
-              ` (claims), ${result.settlement.coordinatorGasPerRound.toFixed(0)} gas per round for the coordinator`
-            : '') +
-          `\n\ntask ${result.taskId} finished in ${result.seconds.toFixed(0)} s\n`,
-      );
-    }
+    if (!values.serve) printDemo(result, values.json === true);
   } finally {
     display.stop();
   }

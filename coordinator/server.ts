@@ -5,12 +5,14 @@ import express from 'express';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
 import { Coordinator } from './coordinator.js';
+import { bundleDashboard, dashboardRouter } from './dashboard.js';
 import { attachGateway, type GatewayServer, SocketDirectory } from './gateway.js';
 import { defaultTaskLimits } from './limits.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js';
 import { defaultRateLimits, RateLimiter } from './rate-limits.js';
 import { restRouter } from './rest.js';
 import { Authenticator } from './sign-in.js';
+import { attachWatch } from './watch.js';
 
 const log = createLogger('coordinator');
 
@@ -29,6 +31,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
   app.disable('x-powered-by');
+  app.use(dashboardRouter(await bundleDashboard()));
   app.use(
     '/api',
     restRouter({
@@ -47,6 +50,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     serveClient: false,
   });
   attachGateway(io, { coordinator, directory, auth, rateLimiter, maxPayloadBytes: options.maxPayloadBytes });
+  attachWatch(io, coordinator, rateLimiter.limits.connectionsPerIp);
   await coordinator.resume();
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

@@ -71,6 +71,8 @@ export interface DemoOptions {
   onClientEvent?: (client: number, event: ClientEvent) => void;
   onRoundEnd?: (summary: CoordinatorEvents['round:end'][0]) => void;
   onStage?: (message: string) => void;
+  /** Called with the result while the coordinator and its dashboard are still up; the demo ends when it settles. */
+  onResult?: (result: DemoResult) => Promise<void>;
 }
 
 export interface DemoRound {
@@ -109,6 +111,8 @@ export interface DemoResult {
     coordinatorGasPerRound: number;
   };
   seconds: number;
+  /** The task's page on the coordinator's dashboard (up only while the demo runs, or with `onResult` pending). */
+  dashboardUrl: string;
 }
 
 const log = createLogger('demo');
@@ -208,6 +212,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       stage(
         `task ${task.id}: ${task.numParams} parameters, ${options.rounds} rounds; starting ${options.clients} clients`,
       );
+      stage(`watch it live: ${coordinator.url}/#/tasks/${task.id}`);
       const ended = new Promise<string>((resolve) =>
         coordinator.coordinator.events.on('task:end', (event) => event.taskId === task.id && resolve(event.status)),
       );
@@ -270,14 +275,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         if (devnet) writeDeployment(join(options.auditOut, 'deployment.json'), devnet.deployment);
         stage(`audit bundle written to ${options.auditOut}`);
       }
-      return {
+      const result: DemoResult = {
         taskId: task.id,
         rounds,
         ...(rewards ? { rewards } : {}),
         ...(devnet ? { settlement: await settlementGas(devnet, task.id, keys) } : {}),
         roundSeconds,
         seconds: (Date.now() - started) / 1000,
+        dashboardUrl: `${coordinator.url}/#/tasks/${task.id}`,
       };
+      // With the coordinator (and its dashboard) still up: `zkfl demo --serve` keeps it so until Ctrl-C.
+      await options.onResult?.(result);
+      return result;
     } finally {
       await coordinator.close();
     }

@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild (coordinator/dashboard.ts). */
+declare module '*.css';

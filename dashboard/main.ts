@@ -1,0 +1,236 @@
+/**
+ * The dashboard, in the browser: the coordinator's tasks, and a page per task whose plot and tables grow as rounds
+ * close (the public `/watch` namespace says when; the typed API client fetches what changed). Everything it shows
+ * comes from the same REST API as the CLI's; text from the coordinator is set as text, never parsed as HTML.
+ */
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import { io, type Socket } from 'socket.io-client';
+import { CoordinatorApi } from '../protocol/api.js';
+import type { RoundView, TaskView } from '../protocol/rest.js';
+import { watchNamespace, type WatchClientToServerEvents, type WatchServerToClientEvents } from '../protocol/watch.js';
+
+const api = new CoordinatorApi(window.location.origin);
+const app = document.getElementById('app')!;
+
+type Child = Node | string | number | null | undefined;
+
+/** An element with attributes and children; strings become text nodes. */
+function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  for (const child of children) {
+    if (child !== null && child !== undefined) element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+function table(headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
+  const cell = (tag: string, index: number, child: Child): HTMLElement =>
+    h(tag, numeric.includes(index) ? { class: 'num' } : {}, child);
+  return h(
+    'div',
+    { class: 'scroll' },
+    h(
+      'table',
+      {},
+      h('thead', {}, h('tr', {}, ...headers.map((header, i) => cell('th', i, header)))),
+      h('tbody', {}, ...rows.map((row) => h('tr', {}, ...row.map((value, i) => cell('td', i, value))))),
+    ),
+  );
+}
+
+/** Replaces the page's content (absent parts left out). */
+function show(...parts: Array<HTMLElement | null>): void {
+  app.replaceChildren(...parts.filter((part) => part !== null));
+}
+
+const percent = (value: number | null): string => (value === null ? '–' : `${(value * 100).toFixed(2)} %`);
+const fixed = (value: number | null): string => (value === null ? '–' : value.toFixed(4));
+const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
+const tokens = (baseUnits: bigint): string => (Number(baseUnits) / 1e18).toFixed(2);
+const taskLink = (task: TaskView): HTMLElement => h('a', { href: `#/tasks/${encodeURIComponent(task.id)}` }, task.id);
+const status = (task: TaskView): HTMLElement => h('span', { class: `status-${task.status}` }, task.status);
+const roundOf = (task: TaskView): string => `${task.currentRound} of ${task.spec.rounds}`;
+
+async function tasksPage(): Promise<void> {
+  const tasks = await api.tasks();
+  show(
+    h('h1', {}, 'Tasks'),
+    tasks.length === 0
+      ? h('p', { class: 'muted' }, 'No tasks yet.')
+      : table(
+          ['task', 'name', 'status', 'round', 'parameters', 'proofs', 'created'],
+          [...tasks]
+            .reverse()
+            .map((task) => [
+              taskLink(task),
+              task.spec.name,
+              status(task),
+              roundOf(task),
+              task.numParams.toLocaleString(),
+              task.spec.proofs ? `${task.zk.chunks} per update` : 'off',
+              new Date(task.createdAt).toLocaleString(),
+            ]),
+          [4],
+        ),
+  );
+}
+
+/** Accuracy and loss per finished round; the container says how many points it plots (for tests and readers). */
+function plot(rounds: RoundView[]): HTMLElement {
+  const done = rounds.filter((round) => round.accuracy !== null);
+  const container = h('figure', { class: 'plot', 'data-points': String(done.length) });
+  container.append(h('figcaption', {}, 'Accuracy (left) and loss (right) on the owner’s evaluation set'));
+  const width = Math.min(768, app.clientWidth || 768);
+  const data: uPlot.AlignedData = [
+    done.map((round) => round.round),
+    done.map((round) => round.accuracy! * 100),
+    done.map((round) => round.loss),
+  ];
+  new uPlot(
+    {
+      width,
+      height: 260,
+      scales: { x: { time: false } },
+      axes: [
+        { label: 'round' },
+        { label: 'accuracy %' },
+        { side: 1, scale: 'loss', label: 'loss', grid: { show: false } },
+      ],
+      series: [
+        { label: 'round' },
+        { label: 'accuracy %', stroke: '#1f6feb', width: 2, points: { show: true } },
+        { label: 'loss', scale: 'loss', stroke: '#d97706', width: 2, points: { show: true } },
+      ],
+    },
+    data,
+    container,
+  );
+  return container;
+}
+
+function roundsTable(task: TaskView, rounds: RoundView[]): HTMLElement {
+  const model = (round: RoundView): Child =>
+    round.modelHashAfter === null
+      ? '–'
+      : h('a', { href: api.url('modelJson', { id: task.id, which: round.round }) }, 'model.json');
+  return table(
+    [
+      'round',
+      'phase',
+      'accuracy',
+      'loss',
+      'accepted',
+      'rejected',
+      'proofs verified',
+      'proofs refused',
+      'paid',
+      'model',
+    ],
+    rounds.map((round) => [
+      round.round,
+      round.phase,
+      percent(round.accuracy),
+      fixed(round.loss),
+      round.participants.length,
+      round.rejected.length + round.rejectedUnlisted,
+      round.proofsVerified,
+      round.proofsRejected,
+      tokens(round.participants.reduce((sum, p) => sum + BigInt(p.amount ?? '0'), 0n)),
+      model(round),
+    ]),
+    [0, 2, 3, 4, 5, 6, 7, 8],
+  );
+}
+
+function participantsTable(rounds: RoundView[]): HTMLElement {
+  const byAddress = new Map<string, { rounds: number; score: number; amount: bigint; rejected: number }>();
+  const entry = (address: string) => {
+    const known = byAddress.get(address) ?? { rounds: 0, score: 0, amount: 0n, rejected: 0 };
+    byAddress.set(address, known);
+    return known;
+  };
+  for (const round of rounds) {
+    for (const participant of round.participants) {
+      const known = entry(participant.address);
+      known.rounds += 1;
+      known.score += participant.score ?? 0;
+      known.amount += BigInt(participant.amount ?? '0');
+    }
+    for (const rejection of round.rejected) entry(rejection.address).rejected += 1;
+  }
+  return table(
+    ['address', 'rounds contributed', 'score (sum)', 'earned', 'rejections'],
+    [...byAddress].map(([address, known]) => [
+      h('span', { title: address }, short(address)),
+      known.rounds,
+      known.score.toFixed(5),
+      tokens(known.amount),
+      known.rejected,
+    ]),
+    [1, 2, 3, 4],
+  );
+}
+
+function rejectionsList(rounds: RoundView[]): HTMLElement | null {
+  const items = rounds.flatMap((round) => [
+    ...round.rejected.map((r) => h('li', {}, `round ${round.round}: ${short(r.address)} ${r.code} — ${r.reason}`)),
+    ...(round.rejectedUnlisted > 0 ? [h('li', {}, `round ${round.round}: ${round.rejectedUnlisted} more`)] : []),
+  ]);
+  return items.length === 0 ? null : h('div', {}, h('h2', {}, 'Rejected updates'), h('ul', {}, ...items));
+}
+
+async function renderTask(id: string): Promise<void> {
+  const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
+  show(
+    h('h1', {}, task.spec.name, ' ', h('span', { class: 'muted' }, task.id)),
+    h(
+      'p',
+      {},
+      status(task),
+      ` · round ${roundOf(task)} · ${task.numParams.toLocaleString()} parameters · `,
+      task.spec.proofs ? `${task.zk.chunks} proof(s) per update (${task.zk.circuit})` : 'no proofs',
+      task.spec.onchain ? ' · settled on-chain' : '',
+    ),
+    task.spec.purpose ? h('p', {}, task.spec.purpose) : null,
+    task.spec.owner ? h('p', { class: 'muted' }, `owner ${task.spec.owner}`) : null,
+    plot(rounds),
+    h('h2', {}, 'Rounds'),
+    roundsTable(task, rounds),
+    h('h2', {}, 'Participants'),
+    participantsTable(rounds),
+    rejectionsList(rounds),
+    h('p', {}, h('a', { href: api.url('audit', { id: task.id }) }, 'audit bundle (JSON)')),
+  );
+}
+
+let watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> | undefined;
+
+/** The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling). */
+async function taskPage(id: string): Promise<void> {
+  await renderTask(id);
+  watcher = io(`${window.location.origin}${watchNamespace}`, { transports: ['websocket'] });
+  let pending: Promise<void> | undefined;
+  const refresh = (): void => {
+    pending ??= renderTask(id).finally(() => (pending = undefined));
+  };
+  watcher.on('connect', () => watcher?.emit('watch', id));
+  for (const event of ['round:open', 'update:accepted', 'round:end', 'task:end'] as const) watcher.on(event, refresh);
+}
+
+async function route(): Promise<void> {
+  watcher?.disconnect();
+  watcher = undefined;
+  const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
+  try {
+    if (task) await taskPage(decodeURIComponent(task[1]!));
+    else await tasksPage();
+  } catch (error) {
+    show(h('p', { class: 'error', role: 'alert' }, (error as Error).message));
+  }
+}
+
+window.addEventListener('hashchange', () => void route());
+void route();

@@ -1,0 +1,98 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, driven by playwright-core): after a real small run — real
+ * clients, proofs on — the task page plots and lists every finished round, and a round that closes while the page
+ * is open appears without a reload. Every asset comes from the coordinator.
+ */
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import { runClients } from '../helpers/clients.js';
+import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
+import { createTask } from '../helpers/rest.js';
+import { tempDir } from '../helpers/temp.js';
+
+export const chromiumPath = process.env.ZKFL_CHROMIUM ?? '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium (or set ZKFL_CHROMIUM)`);
+  }
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Finished rounds as the page shows them: plotted points, and rows of the rounds table whose phase is final. */
+async function finishedRounds(page: Page): Promise<[number, number]> {
+  const points = Number(await page.getAttribute('figure.plot', 'data-points'));
+  const rows = await page.locator('h2:text-is("Rounds") + div tbody tr').allTextContents();
+  return [points, rows.filter((row) => row.includes('evaluated')).length];
+}
+
+describe('the dashboard, in a browser', function () {
+  this.timeout(240_000);
+  const dir = tempDir();
+  let coordinator: RunningCoordinator;
+  let browser: Browser;
+
+  before(async () => {
+    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await coordinator?.close();
+  });
+
+  it('plots and lists each round as it closes, without a reload, from the coordinator alone', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'dashboard run', rounds: 2 }));
+    const page = await browser.newPage();
+    const requested: string[] = [];
+    const problems: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
+
+    await page.goto(`${coordinator.url}/`);
+    await page.getByRole('link', { name: task.id }).click();
+    await page.getByRole('heading', { name: /dashboard run/ }).waitFor();
+    expect(await finishedRounds(page)).to.deep.equal([0, 0]);
+
+    const clients = runClients(coordinator.url, task.id, writeShards(dir, [300, 300]), [
+      join(dir, 'a.json'),
+      join(dir, 'b.json'),
+    ]);
+    // Round 1 closes while the page is open: it appears without a reload.
+    await page.locator('figure.plot[data-points="1"]').waitFor({ timeout: 120_000 });
+    expect(await finishedRounds(page)).to.deep.equal([1, 1]);
+    await Promise.all(clients);
+    await page.locator('figure.plot[data-points="2"]').waitFor({ timeout: 60_000 });
+    expect(await finishedRounds(page)).to.deep.equal([2, 2]);
+    expect(await page.locator('span.status-completed').count()).to.equal(1);
+    expect(await page.locator('h2:text-is("Participants") + div tbody tr').count()).to.equal(2);
+
+    expect(requested.filter((url) => !url.startsWith(coordinator.url))).to.deep.equal([]);
+    expect(problems).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('shows task names as text, never as markup', async () => {
+    const name = '<img src=x onerror="document.title=\'owned\'">';
+    const task = await createTask(coordinator.url, smallTask({ name, rounds: 1 }));
+    const page = await browser.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}`);
+    await page.getByRole('heading', { name: /img src=x/ }).waitFor();
+    expect([await page.title(), await page.locator('main img').count()]).to.deep.equal(['zkfl', 0]);
+    await page.close();
+  });
+});
