@@ -13,8 +13,8 @@ const source = fileURLToPath(new URL('../dashboard/', import.meta.url));
 
 export interface DashboardBundle {
   html: string;
-  js: string;
-  css: string;
+  /** Every output file (the entry, its stylesheet, chunks loaded on demand) by name, under `/assets/`. */
+  assets: Map<string, { type: string; text: string }>;
 }
 
 /** Bundles the dashboard (about a second; the coordinator does it once, at start). */
@@ -25,23 +25,32 @@ export async function bundleDashboard(): Promise<DashboardBundle> {
     bundle: true,
     minify: true,
     format: 'esm',
+    splitting: true,
     platform: 'browser',
     target: 'es2022',
     write: false,
     outdir: 'assets',
     logLevel: 'silent',
   });
-  const output = (extension: string): string =>
-    result.outputFiles.find((file) => file.path.endsWith(extension))?.text ?? '';
-  const bundle = { html: readFileSync(`${source}index.html`, 'utf8'), js: output('.js'), css: output('.css') };
-  log.debug('dashboard bundled', { ms: Date.now() - started, jsBytes: bundle.js.length, cssBytes: bundle.css.length });
+  const assets = new Map(
+    result.outputFiles.map((file) => {
+      const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+      return [name, { type: name.endsWith('.css') ? 'css' : 'js', text: file.text }] as const;
+    }),
+  );
+  const bundle = { html: readFileSync(`${source}index.html`, 'utf8'), assets };
+  const bytes = [...assets.values()].reduce((sum, asset) => sum + asset.text.length, 0);
+  log.debug('dashboard bundled', { ms: Date.now() - started, files: assets.size, bytes });
   return bundle;
 }
 
 export function dashboardRouter(bundle: DashboardBundle): Router {
   const router = Router();
   router.get('/', (_req, res) => void res.type('html').send(bundle.html));
-  router.get('/assets/dashboard.js', (_req, res) => void res.type('js').send(bundle.js));
-  router.get('/assets/dashboard.css', (_req, res) => void res.type('css').send(bundle.css));
+  router.get('/assets/:name', (req, res, next) => {
+    const asset = bundle.assets.get(req.params.name);
+    if (asset) res.type(asset.type).send(asset.text);
+    else next();
+  });
   return router;
 }

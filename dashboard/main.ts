@@ -58,6 +58,7 @@ async function tasksPage(): Promise<void> {
   const tasks = await api.tasks();
   show(
     h('h1', {}, 'Tasks'),
+    h('p', {}, h('a', { href: '#/new' }, 'New task')),
     tasks.length === 0
       ? h('p', { class: 'muted' }, 'No tasks yet.')
       : table(
@@ -226,7 +227,11 @@ async function route(): Promise<void> {
   const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
   try {
     if (task) await taskPage(decodeURIComponent(task[1]!));
-    else await tasksPage();
+    else if (window.location.hash === '#/new') {
+      // The form brings the API's schema and a wallet client: loaded only for the owners who open it.
+      const { newTaskForm } = await import('./new-task.js');
+      show(h('h1', {}, 'New task'), newTaskForm(api, h));
+    } else await tasksPage();
   } catch (error) {
     show(h('p', { class: 'error', role: 'alert' }, (error as Error).message));
   }

@@ -6,10 +6,12 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { getBytes, Wallet } from 'ethers';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { runClients } from '../helpers/clients.js';
-import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
+import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -94,5 +96,64 @@ describe('the dashboard, in a browser', function () {
     await page.getByRole('heading', { name: /img src=x/ }).waitFor();
     expect([await page.title(), await page.locator('main img').count()]).to.deep.equal(['zkfl', 0]);
     await page.close();
+  });
+
+  describe('the owner form', () => {
+    it('shows each field error from the API schema, and sends nothing', async () => {
+      const page = await browser.newPage();
+      const posted: string[] = [];
+      page.on('request', (request) => void (request.method() === 'POST' && posted.push(request.url())));
+      await page.goto(`${coordinator.url}/#/new`);
+      await page.getByLabel('Rounds').fill('0');
+      await page.getByLabel('Clients per round: at least').fill('5');
+      await page.getByLabel('Clients per round: sampled').fill('2');
+      await page.getByLabel('Reward per round (tokens)').fill('lots');
+      await page.getByRole('button', { name: 'Sign in and create' }).click();
+      const errorOf = (field: string): Promise<string | null> =>
+        page.locator(`[data-error-for="${field}"]`).textContent();
+      expect(await errorOf('rounds')).to.match(/>0/);
+      expect(await errorOf('clientsPerRound.target')).to.equal('target must be >= min');
+      expect(await errorOf('rewards.perRound')).to.match(/amount of tokens/);
+      expect(await errorOf('evaluation')).to.equal('choose the evaluation set');
+      expect(await errorOf('name')).to.equal('');
+      expect(await page.getByLabel('Rounds').getAttribute('aria-invalid')).to.equal('true');
+      expect(posted).to.deep.equal([]);
+      await page.close();
+    });
+
+    it("signs in with the browser's wallet, uploads the evaluation set and creates the task", async () => {
+      const wallet = new Wallet(Wallet.createRandom().privateKey);
+      const page = await browser.newPage();
+      // A minimal EIP-1193 wallet: the page asks, the key here signs (personal_sign of the sign-in message).
+      await page.exposeFunction('zkflTestSign', (hex: string) => wallet.signMessage(getBytes(hex)));
+      // As source text: a function would be serialized with the test runner's transpiler helpers in it.
+      await page.addInitScript(`window.ethereum = {
+        request: async ({ method, params }) => {
+          if (method === 'eth_chainId') return '0x1';
+          if (method === 'eth_requestAccounts' || method === 'eth_accounts') return ['${wallet.address}'];
+          if (method === 'personal_sign') return window.zkflTestSign(params[0]);
+          throw new Error('unsupported ' + method);
+        },
+      };`);
+      await page.goto(`${coordinator.url}/#/new`);
+      await page.getByLabel('Name').fill('from the browser');
+      await page.getByLabel('Model').selectOption('mlp');
+      await page.getByLabel('Dense layers').fill('');
+      await page.getByLabel('Input shape').fill('28,28');
+      await page.getByLabel('Rounds').fill('1');
+      await page.getByLabel('Clients per round: at least').fill('1');
+      await page.getByLabel('Clients per round: sampled').fill('1');
+      await page.getByLabel('Require a proof of every update').uncheck();
+      await page
+        .getByLabel('Evaluation set')
+        .setInputFiles([`${testPrefix}-images-idx3-ubyte.gz`, `${testPrefix}-labels-idx1-ubyte.gz`]);
+      await page.getByRole('button', { name: 'Sign in and create' }).click();
+      await page.getByRole('heading', { name: /from the browser/ }).waitFor({ timeout: 30_000 });
+      const id = decodeURIComponent(page.url().split('#/tasks/')[1]!);
+      const task = await new CoordinatorApi(coordinator.url).task(id);
+      expect([task.spec.owner, task.spec.proofs, task.numParams]).to.deep.equal([wallet.address, false, 7850]);
+      expect(task.spec.evaluation.upload).to.match(/^[0-9a-f]{64}$/);
+      await page.close();
+    });
   });
 });
