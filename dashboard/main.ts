@@ -96,7 +96,7 @@ function plot(rounds: RoundView[]): HTMLElement {
       height: 260,
       scales: { x: { time: false } },
       axes: [
-        { label: 'round' },
+        { label: 'round', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
         { label: 'accuracy %' },
         { side: 1, scale: 'loss', label: 'loss', grid: { show: false } },
       ],

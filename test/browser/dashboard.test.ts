@@ -4,35 +4,16 @@
  * is open appears without a reload. Every asset comes from the coordinator.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBytes, Wallet } from 'ethers';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { CoordinatorApi } from '../../protocol/api.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { runClients } from '../helpers/clients.js';
 import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
-
-export const chromiumPath = process.env.ZKFL_CHROMIUM ?? '/usr/bin/chromium';
-
-export function launchChromium(): Promise<Browser> {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium (or set ZKFL_CHROMIUM)`);
-  }
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-}
 
 /** Finished rounds as the page shows them: plotted points, and rows of the rounds table whose phase is final. */
 async function finishedRounds(page: Page): Promise<[number, number]> {
