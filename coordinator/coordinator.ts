@@ -15,7 +15,15 @@ import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
-import type { AcceptedSetView, InfoView, RoundView, TaskView, UploadView, ZkView } from '../protocol/rest.js';
+import type {
+  AcceptedSetView,
+  HolderView,
+  InfoView,
+  RoundView,
+  TaskView,
+  UploadView,
+  ZkView,
+} from '../protocol/rest.js';
 import type { Receipt } from '../protocol/receipt.js';
 import { getAddress, type Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../common/identity.js';
@@ -144,6 +152,35 @@ export class Coordinator {
       total: String(acceptedTotal(entries)),
       entries,
     };
+  }
+
+  /** What a data holder did on this coordinator (see HolderView). */
+  holder(addressInput: string): HolderView {
+    let address: string;
+    try {
+      address = getAddress(addressInput);
+    } catch {
+      throw new ZkflError('VALIDATION_FAILED', `${addressInput.slice(0, 64)} is not an address`, 'address');
+    }
+    const { consents, updates, rejections } = this.storage.holderActivity(address);
+    const taskIds = [...new Set([...consents.map((c) => c.taskId), ...updates.map((u) => u.taskId)])];
+    const tasks = taskIds.flatMap((taskId) => {
+      const task = this.storage.getTask(taskId);
+      if (!task) return [];
+      const consent = consents.find((c) => c.taskId === taskId);
+      const rounds = updates.filter((u) => u.taskId === taskId).map(({ taskId: _, ...round }) => round);
+      return [
+        {
+          taskId,
+          name: task.spec.name,
+          status: task.status,
+          consent: consent ? { termsHash: consent.termsHash, at: consent.at } : null,
+          rounds,
+          earned: String(rounds.reduce((sum, round) => sum + BigInt(round.amount ?? '0'), 0n)),
+        },
+      ];
+    });
+    return { address, tasks, rejections };
   }
 
   /** The task's terms, as its clients must agree to them before they train. */

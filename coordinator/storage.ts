@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS rejections (
   id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
   code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rejections_by_round ON rejections (task_id, round);
+CREATE INDEX IF NOT EXISTS updates_by_address ON updates (address);
+CREATE INDEX IF NOT EXISTS consents_by_address ON consents (address);
+CREATE INDEX IF NOT EXISTS rejections_by_address ON rejections (address);
 CREATE TABLE IF NOT EXISTS chain_actions (
   task_id TEXT NOT NULL, round INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
   args TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', raw_tx TEXT, tx_hash TEXT,
@@ -327,6 +330,39 @@ export class Storage {
       .prepare('SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? ORDER BY address')
       .all(taskId) as Array<{ address: string; termsHash: string; signature: string }>;
     return rows.map((row) => ({ ...row, taskKey: taskKeyOf(taskId) }));
+  }
+
+  /** Everything `address` did here: its consents, accepted updates and listed rejections, over all tasks. */
+  holderActivity(address: string): {
+    consents: Array<{ taskId: string; termsHash: string; at: string }>;
+    updates: Array<{
+      taskId: string;
+      round: number;
+      commitment: string | null;
+      score: number | null;
+      amount: string | null;
+    }>;
+    rejections: number;
+  } {
+    const consents = this.db
+      .prepare('SELECT task_id AS taskId, terms_hash AS termsHash, at FROM consents WHERE address = ? ORDER BY at')
+      .all(address) as Array<{ taskId: string; termsHash: string; at: string }>;
+    const updates = this.db
+      .prepare(
+        `SELECT task_id AS taskId, round, commitment, score, amount FROM updates WHERE address = ?
+         ORDER BY task_id, round`,
+      )
+      .all(address) as Array<{
+      taskId: string;
+      round: number;
+      commitment: string | null;
+      score: number | null;
+      amount: string | null;
+    }>;
+    const { count } = this.db.prepare('SELECT COUNT(*) AS count FROM rejections WHERE address = ?').get(address) as {
+      count: number;
+    };
+    return { consents, updates, rejections: count };
   }
 
   /** The signed records of the task's finished rounds, in order. */

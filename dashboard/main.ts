@@ -50,6 +50,8 @@ const percent = (value: number | null): string => (value === null ? '–' : `${(
 const fixed = (value: number | null): string => (value === null ? '–' : value.toFixed(4));
 const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
 const tokens = (baseUnits: bigint): string => (Number(baseUnits) / 1e18).toFixed(2);
+const holderLink = (address: string): HTMLElement =>
+  h('a', { href: `#/holders/${address}`, title: address }, short(address));
 const taskLink = (task: TaskView): HTMLElement => h('a', { href: `#/tasks/${encodeURIComponent(task.id)}` }, task.id);
 const status = (task: TaskView): HTMLElement => h('span', { class: `status-${task.status}` }, task.status);
 const roundOf = (task: TaskView): string => `${task.currentRound} of ${task.spec.rounds}`;
@@ -165,7 +167,7 @@ function participantsTable(rounds: RoundView[]): HTMLElement {
   return table(
     ['address', 'rounds contributed', 'score (sum)', 'earned', 'rejections'],
     [...byAddress].map(([address, known]) => [
-      h('span', { title: address }, short(address)),
+      holderLink(address),
       known.rounds,
       known.score.toFixed(5),
       tokens(known.amount),
@@ -207,6 +209,43 @@ async function renderTask(id: string): Promise<void> {
   );
 }
 
+/** A data holder's page: the tasks it agreed to, the rounds it contributed, what they pay it. */
+async function holderPage(address: string): Promise<void> {
+  const holder = await api.holder(address);
+  const tokensOf = (amount: string | null): string => (amount === null ? '–' : tokens(BigInt(amount)));
+  show(
+    h('h1', {}, 'Data holder ', h('span', { class: 'muted' }, holder.address)),
+    h('p', {}, `${holder.tasks.length} task(s) · ${holder.rejections} rejected update(s)`),
+    h('h2', {}, 'Tasks'),
+    table(
+      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned'],
+      holder.tasks.map((task) => [
+        h('a', { href: `#/tasks/${encodeURIComponent(task.taskId)}` }, task.taskId),
+        task.name,
+        task.status,
+        task.consent ? `${task.consent.termsHash.slice(0, 10)}… on ${new Date(task.consent.at).toLocaleString()}` : '–',
+        task.rounds.length,
+        tokens(BigInt(task.earned)),
+      ]),
+      [4, 5],
+    ),
+    h('h2', {}, 'Contributions'),
+    table(
+      ['task', 'round', 'commitment (in its receipt)', 'score', 'amount'],
+      holder.tasks.flatMap((task) =>
+        task.rounds.map((round) => [
+          task.taskId,
+          round.round,
+          h('span', { title: round.commitment ?? '' }, round.commitment ? `${round.commitment.slice(0, 18)}…` : '–'),
+          round.score === null ? '–' : round.score.toFixed(5),
+          tokensOf(round.amount),
+        ]),
+      ),
+      [1, 3, 4],
+    ),
+  );
+}
+
 let watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> | undefined;
 
 /** The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling). */
@@ -225,8 +264,10 @@ async function route(): Promise<void> {
   watcher?.disconnect();
   watcher = undefined;
   const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
+  const holder = /^#\/holders\/(0x[0-9a-fA-F]{40})$/.exec(window.location.hash);
   try {
     if (task) await taskPage(decodeURIComponent(task[1]!));
+    else if (holder) await holderPage(holder[1]!);
     else if (window.location.hash === '#/new') {
       // The form brings the API's schema and a wallet client: loaded only for the owners who open it.
       const { newTaskForm } = await import('./new-task.js');

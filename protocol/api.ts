@@ -6,7 +6,16 @@
  */
 import { requestBytes, requestJson } from '../common/http.js';
 import type { AuditBundle } from './audit.js';
-import type { AcceptedSetView, InfoView, NonceView, RoundView, SessionView, TaskView, UploadView } from './rest.js';
+import type {
+  AcceptedSetView,
+  HolderView,
+  InfoView,
+  NonceView,
+  RoundView,
+  SessionView,
+  TaskView,
+  UploadView,
+} from './rest.js';
 import type { SignIn } from './sign-in.js';
 import type { TaskSpecInput } from './task-spec.js';
 import type { TermsView } from './terms.js';
@@ -38,6 +47,7 @@ export const routes = {
   weights: { method: 'GET', path: '/api/tasks/:id/model/:which/weights.bin' },
   circuitFile: { method: 'GET', path: '/api/circuits/:name/:file' },
   audit: { method: 'GET', path: '/api/audit/tasks/:id' },
+  holder: { method: 'GET', path: '/api/holders/:address' },
 } as const satisfies Record<string, Route>;
 
 export type RouteName = keyof typeof routes;
@@ -94,6 +104,7 @@ export class CoordinatorApi {
     requestBytes(this.url('weights', { id, which }));
   circuitFile = (name: string, file: string): Promise<Buffer> => requestBytes(this.url('circuitFile', { name, file }));
   audit = (id: string): Promise<AuditBundle> => this.get('audit', { id });
+  holder = (address: string): Promise<HolderView> => this.get('holder', { address });
 
   upload = (token: string, upload: Upload): Promise<UploadView> => this.post('upload', upload, {}, token);
   createTask = (token: string, spec: TaskSpecInput): Promise<TaskView> => this.post('createTask', spec, {}, token);

@@ -123,3 +123,21 @@ export interface UploadView {
   count: number;
   exampleShape: number[];
 }
+
+/** `GET /api/holders/:address`: what a data holder did on this coordinator, task by task. */
+export interface HolderView {
+  address: string;
+  tasks: Array<{
+    taskId: string;
+    name: string;
+    status: TaskStatus;
+    /** The terms it agreed to (their hash) and when; null if it never joined with a consent. */
+    consent: { termsHash: string; at: string } | null;
+    /** Its accepted updates: the commitment its receipt names, and once the round is scored, score and amount. */
+    rounds: Array<{ round: number; commitment: string | null; score: number | null; amount: string | null }>;
+    /** Token base units its scored rounds pay it in all. */
+    earned: string;
+  }>;
+  /** Updates of its that were rejected (listed ones; see RoundView.rejected). */
+  rejections: number;
+}

@@ -64,6 +64,22 @@ describe('the dashboard, in a browser', function () {
     expect(await page.locator('span.status-completed').count()).to.equal(1);
     expect(await page.locator('h2:text-is("Participants") + div tbody tr').count()).to.equal(2);
 
+    // A participant's own page: the task it agreed to, both rounds it contributed, what they pay it.
+    const [first] = await Promise.all(clients);
+    await page.getByRole('link', { name: `${first!.address.slice(0, 8)}…${first!.address.slice(-4)}` }).click();
+    await page.getByRole('heading', { name: /Data holder/ }).waitFor();
+    const tasksRow = await page.locator('h2:text-is("Tasks") + div tbody tr').allTextContents();
+    expect(tasksRow).to.have.length(1);
+    expect(tasksRow[0]).to.include(task.id);
+    expect(await page.locator('h2:text-is("Contributions") + div tbody tr').count()).to.equal(2);
+    const holder = await new CoordinatorApi(coordinator.url).holder(first!.address.toLowerCase());
+    expect([holder.address, holder.tasks[0]!.rounds.map((r) => r.round)]).to.deep.equal([first!.address, [1, 2]]);
+    expect(holder.tasks[0]!.consent?.termsHash).to.match(/^0x[0-9a-f]{64}$/);
+    const refused = await new CoordinatorApi(coordinator.url)
+      .holder('nobody')
+      .catch((error: { code: string }) => error);
+    expect(refused).to.have.property('code', 'VALIDATION_FAILED');
+
     expect(requested.filter((url) => !url.startsWith(coordinator.url))).to.deep.equal([]);
     expect(problems).to.deep.equal([]);
     await page.close();
