@@ -20,6 +20,7 @@ import type {
   HolderView,
   InfoView,
   RoundView,
+  SettlementView,
   TaskView,
   UploadView,
   ZkView,
@@ -151,6 +152,24 @@ export class Coordinator {
       root: acceptedRoot(entries),
       total: String(acceptedTotal(entries)),
       entries,
+    };
+  }
+
+  /** The coordinator's on-chain transactions for the task, in order. */
+  settlementOf(taskId: string): SettlementView {
+    this.getTask(taskId);
+    return {
+      actions: this.storage
+        .chainActions(taskId)
+        .map(({ round, kind, subject, status, txHash, attempts, lastError }) => ({
+          round,
+          kind,
+          subject,
+          status,
+          txHash,
+          attempts,
+          lastError,
+        })),
     };
   }
 

@@ -52,6 +52,7 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   // Public and read-only: what `zkfl verify` checks a run against.
   router.get(at('audit'), (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
   router.get(at('holder'), (req, res) => void res.json(coordinator.holder(req.params.address)));
+  router.get(at('settlement'), (req, res) => void res.json(coordinator.settlementOf(req.params.id)));
   router.get(at('nonce'), async (req, res) => {
     await rateLimiter.take('nonces', ip(req));
     res.json(auth.nonce());

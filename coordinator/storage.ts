@@ -508,12 +508,21 @@ export class Storage {
 
   /** Pending actions in the order they must reach the chain. */
   pendingChainActions(): ChainAction[] {
+    return this.chainActionsWhere(`status = 'pending'`);
+  }
+
+  /** Every action of a task, in the order they were derived (a settlement timeline). */
+  chainActions(taskId: string): ChainAction[] {
+    return this.chainActionsWhere('task_id = ?', taskId);
+  }
+
+  private chainActionsWhere(condition: string, ...values: string[]): ChainAction[] {
     const rows = this.db
       .prepare(
         `SELECT task_id AS taskId, round, kind, subject, args, status, raw_tx AS rawTx, tx_hash AS txHash, attempts,
-         last_error AS lastError FROM chain_actions WHERE status = 'pending' ORDER BY rowid`,
+         last_error AS lastError FROM chain_actions WHERE ${condition} ORDER BY rowid`,
       )
-      .all() as Array<Omit<ChainAction, 'args'> & { args: string }>;
+      .all(...values) as Array<Omit<ChainAction, 'args'> & { args: string }>;
     return rows.map((row) => ({ ...row, args: JSON.parse(row.args) as ChainAction['args'] }));
   }
 

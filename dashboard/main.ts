@@ -8,7 +8,8 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { io, type Socket } from 'socket.io-client';
 import { CoordinatorApi } from '../protocol/api.js';
-import type { RoundView, TaskView } from '../protocol/rest.js';
+import type { RoundView, SettlementView, TaskView } from '../protocol/rest.js';
+import type { TermsView } from '../protocol/terms.js';
 import { watchNamespace, type WatchClientToServerEvents, type WatchServerToClientEvents } from '../protocol/watch.js';
 
 const api = new CoordinatorApi(window.location.origin);
@@ -185,8 +186,57 @@ function rejectionsList(rounds: RoundView[]): HTMLElement | null {
   return items.length === 0 ? null : h('div', {}, h('h2', {}, 'Rejected updates'), h('ul', {}, ...items));
 }
 
+/** The coordinator's transactions, round by round: what it opened, closed and answered on-chain. */
+function settlementTable(settlement: SettlementView): HTMLElement {
+  return h(
+    'div',
+    {},
+    h('h2', {}, 'Settlement on-chain'),
+    table(
+      ['round', 'transaction', 'status', 'hash', 'attempts'],
+      settlement.actions.map((action) => [
+        action.round,
+        action.subject ? `${action.kind} ${action.subject}` : action.kind,
+        action.status,
+        action.txHash === null ? '–' : h('span', { title: action.txHash }, `${action.txHash.slice(0, 18)}…`),
+        action.attempts,
+      ]),
+      [0, 4],
+    ),
+  );
+}
+
+/** What data holders agreed to. */
+function termsList({ terms, termsHash }: TermsView): HTMLElement {
+  const { rewards, sent } = terms;
+  const item = (label: string, value: string): HTMLElement => h('li', {}, h('strong', {}, `${label}: `), value);
+  return h(
+    'div',
+    {},
+    h('h2', {}, 'Terms'),
+    h(
+      'ul',
+      {},
+      item('coordinator', terms.coordinator),
+      item('model', `${terms.model.parameters.toLocaleString()} parameters, ${terms.rounds} rounds`),
+      item(
+        'what leaves a holder’s machine',
+        `updates clipped to ${sent.clipNorm}, ${sent.valueBits}-bit values${sent.proofs ? ', each with its proofs' : ''}`,
+      ),
+      item('updates published', terms.updatesPublished ? 'yes (public audit)' : 'no'),
+      item(
+        'rewards',
+        `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
+          (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
+      ),
+      item('terms hash', termsHash),
+    ),
+  );
+}
+
 async function renderTask(id: string): Promise<void> {
-  const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
+  const [task, rounds, terms] = await Promise.all([api.task(id), api.rounds(id), api.terms(id)]);
+  const settlement = task.spec.onchain ? await api.settlement(id) : undefined;
   show(
     h('h1', {}, task.spec.name, ' ', h('span', { class: 'muted' }, task.id)),
     h(
@@ -205,6 +255,8 @@ async function renderTask(id: string): Promise<void> {
     h('h2', {}, 'Participants'),
     participantsTable(rounds),
     rejectionsList(rounds),
+    settlement ? settlementTable(settlement) : null,
+    termsList(terms),
     h('p', {}, h('a', { href: api.url('audit', { id: task.id }) }, 'audit bundle (JSON)')),
   );
 }

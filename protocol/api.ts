@@ -13,6 +13,7 @@ import type {
   NonceView,
   RoundView,
   SessionView,
+  SettlementView,
   TaskView,
   UploadView,
 } from './rest.js';
@@ -48,6 +49,7 @@ export const routes = {
   circuitFile: { method: 'GET', path: '/api/circuits/:name/:file' },
   audit: { method: 'GET', path: '/api/audit/tasks/:id' },
   holder: { method: 'GET', path: '/api/holders/:address' },
+  settlement: { method: 'GET', path: '/api/tasks/:id/settlement' },
 } as const satisfies Record<string, Route>;
 
 export type RouteName = keyof typeof routes;
@@ -105,6 +107,7 @@ export class CoordinatorApi {
   circuitFile = (name: string, file: string): Promise<Buffer> => requestBytes(this.url('circuitFile', { name, file }));
   audit = (id: string): Promise<AuditBundle> => this.get('audit', { id });
   holder = (address: string): Promise<HolderView> => this.get('holder', { address });
+  settlement = (id: string): Promise<SettlementView> => this.get('settlement', { id });
 
   upload = (token: string, upload: Upload): Promise<UploadView> => this.post('upload', upload, {}, token);
   createTask = (token: string, spec: TaskSpecInput): Promise<TaskView> => this.post('createTask', spec, {}, token);

@@ -141,3 +141,19 @@ export interface HolderView {
   /** Updates of its that were rejected (listed ones; see RoundView.rejected). */
   rejections: number;
 }
+
+/** `GET /api/tasks/:id/settlement`: the coordinator's transactions for an `onchain` task, in order. */
+export interface SettlementView {
+  actions: Array<{
+    round: number;
+    /** bond (before a round opens), open, close, answer (a challenge), show (an omission claim). */
+    kind: string;
+    /** For answer and show: the leaf index or the contributor. */
+    subject: string;
+    status: 'pending' | 'done' | 'failed';
+    /** The transaction, once sent ('already done' when the chain held it before it was needed). */
+    txHash: string | null;
+    attempts: number;
+    lastError: string | null;
+  }>;
+}

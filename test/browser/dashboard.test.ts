@@ -63,6 +63,8 @@ describe('the dashboard, in a browser', function () {
     expect(await finishedRounds(page)).to.deep.equal([2, 2]);
     expect(await page.locator('span.status-completed').count()).to.equal(1);
     expect(await page.locator('h2:text-is("Participants") + div tbody tr').count()).to.equal(2);
+    const { termsHash } = await new CoordinatorApi(coordinator.url).terms(task.id);
+    expect(await page.locator('h2:text-is("Terms") + ul').textContent()).to.include(termsHash);
 
     // A participant's own page: the task it agreed to, both rounds it contributed, what they pay it.
     const [first] = await Promise.all(clients);

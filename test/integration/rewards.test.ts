@@ -144,6 +144,17 @@ describe('on-chain rewards, end to end', function () {
       );
       expect(receiptSigner({ ...kept[0]!.receipt, round: 2 })).to.not.equal(info.coordinator);
 
+      // The settlement timeline the dashboard shows: each round opened and closed on-chain, with its transaction.
+      const { actions } = await new CoordinatorApi(coordinator.url).settlement(task.id);
+      const timeline = actions.filter((action) => action.kind !== 'bond');
+      expect(timeline.map((action) => `${action.round} ${action.kind} ${action.status}`).sort()).to.deep.equal([
+        '1 close done',
+        '1 open done',
+        '2 close done',
+        '2 open done',
+      ]);
+      expect(timeline.every((action) => /^0x[0-9a-f]{64}$/.test(action.txHash ?? ''))).to.equal(true);
+
       // A client works for an onchain task only once an escrow that can pay it exists.
       const settlement = new ClientSettlement({
         file: join(dir, 'paid', 'probe.json'),
