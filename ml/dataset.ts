@@ -27,8 +27,11 @@ interface IdxArray {
   data: Uint8Array;
 }
 
-/** A file's bytes, gunzipped when its name ends in `.gz`. */
-function readMaybeGzipped(path: string): Buffer {
+/** A gzipped file may not expand beyond this: a small upload must not be able to exhaust memory (a gzip bomb). */
+export const MAX_GUNZIPPED_BYTES = 2 ** 30;
+
+/** A file's bytes, gunzipped (to at most `maxBytes`) when its name ends in `.gz`. */
+function readMaybeGzipped(path: string, maxBytes: number): Buffer {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -37,14 +40,17 @@ function readMaybeGzipped(path: string): Buffer {
   }
   if (!path.endsWith('.gz')) return bytes;
   try {
-    return gunzipSync(bytes);
-  } catch {
+    return gunzipSync(bytes, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ZkflError('DATA_MALFORMED', `${path} expands to more than ${maxBytes} bytes`);
+    }
     throw new ZkflError('DATA_MALFORMED', `${path} is not valid gzip`);
   }
 }
 
-function readIdx(path: string): IdxArray {
-  const bytes = readMaybeGzipped(path);
+function readIdx(path: string, maxBytes: number): IdxArray {
+  const bytes = readMaybeGzipped(path, maxBytes);
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE) {
     throw new ZkflError('DATA_MALFORMED', `${path} is not an unsigned-byte IDX file (bad magic number)`);
   }
@@ -71,9 +77,9 @@ function writeIdx(path: string, shape: number[], data: Uint8Array): void {
 }
 
 /** Loads an images/labels IDX pair. */
-export function loadIdx(imagesPath: string, labelsPath: string): Dataset {
-  const images = readIdx(imagesPath);
-  const labels = readIdx(labelsPath);
+export function loadIdx(imagesPath: string, labelsPath: string, maxBytes = MAX_GUNZIPPED_BYTES): Dataset {
+  const images = readIdx(imagesPath, maxBytes);
+  const labels = readIdx(labelsPath, maxBytes);
   const count = images.shape[0] ?? 0;
   if (labels.shape.length !== 1 || labels.shape[0] !== count) {
     throw new ZkflError('DATA_MALFORMED', `${labelsPath} holds ${labels.shape[0]} labels for ${count} images`);
@@ -101,8 +107,8 @@ export function saveIdx(prefix: string, dataset: Dataset, indices?: ArrayLike<nu
 }
 
 /** Loads CSV rows (optionally gzipped) of numeric features followed by an integer label; a non-numeric first row is a header. */
-export function loadCsv(path: string): Dataset {
-  const text = readMaybeGzipped(path).toString('utf8');
+export function loadCsv(path: string, maxBytes = MAX_GUNZIPPED_BYTES): Dataset {
+  const text = readMaybeGzipped(path, maxBytes).toString('utf8');
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
   if (lines.length > 0 && lines[0]!.split(',').some((cell) => cell.trim() === '' || Number.isNaN(Number(cell)))) {
     lines.shift();
@@ -185,10 +191,12 @@ export function datasetFiles(path: string): DatasetFiles {
   );
 }
 
-/** Loads the data set at `path` (see `datasetFiles`). */
-export function loadDataset(path: string): Dataset {
+/** Loads the data set at `path` (see `datasetFiles`); gzipped files may expand to `maxGunzippedBytes` each. */
+export function loadDataset(path: string, maxGunzippedBytes = MAX_GUNZIPPED_BYTES): Dataset {
   const files = datasetFiles(path);
-  return 'csv' in files ? loadCsv(files.csv) : loadIdx(files.images, files.labels);
+  return 'csv' in files
+    ? loadCsv(files.csv, maxGunzippedBytes)
+    : loadIdx(files.images, files.labels, maxGunzippedBytes);
 }
 
 /** Keeps the first `limit` examples (a view, no copy). */

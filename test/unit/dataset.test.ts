@@ -66,6 +66,9 @@ describe('data sets', () => {
     }
     saveIdx(join(one, 'also'), images);
     expect(codeOf(() => loadDataset(one))).to.equal('DATA_MALFORMED');
+    // A gzip bomb: a few hundred bytes that expand to a megabyte, read with a 100 KB bound.
+    writeFileSync(join(dir, 'bomb.csv.gz'), gzipSync(Buffer.alloc(1 << 20, '0')));
+    expect(() => loadDataset(join(dir, 'bomb.csv.gz'), 100_000)).to.throw(/expands to more than 100000 bytes/);
     writeFileSync(join(dir, 'broken.csv.gz'), 'not gzip');
     expect(codeOf(() => loadDataset(join(dir, 'broken.csv.gz')))).to.equal('DATA_MALFORMED');
   });
