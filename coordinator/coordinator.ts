@@ -234,7 +234,7 @@ export class Coordinator {
   /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
   private scoringSet(task: TaskView): NonNullable<AuditBundle['scoringSet']> {
     const scoring = head(
-      this.runtimes.get(task.id)?.evaluationSet ?? this.loadEvaluationSet(task.spec),
+      this.runtimes.get(task.id)?.evaluationSet ?? this.loadEvaluationSet(task.spec, true),
       task.spec.rewards.scoringExamples,
     );
     return {
@@ -339,8 +339,9 @@ export class Coordinator {
     }
   }
 
-  private loadEvaluationSet(spec: TaskSpec): Dataset {
-    const dataset = this.evaluationData.load(spec.evaluation);
+  /** The evaluation set of a new task (`stored` false) or of one this coordinator already accepted. */
+  private loadEvaluationSet(spec: TaskSpec, stored = false): Dataset {
+    const dataset = this.evaluationData.load(spec.evaluation, stored);
     const field = spec.evaluation.upload === undefined ? 'evaluation.path' : 'evaluation.upload';
     try {
       checkCompatible(dataset, spec.inputShape, spec.classes);
@@ -388,7 +389,7 @@ export class Coordinator {
   ): Promise<void> {
     const model =
       prepared?.model ?? (await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed));
-    const evaluationSet = prepared?.evaluationSet ?? this.loadEvaluationSet(task.spec);
+    const evaluationSet = prepared?.evaluationSet ?? this.loadEvaluationSet(task.spec, true);
     const runner = new TaskRunner({
       task,
       storage: this.storage,

@@ -12,6 +12,9 @@ import type { UploadView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import { uploadSchema } from '../protocol/uploads.js';
 import { parseOrThrow } from '../protocol/validate.js';
+import { createLogger } from '../common/log.js';
+
+const log = createLogger('coordinator');
 
 /** The id of an upload: sha256 over its files' names and contents' sha256, so the same files are one upload. */
 function uploadId(files: Array<[string, Buffer]>): string {
@@ -72,8 +75,17 @@ export class EvaluationData {
     }
   }
 
-  /** The task's evaluation set (its first `limit` examples). */
-  load(evaluation: TaskSpec['evaluation']): Dataset {
+  /**
+   * The task's evaluation set (its first `limit` examples). `stored` is for a task this coordinator already
+   * accepted: one created before data roots named its set by absolute path, and it is read from there still.
+   */
+  load(evaluation: TaskSpec['evaluation'], stored = false): Dataset {
+    if (stored && evaluation.path !== undefined && isAbsolute(evaluation.path)) {
+      log.warn('a task from before data roots: its evaluation set is read from the path it was created with', {
+        path: evaluation.path,
+      });
+      return head(loadDataset(evaluation.path), evaluation.limit);
+    }
     if (evaluation.upload !== undefined) {
       const dir = join(this.uploads, evaluation.upload);
       if (!existsSync(dir)) {

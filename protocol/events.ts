@@ -9,7 +9,7 @@ import { consentSchema } from './terms.js';
 import type { ErrorBody } from './errors.js';
 import type { TrainingConfig } from './task-spec.js';
 
-/** The socket.io handshake `auth` object is a Sign-In with Ethereum message and its signature (protocol/sign-in.ts). */
+// The socket.io handshake `auth` object is a Sign-In with Ethereum message and its signature (protocol/sign-in.ts).
 
 const taskId = z.string().min(1).max(64);
 const binary = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected binary data' });

@@ -7,7 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import Database from 'better-sqlite3';
 import { OwnerSession } from '../../client/owner.js';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { loadWallet, saveWallet } from '../../common/identity.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import type { CoordinatorOptions } from '../../coordinator/options.js';
@@ -168,6 +170,22 @@ describe('access: owners, paths, limits and rates', function () {
         .catch((e: unknown) => e)) as ErrorBody;
       expect(missing.message).to.match(/^cannot read nothing\.csv/);
       expect(await getJson<TaskView[]>(`${url}/api/tasks`)).to.deep.equal([]);
+    });
+
+    it('still resumes a task from before data roots, which names its set by absolute path', async () => {
+      const dataDir = join(dir, 'legacy');
+      const first = await startCoordinator({ port: 0, dataDir, dataRoot: root });
+      const task = await (await OwnerSession.open(first.url, randomWallet())).createTask(tinyTask({ rounds: 3 }));
+      await first.close();
+      // What an older coordinator stored: the absolute path the owner gave.
+      const db = new Database(join(dataDir, 'coordinator.sqlite'));
+      db.prepare(`UPDATE tasks SET spec = json_set(spec, '$.evaluation.path', ?) WHERE id = ?`).run(
+        join(root, 'eval.csv'),
+        task.id,
+      );
+      db.close();
+      const second = await coordinator({ dataDir, dataRoot: undefined });
+      expect((await new CoordinatorApi(second.url).task(task.id)).status).to.equal('running');
     });
 
     it('without a data root takes uploads only: content-addressed, checked, bounded', async () => {
