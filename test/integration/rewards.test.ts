@@ -238,6 +238,37 @@ describe('on-chain rewards, end to end', function () {
     }
   });
 
+  it('goes on waiting for the escrow across a restart, then runs and settles its round once', async () => {
+    const dataDir = join(dir, 'escrow-wait');
+    let coordinator = await coordinatorOn(dataDir);
+    const task = await createTask(
+      coordinator.url,
+      onchainTask({ rounds: 1, clientsPerRound: { min: 2, target: 2 } }),
+      owner,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await getRounds(coordinator.url, task.id))[0]).to.include({ phase: 'open', attempts: 0 });
+    await coordinator.close();
+
+    coordinator = await coordinatorOn(dataDir, coordinator.port);
+    try {
+      const info = await new CoordinatorApi(coordinator.url).info();
+      expect((await getRounds(coordinator.url, task.id))[0]).to.include({ phase: 'open', attempts: 0 });
+      await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
+      const keys = await fundedKeys('escrow-wait', 2);
+      const results = await Promise.all(clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys));
+      expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
+        ['completed', 1],
+        ['completed', 1],
+      ]);
+      const key = taskKey(task.id);
+      expect([await events('RoundOpened', key), await events('RoundClosed', key)]).to.deep.equal([[1], [1]]);
+      expect(coordinator.coordinator.pendingSettlement()).to.equal(0);
+    } finally {
+      await coordinator.close();
+    }
+  });
+
   it('settles exactly once what a chain outage and a coordinator restart left pending', async () => {
     const dataDir = join(dir, 'outage');
     let coordinator = await coordinatorOn(dataDir);
