@@ -144,6 +144,15 @@ function toTaskView(row: TaskRow): TaskView {
  * How many rejections a round lists, per address and in all; the rest are only counted, so that keys that cost
  * nothing cannot grow a round's signed record without bound.
  */
+/** An accepted update as its sender's history lists it. */
+interface HolderUpdate {
+  taskId: string;
+  round: number;
+  commitment: string | null;
+  score: number | null;
+  amount: string | null;
+}
+
 export interface RejectionLimits {
   perAddress: number;
   perRound: number;
@@ -335,13 +344,7 @@ export class Storage {
   /** Everything `address` did here: its consents, accepted updates and listed rejections, over all tasks. */
   holderActivity(address: string): {
     consents: Array<{ taskId: string; termsHash: string; at: string }>;
-    updates: Array<{
-      taskId: string;
-      round: number;
-      commitment: string | null;
-      score: number | null;
-      amount: string | null;
-    }>;
+    updates: HolderUpdate[];
     rejections: number;
   } {
     const consents = this.db
@@ -352,13 +355,7 @@ export class Storage {
         `SELECT task_id AS taskId, round, commitment, score, amount FROM updates WHERE address = ?
          ORDER BY task_id, round`,
       )
-      .all(address) as Array<{
-      taskId: string;
-      round: number;
-      commitment: string | null;
-      score: number | null;
-      amount: string | null;
-    }>;
+      .all(address) as HolderUpdate[];
     const { count } = this.db.prepare('SELECT COUNT(*) AS count FROM rejections WHERE address = ?').get(address) as {
       count: number;
     };
