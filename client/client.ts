@@ -235,7 +235,6 @@ interface Session {
 function serveRounds(session: Session): Promise<ClientResult> {
   const { options, api, task, wallet, consent } = session;
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
-  let roundsContributed = 0;
   const accepted = new Set<number>();
   const working = new Set<number>();
   let refusedLogins = 0;
@@ -257,11 +256,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
       socket.disconnect();
       const settlement = session.settlement?.settlement;
       if (!settlement) {
-        resolve({ status, address: wallet.address, roundsContributed });
+        resolve({ status, address: wallet.address, roundsContributed: accepted.size });
         return;
       }
       void settleOwed(settlement, task.id, options).then((rewards) =>
-        resolve({ status, address: wallet.address, roundsContributed, rewards }),
+        resolve({ status, address: wallet.address, roundsContributed: accepted.size, rewards }),
       );
     };
     const fatal = (error: ZkflError): void => {
@@ -311,9 +310,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
         .then(() => trainAndSubmit(session, socket, payload))
         .then(
           (ok) => {
-            if (!ok) return;
-            accepted.add(payload.round);
-            roundsContributed++;
+            if (ok) accepted.add(payload.round);
           },
           (error: unknown) => log.error('round failed', { round: payload.round, error: (error as Error).message }),
         )

@@ -1,5 +1,5 @@
 /** What the coordinator reports as a task runs: for dashboards, the demo's progress display and logs. */
-import type { TaskStatus } from '../protocol/events.js';
+import type { RoundEndPayload, TaskStatus } from '../protocol/events.js';
 import type { ErrorCode } from '../protocol/errors.js';
 
 export interface CoordinatorEvents {
@@ -8,16 +8,7 @@ export interface CoordinatorEvents {
   'update:rejected': [
     { taskId: string; round: number; address: string; code: ErrorCode; reason: string; proofsRejected: number },
   ];
-  'round:end': [
-    {
-      taskId: string;
-      round: number;
-      accuracy: number;
-      loss: number;
-      participants: number;
-      rejected: number;
-      seconds: number;
-    },
-  ];
+  /** What clients get in `round:end`, and the round's rejections and wall time. */
+  'round:end': [RoundEndPayload & { rejected: number; seconds: number }];
   'task:end': [{ taskId: string; status: TaskStatus }];
 }

@@ -17,7 +17,7 @@ import {
 import { type ErrorCode, toErrorBody, ZkflError } from '../protocol/errors.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import type { Coordinator } from './coordinator.js';
-import type { RateLimiter } from './rate-limits.js';
+import { ConnectionsPerIp, type RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
 import type { ClientDirectory } from './task-runner.js';
 
@@ -94,8 +94,8 @@ export interface GatewayContext {
 
 export function attachGateway(io: GatewayServer, context: GatewayContext): void {
   const { coordinator, directory, auth, rateLimiter, maxPayloadBytes } = context;
-  const { malformedEvents, connectionsPerIp } = rateLimiter.limits;
-  const connectionsByIp = new Map<string, number>();
+  const { malformedEvents } = rateLimiter.limits;
+  const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
 
   /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
   function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
@@ -132,12 +132,9 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
       log.warn('refused a connection', { code: body.code, reason: body.message });
       next(Object.assign(new Error(body.message), { data: body }));
     };
-    if ((connectionsByIp.get(ip) ?? 0) >= connectionsPerIp) {
-      refuse(new ZkflError('RATE_LIMITED', `${connectionsPerIp} connections from ${ip} are open already`));
-      return;
-    }
-    rateLimiter
-      .take('sign-ins', ip)
+    Promise.resolve()
+      .then(() => connections.check(ip))
+      .then(() => rateLimiter.take('sign-ins', ip))
       .then(() => auth.verify(socket.handshake.auth, socket.handshake.headers.host))
       .then(async (address) => {
         await rateLimiter.take('sign-ins', address);
@@ -151,7 +148,7 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
   io.on('connection', (socket) => {
     const { address } = socket.data;
     const ip = socket.handshake.address;
-    connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
+    connections.opened(ip);
     log.debug('client connected', { address });
 
     socket.use((packet, next) => {
@@ -217,9 +214,7 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
     });
 
     socket.on('disconnect', (reason) => {
-      const open = (connectionsByIp.get(ip) ?? 1) - 1;
-      if (open > 0) connectionsByIp.set(ip, open);
-      else connectionsByIp.delete(ip);
+      connections.closed(ip);
       log.debug('client disconnected', { address, reason });
       leave(socket);
     });

@@ -44,8 +44,8 @@ function over(field: string, what: string, value: number, limit: number): ZkflEr
   );
 }
 
-/** Throws LIMIT_EXCEEDED for the first bound `spec` exceeds; returns the model's parameter count otherwise. */
-export function checkTaskLimits(spec: TaskSpec, limits: TaskLimits): number {
+/** Throws LIMIT_EXCEEDED for the first bound `spec` exceeds. */
+export function checkTaskLimits(spec: TaskSpec, limits: TaskLimits): void {
   if (spec.rounds > limits.rounds) throw over('rounds', 'rounds', spec.rounds, limits.rounds);
   const { target } = spec.clientsPerRound;
   if (target > limits.clientsPerRound)
@@ -59,5 +59,4 @@ export function checkTaskLimits(spec: TaskSpec, limits: TaskLimits): number {
   if (size.largestActivation > limits.activationsPerExample) {
     throw over('model', 'values one layer outputs per example', size.largestActivation, limits.activationsPerExample);
   }
-  return size.params;
 }

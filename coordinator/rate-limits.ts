@@ -39,6 +39,30 @@ export class RateLimitedError extends ZkflError {
   }
 }
 
+/** Open connections per IP address, against `connectionsPerIp` (the gateway and the /watch namespace each keep one). */
+export class ConnectionsPerIp {
+  private readonly open = new Map<string, number>();
+
+  constructor(private readonly limit: number) {}
+
+  /** Throws RATE_LIMITED when `ip` has as many connections open as it may. */
+  check(ip: string): void {
+    if ((this.open.get(ip) ?? 0) >= this.limit) {
+      throw new ZkflError('RATE_LIMITED', `${this.limit} connections from ${ip} are open already`);
+    }
+  }
+
+  opened(ip: string): void {
+    this.open.set(ip, (this.open.get(ip) ?? 0) + 1);
+  }
+
+  closed(ip: string): void {
+    const left = (this.open.get(ip) ?? 1) - 1;
+    if (left > 0) this.open.set(ip, left);
+    else this.open.delete(ip);
+  }
+}
+
 type Counted = 'nonces' | 'sign-ins' | 'creations' | 'events';
 
 export class RateLimiter {

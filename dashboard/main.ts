@@ -234,8 +234,9 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
   );
 }
 
-async function renderTask(id: string): Promise<void> {
-  const [task, rounds, terms] = await Promise.all([api.task(id), api.rounds(id), api.terms(id)]);
+/** The task page; `terms` are fetched once per visit (they do not change while the task runs). */
+async function renderTask(id: string, terms: TermsView): Promise<void> {
+  const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
   const settlement = task.spec.onchain ? await api.settlement(id) : undefined;
   show(
     h('h1', {}, task.spec.name, ' ', h('span', { class: 'muted' }, task.id)),
@@ -302,11 +303,12 @@ let watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> | unde
 
 /** The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling). */
 async function taskPage(id: string): Promise<void> {
-  await renderTask(id);
+  const terms = await api.terms(id);
+  await renderTask(id, terms);
   watcher = io(`${window.location.origin}${watchNamespace}`, { transports: ['websocket'] });
   let pending: Promise<void> | undefined;
   const refresh = (): void => {
-    pending ??= renderTask(id).finally(() => (pending = undefined));
+    pending ??= renderTask(id, terms).finally(() => (pending = undefined));
   };
   watcher.on('connect', () => watcher?.emit('watch', id));
   for (const event of ['round:open', 'update:accepted', 'round:end', 'task:end'] as const) watcher.on(event, refresh);
