@@ -18,7 +18,7 @@ import { proveUpdate } from '../circuits/prover.js';
 import { VerifierPool } from '../circuits/verifier.js';
 import { runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
-import { auditRun } from '../verifier/audit.js';
+import { auditRun } from '../verifier/run.js';
 import { readBundle } from '../verifier/bundle.js';
 import { machine } from './lib/machine.js';
 

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { buildPoseidon } from 'circomlibjs';
 import { FIELD_PRIME, pack } from './codec.js';
 import type { CircuitParams } from './params.js';
+import { statementSignal, type UpdateStatement } from './statement.js';
+import type { BindingProblem, ProvenChunks } from './update-binding.js';
 
 type Poseidon = Awaited<ReturnType<typeof buildPoseidon>>;
 let poseidon: Promise<Poseidon> | undefined;
@@ -33,4 +35,25 @@ export async function commitChunk(binding: ChunkBinding, q: ArrayLike<number>, p
     h = digest([h, ...block]);
   }
   return h;
+}
+
+/** Each chunk's commitment, recomputed from the values and salt, against the one its proof carries. */
+export async function commitmentProblem(
+  update: ProvenChunks & { q: ArrayLike<number>; salt: bigint },
+  statement: UpdateStatement,
+  params: CircuitParams,
+): Promise<BindingProblem | undefined> {
+  for (let k = 0; k < update.proofs.length; k++) {
+    const values = new Int32Array(params.chunkSize);
+    for (let i = 0; i < params.chunkSize; i++) values[i] = update.q[k * params.chunkSize + i] ?? 0;
+    const commitment = await commitChunk(
+      { salt: update.salt, statement: statementSignal(statement, k, update.fractionBits[k]!) },
+      values,
+      params,
+    );
+    if (String(commitment) !== update.proofs[k]!.publicSignals[0]) {
+      return { code: 'COMMITMENT_MISMATCH', message: `chunk ${k}: the proof commits to other values than the update` };
+    }
+  }
+  return undefined;
 }

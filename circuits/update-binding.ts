@@ -2,12 +2,12 @@
  * The binding rule, written once for everyone who checks an update's proofs — the coordinator before it
  * aggregates, `zkfl verify` afterwards: one proof per chunk; each proof's statement is the one the checker builds
  * itself for this task, round, sender, global model, chunk and scale; and, where the values are at hand, each
- * chunk's commitment recomputed from them. The Groth16 proofs themselves are verified elsewhere (a verifier pool).
+ * chunk's commitment recomputed from them (circuits/commitment.ts). The Groth16 proofs themselves are verified
+ * elsewhere (a verifier pool).
  */
 import type { ErrorCode } from '../protocol/errors.js';
-import { commitChunk } from './commitment.js';
 import { MAX_FRACTION_BITS } from './codec.js';
-import { type CircuitParams, publicSignalNames } from './params.js';
+import { publicSignalNames } from './params.js';
 import type { ChunkProof } from './prover.js';
 import { statementSignal, type UpdateStatement } from './statement.js';
 
@@ -63,27 +63,6 @@ export function statementProblem(
         code: 'PROOF_MISMATCH',
         message: `chunk ${k}: the proof is bound to another task, round, address, global model, chunk or scale`,
       };
-    }
-  }
-  return undefined;
-}
-
-/** Each chunk's commitment, recomputed from the values and salt, against the one its proof carries. */
-export async function commitmentProblem(
-  update: ProvenChunks & { q: ArrayLike<number>; salt: bigint },
-  statement: UpdateStatement,
-  params: CircuitParams,
-): Promise<BindingProblem | undefined> {
-  for (let k = 0; k < update.proofs.length; k++) {
-    const values = new Int32Array(params.chunkSize);
-    for (let i = 0; i < params.chunkSize; i++) values[i] = update.q[k * params.chunkSize + i] ?? 0;
-    const commitment = await commitChunk(
-      { salt: update.salt, statement: statementSignal(statement, k, update.fractionBits[k]!) },
-      values,
-      params,
-    );
-    if (String(commitment) !== update.proofs[k]!.publicSignals[0]) {
-      return { code: 'COMMITMENT_MISMATCH', message: `chunk ${k}: the proof commits to other values than the update` };
     }
   }
   return undefined;

@@ -13,7 +13,7 @@ import { connectRpc } from '../contracts/chain.js';
 import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
 import { startDevnet } from '../contracts/devnet.js';
 import { escrowTask } from '../contracts/escrow.js';
-import { auditRun } from '../verifier/audit.js';
+import { auditRun } from '../verifier/run.js';
 import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type ClientEvent, runClient } from '../client/client.js';

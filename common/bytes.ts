@@ -1,5 +1,5 @@
-/** Raw bytes and typed views over them. */
-import { createHash } from 'node:crypto';
+/** Raw bytes and typed views over them; platform-neutral (the dashboard's verifier runs this in a browser). */
+import { sha256, toUtf8Bytes } from 'ethers';
 
 /** The bytes behind a typed array (a view, no copy). */
 export function bytesOf(view: ArrayBufferView): Uint8Array {
@@ -18,5 +18,6 @@ export function alignedBuffer(bytes: Uint8Array): ArrayBuffer {
 
 /** sha256 of `data` as lowercase hex: how zkfl names models, keys and artifacts. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  // ethers hashes with node:crypto in Node and with @noble/hashes in a browser.
+  return sha256(typeof data === 'string' ? toUtf8Bytes(data) : data).slice(2);
 }

@@ -12,7 +12,8 @@ import { initBackend } from '../ml/backend.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
-import { countParams, getFlatWeights, hashWeights, toBytes } from '../ml/weights.js';
+import { countParams, getFlatWeights } from '../ml/weights.js';
+import { hashWeights, toBytes } from '../protocol/weights.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type {

@@ -21,7 +21,7 @@ export interface DashboardBundle {
 export async function bundleDashboard(): Promise<DashboardBundle> {
   const started = Date.now();
   const result = await build({
-    entryPoints: { dashboard: `${source}main.ts` },
+    entryPoints: { dashboard: `${source}main.ts`, 'verify-worker': `${source}verify-worker.ts` },
     bundle: true,
     minify: true,
     format: 'esm',

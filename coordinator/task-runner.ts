@@ -18,9 +18,11 @@ import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
-import { defaultScoringOptions, rewardAmounts, scoreRound } from '../ml/scoring.js';
+import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
+import { rewardAmounts } from '../protocol/reward-rule.js';
 import { evaluate } from '../ml/train.js';
-import { hashWeights, setFlatWeights, toBytes } from '../ml/weights.js';
+import { setFlatWeights } from '../ml/weights.js';
+import { hashWeights, toBytes } from '../protocol/weights.js';
 import {
   type AggregationStrategy,
   createStrategy,

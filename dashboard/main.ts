@@ -11,36 +11,10 @@ import { CoordinatorApi } from '../protocol/api.js';
 import type { RoundView, SettlementView, TaskView } from '../protocol/rest.js';
 import type { TermsView } from '../protocol/terms.js';
 import { watchNamespace, type WatchClientToServerEvents, type WatchServerToClientEvents } from '../protocol/watch.js';
+import { type Child, h, table, tokens } from './dom.js';
 
 const api = new CoordinatorApi(window.location.origin);
 const app = document.getElementById('app')!;
-
-type Child = Node | string | number | null | undefined;
-
-/** An element with attributes and children; strings become text nodes. */
-function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  for (const child of children) {
-    if (child !== null && child !== undefined) element.append(child instanceof Node ? child : String(child));
-  }
-  return element;
-}
-
-function table(headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
-  const cell = (tag: string, index: number, child: Child): HTMLElement =>
-    h(tag, numeric.includes(index) ? { class: 'num' } : {}, child);
-  return h(
-    'div',
-    { class: 'scroll' },
-    h(
-      'table',
-      {},
-      h('thead', {}, h('tr', {}, ...headers.map((header, i) => cell('th', i, header)))),
-      h('tbody', {}, ...rows.map((row) => h('tr', {}, ...row.map((value, i) => cell('td', i, value))))),
-    ),
-  );
-}
 
 /** Replaces the page's content (absent parts left out). */
 function show(...parts: Array<HTMLElement | null>): void {
@@ -50,7 +24,6 @@ function show(...parts: Array<HTMLElement | null>): void {
 const percent = (value: number | null): string => (value === null ? '–' : `${(value * 100).toFixed(2)} %`);
 const fixed = (value: number | null): string => (value === null ? '–' : value.toFixed(4));
 const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
-const tokens = (baseUnits: bigint): string => (Number(baseUnits) / 1e18).toFixed(2);
 const holderLink = (address: string): HTMLElement =>
   h('a', { href: `#/holders/${address}`, title: address }, short(address));
 const taskLink = (task: TaskView): HTMLElement => h('a', { href: `#/tasks/${encodeURIComponent(task.id)}` }, task.id);
@@ -258,7 +231,13 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
     rejectionsList(rounds),
     settlement ? settlementTable(settlement) : null,
     termsList(terms),
-    h('p', {}, h('a', { href: api.url('audit', { id: task.id }) }, 'audit bundle (JSON)')),
+    h(
+      'p',
+      {},
+      h('a', { href: `#/tasks/${encodeURIComponent(task.id)}/verify` }, 'Verify this run'),
+      ' in this browser · ',
+      h('a', { href: api.url('audit', { id: task.id }) }, 'audit bundle (JSON)'),
+    ),
   );
 }
 
@@ -300,6 +279,7 @@ async function holderPage(address: string): Promise<void> {
 }
 
 let watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> | undefined;
+let stopVerifying: (() => void) | undefined;
 
 /** The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling). */
 async function taskPage(id: string): Promise<void> {
@@ -317,15 +297,23 @@ async function taskPage(id: string): Promise<void> {
 async function route(): Promise<void> {
   watcher?.disconnect();
   watcher = undefined;
+  stopVerifying?.();
+  stopVerifying = undefined;
   const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
+  const verify = /^#\/tasks\/([^/]+)\/verify$/.exec(window.location.hash);
   const holder = /^#\/holders\/(0x[0-9a-fA-F]{40})$/.exec(window.location.hash);
   try {
     if (task) await taskPage(decodeURIComponent(task[1]!));
+    else if (verify) {
+      // The verifier's page brings the audit code; its worker brings snarkjs.
+      const { verifyRun } = await import('./verify.js');
+      stopVerifying = verifyRun(api, decodeURIComponent(verify[1]!), app);
+    }
     else if (holder) await holderPage(holder[1]!);
     else if (window.location.hash === '#/new') {
       // The form brings the API's schema and a wallet client: loaded only for the owners who open it.
       const { newTaskForm } = await import('./new-task.js');
-      show(h('h1', {}, 'New task'), newTaskForm(api, h));
+      show(h('h1', {}, 'New task'), newTaskForm(api));
     } else await tasksPage();
   } catch (error) {
     show(h('p', { class: 'error', role: 'alert' }, (error as Error).message));

@@ -7,6 +7,7 @@ import { BrowserProvider, type Eip1193Provider, parseEther } from 'ethers';
 import { CoordinatorApi } from '../protocol/api.js';
 import { signIn } from '../protocol/sign-in.js';
 import { taskSpecSchema, type TaskSpecInput } from '../protocol/task-spec.js';
+import { h } from './dom.js';
 
 declare global {
   interface Window {
@@ -129,14 +130,8 @@ async function create(api: CoordinatorApi, form: HTMLFormElement, spec: TaskSpec
   return task.id;
 }
 
-type Builder = (
-  tag: string,
-  attributes?: Record<string, string>,
-  ...children: Array<Node | string | null>
-) => HTMLElement;
-
-/** The form; `h` builds elements as the rest of the dashboard does. */
-export function newTaskForm(api: CoordinatorApi, h: Builder): HTMLElement {
+/** The form. */
+export function newTaskForm(api: CoordinatorApi): HTMLElement {
   const control = (field: Field): HTMLElement => {
     const id = `field-${field.name}`;
     const common = { id, name: field.name, 'aria-describedby': `error-${field.name}` };

@@ -1,7 +1,8 @@
-/** A model's trainable weights as one flat float32 vector: the unit of transfer, aggregation and hashing. */
+/**
+ * A model's trainable weights as one flat float32 vector: the unit of transfer, aggregation and hashing (its bytes
+ * and hash: protocol/weights.ts).
+ */
 import * as tf from '@tensorflow/tfjs';
-import { ZkflError } from '../protocol/errors.js';
-import { alignedBuffer, bytesOf, sha256Hex } from '../common/bytes.js';
 
 export function countParams(model: tf.LayersModel): number {
   return model.getWeights().reduce((total, weight) => total + weight.size, 0);
@@ -30,19 +31,4 @@ export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void 
   });
   model.setWeights(next);
   tf.dispose(next);
-}
-
-/** sha256 of the little-endian float32 bytes: the global-model hash H_r. */
-export function hashWeights(flat: Float32Array): string {
-  return sha256Hex(toBytes(flat));
-}
-
-export const toBytes = (flat: Float32Array): Uint8Array => bytesOf(flat);
-
-/** Reads float32 values from bytes received off the wire (copied: socket buffers need not be 4-byte aligned). */
-export function fromBytes(bytes: Uint8Array): Float32Array {
-  if (bytes.byteLength % 4 !== 0) {
-    throw new ZkflError('WRONG_LENGTH', `${bytes.byteLength} bytes is not a whole number of float32 values`);
-  }
-  return new Float32Array(alignedBuffer(bytes));
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { getBytes, Wallet } from 'ethers';
 import type { Browser, Page } from 'playwright-core';
 import { CoordinatorApi } from '../../protocol/api.js';
+import type { AuditBundle } from '../../protocol/audit.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { runClients } from '../helpers/clients.js';
@@ -27,6 +28,8 @@ describe('the dashboard, in a browser', function () {
   const dir = tempDir();
   let coordinator: RunningCoordinator;
   let browser: Browser;
+  /** The finished run of the first test, verified by the next. */
+  let finished: { id: string; proofsPerUpdate: number } | undefined;
 
   before(async () => {
     coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
@@ -85,6 +88,53 @@ describe('the dashboard, in a browser', function () {
     expect(requested.filter((url) => !url.startsWith(coordinator.url))).to.deep.equal([]);
     expect(problems).to.deep.equal([]);
     await page.close();
+    finished = { id: task.id, proofsPerUpdate: task.zk.chunks };
+  });
+
+  it('verifies the run in the browser, and names the proof a served bundle changed', async function () {
+    if (!finished) this.skip();
+    const { id, proofsPerUpdate } = finished!;
+    const verdictOf = async (page: Page): Promise<{ verdict: string | null; rows: string[][] }> => {
+      await page.goto(`${coordinator.url}/#/tasks/${id}`);
+      await page.getByRole('link', { name: 'Verify this run' }).click();
+      const verdict = await page.locator('[data-verdict]').getAttribute('data-verdict', { timeout: 120_000 });
+      const rows = await page.locator('main table').evaluateAll((tables) =>
+        tables.map((table) => [...table.querySelectorAll('tbody tr')].map((row) => row.textContent ?? '')),
+      );
+      return { verdict, rows };
+    };
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
+    const clean = await verdictOf(page);
+    expect(clean.verdict).to.equal('ok');
+    // Only the per-round table: round, accepted, rejected, proofs verified (2 updates × chunks), …
+    expect(clean.rows).to.have.length(1);
+    expect(clean.rows[0]!.map((row) => row.slice(0, 4))).to.deep.equal([
+      `120${2 * proofsPerUpdate}`,
+      `220${2 * proofsPerUpdate}`,
+    ]);
+    expect(problems).to.deep.equal([]);
+
+    // The coordinator (here, the network) serves a bundle with one proof changed: the page names it.
+    const changed = await browser.newPage();
+    let victim = '';
+    await changed.route('**/api/audit/tasks/**', async (route) => {
+      const bundle = (await (await route.fetch()).json()) as AuditBundle;
+      const update = bundle.rounds[1]!.record.accepted[0]!;
+      const a = update.proofs[0]!.proof.pi_a;
+      a[0] = String(BigInt(a[0]!) + 1n);
+      victim = update.address;
+      await route.fulfill({ json: bundle });
+    });
+    const tampered = await verdictOf(changed);
+    expect(tampered.verdict).to.equal('failed');
+    // The record carries the proof, so its signature breaks too.
+    expect(tampered.rows[0]).to.have.length(2);
+    expect(tampered.rows[0]![0]).to.match(/^2signaturethe record is not signed by the coordinator/);
+    expect(tampered.rows[0]![1]).to.equal(`2proof${victim} chunk 0: the proof does not verify`);
+    await Promise.all([page.close(), changed.close()]);
   });
 
   it('shows task names as text, never as markup', async () => {

@@ -10,7 +10,7 @@ import { acceptedRoot } from '../../contracts/accepted-set.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
-import { type AuditOptions, auditRun } from '../../verifier/audit.js';
+import { type AuditOptions, auditRun } from '../../verifier/run.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';

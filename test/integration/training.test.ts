@@ -11,7 +11,8 @@ import { ZkflError } from '../../protocol/errors.js';
 
 const codeOf = (error: unknown): unknown => (error as ZkflError).code;
 import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
-import { getFlatWeights, hashWeights } from '../../ml/weights.js';
+import { getFlatWeights } from '../../ml/weights.js';
+import { hashWeights } from '../../protocol/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { loadOrCreateWallet } from '../../common/identity.js';

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Random } from '../../common/random.js';
-import { defaultScoringOptions, rewardAmounts, shapleyScores } from '../../ml/scoring.js';
+import { defaultScoringOptions, shapleyScores } from '../../ml/scoring.js';
+import { rewardAmounts } from '../../protocol/reward-rule.js';
 
 const additive =
   (worths: number[]) =>

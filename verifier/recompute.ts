@@ -1,0 +1,125 @@
+/**
+ * The public audit's recomputation (publicAudit tasks publish every accepted update and the scoring set): each
+ * chunk commitment from the published values and salt, each round's aggregate replayed in the recorded order, and
+ * each score computed again as the coordinator computed it. A step of verifier/audit.ts that needs TF.js.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { decodeBase64 } from 'ethers';
+import { decodeValues } from '../circuits/codec.js';
+import { type CircuitParams, circuitNamed } from '../circuits/params.js';
+import { commitmentProblem } from '../circuits/commitment.js';
+import { alignedBuffer } from '../common/bytes.js';
+import { createStrategy, initialStrategyState, RunningSum } from '../ml/aggregation.js';
+import { initBackend } from '../ml/backend.js';
+import { buildModel } from '../ml/models.js';
+import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
+import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
+import { fromBytes, hashWeights } from '../protocol/weights.js';
+import { type AuditContext, type ReportProblem, statementOf } from './audit.js';
+
+/** publicAudit: each chunk commitment from the published q and salt, each aggregate and score from the updates. */
+export async function recomputePublished({ bundle, problem }: AuditContext): Promise<void> {
+  const { task } = bundle;
+  if (!bundle.initialWeights) {
+    problem(null, 'public-audit', 'the task publishes its updates but the bundle lacks the initial weights');
+    return;
+  }
+  const params = circuitNamed(task.zk.circuit);
+  const strategy = createStrategy(task.spec.aggregation);
+  let global = fromBytes(decodeBase64(bundle.initialWeights));
+  const state = initialStrategyState(strategy, global.length);
+  if (!bundle.scoringSet) problem(null, 'public-audit', 'the bundle lacks the scoring set: scores are not recomputed');
+  await initBackend();
+  const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
+  try {
+    for (const { record } of bundle.rounds) {
+      const updates = await recomputeRound(bundle, record, params, problem);
+      if (!updates) return;
+      if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, problem);
+      if (updates.length === 0) continue;
+      const sum = RunningSum.empty(global.length);
+      for (const update of updates) sum.add(update.q, update.numSamples, update.fractionBits, params.chunkSize);
+      global = strategy.apply(global, sum.mean(), state);
+      if (hashWeights(global) !== record.modelHashAfter) {
+        problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
+        return;
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The round's published updates, each checked against its commitment; undefined when one is missing. */
+async function recomputeRound(
+  bundle: AuditBundle,
+  record: RoundRecord,
+  params: CircuitParams,
+  problem: ReportProblem,
+): Promise<ScoredUpdate[] | undefined> {
+  const { task } = bundle;
+  const updates: ScoredUpdate[] = [];
+  {
+    for (const update of record.accepted) {
+      if (!update.update) {
+        problem(record.round, 'public-audit', `${update.address}: the update is not published`);
+        return;
+      }
+      const q = decodeValues(decodeBase64(update.update.q), task.numParams, task.zk.valueBits);
+      if (!q) {
+        problem(record.round, 'public-audit', `${update.address}: the published update has the wrong length`);
+        return;
+      }
+      const binding = await commitmentProblem(
+        { ...update, q, salt: BigInt(update.update.salt) },
+        statementOf(task, record, update.address),
+        params,
+      );
+      if (binding) {
+        problem(record.round, 'public-audit', `${update.address}: the published update is not the committed one`);
+      }
+      updates.push({ q, numSamples: update.numSamples, fractionBits: update.fractionBits });
+    }
+  }
+  return updates;
+}
+
+/** The round's scores computed again, as the coordinator computes them, on the bundle's scoring set. */
+async function recomputeScores(
+  bundle: AuditBundle,
+  record: RoundRecord,
+  model: tf.LayersModel,
+  global: Float32Array,
+  updates: ScoredUpdate[],
+  problem: ReportProblem,
+): Promise<void> {
+  const { task } = bundle;
+  const set = bundle.scoringSet!;
+  const features = new Float32Array(alignedBuffer(decodeBase64(set.features)));
+  const labels = new Int32Array(alignedBuffer(decodeBase64(set.labels)));
+  const scored = await scoreRound({
+    model,
+    global,
+    updates,
+    chunkSize: task.zk.chunkSize,
+    scoringSet: { features, labels, count: labels.length, exampleShape: set.exampleShape },
+    inputShape: task.spec.inputShape,
+    classes: task.spec.classes,
+    options: {
+      ...defaultScoringOptions,
+      maxEvaluations: task.spec.rewards.scoringBudget,
+      seed: task.spec.seed * 1_000_003 + record.round,
+    },
+  });
+  // Another machine's floating point may differ in the last bits: scores agree to a part in 10^4 of the round's gain.
+  const tolerance = 1e-7 + 1e-4 * Math.abs(scored.roundGain);
+  record.accepted.forEach((update, k) => {
+    if (Math.abs(update.score - scored.scores[k]!) > tolerance) {
+      problem(
+        record.round,
+        'score',
+        `${update.address}: recorded score ${update.score}, recomputed ${scored.scores[k]}`,
+      );
+    }
+  });
+}
