@@ -227,6 +227,12 @@ export class RewardsContract {
     return (await this.contract.queryFilter(filter(taskKey), 0)) as EventLog[];
   }
 
+  /** Every event of the task (all carry its key as their first topic) in blocks [fromBlock, toBlock], oldest first. */
+  async taskEvents(taskKey: string, fromBlock: number, toBlock: number): Promise<EventLog[]> {
+    const logs = await this.contract.queryFilter([null, taskKey], fromBlock, toBlock);
+    return logs.filter((log): log is EventLog => 'eventName' in log);
+  }
+
   connect(runner: ContractRunner): RewardsContract {
     return new RewardsContract(this.contract.target as string, runner);
   }

@@ -171,6 +171,7 @@ export class Coordinator {
           attempts,
           lastError,
         })),
+      events: this.settlement?.eventsOf(taskId) ?? [],
     };
   }
 
@@ -189,6 +190,9 @@ export class Coordinator {
       if (!task) return [];
       const consent = consents.find((c) => c.taskId === taskId);
       const rounds = updates.filter((u) => u.taskId === taskId).map(({ taskId: _, ...round }) => round);
+      const claims = (this.settlement?.eventsOf(taskId) ?? []).filter(
+        (event) => event.kind === 'claimed' && event.subject === address,
+      );
       return [
         {
           taskId,
@@ -197,6 +201,8 @@ export class Coordinator {
           consent: consent ? { termsHash: consent.termsHash, at: consent.at } : null,
           rounds,
           earned: String(rounds.reduce((sum, round) => sum + BigInt(round.amount ?? '0'), 0n)),
+          claimed: String(claims.reduce((sum, claim) => sum + BigInt(claim.amount!), 0n)),
+          claimedRounds: claims.map((claim) => claim.round!),
         },
       ];
     });
@@ -410,11 +416,17 @@ export class Coordinator {
   getTask(id: string): TaskView {
     const task = this.storage.getTask(id);
     if (!task) throw new ZkflError('NOT_FOUND', `no task ${id}`);
-    return task;
+    return this.withDeadline(task);
   }
 
   listTasks(): TaskView[] {
-    return this.storage.listTasks();
+    return this.storage.listTasks().map((task) => this.withDeadline(task));
+  }
+
+  /** The stored task and, while one of its rounds trains, when that round's attempt closes. */
+  private withDeadline(task: TaskView): TaskView {
+    const deadline = this.runtimes.get(task.id)?.runner.trainingDeadline();
+    return deadline === undefined ? task : { ...task, roundDeadline: new Date(deadline).toISOString() };
   }
 
   listRounds(taskId: string): RoundView[] {

@@ -11,7 +11,7 @@
  * the action already took effect. An RPC outage only delays settlement; a restart picks up where it stopped. An
  * action the contract refuses outright is marked failed and logged, so it does not hold up the others.
  */
-import { type Provider, Transaction, type TransactionRequest, type Wallet } from 'ethers';
+import { type EventLog, type Provider, Transaction, type TransactionRequest, type Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import {
@@ -25,7 +25,7 @@ import {
 import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
 import { RewardsContract, revertName, TokenContract } from '../contracts/rewards.js';
-import type { TaskView } from '../protocol/rest.js';
+import type { ChainEventView, TaskView } from '../protocol/rest.js';
 import type { ChainAction, Storage } from './storage.js';
 
 const log = createLogger('settlement');
@@ -57,6 +57,8 @@ export class Settlement {
   private retryMs: number;
   private closed = false;
   private readonly disputeTimer: NodeJS.Timeout;
+  /** Per task: the contract's events read so far, and the first block not yet read. */
+  private readonly observed = new Map<string, { events: ChainEventView[]; fromBlock: number }>();
 
   constructor(
     private readonly storage: Storage,
@@ -68,8 +70,8 @@ export class Settlement {
     this.provider = wallet.provider!;
     this.retryMs = options.pollMs;
     this.disputeTimer = setInterval(() => {
-      this.watchDisputes(this.storage.listTasks()).catch((error: unknown) =>
-        log.warn('cannot read disputes', { error: (error as Error).message }),
+      this.watchChain(this.storage.listTasks()).catch((error: unknown) =>
+        log.warn('cannot read the chain', { error: (error as Error).message }),
       );
     }, options.disputePollMs);
   }
@@ -129,23 +131,40 @@ export class Settlement {
     this.kick();
   }
 
+  /** What the chain recorded about the task so far (read every `disputePollMs`), oldest first. */
+  eventsOf(taskId: string): ChainEventView[] {
+    return this.observed.get(taskId)?.events ?? [];
+  }
+
   /**
-   * Reads the contract's challenges and omission claims against `tasks` and queues an answer to each one still
-   * open (the stored proofs of a challenged leaf; the leaf an omission claim names). Runs on a timer; idempotent.
+   * Reads the contract's new events about `tasks`: kept for the views, and each challenge or omission claim still
+   * open gets an answer queued (the stored proofs of a challenged leaf; the leaf an omission claim names). Runs on
+   * a timer; idempotent (an answer is queued once, whatever reads it twice).
    */
-  private async watchDisputes(tasks: TaskView[]): Promise<void> {
+  private async watchChain(tasks: TaskView[]): Promise<void> {
+    const toBlock = await this.provider.getBlockNumber();
     for (const task of tasks.filter((candidate) => candidate.spec.onchain)) {
       const key = taskKey(task.id);
-      for (const event of await this.rewards.events('LeafChallenged', key)) {
-        const [round, index] = [Number(event.args[1]), Number(event.args[2])];
-        if ((await this.rewards.leafStatus(key, round, index)).challenge !== 'open') continue;
-        this.storage.addChainAction({ taskId: task.id, round, kind: 'answer', subject: String(index), args: [] });
+      const seen = this.observed.get(task.id) ?? { events: [], fromBlock: 0 };
+      if (seen.fromBlock > toBlock) continue;
+      const fresh: ChainEventView[] = [];
+      for (const event of await this.rewards.taskEvents(key, seen.fromBlock, toBlock)) {
+        const view = chainEventView(event);
+        if (view) fresh.push(view);
+        const round = Number(event.args[1]);
+        if (event.eventName === 'LeafChallenged') {
+          const index = Number(event.args[2]);
+          if ((await this.rewards.leafStatus(key, round, index)).challenge === 'open') {
+            this.storage.addChainAction({ taskId: task.id, round, kind: 'answer', subject: String(index), args: [] });
+          }
+        } else if (event.eventName === 'OmissionClaimed') {
+          const contributor = event.args[2] as string;
+          if ((await this.rewards.omission(key, round, contributor)) === 'open') {
+            this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
+          }
+        }
       }
-      for (const event of await this.rewards.events('OmissionClaimed', key)) {
-        const [round, contributor] = [Number(event.args[1]), event.args[2] as string];
-        if ((await this.rewards.omission(key, round, contributor)) !== 'open') continue;
-        this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
-      }
+      this.observed.set(task.id, { events: [...seen.events, ...fresh], fromBlock: toBlock + 1 });
     }
     this.kick();
   }
@@ -316,3 +335,38 @@ class EscrowMismatch extends Error {}
 
 /** The contract itself refuses the transaction: sending it again cannot succeed. */
 class ContractRefusal extends Error {}
+
+/** An event of the contract as the views show it; undefined for the coordinator's own (bond, open, close). */
+function chainEventView(event: EventLog): ChainEventView | undefined {
+  const args = event.args;
+  const at = { txHash: event.transactionHash, block: event.blockNumber };
+  const inRound = (kind: ChainEventView['kind'], subject: string, amount: bigint | null = null): ChainEventView => ({
+    ...at,
+    round: Number(args[1]),
+    kind,
+    subject,
+    amount: amount === null ? null : String(amount),
+  });
+  switch (event.eventName) {
+    case 'TaskCreated':
+      return { ...at, round: null, kind: 'escrowed', subject: args[1] as string, amount: String(args[3]) };
+    case 'Reclaimed':
+      return { ...at, round: null, kind: 'reclaimed', subject: args[1] as string, amount: String(args[2]) };
+    case 'LeafChallenged':
+      return inRound('challenged', `leaf ${args[2]} by ${args[3]}`);
+    case 'ChallengeAnswered':
+      return inRound('answered', `leaf ${args[2]} by ${args[3]}`);
+    case 'LeafVoided':
+      return inRound('voided', `leaf ${args[2]}`, args[4] as bigint);
+    case 'OmissionClaimed':
+      return inRound('omission claimed', args[2] as string);
+    case 'OmissionDismissed':
+      return inRound('omission dismissed', args[2] as string);
+    case 'OmissionCompensated':
+      return inRound('omission compensated', args[2] as string, args[3] as bigint);
+    case 'RewardClaimed':
+      return inRound('claimed', args[2] as string, args[3] as bigint);
+    default:
+      return undefined;
+  }
+}

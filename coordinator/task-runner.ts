@@ -176,6 +176,11 @@ export class TaskRunner {
     log.info(`round ${round.number} attempt ${round.attempts}: sampled ${sampled.length}`, { task: this.taskId });
   }
 
+  /** When the training round's current attempt closes (ms since the epoch); undefined outside training. */
+  trainingDeadline(): number | undefined {
+    return this.round?.phase === 'training' ? this.round.deadline : undefined;
+  }
+
   /** The round's start, as a sampled client receives it. */
   private sendStart(address: string): void {
     const round = this.round!;

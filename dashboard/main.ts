@@ -30,6 +30,25 @@ const taskLink = (task: TaskView): HTMLElement => h('a', { href: `#/tasks/${enco
 const status = (task: TaskView): HTMLElement => h('span', { class: `status-${task.status}` }, task.status);
 const roundOf = (task: TaskView): string => `${task.currentRound} of ${task.spec.rounds}`;
 
+/** What is left of a deadline, as "4 min 05 s"; "closing" once it passed. */
+function remaining(deadline: string): string {
+  const seconds = Math.round((Date.parse(deadline) - Date.now()) / 1000);
+  if (seconds <= 0) return 'closing';
+  const minutes = Math.floor(seconds / 60);
+  return minutes > 0 ? `${minutes} min ${String(seconds % 60).padStart(2, '0')} s` : `${seconds} s`;
+}
+
+/** The time left in the task's training round, counting down (one ticker updates every such element). */
+const timeLeft = (task: TaskView): HTMLElement =>
+  task.roundDeadline
+    ? h('span', { 'data-deadline': task.roundDeadline }, remaining(task.roundDeadline))
+    : h('span', { class: 'muted' }, '–');
+setInterval(() => {
+  for (const element of document.querySelectorAll<HTMLElement>('[data-deadline]')) {
+    element.textContent = remaining(element.dataset.deadline!);
+  }
+}, 1000);
+
 async function tasksPage(): Promise<void> {
   const tasks = await api.tasks();
   show(
@@ -38,7 +57,7 @@ async function tasksPage(): Promise<void> {
     tasks.length === 0
       ? h('p', { class: 'muted' }, 'No tasks yet.')
       : table(
-          ['task', 'name', 'status', 'round', 'parameters', 'proofs', 'created'],
+          ['task', 'name', 'status', 'round', 'time left', 'parameters', 'proofs', 'created'],
           [...tasks]
             .reverse()
             .map((task) => [
@@ -46,11 +65,12 @@ async function tasksPage(): Promise<void> {
               task.spec.name,
               status(task),
               roundOf(task),
+              timeLeft(task),
               task.numParams.toLocaleString(),
               task.spec.proofs ? `${task.zk.chunks} per update` : 'off',
               new Date(task.createdAt).toLocaleString(),
             ]),
-          [4],
+          [5],
         ),
   );
 }
@@ -161,21 +181,39 @@ function rejectionsList(rounds: RoundView[]): HTMLElement | null {
 
 /** The coordinator's transactions, round by round: what it opened, closed and answered on-chain. */
 function settlementTable(settlement: SettlementView): HTMLElement {
+  const hash = (txHash: string | null): Child =>
+    txHash === null ? '–' : h('span', { title: txHash }, `${txHash.slice(0, 18)}…`);
   return h(
     'div',
     {},
     h('h2', {}, 'Settlement on-chain'),
+    h('h3', {}, 'The coordinator’s transactions'),
     table(
       ['round', 'transaction', 'status', 'hash', 'attempts'],
       settlement.actions.map((action) => [
         action.round,
         action.subject ? `${action.kind} ${action.subject}` : action.kind,
         action.status,
-        action.txHash === null ? '–' : h('span', { title: action.txHash }, `${action.txHash.slice(0, 18)}…`),
+        hash(action.txHash),
         action.attempts,
       ]),
       [0, 4],
     ),
+    h('h3', {}, 'Everyone else’s: escrow, claims, disputes'),
+    settlement.events.length === 0
+      ? h('p', { class: 'muted' }, 'Nothing yet.')
+      : table(
+          ['block', 'round', 'event', 'by or for', 'amount', 'hash'],
+          settlement.events.map((event) => [
+            event.block,
+            event.round ?? '–',
+            event.kind,
+            /^0x[0-9a-fA-F]{40}$/.test(event.subject) ? holderLink(event.subject) : event.subject,
+            event.amount === null ? '–' : tokens(BigInt(event.amount)),
+            hash(event.txHash),
+          ]),
+          [0, 1, 4],
+        ),
   );
 }
 
@@ -217,7 +255,9 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
       'p',
       {},
       status(task),
-      ` · round ${roundOf(task)} · ${task.numParams.toLocaleString()} parameters · `,
+      ` · round ${roundOf(task)}`,
+      ...(task.roundDeadline ? [' (', timeLeft(task), ' left)'] : []),
+      ` · ${task.numParams.toLocaleString()} parameters · `,
       task.spec.proofs ? `${task.zk.chunks} proof(s) per update (${task.zk.circuit})` : 'no proofs',
       task.spec.onchain ? ' · settled on-chain' : '',
     ),
@@ -250,7 +290,7 @@ async function holderPage(address: string): Promise<void> {
     h('p', {}, `${holder.tasks.length} task(s) · ${holder.rejections} rejected update(s)`),
     h('h2', {}, 'Tasks'),
     table(
-      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned'],
+      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned', 'claimed'],
       holder.tasks.map((task) => [
         h('a', { href: `#/tasks/${encodeURIComponent(task.taskId)}` }, task.taskId),
         task.name,
@@ -258,12 +298,13 @@ async function holderPage(address: string): Promise<void> {
         task.consent ? `${task.consent.termsHash.slice(0, 10)}… on ${new Date(task.consent.at).toLocaleString()}` : '–',
         task.rounds.length,
         tokens(BigInt(task.earned)),
+        tokens(BigInt(task.claimed)),
       ]),
-      [4, 5],
+      [4, 5, 6],
     ),
     h('h2', {}, 'Contributions'),
     table(
-      ['task', 'round', 'commitment (in its receipt)', 'score', 'amount'],
+      ['task', 'round', 'commitment (in its receipt)', 'score', 'amount', 'claimed'],
       holder.tasks.flatMap((task) =>
         task.rounds.map((round) => [
           task.taskId,
@@ -271,6 +312,7 @@ async function holderPage(address: string): Promise<void> {
           h('span', { title: round.commitment ?? '' }, round.commitment ? `${round.commitment.slice(0, 18)}…` : '–'),
           round.score === null ? '–' : round.score.toFixed(5),
           tokensOf(round.amount),
+          task.claimedRounds.includes(round.round) ? 'yes' : '–',
         ]),
       ),
       [1, 3, 4],

@@ -5,7 +5,7 @@
  */
 import { groth16 } from 'snarkjs';
 import type { AuditBundle } from '../protocol/audit.js';
-import { type AuditReport, auditBundle } from '../verifier/audit.js';
+import { type AuditReport, auditBundle, type ProofVerifier } from '../verifier/audit.js';
 
 export type VerifyMessage =
   | { type: 'progress'; done: number; total: number }
@@ -18,12 +18,26 @@ const scope = self as unknown as {
   postMessage(message: VerifyMessage): void;
 };
 
+/**
+ * Proofs one after another: this thread verifies one at a time anyway, and snarkjs builds its curve (with its
+ * helper threads) for every call made before the first one cached it, so hundreds of calls at once would build
+ * hundreds of curves.
+ */
+function serialVerifier(verificationKey: object): ProofVerifier {
+  let last: Promise<unknown> = Promise.resolve();
+  return {
+    verify: (proof, publicSignals) => {
+      const result = last.then(() => groth16.verify(verificationKey, publicSignals, proof));
+      last = result.catch(() => undefined);
+      return result;
+    },
+    close: () => undefined,
+  };
+}
+
 scope.onmessage = ({ data: bundle }) => {
   auditBundle(bundle, {
-    proofVerifier: (verificationKey) => ({
-      verify: (proof, publicSignals) => groth16.verify(verificationKey, publicSignals, proof),
-      close: () => undefined,
-    }),
+    proofVerifier: serialVerifier,
     onProgress: (done, total) => scope.postMessage({ type: 'progress', done, total }),
   }).then(
     (report) => scope.postMessage({ type: 'report', report }),

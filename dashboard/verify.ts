@@ -74,7 +74,11 @@ function verdict(report: AuditReport): Array<HTMLElement | null> {
   return [
     h(
       'p',
-      { class: `verdict ${report.ok ? 'ok' : 'failed'}`, 'data-verdict': report.ok ? 'ok' : 'failed' },
+      {
+        class: `verdict ${report.ok ? 'ok' : 'failed'}`,
+        'data-verdict': report.ok ? 'ok' : 'failed',
+        'data-proof-seconds': String(report.proofs.seconds),
+      },
       report.ok
         ? `Verified: ${report.rounds.length} round(s), ${proofs}, no problems.`
         : `${report.problems.length} problem(s) found in ${report.rounds.length} round(s) and ${proofs}.`,

@@ -32,6 +32,8 @@ export interface TaskView {
   /** sha256 of the current global weights. */
   modelHash: string;
   createdAt: string;
+  /** While a round trains: when its current attempt closes (ISO 8601). */
+  roundDeadline?: string;
 }
 
 export interface RejectionView {
@@ -137,12 +139,40 @@ export interface HolderView {
     rounds: Array<{ round: number; commitment: string | null; score: number | null; amount: string | null }>;
     /** Token base units its scored rounds pay it in all. */
     earned: string;
+    /** What it has claimed on-chain so far (token base units), and in which rounds. */
+    claimed: string;
+    claimedRounds: number[];
   }>;
   /** Updates of its that were rejected (listed ones; see RoundView.rejected). */
   rejections: number;
 }
 
-/** `GET /api/tasks/:id/settlement`: the coordinator's transactions for an `onchain` task, in order. */
+/** What someone did about a task on-chain, as the contract's events say (the coordinator's own sends: actions). */
+export interface ChainEventView {
+  /** null for the task as a whole (escrowed, reclaimed). */
+  round: number | null;
+  kind:
+    | 'escrowed'
+    | 'challenged'
+    | 'answered'
+    | 'voided'
+    | 'omission claimed'
+    | 'omission dismissed'
+    | 'omission compensated'
+    | 'claimed'
+    | 'reclaimed';
+  /** Who acted or was paid, or the challenged leaf ("leaf 2"). */
+  subject: string;
+  /** Token base units moved, where the event says. */
+  amount: string | null;
+  txHash: string;
+  block: number;
+}
+
+/**
+ * `GET /api/tasks/:id/settlement`: the coordinator's transactions for an `onchain` task, in order, and what the
+ * chain recorded of everyone else (escrow, claims, challenges, omission claims and their outcomes).
+ */
 export interface SettlementView {
   actions: Array<{
     round: number;
@@ -156,4 +186,5 @@ export interface SettlementView {
     attempts: number;
     lastError: string | null;
   }>;
+  events: ChainEventView[];
 }
