@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createLogger } from '../common/log.js';
@@ -102,9 +101,9 @@ export class Coordinator {
       | 'dataRoot'
     >,
     private readonly directory: ClientDirectory,
+    storage: Storage,
   ) {
-    mkdirSync(options.dataDir, { recursive: true });
-    this.storage = new Storage(join(options.dataDir, 'coordinator.sqlite'), options.rejectionLimits);
+    this.storage = storage;
     this.checkpoints = new Checkpoints(options.dataDir);
     this.checker = new UpdateChecker(options);
     this.identity = loadOrCreateWallet(
@@ -144,8 +143,8 @@ export class Coordinator {
    * The round's accepted (address, commitment, amount) entries and their Merkle root: what is, or will be, posted
    * on-chain. Final once the round is scored and recorded.
    */
-  acceptedSet(taskId: string, round: number): AcceptedSetView {
-    const view = this.getRound(taskId, round);
+  async acceptedSet(taskId: string, round: number): Promise<AcceptedSetView> {
+    const view = await this.getRound(taskId, round);
     const entries = committedEntries(view.participants);
     return {
       round,
@@ -157,12 +156,11 @@ export class Coordinator {
   }
 
   /** The coordinator's on-chain transactions for the task, in order. */
-  settlementOf(taskId: string): SettlementView {
-    this.getTask(taskId);
+  async settlementOf(taskId: string): Promise<SettlementView> {
+    await this.getTask(taskId);
     return {
-      actions: this.storage
-        .chainActions(taskId)
-        .map(({ round, kind, subject, status, txHash, attempts, lastError }) => ({
+      actions: (await this.storage.chainActions(taskId)).map(
+        ({ round, kind, subject, status, txHash, attempts, lastError }) => ({
           round,
           kind,
           subject,
@@ -170,23 +168,25 @@ export class Coordinator {
           txHash,
           attempts,
           lastError,
-        })),
+        }),
+      ),
       events: this.settlement?.eventsOf(taskId) ?? [],
     };
   }
 
   /** What a data holder did on this coordinator (see HolderView). */
-  holder(addressInput: string): HolderView {
+  async holder(addressInput: string): Promise<HolderView> {
     let address: string;
     try {
       address = getAddress(addressInput);
     } catch {
       throw new ZkflError('VALIDATION_FAILED', `${addressInput.slice(0, 64)} is not an address`, 'address');
     }
-    const { consents, updates, rejections } = this.storage.holderActivity(address);
+    const { consents, updates, rejections } = await this.storage.holderActivity(address);
     const taskIds = [...new Set([...consents.map((c) => c.taskId), ...updates.map((u) => u.taskId)])];
-    const tasks = taskIds.flatMap((taskId) => {
-      const task = this.storage.getTask(taskId);
+    const known = await Promise.all(taskIds.map((taskId) => this.storage.getTask(taskId)));
+    const tasks = taskIds.flatMap((taskId, k) => {
+      const task = known[k];
       if (!task) return [];
       const consent = consents.find((c) => c.taskId === taskId);
       const rounds = updates.filter((u) => u.taskId === taskId).map(({ taskId: _, ...round }) => round);
@@ -210,14 +210,14 @@ export class Coordinator {
   }
 
   /** The task's terms, as its clients must agree to them before they train. */
-  terms(taskId: string): TermsView {
-    const terms = taskTerms(this.getTask(taskId), this.info(), taskKey(taskId));
+  async terms(taskId: string): Promise<TermsView> {
+    const terms = taskTerms(await this.getTask(taskId), this.info(), taskKey(taskId));
     return { terms, termsHash: termsHash(terms) };
   }
 
   /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */
-  auditBundle(taskId: string): AuditBundle {
-    const task = this.getTask(taskId);
+  async auditBundle(taskId: string): Promise<AuditBundle> {
+    const task = await this.getTask(taskId);
     const verificationKey = task.spec.proofs
       ? readFileSync(requireCircuit(circuitNamed(task.zk.circuit)).verificationKey, 'utf8')
       : null;
@@ -226,9 +226,9 @@ export class Coordinator {
       verificationKey,
       coordinator: this.identity.address,
       chain: this.info().chain,
-      rounds: this.storage.roundRecords(taskId),
-      terms: this.terms(taskId),
-      consents: this.storage.consents(taskId),
+      rounds: await this.storage.roundRecords(taskId),
+      terms: await this.terms(taskId),
+      consents: await this.storage.consents(taskId),
       ...(task.spec.publicAudit
         ? {
             initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64'),
@@ -262,22 +262,22 @@ export class Coordinator {
   }
 
   /** Settlement transactions not yet on-chain. */
-  pendingSettlement(): number {
-    return this.settlement?.pending().length ?? 0;
+  async pendingSettlement(): Promise<number> {
+    return (await this.settlement?.pending())?.length ?? 0;
   }
 
   /** Resumes every task that was running when the coordinator last stopped, and whatever it still owes the chain. */
   async resume(): Promise<void> {
     await initBackend();
-    for (const task of this.storage.listTasks()) this.settlement?.sync(task);
-    for (const task of this.storage.listTasks('running')) {
+    for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
+    for (const task of await this.storage.listTasks('running')) {
       log.info('resuming task', { task: task.id, round: task.currentRound });
       try {
         await this.launch(task);
       } catch (error) {
         // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
         log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
-        this.storage.endTask(task.id, 'failed');
+        await this.storage.endTask(task.id, 'failed');
       }
     }
   }
@@ -294,7 +294,7 @@ export class Coordinator {
     }
     spec.owner = owner;
     checkTaskLimits(spec, this.limits);
-    const running = this.storage.listTasks('running').filter((task) => task.spec.owner === owner).length;
+    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.owner === owner).length;
     if (running >= this.limits.tasksPerOwner) {
       throw new ZkflError(
         'LIMIT_EXCEEDED',
@@ -314,22 +314,22 @@ export class Coordinator {
     const initial = getFlatWeights(model);
     const zk = this.zkParameters(spec, initial.length);
     const id = `t-${randomBytes(6).toString('hex')}`;
-    this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
-    const task = this.storage.getTask(id)!;
+    await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
+    const task = (await this.storage.getTask(id))!;
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
   }
 
   /** The task's owner cancels it (see TaskRunner.cancel); anyone else is FORBIDDEN. */
-  cancelTask(taskId: string, owner: string): TaskView {
-    const task = this.getTask(taskId);
+  async cancelTask(taskId: string, owner: string): Promise<TaskView> {
+    const task = await this.getTask(taskId);
     if (task.spec.owner !== owner)
       throw new ZkflError('FORBIDDEN', `only the task's owner ${task.spec.owner} cancels it`);
     const runtime = this.runtimes.get(taskId);
     if (task.status !== 'running' || !runtime)
       throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    runtime.runner.cancel();
+    await runtime.runner.cancel();
     log.info('task cancelled by its owner', { task: taskId, owner });
     return this.getTask(taskId);
   }
@@ -413,14 +413,14 @@ export class Coordinator {
     await runner.start(prepared?.initial);
   }
 
-  getTask(id: string): TaskView {
-    const task = this.storage.getTask(id);
+  async getTask(id: string): Promise<TaskView> {
+    const task = await this.storage.getTask(id);
     if (!task) throw new ZkflError('NOT_FOUND', `no task ${id}`);
     return this.withDeadline(task);
   }
 
-  listTasks(): TaskView[] {
-    return this.storage.listTasks().map((task) => this.withDeadline(task));
+  async listTasks(): Promise<TaskView[]> {
+    return (await this.storage.listTasks()).map((task) => this.withDeadline(task));
   }
 
   /** The stored task and, while one of its rounds trains, when that round's attempt closes. */
@@ -429,21 +429,21 @@ export class Coordinator {
     return deadline === undefined ? task : { ...task, roundDeadline: new Date(deadline).toISOString() };
   }
 
-  listRounds(taskId: string): RoundView[] {
-    this.getTask(taskId);
+  async listRounds(taskId: string): Promise<RoundView[]> {
+    await this.getTask(taskId);
     return this.storage.listRounds(taskId);
   }
 
-  getRound(taskId: string, round: number): RoundView {
-    this.getTask(taskId);
-    const view = this.storage.getRound(taskId, round);
+  async getRound(taskId: string, round: number): Promise<RoundView> {
+    await this.getTask(taskId);
+    const view = await this.storage.getRound(taskId, round);
     if (!view) throw new ZkflError('NOT_FOUND', `task ${taskId} has no round ${round}`);
     return view;
   }
 
   /** The task's model topology and weight manifest in TF.js layers format (`model.json`). */
-  modelJson(taskId: string): Promise<object> {
-    const task = this.getTask(taskId);
+  async modelJson(taskId: string): Promise<object> {
+    const task = await this.getTask(taskId);
     let json = this.modelJsons.get(taskId);
     if (!json) {
       const runtime = this.runtimes.get(taskId);
@@ -454,8 +454,8 @@ export class Coordinator {
   }
 
   /** Which global model `afterRound` names: the one after that many rounds (0: initial), by default the newest. */
-  modelRound(taskId: string, afterRound?: number): number {
-    const task = this.getTask(taskId);
+  async modelRound(taskId: string, afterRound?: number): Promise<number> {
+    const task = await this.getTask(taskId);
     const newest = task.status === 'completed' ? task.spec.rounds : task.currentRound - 1;
     const round = afterRound ?? newest;
     if (!Number.isInteger(round) || round < 0 || round > newest) {
@@ -465,18 +465,18 @@ export class Coordinator {
   }
 
   /** The global weights after `afterRound` rounds (see `modelRound`). */
-  modelWeights(taskId: string, afterRound?: number): Uint8Array {
-    return toBytes(this.checkpoints.loadWeights(taskId, this.modelRound(taskId, afterRound) + 1));
+  async modelWeights(taskId: string, afterRound?: number): Promise<Uint8Array> {
+    return toBytes(this.checkpoints.loadWeights(taskId, (await this.modelRound(taskId, afterRound)) + 1));
   }
 
   /**
    * A client joins a task's pool; it is sampled into rounds from now on. It must have agreed to the task's current
    * terms: with this join (a consent signed by its address) or an earlier one.
    */
-  join(taskId: string, address: string, consent?: Consent): { round: number } {
-    const task = this.getTask(taskId);
+  async join(taskId: string, address: string, consent?: Consent): Promise<{ round: number }> {
+    const task = await this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    const { termsHash: current } = this.terms(taskId);
+    const { termsHash: current } = await this.terms(taskId);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {
         throw new ZkflError(
@@ -487,8 +487,8 @@ export class Coordinator {
       if (consentSigner(consent) !== address) {
         throw new ZkflError('CONSENT_REQUIRED', `the consent is not signed by ${address}`);
       }
-      this.storage.recordConsent(taskId, address, consent);
-    } else if (this.storage.consent(taskId, address)?.termsHash !== current) {
+      await this.storage.recordConsent(taskId, address, consent);
+    } else if ((await this.storage.consent(taskId, address))?.termsHash !== current) {
       throw new ZkflError(
         'CONSENT_REQUIRED',
         `agree to the terms of task ${taskId} first: GET /api/tasks/${taskId}/terms, then join with a signed consent`,
@@ -512,12 +512,12 @@ export class Coordinator {
   }
 
   /** Checks and takes an update; resolves with the coordinator's signed receipt when the task takes proofs. */
-  submitUpdate(
+  async submitUpdate(
     address: string,
     joinedTaskId: string | undefined,
     payload: UpdatePayload,
   ): Promise<Receipt | undefined> {
-    this.getTask(payload.taskId);
+    await this.getTask(payload.taskId);
     if (joinedTaskId !== payload.taskId) {
       throw new ZkflError(
         'WRONG_TASK',
@@ -537,7 +537,7 @@ export class Coordinator {
     this.runtimes.clear();
     this.checker.close();
     await this.settlement?.close();
-    this.storage.close();
+    await this.storage.close();
   }
 }
 

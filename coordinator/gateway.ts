@@ -173,9 +173,10 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
 
     socket.on('join', (...sent) => {
       const [payload, ack] = payloadAndAck(...sent);
-      reply(ack, socket, () => {
+      reply(ack, socket, async () => {
         const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
-        const joined = coordinator.join(taskId, address, consent);
+        const joined = await coordinator.join(taskId, address, consent);
+        if (!socket.connected) return joined;
         if (socket.data.taskId && socket.data.taskId !== taskId) leave(socket);
         socket.data.taskId = taskId;
         const replaced = directory.add(taskId, socket);

@@ -9,8 +9,13 @@ import type { RejectionLimits } from './storage.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {
-  /** Directory for the SQLite database and the model checkpoints. @default '.zkfl/coordinator' */
+  /** Directory for the model checkpoints, keys, uploads and (by default) the SQLite database. @default '.zkfl/coordinator' */
   dataDir: string;
+  /**
+   * The database: a PostgreSQL URL (`postgres://user:password@host/db`) shared by several coordinator instances,
+   * or a SQLite file. @default '<dataDir>/coordinator.sqlite'
+   */
+  database?: string;
   /** Interface to listen on. @default '127.0.0.1' */
   host: string;
   /** TCP port; 0 picks a free one. @default 8080 */

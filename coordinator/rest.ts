@@ -50,9 +50,9 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
     res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
   );
   // Public and read-only: what `zkfl verify` checks a run against.
-  router.get(at('audit'), (req, res) => void res.json(coordinator.auditBundle(req.params.id)));
-  router.get(at('holder'), (req, res) => void res.json(coordinator.holder(req.params.address)));
-  router.get(at('settlement'), (req, res) => void res.json(coordinator.settlementOf(req.params.id)));
+  router.get(at('audit'), async (req, res) => void res.json(await coordinator.auditBundle(req.params.id)));
+  router.get(at('holder'), async (req, res) => void res.json(await coordinator.holder(req.params.address)));
+  router.get(at('settlement'), async (req, res) => void res.json(await coordinator.settlementOf(req.params.id)));
   router.get(at('nonce'), async (req, res) => {
     await rateLimiter.take('nonces', ip(req));
     res.json(auth.nonce());
@@ -72,28 +72,26 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   router.post(at('createTask'), owner, json, async (req: Request, res: Response) => {
     res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
   });
-  router.post(at('cancelTask'), owner, (req: Request<{ id: string }>, res: Response) => {
-    res.json(coordinator.cancelTask(req.params.id, res.locals['owner'] as string));
+  router.post(at('cancelTask'), owner, async (req: Request<{ id: string }>, res: Response) => {
+    res.json(await coordinator.cancelTask(req.params.id, res.locals['owner'] as string));
   });
-  router.get(at('tasks'), (_req, res) => void res.json(coordinator.listTasks()));
-  router.get(at('task'), (req, res) => void res.json(coordinator.getTask(req.params.id)));
-  router.get(at('terms'), (req, res) => void res.json(coordinator.terms(req.params.id)));
-  router.get(at('rounds'), (req, res) => void res.json(coordinator.listRounds(req.params.id)));
-  router.get(
-    at('round'),
-    (req, res) => void res.json(coordinator.getRound(req.params.id, roundParam(req.params.round, 'round'))),
-  );
-  router.get(
-    at('accepted'),
-    (req, res) => void res.json(coordinator.acceptedSet(req.params.id, roundParam(req.params.round, 'round'))),
-  );
+  router.get(at('tasks'), async (_req, res) => void res.json(await coordinator.listTasks()));
+  router.get(at('task'), async (req, res) => void res.json(await coordinator.getTask(req.params.id)));
+  router.get(at('terms'), async (req, res) => void res.json(await coordinator.terms(req.params.id)));
+  router.get(at('rounds'), async (req, res) => void res.json(await coordinator.listRounds(req.params.id)));
+  router.get(at('round'), async (req, res) => {
+    res.json(await coordinator.getRound(req.params.id, roundParam(req.params.round, 'round')));
+  });
+  router.get(at('accepted'), async (req, res) => {
+    res.json(await coordinator.acceptedSet(req.params.id, roundParam(req.params.round, 'round')));
+  });
   router.get(at('modelJson'), async (req, res) => {
     // The topology is the same for every round; the round is in the path so that weights.bin resolves beside it.
-    coordinator.modelRound(req.params.id, roundInPath(req.params.which));
+    await coordinator.modelRound(req.params.id, roundInPath(req.params.which));
     res.json(await coordinator.modelJson(req.params.id));
   });
-  router.get(at('weights'), (req, res) => {
-    const weights = coordinator.modelWeights(req.params.id, roundInPath(req.params.which));
+  router.get(at('weights'), async (req, res) => {
+    const weights = await coordinator.modelWeights(req.params.id, roundInPath(req.params.which));
     res.type('application/octet-stream').send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
   });
 

@@ -1,6 +1,8 @@
 /** Starts a coordinator: express REST API and socket.io gateway on one HTTP server. */
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import express from 'express';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
@@ -12,6 +14,7 @@ import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js
 import { defaultRateLimits, RateLimiter } from './rate-limits.js';
 import { restRouter } from './rest.js';
 import { Authenticator } from './sign-in.js';
+import { Storage } from './storage.js';
 import { attachWatch } from './watch.js';
 
 const log = createLogger('coordinator');
@@ -26,7 +29,12 @@ export interface RunningCoordinator {
 export async function startCoordinator(overrides: Partial<CoordinatorOptions> = {}): Promise<RunningCoordinator> {
   const options = { ...defaultCoordinatorOptions, ...overrides };
   const directory = new SocketDirectory();
-  const coordinator = new Coordinator(options, directory);
+  mkdirSync(options.dataDir, { recursive: true });
+  const storage = await Storage.open(
+    options.database ?? join(options.dataDir, 'coordinator.sqlite'),
+    options.rejectionLimits,
+  );
+  const coordinator = new Coordinator(options, directory, storage);
   const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1);
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();

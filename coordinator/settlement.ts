@@ -70,9 +70,10 @@ export class Settlement {
     this.provider = wallet.provider!;
     this.retryMs = options.pollMs;
     this.disputeTimer = setInterval(() => {
-      this.watchChain(this.storage.listTasks()).catch((error: unknown) =>
-        log.warn('cannot read the chain', { error: (error as Error).message }),
-      );
+      this.storage
+        .listTasks()
+        .then((tasks) => this.watchChain(tasks))
+        .catch((error: unknown) => log.warn('cannot read the chain', { error: (error as Error).message }));
     }, options.disputePollMs);
   }
 
@@ -112,17 +113,17 @@ export class Settlement {
   }
 
   /** Derives what the chain is owed from the task's round records, and starts sending it. */
-  sync(task: TaskView): void {
+  async sync(task: TaskView): Promise<void> {
     if (!task.spec.onchain) return;
-    for (const round of this.storage.listRounds(task.id)) {
+    for (const round of await this.storage.listRounds(task.id)) {
       if (round.attempts === 0) continue;
       const base = { taskId: task.id, round: round.round };
       // A round opens only with the bond whole: posted before round 1, topped up after a dispute was paid from it.
-      this.storage.addChainAction({ ...base, kind: 'bond', args: [] });
-      this.storage.addChainAction({ ...base, kind: 'open', args: ['0x' + round.modelHashBefore] });
+      await this.storage.addChainAction({ ...base, kind: 'bond', args: [] });
+      await this.storage.addChainAction({ ...base, kind: 'open', args: ['0x' + round.modelHashBefore] });
       if (round.phase !== 'evaluated') continue;
       const entries = committedEntries(round.participants);
-      this.storage.addChainAction({
+      await this.storage.addChainAction({
         ...base,
         kind: 'close',
         args: [acceptedRoot(entries), entries.length, String(acceptedTotal(entries))],
@@ -155,12 +156,18 @@ export class Settlement {
         if (event.eventName === 'LeafChallenged') {
           const index = Number(event.args[2]);
           if ((await this.rewards.leafStatus(key, round, index)).challenge === 'open') {
-            this.storage.addChainAction({ taskId: task.id, round, kind: 'answer', subject: String(index), args: [] });
+            await this.storage.addChainAction({
+              taskId: task.id,
+              round,
+              kind: 'answer',
+              subject: String(index),
+              args: [],
+            });
           }
         } else if (event.eventName === 'OmissionClaimed') {
           const contributor = event.args[2] as string;
           if ((await this.rewards.omission(key, round, contributor)) === 'open') {
-            this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
+            await this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
           }
         }
       }
@@ -196,27 +203,27 @@ export class Settlement {
   }
 
   private async drain(): Promise<void> {
-    for (let action = this.next(); action && !this.closed; action = this.next()) {
-      this.storage.updateChainAction(action, { attempts: action.attempts + 1 });
+    for (let action = await this.next(); action && !this.closed; action = await this.next()) {
+      await this.storage.updateChainAction(action, { attempts: action.attempts + 1 });
       try {
         await this.settle(action);
       } catch (error) {
-        this.storage.updateChainAction(action, { lastError: (error as Error).message });
+        await this.storage.updateChainAction(action, { lastError: (error as Error).message });
         if (!(error instanceof ContractRefusal)) throw error;
         if (await this.tookEffect(taskKey(action.taskId), action)) {
           // Someone else did it first (a contributor answering a challenge to its own leaf, say).
-          this.storage.updateChainAction(action, { status: 'done', lastError: null });
+          await this.storage.updateChainAction(action, { status: 'done', lastError: null });
           continue;
         }
         // Retrying cannot help (the task's deadline passed, say): set it aside for the operator, go on.
-        this.storage.updateChainAction(action, { status: 'failed' });
+        await this.storage.updateChainAction(action, { status: 'failed' });
         log.error(`round ${action.round} ${action.kind} cannot be settled`, {
           task: action.taskId,
           error: error.message,
         });
         continue;
       }
-      this.storage.updateChainAction(action, { status: 'done', lastError: null });
+      await this.storage.updateChainAction(action, { status: 'done', lastError: null });
       log.info(`round ${action.round}: ${action.kind} ${action.subject} done on-chain`, {
         task: action.taskId,
         tx: action.txHash ?? 'already done',
@@ -224,8 +231,8 @@ export class Settlement {
     }
   }
 
-  private next(): ChainAction | undefined {
-    return this.storage.pendingChainActions()[0];
+  private async next(): Promise<ChainAction | undefined> {
+    return (await this.storage.pendingChainActions())[0];
   }
 
   /** Makes one action take effect on-chain, exactly once. */
@@ -241,7 +248,7 @@ export class Settlement {
       if (receipt?.status === 1 || (await this.tookEffect(key, action))) return;
       if (receipt) throw new Error(`transaction ${action.txHash} reverted`);
       // Never mined and its nonce maybe taken: sign afresh next time.
-      this.storage.updateChainAction(action, { rawTx: null, txHash: null });
+      await this.storage.updateChainAction(action, { rawTx: null, txHash: null });
       throw new Error(`transaction ${action.txHash} was not mined in time`);
     }
     let signed: string;
@@ -259,7 +266,7 @@ export class Settlement {
         : error;
     }
     const txHash = Transaction.from(signed).hash!;
-    this.storage.updateChainAction(action, { rawTx: signed, txHash });
+    await this.storage.updateChainAction(action, { rawTx: signed, txHash });
     Object.assign(action, { rawTx: signed, txHash });
     await this.provider.broadcastTransaction(signed);
     const receipt = await this.provider.waitForTransaction(txHash, 1, this.options.receiptTimeoutMs);
@@ -283,8 +290,8 @@ export class Settlement {
       case 'close':
         return this.rewards.populate('closeRound', key, round, ...action.args);
       case 'answer': {
-        const entries = committedEntries(this.storage.getRound(taskId, round)?.participants ?? []);
-        const updates = this.storage.auditedUpdates(taskId, round, false);
+        const entries = committedEntries((await this.storage.getRound(taskId, round))?.participants ?? []);
+        const updates = await this.storage.auditedUpdates(taskId, round, false);
         const leaf = entries.length ? acceptedLeafAt(entries, Number(action.subject)) : undefined;
         const update = leaf && updates.find((candidate) => candidate.address === leaf.leaf.contributor);
         if (!leaf || !update) return undefined;
@@ -292,7 +299,7 @@ export class Settlement {
         return this.rewards.populate('answerChallenge', key, round, leaf.leaf, proofs);
       }
       case 'show': {
-        const entries = committedEntries(this.storage.getRound(taskId, round)?.participants ?? []);
+        const entries = committedEntries((await this.storage.getRound(taskId, round))?.participants ?? []);
         const leaf = acceptedLeaf(entries, action.subject);
         if (!leaf) return undefined;
         return this.rewards.populate('showLeaf', key, round, leaf.leaf, leaf.proof);
@@ -326,7 +333,7 @@ export class Settlement {
   }
 
   /** Pending actions, for status views and tests. */
-  pending(): ChainAction[] {
+  pending(): Promise<ChainAction[]> {
     return this.storage.pendingChainActions();
   }
 }

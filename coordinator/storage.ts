@@ -1,10 +1,11 @@
 /**
- * Durable state in SQLite: tasks, rounds, accepted updates, rejections and each open round's running sum.
- * An update is acknowledged only after the transaction that records it and the new running sum commits, so a
- * coordinator killed at any moment restarts with every accepted update and every finished round.
- * Model checkpoints live beside the database as files (see checkpoints.ts).
+ * Durable state: tasks, rounds, accepted updates, rejections, consents, the chain actions owed and each open
+ * round's running sum, in SQLite or PostgreSQL (coordinator/database.ts). An update is acknowledged only after the
+ * transaction that records it and the new running sum commits, so a coordinator killed at any moment restarts with
+ * every accepted update and every finished round. Model checkpoints live beside the database as files (see
+ * checkpoints.ts).
  */
-import Database from 'better-sqlite3';
+import type { Transaction } from 'kysely';
 import type { RoundPhase, TaskStatus } from '../protocol/events.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
@@ -14,66 +15,7 @@ import type { Consent } from '../protocol/terms.js';
 import { taskKey as taskKeyOf } from '../circuits/statement.js';
 import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
-
-const schema = `
-CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY, spec TEXT NOT NULL, zk TEXT NOT NULL, status TEXT NOT NULL, current_round INTEGER NOT NULL,
-  num_params INTEGER NOT NULL, model_hash TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rounds (
-  task_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, attempts INTEGER NOT NULL,
-  opened_at TEXT NOT NULL, closed_at TEXT, accuracy REAL, loss REAL,
-  proofs_verified INTEGER NOT NULL DEFAULT 0, proofs_rejected INTEGER NOT NULL DEFAULT 0,
-  rejections_unlisted INTEGER NOT NULL DEFAULT 0,
-  model_hash_before TEXT NOT NULL, model_hash_after TEXT, record TEXT, record_signature TEXT,
-  PRIMARY KEY (task_id, round));
-CREATE TABLE IF NOT EXISTS updates (
-  task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL, num_samples INTEGER NOT NULL,
-  train_loss REAL, received_at TEXT NOT NULL, commitment TEXT, proofs TEXT, salt TEXT, q BLOB,
-  fraction_bits TEXT NOT NULL DEFAULT '[]', score REAL, amount TEXT, PRIMARY KEY (task_id, round, address));
-CREATE TABLE IF NOT EXISTS consents (
-  task_id TEXT NOT NULL, address TEXT NOT NULL, terms_hash TEXT NOT NULL, signature TEXT NOT NULL, at TEXT NOT NULL,
-  PRIMARY KEY (task_id, address));
-CREATE TABLE IF NOT EXISTS rejections (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, round INTEGER NOT NULL, address TEXT NOT NULL,
-  code TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS rejections_by_round ON rejections (task_id, round);
-CREATE INDEX IF NOT EXISTS updates_by_address ON updates (address);
-CREATE INDEX IF NOT EXISTS consents_by_address ON consents (address);
-CREATE INDEX IF NOT EXISTS rejections_by_address ON rejections (address);
-CREATE TABLE IF NOT EXISTS chain_actions (
-  task_id TEXT NOT NULL, round INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
-  args TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', raw_tx TEXT, tx_hash TEXT,
-  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, PRIMARY KEY (task_id, round, kind, subject));
-CREATE TABLE IF NOT EXISTS running_sums (
-  task_id TEXT NOT NULL, round INTEGER NOT NULL, sum BLOB NOT NULL, total_weight REAL NOT NULL,
-  count INTEGER NOT NULL, PRIMARY KEY (task_id, round));
-`;
-
-interface TaskRow {
-  id: string;
-  spec: string;
-  zk: string;
-  status: TaskStatus;
-  current_round: number;
-  num_params: number;
-  model_hash: string;
-  created_at: string;
-}
-
-interface RoundRow {
-  round: number;
-  phase: RoundPhase;
-  attempts: number;
-  opened_at: string;
-  closed_at: string | null;
-  accuracy: number | null;
-  loss: number | null;
-  proofs_verified: number;
-  proofs_rejected: number;
-  rejections_unlisted: number;
-  model_hash_before: string;
-  model_hash_after: string | null;
-}
+import { type Db, type Engine, openDatabase, type Tables } from './database.js';
 
 /** An accepted update as stored: what a round shows of it. */
 export type AcceptedUpdate = ParticipantView;
@@ -127,7 +69,7 @@ export interface RoundResult {
 
 const now = (): string => new Date().toISOString();
 
-function toTaskView(row: TaskRow): TaskView {
+function toTaskView(row: Tables['tasks']): TaskView {
   return {
     id: row.id,
     spec: JSON.parse(row.spec) as TaskSpec,
@@ -140,10 +82,6 @@ function toTaskView(row: TaskRow): TaskView {
   };
 }
 
-/**
- * How many rejections a round lists, per address and in all; the rest are only counted, so that keys that cost
- * nothing cannot grow a round's signed record without bound.
- */
 /** An accepted update as its sender's history lists it. */
 interface HolderUpdate {
   taskId: string;
@@ -153,6 +91,10 @@ interface HolderUpdate {
   amount: string | null;
 }
 
+/**
+ * How many rejections a round lists, per address and in all; the rest are only counted, so that keys that cost
+ * nothing cannot grow a round's signed record without bound.
+ */
 export interface RejectionLimits {
   perAddress: number;
   perRound: number;
@@ -160,87 +102,109 @@ export interface RejectionLimits {
 
 export const defaultRejectionLimits: RejectionLimits = { perAddress: 3, perRound: 100 };
 
+type RoundRow = Pick<
+  Tables['rounds'],
+  | 'round'
+  | 'phase'
+  | 'attempts'
+  | 'opened_at'
+  | 'closed_at'
+  | 'accuracy'
+  | 'loss'
+  | 'model_hash_before'
+  | 'model_hash_after'
+> & { proofs_verified: number; proofs_rejected: number; rejections_unlisted: number };
+
+const bytes = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+
 export class Storage {
-  private readonly db: Database.Database;
+  private constructor(
+    private readonly db: Db,
+    readonly engine: Engine,
+    private readonly rejectionLimits: RejectionLimits,
+  ) {}
 
-  constructor(
-    path: string,
-    private readonly rejectionLimits: RejectionLimits = defaultRejectionLimits,
-  ) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a commit reaches the disk before the client is told its update was accepted.
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(schema);
-    // A data directory from before rejections were bounded.
-    const columns = this.db.prepare('PRAGMA table_info(rounds)').all() as Array<{ name: string }>;
-    if (!columns.some((column) => column.name === 'rejections_unlisted')) {
-      this.db.exec('ALTER TABLE rounds ADD COLUMN rejections_unlisted INTEGER NOT NULL DEFAULT 0');
-    }
+  /** Opens (and migrates) the database at `location`: a PostgreSQL URL or a SQLite file's path. */
+  static async open(location: string, rejectionLimits = defaultRejectionLimits): Promise<Storage> {
+    const { db, engine } = await openDatabase(location);
+    return new Storage(db, engine, rejectionLimits);
   }
 
-  close(): void {
-    this.db.close();
+  close(): Promise<void> {
+    return this.db.destroy();
   }
 
-  createTask(task: { id: string; spec: TaskSpec; zk: ZkView; numParams: number; modelHash: string }): void {
+  async createTask(task: {
+    id: string;
+    spec: TaskSpec;
+    zk: ZkView;
+    numParams: number;
+    modelHash: string;
+  }): Promise<void> {
     const createdAt = now();
-    this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO tasks VALUES (?, ?, ?, ?, 1, ?, ?, ?)')
-        .run(
-          task.id,
-          JSON.stringify(task.spec),
-          JSON.stringify(task.zk),
-          'running',
-          task.numParams,
-          task.modelHash,
-          createdAt,
-        );
-      this.insertRound(task.id, 1, task.modelHash, createdAt);
-    })();
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('tasks')
+        .values({
+          id: task.id,
+          spec: JSON.stringify(task.spec),
+          zk: JSON.stringify(task.zk),
+          status: 'running',
+          current_round: 1,
+          num_params: task.numParams,
+          model_hash: task.modelHash,
+          created_at: createdAt,
+        })
+        .execute();
+      await insertRound(trx, task.id, 1, task.modelHash, createdAt);
+    });
   }
 
-  private insertRound(taskId: string, round: number, modelHash: string, openedAt = now()): void {
-    this.db
-      .prepare(
-        `INSERT INTO rounds (task_id, round, phase, attempts, opened_at, model_hash_before) VALUES (?, ?, 'open', 0, ?, ?)`,
-      )
-      .run(taskId, round, openedAt, modelHash);
-  }
-
-  getTask(id: string): TaskView | undefined {
-    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
+  async getTask(id: string): Promise<TaskView | undefined> {
+    const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toTaskView(row);
   }
 
-  listTasks(status?: TaskStatus): TaskView[] {
-    const rows = (
-      status
-        ? this.db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY created_at').all(status)
-        : this.db.prepare('SELECT * FROM tasks ORDER BY created_at').all()
-    ) as TaskRow[];
-    return rows.map(toTaskView);
+  async listTasks(status?: TaskStatus): Promise<TaskView[]> {
+    let query = this.db.selectFrom('tasks').selectAll().orderBy('created_at').orderBy('id');
+    if (status) query = query.where('status', '=', status);
+    return (await query.execute()).map(toTaskView);
   }
 
-  setPhase(taskId: string, round: number, phase: RoundPhase, attempts?: number): void {
-    this.db
-      .prepare('UPDATE rounds SET phase = ?, attempts = COALESCE(?, attempts) WHERE task_id = ? AND round = ?')
-      .run(phase, attempts ?? null, taskId, round);
+  async setPhase(taskId: string, round: number, phase: RoundPhase, attempts?: number): Promise<void> {
+    await this.db
+      .updateTable('rounds')
+      .set({ phase, ...(attempts === undefined ? {} : { attempts }) })
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .execute();
   }
 
-  getRound(taskId: string, round: number): RoundView | undefined {
-    const row = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? AND round = ?').get(taskId, round) as
-      RoundRow | undefined;
+  async getRound(taskId: string, round: number): Promise<RoundView | undefined> {
+    const row = await this.db
+      .selectFrom('rounds')
+      .selectAll()
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .executeTakeFirst();
     return row && this.toRoundView(taskId, row);
   }
 
-  listRounds(taskId: string): RoundView[] {
-    const rows = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? ORDER BY round').all(taskId) as RoundRow[];
-    return rows.map((row) => this.toRoundView(taskId, row));
+  async listRounds(taskId: string): Promise<RoundView[]> {
+    const rows = await this.db
+      .selectFrom('rounds')
+      .selectAll()
+      .where('task_id', '=', taskId)
+      .orderBy('round')
+      .execute();
+    return Promise.all(rows.map((row) => this.toRoundView(taskId, row)));
   }
 
-  private toRoundView(taskId: string, row: RoundRow): RoundView {
+  private async toRoundView(taskId: string, row: RoundRow): Promise<RoundView> {
+    const [participants, rejected] = await Promise.all([
+      this.acceptedUpdates(taskId, row.round),
+      this.rejections(taskId, row.round),
+    ]);
     return {
       round: row.round,
       phase: row.phase,
@@ -249,8 +213,8 @@ export class Storage {
       closedAt: row.closed_at,
       accuracy: row.accuracy,
       loss: row.loss,
-      participants: this.acceptedUpdates(taskId, row.round),
-      rejected: this.rejections(taskId, row.round),
+      participants,
+      rejected,
       rejectedUnlisted: row.rejections_unlisted,
       proofsVerified: row.proofs_verified,
       proofsRejected: row.proofs_rejected,
@@ -259,54 +223,59 @@ export class Storage {
     };
   }
 
-  acceptedUpdates(taskId: string, round: number): AcceptedUpdate[] {
-    return this.db
-      .prepare(
-        `SELECT address, num_samples AS numSamples, train_loss AS trainLoss, commitment, score, amount FROM updates
-         WHERE task_id = ? AND round = ? ORDER BY rowid`,
-      )
-      .all(taskId, round) as AcceptedUpdate[];
+  /** A round's accepted updates, in the order they were accepted (the order they are summed in). */
+  private roundUpdates(taskId: string, round: number) {
+    return this.db.selectFrom('updates').where('task_id', '=', taskId).where('round', '=', round).orderBy('position');
   }
 
-  /** The accepted updates of a round, in the order they were accepted (the order they are summed in). */
-  storedUpdates(taskId: string, round: number): StoredUpdate[] {
-    const rows = this.db
-      .prepare(
-        `SELECT address, num_samples AS numSamples, q, fraction_bits AS fractionBits FROM updates
-         WHERE task_id = ? AND round = ? ORDER BY rowid`,
-      )
-      .all(taskId, round) as Array<{ address: string; numSamples: number; q: Buffer; fractionBits: string }>;
+  acceptedUpdates(taskId: string, round: number): Promise<AcceptedUpdate[]> {
+    return this.roundUpdates(taskId, round)
+      .select(['address', 'num_samples as numSamples', 'train_loss as trainLoss', 'commitment', 'score', 'amount'])
+      .execute();
+  }
+
+  /** The accepted updates of a round, in the order they were accepted, with their values. */
+  async storedUpdates(taskId: string, round: number): Promise<StoredUpdate[]> {
+    const rows = await this.roundUpdates(taskId, round)
+      .select(['address', 'num_samples as numSamples', 'q', 'fraction_bits as fractionBits'])
+      .execute();
     return rows.map((row) => ({ ...row, fractionBits: JSON.parse(row.fractionBits) as number[] }));
   }
 
   /** Records each accepted update's score and amount (by address) once the round is scored. */
-  setScores(taskId: string, round: number, scored: Array<{ address: string; score: number; amount: string }>): void {
-    const update = this.db.prepare(
-      'UPDATE updates SET score = ?, amount = ? WHERE task_id = ? AND round = ? AND address = ?',
-    );
-    this.db.transaction(() => {
-      for (const { address, score, amount } of scored) update.run(score, amount, taskId, round, address);
-    })();
+  async setScores(
+    taskId: string,
+    round: number,
+    scored: Array<{ address: string; score: number; amount: string }>,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const { address, score, amount } of scored) {
+        await trx
+          .updateTable('updates')
+          .set({ score, amount })
+          .where('task_id', '=', taskId)
+          .where('round', '=', round)
+          .where('address', '=', address)
+          .execute();
+      }
+    });
   }
 
   /** The accepted updates of a round with their proofs and scores (and with `publish`, q and salt), for its record. */
-  auditedUpdates(taskId: string, round: number, publish: boolean): AuditedUpdate[] {
-    const rows = this.db
-      .prepare(
-        `SELECT address, num_samples AS numSamples, commitment, fraction_bits AS fractionBits, proofs, salt, q, score,
-         amount FROM updates WHERE task_id = ? AND round = ? ORDER BY rowid`,
-      )
-      .all(taskId, round) as Array<{
-      address: string;
-      numSamples: number;
-      commitment: string | null;
-      fractionBits: string;
-      proofs: string | null;
-      salt: string | null;
-      q: Buffer;
-      score: number | null;
-      amount: string | null;
-    }>;
+  async auditedUpdates(taskId: string, round: number, publish: boolean): Promise<AuditedUpdate[]> {
+    const rows = await this.roundUpdates(taskId, round)
+      .select([
+        'address',
+        'num_samples as numSamples',
+        'commitment',
+        'fraction_bits as fractionBits',
+        'proofs',
+        'salt',
+        'q',
+        'score',
+        'amount',
+      ])
+      .execute();
     return rows.map((row) => ({
       address: row.address,
       numSamples: row.numSamples,
@@ -320,141 +289,174 @@ export class Storage {
   }
 
   /** Records (or renews) `address`'s consent to the task's terms. */
-  recordConsent(taskId: string, address: string, consent: Consent): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?, ?)')
-      .run(taskId, address, consent.termsHash, consent.signature, now());
+  async recordConsent(taskId: string, address: string, consent: Consent): Promise<void> {
+    const values = { terms_hash: consent.termsHash, signature: consent.signature, at: now() };
+    await this.db
+      .insertInto('consents')
+      .values({ task_id: taskId, address, ...values })
+      .onConflict((conflict) => conflict.columns(['task_id', 'address']).doUpdateSet(values))
+      .execute();
   }
 
   /** `address`'s consent to the task, if it gave one. */
-  consent(taskId: string, address: string): (Consent & { address: string }) | undefined {
-    const row = this.db
-      .prepare('SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? AND address = ?')
-      .get(taskId, address) as { address: string; termsHash: string; signature: string } | undefined;
+  async consent(taskId: string, address: string): Promise<(Consent & { address: string }) | undefined> {
+    const row = await this.consentsOf(taskId).where('address', '=', address).executeTakeFirst();
     return row && { ...row, taskKey: taskKeyOf(taskId) };
   }
 
-  consents(taskId: string): Array<Consent & { address: string }> {
-    const rows = this.db
-      .prepare('SELECT address, terms_hash AS termsHash, signature FROM consents WHERE task_id = ? ORDER BY address')
-      .all(taskId) as Array<{ address: string; termsHash: string; signature: string }>;
+  async consents(taskId: string): Promise<Array<Consent & { address: string }>> {
+    const rows = await this.consentsOf(taskId).orderBy('address').execute();
     return rows.map((row) => ({ ...row, taskKey: taskKeyOf(taskId) }));
   }
 
+  private consentsOf(taskId: string) {
+    return this.db
+      .selectFrom('consents')
+      .select(['address', 'terms_hash as termsHash', 'signature'])
+      .where('task_id', '=', taskId);
+  }
+
   /** Everything `address` did here: its consents, accepted updates and listed rejections, over all tasks. */
-  holderActivity(address: string): {
+  async holderActivity(address: string): Promise<{
     consents: Array<{ taskId: string; termsHash: string; at: string }>;
     updates: HolderUpdate[];
     rejections: number;
-  } {
-    const consents = this.db
-      .prepare('SELECT task_id AS taskId, terms_hash AS termsHash, at FROM consents WHERE address = ? ORDER BY at')
-      .all(address) as Array<{ taskId: string; termsHash: string; at: string }>;
-    const updates = this.db
-      .prepare(
-        `SELECT task_id AS taskId, round, commitment, score, amount FROM updates WHERE address = ?
-         ORDER BY task_id, round`,
-      )
-      .all(address) as HolderUpdate[];
-    const { count } = this.db.prepare('SELECT COUNT(*) AS count FROM rejections WHERE address = ?').get(address) as {
-      count: number;
-    };
-    return { consents, updates, rejections: count };
+  }> {
+    const [consents, updates, rejections] = await Promise.all([
+      this.db
+        .selectFrom('consents')
+        .select(['task_id as taskId', 'terms_hash as termsHash', 'at'])
+        .where('address', '=', address)
+        .orderBy('at')
+        .execute(),
+      this.db
+        .selectFrom('updates')
+        .select(['task_id as taskId', 'round', 'commitment', 'score', 'amount'])
+        .where('address', '=', address)
+        .orderBy('task_id')
+        .orderBy('round')
+        .execute(),
+      this.db
+        .selectFrom('rejections')
+        .select((eb) => eb.fn.countAll().as('count'))
+        .where('address', '=', address)
+        .executeTakeFirstOrThrow(),
+    ]);
+    return { consents, updates, rejections: Number(rejections.count) };
   }
 
   /** The signed records of the task's finished rounds, in order. */
-  roundRecords(taskId: string): SignedRoundRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT record, record_signature AS signature FROM rounds
-         WHERE task_id = ? AND record IS NOT NULL ORDER BY round`,
-      )
-      .all(taskId) as Array<{ record: string; signature: string }>;
-    return rows.map((row) => ({ record: JSON.parse(row.record) as RoundRecord, signature: row.signature }));
+  async roundRecords(taskId: string): Promise<SignedRoundRecord[]> {
+    const rows = await this.db
+      .selectFrom('rounds')
+      .select(['record', 'record_signature as signature'])
+      .where('task_id', '=', taskId)
+      .where('record', 'is not', null)
+      .orderBy('round')
+      .execute();
+    return rows.map((row) => ({ record: JSON.parse(row.record!) as RoundRecord, signature: row.signature! }));
   }
 
-  private rejections(taskId: string, round: number): RejectionView[] {
+  private rejections(taskId: string, round: number): Promise<RejectionView[]> {
     return this.db
-      .prepare('SELECT address, code, reason, at FROM rejections WHERE task_id = ? AND round = ? ORDER BY id')
-      .all(taskId, round) as RejectionView[];
+      .selectFrom('rejections')
+      .select(['address', 'code', 'reason', 'at'])
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .orderBy('id')
+      .execute() as Promise<RejectionView[]>;
   }
 
   /** Records an accepted update, its verified proofs and the running sum that now includes it, atomically. */
-  recordAccepted(
+  async recordAccepted(
     taskId: string,
     round: number,
     update: AcceptedUpdate & UpdateEvidence,
     sum: RunningSum,
     proofsVerified: number,
-  ): void {
-    this.db.transaction(() => {
-      this.countProofs(taskId, round, proofsVerified, 0);
-      this.db
-        .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(
-          taskId,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await countProofs(trx, taskId, round, proofsVerified, 0);
+      const { count } = await trx
+        .selectFrom('updates')
+        .select((eb) => eb.fn.countAll().as('count'))
+        .where('task_id', '=', taskId)
+        .where('round', '=', round)
+        .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('updates')
+        .values({
+          task_id: taskId,
           round,
-          update.address,
-          update.numSamples,
-          update.trainLoss,
-          now(),
-          update.commitment,
-          JSON.stringify(update.proofs),
-          update.salt ?? null,
-          Buffer.from(update.q.buffer, update.q.byteOffset, update.q.byteLength),
-          JSON.stringify(update.fractionBits),
-          null,
-          null,
-        );
-      this.db
-        .prepare('INSERT OR REPLACE INTO running_sums VALUES (?, ?, ?, ?, ?)')
-        .run(
-          taskId,
-          round,
-          Buffer.from(sum.sum.buffer, sum.sum.byteOffset, sum.sum.byteLength),
-          sum.totalWeight,
-          sum.count,
-        );
-    })();
+          address: update.address,
+          position: Number(count) + 1,
+          num_samples: update.numSamples,
+          train_loss: update.trainLoss,
+          received_at: now(),
+          commitment: update.commitment,
+          proofs: JSON.stringify(update.proofs),
+          salt: update.salt ?? null,
+          q: bytes(update.q),
+          fraction_bits: JSON.stringify(update.fractionBits),
+          score: null,
+          amount: null,
+        })
+        .execute();
+      const values = { sum: bytes(sum.sum), total_weight: sum.totalWeight, count: sum.count };
+      await trx
+        .insertInto('running_sums')
+        .values({ task_id: taskId, round, ...values })
+        .onConflict((conflict) => conflict.columns(['task_id', 'round']).doUpdateSet(values))
+        .execute();
+    });
   }
 
-  recordRejected(
+  async recordRejected(
     taskId: string,
     round: number,
     rejection: { address: string; code: ErrorCode; reason: string; proofsRejected: number },
-  ): void {
-    this.db.transaction(() => {
-      this.countProofs(taskId, round, 0, rejection.proofsRejected);
-      const listed = this.db
-        .prepare(
-          'SELECT COUNT(*) AS all_, COUNT(CASE WHEN address = ? THEN 1 END) AS mine FROM rejections WHERE task_id = ? AND round = ?',
-        )
-        .get(rejection.address, taskId, round) as { all_: number; mine: number };
-      if (listed.mine >= this.rejectionLimits.perAddress || listed.all_ >= this.rejectionLimits.perRound) {
-        this.db
-          .prepare('UPDATE rounds SET rejections_unlisted = rejections_unlisted + 1 WHERE task_id = ? AND round = ?')
-          .run(taskId, round);
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await countProofs(trx, taskId, round, 0, rejection.proofsRejected);
+      const listed = trx
+        .selectFrom('rejections')
+        .select((eb) => eb.fn.countAll().as('count'))
+        .where('task_id', '=', taskId)
+        .where('round', '=', round);
+      const [all, mine] = await Promise.all([
+        listed.executeTakeFirstOrThrow(),
+        listed.where('address', '=', rejection.address).executeTakeFirstOrThrow(),
+      ]);
+      if (Number(mine.count) >= this.rejectionLimits.perAddress || Number(all.count) >= this.rejectionLimits.perRound) {
+        await trx
+          .updateTable('rounds')
+          .set((eb) => ({ rejections_unlisted: eb('rejections_unlisted', '+', 1) }))
+          .where('task_id', '=', taskId)
+          .where('round', '=', round)
+          .execute();
         return;
       }
-      this.db
-        .prepare('INSERT INTO rejections (task_id, round, address, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(taskId, round, rejection.address, rejection.code, rejection.reason, now());
-    })();
+      await trx
+        .insertInto('rejections')
+        .values({
+          task_id: taskId,
+          round,
+          address: rejection.address,
+          code: rejection.code,
+          reason: rejection.reason,
+          at: now(),
+        })
+        .execute();
+    });
   }
 
-  private countProofs(taskId: string, round: number, verified: number, rejected: number): void {
-    if (verified === 0 && rejected === 0) return;
-    this.db
-      .prepare(
-        'UPDATE rounds SET proofs_verified = proofs_verified + ?, proofs_rejected = proofs_rejected + ? WHERE task_id = ? AND round = ?',
-      )
-      .run(verified, rejected, taskId, round);
-  }
-
-  loadRunningSum(taskId: string, round: number, size: number): RunningSum {
-    const row = this.db
-      .prepare('SELECT sum, total_weight AS totalWeight, count FROM running_sums WHERE task_id = ? AND round = ?')
-      .get(taskId, round) as { sum: Buffer; totalWeight: number; count: number } | undefined;
+  async loadRunningSum(taskId: string, round: number, size: number): Promise<RunningSum> {
+    const row = await this.db
+      .selectFrom('running_sums')
+      .select(['sum', 'total_weight as totalWeight', 'count'])
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .executeTakeFirst();
     if (!row) return RunningSum.empty(size);
     return new RunningSum(new Float64Array(alignedBuffer(row.sum)), row.totalWeight, row.count);
   }
@@ -463,89 +465,149 @@ export class Storage {
    * Closes a round in one transaction: its metrics and resulting model hash, the task's next round (or its
    * completion), and the running sum it no longer needs.
    */
-  finishRound(taskId: string, round: number, result: RoundResult): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `UPDATE rounds SET phase = 'evaluated', closed_at = ?, accuracy = ?, loss = ?, model_hash_after = ?,
-           record = ?, record_signature = ? WHERE task_id = ? AND round = ?`,
-        )
-        .run(
-          now(),
-          result.accuracy,
-          result.loss,
-          result.modelHashAfter,
-          JSON.stringify(result.signed.record),
-          result.signed.signature,
-          taskId,
-          round,
-        );
-      this.db.prepare('DELETE FROM running_sums WHERE task_id = ? AND round = ?').run(taskId, round);
+  async finishRound(taskId: string, round: number, result: RoundResult): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('rounds')
+        .set({
+          phase: 'evaluated',
+          closed_at: now(),
+          accuracy: result.accuracy,
+          loss: result.loss,
+          model_hash_after: result.modelHashAfter,
+          record: JSON.stringify(result.signed.record),
+          record_signature: result.signed.signature,
+        })
+        .where('task_id', '=', taskId)
+        .where('round', '=', round)
+        .execute();
+      await trx.deleteFrom('running_sums').where('task_id', '=', taskId).where('round', '=', round).execute();
+      const task = trx.updateTable('tasks').where('id', '=', taskId);
       if (result.last) {
-        this.db
-          .prepare(`UPDATE tasks SET status = 'completed', model_hash = ? WHERE id = ?`)
-          .run(result.modelHashAfter, taskId);
+        await task.set({ status: 'completed', model_hash: result.modelHashAfter }).execute();
       } else {
-        this.db
-          .prepare('UPDATE tasks SET current_round = ?, model_hash = ? WHERE id = ?')
-          .run(round + 1, result.modelHashAfter, taskId);
-        this.insertRound(taskId, round + 1, result.modelHashAfter);
+        await task.set({ current_round: round + 1, model_hash: result.modelHashAfter }).execute();
+        await insertRound(trx, taskId, round + 1, result.modelHashAfter);
       }
-    })();
+    });
   }
 
-  /** Adds an action unless the same (task, round, kind) is already known: deriving actions again is harmless. */
-  addChainAction(
+  /** Adds an action unless the same (task, round, kind, subject) is known: deriving actions again is harmless. */
+  async addChainAction(
     action: Pick<ChainAction, 'taskId' | 'round' | 'kind' | 'args'> & Partial<Pick<ChainAction, 'subject'>>,
-  ): void {
-    this.db
-      .prepare('INSERT OR IGNORE INTO chain_actions (task_id, round, kind, subject, args) VALUES (?, ?, ?, ?, ?)')
-      .run(action.taskId, action.round, action.kind, action.subject ?? '', JSON.stringify(action.args));
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const { last } = await trx
+        .selectFrom('chain_actions')
+        .select((eb) => eb.fn.max('position').as('last'))
+        .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('chain_actions')
+        .values({
+          task_id: action.taskId,
+          round: action.round,
+          kind: action.kind,
+          subject: action.subject ?? '',
+          position: Number(last ?? 0) + 1,
+          args: JSON.stringify(action.args),
+        })
+        .onConflict((conflict) => conflict.columns(['task_id', 'round', 'kind', 'subject']).doNothing())
+        .execute();
+    });
   }
 
   /** Pending actions in the order they must reach the chain. */
-  pendingChainActions(): ChainAction[] {
-    return this.chainActionsWhere(`status = 'pending'`);
+  pendingChainActions(): Promise<ChainAction[]> {
+    return this.chainActionsWhere('status', 'pending');
   }
 
   /** Every action of a task, in the order they were derived (a settlement timeline). */
-  chainActions(taskId: string): ChainAction[] {
-    return this.chainActionsWhere('task_id = ?', taskId);
+  chainActions(taskId: string): Promise<ChainAction[]> {
+    return this.chainActionsWhere('task_id', taskId);
   }
 
-  private chainActionsWhere(condition: string, ...values: string[]): ChainAction[] {
-    const rows = this.db
-      .prepare(
-        `SELECT task_id AS taskId, round, kind, subject, args, status, raw_tx AS rawTx, tx_hash AS txHash, attempts,
-         last_error AS lastError FROM chain_actions WHERE ${condition} ORDER BY rowid`,
-      )
-      .all(...values) as Array<Omit<ChainAction, 'args'> & { args: string }>;
-    return rows.map((row) => ({ ...row, args: JSON.parse(row.args) as ChainAction['args'] }));
+  private async chainActionsWhere(column: 'status' | 'task_id', value: string): Promise<ChainAction[]> {
+    const rows = await this.db
+      .selectFrom('chain_actions')
+      .select([
+        'task_id as taskId',
+        'round',
+        'kind',
+        'subject',
+        'args',
+        'status',
+        'raw_tx as rawTx',
+        'tx_hash as txHash',
+        'attempts',
+        'last_error as lastError',
+      ])
+      .where(column, '=', value)
+      .orderBy('position')
+      .execute();
+    return rows.map((row) => ({
+      ...row,
+      kind: row.kind as ChainAction['kind'],
+      status: row.status as ChainAction['status'],
+      args: JSON.parse(row.args) as ChainAction['args'],
+    }));
   }
 
-  updateChainAction(
+  async updateChainAction(
     action: Pick<ChainAction, 'taskId' | 'round' | 'kind' | 'subject'>,
     change: Partial<Pick<ChainAction, 'status' | 'rawTx' | 'txHash' | 'attempts' | 'lastError'>>,
-  ): void {
+  ): Promise<void> {
     const columns = {
-      status: 'status',
-      rawTx: 'raw_tx',
-      txHash: 'tx_hash',
-      attempts: 'attempts',
-      lastError: 'last_error',
+      ...(change.status !== undefined ? { status: change.status } : {}),
+      ...(change.rawTx !== undefined ? { raw_tx: change.rawTx } : {}),
+      ...(change.txHash !== undefined ? { tx_hash: change.txHash } : {}),
+      ...(change.attempts !== undefined ? { attempts: change.attempts } : {}),
+      ...(change.lastError !== undefined ? { last_error: change.lastError } : {}),
     };
-    const entries = Object.entries(change) as Array<[keyof typeof columns, unknown]>;
-    if (entries.length === 0) return;
-    this.db
-      .prepare(
-        `UPDATE chain_actions SET ${entries.map(([key]) => `${columns[key]} = ?`).join(', ')}
-         WHERE task_id = ? AND round = ? AND kind = ? AND subject = ?`,
-      )
-      .run(...entries.map(([, value]) => value ?? null), action.taskId, action.round, action.kind, action.subject);
+    if (Object.keys(columns).length === 0) return;
+    await this.db
+      .updateTable('chain_actions')
+      .set(columns)
+      .where('task_id', '=', action.taskId)
+      .where('round', '=', action.round)
+      .where('kind', '=', action.kind)
+      .where('subject', '=', action.subject)
+      .execute();
   }
 
   /** Ends a task that did not complete. */
-  endTask(taskId: string, status: 'failed' | 'cancelled'): void {
-    this.db.prepare(`UPDATE tasks SET status = ? WHERE id = ?`).run(status, taskId);
+  async endTask(taskId: string, status: 'failed' | 'cancelled'): Promise<void> {
+    await this.db.updateTable('tasks').set({ status }).where('id', '=', taskId).execute();
   }
+}
+
+async function insertRound(
+  trx: Transaction<Tables>,
+  taskId: string,
+  round: number,
+  modelHash: string,
+  openedAt = now(),
+): Promise<void> {
+  await trx
+    .insertInto('rounds')
+    .values({ task_id: taskId, round, phase: 'open', attempts: 0, opened_at: openedAt, model_hash_before: modelHash })
+    .execute();
+}
+
+async function countProofs(
+  trx: Transaction<Tables>,
+  taskId: string,
+  round: number,
+  verified: number,
+  rejected: number,
+): Promise<void> {
+  if (verified === 0 && rejected === 0) return;
+  await trx
+    .updateTable('rounds')
+    .set((eb) => ({
+      proofs_verified: eb('proofs_verified', '+', verified),
+      proofs_rejected: eb('proofs_rejected', '+', rejected),
+    }))
+    .where('task_id', '=', taskId)
+    .where('round', '=', round)
+    .execute();
 }

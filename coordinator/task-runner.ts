@@ -93,6 +93,11 @@ export class TaskRunner {
   private stopped = false;
   /** The owner cancelled while a round was being aggregated: the task ends once that round is recorded. */
   private cancelRequested = false;
+  /**
+   * This task's storage writes, one after another in the order the runner made them: an update's place in the
+   * running sum and its row commit together, and aggregation reads the round only once every earlier write landed.
+   */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: TaskRunnerContext) {
     this.strategy = createStrategy(ctx.task.spec.aggregation);
@@ -115,11 +120,11 @@ export class TaskRunner {
       checkpoints.save(task.id, 1, initialWeights, this.strategyState);
     }
     const number = task.currentRound;
-    const record = storage.getRound(task.id, number);
+    const record = await storage.getRound(task.id, number);
     if (!record) throw new Error(`task ${task.id} has no record of its round ${number}`);
     const global = checkpoints.loadWeights(task.id, number);
     this.strategyState = checkpoints.loadState(task.id, number, this.strategy.stateSlots, size);
-    const answered = new Set(storage.acceptedUpdates(task.id, number).map((update) => update.address));
+    const answered = new Set((await storage.acceptedUpdates(task.id, number)).map((update) => update.address));
     this.round = {
       number,
       // A round killed while aggregating picks up there: its accepted set is final.
@@ -132,7 +137,7 @@ export class TaskRunner {
       sampled: new Set(answered),
       pending: new Set(),
       answered,
-      sum: storage.loadRunningSum(task.id, number, size),
+      sum: await storage.loadRunningSum(task.id, number, size),
       openedAt: Date.now(),
     };
     if (record.phase === 'aggregating') {
@@ -167,8 +172,12 @@ export class TaskRunner {
     round.attempts += 1;
     round.pending.clear();
     round.deadline = Date.now() + spec.roundDeadlineSeconds * 1000;
-    this.ctx.storage.setPhase(this.taskId, round.number, 'training', round.attempts);
-    if (round.attempts === 1) this.ctx.settlement?.sync(this.ctx.task);
+    const { attempts } = round;
+    this.persist(async () => {
+      await this.ctx.storage.setPhase(this.taskId, round.number, 'training', attempts);
+      // Once the attempt is stored: the settlement derives the round's opening from it.
+      if (attempts === 1) await this.ctx.settlement?.sync(this.ctx.task);
+    }).catch((error: unknown) => this.fail(error));
     clearTimeout(round.timer);
     round.timer = setTimeout(() => this.onDeadline(), spec.roundDeadlineSeconds * 1000);
     const sampled = this.fill();
@@ -254,7 +263,7 @@ export class TaskRunner {
     const { task } = this.ctx;
     if (this.stopped || task.status !== 'running')
       this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
-    if (!this.ctx.storage.consent(task.id, address)) {
+    if (!(await this.ctx.storage.consent(task.id, address))) {
       this.reject(
         round,
         address,
@@ -297,14 +306,7 @@ export class TaskRunner {
         if (error instanceof ZkflError) this.reject(round, address, error);
         throw error;
       });
-      if (this.round !== round || round.phase !== 'training') {
-        this.reject(
-          round,
-          address,
-          new ZkflError('WRONG_ROUND', `round ${round.number} closed while the update was verified`),
-        );
-      }
-      this.accept(round, address, payload, checked);
+      await this.accept(round, address, payload, checked);
       if (checked.commitment === null) return undefined;
       const deployment = task.spec.onchain ? this.ctx.settlement?.deployment : undefined;
       return await signReceipt(
@@ -323,15 +325,22 @@ export class TaskRunner {
     const proofsRejected = error instanceof RejectedUpdate ? error.proofs : 0;
     if (round) {
       const rejection = { address, code: error.code, reason: error.message, proofsRejected };
-      this.ctx.storage.recordRejected(this.taskId, round.number, rejection);
+      this.persist(() => this.ctx.storage.recordRejected(this.taskId, round.number, rejection)).catch(
+        (error: unknown) => log.error('could not record a rejection', { task: this.taskId, error: String(error) }),
+      );
       this.ctx.events.emit('update:rejected', { taskId: this.taskId, round: round.number, ...rejection });
     }
     log.warn(`rejected update: ${error.message}`, { task: this.taskId, address, code: error.code });
     throw new ZkflError(error.code, error.message, error.field);
   }
 
-  private accept(round: ActiveRound, address: string, payload: UpdatePayload, checked: CheckedUpdate): void {
-    round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
+  /** Takes a checked update into the round's running sum and its storage, together, while the round trains. */
+  private async accept(
+    round: ActiveRound,
+    address: string,
+    payload: UpdatePayload,
+    checked: CheckedUpdate,
+  ): Promise<void> {
     const update = {
       address,
       numSamples: payload.numSamples,
@@ -345,13 +354,23 @@ export class TaskRunner {
       score: null,
       amount: null,
     };
-    try {
-      this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
-    } catch (error) {
-      // The in-memory sum now holds an update the database does not: stop rather than diverge.
-      this.fail(error);
-      throw new ZkflError('INTERNAL', 'could not record the update');
-    }
+    await this.persist(async () => {
+      if (this.round !== round || round.phase !== 'training') {
+        this.reject(
+          round,
+          address,
+          new ZkflError('WRONG_ROUND', `round ${round.number} closed while the update was verified`),
+        );
+      }
+      round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
+      try {
+        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
+      } catch (error) {
+        // The in-memory sum now holds an update the database does not: stop rather than diverge.
+        this.fail(error);
+        throw new ZkflError('INTERNAL', 'could not record the update');
+      }
+    });
     this.ctx.events.emit('update:accepted', {
       taskId: this.taskId,
       round: round.number,
@@ -397,8 +416,10 @@ export class TaskRunner {
     if (round.phase !== 'aggregating') {
       assertTransition(round.phase, 'aggregating');
       round.phase = 'aggregating';
-      storage.setPhase(task.id, round.number, 'aggregating');
+      await this.persist(() => storage.setPhase(task.id, round.number, 'aggregating'));
     }
+    // Every update accepted before the phase changed is stored; any later one is refused (see accept).
+    await this.writes;
     const scoring = await this.score(round);
     const meanDelta = round.sum.mean();
     const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
@@ -409,11 +430,11 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     const signed = await this.signedRecord(round, metrics, modelHashAfter, scoring);
-    storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
-    this.ctx.settlement?.sync(task);
+    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
+    await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
-    const record = storage.getRound(task.id, round.number)!;
+    const record = (await storage.getRound(task.id, round.number))!;
     const rejected = record.rejected.length + record.rejectedUnlisted;
     const seconds = (Date.now() - round.openedAt) / 1000;
     log.info(`round ${round.number} done`, {
@@ -435,13 +456,13 @@ export class TaskRunner {
     for (const address of this.ctx.directory.connected(task.id))
       this.ctx.directory.send(task.id, address, 'round:end', summary);
     events.emit('round:end', { ...summary, rejected, seconds });
-    this.ctx.task = storage.getTask(task.id)!;
+    this.ctx.task = (await storage.getTask(task.id))!;
     if (last) {
       this.finish('completed');
       return;
     }
     if (this.cancelRequested) {
-      this.end('cancelled');
+      await this.end('cancelled');
       return;
     }
     await this.start();
@@ -454,7 +475,7 @@ export class TaskRunner {
   private async score(round: ActiveRound): Promise<RoundRecord['scoring']> {
     const { task, storage, model, evaluationSet } = this.ctx;
     const { rewards, seed } = task.spec;
-    const updates = storage.storedUpdates(task.id, round.number);
+    const updates = await storage.storedUpdates(task.id, round.number);
     const values = updates.map((update) => ({
       ...update,
       q: decodeValues(update.q, task.numParams, task.zk.valueBits)!,
@@ -474,7 +495,7 @@ export class TaskRunner {
       },
     });
     const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
-    storage.setScores(
+    await storage.setScores(
       task.id,
       round.number,
       updates.map((update, k) => ({ address: update.address, score: scored.scores[k]!, amount: String(amounts[k]) })),
@@ -503,8 +524,8 @@ export class TaskRunner {
     scoring: RoundRecord['scoring'],
   ): Promise<SignedRoundRecord> {
     const { task, storage, identity } = this.ctx;
-    const accepted = storage.auditedUpdates(task.id, round.number, task.spec.publicAudit);
-    const view = storage.getRound(task.id, round.number)!;
+    const accepted = await storage.auditedUpdates(task.id, round.number, task.spec.publicAudit);
+    const view = (await storage.getRound(task.id, round.number))!;
     const record: RoundRecord = {
       taskId: task.id,
       round: round.number,
@@ -526,19 +547,27 @@ export class TaskRunner {
    * The owner cancels the task. A round in training is abandoned (its updates are neither aggregated nor paid); a
    * round being aggregated is recorded first, so that what it took is settled.
    */
-  cancel(): void {
+  async cancel(): Promise<void> {
     if (this.round?.phase === 'aggregating') {
       this.cancelRequested = true;
       log.info('task cancelled; ending once the round being aggregated is recorded', { task: this.taskId });
       return;
     }
-    this.end('cancelled');
+    await this.end('cancelled');
   }
 
-  private end(status: 'failed' | 'cancelled'): void {
-    this.ctx.storage.endTask(this.taskId, status);
+  /** Ends the task now; resolves once its status is stored. */
+  private end(status: 'failed' | 'cancelled'): Promise<void> {
     this.ctx.task = { ...this.ctx.task, status };
     this.finish(status);
+    return this.persist(() => this.ctx.storage.endTask(this.taskId, status));
+  }
+
+  /** Queues a storage write behind this task's earlier ones (see `writes`). */
+  private persist(write: () => Promise<void>): Promise<void> {
+    const done = this.writes.then(write);
+    this.writes = done.catch(() => undefined);
+    return done;
   }
 
   private finish(status: TaskStatus): void {
@@ -552,6 +581,8 @@ export class TaskRunner {
 
   private fail(error: unknown): void {
     log.error('task failed', { task: this.taskId, error: (error as Error).stack ?? String(error) });
-    this.end('failed');
+    this.end('failed').catch((failure: unknown) =>
+      log.error('could not record the failure', { task: this.taskId, error: String(failure) }),
+    );
   }
 }

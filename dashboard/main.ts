@@ -350,8 +350,7 @@ async function route(): Promise<void> {
       // The verifier's page brings the audit code; its worker brings snarkjs.
       const { verifyRun } = await import('./verify.js');
       stopVerifying = verifyRun(api, decodeURIComponent(verify[1]!), app);
-    }
-    else if (holder) await holderPage(holder[1]!);
+    } else if (holder) await holderPage(holder[1]!);
     else if (window.location.hash === '#/new') {
       // The form brings the API's schema and a wallet client: loaded only for the owners who open it.
       const { newTaskForm } = await import('./new-task.js');

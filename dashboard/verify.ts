@@ -18,11 +18,14 @@ export function verifyRun(api: CoordinatorApi, id: string, page: HTMLElement): (
     h(
       'p',
       {},
-      'Your browser checks this run as `zkfl verify --bundle` does: the coordinator’s signature on every round ' +
-        'record and the chain of model hashes, every accepted update’s Groth16 proofs (snarkjs, here), statements ' +
-        'and commitments, every contributor’s consent to the terms, and every amount against the reward rule. ' +
-        'It trusts only the math: the coordinator serves the bundle and nothing else. The on-chain records are ' +
-        'checked by `zkfl verify --rpc`.',
+      'Your browser checks this run as ',
+      h('code', {}, 'zkfl verify --bundle'),
+      ' does: the coordinator’s signature on every round record and the chain of model hashes, every accepted ' +
+        'update’s Groth16 proofs (snarkjs, here), statements and commitments, every contributor’s consent to the ' +
+        'terms, and every amount against the reward rule. It trusts only the math: the coordinator serves the ' +
+        'bundle and nothing else. The on-chain records are checked by ',
+      h('code', {}, 'zkfl verify --rpc'),
+      '.',
     ),
     state,
     bar,
@@ -69,7 +72,7 @@ function verdict(report: AuditReport): Array<HTMLElement | null> {
     signed: 'Scores are the coordinator’s signed word: the updates are private (SECURITY.md says what still holds).',
     recomputed: 'Every score was computed again from the published updates.',
     'not-recomputed':
-      'The updates are published: `zkfl verify` recomputes every aggregate and score from them; this page does not.',
+      'The updates are published: zkfl verify recomputes every aggregate and score from them; this page does not.',
   }[report.scores];
   return [
     h(

@@ -253,7 +253,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           (child) => new Promise((resolve) => (child.exitCode === null ? child.on('exit', resolve) : resolve(null))),
         ),
       );
-      const records = coordinator.coordinator.listRounds(task.id);
+      const records = await coordinator.coordinator.listRounds(task.id);
       const paid = devnet ? await claimsPerRound(devnet, task.id) : undefined;
       const rounds = records.map((round) => ({
         round: round.round,
@@ -271,7 +271,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
       const rewards = devnet ? await balances(devnet, keys) : undefined;
       if (options.auditOut) {
-        writeBundle(options.auditOut, coordinator.coordinator.auditBundle(task.id));
+        writeBundle(options.auditOut, await coordinator.coordinator.auditBundle(task.id));
         if (devnet) writeDeployment(join(options.auditOut, 'deployment.json'), devnet.deployment);
         stage(`audit bundle written to ${options.auditOut}`);
       }

@@ -1,6 +1,7 @@
 /**
  * Regenerates the README's screenshots of the dashboard: runs the demo (as `npx zkfl demo` does) and, while its
- * coordinator is still up, photographs the task list and the task's page in Debian's chromium.
+ * coordinator is still up, photographs the task list, the task's page and its verification ("verify this run") in
+ * Debian's chromium.
  * `ZKFL_PTAU=… node --import tsx scripts/screenshots.ts` → docs/screenshots/*.png
  */
 import { mkdirSync } from 'node:fs';
@@ -31,6 +32,9 @@ await runDemo({
       await page.goto(result.dashboardUrl);
       await page.locator(`figure.plot[data-points="${result.rounds.length}"]`).waitFor();
       await page.screenshot({ path: `${out}task.png`, fullPage: true });
+      await page.getByRole('link', { name: 'Verify this run' }).click();
+      await page.locator('[data-verdict="ok"]').waitFor({ timeout: 120_000 });
+      await page.screenshot({ path: `${out}verify.png`, fullPage: true });
       process.stderr.write(`screenshots in ${out}\n`);
     } finally {
       await browser.close();

@@ -164,10 +164,7 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
 }
 
 /** The terms hash to what every consent signs, and every accepted contributor consented to them. */
-function checkConsents(
-  bundle: AuditBundle,
-  problem: ReportProblem,
-): void {
+function checkConsents(bundle: AuditBundle, problem: ReportProblem): void {
   const { task, terms } = bundle;
   if (termsHash(terms.terms) !== terms.termsHash || terms.terms.taskKey !== taskKey(task.id)) {
     problem(null, 'terms', 'the terms do not hash to their hash, or are for another task');
@@ -188,11 +185,7 @@ function checkConsents(
 }
 
 /** The round's amounts are the reward rule applied to its recorded scores and pool, and the pool is the task's. */
-function checkAmounts(
-  task: AuditBundle['task'],
-  record: RoundRecord,
-  problem: ReportProblem,
-): void {
+function checkAmounts(task: AuditBundle['task'], record: RoundRecord, problem: ReportProblem): void {
   if (record.scoring.pool !== task.spec.rewards.perRound) {
     problem(
       record.round,

@@ -93,14 +93,15 @@ describe('the dashboard, in a browser', function () {
 
   it('verifies the run in the browser, and names the proof a served bundle changed', async function () {
     if (!finished) this.skip();
-    const { id, proofsPerUpdate } = finished!;
+    const { id, proofsPerUpdate } = finished;
     const verdictOf = async (page: Page): Promise<{ verdict: string | null; rows: string[][] }> => {
       await page.goto(`${coordinator.url}/#/tasks/${id}`);
       await page.getByRole('link', { name: 'Verify this run' }).click();
       const verdict = await page.locator('[data-verdict]').getAttribute('data-verdict', { timeout: 120_000 });
-      const rows = await page.locator('main table').evaluateAll((tables) =>
-        tables.map((table) => [...table.querySelectorAll('tbody tr')].map((row) => row.textContent ?? '')),
-      );
+      const tables = page.locator('main table');
+      const rows: string[][] = [];
+      for (let i = 0; i < (await tables.count()); i++)
+        rows.push(await tables.nth(i).locator('tbody tr').allTextContents());
       return { verdict, rows };
     };
     const page = await browser.newPage();

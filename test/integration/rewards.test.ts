@@ -154,6 +154,30 @@ describe('on-chain rewards, end to end', function () {
         '2 open done',
       ]);
       expect(timeline.every((action) => /^0x[0-9a-f]{64}$/.test(action.txHash ?? ''))).to.equal(true);
+      // And what everyone else did, as the chain recorded it: the owner's escrow, then every claim with its amount.
+      const api = new CoordinatorApi(coordinator.url);
+      const claimCount = claims.length;
+      const seen = await eventually(
+        async () => {
+          const { events: observed } = await api.settlement(task.id);
+          return observed.filter((event) => event.kind === 'claimed').length === claimCount ? observed : undefined;
+        },
+        20,
+        'the claims to be read from the chain',
+      );
+      expect(seen[0]).to.include({ kind: 'escrowed', round: null, subject: await owner.getAddress() });
+      const paidIn = (round: number, address: string): string | undefined =>
+        rounds[round - 1]!.participants.find((p) => p.address === address)?.amount ?? undefined;
+      for (const event of seen.filter((candidate) => candidate.kind === 'claimed')) {
+        expect(event.amount).to.equal(paidIn(event.round!, event.subject));
+      }
+      // A data holder's page says what it claimed, and in which rounds.
+      for (const result of paying) {
+        const [joined] = (await api.holder(result.address)).tasks;
+        const itsClaims = claims.filter((log) => log.args[2] === result.address).map((log) => Number(log.args[1]));
+        expect([joined!.claimed, joined!.claimedRounds]).to.deep.equal([String(owed(result.address)), itsClaims]);
+        expect(itsClaims).to.have.length.above(0);
+      }
 
       // A client works for an onchain task only once an escrow that can pay it exists.
       const settlement = new ClientSettlement({
@@ -219,6 +243,20 @@ describe('on-chain rewards, end to end', function () {
       const [answered] = await rewards.events('ChallengeAnswered', key);
       const answerer = answered!.args[3] as string;
       expect([info.coordinator, doubted.leaf.contributor]).to.include(answerer);
+      // The settlement timeline shows the dispute and its outcome.
+      const disputes = await eventually(
+        async () => {
+          const { events: observed } = await new CoordinatorApi(coordinator.url).settlement(task.id);
+          const shown = observed.filter((event) => event.kind === 'challenged' || event.kind === 'answered');
+          return shown.length === 2 ? shown : undefined;
+        },
+        20,
+        'the dispute to be read from the chain',
+      );
+      expect(disputes.map((event) => [event.round, event.kind, event.subject])).to.deep.equal([
+        [1, 'challenged', `leaf 0 by ${challenger.address}`],
+        [1, 'answered', `leaf 0 by ${answerer}`],
+      ]);
       // And the challenged leaf is paid like any other.
       const results = await Promise.all(running);
       expect(results.every((result) => result.rewards?.owed === 0 && result.rewards.omitted === 0)).to.equal(true);
@@ -263,7 +301,7 @@ describe('on-chain rewards, end to end', function () {
       ]);
       const key = taskKey(task.id);
       expect([await events('RoundOpened', key), await events('RoundClosed', key)]).to.deep.equal([[1], [1]]);
-      expect(coordinator.coordinator.pendingSettlement()).to.equal(0);
+      expect(await coordinator.coordinator.pendingSettlement()).to.equal(0);
     } finally {
       await coordinator.close();
     }
@@ -287,7 +325,7 @@ describe('on-chain rewards, end to end', function () {
     const key = taskKey(task.id);
     await eventually(
       async () =>
-        (await events('RoundOpened', key)).length > 0 && coordinator.coordinator.pendingSettlement() === 0
+        (await events('RoundOpened', key)).length > 0 && (await coordinator.coordinator.pendingSettlement()) === 0
           ? true
           : undefined,
       60,
@@ -299,7 +337,7 @@ describe('on-chain rewards, end to end', function () {
       120,
       'the task to complete off-chain',
     );
-    expect(coordinator.coordinator.pendingSettlement()).to.equal(4); // close 1, bond 2, open 2, close 2
+    expect(await coordinator.coordinator.pendingSettlement()).to.equal(4); // close 1, bond 2, open 2, close 2
     expect((await Promise.all(running)).map((result) => result.rewards)).to.deep.equal(
       Array(2).fill({ claimed: '0', owed: 2, omitted: 0 }),
     );
@@ -321,7 +359,7 @@ describe('on-chain rewards, end to end', function () {
       expect(results.map((result) => result.rewards)).to.deep.equal(
         results.map((result) => ({ claimed: owed(result.address), owed: 0, omitted: 0 })),
       );
-      expect(coordinator.coordinator.pendingSettlement()).to.equal(0);
+      expect(await coordinator.coordinator.pendingSettlement()).to.equal(0);
       expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
       expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
       expect(rounds.map((round) => round.participants.length)).to.deep.equal([2, 2]);

@@ -1,0 +1,174 @@
+/**
+ * What every storage engine must do, as tests: run against SQLite in the unit lane and against a real PostgreSQL
+ * in the integration lane, so that the two cannot drift apart.
+ */
+import { expect } from 'chai';
+import type { Storage } from '../../coordinator/storage.js';
+import { RunningSum } from '../../ml/aggregation.js';
+import type { SignedRoundRecord } from '../../protocol/audit.js';
+import { parseTaskSpec } from '../../protocol/task-spec.js';
+
+const zk = {
+  circuit: 'test',
+  chunkSize: 4,
+  chunks: 1,
+  valueBits: 8 as const,
+  clipSquareX96: '1',
+  verificationKeySha256: null,
+};
+const spec = parseTaskSpec({
+  name: 'storage',
+  model: { preset: 'mlp', hidden: [2] },
+  inputShape: [2],
+  classes: 2,
+  rounds: 2,
+  clientsPerRound: { min: 1, target: 2 },
+  proofs: false,
+  evaluation: { path: 'x.csv' },
+});
+const update = (address: string, q: number[]) => ({
+  address,
+  numSamples: 10,
+  trainLoss: 0.5,
+  commitment: `0x${address.slice(2).padEnd(64, '0')}`,
+  score: null,
+  amount: null,
+  fractionBits: [3],
+  proofs: [],
+  q: new Uint8Array(Int8Array.from(q).buffer),
+});
+const signed = (round: number): SignedRoundRecord => ({
+  record: { round } as SignedRoundRecord['record'],
+  signature: `0xsig${round}`,
+});
+
+export function storageContract(open: () => Promise<Storage>): void {
+  let storage: Storage;
+  beforeEach(async () => {
+    storage = await open();
+  });
+  afterEach(() => storage.close());
+
+  it('creates a task with its first round open, and lists tasks by status', async () => {
+    await storage.createTask({ id: 't-a', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.createTask({ id: 't-b', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.endTask('t-b', 'cancelled');
+    const task = await storage.getTask('t-a');
+    expect(task).to.include({ id: 't-a', status: 'running', currentRound: 1, numParams: 4, modelHash: 'h0' });
+    expect(task!.spec).to.deep.equal(spec);
+    expect(task!.zk).to.deep.equal(zk);
+    expect((await storage.listTasks()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
+    expect((await storage.listTasks('running')).map((t) => t.id)).to.deep.equal(['t-a']);
+    expect(await storage.getTask('t-none')).to.equal(undefined);
+    const [round] = await storage.listRounds('t-a');
+    expect(round).to.include({ round: 1, phase: 'open', attempts: 0, modelHashBefore: 'h0', modelHashAfter: null });
+  });
+
+  it('keeps accepted updates in the order they were accepted, with the running sum that includes them', async () => {
+    await storage.createTask({ id: 't-1', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.setPhase('t-1', 1, 'training', 1);
+    const sum = RunningSum.empty(4);
+    // Addresses out of alphabetical order: the order of acceptance is what counts.
+    for (const [address, q] of [
+      ['0xcc', [1, 2, 3, 4]],
+      ['0xaa', [-1, 0, 1, 2]],
+      ['0xbb', [5, 5, 5, 5]],
+    ] as const) {
+      sum.add(q, 10, [3], 4);
+      await storage.recordAccepted('t-1', 1, update(address, [...q]), sum, 1);
+    }
+    expect((await storage.acceptedUpdates('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa', '0xbb']);
+    const stored = await storage.storedUpdates('t-1', 1);
+    expect(stored.map((u) => [u.address, [...new Int8Array(u.q.buffer, u.q.byteOffset, u.q.length)]])).to.deep.equal([
+      ['0xcc', [1, 2, 3, 4]],
+      ['0xaa', [-1, 0, 1, 2]],
+      ['0xbb', [5, 5, 5, 5]],
+    ]);
+    const loaded = await storage.loadRunningSum('t-1', 1, 4);
+    expect([...loaded.sum]).to.deep.equal([...sum.sum]);
+    expect([loaded.totalWeight, loaded.count]).to.deep.equal([30, 3]);
+    const round = (await storage.getRound('t-1', 1))!;
+    expect([round.phase, round.attempts, round.proofsVerified]).to.deep.equal(['training', 1, 3]);
+    // One update per address and round.
+    let refused: unknown;
+    await storage.recordAccepted('t-1', 1, update('0xaa', [0, 0, 0, 0]), sum, 1).catch((error: unknown) => {
+      refused = error;
+    });
+    expect(String(refused)).to.match(/UNIQUE|duplicate key/);
+    expect(await storage.acceptedUpdates('t-1', 1)).to.have.length(3);
+  });
+
+  it('scores, finishes a round and opens the next in one step, then completes the task', async () => {
+    await storage.createTask({ id: 't-2', spec, zk, numParams: 4, modelHash: 'h0' });
+    const sum = RunningSum.empty(4);
+    sum.add([1, 1, 1, 1], 10, [3], 4);
+    await storage.recordAccepted('t-2', 1, update('0xaa', [1, 1, 1, 1]), sum, 0);
+    await storage.setScores('t-2', 1, [{ address: '0xaa', score: 0.25, amount: '7' }]);
+    await storage.finishRound('t-2', 1, {
+      accuracy: 0.5,
+      loss: 1.25,
+      modelHashAfter: 'h1',
+      last: false,
+      signed: signed(1),
+    });
+    expect(await storage.getTask('t-2')).to.include({ currentRound: 2, modelHash: 'h1', status: 'running' });
+    const [first, second] = await storage.listRounds('t-2');
+    expect(first).to.include({ phase: 'evaluated', accuracy: 0.5, loss: 1.25, modelHashAfter: 'h1' });
+    expect(first!.participants[0]).to.include({ address: '0xaa', score: 0.25, amount: '7' });
+    expect(second).to.include({ round: 2, phase: 'open', modelHashBefore: 'h1' });
+    expect((await storage.loadRunningSum('t-2', 1, 4)).count).to.equal(0);
+    const [audited] = await storage.auditedUpdates('t-2', 1, true);
+    expect(audited).to.deep.include({ address: '0xaa', score: 0.25, amount: '7', fractionBits: [3] });
+    expect(Buffer.from(audited!.update!.q, 'base64')).to.deep.equal(Buffer.from([1, 1, 1, 1]));
+    await storage.finishRound('t-2', 2, {
+      accuracy: 0.6,
+      loss: 1,
+      modelHashAfter: 'h2',
+      last: true,
+      signed: signed(2),
+    });
+    expect(await storage.getTask('t-2')).to.include({ status: 'completed', modelHash: 'h2', currentRound: 2 });
+    expect(await storage.roundRecords('t-2')).to.deep.equal([signed(1), signed(2)]);
+  });
+
+  it('lists at most 3 rejections per address and round (the default), and counts the rest', async () => {
+    await storage.createTask({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
+    const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short', proofsRejected: 2 };
+    for (let i = 0; i < 5; i++) await storage.recordRejected('t-3', 1, rejection);
+    const round = (await storage.getRound('t-3', 1))!;
+    expect(round.rejected.map((r) => r.reason)).to.deep.equal(['short', 'short', 'short']);
+    expect([round.rejectedUnlisted, round.proofsRejected]).to.deep.equal([2, 10]);
+    expect((await storage.holderActivity('0x01')).rejections).to.equal(3);
+  });
+
+  it("renews a holder's consent, and tells its history", async () => {
+    await storage.createTask({ id: 't-4', spec, zk, numParams: 4, modelHash: 'h0' });
+    const consent = { taskKey: '0xk', termsHash: '0xold', signature: '0xs1' };
+    await storage.recordConsent('t-4', '0xaa', consent);
+    await storage.recordConsent('t-4', '0xaa', { ...consent, termsHash: '0xnew', signature: '0xs2' });
+    expect(await storage.consent('t-4', '0xaa')).to.deep.include({ termsHash: '0xnew', signature: '0xs2' });
+    expect(await storage.consent('t-4', '0xbb')).to.equal(undefined);
+    expect(await storage.consents('t-4')).to.have.length(1);
+    const activity = await storage.holderActivity('0xaa');
+    expect(activity.consents.map((c) => [c.taskId, c.termsHash])).to.deep.equal([['t-4', '0xnew']]);
+  });
+
+  it('keeps chain actions once each, in the order they were derived, with their progress', async () => {
+    const base = { taskId: 't-5', args: [] };
+    await storage.addChainAction({ ...base, round: 2, kind: 'bond' });
+    await storage.addChainAction({ ...base, round: 1, kind: 'open', args: ['0xh'] });
+    await storage.addChainAction({ ...base, round: 2, kind: 'bond' });
+    await storage.addChainAction({ ...base, round: 1, kind: 'answer', subject: '3' });
+    expect((await storage.pendingChainActions()).map((a) => `${a.round} ${a.kind} ${a.subject}`)).to.deep.equal([
+      '2 bond ',
+      '1 open ',
+      '1 answer 3',
+    ]);
+    const [bond] = await storage.chainActions('t-5');
+    await storage.updateChainAction(bond!, { status: 'done', txHash: '0xt', attempts: 2, lastError: null });
+    const actions = await storage.chainActions('t-5');
+    expect(actions[0]).to.include({ status: 'done', txHash: '0xt', attempts: 2, lastError: null, rawTx: null });
+    expect(actions[1]!.args).to.deep.equal(['0xh']);
+    expect(await storage.pendingChainActions()).to.have.length(2);
+  });
+}
