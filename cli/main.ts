@@ -39,8 +39,8 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl key import --from PLAINTEXT_KEY --key FILE [--password-file FILE]
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
-  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--data-root DIR] [--owners ADDR,…] [--limits FILE]
-                   [--max-payload-mb N] [--key FILE] [CHAIN]
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--data-root DIR]
+                   [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--key FILE] [CHAIN]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
   zkfl task cancel --task ID --key FILE [--coordinator URL]
   zkfl task show --task ID [--coordinator URL] [--json]
@@ -189,6 +189,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     host: { type: 'string' },
     port: { type: 'string' },
     'data-dir': { type: 'string' },
+    database: { type: 'string' },
     'data-root': { type: 'string' },
     owners: { type: 'string' },
     limits: { type: 'string' },
@@ -207,6 +208,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     ...(password(values) !== undefined ? { keyPassword: password(values) } : {}),
     ...(owners.length > 0 ? { owners } : {}),
     ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
+    ...(values.database ? { database: values.database as string } : {}),
     ...(values.limits ? limitsFrom(values.limits as string) : {}),
     host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),

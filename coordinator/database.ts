@@ -242,6 +242,39 @@ function migrations(engine: Engine): Record<string, Migration> {
   };
 }
 
+/** Errors that mean the server is away for now (restarting, or not yet up), not that the query is wrong. */
+function serverAway(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(code) ||
+    code.startsWith('08') ||
+    /Connection terminated/.test((error as Error).message)
+  );
+}
+
+/**
+ * A pool whose connections wait out a PostgreSQL restart: an idle connection the server dropped is discarded,
+ * and a new one is retried for up to a minute while the server is away, so the coordinator goes on afterwards.
+ */
+function reconnectingPool(location: string): { connect(): Promise<pg.PoolClient>; end(): Promise<void> } {
+  const pool = new pg.Pool({ connectionString: location, max: 10 });
+  pool.on('error', (error) => log.warn('database connection lost', { error: error.message }));
+  return {
+    async connect() {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await pool.connect();
+        } catch (error) {
+          if (!serverAway(error) || attempt >= 120) throw error;
+          if (attempt === 1) log.warn('database unreachable, retrying', { error: (error as Error).message });
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
+    },
+    end: () => pool.end(),
+  };
+}
+
 /** Where the database lives: a PostgreSQL URL, or the path of a SQLite file. */
 export function engineOf(location: string): Engine {
   return /^postgres(ql)?:\/\//.test(location) ? 'postgres' : 'sqlite';
@@ -252,10 +285,7 @@ export async function openDatabase(location: string): Promise<{ db: Db; engine: 
   const engine = engineOf(location);
   let db: Db;
   if (engine === 'postgres') {
-    const pool = new pg.Pool({ connectionString: location, max: 10 });
-    // An idle client that loses its server (a PostgreSQL restart) is dropped; the pool connects afresh.
-    pool.on('error', (error) => log.warn('database connection lost', { error: error.message }));
-    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: reconnectingPool(location) }) });
   } else {
     const sqlite = new Database(location);
     sqlite.pragma('journal_mode = WAL');

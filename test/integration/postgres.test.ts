@@ -1,0 +1,65 @@
+/**
+ * The coordinator on a real PostgreSQL (started here on a free port, thrown away afterwards): the storage contract
+ * every engine meets, and a task trained end to end with real clients and proofs while PostgreSQL restarts.
+ */
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { startCoordinator } from '../../coordinator/server.js';
+import { Storage } from '../../coordinator/storage.js';
+import { runClients } from '../helpers/clients.js';
+import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
+import { type Postgres, startPostgres } from '../helpers/postgres.js';
+import { createTask, eventually, getRounds } from '../helpers/rest.js';
+import { storageContract } from '../helpers/storage-contract.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('the coordinator on PostgreSQL', function () {
+  this.timeout(240_000);
+  const dir = tempDir();
+  let postgres: Postgres;
+  let databases = 0;
+  before(async () => {
+    postgres = await startPostgres();
+  });
+  after(() => postgres?.stop());
+
+  describe('storage', () => {
+    storageContract(async () => Storage.open(await postgres.database(`contract_${databases++}`)));
+  });
+
+  it('trains a task with proofs, and goes on after PostgreSQL restarts mid-round', async () => {
+    const database = await postgres.database('training');
+    const coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), database });
+    try {
+      const task = await createTask(coordinator.url, smallTask({ rounds: 2 }));
+      // A quick client and a slow one: PostgreSQL restarts while round 1 holds one accepted update.
+      const [quick, slow] = writeShards(dir, [200, 4000]);
+      const clients = runClients(coordinator.url, task.id, [quick!, slow!], [join(dir, 'a.json'), join(dir, 'b.json')]);
+      const before = await eventually(
+        async () => {
+          const [round] = await getRounds(coordinator.url, task.id);
+          return round?.participants.length === 1 ? round : undefined;
+        },
+        120,
+        'one accepted update in round 1',
+      );
+      await postgres.restart(1000);
+
+      const results = await Promise.all(clients);
+      expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
+        ['completed', 2],
+        ['completed', 2],
+      ]);
+      const rounds = await getRounds(coordinator.url, task.id);
+      expect(rounds.map((round) => [round.phase, round.participants.length, round.rejected.length])).to.deep.equal([
+        ['evaluated', 2, 0],
+        ['evaluated', 2, 0],
+      ]);
+      // The update accepted before the restart is the first one summed in round 1.
+      expect(rounds[0]!.participants[0]!.address).to.equal(before.participants[0]!.address);
+      expect(rounds.every((round) => round.proofsVerified === 2)).to.equal(true);
+    } finally {
+      await coordinator.close();
+    }
+  });
+});
