@@ -21,6 +21,13 @@ export interface VerifyResponse {
 
 export class VerificationTimeout extends Error {}
 
+/** Checks Groth16 proofs against one verification key, as many at a time as it can. */
+export interface ProofVerifier {
+  /** True when the proof verifies for these public signals; rejects with VerificationTimeout past a timeout. */
+  verify(proof: Groth16Proof, publicSignals: string[]): Promise<boolean>;
+  close(): void;
+}
+
 interface Job {
   request: VerifyRequest;
   resolve: (valid: boolean) => void;
@@ -34,7 +41,7 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-export class VerifierPool {
+export class VerifierPool implements ProofVerifier {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 0;

@@ -20,6 +20,7 @@ import { type ClientEvent, runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
+import { startVerificationWorker } from '../coordinator/verification-queue.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } from '../coordinator/options.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import { type DemoModel, demoModels, type DemoResult, runDemo } from '../demo/demo.js';
@@ -39,8 +40,9 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl key import --from PLAINTEXT_KEY --key FILE [--password-file FILE]
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
-  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--data-root DIR]
-                   [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--key FILE] [CHAIN]
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…]
+                   [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--key FILE] [CHAIN]
+  zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
   zkfl task cancel --task ID --key FILE [--coordinator URL]
   zkfl task show --task ID [--coordinator URL] [--json]
@@ -190,6 +192,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     port: { type: 'string' },
     'data-dir': { type: 'string' },
     database: { type: 'string' },
+    redis: { type: 'string' },
     'data-root': { type: 'string' },
     owners: { type: 'string' },
     limits: { type: 'string' },
@@ -209,6 +212,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     ...(owners.length > 0 ? { owners } : {}),
     ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
     ...(values.database ? { database: values.database as string } : {}),
+    ...(values.redis ? { redis: values.redis as string } : {}),
     ...(values.limits ? limitsFrom(values.limits as string) : {}),
     host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),
@@ -221,6 +225,24 @@ async function coordinatorCommand(args: string[]): Promise<void> {
       `dashboard ${running.url}/\n`,
   );
   const shutdown = (): void => void running.close().then(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+/** `zkfl worker`: verifies proofs from a coordinator's queue (`zkfl coordinator --redis`) until stopped. */
+async function workerCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    redis: { type: 'string' },
+    concurrency: { type: 'string' },
+    'lock-seconds': { type: 'string' },
+  });
+  const worker = await startVerificationWorker({
+    redisUrl: required(values, 'redis'),
+    concurrency: integer(values, 'concurrency', 1, 1),
+    lockSeconds: integer(values, 'lock-seconds', 10, 1),
+  });
+  process.stderr.write(`verifying proofs from ${required(values, 'redis')}\n`);
+  const shutdown = (): void => void worker.close().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
@@ -731,6 +753,7 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   setup: setupCommand,
   chain: chainCommand,
   coordinator: coordinatorCommand,
+  worker: workerCommand,
   task: taskCommand,
   client: clientCommand,
   demo: demoCommand,

@@ -91,6 +91,7 @@ export class Coordinator {
       | 'circuit'
       | 'verifierProcesses'
       | 'verifyTimeoutMs'
+      | 'redis'
       | 'keyFile'
       | 'keyPassword'
       | 'chain'
@@ -535,7 +536,7 @@ export class Coordinator {
       model.dispose();
     }
     this.runtimes.clear();
-    this.checker.close();
+    await this.checker.close();
     await this.settlement?.close();
     await this.storage.close();
   }

@@ -16,6 +16,11 @@ export interface CoordinatorOptions {
    * or a SQLite file. @default '<dataDir>/coordinator.sqlite'
    */
   database?: string;
+  /**
+   * A Redis URL (`redis://host:6379`): proofs are verified by `zkfl worker` processes through its queue rather
+   * than by this process's verifier pool. @default none: the in-process pool
+   */
+  redis?: string;
   /** Interface to listen on. @default '127.0.0.1' */
   host: string;
   /** TCP port; 0 picks a free one. @default 8080 */

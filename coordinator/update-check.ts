@@ -2,7 +2,8 @@
  * Checks one update against its task's statement before it may touch the model, cheapest checks first:
  * length and scales, proof count and shape, the public statement (this task, round, sender, H_r, chunk, scale), the
  * commitments recomputed from q (circuits/update-binding.ts, shared with the auditor), and only then the Groth16
- * proofs in the verifier pool of the task's own circuit. Any failure is a coded ZkflError.
+ * proofs against the task's own key: in this process's verifier pool, or with `redis`, by the workers of the
+ * verification queue (coordinator/verification-queue.ts). Any failure is a coded ZkflError.
  */
 import { readFileSync } from 'node:fs';
 import { requireCircuit, verificationKeySha256 } from '../circuits/build.js';
@@ -11,11 +12,12 @@ import { circuitNamed } from '../circuits/params.js';
 import type { UpdateStatement } from '../circuits/statement.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { scaleProblem, statementProblem } from '../circuits/update-binding.js';
-import { VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
+import { type ProofVerifier, VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { updateCommitment } from '../contracts/accepted-set.js';
+import { VerificationQueue } from './verification-queue.js';
 
 export interface CheckedUpdate {
   /** The quantized update, one value per parameter. */
@@ -39,10 +41,14 @@ export class RejectedUpdate extends ZkflError {
 }
 
 export class UpdateChecker {
-  /** One verifier pool per verification key: tasks of different circuits are each checked against their own. */
-  private readonly pools = new Map<string, VerifierPool>();
+  /** One verifier per verification key: tasks of different circuits are each checked against their own. */
+  private readonly verifiers = new Map<string, ProofVerifier>();
+  private readonly queue: VerificationQueue | undefined;
 
-  constructor(private readonly options: { verifierProcesses?: number; verifyTimeoutMs: number }) {}
+  constructor(private readonly options: { verifierProcesses?: number; verifyTimeoutMs: number; redis?: string }) {
+    this.queue =
+      options.redis === undefined ? undefined : new VerificationQueue(options.redis, options.verifyTimeoutMs);
+  }
 
   async check(payload: UpdatePayload, task: TaskView, statement: UpdateStatement): Promise<CheckedUpdate> {
     const q = decodeValues(payload.q, task.numParams, task.zk.valueBits);
@@ -88,10 +94,10 @@ export class UpdateChecker {
     const problem =
       statementProblem(update, statement, task.zk.chunks) ?? (await commitmentProblem(update, statement, params));
     if (problem) throw new ZkflError(problem.code, problem.message);
-    const pool = this.verifierPool(task);
+    const verifier = this.verifierFor(task);
     const results = await Promise.all(
       proofs.map((chunk) =>
-        pool.verify(chunk.proof, chunk.publicSignals).catch((error: unknown) => {
+        verifier.verify(chunk.proof, chunk.publicSignals).catch((error: unknown) => {
           if (error instanceof VerificationTimeout) throw new ZkflError('PROOF_TIMEOUT', error.message);
           throw error;
         }),
@@ -101,24 +107,27 @@ export class UpdateChecker {
     if (invalid >= 0) throw new ZkflError('PROOF_INVALID', `chunk ${invalid}: the proof does not verify`);
   }
 
-  /** The pool verifying against the task's verification key, started on first use. */
-  private verifierPool(task: TaskView): VerifierPool {
+  /** The verifier checking against the task's verification key, started on first use. */
+  private verifierFor(task: TaskView): ProofVerifier {
     const key = task.zk.verificationKeySha256!;
-    let pool = this.pools.get(key);
-    if (!pool) {
+    let verifier = this.verifiers.get(key);
+    if (!verifier) {
       const artifacts = requireCircuit(circuitNamed(task.zk.circuit));
       if (verificationKeySha256(artifacts) !== key) {
         throw new ZkflError('UNAVAILABLE', `the keys of circuit ${task.zk.circuit} here are not the task's`);
       }
       const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
-      pool = new VerifierPool(verificationKey, this.options.verifierProcesses, this.options.verifyTimeoutMs);
-      this.pools.set(key, pool);
+      verifier = this.queue
+        ? this.queue.verifier(verificationKey)
+        : new VerifierPool(verificationKey, this.options.verifierProcesses, this.options.verifyTimeoutMs);
+      this.verifiers.set(key, verifier);
     }
-    return pool;
+    return verifier;
   }
 
-  close(): void {
-    for (const pool of this.pools.values()) pool.close();
-    this.pools.clear();
+  async close(): Promise<void> {
+    for (const verifier of this.verifiers.values()) verifier.close();
+    this.verifiers.clear();
+    await this.queue?.close();
   }
 }

@@ -5,7 +5,8 @@
  */
 import { groth16 } from 'snarkjs';
 import type { AuditBundle } from '../protocol/audit.js';
-import { type AuditReport, auditBundle, type ProofVerifier } from '../verifier/audit.js';
+import type { ProofVerifier } from '../circuits/verifier.js';
+import { type AuditReport, auditBundle } from '../verifier/audit.js';
 
 export type VerifyMessage =
   | { type: 'progress'; done: number; total: number }

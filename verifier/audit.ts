@@ -16,6 +16,7 @@
  */
 import { decodeBase64, getAddress } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
+import type { ProofVerifier } from '../circuits/verifier.js';
 import { taskKey, type UpdateStatement } from '../circuits/statement.js';
 import { statementProblem } from '../circuits/update-binding.js';
 import { sha256Hex } from '../common/bytes.js';
@@ -61,12 +62,6 @@ export interface AuditReport {
 
 /** Reports one problem: `round` null for the task as a whole. */
 export type ReportProblem = (round: number | null, kind: string, detail: string) => void;
-
-/** Checks Groth16 proofs against one verification key, as many at a time as it can. */
-export interface ProofVerifier {
-  verify(proof: Groth16Proof, publicSignals: string[]): Promise<boolean>;
-  close(): void;
-}
 
 /** What a plugged-in step works on: the bundle, the per-round rows it may fill in, where its problems go. */
 export interface AuditContext {
