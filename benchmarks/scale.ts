@@ -1,10 +1,11 @@
 /**
  * `npm run bench:scale`: one coordinator process, N ∈ {10, 100, 1000} simulated clients in this process — real
  * logins and socket.io connections sending valid quantized updates of the demo model's size, no training and no
- * proofs (see bench:prove for those). Reports round time and the coordinator's peak memory per N, and writes
+ * proofs (see bench:prove for those). Reports round time and the coordinator's peak memory per N and storage
+ * engine (SQLite in the data directory; PostgreSQL started here on loopback), and writes
  * benchmarks/results/scale.{json,md}.
  *
- *   npm run bench:scale [-- --clients 10,100,1000 --rounds 3]
+ *   npm run bench:scale [-- --clients 10,100,1000 --rounds 3 --engines sqlite,postgres]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,14 +22,19 @@ import { type RoundEndPayload, type RoundStartPayload } from '../protocol/events
 import { CoordinatorApi } from '../protocol/api.js';
 import { signIn } from '../protocol/sign-in.js';
 import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
+import { startPostgres } from '../test/helpers/postgres.js';
 import { startCoordinatorProcess } from './lib/processes.js';
 
-const { values } = parseArgs({ options: { clients: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { clients: { type: 'string' }, rounds: { type: 'string' }, engines: { type: 'string' } },
+});
 const sizes = (values.clients ?? '10,100,1000').split(',').map(Number);
+const engines = (values.engines ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>;
 const rounds = Number(values.rounds ?? 3);
 const data = fashionMnist(process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist');
 
 interface Row {
+  engine: 'sqlite' | 'postgres';
   clients: number;
   params: number;
   connectSeconds: number;
@@ -74,7 +80,7 @@ async function connectClient(
   return socket;
 }
 
-async function measure(clients: number): Promise<Row> {
+async function measure(clients: number, engine: Row['engine']): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'zkfl-scale-'));
   // N simulated clients sign in from one address within seconds: above the per-IP defaults meant for the internet.
   const limits = join(dir, 'limits.json');
@@ -85,6 +91,7 @@ async function measure(clients: number): Promise<Row> {
     dirname(data.test),
     '--limits',
     limits,
+    ...(engine === 'postgres' ? ['--database', await postgres!.database(`scale_${clients}`)] : []),
   ]);
   try {
     const spec = {
@@ -110,7 +117,7 @@ async function measure(clients: number): Promise<Row> {
       socket.on('round:end', (end: RoundEndPayload) => {
         if (roundSeconds.length >= end.round) return;
         roundSeconds.push((Date.now() - roundStarts.get(end.round)!) / 1000);
-        process.stderr.write(`  N=${clients} round ${end.round}: ${roundSeconds.at(-1)!.toFixed(2)} s\n`);
+        process.stderr.write(`  ${engine} N=${clients} round ${end.round}: ${roundSeconds.at(-1)!.toFixed(2)} s\n`);
         if (end.round === 1) {
           idleRssMiB = rssMiB(child.pid!);
           sampler = setInterval(() => (roundPeakRssMiB = Math.max(roundPeakRssMiB, rssMiB(child.pid!))), 50);
@@ -135,6 +142,7 @@ async function measure(clients: number): Promise<Row> {
     process.stderr.write(`  N=${clients}: ${clients} connected and joined in ${connectSeconds.toFixed(1)} s\n`);
     await done;
     const row = {
+      engine,
       clients,
       params: task.numParams,
       connectSeconds,
@@ -151,8 +159,13 @@ async function measure(clients: number): Promise<Row> {
   }
 }
 
+const postgres = engines.includes('postgres') ? await startPostgres() : undefined;
 const rows: Row[] = [];
-for (const clients of sizes) rows.push(await measure(clients));
+try {
+  for (const engine of engines) for (const clients of sizes) rows.push(await measure(clients, engine));
+} finally {
+  await postgres?.stop();
+}
 
 // Round 1 includes the logins, so the median is over the later rounds.
 const median = (values: number[]): number => {
@@ -160,11 +173,11 @@ const median = (values: number[]): number => {
   return [...later].sort((a, b) => a - b)[Math.floor(later.length / 2)]!;
 };
 const table = [
-  '| clients | round time, median of rounds ≥ 2 (s) | rounds (s) | coordinator RSS idle, N connected (MiB) | peak RSS in rounds ≥ 2 (MiB) | peak − idle (MiB) | peak RSS over the run (MiB) | connect + login (s) |',
-  '|---:|---:|---|---:|---:|---:|---:|---:|',
+  '| storage | clients | round time, median of rounds ≥ 2 (s) | rounds (s) | coordinator RSS idle, N connected (MiB) | peak RSS in rounds ≥ 2 (MiB) | peak − idle (MiB) | peak RSS over the run (MiB) | connect + login (s) |',
+  '|---|---:|---:|---|---:|---:|---:|---:|---:|',
   ...rows.map(
     (row) =>
-      `| ${row.clients} | ${median(row.roundSeconds).toFixed(2)} | ${row.roundSeconds.map((s) => s.toFixed(2)).join(', ')} | ${row.idleRssMiB.toFixed(0)} | ${row.roundPeakRssMiB.toFixed(0)} | ${(row.roundPeakRssMiB - row.idleRssMiB).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${row.connectSeconds.toFixed(1)} |`,
+      `| ${row.engine} | ${row.clients} | ${median(row.roundSeconds).toFixed(2)} | ${row.roundSeconds.map((s) => s.toFixed(2)).join(', ')} | ${row.idleRssMiB.toFixed(0)} | ${row.roundPeakRssMiB.toFixed(0)} | ${(row.roundPeakRssMiB - row.idleRssMiB).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${row.connectSeconds.toFixed(1)} |`,
   ),
 ].join('\n');
 const header = `Machine: ${machine()}. Model: the demo's CNN, ${rows[0]?.params} parameters (${((rows[0]?.params ?? 0) / 1024).toFixed(1)} KiB per int8 update). All N clients sampled every round; round time runs from the first round:start to round:end and includes scoring (Shapley values, at most 200 evaluations on 100 images) and the evaluation on 1,000 test images. Proofs off: verification adds N × (verify time, bench:prove) / (verifier processes) per round.`;

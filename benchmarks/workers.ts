@@ -66,7 +66,7 @@ try {
         stdio: ['ignore', 'inherit', 'pipe'],
       });
       // It says so on stderr once it listens to the queue.
-      await once(createInterface({ input: worker.stderr! }), 'line');
+      await once(createInterface({ input: worker.stderr }), 'line');
       workers.push(worker);
     }
     rows.push([`queue, ${count} zkfl worker(s)`, await throughput(queue.verifier(verificationKey))]);

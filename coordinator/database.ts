@@ -243,7 +243,7 @@ function migrations(engine: Engine): Record<string, Migration> {
 }
 
 /** Errors that mean the server is away for now (restarting, or not yet up), not that the query is wrong. */
-function serverAway(error: unknown): boolean {
+export function serverAway(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(code) ||
@@ -258,12 +258,21 @@ function serverAway(error: unknown): boolean {
  */
 function reconnectingPool(location: string): { connect(): Promise<pg.PoolClient>; end(): Promise<void> } {
   const pool = new pg.Pool({ connectionString: location, max: 10 });
-  pool.on('error', (error) => log.warn('database connection lost', { error: error.message }));
+  const lost = (error: Error): void => log.warn('database connection lost', { error: error.message });
+  pool.on('error', lost);
+  // The pool listens only to its idle connections: one in use whose server goes away would emit an unhandled
+  // 'error' (its query fails on its own). Each connection gets a listener once.
+  const listened = new WeakSet<pg.PoolClient>();
   return {
     async connect() {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await pool.connect();
+          const client = await pool.connect();
+          if (!listened.has(client)) {
+            listened.add(client);
+            client.on('error', lost);
+          }
+          return client;
         } catch (error) {
           if (!serverAway(error) || attempt >= 120) throw error;
           if (attempt === 1) log.warn('database unreachable, retrying', { error: (error as Error).message });

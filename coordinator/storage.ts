@@ -15,7 +15,7 @@ import type { Consent } from '../protocol/terms.js';
 import { taskKey as taskKeyOf } from '../circuits/statement.js';
 import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
-import { type Db, type Engine, openDatabase, type Tables } from './database.js';
+import { type Db, type Engine, openDatabase, serverAway, type Tables } from './database.js';
 
 /** An accepted update as stored: what a round shows of it. */
 export type AcceptedUpdate = ParticipantView;
@@ -127,7 +127,8 @@ export class Storage {
   /** Opens (and migrates) the database at `location`: a PostgreSQL URL or a SQLite file's path. */
   static async open(location: string, rejectionLimits = defaultRejectionLimits): Promise<Storage> {
     const { db, engine } = await openDatabase(location);
-    return new Storage(db, engine, rejectionLimits);
+    const storage = new Storage(db, engine, rejectionLimits);
+    return engine === 'postgres' ? retryingWhileAway(storage) : storage;
   }
 
   close(): Promise<void> {
@@ -578,6 +579,30 @@ export class Storage {
   async endTask(taskId: string, status: 'failed' | 'cancelled'): Promise<void> {
     await this.db.updateTable('tasks').set({ status }).where('id', '=', taskId).execute();
   }
+}
+
+/**
+ * The storage with every call retried while the PostgreSQL server is away (a restart): a transaction cut off by
+ * it was rolled back, so running it again is safe. Other errors, and an outage past a minute, are thrown.
+ */
+function retryingWhileAway(storage: Storage): Storage {
+  return new Proxy(storage, {
+    get(target, name, receiver) {
+      const value: unknown = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function' || name === 'close') return value;
+      const method = value as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]): Promise<unknown> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await method.apply(target, args);
+          } catch (error) {
+            if (!serverAway(error) || attempt >= 120) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+        }
+      };
+    },
+  });
 }
 
 async function insertRound(

@@ -162,8 +162,11 @@ export const taskSpecSchema = z.strictObject({
    * anyone can recompute each round's aggregate. The data holders' updates become public. @default false
    */
   publicAudit: z.boolean().default(false),
-  /** Seconds a client has to send its update once a round starts. @default 300 */
-  roundDeadlineSeconds: z.number().positive().max(86_400).default(300),
+  /**
+   * Seconds a client has to send its update once a round starts; at least 1 (an attempt that timed out at once
+   * would be retried in a busy loop). @default 300
+   */
+  roundDeadlineSeconds: z.number().min(1).max(86_400).default(300),
   /**
    * The owner's held-out evaluation set (it scores contributions and measures accuracy): an upload to the
    * coordinator (`upload`: the id `POST /api/uploads` answered; `zkfl task create --evaluation FILE` uploads it), or

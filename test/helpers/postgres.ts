@@ -55,8 +55,12 @@ export async function startPostgres(): Promise<Postgres> {
   });
   const port = await freePort();
   let server: ChildProcess | undefined;
-  const admin = (): pg.Client =>
-    new pg.Client({ host: '127.0.0.1', port, user: 'zkfl', database: 'postgres', connectionTimeoutMillis: 2000 });
+  const admin = (): pg.Client => {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'zkfl', database: 'postgres' });
+    // A server still starting up may drop the connection: the polling below retries.
+    client.on('error', () => undefined);
+    return client;
+  };
 
   async function start(): Promise<void> {
     const [command, args] = run('postgres', [

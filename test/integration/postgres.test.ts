@@ -27,14 +27,35 @@ describe('the coordinator on PostgreSQL', function () {
     storageContract(async () => Storage.open(await postgres.database(`contract_${databases++}`)));
   });
 
+  it('retries the writes a PostgreSQL restart cuts off: none is lost, none is doubled', async () => {
+    const storage = await Storage.open(await postgres.database('writes'));
+    try {
+      const writes = (async () => {
+        for (let k = 0; k < 300; k++) {
+          await storage.addChainAction({ taskId: 't-w', round: 1, kind: 'answer', subject: String(k), args: [] });
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await postgres.restart(500);
+      await writes;
+      const subjects = (await storage.chainActions('t-w')).map((action) => Number(action.subject));
+      expect(subjects).to.deep.equal(Array.from({ length: 300 }, (_, k) => k));
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('trains a task with proofs, and goes on after PostgreSQL restarts mid-round', async () => {
     const database = await postgres.database('training');
     const coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), database });
     try {
-      const task = await createTask(coordinator.url, smallTask({ rounds: 2 }));
-      // A quick client and a slow one: PostgreSQL restarts while round 1 holds one accepted update.
-      const [quick, slow] = writeShards(dir, [200, 4000]);
-      const clients = runClients(coordinator.url, task.id, [quick!, slow!], [join(dir, 'a.json'), join(dir, 'b.json')]);
+      // Round 1 waits for a second client: PostgreSQL restarts while it holds one update.
+      const task = await createTask(
+        coordinator.url,
+        smallTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 }, roundDeadlineSeconds: 120 }),
+      );
+      const [first, second] = writeShards(dir, [300, 300]);
+      const [early] = runClients(coordinator.url, task.id, [first!], [join(dir, 'a.json')]);
       const before = await eventually(
         async () => {
           const [round] = await getRounds(coordinator.url, task.id);
@@ -44,6 +65,8 @@ describe('the coordinator on PostgreSQL', function () {
         'one accepted update in round 1',
       );
       await postgres.restart(1000);
+      const [late] = runClients(coordinator.url, task.id, [second!], [join(dir, 'b.json')]);
+      const clients = [early!, late!];
 
       const results = await Promise.all(clients);
       expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([

@@ -39,6 +39,8 @@ describe('task spec', () => {
     expect(failure({ ...minimal, clientsPerRound: { min: 3, target: 2 } }).field).to.equal('clientsPerRound.target');
     expect(failure({ ...minimal, training: { learningRate: -1 } }).field).to.equal('training.learningRate');
     expect(failure({ ...minimal, model: { preset: 'resnet' } }).field).to.equal('model');
+    // A deadline under a second would retry its attempts in a busy loop.
+    expect(failure({ ...minimal, roundDeadlineSeconds: 0.001 }).field).to.equal('roundDeadlineSeconds');
     expect(failure({ ...minimal, surprise: true }).code).to.equal('VALIDATION_FAILED');
     const { evaluation: _evaluation, ...withoutEvaluation } = minimal;
     expect(failure(withoutEvaluation).field).to.equal('evaluation');
