@@ -363,6 +363,8 @@ export class TaskRunner {
         );
       }
       round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
+      // Counted as accepted from now on, so no longer as pending: sampling must not count it twice meanwhile.
+      round.pending.delete(address);
       try {
         await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
       } catch (error) {

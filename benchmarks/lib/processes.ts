@@ -13,7 +13,16 @@ export async function startCoordinatorProcess(
   dataDir: string,
   args: string[] = [],
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnZkfl(['coordinator', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args]);
+  const child = spawnZkfl([
+    'coordinator',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--log-level',
+    process.env.ZKFL_BENCH_LOG ?? 'warn',
+    ...args,
+  ]);
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^listening (\S+)$/.exec(line);
