@@ -417,17 +417,23 @@ export class Coordinator {
   async getTask(id: string): Promise<TaskView> {
     const task = await this.storage.getTask(id);
     if (!task) throw new ZkflError('NOT_FOUND', `no task ${id}`);
-    return this.withDeadline(task);
+    return this.withLive(task);
   }
 
   async listTasks(): Promise<TaskView[]> {
-    return (await this.storage.listTasks()).map((task) => this.withDeadline(task));
+    return (await this.storage.listTasks()).map((task) => this.withLive(task));
   }
 
-  /** The stored task and, while one of its rounds trains, when that round's attempt closes. */
-  private withDeadline(task: TaskView): TaskView {
-    const deadline = this.runtimes.get(task.id)?.runner.trainingDeadline();
-    return deadline === undefined ? task : { ...task, roundDeadline: new Date(deadline).toISOString() };
+  /** The stored task and what only the running coordinator knows: its connected clients, its round's deadline. */
+  private withLive(task: TaskView): TaskView {
+    const runner = this.runtimes.get(task.id)?.runner;
+    if (!runner) return task;
+    const deadline = runner.trainingDeadline();
+    return {
+      ...task,
+      connected: this.directory.connected(task.id).length,
+      ...(deadline === undefined ? {} : { roundDeadline: new Date(deadline).toISOString() }),
+    };
   }
 
   async listRounds(taskId: string): Promise<RoundView[]> {

@@ -57,7 +57,7 @@ async function tasksPage(): Promise<void> {
     tasks.length === 0
       ? h('p', { class: 'muted' }, 'No tasks yet.')
       : table(
-          ['task', 'name', 'status', 'round', 'time left', 'parameters', 'proofs', 'created'],
+          ['task', 'name', 'status', 'round', 'time left', 'connected', 'parameters', 'proofs', 'created'],
           [...tasks]
             .reverse()
             .map((task) => [
@@ -66,11 +66,12 @@ async function tasksPage(): Promise<void> {
               status(task),
               roundOf(task),
               timeLeft(task),
+              task.connected ?? '–',
               task.numParams.toLocaleString(),
               task.spec.proofs ? `${task.zk.chunks} per update` : 'off',
               new Date(task.createdAt).toLocaleString(),
             ]),
-          [5],
+          [5, 6],
         ),
   );
 }

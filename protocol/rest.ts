@@ -32,6 +32,8 @@ export interface TaskView {
   /** sha256 of the current global weights. */
   modelHash: string;
   createdAt: string;
+  /** While the task runs: the data holders connected to it now. */
+  connected?: number;
   /** While a round trains: when its current attempt closes (ISO 8601). */
   roundDeadline?: string;
 }

@@ -50,6 +50,10 @@ describe('the dashboard, in a browser', function () {
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
 
     await page.goto(`${coordinator.url}/`);
+    // The list says how long round 1 still waits for updates, counting down, and who is connected (nobody yet).
+    const row = page.locator('tr', { has: page.getByRole('link', { name: task.id }) });
+    expect(await row.locator('[data-deadline]').textContent()).to.match(/^\d+ s$/);
+    expect(await row.locator('td').nth(5).textContent()).to.equal('0');
     await page.getByRole('link', { name: task.id }).click();
     await page.getByRole('heading', { name: /dashboard run/ }).waitFor();
     expect(await finishedRounds(page)).to.deep.equal([0, 0]);
