@@ -1,6 +1,6 @@
 /**
  * `npm run bench:dashboard`: what the dashboard costs a browser. Its bundle, gzipped (what the coordinator serves
- * at start, and the form's chunk loaded on demand), and the time from navigation to the full page of a finished
+ * at start, and what the form and "verify this run" load on demand), and the time from navigation to the full page of a finished
  * 50-round task (plot and tables drawn), in Debian's chromium. Writes results/dashboard.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,11 +21,26 @@ const dir = mkdtempSync(join(tmpdir(), 'zkfl-bench-dashboard-'));
 
 const bundle = await bundleDashboard();
 const gz = (text: string): number => gzipSync(text).length;
-const onDemand = [...bundle.assets].filter(([name]) => name.startsWith('new-task'));
-const atStart = [...bundle.assets].filter(([name]) => !name.startsWith('new-task'));
 const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
-const startBytes = gz(bundle.html) + atStart.reduce((sum, [, asset]) => sum + gz(asset.text), 0);
-const formBytes = onDemand.reduce((sum, [, asset]) => sum + gz(asset.text), 0);
+/** A file and every chunk it imports statically, transitively: what loading it fetches. */
+function closure(name: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(name) || !bundle.assets.has(name)) return seen;
+  seen.add(name);
+  for (const [, chunk] of bundle.assets.get(name)!.text.matchAll(/(?:from|import)\s*"\.\/([\w-]+\.js)"/g)) {
+    closure(chunk!, seen);
+  }
+  return seen;
+}
+const atStart = new Set([...closure('dashboard.js'), 'dashboard.css']);
+/** Gzipped bytes a lazily loaded part adds to what was served at start. */
+const onDemand = (entries: string[]): number =>
+  [...new Set(entries.flatMap((entry) => [...closure(entry)]))]
+    .filter((name) => !atStart.has(name))
+    .reduce((sum, name) => sum + gz(bundle.assets.get(name)!.text), 0);
+const named = (prefix: string): string[] => [...bundle.assets.keys()].filter((name) => name.startsWith(prefix));
+const startBytes = gz(bundle.html) + [...atStart].reduce((sum, name) => sum + gz(bundle.assets.get(name)!.text), 0);
+const formBytes = onDemand(named('new-task'));
+const verifyBytes = onDemand([...named('verify-'), 'verify-worker.js']);
 
 // A finished 50-round task: a small model, no proofs, one client — the page's cost is in the rounds it shows.
 writeFileSync(
@@ -71,7 +86,8 @@ try {
     `Machine: ${machine()}; Debian chromium, headless.\n\n` +
     `| measure | value |\n|---|---:|\n` +
     `| served at start (HTML, JS, CSS), gzipped | ${kib(startBytes)} KiB |\n` +
-    `| the owner form's chunk (schema, wallet client), gzipped, loaded on demand | ${kib(formBytes)} KiB |\n` +
+    `| the owner form's chunks (schema, wallet client), gzipped, loaded on demand | ${kib(formBytes)} KiB |\n` +
+    `| "verify this run": its page and worker (audit code, snarkjs), gzipped, loaded on demand | ${kib(verifyBytes)} KiB |\n` +
     `| first full render of a finished ${rounds}-round task (navigation to plot and tables), median of ${loads} | ${sorted[Math.floor(loads / 2)]!.toFixed(0)} ms |\n` +
     `| the same, slowest of ${loads} (includes the first load's compilation) | ${sorted.at(-1)!.toFixed(0)} ms |\n`;
   writeFileSync(new URL('./results/dashboard.md', import.meta.url), report);
