@@ -248,7 +248,7 @@ export function serverAway(error: unknown): boolean {
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(code) ||
     code.startsWith('08') ||
-    /Connection terminated/.test((error as Error).message)
+    /Connection terminated|connection error and is not queryable/.test((error as Error).message)
   );
 }
 
