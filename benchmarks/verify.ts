@@ -8,14 +8,10 @@
  *   ZKFL_PTAU=… npm run bench:verify
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCircuit, terminateCurve } from '../circuits/build.js';
-import { randomSalt } from '../circuits/commitment.js';
-import { circuitParams } from '../circuits/params.js';
-import { proveUpdate } from '../circuits/prover.js';
 import { VerifierPool } from '../circuits/verifier.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { runDemo } from '../demo/demo.js';
@@ -24,29 +20,19 @@ import { auditRun } from '../verifier/run.js';
 import { readBundle } from '../verifier/bundle.js';
 import type { AuditBundle } from '../protocol/audit.js';
 import { launchChromium } from '../test/helpers/chromium.js';
+import { defaultChunkProof } from './lib/chunk-proof.js';
 import { machine } from './lib/machine.js';
 
 const proofs = 200;
-const artifacts = await buildCircuit(circuitParams.default, { ptau: process.env.ZKFL_PTAU });
-const q = Int8Array.from({ length: circuitParams.default.chunkSize }, (_, i) => (i % 11) - 5);
-const statement = {
-  taskId: 't-bench',
-  round: 1,
-  address: '0x' + '11'.repeat(20),
-  modelHash: 'ab'.repeat(32),
-  clipSquareX96: (10n ** 6n) << 96n,
-};
-const [chunk] = await proveUpdate(statement, randomSalt(), q, [10], artifacts);
-await terminateCurve();
-const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
+const { chunk, verificationKey } = await defaultChunkProof();
 
 const throughput: Array<{ processes: number; perSecond: number }> = [];
 for (const processes of [1, 2]) {
   const pool = new VerifierPool(verificationKey, processes, 60_000);
-  await pool.verify(chunk!.proof, chunk!.publicSignals); // start-up is not throughput
+  await pool.verify(chunk.proof, chunk.publicSignals); // start-up is not throughput
   const started = performance.now();
   const results = await Promise.all(
-    Array.from({ length: proofs }, () => pool.verify(chunk!.proof, chunk!.publicSignals)),
+    Array.from({ length: proofs }, () => pool.verify(chunk.proof, chunk.publicSignals)),
   );
   const seconds = (performance.now() - started) / 1000;
   pool.close();

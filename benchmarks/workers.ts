@@ -8,45 +8,31 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildCircuit, terminateCurve } from '../circuits/build.js';
-import { randomSalt } from '../circuits/commitment.js';
-import { circuitParams } from '../circuits/params.js';
-import { proveUpdate } from '../circuits/prover.js';
 import { type ProofVerifier, VerifierPool } from '../circuits/verifier.js';
 import { VerificationQueue } from '../coordinator/verification-queue.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { defaultChunkProof } from './lib/chunk-proof.js';
 import { machine } from './lib/machine.js';
 
 const proofs = 400;
 const cli = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
-const artifacts = await buildCircuit(circuitParams.default, { ptau: process.env.ZKFL_PTAU });
-const q = Int8Array.from({ length: circuitParams.default.chunkSize }, (_, i) => (i % 11) - 5);
-const statement = {
-  taskId: 't-bench',
-  round: 1,
-  address: '0x' + '11'.repeat(20),
-  modelHash: 'ab'.repeat(32),
-  clipSquareX96: (10n ** 6n) << 96n,
-};
-const [chunk] = await proveUpdate(statement, randomSalt(), q, [10], artifacts);
-await terminateCurve();
-const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
+const { chunk, verificationKey } = await defaultChunkProof();
 let run = 0;
 
 /** Proofs per second over `proofs` distinct statements (new ones each run, so that the queue verifies them all). */
 async function throughput(verifier: ProofVerifier): Promise<number> {
   run += 1;
   const signals = (k: number): string[] => [
-    chunk!.publicSignals[0]!,
-    String(BigInt(chunk!.publicSignals[1]!) + BigInt(run * 1_000_000 + k)),
+    chunk.publicSignals[0]!,
+    String(BigInt(chunk.publicSignals[1]!) + BigInt(run * 1_000_000 + k)),
   ];
-  await verifier.verify(chunk!.proof, chunk!.publicSignals); // start-up is not throughput
+  await verifier.verify(chunk.proof, chunk.publicSignals); // start-up is not throughput
   const started = performance.now();
-  await Promise.all(Array.from({ length: proofs }, (_, k) => verifier.verify(chunk!.proof, signals(k))));
+  await Promise.all(Array.from({ length: proofs }, (_, k) => verifier.verify(chunk.proof, signals(k))));
   return proofs / ((performance.now() - started) / 1000);
 }
 

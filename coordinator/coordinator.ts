@@ -212,7 +212,11 @@ export class Coordinator {
 
   /** The task's terms, as its clients must agree to them before they train. */
   async terms(taskId: string): Promise<TermsView> {
-    const terms = taskTerms(await this.getTask(taskId), this.info(), taskKey(taskId));
+    return this.termsOf(await this.getTask(taskId));
+  }
+
+  private termsOf(task: TaskView): TermsView {
+    const terms = taskTerms(task, this.info(), taskKey(task.id));
     return { terms, termsHash: termsHash(terms) };
   }
 
@@ -228,7 +232,7 @@ export class Coordinator {
       coordinator: this.identity.address,
       chain: this.info().chain,
       rounds: await this.storage.roundRecords(taskId),
-      terms: await this.terms(taskId),
+      terms: this.termsOf(task),
       consents: await this.storage.consents(taskId),
       ...(task.spec.publicAudit
         ? {
@@ -483,7 +487,7 @@ export class Coordinator {
   async join(taskId: string, address: string, consent?: Consent): Promise<{ round: number }> {
     const task = await this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    const { termsHash: current } = await this.terms(taskId);
+    const { termsHash: current } = this.termsOf(task);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {
         throw new ZkflError(
@@ -524,14 +528,15 @@ export class Coordinator {
     joinedTaskId: string | undefined,
     payload: UpdatePayload,
   ): Promise<Receipt | undefined> {
-    await this.getTask(payload.taskId);
+    const runtime = this.runtimes.get(payload.taskId);
+    // A running task exists: only for another one does a wrong id cost a read.
+    if (!runtime) await this.getTask(payload.taskId);
     if (joinedTaskId !== payload.taskId) {
       throw new ZkflError(
         'WRONG_TASK',
         `update is for task ${payload.taskId}; this connection joined ${joinedTaskId ?? 'no task'}`,
       );
     }
-    const runtime = this.runtimes.get(payload.taskId);
     if (!runtime) throw new ZkflError('TASK_NOT_RUNNING', `task ${payload.taskId} is not running`);
     return runtime.runner.submit(address, payload);
   }

@@ -15,7 +15,10 @@ import type { Consent } from '../protocol/terms.js';
 import { taskKey as taskKeyOf } from '../circuits/statement.js';
 import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
-import { type Db, type Engine, openDatabase, serverAway, type Tables } from './database.js';
+import { type Db, openDatabase, serverAway, type Tables } from './database.js';
+import { createLogger } from '../common/log.js';
+
+const log = createLogger('database');
 
 /** An accepted update as stored: what a round shows of it. */
 export type AcceptedUpdate = ParticipantView;
@@ -120,14 +123,13 @@ const bytes = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.b
 export class Storage {
   private constructor(
     private readonly db: Db,
-    readonly engine: Engine,
     private readonly rejectionLimits: RejectionLimits,
   ) {}
 
   /** Opens (and migrates) the database at `location`: a PostgreSQL URL or a SQLite file's path. */
   static async open(location: string, rejectionLimits = defaultRejectionLimits): Promise<Storage> {
     const { db, engine } = await openDatabase(location);
-    const storage = new Storage(db, engine, rejectionLimits);
+    const storage = new Storage(db, rejectionLimits);
     return engine === 'postgres' ? retryingWhileAway(storage) : storage;
   }
 
@@ -597,6 +599,7 @@ function retryingWhileAway(storage: Storage): Storage {
             return await method.apply(target, args);
           } catch (error) {
             if (!serverAway(error) || attempt >= 120) throw error;
+            if (attempt === 1) log.warn(`database call cut off, retrying: ${String(name)}`);
             await new Promise((resolve) => setTimeout(resolve, 500));
           }
         }
