@@ -253,10 +253,14 @@ function roundRows(rounds: RoundView[]): Array<Array<string | number>> {
     round.phase,
     percent(round.accuracy),
     fixed(round.loss),
+    round.sampled,
+    round.answered,
+    round.dropped ?? '-',
     round.participants.length,
     round.rejected.length + round.rejectedUnlisted,
     round.proofsVerified,
     round.proofsRejected,
+    round.verifySeconds.toFixed(2),
   ]);
 }
 
@@ -312,7 +316,20 @@ async function taskCommand(args: string[]): Promise<void> {
     );
     process.stdout.write(
       table(
-        ['round', 'phase', 'accuracy', 'loss', 'participants', 'rejected', 'proofs ok', 'proofs bad'],
+        [
+          'round',
+          'phase',
+          'accuracy',
+          'loss',
+          'sampled',
+          'answered',
+          'dropped',
+          'accepted',
+          'rejected',
+          'proofs ok',
+          'proofs bad',
+          'verify s',
+        ],
         roundRows(rounds),
       ) + '\n',
     );

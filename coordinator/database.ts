@@ -50,6 +50,12 @@ export interface Tables {
     proofs_verified: Generated<number>;
     proofs_rejected: Generated<number>;
     rejections_unlisted: Generated<number>;
+    /** Clients sent the round's model (a client resampled after dropping out counts again). */
+    sampled: Generated<number>;
+    /** Sampled clients whose update arrived, accepted or rejected. */
+    answered: Generated<number>;
+    /** Seconds spent verifying the round's proofs, summed over its updates. */
+    verify_seconds: Generated<number>;
     model_hash_before: string;
     model_hash_after: string | null;
     record: string | null;
@@ -237,6 +243,21 @@ function migrations(engine: Engine): Record<string, Migration> {
           if (engine === 'sqlite') await sql`UPDATE ${sql.table(table)} SET position = rowid`.execute(db);
         }
         await db.schema.createIndex('chain_actions_by_position').on('chain_actions').column('position').execute();
+      },
+    },
+    // What the dashboard's rounds table shows beside accepted and rejected; rounds closed before it read 0.
+    '0003-round-counts': {
+      async up(db: Kysely<unknown>) {
+        for (const [column, type] of [
+          ['sampled', 'integer'],
+          ['answered', 'integer'],
+          ['verify_seconds', double],
+        ] as const) {
+          await db.schema
+            .alterTable('rounds')
+            .addColumn(column, sql.raw(type), (c) => c.notNull().defaultTo(0))
+            .execute();
+        }
       },
     },
   };

@@ -116,7 +116,23 @@ type RoundRow = Pick<
   | 'loss'
   | 'model_hash_before'
   | 'model_hash_after'
-> & { proofs_verified: number; proofs_rejected: number; rejections_unlisted: number };
+> & {
+  proofs_verified: number;
+  proofs_rejected: number;
+  rejections_unlisted: number;
+  sampled: number;
+  answered: number;
+  verify_seconds: number;
+};
+
+/** What a round counts as it trains; each write adds to the stored counts. */
+export interface RoundCounts {
+  sampled?: number;
+  answered?: number;
+  proofsVerified?: number;
+  proofsRejected?: number;
+  verifySeconds?: number;
+}
 
 const bytes = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
@@ -219,8 +235,13 @@ export class Storage {
       participants,
       rejected,
       rejectedUnlisted: row.rejections_unlisted,
+      sampled: row.sampled,
+      answered: row.answered,
+      // Until the round closes, a sampled client that has not answered may still do so.
+      dropped: row.closed_at === null ? null : row.sampled - row.answered,
       proofsVerified: row.proofs_verified,
       proofsRejected: row.proofs_rejected,
+      verifySeconds: row.verify_seconds,
       modelHashBefore: row.model_hash_before,
       modelHashAfter: row.model_hash_after,
     };
@@ -370,16 +391,16 @@ export class Storage {
       .execute() as Promise<RejectionView[]>;
   }
 
-  /** Records an accepted update, its verified proofs and the running sum that now includes it, atomically. */
+  /** Records an accepted update, the round's counts it adds to and the running sum that now includes it, atomically. */
   async recordAccepted(
     taskId: string,
     round: number,
     update: AcceptedUpdate & UpdateEvidence,
     sum: RunningSum,
-    proofsVerified: number,
+    counts: RoundCounts,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await countProofs(trx, taskId, round, proofsVerified, 0);
+      await addCounts(trx, taskId, round, counts);
       const { count } = await trx
         .selectFrom('updates')
         .select((eb) => eb.fn.countAll().as('count'))
@@ -417,10 +438,11 @@ export class Storage {
   async recordRejected(
     taskId: string,
     round: number,
-    rejection: { address: string; code: ErrorCode; reason: string; proofsRejected: number },
+    rejection: { address: string; code: ErrorCode; reason: string },
+    counts: RoundCounts,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await countProofs(trx, taskId, round, 0, rejection.proofsRejected);
+      await addCounts(trx, taskId, round, counts);
       const listed = trx
         .selectFrom('rejections')
         .select((eb) => eb.fn.countAll().as('count'))
@@ -451,6 +473,11 @@ export class Storage {
         })
         .execute();
     });
+  }
+
+  /** Adds to a round's counts outside an update's record (clients sampled). */
+  addRoundCounts(taskId: string, round: number, counts: RoundCounts): Promise<void> {
+    return addCounts(this.db, taskId, round, counts);
   }
 
   async loadRunningSum(taskId: string, round: number, size: number): Promise<RunningSum> {
@@ -621,20 +648,24 @@ async function insertRound(
     .execute();
 }
 
-async function countProofs(
-  trx: Transaction<Tables>,
+async function addCounts(
+  trx: Transaction<Tables> | Db,
   taskId: string,
   round: number,
-  verified: number,
-  rejected: number,
+  counts: RoundCounts,
 ): Promise<void> {
-  if (verified === 0 && rejected === 0) return;
+  const columns = {
+    sampled: counts.sampled,
+    answered: counts.answered,
+    proofs_verified: counts.proofsVerified,
+    proofs_rejected: counts.proofsRejected,
+    verify_seconds: counts.verifySeconds,
+  };
+  const added = Object.entries(columns).filter((entry): entry is [keyof typeof columns, number] => !!entry[1]);
+  if (added.length === 0) return;
   await trx
     .updateTable('rounds')
-    .set((eb) => ({
-      proofs_verified: eb('proofs_verified', '+', verified),
-      proofs_rejected: eb('proofs_rejected', '+', rejected),
-    }))
+    .set((eb) => Object.fromEntries(added.map(([column, value]) => [column, eb(column, '+', value)])))
     .where('task_id', '=', taskId)
     .where('round', '=', round)
     .execute();

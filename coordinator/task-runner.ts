@@ -233,6 +233,12 @@ export class TaskRunner {
       round.pending.add(address);
       this.sendStart(address);
     }
+    if (chosen.length) {
+      const counts = { sampled: chosen.length };
+      this.persist(() => this.ctx.storage.addRoundCounts(this.taskId, round.number, counts)).catch((error: unknown) =>
+        log.error('could not count the clients sampled', { task: this.taskId, error: String(error) }),
+      );
+    }
     return chosen;
   }
 
@@ -303,7 +309,7 @@ export class TaskRunner {
         clipSquareX96: BigInt(task.zk.clipSquareX96),
       };
       const checked = await this.ctx.checker.check(payload, task, statement).catch((error: unknown) => {
-        if (error instanceof ZkflError) this.reject(round, address, error);
+        if (error instanceof ZkflError) this.reject(round, address, error, { answered: 1 });
         throw error;
       });
       await this.accept(round, address, payload, checked);
@@ -320,15 +326,33 @@ export class TaskRunner {
     }
   }
 
-  /** Records a rejection in the round (when there is one) and throws it. */
-  private reject(round: ActiveRound | undefined, address: string, error: ZkflError): never {
+  /**
+   * Records a rejection in the round (when there is one) and throws it. `answered`: the update counts as the
+   * sampled client's answer (it passed the checks of who may send, and was refused for what it holds).
+   */
+  private reject(
+    round: ActiveRound | undefined,
+    address: string,
+    error: ZkflError,
+    { answered = 0 }: { answered?: number } = {},
+  ): never {
     const proofsRejected = error instanceof RejectedUpdate ? error.proofs : 0;
     if (round) {
-      const rejection = { address, code: error.code, reason: error.message, proofsRejected };
-      this.persist(() => this.ctx.storage.recordRejected(this.taskId, round.number, rejection)).catch(
+      const rejection = { address, code: error.code, reason: error.message };
+      const counts = {
+        answered,
+        proofsRejected,
+        verifySeconds: error instanceof RejectedUpdate ? error.verifySeconds : 0,
+      };
+      this.persist(() => this.ctx.storage.recordRejected(this.taskId, round.number, rejection, counts)).catch(
         (error: unknown) => log.error('could not record a rejection', { task: this.taskId, error: String(error) }),
       );
-      this.ctx.events.emit('update:rejected', { taskId: this.taskId, round: round.number, ...rejection });
+      this.ctx.events.emit('update:rejected', {
+        taskId: this.taskId,
+        round: round.number,
+        ...rejection,
+        proofsRejected,
+      });
     }
     log.warn(`rejected update: ${error.message}`, { task: this.taskId, address, code: error.code });
     throw new ZkflError(error.code, error.message, error.field);
@@ -360,13 +384,15 @@ export class TaskRunner {
           round,
           address,
           new ZkflError('WRONG_ROUND', `round ${round.number} closed while the update was verified`),
+          { answered: 1 },
         );
       }
       round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
       // Counted as accepted from now on, so no longer as pending: sampling must not count it twice meanwhile.
       round.pending.delete(address);
       try {
-        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, checked.proofsVerified);
+        const counts = { answered: 1, proofsVerified: checked.proofsVerified, verifySeconds: checked.verifySeconds };
+        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts);
       } catch (error) {
         // The in-memory sum now holds an update the database does not: stop rather than diverge.
         this.fail(error);

@@ -26,15 +26,18 @@ export interface CheckedUpdate {
   fractionBits: number[];
   /** Chunk proofs verified (0 when the task takes updates without proofs). */
   proofsVerified: number;
+  /** Seconds from handing its proofs to the verifiers to the last verdict (waiting for a verifier included). */
+  verifySeconds: number;
   /** The update's commitment: keccak256 of its chunk commitments (null without proofs). */
   commitment: string | null;
 }
 
-/** A rejected update and how many of its proofs it carried, for the round's proof counts. */
+/** A rejected update, how many proofs it carried and how long verifying them took, for the round's counts. */
 export class RejectedUpdate extends ZkflError {
   constructor(
     error: ZkflError,
     readonly proofs: number,
+    readonly verifySeconds: number,
   ) {
     super(error.code, error.message, error.field);
   }
@@ -65,16 +68,19 @@ export class UpdateChecker {
     const scales = scaleProblem(payload.fractionBits, task.zk.chunks);
     if (scales) throw new ZkflError(scales.code, scales.message);
     const checked = { q, fractionBits: payload.fractionBits };
-    if (!task.spec.proofs) return { ...checked, proofsVerified: 0, commitment: null };
+    if (!task.spec.proofs) return { ...checked, proofsVerified: 0, verifySeconds: 0, commitment: null };
     const proofs = payload.proofs ?? [];
+    let verifySeconds: number;
     try {
-      await this.checkProofs(q, payload, task, statement);
+      verifySeconds = await this.checkProofs(q, payload, task, statement);
     } catch (error) {
-      throw error instanceof ZkflError ? new RejectedUpdate(error, proofs.length) : error;
+      if (error instanceof RejectedUpdate || !(error instanceof ZkflError)) throw error;
+      throw new RejectedUpdate(error, proofs.length, 0);
     }
     return {
       ...checked,
       proofsVerified: proofs.length,
+      verifySeconds,
       commitment: updateCommitment(proofs.map((chunk) => chunk.publicSignals[0]!)),
     };
   }
@@ -84,7 +90,7 @@ export class UpdateChecker {
     payload: UpdatePayload,
     task: TaskView,
     statement: UpdateStatement,
-  ): Promise<void> {
+  ): Promise<number> {
     const proofs = payload.proofs ?? [];
     if (payload.salt === undefined) {
       throw new ZkflError('PROOF_MISSING', `task ${task.id} takes an update only with its salt and chunk proofs`);
@@ -95,16 +101,24 @@ export class UpdateChecker {
       statementProblem(update, statement, task.zk.chunks) ?? (await commitmentProblem(update, statement, params));
     if (problem) throw new ZkflError(problem.code, problem.message);
     const verifier = this.verifierFor(task);
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
     const results = await Promise.all(
       proofs.map((chunk) =>
         verifier.verify(chunk.proof, chunk.publicSignals).catch((error: unknown) => {
-          if (error instanceof VerificationTimeout) throw new ZkflError('PROOF_TIMEOUT', error.message);
+          if (error instanceof VerificationTimeout) {
+            throw new RejectedUpdate(new ZkflError('PROOF_TIMEOUT', error.message), proofs.length, seconds());
+          }
           throw error;
         }),
       ),
     );
     const invalid = results.indexOf(false);
-    if (invalid >= 0) throw new ZkflError('PROOF_INVALID', `chunk ${invalid}: the proof does not verify`);
+    if (invalid >= 0) {
+      const error = new ZkflError('PROOF_INVALID', `chunk ${invalid}: the proof does not verify`);
+      throw new RejectedUpdate(error, proofs.length, seconds());
+    }
+    return seconds();
   }
 
   /** The verifier checking against the task's verification key, started on first use. */

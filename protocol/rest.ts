@@ -72,9 +72,17 @@ export interface RoundView {
   rejected: RejectionView[];
   /** …and how many more were rejected without being listed. */
   rejectedUnlisted: number;
+  /** Clients sent the round's model; a client sampled again after dropping out counts again. */
+  sampled: number;
+  /** Sampled clients whose update arrived, accepted or rejected. */
+  answered: number;
+  /** Sampled clients that never answered (left, or missed the deadline); null until the round closes. */
+  dropped: number | null;
   /** Chunk proofs that verified, and that were refused, in this round. */
   proofsVerified: number;
   proofsRejected: number;
+  /** Seconds spent verifying them, summed over the round's updates (waiting for a free verifier included). */
+  verifySeconds: number;
   modelHashBefore: string;
   modelHashAfter: string | null;
 }

@@ -68,6 +68,11 @@ describe('the dashboard, in a browser', function () {
     await Promise.all(clients);
     await page.locator('figure.plot[data-points="2"]').waitFor({ timeout: 60_000 });
     expect(await finishedRounds(page)).to.deep.equal([2, 2]);
+    // Round 1's row: both clients sampled and answered, none dropped, both accepted, their proofs and the time.
+    const cells = await page.locator('h2:text-is("Rounds") + div tbody tr').first().locator('td').allTextContents();
+    expect(cells.slice(4, 11)).to.deep.equal(['2', '2', '0', '2', '0', String(2 * task.zk.chunks), '0']);
+    expect(cells[11]).to.match(/^\d+\.\d\d s$/);
+    expect(cells[11]).not.to.equal('0.00 s');
     expect(await page.locator('span.status-completed').count()).to.equal(1);
     expect(await page.locator('h2:text-is("Participants") + div tbody tr').count()).to.equal(2);
     const { termsHash } = await new CoordinatorApi(coordinator.url).terms(task.id);

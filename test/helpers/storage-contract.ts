@@ -75,7 +75,7 @@ export function storageContract(open: () => Promise<Storage>): void {
       ['0xbb', [5, 5, 5, 5]],
     ] as const) {
       sum.add(q, 10, [3], 4);
-      await storage.recordAccepted('t-1', 1, update(address, [...q]), sum, 1);
+      await storage.recordAccepted('t-1', 1, update(address, [...q]), sum, { proofsVerified: 1 });
     }
     expect((await storage.acceptedUpdates('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa', '0xbb']);
     const stored = await storage.storedUpdates('t-1', 1);
@@ -91,9 +91,11 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect([round.phase, round.attempts, round.proofsVerified]).to.deep.equal(['training', 1, 3]);
     // One update per address and round.
     let refused: unknown;
-    await storage.recordAccepted('t-1', 1, update('0xaa', [0, 0, 0, 0]), sum, 1).catch((error: unknown) => {
-      refused = error;
-    });
+    await storage
+      .recordAccepted('t-1', 1, update('0xaa', [0, 0, 0, 0]), sum, { proofsVerified: 1 })
+      .catch((error: unknown) => {
+        refused = error;
+      });
     expect(String(refused)).to.match(/UNIQUE|duplicate key/);
     expect(await storage.acceptedUpdates('t-1', 1)).to.have.length(3);
   });
@@ -102,7 +104,16 @@ export function storageContract(open: () => Promise<Storage>): void {
     await storage.createTask({ id: 't-2', spec, zk, numParams: 4, modelHash: 'h0' });
     const sum = RunningSum.empty(4);
     sum.add([1, 1, 1, 1], 10, [3], 4);
-    await storage.recordAccepted('t-2', 1, update('0xaa', [1, 1, 1, 1]), sum, 0);
+    // Three sampled: one accepted, one rejected after verifying its proofs, one never answers.
+    await storage.addRoundCounts('t-2', 1, { sampled: 3 });
+    await storage.recordAccepted('t-2', 1, update('0xaa', [1, 1, 1, 1]), sum, {
+      answered: 1,
+      proofsVerified: 2,
+      verifySeconds: 0.25,
+    });
+    const refused = { address: '0xbb', code: 'PROOF_INVALID' as const, reason: 'chunk 1' };
+    await storage.recordRejected('t-2', 1, refused, { answered: 1, proofsRejected: 2, verifySeconds: 0.5 });
+    expect(await storage.getRound('t-2', 1)).to.include({ sampled: 3, answered: 2, dropped: null });
     await storage.setScores('t-2', 1, [{ address: '0xaa', score: 0.25, amount: '7' }]);
     await storage.finishRound('t-2', 1, {
       accuracy: 0.5,
@@ -114,6 +125,8 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(await storage.getTask('t-2')).to.include({ currentRound: 2, modelHash: 'h1', status: 'running' });
     const [first, second] = await storage.listRounds('t-2');
     expect(first).to.include({ phase: 'evaluated', accuracy: 0.5, loss: 1.25, modelHashAfter: 'h1' });
+    expect(first).to.include({ sampled: 3, answered: 2, dropped: 1, proofsVerified: 2, proofsRejected: 2 });
+    expect(first!.verifySeconds).to.be.closeTo(0.75, 1e-9);
     expect(first!.participants[0]).to.include({ address: '0xaa', score: 0.25, amount: '7' });
     expect(second).to.include({ round: 2, phase: 'open', modelHashBefore: 'h1' });
     expect((await storage.loadRunningSum('t-2', 1, 4)).count).to.equal(0);
@@ -133,8 +146,8 @@ export function storageContract(open: () => Promise<Storage>): void {
 
   it('lists at most 3 rejections per address and round (the default), and counts the rest', async () => {
     await storage.createTask({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
-    const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short', proofsRejected: 2 };
-    for (let i = 0; i < 5; i++) await storage.recordRejected('t-3', 1, rejection);
+    const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };
+    for (let i = 0; i < 5; i++) await storage.recordRejected('t-3', 1, rejection, { proofsRejected: 2 });
     const round = (await storage.getRound('t-3', 1))!;
     expect(round.rejected.map((r) => r.reason)).to.deep.equal(['short', 'short', 'short']);
     expect([round.rejectedUnlisted, round.proofsRejected]).to.deep.equal([2, 10]);

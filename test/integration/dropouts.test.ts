@@ -71,6 +71,7 @@ describe('clients that drop out', function () {
       });
       const [round] = await getRounds(coordinator.url, task.id);
       expect(round!.participants.map((p) => p.address)).to.deep.equal([other.address]);
+      expect(round).to.include({ sampled: 2, answered: 1, dropped: 1 });
       const took = seconds(round!.openedAt, round!.closedAt);
       expect(took).to.be.within(deadline - 0.5, deadline + 5);
     } finally {

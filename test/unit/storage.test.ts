@@ -46,9 +46,9 @@ describe('coordinator storage on SQLite', () => {
       '2 bond',
       '1 open',
     ]);
-    const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short', proofsRejected: 0 };
-    await storage.recordRejected('t-1', 1, rejection);
-    await storage.recordRejected('t-1', 1, rejection);
+    const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };
+    await storage.recordRejected('t-1', 1, rejection, {});
+    await storage.recordRejected('t-1', 1, rejection, {});
     const [round] = await storage.listRounds('t-1');
     expect(round!.rejected.map((r) => r.code)).to.deep.equal(['WRONG_LENGTH']);
     expect(round!.rejectedUnlisted).to.equal(1);
@@ -57,7 +57,7 @@ describe('coordinator storage on SQLite', () => {
     await (await Storage.open(path)).close();
     const migrated = new Database(path);
     const names = migrated.prepare('SELECT name FROM kysely_migration ORDER BY name').all() as Array<{ name: string }>;
-    expect(names.map((row) => row.name)).to.deep.equal(['0001-initial', '0002-explicit-order']);
+    expect(names.map((row) => row.name)).to.deep.equal(['0001-initial', '0002-explicit-order', '0003-round-counts']);
     migrated.close();
   });
 });
