@@ -40,7 +40,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl key import --from PLAINTEXT_KEY --key FILE [--password-file FILE]
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
-  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…]
+  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
                    [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--key FILE] [CHAIN]
   zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
@@ -193,6 +193,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     'data-dir': { type: 'string' },
     database: { type: 'string' },
     redis: { type: 'string' },
+    'lease-seconds': { type: 'string' },
     'data-root': { type: 'string' },
     owners: { type: 'string' },
     limits: { type: 'string' },
@@ -213,6 +214,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
     ...(values.database ? { database: values.database as string } : {}),
     ...(values.redis ? { redis: values.redis as string } : {}),
+    ...(values['lease-seconds'] ? { leaseSeconds: integer(values, 'lease-seconds', 10, 1) } : {}),
     ...(values.limits ? limitsFrom(values.limits as string) : {}),
     host: (values.host as string | undefined) ?? defaultCoordinatorOptions.host,
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),

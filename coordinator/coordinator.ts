@@ -3,6 +3,7 @@
  * delegate to. It owns storage and checkpoints; it knows clients only through a `ClientDirectory`.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -47,8 +48,9 @@ import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js
 import type { CoordinatorOptions } from './options.js';
 import { UpdateChecker } from './update-check.js';
 import type { CoordinatorEvents } from './events.js';
-import { Storage } from './storage.js';
+import { type Fence, Storage } from './storage.js';
 import { type ClientDirectory, TaskRunner } from './task-runner.js';
+import { type ClusterRequests, NotHere, notHere } from './cluster.js';
 
 const log = createLogger('coordinator');
 
@@ -57,6 +59,21 @@ interface TaskRuntime {
   model: tf.LayersModel;
   evaluationSet: Dataset;
 }
+
+/** The client directory, with what taking a task over from another instance needs (coordinator/gateway.ts). */
+export interface CoordinatorDirectory extends ClientDirectory {
+  /** Learns the clients every instance holds for the task. */
+  load(taskId: string): Promise<void>;
+  /** Forgets clients whose instance went away; returns their addresses. */
+  refresh(taskId: string): Promise<string[]>;
+}
+
+/** The lease under which one instance runs a task. */
+const taskLease = (taskId: string): string => `task:${taskId}`;
+/** The lease under which one instance sends the coordinator's transactions (one nonce sequence). */
+const chainLease = 'chain';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Builds a task's model just to describe it (topology and weight names); cached, it never changes. */
 async function describeModel(spec: TaskSpec): Promise<object> {
@@ -83,6 +100,15 @@ export class Coordinator {
   private readonly evaluationData: EvaluationData;
   /** Who may create tasks, or undefined for anyone signed in (each up to `limits.tasksPerOwner`). */
   private readonly owners: Set<string> | undefined;
+  /** This instance's name in leases and requests: unique per process. */
+  readonly instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  /** With Redis: how this instance reaches the others. */
+  private cluster: ClusterRequests | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private holdsChain = false;
+  /** Tasks whose lease this instance holds (with a shared database). */
+  private readonly leased = new Set<string>();
+  private closed = false;
 
   constructor(
     private readonly options: Pick<
@@ -100,8 +126,9 @@ export class Coordinator {
       | 'owners'
       | 'limits'
       | 'dataRoot'
+      | 'leaseSeconds'
     >,
-    private readonly directory: ClientDirectory,
+    private readonly directory: CoordinatorDirectory,
     storage: Storage,
   ) {
     this.storage = storage;
@@ -117,10 +144,14 @@ export class Coordinator {
     if (options.chain) {
       const { rpcUrl, deployment } = options.chain;
       const wallet = this.identity.connect(connectRpc(rpcUrl, deployment.chainId));
-      this.settlement = new Settlement(this.storage, wallet, deployment, {
-        ...defaultSettlementOptions,
-        ...options.settlement,
-      });
+      this.settlement = new Settlement(
+        this.storage,
+        wallet,
+        deployment,
+        { ...defaultSettlementOptions, ...options.settlement },
+        // Instances sharing a database send the coordinator's transactions one at a time, from one of them.
+        () => !this.storage.shared || this.holdsChain,
+      );
     }
   }
 
@@ -271,20 +302,132 @@ export class Coordinator {
     return (await this.settlement?.pending())?.length ?? 0;
   }
 
-  /** Resumes every task that was running when the coordinator last stopped, and whatever it still owes the chain. */
-  async resume(): Promise<void> {
+  /**
+   * Resumes every task that was running when the coordinator last stopped, and whatever it still owes the chain.
+   * With a shared database it runs only the tasks whose lease it gets, and from then on renews them, takes over
+   * those whose instance stopped renewing, and lets go of those it lost. `cluster` reaches the other instances.
+   */
+  async resume(cluster?: ClusterRequests): Promise<void> {
+    this.cluster = cluster;
     await initBackend();
     for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
-    for (const task of await this.storage.listTasks('running')) {
-      log.info('resuming task', { task: task.id, round: task.currentRound });
-      try {
-        await this.launch(task);
-      } catch (error) {
-        // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
-        log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
-        await this.storage.endTask(task.id, 'failed');
+    if (this.storage.shared) {
+      await this.keepLeases();
+      return;
+    }
+    for (const task of await this.storage.listTasks('running')) await this.resumeTask(task);
+  }
+
+  private async resumeTask(task: TaskView): Promise<void> {
+    log.info('resuming task', { task: task.id, round: task.currentRound });
+    try {
+      await this.launch(task);
+    } catch (error) {
+      // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
+      log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
+      await this.storage.endTask(task.id, 'failed');
+    }
+  }
+
+  private get leaseMs(): number {
+    return (this.options.leaseSeconds ?? 10) * 1000;
+  }
+
+  /** One pass over the leases, then the next in a third of a lease's time (so two renewals may fail in a row). */
+  private async keepLeases(): Promise<void> {
+    try {
+      await this.renewLeases();
+    } catch (error) {
+      log.warn('cannot renew leases', { error: (error as Error).message });
+    }
+    if (!this.closed) this.leaseTimer = setTimeout(() => void this.keepLeases(), this.leaseMs / 3);
+  }
+
+  private async renewLeases(): Promise<void> {
+    const holder = this.instance;
+    for (const taskId of this.leased) {
+      const runner = this.runtimes.get(taskId)?.runner;
+      if (!runner?.running) {
+        // Ended here: the task is no one's to run any more.
+        this.leased.delete(taskId);
+        await this.storage.releaseLease(taskLease(taskId), holder);
+      } else if (!(await this.storage.acquireLease(taskLease(taskId), holder, this.leaseMs))) {
+        log.warn('lost the task to another instance', { task: taskId });
+        this.leased.delete(taskId);
+        this.drop(taskId);
+      } else {
+        for (const address of await this.directory.refresh(taskId)) runner.clientGone(address);
       }
     }
+    if (this.settlement) {
+      const held = await this.storage.acquireLease(chainLease, holder, this.leaseMs);
+      if (held && !this.holdsChain) log.info('sending the settlement transactions from this instance');
+      this.holdsChain = held;
+    }
+    for (const task of await this.storage.listTasks('running')) {
+      if (this.closed || this.runtimes.get(task.id)?.runner.running) continue;
+      if (!(await this.storage.acquireLease(taskLease(task.id), holder, this.leaseMs))) continue;
+      log.info('took the task over', { task: task.id });
+      this.leased.add(task.id);
+      await this.directory.load(task.id);
+      await this.resumeTask(task);
+    }
+  }
+
+  /** Stops running a task here (its lease went to another instance). */
+  private drop(taskId: string): void {
+    const runtime = this.runtimes.get(taskId);
+    if (!runtime) return;
+    runtime.runner.stop();
+    runtime.model.dispose();
+    this.runtimes.delete(taskId);
+  }
+
+  /**
+   * Runs `here` with the task's runner if it runs on this instance; otherwise sends the request to the instance
+   * holding its lease, waiting out a takeover (until another instance picks the task up, or `leaseSeconds` × 3).
+   */
+  private async whereRunning<T>(
+    taskId: string,
+    here: (runner: TaskRunner) => Promise<T>,
+    request: { kind: 'update' | 'cancel'; body: object },
+  ): Promise<T> {
+    const giveUp = Date.now() + 3 * this.leaseMs;
+    for (;;) {
+      const runner = this.runtimes.get(taskId)?.runner;
+      if (runner?.running || !this.cluster) {
+        if (!runner) throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is not running`);
+        return here(runner);
+      }
+      const lease = taskLease(taskId);
+      const holder = await this.storage.leaseHolder(lease);
+      if (holder !== undefined && holder !== this.instance) {
+        const stillThere = async (): Promise<boolean> => (await this.storage.leaseHolder(lease)) === holder;
+        try {
+          return (await this.cluster.request(holder, request.kind, request.body, stillThere)) as T;
+        } catch (error) {
+          if (!(error instanceof NotHere)) throw error;
+        }
+      }
+      if ((await this.getTask(taskId)).status !== 'running') {
+        throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is not running`);
+      }
+      if (Date.now() > giveUp) throw new ZkflError('UNAVAILABLE', `no coordinator instance runs task ${taskId} now`);
+      await sleep(500);
+    }
+  }
+
+  /** A request from another instance for a task this one runs (see whereRunning). */
+  async handleRequest(kind: string, body: unknown): Promise<unknown> {
+    const { taskId } = body as { taskId: string };
+    const runner = this.runtimes.get(taskId)?.runner;
+    if (!runner?.running) throw notHere;
+    if (kind === 'update') {
+      const { address, payload } = body as { address: string; payload: UpdatePayload };
+      return (await runner.submit(address, payload)) ?? null;
+    }
+    if (kind === 'cancel') return runner.cancel();
+    throw new Error(`unknown request ${kind}`);
   }
 
   /**
@@ -320,6 +463,10 @@ export class Coordinator {
     const zk = this.zkParameters(spec, initial.length);
     const id = `t-${randomBytes(6).toString('hex')}`;
     await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
+    if (this.storage.shared) {
+      await this.storage.acquireLease(taskLease(id), this.instance, this.leaseMs);
+      this.leased.add(id);
+    }
     const task = (await this.storage.getTask(id))!;
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
@@ -331,10 +478,8 @@ export class Coordinator {
     const task = await this.getTask(taskId);
     if (task.spec.owner !== owner)
       throw new ZkflError('FORBIDDEN', `only the task's owner ${task.spec.owner} cancels it`);
-    const runtime = this.runtimes.get(taskId);
-    if (task.status !== 'running' || !runtime)
-      throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    await runtime.runner.cancel();
+    if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
+    await this.whereRunning(taskId, (runner) => runner.cancel(), { kind: 'cancel', body: { taskId } });
     log.info('task cancelled by its owner', { task: taskId, owner });
     return this.getTask(taskId);
   }
@@ -413,7 +558,9 @@ export class Coordinator {
       checker: this.checker,
       identity: this.identity,
       ...(this.settlement ? { settlement: this.settlement } : {}),
+      ...(this.storage.shared ? { fence: { name: taskLease(task.id), holder: this.instance } satisfies Fence } : {}),
     });
+    this.runtimes.get(task.id)?.model.dispose();
     this.runtimes.set(task.id, { runner, model, evaluationSet });
     await runner.start(prepared?.initial);
   }
@@ -528,24 +675,34 @@ export class Coordinator {
     joinedTaskId: string | undefined,
     payload: UpdatePayload,
   ): Promise<Receipt | undefined> {
-    const runtime = this.runtimes.get(payload.taskId);
-    // A running task exists: only for another one does a wrong id cost a read.
-    if (!runtime) await this.getTask(payload.taskId);
+    const runner = this.runtimes.get(payload.taskId)?.runner;
+    // A task running here exists: only for another one does a wrong id cost a read.
+    if (!runner?.running) await this.getTask(payload.taskId);
     if (joinedTaskId !== payload.taskId) {
       throw new ZkflError(
         'WRONG_TASK',
         `update is for task ${payload.taskId}; this connection joined ${joinedTaskId ?? 'no task'}`,
       );
     }
-    if (!runtime) throw new ZkflError('TASK_NOT_RUNNING', `task ${payload.taskId} is not running`);
-    return runtime.runner.submit(address, payload);
+    const receipt = await this.whereRunning(payload.taskId, (here) => here.submit(address, payload), {
+      kind: 'update',
+      body: { taskId: payload.taskId, address, payload },
+    });
+    return receipt ?? undefined;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.leaseTimer);
     for (const { runner, model } of this.runtimes.values()) {
       runner.stop();
       model.dispose();
     }
+    // Another instance may take these over at once, rather than once their leases expire.
+    for (const taskId of this.leased) {
+      await this.storage.releaseLease(taskLease(taskId), this.instance).catch(() => undefined);
+    }
+    if (this.holdsChain) await this.storage.releaseLease(chainLease, this.instance).catch(() => undefined);
     this.runtimes.clear();
     await this.checker.close();
     await this.settlement?.close();

@@ -103,6 +103,8 @@ export interface Tables {
     last_error: string | null;
   };
   running_sums: { task_id: string; round: number; sum: Bytes; total_weight: number; count: number };
+  /** Who runs what among coordinator instances sharing the database (`task:<id>`, `chain`), and until when (ms). */
+  leases: { name: string; holder: string; expires_at: number };
 }
 
 export type Db = Kysely<Tables>;
@@ -258,6 +260,16 @@ function migrations(engine: Engine): Record<string, Migration> {
             .addColumn(column, sql.raw(type), (c) => c.notNull().defaultTo(0))
             .execute();
         }
+      },
+    },
+    '0004-leases': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', sql.raw(double), (c) => c.notNull())
+          .execute();
       },
     },
   };

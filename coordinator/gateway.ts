@@ -19,6 +19,7 @@ import { parseOrThrow } from '../protocol/validate.js';
 import type { Coordinator } from './coordinator.js';
 import { ConnectionsPerIp, type RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
+import type { InterServerEvents } from './cluster.js';
 import type { ClientDirectory } from './task-runner.js';
 
 interface SocketData {
@@ -28,17 +29,32 @@ interface SocketData {
   malformed: number;
 }
 
-export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 const log = createLogger('gateway');
 
-/** Who is connected to which task: the coordinator's view of its clients. */
+/** The room of every connection joined to a task, on any instance. */
+const taskRoom = (taskId: string): string => `task:${taskId}`;
+
+/**
+ * Who is connected to which task: the coordinator's view of its clients. With several instances (`clustered`) it
+ * lists the clients of every instance, each by the id of the socket it joined with, and reaches those of other
+ * instances through the adapter.
+ */
 export class SocketDirectory implements ClientDirectory {
-  private readonly byTask = new Map<string, Map<string, GatewaySocket>>();
+  /** task → address → id of the socket it joined with, here or on another instance. */
+  private readonly members = new Map<string, Map<string, string>>();
+  /** This instance's joined sockets. */
+  private readonly local = new Map<string, GatewaySocket>();
+
+  constructor(
+    private readonly io: GatewayServer,
+    readonly clustered: boolean,
+  ) {}
 
   connected(taskId: string): string[] {
-    return [...(this.byTask.get(taskId)?.keys() ?? [])];
+    return [...(this.members.get(taskId)?.keys() ?? [])];
   }
 
   send<E extends keyof ServerToClientEvents>(
@@ -47,27 +63,53 @@ export class SocketDirectory implements ClientDirectory {
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void {
-    this.byTask
-      .get(taskId)
-      ?.get(address)
-      ?.emit(event, ...args);
+    const id = this.members.get(taskId)?.get(address);
+    if (id === undefined) return;
+    const socket = this.local.get(id);
+    if (socket) socket.emit(event, ...args);
+    else if (this.clustered) this.io.to(id).emit(event, ...args);
   }
 
-  /** Registers the socket under the task; returns the socket it replaces (same address, same task), if any. */
-  add(taskId: string, socket: GatewaySocket): GatewaySocket | undefined {
-    const sockets = this.byTask.get(taskId) ?? new Map<string, GatewaySocket>();
-    this.byTask.set(taskId, sockets);
-    const previous = sockets.get(socket.data.address);
-    sockets.set(socket.data.address, socket);
-    return previous === socket ? undefined : previous;
+  /**
+   * `address` joined `taskId` over socket `id` (this instance's `socket`, or one of another instance); returns the
+   * id of the socket it replaces (same address, same task), if any.
+   */
+  joined(taskId: string, address: string, id: string, socket?: GatewaySocket): string | undefined {
+    if (socket) this.local.set(id, socket);
+    const members = this.members.get(taskId) ?? new Map<string, string>();
+    this.members.set(taskId, members);
+    const previous = members.get(address);
+    members.set(address, id);
+    return previous === id ? undefined : previous;
   }
 
-  /** Removes the socket if it is still the one registered; true when it was. */
-  remove(taskId: string, socket: GatewaySocket): boolean {
-    const sockets = this.byTask.get(taskId);
-    if (sockets?.get(socket.data.address) !== socket) return false;
-    sockets.delete(socket.data.address);
+  /** Socket `id` left; true when it was still the one `address` is known by. */
+  left(taskId: string, address: string, id: string): boolean {
+    this.local.delete(id);
+    const members = this.members.get(taskId);
+    if (members?.get(address) !== id) return false;
+    members.delete(address);
     return true;
+  }
+
+  /**
+   * Checks a task's members against the sockets every instance holds: those of an instance that died are gone.
+   * Returns their addresses. Entries added while the sockets are fetched are kept.
+   */
+  async refresh(taskId: string): Promise<string[]> {
+    const members = this.members.get(taskId);
+    if (!this.clustered || !members?.size) return [];
+    const known = [...members];
+    const live = new Set((await this.io.in(taskRoom(taskId)).fetchSockets()).map((socket) => socket.id));
+    return known.filter(([address, id]) => !live.has(id) && this.left(taskId, address, id)).map(([address]) => address);
+  }
+
+  /** Learns the members of a task this instance starts running from every instance's sockets. */
+  async load(taskId: string): Promise<void> {
+    if (!this.clustered) return;
+    for (const socket of await this.io.in(taskRoom(taskId)).fetchSockets()) {
+      if (socket.data.taskId === taskId) this.joined(taskId, socket.data.address, socket.id);
+    }
   }
 }
 
@@ -179,16 +221,17 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         if (!socket.connected) return joined;
         if (socket.data.taskId && socket.data.taskId !== taskId) leave(socket);
         socket.data.taskId = taskId;
-        const replaced = directory.add(taskId, socket);
+        void socket.join(taskRoom(taskId));
+        const replaced = directory.joined(taskId, address, socket.id, socket);
+        if (directory.clustered) io.serverSideEmit('zkfl:joined', taskId, address, socket.id);
         if (replaced) {
-          // The newer connection wins (a client that reconnected, or a second one run with the same key); the older
-          // is told why before it is dropped.
-          replaced.data.taskId = undefined;
-          replaced.emit('zkfl:error', {
+          // The newer connection wins (a client that reconnected, or a second one run with the same key); the older,
+          // on whichever instance, is told why before it is dropped.
+          io.in(replaced).emit('zkfl:error', {
             code: 'SUPERSEDED',
             message: `another connection signed in as ${address} joined task ${taskId}; give each client its own key`,
           });
-          replaced.disconnect(true);
+          io.in(replaced).disconnectSockets(true);
           log.warn('a newer connection took over an address', { task: taskId, address });
         }
         log.info('client joined', { task: taskId, address });
@@ -222,7 +265,19 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
   });
 
   function leave(socket: GatewaySocket): void {
-    const { taskId } = socket.data;
-    if (taskId && directory.remove(taskId, socket)) coordinator.clientLeft(taskId, socket.data.address);
+    const { taskId, address } = socket.data;
+    if (!taskId) return;
+    void socket.leave(taskRoom(taskId));
+    if (directory.clustered) io.serverSideEmit('zkfl:left', taskId, address, socket.id);
+    if (directory.left(taskId, address, socket.id)) coordinator.clientLeft(taskId, address);
   }
+
+  // What the other instances' clients do.
+  io.on('zkfl:joined', (taskId, address, id) => {
+    const replaced = directory.joined(taskId, address, id);
+    coordinator.clientJoined(taskId, replaced ? address : undefined);
+  });
+  io.on('zkfl:left', (taskId, address, id) => {
+    if (directory.left(taskId, address, id)) coordinator.clientLeft(taskId, address);
+  });
 }

@@ -21,6 +21,12 @@ export interface CoordinatorOptions {
    * than by this process's verifier pool. @default none: the in-process pool
    */
   redis?: string;
+  /**
+   * With a PostgreSQL database: seconds an instance's hold on a task (and on sending transactions) lasts unless
+   * renewed. It renews every third of that; another instance takes over what an instance stopped renewing once it
+   * expires. @default 10
+   */
+  leaseSeconds?: number;
   /** Interface to listen on. @default '127.0.0.1' */
   host: string;
   /** TCP port; 0 picks a free one. @default 8080 */

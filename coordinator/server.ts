@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import express from 'express';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
+import { ClusterRequests, redisAdapter } from './cluster.js';
 import { Coordinator } from './coordinator.js';
 import { bundleDashboard, dashboardRouter } from './dashboard.js';
 import { attachGateway, type GatewayServer, SocketDirectory } from './gateway.js';
@@ -28,16 +29,26 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(overrides: Partial<CoordinatorOptions> = {}): Promise<RunningCoordinator> {
   const options = { ...defaultCoordinatorOptions, ...overrides };
-  const directory = new SocketDirectory();
   mkdirSync(options.dataDir, { recursive: true });
   const storage = await Storage.open(
     options.database ?? join(options.dataDir, 'coordinator.sqlite'),
     options.rejectionLimits,
   );
-  const coordinator = new Coordinator(options, directory, storage);
+  // With Redis, instances share socket.io's rooms and reach one another (coordinator/cluster.ts).
+  const redis = options.redis === undefined ? undefined : redisAdapter(options.redis);
   const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1);
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
+  const http = createServer(app);
+  const io: GatewayServer = new Server(http, {
+    // Updates up to maxPayloadBytes are parsed and, if too large, refused with PAYLOAD_TOO_LARGE; beyond twice
+    // that socket.io drops the connection before parsing, to bound memory.
+    maxHttpBufferSize: 2 * options.maxPayloadBytes,
+    serveClient: false,
+    ...(redis ? { adapter: redis.adapter } : {}),
+  });
+  const directory = new SocketDirectory(io, redis !== undefined);
+  const coordinator = new Coordinator(options, directory, storage);
   app.disable('x-powered-by');
   app.use(dashboardRouter(await bundleDashboard()));
   app.use(
@@ -50,16 +61,11 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
       maxUploadBytes: options.limits?.evaluationBytes ?? defaultTaskLimits.evaluationBytes,
     }),
   );
-  const http = createServer(app);
-  const io: GatewayServer = new Server(http, {
-    // Updates up to maxPayloadBytes are parsed and, if too large, refused with PAYLOAD_TOO_LARGE; beyond twice
-    // that socket.io drops the connection before parsing, to bound memory.
-    maxHttpBufferSize: 2 * options.maxPayloadBytes,
-    serveClient: false,
-  });
   attachGateway(io, { coordinator, directory, auth, rateLimiter, maxPayloadBytes: options.maxPayloadBytes });
   attachWatch(io, coordinator, rateLimiter.limits.connectionsPerIp);
-  await coordinator.resume();
+  const cluster =
+    redis && new ClusterRequests(io, coordinator.instance, (kind, body) => coordinator.handleRequest(kind, body));
+  await coordinator.resume(cluster);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, resolve);
@@ -74,6 +80,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     close: async () => {
       await coordinator.close();
       await io.close();
+      redis?.close();
     },
   };
 }

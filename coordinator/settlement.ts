@@ -65,6 +65,8 @@ export class Settlement {
     private readonly wallet: Wallet,
     readonly deployment: Deployment,
     private readonly options: SettlementOptions = defaultSettlementOptions,
+    /** Whether this process may send transactions now (instances sharing a database take turns). */
+    private readonly maySend: () => boolean = () => true,
   ) {
     this.rewards = new RewardsContract(deployment.rewards, wallet);
     this.provider = wallet.provider!;
@@ -178,7 +180,7 @@ export class Settlement {
 
   /** Sends pending actions in order until none is left or the chain cannot be reached. */
   private kick(): void {
-    if (this.closed) return;
+    if (this.closed || !this.maySend()) return;
     if (this.running) {
       this.again = true;
       return;

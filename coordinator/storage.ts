@@ -136,17 +136,66 @@ export interface RoundCounts {
 
 const bytes = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
+/**
+ * The lease a write is made under: it commits only while `holder` still holds `name`, so an instance that lost a
+ * task to another (it stalled past its lease) cannot write into the round the other now runs.
+ */
+export interface Fence {
+  name: string;
+  holder: string;
+}
+
+export class LeaseLost extends Error {}
+
 export class Storage {
   private constructor(
     private readonly db: Db,
     private readonly rejectionLimits: RejectionLimits,
+    /** Several coordinator instances may share this database (PostgreSQL): tasks run under leases. */
+    readonly shared: boolean,
   ) {}
 
   /** Opens (and migrates) the database at `location`: a PostgreSQL URL or a SQLite file's path. */
   static async open(location: string, rejectionLimits = defaultRejectionLimits): Promise<Storage> {
     const { db, engine } = await openDatabase(location);
-    const storage = new Storage(db, rejectionLimits);
+    const storage = new Storage(db, rejectionLimits, engine === 'postgres');
     return engine === 'postgres' ? retryingWhileAway(storage) : storage;
+  }
+
+  /**
+   * Takes or renews the lease `name` for `holder` until `ttlMs` from now; true when `holder` has it. A lease is
+   * taken from another holder only once it expired.
+   */
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const values = { holder, expires_at: now + ttlMs };
+    const row = await this.db
+      .insertInto('leases')
+      .values({ name, ...values })
+      .onConflict((conflict) =>
+        conflict
+          .column('name')
+          .doUpdateSet(values)
+          .where((eb) => eb.or([eb('leases.holder', '=', holder), eb('leases.expires_at', '<', now)])),
+      )
+      .returning('holder')
+      .executeTakeFirst();
+    return row?.holder === holder;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
+  }
+
+  /** Who holds the lease `name` now, if anyone. */
+  async leaseHolder(name: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('leases')
+      .select('holder')
+      .where('name', '=', name)
+      .where('expires_at', '>=', Date.now())
+      .executeTakeFirst();
+    return row?.holder;
   }
 
   close(): Promise<void> {
@@ -398,8 +447,10 @@ export class Storage {
     update: AcceptedUpdate & UpdateEvidence,
     sum: RunningSum,
     counts: RoundCounts,
+    fence?: Fence,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await checkFence(trx, fence, this.shared);
       await addCounts(trx, taskId, round, counts);
       const { count } = await trx
         .selectFrom('updates')
@@ -495,8 +546,9 @@ export class Storage {
    * Closes a round in one transaction: its metrics and resulting model hash, the task's next round (or its
    * completion), and the running sum it no longer needs.
    */
-  async finishRound(taskId: string, round: number, result: RoundResult): Promise<void> {
+  async finishRound(taskId: string, round: number, result: RoundResult, fence?: Fence): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await checkFence(trx, fence, this.shared);
       await trx
         .updateTable('rounds')
         .set({
@@ -614,6 +666,24 @@ export class Storage {
  * The storage with every call retried while the PostgreSQL server is away (a restart): a transaction cut off by
  * it was rolled back, so running it again is safe. Other errors, and an outage past a minute, are thrown.
  */
+/**
+ * Throws LeaseLost unless the fence's holder still holds its lease; on PostgreSQL the lease row stays locked until
+ * the transaction ends, so no other instance takes the lease between this check and the commit.
+ */
+async function checkFence(trx: Transaction<Tables>, fence: Fence | undefined, rowLocks: boolean): Promise<void> {
+  if (!fence) return;
+  const lease = await trx
+    .selectFrom('leases')
+    .select(['holder', 'expires_at'])
+    .where('name', '=', fence.name)
+    // SQLite has no row locks: its transactions hold the whole database.
+    .$if(rowLocks, (query) => query.forUpdate())
+    .executeTakeFirst();
+  if (lease?.holder !== fence.holder || lease.expires_at < Date.now()) {
+    throw new LeaseLost(`${fence.holder} no longer holds ${fence.name}`);
+  }
+}
+
 function retryingWhileAway(storage: Storage): Storage {
   return new Proxy(storage, {
     get(target, name, receiver) {

@@ -34,7 +34,7 @@ import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
 import type { Settlement } from './settlement.js';
-import type { Storage } from './storage.js';
+import { type Fence, LeaseLost, type Storage } from './storage.js';
 import { type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 /** How the runner reaches clients; implemented by the socket gateway. */
@@ -63,6 +63,8 @@ export interface TaskRunnerContext {
   identity: Signer;
   /** Present when the coordinator settles on a chain; used by tasks created `onchain`. */
   settlement?: Settlement;
+  /** The task's lease when instances share the database: updates and round results commit only under it. */
+  fence?: Fence;
 }
 
 interface ActiveRound {
@@ -109,6 +111,11 @@ export class TaskRunner {
 
   get currentRound(): number | undefined {
     return this.round?.number;
+  }
+
+  /** False once the task ended here, or this instance stopped running it. */
+  get running(): boolean {
+    return !this.stopped;
   }
 
   /** Starts a new task from its initial weights, or resumes one from its last checkpoint and running sum. */
@@ -392,7 +399,7 @@ export class TaskRunner {
       round.pending.delete(address);
       try {
         const counts = { answered: 1, proofsVerified: checked.proofsVerified, verifySeconds: checked.verifySeconds };
-        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts);
+        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts, this.ctx.fence);
       } catch (error) {
         // The in-memory sum now holds an update the database does not: stop rather than diverge.
         this.fail(error);
@@ -458,7 +465,7 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     const signed = await this.signedRecord(round, metrics, modelHashAfter, scoring);
-    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
+    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed }, this.ctx.fence);
     await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
@@ -608,6 +615,12 @@ export class TaskRunner {
   }
 
   private fail(error: unknown): void {
+    if (error instanceof LeaseLost) {
+      // Another instance runs the task now, from what was stored: nothing here may write to it any more.
+      log.warn('stopped: the task is run by another instance now', { task: this.taskId });
+      this.stop();
+      return;
+    }
     log.error('task failed', { task: this.taskId, error: (error as Error).stack ?? String(error) });
     this.end('failed').catch((failure: unknown) =>
       log.error('could not record the failure', { task: this.taskId, error: String(failure) }),

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClientEvent } from '../../client/client.js';
 import { dataRoot } from './fixtures.js';
+import { eventually } from './rest.js';
 
 const cli = fileURLToPath(new URL('../../bin/zkfl.js', import.meta.url));
 const running = new Set<ChildProcess>();
@@ -41,8 +42,8 @@ export interface CoordinatorProcess extends Spawned {
   port: number;
 }
 
-/** A coordinator process naming evaluation sets under the tests' data root. */
-export async function spawnCoordinator(dataDir: string, port = 0): Promise<CoordinatorProcess> {
+/** A coordinator process naming evaluation sets under the tests' data root; `extra`: more of its options. */
+export async function spawnCoordinator(dataDir: string, port = 0, extra: string[] = []): Promise<CoordinatorProcess> {
   const spawned = spawnZkfl([
     'coordinator',
     '--port',
@@ -51,6 +52,8 @@ export async function spawnCoordinator(dataDir: string, port = 0): Promise<Coord
     dataDir,
     '--data-root',
     dataRoot,
+    // Before the default level: the first --log-level counts.
+    ...extra,
     '--log-level',
     'warn',
   ]);
@@ -62,6 +65,17 @@ export async function spawnCoordinator(dataDir: string, port = 0): Promise<Coord
     void spawned.exited.then((code) => reject(new Error(`coordinator exited (${code}): ${spawned.stderr.join('\n')}`)));
   });
   return { ...spawned, url, port: Number(new URL(url).port) };
+}
+
+/** A `zkfl worker` verifying proofs from the queue in Redis, once it says so. */
+export async function spawnWorker(redisUrl: string, lockSeconds = 10): Promise<Spawned> {
+  const worker = spawnZkfl(['worker', '--redis', redisUrl, '--lock-seconds', String(lockSeconds)]);
+  await eventually(
+    () => Promise.resolve(worker.stderr.some((line) => line.startsWith('verifying proofs')) ? true : undefined),
+    30,
+    'the worker to start',
+  );
+  return worker;
 }
 
 export interface ClientProcess extends Spawned {

@@ -3,7 +3,7 @@
  * in the integration lane, so that the two cannot drift apart.
  */
 import { expect } from 'chai';
-import type { Storage } from '../../coordinator/storage.js';
+import { LeaseLost, type Storage } from '../../coordinator/storage.js';
 import { RunningSum } from '../../ml/aggregation.js';
 import type { SignedRoundRecord } from '../../protocol/audit.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
@@ -183,5 +183,44 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(actions[0]).to.include({ status: 'done', txHash: '0xt', attempts: 2, lastError: null, rawTx: null });
     expect(actions[1]!.args).to.deep.equal(['0xh']);
     expect(await storage.pendingChainActions()).to.have.length(2);
+  });
+
+  it('leases: held by one instance at a time, renewed by it, taken over once expired; writes fenced by them', async () => {
+    await storage.createTask({ id: 't-6', spec, zk, numParams: 4, modelHash: 'h0' });
+    const lease = 'task:t-6';
+    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(true);
+    expect(await storage.acquireLease(lease, 'b', 60_000)).to.equal(false);
+    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(true);
+    expect(await storage.leaseHolder(lease)).to.equal('a');
+    // a stops renewing: its lease runs out, and b takes the task over.
+    expect(await storage.acquireLease(lease, 'a', 1)).to.equal(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await storage.leaseHolder(lease)).to.equal(undefined);
+    expect(await storage.acquireLease(lease, 'b', 60_000)).to.equal(true);
+    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(false);
+
+    // What a writes under its lost lease is refused; b's goes in.
+    const sum = RunningSum.empty(4);
+    sum.add([1, 1, 1, 1], 10, [3], 4);
+    let refused: unknown;
+    await storage
+      .recordAccepted('t-6', 1, update('0xaa', [1, 1, 1, 1]), sum, {}, { name: lease, holder: 'a' })
+      .catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(LeaseLost);
+    await storage.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {}, { name: lease, holder: 'b' });
+    expect((await storage.acceptedUpdates('t-6', 1)).map((u) => u.address)).to.deep.equal(['0xbb']);
+    const result = { accuracy: 0.5, loss: 1, modelHashAfter: 'h1', last: false, signed: signed(1) };
+    refused = undefined;
+    await storage
+      .finishRound('t-6', 1, result, { name: lease, holder: 'a' })
+      .catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(LeaseLost);
+    expect((await storage.getRound('t-6', 1))!.phase).to.equal('open');
+
+    // Released: anyone may take it at once.
+    await storage.releaseLease(lease, 'a');
+    expect(await storage.leaseHolder(lease)).to.equal('b');
+    await storage.releaseLease(lease, 'b');
+    expect(await storage.acquireLease(lease, 'c', 60_000)).to.equal(true);
   });
 }

@@ -34,3 +34,41 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
   await listen();
   return { url: `http://127.0.0.1:${port}`, down, up: listen, close: down };
 }
+
+/**
+ * A failover load balancer, as deployments put in front of several coordinator instances: each connection goes to
+ * the first target that accepts it, so clients land on the first instance while it lives and on the next after.
+ */
+export async function failoverProxy(targets: URL[]): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server = createServer((inbound) => {
+    track(inbound);
+    inbound.pause();
+    const attempt = (index: number): void => {
+      const target = targets[index];
+      if (!target) return void inbound.destroy();
+      const outbound = connect(Number(target.port), target.hostname);
+      outbound.once('error', () => attempt(index + 1));
+      outbound.once('connect', () => {
+        track(outbound);
+        inbound.pipe(outbound).pipe(inbound);
+        inbound.resume();
+      });
+    };
+    attempt(0);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

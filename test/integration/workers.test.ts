@@ -11,20 +11,10 @@ import { redisConnection, VerificationQueue, verificationQueueName } from '../..
 import type { AuditBundle } from '../../protocol/audit.js';
 import { runClients } from '../helpers/clients.js';
 import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
-import { type Spawned, spawnZkfl } from '../helpers/processes.js';
+import { spawnWorker } from '../helpers/processes.js';
 import { type Redis, startRedis } from '../helpers/redis.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
-
-async function spawnWorker(redisUrl: string, lockSeconds = 10): Promise<Spawned> {
-  const worker = spawnZkfl(['worker', '--redis', redisUrl, '--lock-seconds', String(lockSeconds)]);
-  await eventually(
-    () => Promise.resolve(worker.stderr.some((line) => line.startsWith('verifying proofs')) ? true : undefined),
-    30,
-    'the worker to start',
-  );
-  return worker;
-}
 
 describe('verification workers', function () {
   this.timeout(240_000);

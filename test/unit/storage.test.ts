@@ -57,7 +57,12 @@ describe('coordinator storage on SQLite', () => {
     await (await Storage.open(path)).close();
     const migrated = new Database(path);
     const names = migrated.prepare('SELECT name FROM kysely_migration ORDER BY name').all() as Array<{ name: string }>;
-    expect(names.map((row) => row.name)).to.deep.equal(['0001-initial', '0002-explicit-order', '0003-round-counts']);
+    expect(names.map((row) => row.name)).to.deep.equal([
+      '0001-initial',
+      '0002-explicit-order',
+      '0003-round-counts',
+      '0004-leases',
+    ]);
     migrated.close();
   });
 });

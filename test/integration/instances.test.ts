@@ -1,0 +1,93 @@
+/**
+ * One deployment of several coordinator instances (real processes) sharing a real PostgreSQL and Redis, with proofs
+ * verified by two `zkfl worker` processes: clients on either instance train one task; the instance running it is
+ * SIGKILLed mid-round, and the other takes the task over and finishes it, with no accepted update lost and no
+ * round aggregated twice.
+ */
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { CoordinatorApi } from '../../protocol/api.js';
+import { smallTask, writeShards } from '../helpers/fixtures.js';
+import { type Postgres, startPostgres } from '../helpers/postgres.js';
+import { type CoordinatorProcess, spawnClient, spawnCoordinator, spawnWorker } from '../helpers/processes.js';
+import { type Redis, startRedis } from '../helpers/redis.js';
+import { createTask, eventually, getRounds } from '../helpers/rest.js';
+import { failoverProxy } from '../helpers/tcp-proxy.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('several coordinator instances', function () {
+  this.timeout(300_000);
+  const dir = tempDir();
+  let postgres: Postgres;
+  let redis: Redis;
+
+  before(async () => {
+    [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  });
+  after(async () => {
+    await Promise.all([postgres?.stop(), redis?.stop()]);
+  });
+
+  it('hands a task to the surviving instance when the one running it is killed mid-round', async () => {
+    const database = await postgres.database('instances');
+    // Instances of one deployment share the database, Redis, and the data directory (checkpoints, key, uploads).
+    const dataDir = join(dir, 'shared');
+    const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '3'];
+    await Promise.all([spawnWorker(redis.url), spawnWorker(redis.url)]);
+    const a: CoordinatorProcess = await spawnCoordinator(dataDir, 0, options);
+    const b = await spawnCoordinator(dataDir, 0, options);
+    // Clients behind the balancer reach a while it lives, then b.
+    const balancer = await failoverProxy([new URL(a.url), new URL(b.url)]);
+    try {
+      // Created on a, so a runs it.
+      const task = await createTask(a.url, smallTask({ rounds: 3, clientsPerRound: { min: 3, target: 3 } }));
+      const [quick, other, slow] = writeShards(dir, [200, 200, 6000]);
+      const clients = [
+        // On b from the start: its updates go to a through Redis until a dies.
+        spawnClient(b.url, task.id, quick!, join(dir, 'on-b.json')),
+        spawnClient(balancer.url, task.id, other!, join(dir, 'on-a.json')),
+        // Slow enough to be training when a is killed.
+        spawnClient(balancer.url, task.id, slow!, join(dir, 'slow-on-a.json')),
+      ];
+
+      const beforeKill = await eventually(
+        async () => {
+          const rounds = await getRounds(b.url, task.id);
+          const second = rounds[1];
+          return second?.phase === 'training' && second.participants.length >= 1 ? rounds : undefined;
+        },
+        180,
+        'an accepted update in round 2',
+      );
+      expect(beforeKill[0]!.participants).to.have.length(3);
+      a.child.kill('SIGKILL');
+      await a.exited;
+
+      expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0, 0]);
+      const api = new CoordinatorApi(b.url);
+      expect((await api.task(task.id)).status).to.equal('completed');
+      const rounds = await getRounds(b.url, task.id);
+      expect(rounds.map((round) => [round.phase, round.participants.length])).to.deep.equal([
+        ['evaluated', 3],
+        ['evaluated', 3],
+        ['evaluated', 3],
+      ]);
+      // Round 1 as a recorded it; round 2 kept every update accepted before the kill.
+      expect(rounds[0]!.modelHashAfter).to.equal(beforeKill[0]!.modelHashAfter);
+      const kept = rounds[1]!.participants.map((p) => [p.address, p.commitment]);
+      for (const accepted of beforeKill[1]!.participants) {
+        expect(kept).to.deep.include([accepted.address, accepted.commitment]);
+      }
+      expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
+      expect(rounds.map((round) => round.proofsVerified)).to.deep.equal([3, 3, 3]);
+      // Each round aggregated once: one signed record per round, each model following the one before.
+      const bundle = await api.audit(task.id);
+      expect(bundle.rounds.map((signed) => signed.record.round)).to.deep.equal([1, 2, 3]);
+      for (let r = 1; r < 3; r++) {
+        expect(bundle.rounds[r]!.record.modelHashBefore).to.equal(bundle.rounds[r - 1]!.record.modelHashAfter);
+      }
+    } finally {
+      await balancer.close();
+    }
+  });
+});
