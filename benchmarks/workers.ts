@@ -6,20 +6,16 @@
  *
  *   ZKFL_PTAU=… npm run bench:workers
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { type ProofVerifier, VerifierPool } from '../circuits/verifier.js';
 import { VerificationQueue } from '../coordinator/verification-queue.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { defaultChunkProof } from './lib/chunk-proof.js';
 import { machine } from './lib/machine.js';
+import { startWorkerProcess } from './lib/processes.js';
 
 const proofs = 400;
-const cli = fileURLToPath(new URL('../bin/zkfl.js', import.meta.url));
 const { chunk, verificationKey } = await defaultChunkProof();
 let run = 0;
 
@@ -47,14 +43,7 @@ const queue = new VerificationQueue(redis.url, 120_000);
 const workers = [];
 try {
   for (const count of [1, 2]) {
-    while (workers.length < count) {
-      const worker = spawn(process.execPath, [cli, 'worker', '--redis', redis.url, '--log-level', 'warn'], {
-        stdio: ['ignore', 'inherit', 'pipe'],
-      });
-      // It says so on stderr once it listens to the queue.
-      await once(createInterface({ input: worker.stderr }), 'line');
-      workers.push(worker);
-    }
+    while (workers.length < count) workers.push(await startWorkerProcess(redis.url));
     rows.push([`queue, ${count} zkfl worker(s)`, await throughput(queue.verifier(verificationKey))]);
   }
 } finally {

@@ -41,7 +41,8 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
-                   [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--key FILE] [CHAIN]
+                   [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--circuit default|test]
+                   [--key FILE] [CHAIN]
   zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
   zkfl task cancel --task ID --key FILE [--coordinator URL]
@@ -194,6 +195,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     database: { type: 'string' },
     redis: { type: 'string' },
     'lease-seconds': { type: 'string' },
+    circuit: { type: 'string' },
     'data-root': { type: 'string' },
     owners: { type: 'string' },
     limits: { type: 'string' },
@@ -206,7 +208,11 @@ async function coordinatorCommand(args: string[]): Promise<void> {
   const notAddress = owners.find((owner): boolean => !isAddress(owner));
   if (notAddress !== undefined)
     throw new ZkflError('VALIDATION_FAILED', `--owners: ${notAddress} is not an address`, 'owners');
+  const circuit = (values.circuit as string | undefined) ?? defaultCoordinatorOptions.circuit;
+  if (circuit !== 'default' && circuit !== 'test')
+    throw new ZkflError('VALIDATION_FAILED', `--circuit: ${circuit} is not default or test`, 'circuit');
   const running = await startCoordinator({
+    circuit,
     ...(chain ? { chain } : {}),
     ...(values.key ? { keyFile: values.key as string } : {}),
     ...(password(values) !== undefined ? { keyPassword: password(values) } : {}),

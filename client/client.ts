@@ -240,6 +240,20 @@ function serveRounds(session: Session): Promise<ClientResult> {
   const working = new Set<number>();
   let refusedLogins = 0;
   let work = Promise.resolve();
+  /** Joined over the current connection; and who waits for the next join. */
+  let joined = false;
+  const joinWaiters: Array<() => void> = [];
+  /** True once the client is (or is again) joined to the task, false if not within `ms`. */
+  const rejoined = (ms: number): Promise<boolean> => {
+    if (joined && socket.connected) return new Promise((resolve) => setTimeout(() => resolve(true), 1000));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      joinWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  };
 
   const socket: ClientSocket = io(api.base, {
     transports: ['websocket'],
@@ -275,6 +289,8 @@ function serveRounds(session: Session): Promise<ClientResult> {
         if (response.ok) {
           emit({ type: 'joined', taskId: task.id, round: response.round });
           log.info('joined task', { task: task.id, round: response.round });
+          joined = true;
+          for (const resolve of joinWaiters.splice(0)) resolve();
         } else if (response.error.code === 'TASK_NOT_RUNNING') {
           // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
           api.task(task.id).then(
@@ -295,6 +311,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
     });
 
     socket.on('disconnect', (reason) => {
+      joined = false;
       emit({ type: 'disconnected', reason });
       if (reason !== 'io client disconnect') log.warn('disconnected from the coordinator', { reason });
     });
@@ -308,7 +325,7 @@ function serveRounds(session: Session): Promise<ClientResult> {
       }
       working.add(payload.round);
       work = work
-        .then(() => trainAndSubmit(session, socket, payload))
+        .then(() => trainAndSubmit(session, socket, payload, rejoined))
         .then(
           (ok) => {
             if (ok) accepted.add(payload.round);
@@ -336,8 +353,16 @@ function serveRounds(session: Session): Promise<ClientResult> {
   });
 }
 
-/** Trains one round from the global model and sends the update; true when the coordinator accepted it. */
-async function trainAndSubmit(session: Session, socket: ClientSocket, start: RoundStartPayload): Promise<boolean> {
+/**
+ * Trains one round from the global model and sends the update; true when the coordinator accepted it. `rejoined`
+ * waits until the client is joined again after a lost connection (false after the given milliseconds).
+ */
+async function trainAndSubmit(
+  session: Session,
+  socket: ClientSocket,
+  start: RoundStartPayload,
+  rejoined: (ms: number) => Promise<boolean>,
+): Promise<boolean> {
   const { options, task, dataset, model, wallet } = session;
   const emit = (event: ClientEvent): void => options.onEvent?.(event);
   const global = fromBytes(start.weights);
@@ -363,14 +388,23 @@ async function trainAndSubmit(session: Session, socket: ClientSocket, start: Rou
   const local = getFlatWeights(model);
   const delta = local.map((value, i) => value - global[i]!);
   const contribution = await contribute(session, start, delta);
-  const response = await submit(socket, options.ackTimeoutSeconds ?? 120, {
+  const ackSeconds = options.ackTimeoutSeconds ?? 120;
+  const update = {
     taskId: task.id,
     round: start.round,
     // The coordinator weighs by at most 2^20 examples (its integer sums stay exact).
     numSamples: Math.min(result.numSamples, 2 ** 20),
     ...contribution,
     trainLoss: result.loss,
-  });
+  };
+  let response = await submit(socket, ackSeconds, update);
+  // No verdict (the connection dropped, or the coordinator's instance went away): the same update once joined again.
+  // The coordinator answers with a code if the round no longer wants it, or already has it.
+  for (let retry = 1; !response.ok && response.error.code === 'UNAVAILABLE' && retry <= 3; retry++) {
+    log.warn(`round ${start.round}: ${response.error.message}; sending the update again once joined`);
+    if (!(await rejoined(ackSeconds * 1000))) break;
+    response = await submit(socket, ackSeconds, update);
+  }
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
     if (session.settlement) keepReceipt(session, start.round, contribution, response.receipt);

@@ -51,12 +51,16 @@ export class NotHere extends Error {}
 /** Thrown by a request handler: the task does not run on this instance. */
 export const notHere = new NotHere('the task does not run here');
 
-/** The socket.io adapter over Redis streams, and the Redis connection it holds. */
-export function redisAdapter(redisUrl: string): { adapter: ReturnType<typeof createAdapter>; close(): void } {
+/** A Redis connection shared by the adapter (which opens its own for blocking reads) and the sign-in tokens. */
+export function connectRedis(redisUrl: string): Redis {
   const redis = new Redis(redisConnection(redisUrl) as RedisOptions);
   redis.on('error', (error: Error) => log.warn('redis connection', { error: error.message }));
-  return { adapter: createAdapter(redis, { streamName: 'zkfl:socket.io' }), close: () => redis.disconnect() };
+  return redis;
 }
+
+/** The socket.io adapter over Redis streams. */
+export const redisAdapter = (redis: Redis): ReturnType<typeof createAdapter> =>
+  createAdapter(redis, { streamName: 'zkfl:socket.io' });
 
 /** Requests to the instance running a task, and the answers to those sent here. */
 export class ClusterRequests {

@@ -48,7 +48,7 @@ import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js
 import type { CoordinatorOptions } from './options.js';
 import { UpdateChecker } from './update-check.js';
 import type { CoordinatorEvents } from './events.js';
-import { type Fence, Storage } from './storage.js';
+import { Storage } from './storage.js';
 import { type ClientDirectory, TaskRunner } from './task-runner.js';
 import { type ClusterRequests, NotHere, notHere } from './cluster.js';
 
@@ -326,6 +326,7 @@ export class Coordinator {
       // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
       log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
       await this.storage.endTask(task.id, 'failed');
+      await this.releaseTask(task.id);
     }
   }
 
@@ -347,17 +348,17 @@ export class Coordinator {
     const holder = this.instance;
     for (const taskId of this.leased) {
       const runner = this.runtimes.get(taskId)?.runner;
-      if (!runner?.running) {
+      if (runner && !runner.running) {
         // Ended here: the task is no one's to run any more.
-        this.leased.delete(taskId);
-        await this.storage.releaseLease(taskLease(taskId), holder);
+        await this.releaseTask(taskId);
       } else if (!(await this.storage.acquireLease(taskLease(taskId), holder, this.leaseMs))) {
         log.warn('lost the task to another instance', { task: taskId });
         this.leased.delete(taskId);
         this.drop(taskId);
-      } else {
-        for (const address of await this.directory.refresh(taskId)) runner.clientGone(address);
+      } else if (runner) {
+        this.refreshClients(taskId, runner);
       }
+      // (No runner yet: the task is being created or resumed here.)
     }
     if (this.settlement) {
       const held = await this.storage.acquireLease(chainLease, holder, this.leaseMs);
@@ -365,16 +366,51 @@ export class Coordinator {
       this.holdsChain = held;
     }
     for (const task of await this.storage.listTasks('running')) {
-      if (this.closed || this.runtimes.get(task.id)?.runner.running) continue;
+      if (this.closed || this.leased.has(task.id)) continue;
       if (!(await this.storage.acquireLease(taskLease(task.id), holder, this.leaseMs))) continue;
-      log.info('took the task over', { task: task.id });
       this.leased.add(task.id);
-      await this.directory.load(task.id);
-      await this.resumeTask(task);
+      // As it stands now that no one else may write to it: the list was read before the lease was taken.
+      const current = (await this.storage.getTask(task.id))!;
+      if (current.status !== 'running') continue;
+      log.info('took the task over', { task: task.id, round: current.currentRound });
+      // Clients that join from now on are announced; those already connected elsewhere are asked for.
+      await this.directory
+        .load(current.id)
+        .catch((error: unknown) =>
+          log.warn('cannot list the clients of other instances', { task: task.id, error: String(error) }),
+        );
+      // In the background: a round resumed while aggregating takes a while, and the leases must go on.
+      this.resumeTask(current).catch((error: unknown) =>
+        log.error('could not record the failure', { task: current.id, error: String(error) }),
+      );
     }
   }
 
-  /** Stops running a task here (its lease went to another instance). */
+  private readonly refreshing = new Set<string>();
+
+  /**
+   * Forgets the task's clients whose instance went away (their sockets are gone with it); in the background, since
+   * asking every instance waits for the slowest, and lease renewals must not.
+   */
+  private refreshClients(taskId: string, runner: TaskRunner): void {
+    if (this.refreshing.has(taskId)) return;
+    this.refreshing.add(taskId);
+    this.directory
+      .refresh(taskId)
+      .then(
+        (gone) => gone.forEach((address) => runner.clientGone(address)),
+        (error: unknown) => log.debug('cannot list the clients of other instances', { error: String(error) }),
+      )
+      .finally(() => this.refreshing.delete(taskId));
+  }
+
+  /** Lets go of a task's lease (it ended here, or could not start): another instance may take it at once. */
+  private async releaseTask(taskId: string): Promise<void> {
+    if (!this.leased.delete(taskId)) return;
+    await this.storage.releaseLease(taskLease(taskId), this.instance);
+  }
+
+  /** Stops running a task here: its lease went to another instance, or it starts here again. */
   private drop(taskId: string): void {
     const runtime = this.runtimes.get(taskId);
     if (!runtime) return;
@@ -462,10 +498,17 @@ export class Coordinator {
     const initial = getFlatWeights(model);
     const zk = this.zkParameters(spec, initial.length);
     const id = `t-${randomBytes(6).toString('hex')}`;
-    await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
     if (this.storage.shared) {
-      await this.storage.acquireLease(taskLease(id), this.instance, this.leaseMs);
+      // Held before the task exists: no instance (this one's lease keeper included) may start it meanwhile.
       this.leased.add(id);
+      await this.storage.acquireLease(taskLease(id), this.instance, this.leaseMs);
+    }
+    try {
+      await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
+    } catch (error) {
+      model.dispose();
+      await this.releaseTask(id);
+      throw error;
     }
     const task = (await this.storage.getTask(id))!;
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
@@ -549,7 +592,9 @@ export class Coordinator {
     const evaluationSet = prepared?.evaluationSet ?? this.loadEvaluationSet(task.spec, true);
     const runner = new TaskRunner({
       task,
-      storage: this.storage,
+      storage: this.storage.shared
+        ? this.storage.fenced({ name: taskLease(task.id), holder: this.instance })
+        : this.storage,
       checkpoints: this.checkpoints,
       directory: this.directory,
       model,
@@ -558,9 +603,8 @@ export class Coordinator {
       checker: this.checker,
       identity: this.identity,
       ...(this.settlement ? { settlement: this.settlement } : {}),
-      ...(this.storage.shared ? { fence: { name: taskLease(task.id), holder: this.instance } satisfies Fence } : {}),
     });
-    this.runtimes.get(task.id)?.model.dispose();
+    this.drop(task.id);
     this.runtimes.set(task.id, { runner, model, evaluationSet });
     await runner.start(prepared?.initial);
   }

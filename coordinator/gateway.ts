@@ -223,6 +223,7 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         socket.data.taskId = taskId;
         void socket.join(taskRoom(taskId));
         const replaced = directory.joined(taskId, address, socket.id, socket);
+        // Before the older connection is dropped: its instance then knows the address has a newer one.
         if (directory.clustered) io.serverSideEmit('zkfl:joined', taskId, address, socket.id);
         if (replaced) {
           // The newer connection wins (a client that reconnected, or a second one run with the same key); the older,

@@ -35,10 +35,11 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   const ip = (req: Request): string => req.ip ?? 'unknown';
   /** Owner routes: the signed-in owner (in `res.locals.owner`), counted against the creation rate limit, before
    * the body is read at all. */
-  const owner: RequestHandler = (req, res, next) => {
-    const address = auth.sessionOwner(req.get('authorization'));
+  const owner: RequestHandler = async (req, res, next) => {
+    const address = await auth.sessionOwner(req.get('authorization'));
     res.locals['owner'] = address;
-    rateLimiter.take('creations', ip(req), address).then(() => next(), next);
+    await rateLimiter.take('creations', ip(req), address);
+    next();
   };
   const json = express.json({ limit: maxBodyBytes });
 
@@ -55,7 +56,7 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   router.get(at('settlement'), async (req, res) => void res.json(await coordinator.settlementOf(req.params.id)));
   router.get(at('nonce'), async (req, res) => {
     await rateLimiter.take('nonces', ip(req));
-    res.json(auth.nonce());
+    res.json(await auth.nonce());
   });
   router.post(at('session'), json, async (req, res) => {
     await rateLimiter.take('sign-ins', ip(req));

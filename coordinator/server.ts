@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import express from 'express';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
-import { ClusterRequests, redisAdapter } from './cluster.js';
+import { ClusterRequests, connectRedis, redisAdapter } from './cluster.js';
 import { Coordinator } from './coordinator.js';
 import { bundleDashboard, dashboardRouter } from './dashboard.js';
 import { attachGateway, type GatewayServer, SocketDirectory } from './gateway.js';
@@ -34,9 +34,9 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     options.database ?? join(options.dataDir, 'coordinator.sqlite'),
     options.rejectionLimits,
   );
-  // With Redis, instances share socket.io's rooms and reach one another (coordinator/cluster.ts).
-  const redis = options.redis === undefined ? undefined : redisAdapter(options.redis);
-  const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1);
+  // With Redis, instances share socket.io's rooms, reach one another (coordinator/cluster.ts) and sign-ins.
+  const redis = options.redis === undefined ? undefined : connectRedis(options.redis);
+  const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1, redis);
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
   const http = createServer(app);
@@ -45,7 +45,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     // that socket.io drops the connection before parsing, to bound memory.
     maxHttpBufferSize: 2 * options.maxPayloadBytes,
     serveClient: false,
-    ...(redis ? { adapter: redis.adapter } : {}),
+    ...(redis ? { adapter: redisAdapter(redis) } : {}),
   });
   const directory = new SocketDirectory(io, redis !== undefined);
   const coordinator = new Coordinator(options, directory, storage);
@@ -80,7 +80,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     close: async () => {
       await coordinator.close();
       await io.close();
-      redis?.close();
+      redis?.disconnect();
     },
   };
 }

@@ -8,22 +8,27 @@ import { ZkflError } from '../protocol/errors.js';
 import type { NonceView, SessionView } from '../protocol/rest.js';
 import { signInSchema } from '../protocol/sign-in.js';
 import { parseOrThrow } from '../protocol/validate.js';
-import { ExpiringTokens } from './tokens.js';
+import type { Redis } from 'ioredis';
+import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
 
 export class Authenticator {
-  private readonly nonces: ExpiringTokens<true>;
-  private readonly sessions: ExpiringTokens<string>;
+  private readonly nonces: Tokens;
+  private readonly sessions: Tokens;
 
+  /** `redis`: instances sharing it accept each other's nonces and sessions. */
   constructor(
     options: { nonceTtlSeconds: number; sessionTtlSeconds: number },
     private readonly chainId: number,
+    redis?: Redis,
   ) {
-    this.nonces = new ExpiringTokens(options.nonceTtlSeconds * 1000);
-    this.sessions = new ExpiringTokens(options.sessionTtlSeconds * 1000);
+    const nonceMs = options.nonceTtlSeconds * 1000;
+    const sessionMs = options.sessionTtlSeconds * 1000;
+    this.nonces = redis ? new RedisTokens(redis, 'zkfl:nonce:', nonceMs) : new ExpiringTokens(nonceMs);
+    this.sessions = redis ? new RedisTokens(redis, 'zkfl:session:', sessionMs) : new ExpiringTokens(sessionMs);
   }
 
-  nonce(): NonceView {
-    const { token, expiresAt } = this.nonces.issue(true);
+  async nonce(): Promise<NonceView> {
+    const { token, expiresAt } = await this.nonces.issue('1');
     return { nonce: token, expiresAt, chainId: this.chainId };
   }
 
@@ -48,7 +53,7 @@ export class Authenticator {
         `the sign-in is for ${message.domain}, this coordinator is ${host ?? 'unnamed'}`,
       );
     }
-    if (!this.nonces.take(message.nonce)) {
+    if ((await this.nonces.take(message.nonce)) === undefined) {
       throw new ZkflError('AUTH_FAILED', 'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce');
     }
     const { success, error } = await message.verify({ signature, domain: host }, { suppressExceptions: true });
@@ -59,14 +64,14 @@ export class Authenticator {
   /** A model owner's session from a sign-in. */
   async openSession(input: unknown, host: string | undefined): Promise<SessionView> {
     const address = await this.verify(input, host);
-    const { token, expiresAt } = this.sessions.issue(address);
+    const { token, expiresAt } = await this.sessions.issue(address);
     return { token, address, expiresAt };
   }
 
   /** The owner an `Authorization: Bearer <token>` header stands for. */
-  sessionOwner(authorization: string | undefined): string {
+  async sessionOwner(authorization: string | undefined): Promise<string> {
     const token = /^Bearer ([0-9a-f]{32})$/.exec(authorization ?? '')?.[1];
-    const address = token === undefined ? undefined : this.sessions.get(token);
+    const address = token === undefined ? undefined : await this.sessions.get(token);
     if (address === undefined) {
       throw new ZkflError(
         'AUTH_FAILED',

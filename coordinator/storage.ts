@@ -153,6 +153,8 @@ export class Storage {
     private readonly rejectionLimits: RejectionLimits,
     /** Several coordinator instances may share this database (PostgreSQL): tasks run under leases. */
     readonly shared: boolean,
+    /** The lease a task runner's writes are made under (see `fenced`). */
+    private readonly fence?: Fence,
   ) {}
 
   /** Opens (and migrates) the database at `location`: a PostgreSQL URL or a SQLite file's path. */
@@ -160,6 +162,23 @@ export class Storage {
     const { db, engine } = await openDatabase(location);
     const storage = new Storage(db, rejectionLimits, engine === 'postgres');
     return engine === 'postgres' ? retryingWhileAway(storage) : storage;
+  }
+
+  /**
+   * This storage with the writes a task runner makes (its round's phase, counts, updates, rejections, scores and
+   * results, its task's end) committed only while `fence.holder` holds `fence.name`; LeaseLost otherwise.
+   */
+  fenced(fence: Fence): Storage {
+    const storage = new Storage(this.db, this.rejectionLimits, this.shared, fence);
+    return this.shared ? retryingWhileAway(storage) : storage;
+  }
+
+  /** A transaction that commits only under the fence, if this storage has one. */
+  private write<T>(work: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      await checkFence(trx, this.fence, this.shared);
+      return work(trx);
+    });
   }
 
   /**
@@ -240,12 +259,14 @@ export class Storage {
   }
 
   async setPhase(taskId: string, round: number, phase: RoundPhase, attempts?: number): Promise<void> {
-    await this.db
-      .updateTable('rounds')
-      .set({ phase, ...(attempts === undefined ? {} : { attempts }) })
-      .where('task_id', '=', taskId)
-      .where('round', '=', round)
-      .execute();
+    await this.write((trx) =>
+      trx
+        .updateTable('rounds')
+        .set({ phase, ...(attempts === undefined ? {} : { attempts }) })
+        .where('task_id', '=', taskId)
+        .where('round', '=', round)
+        .execute(),
+    );
   }
 
   async getRound(taskId: string, round: number): Promise<RoundView | undefined> {
@@ -321,7 +342,7 @@ export class Storage {
     round: number,
     scored: Array<{ address: string; score: number; amount: string }>,
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx) => {
       for (const { address, score, amount } of scored) {
         await trx
           .updateTable('updates')
@@ -447,10 +468,8 @@ export class Storage {
     update: AcceptedUpdate & UpdateEvidence,
     sum: RunningSum,
     counts: RoundCounts,
-    fence?: Fence,
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await checkFence(trx, fence, this.shared);
+    await this.write(async (trx) => {
       await addCounts(trx, taskId, round, counts);
       const { count } = await trx
         .selectFrom('updates')
@@ -492,7 +511,7 @@ export class Storage {
     rejection: { address: string; code: ErrorCode; reason: string },
     counts: RoundCounts,
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx) => {
       await addCounts(trx, taskId, round, counts);
       const listed = trx
         .selectFrom('rejections')
@@ -528,7 +547,7 @@ export class Storage {
 
   /** Adds to a round's counts outside an update's record (clients sampled). */
   addRoundCounts(taskId: string, round: number, counts: RoundCounts): Promise<void> {
-    return addCounts(this.db, taskId, round, counts);
+    return this.write((trx) => addCounts(trx, taskId, round, counts));
   }
 
   async loadRunningSum(taskId: string, round: number, size: number): Promise<RunningSum> {
@@ -546,9 +565,8 @@ export class Storage {
    * Closes a round in one transaction: its metrics and resulting model hash, the task's next round (or its
    * completion), and the running sum it no longer needs.
    */
-  async finishRound(taskId: string, round: number, result: RoundResult, fence?: Fence): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await checkFence(trx, fence, this.shared);
+  async finishRound(taskId: string, round: number, result: RoundResult): Promise<void> {
+    await this.write(async (trx) => {
       await trx
         .updateTable('rounds')
         .set({
@@ -658,7 +676,7 @@ export class Storage {
 
   /** Ends a task that did not complete. */
   async endTask(taskId: string, status: 'failed' | 'cancelled'): Promise<void> {
-    await this.db.updateTable('tasks').set({ status }).where('id', '=', taskId).execute();
+    await this.write((trx) => trx.updateTable('tasks').set({ status }).where('id', '=', taskId).execute());
   }
 }
 
@@ -688,7 +706,7 @@ function retryingWhileAway(storage: Storage): Storage {
   return new Proxy(storage, {
     get(target, name, receiver) {
       const value: unknown = Reflect.get(target, name, receiver);
-      if (typeof value !== 'function' || name === 'close') return value;
+      if (typeof value !== 'function' || name === 'close' || name === 'fenced') return value;
       const method = value as (...args: unknown[]) => Promise<unknown>;
       return async (...args: unknown[]): Promise<unknown> => {
         for (let attempt = 1; ; attempt++) {

@@ -34,7 +34,7 @@ import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
 import type { Settlement } from './settlement.js';
-import { type Fence, LeaseLost, type Storage } from './storage.js';
+import { LeaseLost, type Storage } from './storage.js';
 import { type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 /** How the runner reaches clients; implemented by the socket gateway. */
@@ -51,6 +51,7 @@ export interface ClientDirectory {
 
 export interface TaskRunnerContext {
   task: TaskView;
+  /** With a shared database, fenced by the task's lease (Storage.fenced): a runner that lost it cannot write. */
   storage: Storage;
   checkpoints: Checkpoints;
   directory: ClientDirectory;
@@ -63,8 +64,6 @@ export interface TaskRunnerContext {
   identity: Signer;
   /** Present when the coordinator settles on a chain; used by tasks created `onchain`. */
   settlement?: Settlement;
-  /** The task's lease when instances share the database: updates and round results commit only under it. */
-  fence?: Fence;
 }
 
 interface ActiveRound {
@@ -100,9 +99,16 @@ export class TaskRunner {
    * running sum and its row commit together, and aggregation reads the round only once every earlier write landed.
    */
   private writes: Promise<void> = Promise.resolve();
+  /**
+   * Resolves once the runner knows its round (or stops): an update that arrives while a restarted or taken-over
+   * task is being resumed waits for it, rather than being refused for a round that is not loaded yet.
+   */
+  private readonly loaded: Promise<void>;
+  private markLoaded: () => void = () => undefined;
 
   constructor(private readonly ctx: TaskRunnerContext) {
     this.strategy = createStrategy(ctx.task.spec.aggregation);
+    this.loaded = new Promise((resolve) => (this.markLoaded = resolve));
   }
 
   get taskId(): string {
@@ -147,9 +153,11 @@ export class TaskRunner {
       sum: await storage.loadRunningSum(task.id, number, size),
       openedAt: Date.now(),
     };
+    // Resolved now, acted on after what follows here (no await before the attempt starts).
+    this.markLoaded();
     if (record.phase === 'aggregating') {
       log.info('resuming an interrupted aggregation', { task: task.id, round: number });
-      await this.aggregate();
+      await this.aggregate().catch((error: unknown) => this.fail(error));
     } else if (number === 1 && record.attempts === 0 && task.spec.onchain) {
       // Nobody trains before the reward pool is escrowed. Waiting must not hold up task creation.
       this.ctx
@@ -169,6 +177,7 @@ export class TaskRunner {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.round?.timer);
+    this.markLoaded();
   }
 
   private startAttempt(): void {
@@ -272,6 +281,7 @@ export class TaskRunner {
    * running sum or throws a coded error. Nothing of a rejected update reaches the model.
    */
   async submit(address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
+    await this.loaded;
     const round = this.round;
     const { task } = this.ctx;
     if (this.stopped || task.status !== 'running')
@@ -399,7 +409,7 @@ export class TaskRunner {
       round.pending.delete(address);
       try {
         const counts = { answered: 1, proofsVerified: checked.proofsVerified, verifySeconds: checked.verifySeconds };
-        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts, this.ctx.fence);
+        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts);
       } catch (error) {
         // The in-memory sum now holds an update the database does not: stop rather than diverge.
         this.fail(error);
@@ -465,7 +475,7 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     const signed = await this.signedRecord(round, metrics, modelHashAfter, scoring);
-    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed }, this.ctx.fence);
+    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
     await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';

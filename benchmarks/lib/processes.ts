@@ -1,5 +1,6 @@
 /** The real `zkfl` processes a benchmark drives. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -31,4 +32,13 @@ export async function startCoordinatorProcess(
     child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
   return { child, url };
+}
+
+/** A `zkfl worker` on `redisUrl`, once it says (on stderr) that it listens to the queue. */
+export async function startWorkerProcess(redisUrl: string): Promise<ChildProcess> {
+  const worker = spawn(process.execPath, [cli, 'worker', '--redis', redisUrl, '--log-level', 'warn'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  await once(createInterface({ input: worker.stderr }), 'line');
+  return worker;
 }

@@ -200,22 +200,33 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(false);
 
     // What a writes under its lost lease is refused; b's goes in.
+    const [asA, asB] = [storage.fenced({ name: lease, holder: 'a' }), storage.fenced({ name: lease, holder: 'b' })];
     const sum = RunningSum.empty(4);
     sum.add([1, 1, 1, 1], 10, [3], 4);
-    let refused: unknown;
-    await storage
-      .recordAccepted('t-6', 1, update('0xaa', [1, 1, 1, 1]), sum, {}, { name: lease, holder: 'a' })
-      .catch((error: unknown) => (refused = error));
-    expect(refused).to.be.instanceOf(LeaseLost);
-    await storage.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {}, { name: lease, holder: 'b' });
+    const refused = (write: Promise<unknown>): Promise<unknown> =>
+      write.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(await refused(asA.recordAccepted('t-6', 1, update('0xaa', [1, 1, 1, 1]), sum, {}))).to.be.instanceOf(
+      LeaseLost,
+    );
+    await asB.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {});
     expect((await storage.acceptedUpdates('t-6', 1)).map((u) => u.address)).to.deep.equal(['0xbb']);
     const result = { accuracy: 0.5, loss: 1, modelHashAfter: 'h1', last: false, signed: signed(1) };
-    refused = undefined;
-    await storage
-      .finishRound('t-6', 1, result, { name: lease, holder: 'a' })
-      .catch((error: unknown) => (refused = error));
-    expect(refused).to.be.instanceOf(LeaseLost);
-    expect((await storage.getRound('t-6', 1))!.phase).to.equal('open');
+    for (const write of [
+      asA.finishRound('t-6', 1, result),
+      asA.setPhase('t-6', 1, 'aggregating'),
+      asA.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
+      asA.addRoundCounts('t-6', 1, { sampled: 1 }),
+      asA.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
+      asA.endTask('t-6', 'failed'),
+    ]) {
+      expect(await refused(write)).to.be.instanceOf(LeaseLost);
+    }
+    expect(await storage.getRound('t-6', 1)).to.include({ phase: 'open', sampled: 0 });
+    expect((await storage.getRound('t-6', 1))!.rejected).to.deep.equal([]);
+    expect((await storage.getTask('t-6'))!.status).to.equal('running');
 
     // Released: anyone may take it at once.
     await storage.releaseLease(lease, 'a');

@@ -1,12 +1,14 @@
 /**
  * One deployment of several coordinator instances (real processes) sharing a real PostgreSQL and Redis, with proofs
- * verified by two `zkfl worker` processes: clients on either instance train one task; the instance running it is
- * SIGKILLed mid-round, and the other takes the task over and finishes it, with no accepted update lost and no
- * round aggregated twice.
+ * verified by two `zkfl worker` processes: sign-ins and owner actions work at either instance; clients on either
+ * instance train one task; the instance running it is SIGKILLed mid-round, and the other takes the task over and
+ * finishes it, with no accepted update lost and no round aggregated twice.
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
+import { Wallet } from 'ethers';
 import { CoordinatorApi } from '../../protocol/api.js';
+import { signIn } from '../../protocol/sign-in.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { type Postgres, startPostgres } from '../helpers/postgres.js';
 import { type CoordinatorProcess, spawnClient, spawnCoordinator, spawnWorker } from '../helpers/processes.js';
@@ -32,7 +34,7 @@ describe('several coordinator instances', function () {
     const database = await postgres.database('instances');
     // Instances of one deployment share the database, Redis, and the data directory (checkpoints, key, uploads).
     const dataDir = join(dir, 'shared');
-    const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '3'];
+    const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '5'];
     await Promise.all([spawnWorker(redis.url), spawnWorker(redis.url)]);
     const a: CoordinatorProcess = await spawnCoordinator(dataDir, 0, options);
     const b = await spawnCoordinator(dataDir, 0, options);
@@ -41,6 +43,14 @@ describe('several coordinator instances', function () {
     try {
       // Created on a, so a runs it.
       const task = await createTask(a.url, smallTask({ rounds: 3, clientsPerRound: { min: 3, target: 3 } }));
+      // Sign-ins hold across instances: a nonce from a, signed in at b, the session used at a; and a task running on
+      // a is cancelled at b, which sends the cancel to a.
+      const owner = Wallet.createRandom();
+      const [atA, atB] = [new CoordinatorApi(a.url), new CoordinatorApi(b.url)];
+      const session = await atB.session(await signIn(owner, atB.base, await atA.nonce()));
+      const spare = await atA.createTask(session.token, smallTask({ name: 'cancelled at b' }));
+      expect((await atB.cancelTask(session.token, spare.id)).status).to.equal('cancelled');
+
       const [quick, other, slow] = writeShards(dir, [200, 200, 6000]);
       const clients = [
         // On b from the start: its updates go to a through Redis until a dies.
