@@ -371,7 +371,10 @@ export class Coordinator {
       this.leased.add(task.id);
       // As it stands now that no one else may write to it: the list was read before the lease was taken.
       const current = (await this.storage.getTask(task.id))!;
-      if (current.status !== 'running') continue;
+      if (current.status !== 'running') {
+        await this.releaseTask(task.id);
+        continue;
+      }
       log.info('took the task over', { task: task.id, round: current.currentRound });
       // Clients that join from now on are announced; those already connected elsewhere are asked for.
       await this.directory

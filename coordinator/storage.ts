@@ -685,21 +685,20 @@ export class Storage {
  * it was rolled back, so running it again is safe. Other errors, and an outage past a minute, are thrown.
  */
 /**
- * Throws LeaseLost unless the fence's holder still holds its lease; on PostgreSQL the lease row stays locked until
- * the transaction ends, so no other instance takes the lease between this check and the commit.
+ * Throws LeaseLost unless the fence's holder still holds its lease. On PostgreSQL the lease row stays locked until
+ * the transaction ends, so no other instance takes the lease between this check and the commit; a lease that ran
+ * out but that nobody took yet is still the holder's (what it writes, a taker reads).
  */
 async function checkFence(trx: Transaction<Tables>, fence: Fence | undefined, rowLocks: boolean): Promise<void> {
   if (!fence) return;
   const lease = await trx
     .selectFrom('leases')
-    .select(['holder', 'expires_at'])
+    .select('holder')
     .where('name', '=', fence.name)
     // SQLite has no row locks: its transactions hold the whole database.
     .$if(rowLocks, (query) => query.forUpdate())
     .executeTakeFirst();
-  if (lease?.holder !== fence.holder || lease.expires_at < Date.now()) {
-    throw new LeaseLost(`${fence.holder} no longer holds ${fence.name}`);
-  }
+  if (lease?.holder !== fence.holder) throw new LeaseLost(`${fence.holder} no longer holds ${fence.name}`);
 }
 
 function retryingWhileAway(storage: Storage): Storage {
