@@ -439,9 +439,9 @@ export class Coordinator {
         return here(runner);
       }
       const lease = taskLease(taskId);
-      const holder = await this.storage.leaseHolder(lease);
+      const holder = await this.leaseHolder(lease);
       if (holder !== undefined && holder !== this.instance) {
-        const stillThere = async (): Promise<boolean> => (await this.storage.leaseHolder(lease)) === holder;
+        const stillThere = async (): Promise<boolean> => (await this.leaseHolder(lease)) === holder;
         try {
           return (await this.cluster.request(holder, request.kind, request.body, stillThere)) as T;
         } catch (error) {
@@ -454,6 +454,21 @@ export class Coordinator {
       if (Date.now() > giveUp) throw new ZkflError('UNAVAILABLE', `no coordinator instance runs task ${taskId} now`);
       await sleep(500);
     }
+  }
+
+  /** Recent reads of who holds a lease, shared by the updates forwarded meanwhile (see leaseHolder). */
+  private readonly holders = new Map<string, { read: Promise<string | undefined>; at: number }>();
+
+  /**
+   * Who holds the lease `name`, read from the database at most once a second: every update forwarded to another
+   * instance asks, and each keeps asking while it waits for its verdict.
+   */
+  private leaseHolder(name: string): Promise<string | undefined> {
+    const recent = this.holders.get(name);
+    if (recent && Date.now() - recent.at < 1000) return recent.read;
+    const read = this.storage.leaseHolder(name);
+    this.holders.set(name, { read, at: Date.now() });
+    return read;
   }
 
   /** A request from another instance for a task this one runs (see whereRunning). */

@@ -681,10 +681,6 @@ export class Storage {
 }
 
 /**
- * The storage with every call retried while the PostgreSQL server is away (a restart): a transaction cut off by
- * it was rolled back, so running it again is safe. Other errors, and an outage past a minute, are thrown.
- */
-/**
  * Throws LeaseLost unless the fence's holder still holds its lease. On PostgreSQL the lease row stays locked until
  * the transaction ends, so no other instance takes the lease between this check and the commit; a lease that ran
  * out but that nobody took yet is still the holder's (what it writes, a taker reads).
@@ -701,6 +697,10 @@ async function checkFence(trx: Transaction<Tables>, fence: Fence | undefined, ro
   if (lease?.holder !== fence.holder) throw new LeaseLost(`${fence.holder} no longer holds ${fence.name}`);
 }
 
+/**
+ * The storage with every call retried while the PostgreSQL server is away (a restart): a transaction cut off by
+ * it was rolled back, so running it again is safe. Other errors, and an outage past a minute, are thrown.
+ */
 function retryingWhileAway(storage: Storage): Storage {
   return new Proxy(storage, {
     get(target, name, receiver) {
@@ -735,12 +735,7 @@ async function insertRound(
     .execute();
 }
 
-async function addCounts(
-  trx: Transaction<Tables> | Db,
-  taskId: string,
-  round: number,
-  counts: RoundCounts,
-): Promise<void> {
+async function addCounts(trx: Transaction<Tables>, taskId: string, round: number, counts: RoundCounts): Promise<void> {
   const columns = {
     sampled: counts.sampled,
     answered: counts.answered,

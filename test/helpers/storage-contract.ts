@@ -214,15 +214,16 @@ export function storageContract(open: () => Promise<Storage>): void {
     await asB.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {});
     expect((await storage.acceptedUpdates('t-6', 1)).map((u) => u.address)).to.deep.equal(['0xbb']);
     const result = { accuracy: 0.5, loss: 1, modelHashAfter: 'h1', last: false, signed: signed(1) };
+    // One at a time: each refusal is awaited as it happens.
     for (const write of [
-      asA.finishRound('t-6', 1, result),
-      asA.setPhase('t-6', 1, 'aggregating'),
-      asA.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
-      asA.addRoundCounts('t-6', 1, { sampled: 1 }),
-      asA.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
-      asA.endTask('t-6', 'failed'),
+      () => asA.finishRound('t-6', 1, result),
+      () => asA.setPhase('t-6', 1, 'aggregating'),
+      () => asA.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
+      () => asA.addRoundCounts('t-6', 1, { sampled: 1 }),
+      () => asA.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
+      () => asA.endTask('t-6', 'failed'),
     ]) {
-      expect(await refused(write)).to.be.instanceOf(LeaseLost);
+      expect(await refused(write())).to.be.instanceOf(LeaseLost);
     }
     expect(await storage.getRound('t-6', 1)).to.include({ phase: 'open', sampled: 0 });
     expect((await storage.getRound('t-6', 1))!.rejected).to.deep.equal([]);

@@ -84,7 +84,11 @@ describe('clients that drop out', function () {
     const key = join(dir, 'shared.json');
     const first = spawnClient(coordinator.url, task.id, shards[0]!, key);
     await first.waitFor((event) => event.type === 'round:start');
+    // Held until the second has joined: otherwise the first may send its update before, and keep round 1.
+    first.child.kill('SIGSTOP');
     const second = spawnClient(coordinator.url, task.id, shards[1]!, key);
+    await second.waitFor((event) => event.type === 'round:start');
+    first.child.kill('SIGCONT');
     expect(await first.exited).to.equal(1);
     expect(first.stderr.join('\n')).to.match(/SUPERSEDED: another connection signed in as 0x[0-9a-fA-F]{40} joined/);
     expect(await second.exited).to.equal(0);
