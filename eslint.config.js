@@ -29,6 +29,7 @@ export default tseslint.config(
       'common/fork-boot.mjs',
       '.zkfl/**',
       'test/count-reporter.cjs',
+      '.mocharc.cjs',
       'eslint.config.js',
       'hardhat.config.cjs',
     ],

@@ -11,8 +11,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as snarkjs from 'snarkjs';
 import { sha256Hex } from '../common/bytes.js';
@@ -170,15 +170,81 @@ function compile(params: CircuitParams, dir: string): Promise<void> {
   });
 }
 
+/** The fresh build of `params` (for the given ptau, if any), or undefined. */
+async function freshBuild(params: CircuitParams, ptau: string | undefined): Promise<CircuitArtifacts | undefined> {
+  const cached = loadCircuit(params);
+  if (cached && (!ptau || (await fileHash(ptau, 'sha256')) === cached.manifest.ptau.sha256)) return cached;
+  return undefined;
+}
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+};
+
+/** A build lock whose holder died: its process is gone, or it never wrote its pid within a minute. */
+function abandoned(lock: string): boolean {
+  try {
+    const pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    return Number.isInteger(pid) && pid > 0 && !isRunning(pid);
+  } catch {
+    const made = statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
+    return made !== undefined && Date.now() - made > 60_000;
+  }
+}
+
+/**
+ * Runs `build` holding the build lock of `dir` (a directory beside it naming its holder's process): two processes
+ * that need the same circuit (the demo and the tests, parallel test files) build it once, the second waits and
+ * reuses it. A lock whose process died is taken over.
+ */
+async function withBuildLock<T>(dir: string, build: () => Promise<T>): Promise<T> {
+  const lock = `${dir}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  for (let announced = false; ;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    }
+    if (abandoned(lock)) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (!announced) log.info('another process is building this circuit: waiting for it', { dir });
+    announced = true;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  writeFileSync(join(lock, 'pid'), String(process.pid));
+  try {
+    return await build();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** Builds `params` if its artifacts are missing or stale, and returns them. */
 export async function buildCircuit(params: CircuitParams, options: BuildOptions = {}): Promise<CircuitArtifacts> {
-  const progress = options.onProgress ?? ((stage: string) => log.info(stage));
   const dir = circuitDir(params);
-  const cached = options.force ? undefined : loadCircuit(params);
-  if (cached && (!options.ptau || (await fileHash(options.ptau, 'sha256')) === cached.manifest.ptau.sha256)) {
+  const cached = options.force ? undefined : await freshBuild(params, options.ptau);
+  if (cached) {
     log.debug('circuit artifacts are fresh', { circuit: params.name, dir });
     return cached;
   }
+  return withBuildLock(dir, async () => {
+    // Built meanwhile by the process that held the lock.
+    const built = options.force ? undefined : await freshBuild(params, options.ptau);
+    return built ?? build(params, dir, options);
+  });
+}
+
+async function build(params: CircuitParams, dir: string, options: BuildOptions): Promise<CircuitArtifacts> {
+  const progress = options.onProgress ?? ((stage: string) => log.info(stage));
   mkdirSync(dir, { recursive: true });
   const files = artifactFiles(params.name);
   const at = (file: string): string => join(dir, file);

@@ -42,7 +42,7 @@ export function fileHash(path: string, algorithm: 'sha256' | 'blake2b512'): Prom
   });
 }
 
-async function download(power: number, dir: string): Promise<string | undefined> {
+async function download(power: number, dir: string, fetchFile: typeof fetch): Promise<string | undefined> {
   const name = `powersOfTau28_hez_final_${String(power).padStart(2, '0')}.ptau`;
   const path = join(dir, name);
   if (existsSync(path)) return path;
@@ -50,7 +50,7 @@ async function download(power: number, dir: string): Promise<string | undefined>
   log.info(`downloading ${name}`);
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(600_000) });
+    response = await fetchFile(url, { signal: AbortSignal.timeout(600_000) });
   } catch (error) {
     log.info('no download possible; falling back to a local development ceremony', {
       reason: (error as Error).message,
@@ -93,19 +93,20 @@ async function devCeremony(power: number, dir: string, onProgress: (stage: strin
   return final;
 }
 
-/** Finds or makes a powers-of-tau file that holds 2^power constraints. */
+/** Finds or makes a powers-of-tau file that holds 2^power constraints; `fetchFile` downloads (tests replace it). */
 export async function resolvePtau(
   power: number,
   given: string | undefined,
   dir: string,
   onProgress: (stage: string) => void,
+  fetchFile: typeof fetch = fetch,
 ): Promise<PtauSource> {
   if (given) {
     if (!existsSync(given)) throw new Error(`powers-of-tau file ${given} does not exist`);
     return { path: given, origin: 'given' };
   }
   mkdirSync(dir, { recursive: true });
-  const downloaded = hermezHashes[power] ? await download(power, dir) : undefined;
+  const downloaded = hermezHashes[power] ? await download(power, dir, fetchFile) : undefined;
   if (downloaded) return { path: downloaded, origin: 'hermez' };
   return { path: await devCeremony(power, dir, onProgress), origin: 'dev' };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatEther, isAddress, parseEther, Wallet } from 'ethers';
 import { buildCircuit, loadCircuit, terminateCurve } from '../circuits/build.js';
-import { keyAddress, loadOrCreateWallet, loadWallet, saveWallet } from '../common/identity.js';
+import { keyAddress, loadOrCreateWallet, loadWallet, saveWallet, setKeystoreCost } from '../common/identity.js';
 import { connectRpc } from '../contracts/chain.js';
 import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
 import { startDevnet } from '../contracts/devnet.js';
@@ -794,6 +794,7 @@ async function main(argv: string[]): Promise<void> {
     if (!isLogLevel(level)) throw new ZkflError('VALIDATION_FAILED', `unknown log level ${level}`, 'log-level');
     setLogLevel(level);
   }
+  if (process.env.ZKFL_KEYSTORE_LOG_N !== undefined) setKeystoreCost(Number(process.env.ZKFL_KEYSTORE_LOG_N));
   const command = name === undefined ? undefined : commands[name];
   if (!command || args.includes('--help') || args.includes('-h')) {
     process.stdout.write(usage + '\n');

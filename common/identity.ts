@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { getAddress, isKeystoreJson, Wallet } from 'ethers';
+import { encryptKeystoreJsonSync, getAddress, isKeystoreJson, Wallet } from 'ethers';
 import { createLogger } from './log.js';
 import { ZkflError } from '../protocol/errors.js';
 
@@ -60,13 +60,29 @@ export function loadWallet(path: string, password?: string): Wallet {
   }
 }
 
+/** scrypt's cost for new keystores: 2^17, the Web3 Secret Storage default (about a second per unlock). */
+export const defaultKeystoreLogN = 17;
+let keystoreLogN = defaultKeystoreLogN;
+
+/**
+ * Sets scrypt's cost (log2 N) for keystores created from now on; one that exists keeps the cost it names. Lower is
+ * weaker against password guessing: only tests, where the keystore is not what is tested, lower it
+ * (`ZKFL_KEYSTORE_LOG_N`, read once by the CLI).
+ */
+export function setKeystoreCost(logN: number): void {
+  if (!Number.isInteger(logN) || logN < 10 || logN > 20) {
+    throw new ZkflError('VALIDATION_FAILED', `scrypt's log2 N must be a whole number in [10, 20], not ${logN}`);
+  }
+  keystoreLogN = logN;
+}
+
 /** Writes `wallet` to `path` (0600): a keystore encrypted with `password`, or plaintext without one. */
 export function saveWallet(path: string, wallet: Wallet, password?: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const text =
     password === undefined
       ? JSON.stringify({ address: wallet.address, privateKey: wallet.privateKey }, null, 2)
-      : wallet.encryptSync(password);
+      : encryptKeystoreJsonSync(wallet, password, { scrypt: { N: 2 ** keystoreLogN } });
   writeFileSync(path, text + '\n', { mode: 0o600, flag: 'wx' });
 }
 

@@ -107,6 +107,7 @@ export class ClusterRequests {
           (there) => {
             if (there || !this.waiting.has(id)) return;
             this.waiting.delete(id);
+            clearInterval(check);
             reject(new NotHere(`${to} went away`));
           },
           () => undefined,

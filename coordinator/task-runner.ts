@@ -462,6 +462,7 @@ export class TaskRunner {
       assertTransition(round.phase, 'aggregating');
       round.phase = 'aggregating';
       await this.persist(() => storage.setPhase(task.id, round.number, 'aggregating'));
+      log.info(`round ${round.number} aggregating`, { task: task.id, accepted: round.sum.count });
     }
     // Every update accepted before the phase changed is stored; any later one is refused (see accept).
     await this.writes;

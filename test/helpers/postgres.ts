@@ -8,6 +8,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { stopAfter } from './cleanup.js';
 import { freePort } from './ports.js';
 
 function serverBinaries(): string {
@@ -25,6 +26,10 @@ export interface Postgres {
   database(name: string): Promise<string>;
   /** Stops the server (fast shutdown) and starts it again on the same port and data. */
   restart(pauseMs?: number): Promise<void>;
+  /** Stops the server (fast shutdown), keeping its port and data for `resume`. */
+  halt(): Promise<void>;
+  /** Starts a halted server again. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +95,10 @@ export async function startPostgres(): Promise<Postgres> {
     await exited;
   }
 
+  const stop = stopAfter('file', async () => {
+    await halt();
+    rmSync(dir, { recursive: true, force: true });
+  });
   await start();
   return {
     async database(name) {
@@ -104,9 +113,8 @@ export async function startPostgres(): Promise<Postgres> {
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
       await start();
     },
-    async stop() {
-      await halt();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    halt,
+    resume: start,
+    stop: async () => void (await stop()),
   };
 }

@@ -3,21 +3,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClientEvent } from '../../client/client.js';
+import { stopAfter } from './cleanup.js';
 import { dataRoot } from './fixtures.js';
 import { eventually } from './rest.js';
 
 const cli = fileURLToPath(new URL('../../bin/zkfl.js', import.meta.url));
-const running = new Set<ChildProcess>();
-
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
 
 export interface Spawned {
   child: ChildProcess;
   stderr: string[];
   exited: Promise<number | null>;
+  /** Resolves with the first stderr line matching `pattern` (one already printed included). */
+  waitForLine(pattern: RegExp): Promise<string>;
 }
 
 export function spawnZkfl(args: string[], env: Record<string, string> = {}): Spawned {
@@ -25,16 +22,31 @@ export function spawnZkfl(args: string[], env: Record<string, string> = {}): Spa
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
-  running.add(child);
+  // Killed at the end of the test that started it, and waited for (a stopped process is continued to die).
+  stopAfter('test', async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  });
   const stderr: string[] = [];
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  return { child, stderr, exited };
+  const lines = createInterface({ input: child.stderr });
+  lines.on('line', (line) => stderr.push(line));
+  const waitForLine = (pattern: RegExp): Promise<string> => {
+    const seen = stderr.find((line) => pattern.test(line));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const onLine = (line: string): void => {
+        if (!pattern.test(line)) return;
+        lines.off('line', onLine);
+        resolve(line);
+      };
+      lines.on('line', onLine);
+      child.once('exit', (code) => reject(new Error(`exited (${code}) before printing ${pattern}`)));
+    });
+  };
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stderr, exited, waitForLine };
 }
 
 export interface CoordinatorProcess extends Spawned {

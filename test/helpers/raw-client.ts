@@ -6,16 +6,10 @@ import type { ErrorBody } from '../../protocol/errors.js';
 import type { NonceView } from '../../protocol/rest.js';
 import { type SignIn, signIn } from '../../protocol/sign-in.js';
 import { signConsent } from '../../protocol/terms.js';
+import { stopAfter } from './cleanup.js';
 
 export type RawSocket = Socket;
 export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
-
-// Closed when the whole run ends: suites open sockets in `before` hooks that span several tests.
-const open = new Set<Socket>();
-after(() => {
-  for (const socket of open) socket.disconnect();
-  open.clear();
-});
 
 export async function freshNonce(url: string): Promise<NonceView> {
   return new CoordinatorApi(url).nonce();
@@ -30,15 +24,19 @@ export async function signedIn(url: string, wallet: Wallet): Promise<SignIn> {
 export async function connect(url: string, wallet: Wallet, auth?: object): Promise<RawSocket> {
   const handshake = auth ?? (await signedIn(url, wallet));
   const socket = io(url, { transports: ['websocket'], auth: handshake, reconnection: false });
-  open.add(socket);
+  // Closed at the end of the file: suites open sockets in `before` hooks that span several tests.
+  stopAfter('file', () => socket.disconnect());
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error: Error & { data?: ErrorBody }) => reject(error));
   });
 }
 
+/** How long a request waits for its answer: an answer that never comes is a hang, not a slow machine. */
+export const answerTimeoutMs = 120_000;
+
 export function request(socket: RawSocket, event: string, ...args: unknown[]): Promise<Reply> {
-  return socket.timeout(10_000).emitWithAck(event, ...args) as Promise<Reply>;
+  return socket.timeout(answerTimeoutMs).emitWithAck(event, ...args) as Promise<Reply>;
 }
 
 export function next<T>(socket: RawSocket, event: string): Promise<T> {

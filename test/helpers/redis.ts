@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopAfter } from './cleanup.js';
 import { freePort } from './ports.js';
 
 const binary = process.env.ZKFL_REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -36,19 +37,20 @@ export async function startRedis(): Promise<Redis> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
+  const stop = stopAfter('file', async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
   for (let tries = 0; !(await pong(port)); tries++) {
     if (tries > 100) throw new Error('redis-server did not start');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
     url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (server.exitCode === null) {
-        const exited = new Promise((resolve) => server.once('exit', resolve));
-        server.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: async () => void (await stop()),
   };
 }

@@ -1,6 +1,7 @@
 /** A TCP proxy that can be taken down and brought back on the same port: a chain RPC outage, for real. */
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { stopAfter } from './cleanup.js';
 
 export interface TcpProxy {
   url: string;
@@ -32,7 +33,7 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
     server = undefined;
   };
   await listen();
-  return { url: `http://127.0.0.1:${port}`, down, up: listen, close: down };
+  return { url: `http://127.0.0.1:${port}`, down, up: listen, close: stopAfter('file', down) };
 }
 
 /**
@@ -66,9 +67,9 @@ export async function failoverProxy(targets: URL[]): Promise<{ url: string; clos
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: async () => {
+    close: stopAfter('file', async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    }),
   };
 }

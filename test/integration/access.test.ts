@@ -11,10 +11,10 @@ import Database from 'better-sqlite3';
 import { OwnerSession } from '../../client/owner.js';
 import { CoordinatorApi } from '../../protocol/api.js';
 import { loadWallet, saveWallet } from '../../common/identity.js';
-import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { CoordinatorOptions } from '../../coordinator/options.js';
 import type { ErrorBody } from '../../protocol/errors.js';
-import type { SessionView, TaskView } from '../../protocol/rest.js';
+import type { TaskView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
@@ -22,6 +22,7 @@ import { spawnZkfl } from '../helpers/processes.js';
 import { runClients } from '../helpers/clients.js';
 import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { startTestCoordinator } from '../helpers/servers.js';
 
 /** A task that needs no circuit and trains on 4 features. */
 function tinyTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
@@ -59,7 +60,7 @@ describe('access: owners, paths, limits and rates', function () {
   after(() => Promise.all(running.map((coordinator) => coordinator.close())));
 
   async function coordinator(options: Partial<CoordinatorOptions> = {}): Promise<RunningCoordinator> {
-    const started = await startCoordinator({
+    const started = await startTestCoordinator({
       port: 0,
       dataDir: join(dir, `coordinator-${running.length}`),
       dataRoot: root,
@@ -174,7 +175,7 @@ describe('access: owners, paths, limits and rates', function () {
 
     it('still resumes a task from before data roots, which names its set by absolute path', async () => {
       const dataDir = join(dir, 'legacy');
-      const first = await startCoordinator({ port: 0, dataDir, dataRoot: root });
+      const first = await startTestCoordinator({ port: 0, dataDir, dataRoot: root });
       const task = await (await OwnerSession.open(first.url, randomWallet())).createTask(tinyTask({ rounds: 3 }));
       await first.close();
       // What an older coordinator stored: the absolute path the owner gave.
@@ -316,8 +317,9 @@ describe('access: owners, paths, limits and rates', function () {
       const refused = await connect(url, randomWallet()).catch((error: { data: ErrorBody }) => error.data);
       expect((refused as ErrorBody).code).to.equal('RATE_LIMITED');
       first.disconnect();
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      (await connect(url, new Wallet(Wallet.createRandom().privateKey))).disconnect();
+      // Once the server has seen the disconnect, the address's place is free again.
+      const again = await eventually(() => connect(url, randomWallet()).catch(() => undefined), 60, 'a free place');
+      again.disconnect();
     });
   });
 
@@ -350,9 +352,10 @@ describe('access: owners, paths, limits and rates', function () {
         '--password-file',
         passwordFile,
       ]);
-      expect([created, readFileSync(join(keys, 'a.json'), 'utf8')]).to.satisfy(
-        ([code, text]: [number, string]) => code === 0 && text.includes('"Crypto"') && !text.includes('privateKey'),
-      );
+      // At the real cost (scrypt N = 2^17), once; the keys below are cheaper to make and unlock (ZKFL_KEYSTORE_LOG_N).
+      const keystore = readFileSync(join(keys, 'a.json'), 'utf8');
+      expect([created, keystore.includes('privateKey')]).to.deep.equal([0, false]);
+      expect(JSON.parse(keystore)).to.have.nested.property('Crypto.kdfparams.n', 2 ** 17);
       expect(await zkfl(['key', 'address', '--key', join(keys, 'a.json')])).to.deep.equal([0, address, '']);
       expect(loadWallet(join(keys, 'a.json'), 'correct horse').address).to.equal(address);
 
@@ -360,9 +363,13 @@ describe('access: owners, paths, limits and rates', function () {
       saveWallet(join(keys, 'plain.json'), plain);
       const [imported, importedAddress] = await zkfl(
         ['key', 'import', '--from', join(keys, 'plain.json'), '--key', join(keys, 'b.json')],
-        { ZKFL_PASSWORD: 'battery staple' },
+        { ZKFL_PASSWORD: 'battery staple', ZKFL_KEYSTORE_LOG_N: '10' },
       );
       expect([imported, importedAddress]).to.deep.equal([0, plain.address]);
+      expect(JSON.parse(readFileSync(join(keys, 'b.json'), 'utf8'))).to.have.nested.property(
+        'Crypto.kdfparams.n',
+        1024,
+      );
       expect(loadWallet(join(keys, 'b.json'), 'battery staple').privateKey).to.equal(plain.privateKey);
 
       const client = ['client', '--coordinator', 'http://127.0.0.1:9', '--task', 't', '--data', join(root, 'eval.csv')];
@@ -381,13 +388,16 @@ describe('access: owners, paths, limits and rates', function () {
     });
   });
 
-  it('keeps the session a sign-in opened until it expires', async () => {
-    const { url } = await coordinator({ sessionTtlSeconds: 1 });
-    const owner = await OwnerSession.open(url, randomWallet());
-    const session: SessionView = owner.session;
-    expect(session.expiresAt - Date.now()).to.be.within(0, 1000);
-    await owner.createTask(tinyTask());
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect(await owner.createTask(tinyTask()).catch(codeOf)).to.deep.equal(['AUTH_FAILED', undefined]);
+  it('keeps the session a sign-in opened until it expires, and refuses it after', async () => {
+    const lasting = await coordinator({ sessionTtlSeconds: 3600 });
+    const before = Date.now();
+    const owner = await OwnerSession.open(lasting.url, randomWallet());
+    expect(owner.session.expiresAt).to.be.within(before + 3600_000, Date.now() + 3600_000);
+    expect((await owner.createTask(tinyTask())).spec.owner).to.equal(owner.session.address);
+
+    const brief = await coordinator({ sessionTtlSeconds: 1 });
+    const expiring = await OwnerSession.open(brief.url, randomWallet());
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiring.session.expiresAt - Date.now()) + 50));
+    expect(await expiring.createTask(tinyTask()).catch(codeOf)).to.deep.equal(['AUTH_FAILED', undefined]);
   });
 });

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEther } from 'ethers';
 import { loadOrCreateWallet } from '../../common/identity.js';
-import { type Devnet, startDevnet } from '../../contracts/devnet.js';
+import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { acceptedRoot } from '../../contracts/accepted-set.js';
 import { writeDeployment } from '../../contracts/deployment.js';
-import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
 import { type AuditOptions, auditRun } from '../../verifier/run.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
@@ -18,6 +18,7 @@ import { spawnZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
+import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 describe('zkfl verify: an independent audit of a run', function () {
   this.timeout(300_000);
@@ -28,8 +29,8 @@ describe('zkfl verify: an independent audit of a run', function () {
   let online: AuditOptions;
 
   before(async () => {
-    devnet = await startDevnet([await circuit('default15'), await circuit('test')]);
-    coordinator = await startCoordinator({
+    devnet = await startTestDevnet([await circuit('default15'), await circuit('test')]);
+    coordinator = await startTestCoordinator({
       dataRoot,
       port: 0,
       dataDir: join(dir, 'coordinator'),

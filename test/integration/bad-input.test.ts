@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type RoundEndPayload, type RoundStartPayload } from '../../protocol/events.js';
 import type { ErrorBody } from '../../protocol/errors.js';
 import type { SessionView, TaskView } from '../../protocol/rest.js';
@@ -25,6 +25,7 @@ import { bytesOf } from '../../common/bytes.js';
 import { HAND_FRACTION_BITS, handScales, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { startTestCoordinator } from '../helpers/servers.js';
 
 const maxPayloadBytes = 64 * 1024;
 
@@ -44,7 +45,7 @@ describe('bad input', function () {
   let url: string;
 
   before(async () => {
-    coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), maxPayloadBytes });
+    coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator'), maxPayloadBytes });
     url = coordinator.url;
   });
   after(() => coordinator.close());
@@ -157,7 +158,7 @@ describe('bad input', function () {
       expect(await code(first!, { ...good, numSamples: 2 ** 20 + 1 })).to.equal('VALIDATION_FAILED');
 
       const latecomer = await connect(url, wallets[3]!);
-      expect((await joinWithConsent(latecomer, url, wallets[3]!, task.id)).ok).to.equal(true);
+      expect(await joinWithConsent(latecomer, url, wallets[3]!, task.id)).to.include({ ok: true });
       expect(await code(latecomer, good)).to.equal('NOT_SELECTED');
 
       expect(await code(first!, good)).to.equal('accepted');
@@ -200,7 +201,7 @@ describe('bad input', function () {
 
   describe('a flood of rejections', () => {
     it('lists a bounded number of rejections per address and per round, counts the rest, answers each', async () => {
-      const limited = await startCoordinator({
+      const limited = await startTestCoordinator({
         dataRoot,
         port: 0,
         dataDir: join(dir, 'limited'),
@@ -216,7 +217,7 @@ describe('bad input', function () {
           [flooder, other].map(async (wallet) => {
             const socket = await connect(limited.url, wallet);
             const started = next<RoundStartPayload>(socket, 'round:start');
-            expect((await joinWithConsent(socket, limited.url, wallet, task.id)).ok).to.equal(true);
+            expect(await joinWithConsent(socket, limited.url, wallet, task.id)).to.include({ ok: true });
             return { socket, started };
           }),
         );
@@ -268,7 +269,7 @@ describe('bad input', function () {
           const wallet = randomWallet();
           const socket = await connect(url, wallet);
           const started = next<RoundStartPayload>(socket, 'round:start');
-          expect((await joinWithConsent(socket, url, wallet, task.id)).ok).to.equal(true);
+          expect(await joinWithConsent(socket, url, wallet, task.id)).to.include({ ok: true });
           return { name, wallet, socket, modelHash: (await started).modelHash };
         }),
       );
@@ -377,7 +378,7 @@ describe('bad input', function () {
     });
 
     it('rejects a proof that takes too long to verify, and keeps serving', async () => {
-      const slow = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'slow'), verifyTimeoutMs: 1 });
+      const slow = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'slow'), verifyTimeoutMs: 1 });
       try {
         const task = await createTask(slow.url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
         const wallet = randomWallet();

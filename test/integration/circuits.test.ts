@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { circuitParams } from '../../circuits/params.js';
-import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { circuit } from '../helpers/circuits.js';
@@ -10,6 +10,7 @@ import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('one coordinator, tasks of different circuits', function () {
   this.timeout(180_000);
@@ -18,7 +19,7 @@ describe('one coordinator, tasks of different circuits', function () {
 
   before(async () => {
     await Promise.all([circuit('test'), circuit('test16')]);
-    coordinator = await startCoordinator({
+    coordinator = await startTestCoordinator({
       dataRoot: dir,
       port: 0,
       dataDir: join(dir, 'coordinator'),

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
 import { CoordinatorApi } from '../../protocol/api.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -18,32 +19,38 @@ describe('coordinator restart', function () {
   it('resumes a task killed mid-round without losing an accepted update or a finished round', async () => {
     const dataDir = join(dir, 'coordinator');
     const first = await spawnCoordinator(dataDir);
-    // A quick client and a slow one, so that the kill lands between their updates in round 2. The model has 8,806
-    // parameters: three chunks of the 2^15 circuit, so multi-chunk proofs go through a restart too.
-    const [quick, slow] = writeShards(dir, [200, 6000]);
+    // Two clients; one is frozen once round 1 took its update, so the kill lands in round 2 after exactly one
+    // update (the other's) was accepted. The model has 8,806 parameters: three chunks of the 2^15 circuit, so
+    // multi-chunk proofs go through a restart too.
+    const [quick, frozen] = writeShards(dir, [200, 300]);
     const task = await createTask(
       first.url,
       smallTask({
         model: { preset: 'cnn', filters: [6], hidden: [] },
         rounds: 3,
         clientsPerRound: { min: 2, target: 2 },
+        roundDeadlineSeconds: 600,
       }),
     );
     const clients = [
       spawnClient(first.url, task.id, quick!, join(dir, 'quick.json')),
-      spawnClient(first.url, task.id, slow!, join(dir, 'slow.json')),
+      spawnClient(first.url, task.id, frozen!, join(dir, 'frozen.json')),
     ];
+    await clients[1]!.waitFor((event) => event.type === 'submitted' && event.round === 1 && event.accepted);
+    clients[1]!.child.kill('SIGSTOP');
 
     const beforeKill = await eventually(
       async () => {
         const rounds = await getRounds(first.url, task.id);
-        return rounds[1]?.participants.length === 1 && rounds[1].phase === 'training' ? rounds : undefined;
+        return rounds[1]?.participants.length === 1 ? rounds : undefined;
       },
-      120,
-      'one accepted update in round 2',
+      300,
+      "the unfrozen client's update in round 2",
     );
+    expect(beforeKill[1]!.phase).to.equal('training');
     first.child.kill('SIGKILL');
     await first.exited;
+    clients[1]!.child.kill('SIGCONT');
 
     const second = await spawnCoordinator(dataDir, first.port);
     expect((await new CoordinatorApi(second.url).task(task.id)).currentRound).to.equal(2);
@@ -77,9 +84,9 @@ describe('coordinator restart', function () {
 
   it('finishes a round killed while aggregating, with the same accepted updates, and goes on', async () => {
     const dataDir = join(dir, 'aggregating');
-    const first = await spawnCoordinator(dataDir);
+    const first = await spawnCoordinator(dataDir, 0, ['--log-level', 'info']);
     const shards = writeShards(dir, [300, 300]);
-    // Scoring on 5,000 examples and evaluating on 10,000 keep the round aggregating for seconds: long enough to see.
+    // Scoring on 5,000 examples and evaluating on 10,000 keep the round aggregating for seconds after it says so.
     const task = await createTask(
       first.url,
       smallTask({
@@ -91,14 +98,17 @@ describe('coordinator restart', function () {
     const clients = shards.map((shard, i) =>
       spawnClient(first.url, task.id, shard, join(dir, `aggregating-${i}.json`)),
     );
-    const beforeKill = await eventually(
-      async () => {
-        const rounds = await getRounds(first.url, task.id);
-        return rounds[0]?.phase === 'aggregating' ? rounds : undefined;
-      },
-      120,
-      'round 1 to aggregate',
-    );
+    await first.waitForLine(/round 1 aggregating/);
+    first.child.kill('SIGSTOP');
+    // What the database holds at the kill: round 1 aggregating, with its accepted updates.
+    const db = new Database(join(dataDir, 'coordinator.sqlite'), { readonly: true });
+    const phase = db.prepare('SELECT phase FROM rounds WHERE task_id = ? AND round = 1').pluck().get(task.id);
+    const accepted = db
+      .prepare('SELECT address, commitment FROM updates WHERE task_id = ? AND round = 1 ORDER BY address')
+      .raw()
+      .all(task.id);
+    db.close();
+    expect([phase, accepted.length]).to.deep.equal(['aggregating', 2]);
     first.child.kill('SIGKILL');
     await first.exited;
 
@@ -106,9 +116,9 @@ describe('coordinator restart', function () {
     expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0]);
     const rounds = await getRounds(second.url, task.id);
     expect(rounds.map((round) => round.phase)).to.deep.equal(['evaluated', 'evaluated']);
-    expect(rounds[0]!.participants.map((p) => [p.address, p.commitment])).to.deep.equal(
-      beforeKill[0]!.participants.map((p) => [p.address, p.commitment]),
-    );
+    expect(
+      rounds[0]!.participants.map((p) => [p.address, p.commitment]).sort(([a], [b]) => (a! < b! ? -1 : 1)),
+    ).to.deep.equal(accepted);
     expect(rounds[1]!.modelHashBefore).to.equal(rounds[0]!.modelHashAfter);
     expect((await new CoordinatorApi(second.url).task(task.id)).status).to.equal('completed');
     second.child.kill('SIGKILL');

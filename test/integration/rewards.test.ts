@@ -10,10 +10,10 @@ import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import type { Deployment } from '../../contracts/deployment.js';
-import { type Devnet, startDevnet } from '../../contracts/devnet.js';
+import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
-import { type RunningCoordinator, startCoordinator } from '../../coordinator/server.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
@@ -21,6 +21,7 @@ import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
+import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 const REWARD_PER_ROUND = parseEther('90');
 const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000, disputePollMs: 300 };
@@ -44,7 +45,7 @@ describe('on-chain rewards, end to end', function () {
   let proxy: TcpProxy;
 
   before(async () => {
-    devnet = await startDevnet([await circuit('default15')]);
+    devnet = await startTestDevnet([await circuit('default15')]);
     ({ provider, owner, deployment } = devnet);
     await devnet.mint(await owner.getAddress(), parseEther('1000000'));
     proxy = await tcpProxy(new URL(devnet.chain.url));
@@ -56,7 +57,7 @@ describe('on-chain rewards, end to end', function () {
 
   /** A coordinator that reaches the chain through the proxy, so a test can cut it off. */
   async function coordinatorOn(dataDir: string, port = 0): Promise<RunningCoordinator> {
-    const running = await startCoordinator({
+    const running = await startTestCoordinator({
       dataRoot,
       port,
       dataDir,
@@ -98,7 +99,9 @@ describe('on-chain rewards, end to end', function () {
       );
       const keys = await fundedKeys('paid', 3);
       const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // All three joined: a round that did not wait for the escrow would have been started, and sent to them, by now.
+      const api = new CoordinatorApi(coordinator.url);
+      await eventually(async () => ((await api.task(task.id)).connected === 3 ? true : undefined), 120, 'three joins');
       const [waiting] = await getRounds(coordinator.url, task.id);
       expect(waiting!.attempts, 'no round starts before the escrow').to.equal(0);
 
@@ -113,7 +116,7 @@ describe('on-chain rewards, end to end', function () {
         );
       for (const round of rounds) {
         const total = round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
-        expect(total <= REWARD_PER_ROUND).to.equal(true);
+        expect(total <= REWARD_PER_ROUND, `round total ${total}`).to.equal(true);
       }
       expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
         results.map((result) => [2, { claimed: String(owed(result.address)), owed: 0, omitted: 0 }]),
@@ -153,9 +156,8 @@ describe('on-chain rewards, end to end', function () {
         '2 close done',
         '2 open done',
       ]);
-      expect(timeline.every((action) => /^0x[0-9a-f]{64}$/.test(action.txHash ?? ''))).to.equal(true);
+      for (const action of timeline) expect(action.txHash).to.match(/^0x[0-9a-f]{64}$/);
       // And what everyone else did, as the chain recorded it: the owner's escrow, then every claim with its amount.
-      const api = new CoordinatorApi(coordinator.url);
       const claimCount = claims.length;
       const seen = await eventually(
         async () => {
@@ -212,13 +214,14 @@ describe('on-chain rewards, end to end', function () {
         onchainTask({
           rounds: 1,
           clientsPerRound: { min: 2, target: 2 },
-          rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 20, answerWindowSeconds: 20 },
+          // Windows no test waits out: the chain's clock is moved past them once the challenge is answered.
+          rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 3600, answerWindowSeconds: 3600 },
         }),
         owner,
       );
       await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const keys = await fundedKeys('challenged', 2);
-      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
+      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys, 1800);
       const key = taskKey(task.id);
       const rewards = new RewardsContract(deployment.rewards, provider);
       await eventually(async () => ((await rewards.round(key, 1)).closed ? true : undefined), 120, 'round 1 to close');
@@ -257,9 +260,14 @@ describe('on-chain rewards, end to end', function () {
         [1, 'challenged', `leaf 0 by ${challenger.address}`],
         [1, 'answered', `leaf 0 by ${answerer}`],
       ]);
-      // And the challenged leaf is paid like any other.
+      // And the challenged leaf is paid like any other, once the window has passed.
+      await provider.send('evm_increaseTime', [3601]);
+      await provider.send('evm_mine', []);
       const results = await Promise.all(running);
-      expect(results.every((result) => result.rewards?.owed === 0 && result.rewards.omitted === 0)).to.equal(true);
+      expect(results.map((result) => [result.rewards?.owed, result.rewards?.omitted])).to.deep.equal([
+        [0, 0],
+        [0, 0],
+      ]);
       expect((await rewards.leafStatus(key, 1, 0)).claimed).to.equal(BigInt(doubted.leaf.amount) > 0n);
     } finally {
       await coordinator.close();
@@ -267,7 +275,7 @@ describe('on-chain rewards, end to end', function () {
   });
 
   it('refuses an onchain task on a coordinator without a chain', async () => {
-    const plain = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'plain') });
+    const plain = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'plain') });
     try {
       const refused = await createTask(plain.url, smallTask({ onchain: true })).catch((error: unknown) => error);
       expect(refused).to.be.instanceOf(ZkflError).that.includes({ code: 'VALIDATION_FAILED', field: 'onchain' });
@@ -284,7 +292,7 @@ describe('on-chain rewards, end to end', function () {
       onchainTask({ rounds: 1, clientsPerRound: { min: 2, target: 2 } }),
       owner,
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Created and waiting: without an escrow, round 1 never starts (a task off-chain starts it as it is created).
     expect((await getRounds(coordinator.url, task.id))[0]).to.include({ phase: 'open', attempts: 0 });
     await coordinator.close();
 
@@ -337,7 +345,11 @@ describe('on-chain rewards, end to end', function () {
       120,
       'the task to complete off-chain',
     );
-    expect(await coordinator.coordinator.pendingSettlement()).to.equal(4); // close 1, bond 2, open 2, close 2
+    // Everything round 2 needed on-chain came after the outage, and is owed still.
+    const pending = (await new CoordinatorApi(coordinator.url).settlement(task.id)).actions
+      .filter((action) => action.status !== 'done')
+      .map((action) => `${action.round} ${action.kind}`);
+    expect(pending).to.include.members(['2 open', '2 close']);
     expect((await Promise.all(running)).map((result) => result.rewards)).to.deep.equal(
       Array(2).fill({ claimed: '0', owed: 2, omitted: 0 }),
     );

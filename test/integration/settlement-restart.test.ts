@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseEther } from 'ethers';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
-import { type Devnet, startDevnet } from '../../contracts/devnet.js';
+import type { Devnet } from '../../contracts/devnet.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract } from '../../contracts/rewards.js';
@@ -20,6 +20,7 @@ import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnCoordinator } from '../helpers/processes.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { startTestDevnet } from '../helpers/servers.js';
 
 describe('coordinator killed while settling', function () {
   this.timeout(300_000);
@@ -27,7 +28,7 @@ describe('coordinator killed while settling', function () {
   let devnet: Devnet;
 
   before(async () => {
-    devnet = await startDevnet([await circuit('default15')]);
+    devnet = await startTestDevnet([await circuit('default15')]);
   });
   after(() => devnet?.stop());
 

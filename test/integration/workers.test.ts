@@ -6,7 +6,6 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
-import { startCoordinator } from '../../coordinator/server.js';
 import { redisConnection, VerificationQueue, verificationQueueName } from '../../coordinator/verification-queue.js';
 import type { AuditBundle } from '../../protocol/audit.js';
 import { runClients } from '../helpers/clients.js';
@@ -15,6 +14,7 @@ import { spawnWorker } from '../helpers/processes.js';
 import { type Redis, startRedis } from '../helpers/redis.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
+import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('verification workers', function () {
   this.timeout(240_000);
@@ -30,7 +30,7 @@ describe('verification workers', function () {
 
   it("trains a task whose proofs are verified by two zkfl worker processes, not the coordinator's pool", async () => {
     const workers = await Promise.all([spawnWorker(redis.url), spawnWorker(redis.url)]);
-    const coordinator = await startCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'c'), redis: redis.url });
+    const coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'c'), redis: redis.url });
     try {
       const task = await createTask(coordinator.url, smallTask({ rounds: 2 }));
       const shards = writeShards(dir, [300, 300]);
@@ -58,8 +58,8 @@ describe('verification workers', function () {
     }
   });
 
-  it('verifies a proof sent twice once, and refuses a changed one', async function () {
-    if (!bundle) this.skip();
+  it('verifies a proof sent twice once, and refuses a changed one', async () => {
+    if (!bundle) throw new Error('no finished run: the first test failed');
     const worker = await spawnWorker(redis.url);
     const queue = new VerificationQueue(redis.url, 30_000);
     const jobs = new Queue(verificationQueueName, { connection: redisConnection(redis.url) });
@@ -78,8 +78,8 @@ describe('verification workers', function () {
     }
   });
 
-  it('finishes the jobs of a worker killed mid-job on another worker', async function () {
-    if (!bundle) this.skip();
+  it('finishes the jobs of a worker killed mid-job on another worker', async () => {
+    if (!bundle) throw new Error('no finished run: the first test failed');
     const queue = new VerificationQueue(redis.url, 120_000);
     const events = new QueueEvents(verificationQueueName, { connection: redisConnection(redis.url) });
     let stalled = 0;
