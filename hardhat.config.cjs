@@ -10,6 +10,8 @@ module.exports = {
     artifacts: './.zkfl/hardhat-artifacts',
   },
   networks: {
-    hardhat: { chainId: 31337, hardfork: 'cancun', mining: { auto: true } },
+    // Blocks mined within one second share its timestamp: otherwise each block adds a second, the chain's clock runs
+    // ahead of the wall clock, and every window measured on-chain (challenges, claims) lasts longer than it says.
+    hardhat: { chainId: 31337, hardfork: 'cancun', mining: { auto: true }, allowBlocksWithSameTimestamp: true },
   },
 };

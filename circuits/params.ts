@@ -76,6 +76,13 @@ export function circuitFor(family: CircuitFamily, bits: ValueBits, numParams: nu
     );
 }
 
+/**
+ * What `zkfl setup` builds without `--circuit`, and what `zkfl chain` deploys verifiers for unless told otherwise:
+ * both sizes of the default 6-bit family, so that a task of any model size with the default quantization can be
+ * proven and settled (the demo's models and the README's walkthroughs among them).
+ */
+export const defaultSetup: CircuitName[] = ['default', 'default15'];
+
 /** Public signals of one chunk proof, in circuit order (outputs first, then public inputs as declared). */
 export const publicSignalNames = ['commitment', 'statement'] as const;
 

@@ -15,7 +15,8 @@ import { startDevnet } from '../contracts/devnet.js';
 import { escrowTask } from '../contracts/escrow.js';
 import { auditRun } from '../verifier/run.js';
 import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
-import { type CircuitName, circuitParams } from '../circuits/params.js';
+import { type CircuitName, circuitFor, circuitParams, defaultSetup } from '../circuits/params.js';
+import { modelSize } from '../ml/model-size.js';
 import { type ClientEvent, runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
@@ -29,7 +30,7 @@ import { backendNames, type BackendName } from '../ml/backend.js';
 import { ZkflError } from '../protocol/errors.js';
 import { CoordinatorApi } from '../protocol/api.js';
 import type { RoundView, TaskView } from '../protocol/rest.js';
-import type { TaskSpecInput } from '../protocol/task-spec.js';
+import { parseTaskSpec, type TaskSpecInput } from '../protocol/task-spec.js';
 import type { TermsView } from '../protocol/terms.js';
 import { fixed, percent, ProgressDisplay, renderTerms, table } from './render.js';
 import { createInterface } from 'node:readline/promises';
@@ -38,8 +39,9 @@ const usage = `zkfl — federated learning with proofs of every contribution
 
   zkfl key new|address --key FILE [--password-file FILE]
   zkfl key import --from PLAINTEXT_KEY --key FILE [--password-file FILE]
-  zkfl setup [--circuit default|default8|default16|test|test8|test16|bench630|bench2520[,…]] [--ptau FILE] [--force]
-  zkfl chain [--port 8545] [--deployment FILE] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
+  zkfl setup [--circuit default|default15|default8|default16|test|test8|test16|bench630|bench2520[,…] | --task task.json]
+             [--ptau FILE] [--force]
+  zkfl chain [--port 8545] [--deployment FILE] [--circuits NAME[,…]] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
                    [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--circuit default|test]
                    [--key FILE] [CHAIN]
@@ -143,21 +145,45 @@ function coordinatorUrl(values: Values): string {
   ).replace(/\/$/, '');
 }
 
-async function setupCommand(args: string[]): Promise<void> {
-  const values = parse(args, { circuit: { type: 'string' }, ptau: { type: 'string' }, force: { type: 'boolean' } });
-  const names = ((values.circuit as string | undefined) ?? 'default,default15').split(',');
+/** `--circuit a,b`: circuit names, each checked. */
+function circuitNames(list: string, flag: string): CircuitName[] {
+  const names = list.split(',');
   for (const name of names) {
     if (!(name in circuitParams)) {
       throw new ZkflError(
         'VALIDATION_FAILED',
-        `--circuit: ${name} is not one of ${Object.keys(circuitParams).join(', ')}`,
-        'circuit',
+        `--${flag}: ${name} is not one of ${Object.keys(circuitParams).join(', ')}`,
+        flag,
       );
     }
   }
+  return names as CircuitName[];
+}
+
+/** `--task task.json`: the circuit of the default family that the coordinator will prove that task with. */
+function circuitOfSpec(path: string): CircuitName {
+  const spec = parseTaskSpec(readJson(path, 'task'));
+  const { params } = modelSize(spec.model, spec.inputShape, spec.classes);
+  const chosen = circuitFor('default', spec.quantization.bits, params);
+  return (Object.keys(circuitParams) as CircuitName[]).find((name) => circuitParams[name].name === chosen.name)!;
+}
+
+async function setupCommand(args: string[]): Promise<void> {
+  const values = parse(args, {
+    circuit: { type: 'string' },
+    task: { type: 'string' },
+    ptau: { type: 'string' },
+    force: { type: 'boolean' },
+  });
+  const names =
+    values.task !== undefined
+      ? [circuitOfSpec(values.task as string)]
+      : values.circuit !== undefined
+        ? circuitNames(values.circuit as string, 'circuit')
+        : defaultSetup;
   try {
     for (const name of names) {
-      const artifacts = await buildCircuit(circuitParams[name as CircuitName], {
+      const artifacts = await buildCircuit(circuitParams[name], {
         ptau: (values.ptau as string | undefined) ?? process.env.ZKFL_PTAU,
         force: values.force === true,
       });
@@ -171,14 +197,18 @@ async function setupCommand(args: string[]): Promise<void> {
   }
 }
 
+/** The JSON in the file a flag (`--<flag> FILE`) names. */
+function readJson(path: string, flag: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, flag);
+  }
+}
+
 /** `--limits FILE`: the operator's limits (coordinator/options.ts limitsFileSchema). */
 function limitsFrom(path: string): Partial<CoordinatorOptions> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'limits');
-  }
+  const json = readJson(path, 'limits');
   const { task, rate, rejections } = parseOrThrow(limitsFileSchema, json, `limits file ${path}`);
   return {
     ...(task ? { limits: task } : {}),
@@ -289,13 +319,7 @@ async function taskCommand(args: string[]): Promise<void> {
   const base = coordinatorUrl(values);
   const api = new CoordinatorApi(base);
   if (sub === 'create') {
-    const path = required(values, 'config');
-    let spec: TaskSpecInput;
-    try {
-      spec = JSON.parse(readFileSync(path, 'utf8')) as TaskSpecInput;
-    } catch (error) {
-      throw new ZkflError('VALIDATION_FAILED', `cannot read ${path} as JSON: ${(error as Error).message}`, 'config');
-    }
+    let spec = readJson(required(values, 'config'), 'config') as TaskSpecInput;
     const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
     if (values.evaluation !== undefined) {
       const upload = await owner.upload(values.evaluation as string);
@@ -473,6 +497,7 @@ async function chainCommand(args: string[]): Promise<void> {
   const values = parse(args, {
     port: { type: 'string' },
     deployment: { type: 'string' },
+    circuits: { type: 'string' },
     fund: { type: 'string' },
     eth: { type: 'string' },
     tokens: { type: 'string' },
@@ -483,10 +508,19 @@ async function chainCommand(args: string[]): Promise<void> {
       throw new ZkflError('VALIDATION_FAILED', `--fund: ${String(address)} is not an address`, 'fund');
   }
   const [eth, tokens] = [tokenAmount(values, 'eth', '10'), tokenAmount(values, 'tokens', '1000')];
+  // Tasks on a circuit without a verifier here could never settle: refuse to start without the ones asked for.
+  const needed = values.circuits === undefined ? defaultSetup : circuitNames(values.circuits as string, 'circuits');
+  const missing = needed.filter((name) => !loadCircuit(circuitParams[name]));
+  if (missing.length > 0) {
+    throw new ZkflError(
+      'UNAVAILABLE',
+      `circuit${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not built, so on-chain tasks proven with ${missing.length > 1 ? 'them' : 'it'} could not settle here: run \`npx zkfl setup --circuit ${missing.join(',')}\`, or deploy only what is built with --circuits`,
+    );
+  }
+  // Every circuit built here gets its verifier, the ones asked for among them.
   const built = (Object.keys(circuitParams) as CircuitName[])
     .map((name) => loadCircuit(circuitParams[name]))
     .filter((artifacts) => artifacts !== undefined);
-  if (built.length === 0) throw new ZkflError('UNAVAILABLE', 'no circuit is built: run `npx zkfl setup` first');
   const devnet = await startDevnet(built, integer(values, 'port', 8545));
   const path = (values.deployment as string | undefined) ?? join('.zkfl', 'deployment.json');
   writeDeployment(path, devnet.deployment);

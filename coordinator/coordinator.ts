@@ -514,7 +514,14 @@ export class Coordinator {
     const evaluationSet = this.loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
-    const zk = this.zkParameters(spec, initial.length);
+    let zk: ZkView;
+    try {
+      zk = this.zkParameters(spec, initial.length);
+      if (spec.onchain) this.checkVerifierDeployed(zk.circuit);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
     const id = `t-${randomBytes(6).toString('hex')}`;
     if (this.storage.shared) {
       // Held before the task exists: no instance (this one's lease keeper included) may start it meanwhile.
@@ -568,6 +575,16 @@ export class Coordinator {
       throw error;
     }
     return dataset;
+  }
+
+  /** An on-chain task settles only if the chain has its circuit's verifier: refused up front otherwise. */
+  private checkVerifierDeployed(circuit: string): void {
+    if (this.settlement?.deployment.verifiers[circuit]) return;
+    throw new ZkflError(
+      'UNAVAILABLE',
+      `the chain this coordinator settles on has no verifier for circuit ${circuit}, which this task's model needs: deploy it (build it with \`npx zkfl setup --circuit <name>\`, then deploy again)`,
+      'onchain',
+    );
   }
 
   /** How the task's updates are quantized and proven, fixed for its whole life. */

@@ -24,7 +24,6 @@ async function finishedRounds(page: Page): Promise<[number, number]> {
 }
 
 describe('the dashboard, in a browser', function () {
-  this.timeout(240_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
   let browser: Browser;

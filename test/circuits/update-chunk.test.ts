@@ -33,7 +33,6 @@ function values(...overrides: Array<[number, number]>): Int32Array {
 const normSq = (q: Int32Array): bigint => q.reduce((sum, value) => sum + BigInt(value) ** 2n, 0n);
 
 describe('UpdateChunk circuit', function () {
-  this.timeout(300_000);
   let artifacts: CircuitArtifacts;
   let verificationKey: object;
   let honest: { salt: bigint; q: Int32Array; proof: ChunkProof };
@@ -178,7 +177,6 @@ describe('UpdateChunk circuit', function () {
 });
 
 describe('UpdateChunk circuit with 16-bit values', function () {
-  this.timeout(300_000);
   after(() => terminateCurve());
 
   it('proves the edges of the 16-bit range and refuses one past them', async () => {

@@ -52,7 +52,6 @@ async function reverts(action: Promise<unknown>, error: string): Promise<void> {
 }
 
 describe('ZkflRewards on a local chain', function () {
-  this.timeout(300_000);
   let provider: BrowserProvider;
   let artifacts: CircuitArtifacts;
   let deployment: Deployment;

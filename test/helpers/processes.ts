@@ -22,12 +22,16 @@ export function spawnZkfl(args: string[], env: Record<string, string> = {}): Spa
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
-  // Killed at the end of the test that started it, and waited for (a stopped process is continued to die).
+  // Stopped at the end of the test that started it, as a user stops it (SIGTERM: a coordinator or a chain stops
+  // what it started itself), then killed if it did not exit; a process the test froze is woken to hear it.
   stopAfter('test', async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
+    child.kill('SIGCONT');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await gone;
+    clearTimeout(killer);
   });
   const stderr: string[] = [];
   const lines = createInterface({ input: child.stderr });
@@ -84,7 +88,6 @@ export async function spawnWorker(redisUrl: string, lockSeconds = 10): Promise<S
   const worker = spawnZkfl(['worker', '--redis', redisUrl, '--lock-seconds', String(lockSeconds)]);
   await eventually(
     () => Promise.resolve(worker.stderr.some((line) => line.startsWith('verifying proofs')) ? true : undefined),
-    30,
     'the worker to start',
   );
   return worker;

@@ -7,6 +7,7 @@ import type { NonceView } from '../../protocol/rest.js';
 import { type SignIn, signIn } from '../../protocol/sign-in.js';
 import { signConsent } from '../../protocol/terms.js';
 import { stopAfter } from './cleanup.js';
+import { patienceSeconds } from './rest.js';
 
 export type RawSocket = Socket;
 export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: ErrorBody };
@@ -32,11 +33,9 @@ export async function connect(url: string, wallet: Wallet, auth?: object): Promi
   });
 }
 
-/** How long a request waits for its answer: an answer that never comes is a hang, not a slow machine. */
-export const answerTimeoutMs = 120_000;
-
+/** Sends `event` and waits for its answer; one that never comes (within patienceSeconds) is a hang. */
 export function request(socket: RawSocket, event: string, ...args: unknown[]): Promise<Reply> {
-  return socket.timeout(answerTimeoutMs).emitWithAck(event, ...args) as Promise<Reply>;
+  return socket.timeout(patienceSeconds * 1000).emitWithAck(event, ...args) as Promise<Reply>;
 }
 
 export function next<T>(socket: RawSocket, event: string): Promise<T> {

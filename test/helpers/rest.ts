@@ -26,9 +26,15 @@ export async function getWeights(url: string, taskId: string, which: number | 'l
   return new Float32Array(Uint8Array.from(bytes).buffer);
 }
 
-/** Polls `probe` until it returns a value, or fails after `seconds`. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, seconds = 60, what = 'condition'): Promise<T> {
-  const until = Date.now() + seconds * 1000;
+/**
+ * How long a test waits for something real (a process, a chain, a round) before it calls it a hang: generous, so
+ * that a busy machine is slow, not failing. Tests assert what happened, never how long it took.
+ */
+export const patienceSeconds = 600;
+
+/** Polls `probe` until it returns a value; fails after `patienceSeconds`, naming `what` it waited for. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what = 'condition'): Promise<T> {
+  const until = Date.now() + patienceSeconds * 1000;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;

@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import Database from 'better-sqlite3';
@@ -18,7 +19,7 @@ import type { TaskView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
-import { spawnZkfl } from '../helpers/processes.js';
+import { spawnCoordinator, spawnZkfl } from '../helpers/processes.js';
 import { runClients } from '../helpers/clients.js';
 import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -41,7 +42,6 @@ function tinyTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
 const csv = 'a,b,c,d,label\n' + Array.from({ length: 20 }, (_, i) => `${i},1,2,3,${i % 2}`).join('\n') + '\n';
 
 describe('access: owners, paths, limits and rates', function () {
-  this.timeout(60_000);
   const dir = tempDir();
   const root = join(dir, 'root');
   const outside = join(dir, 'outside');
@@ -77,6 +77,22 @@ describe('access: owners, paths, limits and rates', function () {
       body: JSON.stringify(body),
     });
     return [response.status, (await response.json()) as ErrorBody];
+  }
+
+  /** A POST from another loopback address (127.0.0.2 and up reach the coordinator as other clients would). */
+  function postFrom(ip: string, url: string, path: string, body: unknown): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(
+        `${url}${path}`,
+        { method: 'POST', localAddress: ip, headers: { 'content-type': 'application/json' } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode!);
+        },
+      );
+      request.on('error', reject);
+      request.end(JSON.stringify(body));
+    });
   }
 
   const codeOf = (error: unknown): [string, string | undefined] => [
@@ -318,8 +334,71 @@ describe('access: owners, paths, limits and rates', function () {
       expect((refused as ErrorBody).code).to.equal('RATE_LIMITED');
       first.disconnect();
       // Once the server has seen the disconnect, the address's place is free again.
-      const again = await eventually(() => connect(url, randomWallet()).catch(() => undefined), 60, 'a free place');
+      const again = await eventually(() => connect(url, randomWallet()).catch(() => undefined), 'a free place');
       again.disconnect();
+    });
+    it('counts sign-ins per IP address and, across addresses, per signed-in address', async () => {
+      const { url } = await coordinator({ rateLimits: { signInsPerMinute: 2 } });
+      // One IP, three addresses: the third sign-in from the IP is refused.
+      await OwnerSession.open(url, randomWallet());
+      await OwnerSession.open(url, randomWallet());
+      expect(await OwnerSession.open(url, randomWallet()).catch(codeOf)).to.deep.equal(['RATE_LIMITED', undefined]);
+      // One address from three IPs (loopback has them all), once each: the address's third is refused.
+      const wallet = randomWallet();
+      const statuses = [];
+      for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+        statuses.push(await postFrom(ip, url, '/api/auth/session', await signedIn(url, wallet)));
+      }
+      expect(statuses).to.deep.equal([201, 201, 429]);
+    });
+
+    it('answers RATE_LIMITED past the events a connection may send in a minute', async () => {
+      const { url } = await coordinator({ rateLimits: { eventsPerMinute: 3 } });
+      const socket = await connect(url, randomWallet());
+      const codes = [];
+      for (let i = 0; i < 4; i++) {
+        const reply = await request(socket, 'join', { taskId: 'no-such-task' });
+        codes.push(reply.ok ? 'ok' : reply.error.code);
+      }
+      expect(codes).to.deep.equal(['NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'RATE_LIMITED']);
+    });
+
+    it('counts uploads with task creations, per owner and per IP address', async () => {
+      const { url } = await coordinator({ rateLimits: { createsPerHour: 2 } });
+      const owner = await OwnerSession.open(url, randomWallet());
+      await owner.upload(join(root, 'eval.csv'));
+      await owner.upload(join(root, 'eval.csv'));
+      expect(await owner.upload(join(root, 'eval.csv')).catch(codeOf)).to.deep.equal(['RATE_LIMITED', undefined]);
+      const neighbour = await OwnerSession.open(url, randomWallet());
+      expect(await neighbour.upload(join(root, 'eval.csv')).catch(codeOf)).to.deep.equal(['RATE_LIMITED', undefined]);
+    });
+
+    it('refuses a sign-in whose nonce expired', async () => {
+      const { url } = await coordinator({ nonceTtlSeconds: 1 });
+      const nonce = await freshNonce(url);
+      const signed = await signIn(randomWallet(), url, nonce);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, nonce.expiresAt - Date.now()) + 50));
+      const [status, body] = await post(url, '/api/auth/session', signed);
+      expect([status, body.code, body.message]).to.deep.equal([
+        401,
+        'AUTH_FAILED',
+        'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce',
+      ]);
+    });
+
+    it('takes its limits from zkfl coordinator --limits FILE, and refuses a file that is not one', async () => {
+      const limits = join(dir, 'limits.json');
+      writeFileSync(limits, JSON.stringify({ task: { rounds: 2 }, rate: { createsPerHour: 5 } }));
+      const spawned = await spawnCoordinator(join(dir, 'limited'), 0, ['--limits', limits]);
+      const owner = await OwnerSession.open(spawned.url, randomWallet());
+      expect(
+        await owner.createTask(tinyTask({ rounds: 3, evaluation: { upload: 'a'.repeat(64) } })).catch(codeOf),
+      ).to.deep.equal(['LIMIT_EXCEEDED', 'rounds']);
+      writeFileSync(limits, JSON.stringify({ task: { rounds: -1 } }));
+      const refused = await spawnCoordinator(join(dir, 'refused'), 0, ['--limits', limits]).catch(
+        (error: Error) => error.message,
+      );
+      expect(refused).to.match(/VALIDATION_FAILED: invalid limits file .*task\.rounds: Too small/);
     });
   });
 

@@ -2,16 +2,19 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEther } from 'ethers';
+import { parseEther, Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
-import { acceptedRoot } from '../../contracts/accepted-set.js';
+import { acceptedLeafAt, acceptedRoot, acceptedTotal, committedEntries } from '../../contracts/accepted-set.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
 import { type AuditOptions, auditRun } from '../../verifier/run.js';
-import { fetchBundle, readBundle } from '../../verifier/bundle.js';
+import { fetchBundle, readBundle, writeBundle } from '../../verifier/bundle.js';
+import { taskKey } from '../../circuits/statement.js';
+import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
+import { signReceipt } from '../../protocol/receipt.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { spawnZkfl } from '../helpers/processes.js';
@@ -21,7 +24,6 @@ import { runClients } from '../helpers/clients.js';
 import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 describe('zkfl verify: an independent audit of a run', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   let devnet: Devnet;
   let coordinator: RunningCoordinator;
@@ -179,5 +181,117 @@ describe('zkfl verify: an independent audit of a run', function () {
       copy.task.zk.verificationKeySha256 = createHash('sha256').update(testKey).digest('hex');
     });
     expect(await kinds(otherKey, online)).to.include('null:verification-key');
+  });
+
+  it('names records out of order, of another task, twice the same address, missing rounds and a missing key', async () => {
+    const shuffled = await tampered((copy) => void copy.rounds.reverse());
+    expect(await kinds(shuffled)).to.include.members(['1:round-order', '2:round-order']);
+    const foreign = await tampered((copy) => void (round1(copy).taskId = 't-000000000000'), true);
+    expect(await kinds(foreign)).to.include('1:task');
+    const twice = await tampered((copy) => {
+      const record = round1(copy);
+      record.accepted.push(record.accepted[0]!);
+      record.acceptedRoot = acceptedRoot(record.accepted);
+    }, true);
+    expect(await kinds(twice)).to.include('1:duplicate');
+    const short = await tampered((copy) => void copy.rounds.pop());
+    expect(await kinds(short)).to.include.members(['null:rounds', '1:hash-chain']);
+    const keyless = await tampered((copy) => void (copy.verificationKey = null));
+    expect(await kinds(keyless)).to.include('null:verification-key');
+  });
+
+  it('names what a public audit cannot recompute: missing weights or scoring set, updates unpublished or not committed', async () => {
+    const noWeights = await tampered((copy) => void delete copy.initialWeights);
+    expect(await kinds(noWeights)).to.include('null:public-audit');
+    const noScoringSet = await tampered((copy) => void delete copy.scoringSet);
+    expect(await kinds(noScoringSet)).to.include('null:public-audit');
+    const unpublished = await tampered((copy) => void delete round1(copy).accepted[0]!.update, true);
+    expect(await kinds(unpublished)).to.include('1:public-audit');
+    const changed = await tampered((copy) => {
+      const published = round1(copy).accepted[0]!.update!;
+      const values = Buffer.from(published.q, 'base64');
+      values[0] = values[0] === 1 ? 2 : 1;
+      published.q = values.toString('base64');
+    }, true);
+    const shortened = await tampered((copy) => {
+      const published = round1(copy).accepted[0]!.update!;
+      published.q = Buffer.from(published.q, 'base64').subarray(1).toString('base64');
+    }, true);
+    expect(await kinds(shortened)).to.include('1:public-audit');
+    expect(await kinds(changed)).to.include('1:public-audit');
+  });
+
+  it('exits non-zero from the CLI when the run does not check out', async () => {
+    const broken = join(dir, 'broken');
+    writeBundle(broken, await tampered((copy) => void (round1(copy).accepted[0]!.score += 1)));
+    const cli = spawnZkfl(['verify', '--bundle', broken, '--json']);
+    let stdout = '';
+    cli.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    expect(await cli.exited).to.equal(1);
+    expect(JSON.parse(stdout)).to.include({ ok: false });
+  });
+
+  it('names what the chain says went wrong: another H_r, a round never closed, a voided leaf, an omission paid', async () => {
+    // The run again under another task id, re-signed by its coordinator; this test writes that task's on-chain story.
+    const copy = await tampered((edited) => {
+      edited.task = { ...edited.task, id: 't-0000000c4a1e' };
+      for (const { record } of edited.rounds) record.taskId = edited.task.id;
+    }, true);
+    const key = taskKey(copy.task.id);
+    const { provider, deployment, owner } = devnet;
+    const rewards = new RewardsContract(deployment.rewards, provider);
+    const coordinatorKey = coordinator.coordinator.identity.connect(provider);
+    await escrowTask(owner, deployment, copy.task, { coordinator: coordinatorKey.address });
+    const { coordinatorBond, challengeBond, answerWindow } = (await rewards.task(key))!;
+    await devnet.mint(coordinatorKey.address, coordinatorBond);
+    await (
+      await new TokenContract(deployment.token, coordinatorKey).approve(deployment.rewards, coordinatorBond)
+    ).wait();
+    const asCoordinator = rewards.connect(coordinatorKey);
+    await (await asCoordinator.postBond(key, coordinatorBond)).wait();
+    const [first, second] = copy.rounds.map(({ record }) => record);
+    const entries = committedEntries(first!.accepted);
+    await (await asCoordinator.openRound(key, 1, '0x' + first!.modelHashBefore)).wait();
+    const closed = await (
+      await asCoordinator.closeRound(key, 1, acceptedRoot(entries), entries.length, acceptedTotal(entries))
+    ).wait();
+    // Round 2 opens on another model and never closes.
+    await (await asCoordinator.openRound(key, 2, '0x' + 'ab'.repeat(32))).wait();
+
+    // Inside round 1's challenge window, on the chain's clock: a challenge nobody answers, and an omission claim by a
+    // holder the coordinator gave a receipt to but left out.
+    const closedAt = (await provider.getBlock(closed!.blockNumber))!.timestamp;
+    const inWindow = (): Promise<unknown> => provider.send('evm_setNextBlockTimestamp', [closedAt]);
+    const challenger = Wallet.createRandom().connect(provider);
+    const omitted = Wallet.createRandom().connect(provider);
+    for (const wallet of [challenger, omitted]) await devnet.fund(wallet.address);
+    await devnet.mint(challenger.address, challengeBond);
+    await inWindow();
+    await (await new TokenContract(deployment.token, challenger).approve(deployment.rewards, challengeBond)).wait();
+    const doubted = acceptedLeafAt(entries, 0)!;
+    await inWindow();
+    await (await rewards.connect(challenger).challenge(key, 1, doubted.leaf, doubted.proof)).wait();
+    const commitment = '0x' + '11'.repeat(32);
+    const receipt = await signReceipt(
+      coordinatorKey,
+      { taskKey: key, round: 1, contributor: omitted.address, updateCommitment: commitment },
+      { chainId: deployment.chainId, verifyingContract: deployment.rewards },
+    );
+    await inWindow();
+    await (await rewards.connect(omitted).claimOmission(key, 1, commitment, receipt.signature)).wait();
+    await provider.send('evm_increaseTime', [Number(answerWindow) + 1]);
+    await (await rewards.connect(challenger).resolveChallenge(key, 1, doubted.leaf.index)).wait();
+    await (await rewards.connect(omitted).resolveOmission(key, 1, omitted.address)).wait();
+
+    expect(await kinds(copy, online)).to.include.members([
+      '1:chain-voided',
+      '1:chain-omission',
+      '2:chain-model-hash',
+      '2:chain-round',
+    ]);
+    expect(second!.round).to.equal(2);
+    // And a task the chain has never heard of.
+    const unknown = await tampered((edited) => void (edited.task = { ...edited.task, id: 't-00000000dead' }));
+    expect(await kinds(unknown, online)).to.include('null:chain');
   });
 });

@@ -39,7 +39,6 @@ async function refusal(promise: Promise<unknown>): Promise<ErrorBody> {
 }
 
 describe('bad input', function () {
-  this.timeout(120_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
   let url: string;

@@ -13,7 +13,6 @@ import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('one coordinator, tasks of different circuits', function () {
-  this.timeout(180_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
 

@@ -4,8 +4,6 @@ import type { DemoResult } from '../../demo/demo.js';
 import { spawnZkfl } from '../helpers/processes.js';
 
 describe('zkfl demo', function () {
-  this.timeout(300_000);
-
   it('runs a chain, a coordinator and clients as processes over non-IID Fashion-MNIST, pays them by score, prints JSON', async () => {
     const demo = spawnZkfl(['demo', '--clients', '2', '--rounds', '2', '--alpha', '0.3', '--json']);
     let stdout = '';

@@ -13,7 +13,6 @@ import { startTestCoordinator } from '../helpers/servers.js';
 const seconds = (from: string, to: string | null): number => (Date.parse(to!) - Date.parse(from)) / 1000;
 
 describe('clients that drop out', function () {
-  this.timeout(120_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
   let shards: string[];

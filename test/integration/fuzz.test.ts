@@ -48,7 +48,6 @@ function expectCoded(status: number, body: unknown, what: string): void {
 }
 
 describe('fuzzed boundaries', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   const root = join(dir, 'root');
   let coordinator: RunningCoordinator;

@@ -18,7 +18,6 @@ import { failoverProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 
 describe('several coordinator instances', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   let postgres: Postgres;
   let redis: Redis;
@@ -60,15 +59,11 @@ describe('several coordinator instances', function () {
         spawnClient(balancer.url, task.id, slow!, join(dir, 'slow-on-a.json')),
       ];
 
-      const beforeKill = await eventually(
-        async () => {
-          const rounds = await getRounds(b.url, task.id);
-          const second = rounds[1];
-          return second?.phase === 'training' && second.participants.length >= 1 ? rounds : undefined;
-        },
-        180,
-        'an accepted update in round 2',
-      );
+      const beforeKill = await eventually(async () => {
+        const rounds = await getRounds(b.url, task.id);
+        const second = rounds[1];
+        return second?.phase === 'training' && second.participants.length >= 1 ? rounds : undefined;
+      }, 'an accepted update in round 2');
       expect(beforeKill[0]!.participants).to.have.length(3);
       a.child.kill('SIGKILL');
       await a.exited;

@@ -14,7 +14,6 @@ import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('the coordinator on PostgreSQL', function () {
-  this.timeout(240_000);
   const dir = tempDir();
   let postgres: Postgres;
   let databases = 0;
@@ -39,7 +38,7 @@ describe('the coordinator on PostgreSQL', function () {
       })();
       // Awaited below; until then a failure must not count as unhandled.
       writes.catch(() => undefined);
-      await eventually(() => Promise.resolve(done >= 50 ? true : undefined), 120, '50 writes');
+      await eventually(() => Promise.resolve(done >= 50 ? true : undefined), '50 writes');
       await postgres.halt();
       const doneAtHalt = done;
       // The server is gone: the write in flight cannot finish, nor can any after it, until it is back.
@@ -65,14 +64,10 @@ describe('the coordinator on PostgreSQL', function () {
       );
       const [first, second] = writeShards(dir, [300, 300]);
       const [early] = runClients(coordinator.url, task.id, [first!], [join(dir, 'a.json')]);
-      const before = await eventually(
-        async () => {
-          const [round] = await getRounds(coordinator.url, task.id);
-          return round?.participants.length === 1 ? round : undefined;
-        },
-        120,
-        'one accepted update in round 1',
-      );
+      const before = await eventually(async () => {
+        const [round] = await getRounds(coordinator.url, task.id);
+        return round?.participants.length === 1 ? round : undefined;
+      }, 'one accepted update in round 1');
       await postgres.restart(1000);
       const [late] = runClients(coordinator.url, task.id, [second!], [join(dir, 'b.json')]);
       const clients = [early!, late!];

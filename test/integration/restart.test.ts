@@ -12,7 +12,6 @@ import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
 describe('coordinator restart', function () {
-  this.timeout(240_000);
   const dir = tempDir();
   before(() => initBackend());
 
@@ -39,14 +38,10 @@ describe('coordinator restart', function () {
     await clients[1]!.waitFor((event) => event.type === 'submitted' && event.round === 1 && event.accepted);
     clients[1]!.child.kill('SIGSTOP');
 
-    const beforeKill = await eventually(
-      async () => {
-        const rounds = await getRounds(first.url, task.id);
-        return rounds[1]?.participants.length === 1 ? rounds : undefined;
-      },
-      300,
-      "the unfrozen client's update in round 2",
-    );
+    const beforeKill = await eventually(async () => {
+      const rounds = await getRounds(first.url, task.id);
+      return rounds[1]?.participants.length === 1 ? rounds : undefined;
+    }, "the unfrozen client's update in round 2");
     expect(beforeKill[1]!.phase).to.equal('training');
     first.child.kill('SIGKILL');
     await first.exited;

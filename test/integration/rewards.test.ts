@@ -17,7 +17,7 @@ import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
-import { createTask, eventually, getRounds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
@@ -36,7 +36,6 @@ function onchainTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
 }
 
 describe('on-chain rewards, end to end', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   let devnet: Devnet;
   let provider: JsonRpcProvider;
@@ -70,7 +69,13 @@ describe('on-chain rewards, end to end', function () {
     return running;
   }
 
-  function clients(url: string, taskId: string, shards: string[], keys: string[], settleTimeoutSeconds = 120) {
+  function clients(
+    url: string,
+    taskId: string,
+    shards: string[],
+    keys: string[],
+    settleTimeoutSeconds = patienceSeconds,
+  ) {
     return runClients(url, taskId, shards, keys, {
       chain: { rpcUrl: devnet.chain.url, deployment },
       settleTimeoutSeconds,
@@ -101,7 +106,7 @@ describe('on-chain rewards, end to end', function () {
       const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
       // All three joined: a round that did not wait for the escrow would have been started, and sent to them, by now.
       const api = new CoordinatorApi(coordinator.url);
-      await eventually(async () => ((await api.task(task.id)).connected === 3 ? true : undefined), 120, 'three joins');
+      await eventually(async () => ((await api.task(task.id)).connected === 3 ? true : undefined), 'three joins');
       const [waiting] = await getRounds(coordinator.url, task.id);
       expect(waiting!.attempts, 'no round starts before the escrow').to.equal(0);
 
@@ -159,14 +164,10 @@ describe('on-chain rewards, end to end', function () {
       for (const action of timeline) expect(action.txHash).to.match(/^0x[0-9a-f]{64}$/);
       // And what everyone else did, as the chain recorded it: the owner's escrow, then every claim with its amount.
       const claimCount = claims.length;
-      const seen = await eventually(
-        async () => {
-          const { events: observed } = await api.settlement(task.id);
-          return observed.filter((event) => event.kind === 'claimed').length === claimCount ? observed : undefined;
-        },
-        20,
-        'the claims to be read from the chain',
-      );
+      const seen = await eventually(async () => {
+        const { events: observed } = await api.settlement(task.id);
+        return observed.filter((event) => event.kind === 'claimed').length === claimCount ? observed : undefined;
+      }, 'the claims to be read from the chain');
       expect(seen[0]).to.include({ kind: 'escrowed', round: null, subject: await owner.getAddress() });
       const paidIn = (round: number, address: string): string | undefined =>
         rounds[round - 1]!.participants.find((p) => p.address === address)?.amount ?? undefined;
@@ -221,10 +222,10 @@ describe('on-chain rewards, end to end', function () {
       );
       await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const keys = await fundedKeys('challenged', 2);
-      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys, 1800);
+      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
       const key = taskKey(task.id);
       const rewards = new RewardsContract(deployment.rewards, provider);
-      await eventually(async () => ((await rewards.round(key, 1)).closed ? true : undefined), 120, 'round 1 to close');
+      await eventually(async () => ((await rewards.round(key, 1)).closed ? true : undefined), 'round 1 to close');
       // Someone who doubts a leaf puts up the bond and challenges it.
       const challenger = Wallet.createRandom().connect(provider);
       await devnet.fund(challenger.address);
@@ -239,7 +240,6 @@ describe('on-chain rewards, end to end', function () {
       // the contract; the challenger's bond goes to whoever answered.
       await eventually(
         async () => ((await rewards.leafStatus(key, 1, 0)).challenge === 'answered' ? true : undefined),
-        60,
         'the challenge to be answered',
       );
       expect(await token.balanceOf(challenger.address)).to.equal(0n);
@@ -247,15 +247,11 @@ describe('on-chain rewards, end to end', function () {
       const answerer = answered!.args[3] as string;
       expect([info.coordinator, doubted.leaf.contributor]).to.include(answerer);
       // The settlement timeline shows the dispute and its outcome.
-      const disputes = await eventually(
-        async () => {
-          const { events: observed } = await new CoordinatorApi(coordinator.url).settlement(task.id);
-          const shown = observed.filter((event) => event.kind === 'challenged' || event.kind === 'answered');
-          return shown.length === 2 ? shown : undefined;
-        },
-        20,
-        'the dispute to be read from the chain',
-      );
+      const disputes = await eventually(async () => {
+        const { events: observed } = await new CoordinatorApi(coordinator.url).settlement(task.id);
+        const shown = observed.filter((event) => event.kind === 'challenged' || event.kind === 'answered');
+        return shown.length === 2 ? shown : undefined;
+      }, 'the dispute to be read from the chain');
       expect(disputes.map((event) => [event.round, event.kind, event.subject])).to.deep.equal([
         [1, 'challenged', `leaf 0 by ${challenger.address}`],
         [1, 'answered', `leaf 0 by ${answerer}`],
@@ -282,6 +278,22 @@ describe('on-chain rewards, end to end', function () {
     } finally {
       await plain.close();
     }
+  });
+
+  it("refuses an onchain task whose circuit has no verifier on the coordinator's chain, and says what to deploy", async () => {
+    // This chain has the default family's 2^15 verifier only; the test family's circuit is built but not deployed.
+    await circuit('test');
+    const elsewhere = await startTestCoordinator({
+      dataRoot,
+      port: 0,
+      dataDir: join(dir, 'undeployed'),
+      circuit: 'test',
+      chain: { rpcUrl: proxy.url, deployment },
+    });
+    const refused = await createTask(elsewhere.url, onchainTask()).catch((error: unknown) => error);
+    expect(refused).to.be.instanceOf(ZkflError).that.includes({ code: 'UNAVAILABLE', field: 'onchain' });
+    expect((refused as Error).message).to.match(/no verifier for circuit update-chunk-30\b.*zkfl setup --circuit/);
+    expect(await new CoordinatorApi(elsewhere.url).tasks()).to.deep.equal([]);
   });
 
   it('goes on waiting for the escrow across a restart, then runs and settles its round once', async () => {
@@ -336,13 +348,11 @@ describe('on-chain rewards, end to end', function () {
         (await events('RoundOpened', key)).length > 0 && (await coordinator.coordinator.pendingSettlement()) === 0
           ? true
           : undefined,
-      60,
       'round 1 to open on-chain',
     );
     await proxy.down();
     await eventually(
       async () => ((await new CoordinatorApi(coordinator.url).task(task.id)).status === 'completed' ? true : undefined),
-      120,
       'the task to complete off-chain',
     );
     // Everything round 2 needed on-chain came after the outage, and is owed still.

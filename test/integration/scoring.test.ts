@@ -11,7 +11,6 @@ import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('contribution scores decide the pay', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
 

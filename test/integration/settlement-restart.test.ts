@@ -18,12 +18,11 @@ import { circuit } from '../helpers/circuits.js';
 import { runClients } from '../helpers/clients.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnCoordinator } from '../helpers/processes.js';
-import { createTask, eventually, getRounds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestDevnet } from '../helpers/servers.js';
 
 describe('coordinator killed while settling', function () {
-  this.timeout(300_000);
   const dir = tempDir();
   let devnet: Devnet;
 
@@ -68,13 +67,12 @@ describe('coordinator killed while settling', function () {
     const chain = { rpcUrl: devnet.chain.url, deployment };
     const clients = runClients(first.url, task.id, writeShards(dir, [300, 300]), keys, {
       chain,
-      settleTimeoutSeconds: 180,
+      settleTimeoutSeconds: patienceSeconds,
     });
     const key = taskKey(task.id);
     const rewards = new RewardsContract(deployment.rewards, provider);
     await eventually(
       async () => ((await rewards.events('RoundOpened', key)).length === 1 ? true : undefined),
-      60,
       'round 1 to open on-chain',
     );
     // From now on nothing is mined until the test says so: the round's close stays in the pool.
@@ -82,7 +80,6 @@ describe('coordinator killed while settling', function () {
     const api = new CoordinatorApi(first.url);
     const sent = await eventually(
       async () => (await api.settlement(task.id)).actions.find((a) => a.kind === 'close' && a.txHash !== null),
-      120,
       'closeRound to be sent',
     );
     expect(sent.status).to.equal('pending');

@@ -24,7 +24,6 @@ import { runClients } from '../helpers/clients.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('federated training end to end', function () {
-  this.timeout(180_000);
   const dir = tempDir();
   let coordinator: RunningCoordinator;
 

@@ -17,7 +17,6 @@ import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('verification workers', function () {
-  this.timeout(240_000);
   const dir = tempDir();
   let redis: Redis;
   /** The finished run of the first test: its proofs and key feed the others. */
@@ -98,7 +97,6 @@ describe('verification workers', function () {
       const jobs = new Queue(verificationQueueName, { connection: redisConnection(redis.url) });
       await eventually(
         async () => ((await jobs.getJobCounts('completed')).completed! >= 20 ? true : undefined),
-        60,
         'the first worker to verify some proofs',
       );
       await jobs.close();
