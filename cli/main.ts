@@ -43,7 +43,8 @@ const usage = `zkfl — federated learning with proofs of every contribution
              [--ptau FILE] [--force]
   zkfl chain [--port 8545] [--deployment FILE] [--circuits NAME[,…]] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
-                   [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N] [--circuit default|test]
+                   [--public-url URL[,URL…]] [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N]
+                   [--circuit default|test]
                    [--key FILE] [CHAIN]
   zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
@@ -217,6 +218,23 @@ function limitsFrom(path: string): Partial<CoordinatorOptions> {
   };
 }
 
+/** `--public-url URL[,URL…]`: http(s) origins the coordinator is reached at. */
+function publicUrlsFrom(list: string | undefined): string[] | undefined {
+  if (list === undefined) return undefined;
+  return list.split(',').map((url) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+      throw new ZkflError('VALIDATION_FAILED', `--public-url: ${url} is not an http(s) URL`, 'public-url');
+    }
+    return parsed.origin;
+  });
+}
+
 async function coordinatorCommand(args: string[]): Promise<void> {
   const values = parse(args, {
     host: { type: 'string' },
@@ -230,10 +248,12 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     owners: { type: 'string' },
     limits: { type: 'string' },
     'max-payload-mb': { type: 'string' },
+    'public-url': { type: 'string' },
     ...keyOptions,
     ...chainOptions,
   });
   const chain = chainFrom(values);
+  const publicUrls = publicUrlsFrom(values['public-url'] as string | undefined);
   const owners = ((values.owners as string | undefined) ?? '').split(',').filter(Boolean);
   const notAddress = owners.find((owner): boolean => !isAddress(owner));
   if (notAddress !== undefined)
@@ -247,6 +267,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     ...(values.key ? { keyFile: values.key as string } : {}),
     ...(password(values) !== undefined ? { keyPassword: password(values) } : {}),
     ...(owners.length > 0 ? { owners } : {}),
+    ...(publicUrls ? { publicUrls } : {}),
     ...(values['data-root'] ? { dataRoot: values['data-root'] as string } : {}),
     ...(values.database ? { database: values.database as string } : {}),
     ...(values.redis ? { redis: values.redis as string } : {}),

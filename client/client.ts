@@ -118,6 +118,18 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
   const settlement = await settlementFor(options, api, task, wallet);
+  try {
+    return await takePart(options, { api, task, wallet, dataset, settlement });
+  } finally {
+    await settlement?.settlement.close();
+  }
+}
+
+/** Agrees to the task's terms and serves its rounds, or only settles what a finished task owes. */
+async function takePart(
+  options: ClientOptions,
+  { api, task, wallet, dataset, settlement }: Pick<Session, 'api' | 'task' | 'wallet' | 'dataset' | 'settlement'>,
+): Promise<ClientResult> {
   if (task.status !== 'running') {
     // A client restarted after the task ended still settles what it is owed.
     const rewards = settlement && (await settleOwed(settlement.settlement, task.id, options));

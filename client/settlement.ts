@@ -70,6 +70,12 @@ export class ClientSettlement {
     this.entries = existsSync(ctx.file) ? (JSON.parse(readFileSync(ctx.file, 'utf8')) as OwedContribution[]) : [];
   }
 
+  /** Lets go of the chain connection, once any settlement pass in flight has ended. */
+  async close(): Promise<void> {
+    await this.inFlight;
+    this.ctx.wallet.provider?.destroy();
+  }
+
   /** Keeps an accepted contribution until it is paid. */
   add(entry: Pick<OwedContribution, 'taskId' | 'round' | 'commitment' | 'proofs' | 'receipt'>): void {
     if (this.entries.some((e) => e.taskId === entry.taskId && e.round === entry.round)) return;

@@ -41,7 +41,7 @@ import { circuitFor, circuitNamed, circuitParams } from '../circuits/params.js';
 import type { AuditBundle } from '../protocol/audit.js';
 import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
 import { readFileSync } from 'node:fs';
-import { quantizationFor, valueLimit } from '../circuits/codec.js';
+import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
 import { Checkpoints } from './checkpoints.js';
 import { EvaluationData } from './evaluation-data.js';
 import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js';
@@ -127,6 +127,7 @@ export class Coordinator {
       | 'limits'
       | 'dataRoot'
       | 'leaseSeconds'
+      | 'maxPayloadBytes'
     >,
     private readonly directory: CoordinatorDirectory,
     storage: Storage,
@@ -139,7 +140,7 @@ export class Coordinator {
       options.keyPassword,
     );
     this.limits = { ...defaultTaskLimits, ...options.limits };
-    this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits.evaluationBytes);
+    this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits);
     this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));
     if (options.chain) {
       const { rpcUrl, deployment } = options.chain;
@@ -268,16 +269,16 @@ export class Coordinator {
       ...(task.spec.publicAudit
         ? {
             initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64'),
-            scoringSet: this.scoringSet(task),
+            scoringSet: await this.scoringSet(task),
           }
         : {}),
     };
   }
 
   /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
-  private scoringSet(task: TaskView): NonNullable<AuditBundle['scoringSet']> {
+  private async scoringSet(task: TaskView): Promise<NonNullable<AuditBundle['scoringSet']>> {
     const scoring = head(
-      this.runtimes.get(task.id)?.evaluationSet ?? this.loadEvaluationSet(task.spec, true),
+      this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
       task.spec.rewards.scoringExamples,
     );
     return {
@@ -511,13 +512,14 @@ export class Coordinator {
       throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
     }
     await initBackend();
-    const evaluationSet = this.loadEvaluationSet(spec);
+    const evaluationSet = await this.loadEvaluationSet(spec);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
     let zk: ZkView;
     try {
       zk = this.zkParameters(spec, initial.length);
       if (spec.onchain) this.checkVerifierDeployed(zk.circuit);
+      this.checkUpdatesFit(initial.length, zk);
     } catch (error) {
       model.dispose();
       throw error;
@@ -553,7 +555,7 @@ export class Coordinator {
   }
 
   /** Stores an owner's evaluation set (see coordinator/evaluation-data.ts). */
-  upload(body: unknown, owner: string): UploadView {
+  upload(body: unknown, owner: string): Promise<UploadView> {
     this.checkOwner(owner);
     return this.evaluationData.upload(body);
   }
@@ -565,8 +567,8 @@ export class Coordinator {
   }
 
   /** The evaluation set of a new task (`stored` false) or of one this coordinator already accepted. */
-  private loadEvaluationSet(spec: TaskSpec, stored = false): Dataset {
-    const dataset = this.evaluationData.load(spec.evaluation, stored);
+  private async loadEvaluationSet(spec: TaskSpec, stored = false): Promise<Dataset> {
+    const dataset = await this.evaluationData.load(spec.evaluation, stored);
     const field = spec.evaluation.upload === undefined ? 'evaluation.path' : 'evaluation.upload';
     try {
       checkCompatible(dataset, spec.inputShape, spec.classes);
@@ -575,6 +577,17 @@ export class Coordinator {
       throw error;
     }
     return dataset;
+  }
+
+  /** A task whose updates could not reach this coordinator (`--max-payload-mb`) is refused. */
+  private checkUpdatesFit(numParams: number, zk: ZkView): void {
+    const bytes = updateBytesOf(numParams, zk);
+    if (bytes <= this.options.maxPayloadBytes) return;
+    throw new ZkflError(
+      'LIMIT_EXCEEDED',
+      `the task's updates would take ${bytes} bytes; this coordinator takes at most ${this.options.maxPayloadBytes}`,
+      'model',
+    );
   }
 
   /** An on-chain task settles only if the chain has its circuit's verifier: refused up front otherwise. */
@@ -624,7 +637,7 @@ export class Coordinator {
   ): Promise<void> {
     const model =
       prepared?.model ?? (await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed));
-    const evaluationSet = prepared?.evaluationSet ?? this.loadEvaluationSet(task.spec, true);
+    const evaluationSet = prepared?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true));
     const runner = new TaskRunner({
       task,
       storage: this.storage.shared
@@ -748,6 +761,12 @@ export class Coordinator {
     this.runtimes.get(taskId)?.runner.clientGone(address);
   }
 
+  /** The most an update for the task can weigh on the wire (a connection joined to it may send that much). */
+  async updateBytes(taskId: string): Promise<number> {
+    const { numParams, zk } = await this.getTask(taskId);
+    return updateBytesOf(numParams, zk);
+  }
+
   /** Checks and takes an update; resolves with the coordinator's signed receipt when the task takes proofs. */
   async submitUpdate(
     address: string,
@@ -787,6 +806,14 @@ export class Coordinator {
     await this.settlement?.close();
     await this.storage.close();
   }
+}
+
+/**
+ * The most an update for a task can weigh on the wire: its values, and per chunk a scale and a proof as large as the
+ * payload schema lets one be.
+ */
+function updateBytesOf(numParams: number, zk: Pick<ZkView, 'valueBits' | 'chunks'>): number {
+  return numParams * bytesPerValue(zk.valueBits) + zk.chunks * 8 * 1024 + 16 * 1024;
 }
 
 async function buildChecked(spec: TaskSpec): Promise<tf.LayersModel> {

@@ -6,7 +6,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { type Dataset, head, loadDataset } from '../ml/dataset.js';
+import { type Dataset, head } from '../ml/dataset.js';
+import { DataReader } from './data-reader.js';
+import type { TaskLimits } from './limits.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { UploadView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
@@ -25,39 +27,50 @@ function uploadId(files: Array<[string, Buffer]>): string {
   return hash.digest('hex');
 }
 
-/** Runs `load`, rewriting the directory `hidden` out of any error message (it is the operator's, not the owner's). */
-function naming<T>(hidden: string, field: string, load: () => T): T {
+/**
+ * Runs `load`, rewriting the directory `hidden` out of any error message (it is the operator's, not the owner's)
+ * and naming the spec's `field`; the error keeps its code (DATA_MISSING, DATA_MALFORMED, LIMIT_EXCEEDED, …).
+ */
+async function naming<T>(hidden: string, field: string, load: () => Promise<T>): Promise<T> {
   try {
-    return load();
+    return await load();
   } catch (error) {
     if (!(error instanceof ZkflError)) throw error;
-    throw new ZkflError('VALIDATION_FAILED', error.message.split(hidden + sep).join(''), field);
+    throw new ZkflError(error.code, error.message.split(hidden + sep).join(''), field);
   }
 }
 
 export class EvaluationData {
   private readonly uploads: string;
+  private readonly reader = new DataReader();
 
   constructor(
     dataDir: string,
     private readonly dataRoot: string | undefined,
-    private readonly maxUploadBytes: number,
+    private readonly limits: Pick<TaskLimits, 'evaluationBytes' | 'evaluationValues'>,
   ) {
     this.uploads = join(dataDir, 'uploads');
   }
 
+  /** Reads the data set at `path`, bounded by the limits, opening only files under `root`. */
+  private read(path: string, root: string | undefined, field: string): Promise<Dataset> {
+    return naming(root ?? '', field, () =>
+      this.reader.read(path, { maxValues: this.limits.evaluationValues, ...(root ? { root } : {}) }),
+    );
+  }
+
   /** Stores an owner's upload after checking it holds one data set; answers its id and what it holds. */
-  upload(body: unknown): UploadView {
+  async upload(body: unknown): Promise<UploadView> {
     const { files } = parseOrThrow(uploadSchema, body, 'upload');
     const decoded = Object.entries(files).map(([name, base64]): [string, Buffer] => [
       name,
       Buffer.from(base64, 'base64'),
     ]);
     const bytes = decoded.reduce((sum, [, content]) => sum + content.length, 0);
-    if (bytes > this.maxUploadBytes) {
+    if (bytes > this.limits.evaluationBytes) {
       throw new ZkflError(
         'LIMIT_EXCEEDED',
-        `an upload of ${bytes} bytes exceeds the limit of ${this.maxUploadBytes}`,
+        `an upload of ${bytes} bytes exceeds the limit of ${this.limits.evaluationBytes}`,
         'files',
       );
     }
@@ -67,7 +80,7 @@ export class EvaluationData {
     mkdirSync(staging, { recursive: true });
     try {
       for (const [name, content] of decoded) writeFileSync(join(staging, name), content);
-      const dataset = naming(staging, 'files', () => loadDataset(staging));
+      const dataset = await this.read(staging, staging, 'files');
       if (!existsSync(target)) renameSync(staging, target);
       return { upload: id, bytes, count: dataset.count, exampleShape: dataset.exampleShape };
     } finally {
@@ -79,12 +92,12 @@ export class EvaluationData {
    * The task's evaluation set (its first `limit` examples). `stored` is for a task this coordinator already
    * accepted: one created before data roots named its set by absolute path, and it is read from there still.
    */
-  load(evaluation: TaskSpec['evaluation'], stored = false): Dataset {
+  async load(evaluation: TaskSpec['evaluation'], stored = false): Promise<Dataset> {
     if (stored && evaluation.path !== undefined && isAbsolute(evaluation.path)) {
       log.warn('a task from before data roots: its evaluation set is read from the path it was created with', {
         path: evaluation.path,
       });
-      return head(loadDataset(evaluation.path), evaluation.limit);
+      return head(await this.read(evaluation.path, undefined, 'evaluation.path'), evaluation.limit);
     }
     if (evaluation.upload !== undefined) {
       const dir = join(this.uploads, evaluation.upload);
@@ -95,16 +108,10 @@ export class EvaluationData {
           'evaluation.upload',
         );
       }
-      return head(
-        naming(dir, 'evaluation.upload', () => loadDataset(dir)),
-        evaluation.limit,
-      );
+      return head(await this.read(dir, dir, 'evaluation.upload'), evaluation.limit);
     }
     const root = this.root();
-    return head(
-      naming(root, 'evaluation.path', () => loadDataset(this.underRoot(root, evaluation.path!))),
-      evaluation.limit,
-    );
+    return head(await this.read(this.underRoot(root, evaluation.path!), root, 'evaluation.path'), evaluation.limit);
   }
 
   private root(): string {

@@ -17,7 +17,7 @@ import {
 import { type ErrorCode, toErrorBody, ZkflError } from '../protocol/errors.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import type { Coordinator } from './coordinator.js';
-import { ConnectionsPerIp, type RateLimiter } from './rate-limits.js';
+import type { RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
 import type { InterServerEvents } from './cluster.js';
 import type { ClientDirectory } from './task-runner.js';
@@ -134,10 +134,24 @@ export interface GatewayContext {
   maxPayloadBytes: number;
 }
 
+/** The largest frame a connection may send before it joined a task: a sign-in, a join, a dashboard's watch. */
+export const preAuthFrameBytes = 64 * 1024;
+
+/**
+ * Sets the largest frame `socket` may send from now on; a larger one closes the connection unread. socket.io has
+ * one limit for every connection (`maxHttpBufferSize`), kept small for those not signed in; a joined client's
+ * updates need more, so its own websocket's limit is raised (the ws receiver's, which engine.io does not expose).
+ */
+function allowFrames(socket: GatewaySocket, bytes: number): void {
+  type Transport = { socket?: { _receiver?: { _maxPayload?: number } } };
+  const receiver = (socket.conn.transport as unknown as Transport).socket?._receiver;
+  if (receiver?._maxPayload === undefined) throw new Error('cannot raise the frame limit of this connection');
+  receiver._maxPayload = bytes;
+}
+
 export function attachGateway(io: GatewayServer, context: GatewayContext): void {
   const { coordinator, directory, auth, rateLimiter, maxPayloadBytes } = context;
   const { malformedEvents } = rateLimiter.limits;
-  const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
 
   /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
   function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
@@ -175,9 +189,8 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
       next(Object.assign(new Error(body.message), { data: body }));
     };
     Promise.resolve()
-      .then(() => connections.check(ip))
       .then(() => rateLimiter.take('sign-ins', ip))
-      .then(() => auth.verify(socket.handshake.auth, socket.handshake.headers.host))
+      .then(() => auth.verify(socket.handshake.auth))
       .then(async (address) => {
         await rateLimiter.take('sign-ins', address);
         socket.data.address = address;
@@ -189,8 +202,6 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
 
   io.on('connection', (socket) => {
     const { address } = socket.data;
-    const ip = socket.handshake.address;
-    connections.opened(ip);
     log.debug('client connected', { address });
 
     socket.use((packet, next) => {
@@ -219,6 +230,8 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
         const joined = await coordinator.join(taskId, address, consent);
         if (!socket.connected) return joined;
+        // Its updates, twice over: an update too large is still read, and refused with its code.
+        allowFrames(socket, Math.min(2 * (await coordinator.updateBytes(taskId)), 2 * maxPayloadBytes));
         if (socket.data.taskId && socket.data.taskId !== taskId) leave(socket);
         socket.data.taskId = taskId;
         void socket.join(taskRoom(taskId));
@@ -259,7 +272,6 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
     });
 
     socket.on('disconnect', (reason) => {
-      connections.closed(ip);
       log.debug('client disconnected', { address, reason });
       leave(socket);
     });

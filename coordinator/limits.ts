@@ -23,6 +23,11 @@ export interface TaskLimits {
   tasksPerOwner: number;
   /** Bytes of an uploaded evaluation set. @default 64 MiB */
   evaluationBytes: number;
+  /**
+   * Feature values an evaluation set may hold (examples × features), counted as it is read: a file that expands to
+   * more is refused before that much is allocated. @default 16,777,216 (64 MiB of float32)
+   */
+  evaluationValues: number;
 }
 
 export const defaultTaskLimits: TaskLimits = {
@@ -34,6 +39,7 @@ export const defaultTaskLimits: TaskLimits = {
   clientsPerRound: 10_000,
   tasksPerOwner: 5,
   evaluationBytes: 64 * 1024 * 1024,
+  evaluationValues: 16 * 1024 * 1024,
 };
 
 function over(field: string, what: string, value: number, limit: number): ZkflError {

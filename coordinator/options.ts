@@ -29,6 +29,12 @@ export interface CoordinatorOptions {
   leaseSeconds?: number;
   /** Interface to listen on. @default '127.0.0.1' */
   host: string;
+  /**
+   * The URLs clients and owners reach this coordinator at (behind a proxy, its public https URL; several for several
+   * names). A sign-in must name one of them — its host as the domain, a URI on its origin — and is refused
+   * otherwise, whatever host the request says it was sent to. @default the address it listens on, http://host:port
+   */
+  publicUrls?: string[];
   /** TCP port; 0 picks a free one. @default 8080 */
   port: number;
   /** Largest update payload accepted, in bytes; larger ones get PAYLOAD_TOO_LARGE. @default 64 MiB */
@@ -106,6 +112,7 @@ export const limitsFileSchema = z.strictObject({
       clientsPerRound: count,
       tasksPerOwner: count,
       evaluationBytes: count,
+      evaluationValues: count,
     })
     .partial()
     .optional(),

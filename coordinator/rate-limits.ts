@@ -39,17 +39,15 @@ export class RateLimitedError extends ZkflError {
   }
 }
 
-/** Open connections per IP address, against `connectionsPerIp` (the gateway and the /watch namespace each keep one). */
+/** Open connections per IP address, against `connectionsPerIp`: counted as they open, before they sign in. */
 export class ConnectionsPerIp {
   private readonly open = new Map<string, number>();
 
   constructor(private readonly limit: number) {}
 
-  /** Throws RATE_LIMITED when `ip` has as many connections open as it may. */
-  check(ip: string): void {
-    if ((this.open.get(ip) ?? 0) >= this.limit) {
-      throw new ZkflError('RATE_LIMITED', `${this.limit} connections from ${ip} are open already`);
-    }
+  /** Whether `ip` may open another connection. */
+  room(ip: string): boolean {
+    return (this.open.get(ip) ?? 0) < this.limit;
   }
 
   opened(ip: string): void {

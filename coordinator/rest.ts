@@ -60,15 +60,15 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
   });
   router.post(at('session'), json, async (req, res) => {
     await rateLimiter.take('sign-ins', ip(req));
-    const session = await auth.openSession(req.body, req.get('host'));
+    const session = await auth.openSession(req.body);
     await rateLimiter.take('sign-ins', session.address);
     res.status(201).json(session);
   });
 
   // Uploads are larger than other bodies: base64 of up to maxUploadBytes.
   const uploadJson = express.json({ limit: Math.ceil((maxUploadBytes * 4) / 3) + 4096 });
-  router.post(at('upload'), owner, uploadJson, (req, res) => {
-    res.status(201).json(coordinator.upload(req.body, res.locals['owner'] as string));
+  router.post(at('upload'), owner, uploadJson, async (req, res) => {
+    res.status(201).json(await coordinator.upload(req.body, res.locals['owner'] as string));
   });
   router.post(at('createTask'), owner, json, async (req: Request, res: Response) => {
     res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
@@ -103,7 +103,10 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
 
 const errorHandler: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
   const parserError = error as { type?: string; status?: number };
-  if (parserError.type === 'entity.too.large') {
+  if (parserError.status === 400 && error instanceof URIError) {
+    // A path that does not decode (`%ZZ`): the request's fault, like any other malformed input.
+    res.status(400).json({ code: 'VALIDATION_FAILED', message: 'the request path is not a valid URL' });
+  } else if (parserError.type === 'entity.too.large') {
     res.status(413).json({ code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' });
   } else if (parserError.type === 'entity.parse.failed') {
     res.status(400).json({ code: 'MALFORMED_PAYLOAD', message: 'request body is not valid JSON' });

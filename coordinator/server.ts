@@ -8,11 +8,11 @@ import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
 import { ClusterRequests, connectRedis, redisAdapter } from './cluster.js';
 import { Coordinator } from './coordinator.js';
-import { bundleDashboard, dashboardRouter } from './dashboard.js';
-import { attachGateway, type GatewayServer, SocketDirectory } from './gateway.js';
+import { bundleDashboard, dashboardRouter, securityHeaders } from './dashboard.js';
+import { attachGateway, type GatewayServer, preAuthFrameBytes, SocketDirectory } from './gateway.js';
 import { defaultTaskLimits } from './limits.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js';
-import { defaultRateLimits, RateLimiter } from './rate-limits.js';
+import { ConnectionsPerIp, defaultRateLimits, RateLimiter } from './rate-limits.js';
 import { restRouter } from './rest.js';
 import { Authenticator } from './sign-in.js';
 import { Storage } from './storage.js';
@@ -40,16 +40,27 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
   const http = createServer(app);
+  const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
   const io: GatewayServer = new Server(http, {
-    // Updates up to maxPayloadBytes are parsed and, if too large, refused with PAYLOAD_TOO_LARGE; beyond twice
-    // that socket.io drops the connection before parsing, to bound memory.
-    maxHttpBufferSize: 2 * options.maxPayloadBytes,
+    // Before it signs in and joins a task, a connection may send small frames only: a larger one is dropped unread.
+    // Joining raises its own limit to what the task's updates need (coordinator/gateway.ts).
+    maxHttpBufferSize: preAuthFrameBytes,
+    transports: ['websocket'],
+    // A connection that does not sign in within this is closed.
+    connectTimeout: 10_000,
+    // Counted on the raw connection, before any of its packets is read.
+    allowRequest: (request, answer) => answer(null, connections.room(request.socket.remoteAddress ?? 'unknown')),
     serveClient: false,
     ...(redis ? { adapter: redisAdapter(redis) } : {}),
+  });
+  io.engine.on('connection', (raw: { remoteAddress: string; once(event: 'close', listener: () => void): void }) => {
+    connections.opened(raw.remoteAddress);
+    raw.once('close', () => connections.closed(raw.remoteAddress));
   });
   const directory = new SocketDirectory(io, redis !== undefined);
   const coordinator = new Coordinator(options, directory, storage);
   app.disable('x-powered-by');
+  app.use(securityHeaders);
   app.use(dashboardRouter(await bundleDashboard()));
   app.use(
     '/api',
@@ -62,7 +73,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     }),
   );
   attachGateway(io, { coordinator, directory, auth, rateLimiter, maxPayloadBytes: options.maxPayloadBytes });
-  attachWatch(io, coordinator, rateLimiter.limits.connectionsPerIp);
+  attachWatch(io, coordinator);
   const cluster =
     redis && new ClusterRequests(io, coordinator.instance, (kind, body) => coordinator.handleRequest(kind, body));
   await coordinator.resume(cluster);
@@ -72,6 +83,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   });
   const { port } = http.address() as AddressInfo;
   const url = `http://${options.host}:${port}`;
+  auth.serveAt(options.publicUrls ?? [url]);
   log.info(`coordinator listening on ${url}`, { dataDir: options.dataDir });
   return {
     coordinator,

@@ -332,6 +332,8 @@ export class Settlement {
     clearTimeout(this.retryTimer);
     clearInterval(this.disputeTimer);
     await this.running;
+    // Its connections to the chain too: a closed coordinator holds nothing open.
+    this.provider.destroy();
   }
 
   /** Pending actions, for status views and tests. */

@@ -1,12 +1,13 @@
 /**
  * Who is on the other end: checks Sign-In with Ethereum messages (protocol/sign-in.ts) against the nonces this
- * coordinator issued and the host it was reached at, and keeps model owners' sessions.
+ * coordinator issued and its configured public origins — never against what a request says it was sent to, which
+ * its sender chooses (a phishing page relaying a holder's sign-in would set it) — and keeps model owners' sessions.
  */
 import { getAddress } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { ZkflError } from '../protocol/errors.js';
 import type { NonceView, SessionView } from '../protocol/rest.js';
-import { signInSchema } from '../protocol/sign-in.js';
+import { signInSchema, signInStatement } from '../protocol/sign-in.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import type { Redis } from 'ioredis';
 import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
@@ -14,6 +15,8 @@ import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
 export class Authenticator {
   private readonly nonces: Tokens;
   private readonly sessions: Tokens;
+  /** The origins (scheme, host, port) clients reach this coordinator at: a sign-in must name one. */
+  private origins: URL[] = [];
 
   /** `redis`: instances sharing it accept each other's nonces and sessions. */
   constructor(
@@ -27,16 +30,22 @@ export class Authenticator {
     this.sessions = redis ? new RedisTokens(redis, 'zkfl:session:', sessionMs) : new ExpiringTokens(sessionMs);
   }
 
+  /** The coordinator's public URLs (`--public-url`, else the address it listens on): what sign-ins must name. */
+  serveAt(urls: readonly string[]): void {
+    this.origins = urls.map((url) => new URL(url));
+  }
+
   async nonce(): Promise<NonceView> {
     const { token, expiresAt } = await this.nonces.issue('1');
     return { nonce: token, expiresAt, chainId: this.chainId };
   }
 
   /**
-   * The address that signed `input`, a sign-in for this coordinator as reached at `host` (the request's Host
-   * header), with a nonce it issued and nobody used yet. Anything else is AUTH_FAILED.
+   * The address that signed `input`: a sign-in for one of this coordinator's public origins (its domain that
+   * origin's host, its URI on that origin), this chain, with the coordinator's statement and a nonce it issued and
+   * nobody used yet. Anything else is AUTH_FAILED.
    */
-  async verify(input: unknown, host: string | undefined): Promise<string> {
+  async verify(input: unknown): Promise<string> {
     let message: SiweMessage;
     let signature: string;
     try {
@@ -47,23 +56,47 @@ export class Authenticator {
       const reason = error instanceof ZkflError ? error.message : 'not a Sign-In with Ethereum (EIP-4361) message';
       throw new ZkflError('AUTH_FAILED', reason);
     }
-    if (message.domain !== host) {
-      throw new ZkflError(
-        'AUTH_FAILED',
-        `the sign-in is for ${message.domain}, this coordinator is ${host ?? 'unnamed'}`,
-      );
-    }
+    this.checkNamesThisCoordinator(message);
     if ((await this.nonces.take(message.nonce)) === undefined) {
       throw new ZkflError('AUTH_FAILED', 'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce');
     }
-    const { success, error } = await message.verify({ signature, domain: host }, { suppressExceptions: true });
+    const { success, error } = await message.verify(
+      { signature, domain: message.domain, nonce: message.nonce },
+      { suppressExceptions: true },
+    );
     if (!success) throw new ZkflError('AUTH_FAILED', `sign-in refused: ${error?.type ?? 'invalid signature'}`);
     return getAddress(message.address);
   }
 
+  /** Refuses a message made for another coordinator, another chain, or another purpose than signing in here. */
+  private checkNamesThisCoordinator(message: SiweMessage): void {
+    const origin = this.origins.find((candidate) => candidate.host === message.domain);
+    const served = this.origins.map((candidate) => candidate.host).join(', ');
+    if (!origin)
+      throw new ZkflError('AUTH_FAILED', `the sign-in is for ${message.domain}, this coordinator is ${served}`);
+    let uri: URL | undefined;
+    try {
+      uri = new URL(message.uri);
+    } catch {
+      uri = undefined;
+    }
+    if (uri?.origin !== origin.origin) {
+      throw new ZkflError('AUTH_FAILED', `the sign-in's URI ${message.uri} is not on ${origin.origin}`);
+    }
+    if (message.chainId !== this.chainId) {
+      throw new ZkflError(
+        'AUTH_FAILED',
+        `the sign-in is for chain ${message.chainId}, this coordinator's is ${this.chainId}`,
+      );
+    }
+    if (message.statement !== signInStatement) {
+      throw new ZkflError('AUTH_FAILED', `the sign-in's statement is not "${signInStatement}"`);
+    }
+  }
+
   /** A model owner's session from a sign-in. */
-  async openSession(input: unknown, host: string | undefined): Promise<SessionView> {
-    const address = await this.verify(input, host);
+  async openSession(input: unknown): Promise<SessionView> {
+    const address = await this.verify(input);
     const { token, expiresAt } = await this.sessions.issue(address);
     return { token, address, expiresAt };
   }

@@ -2,33 +2,47 @@
  * Local data sets: Fashion-MNIST-style IDX files (optionally gzipped) and CSV (features…, label). They are
  * read on the data holder's machine only; errors say what is wrong with the file (DATA_MISSING, DATA_MALFORMED).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
+import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { ZkflError } from '../protocol/errors.js';
+import {
+  type ChunkParser,
+  csvParser,
+  IDX_UBYTE,
+  idxDataset,
+  type IdxArray,
+  idxParser,
+  type ParseLimits,
+  type ParsedData,
+} from './data-parsers.js';
 
-export interface Dataset {
-  /** Row-major examples, scaled to [0, 1] for IDX images; `count × exampleSize` values. */
-  features: Float32Array;
-  labels: Int32Array;
-  count: number;
-  /** Shape of one example, e.g. [28, 28] for IDX images or [featureCount] for CSV. */
-  exampleShape: number[];
-}
+/** A data set in memory: row-major features and a label per example (see ParsedData). */
+export type Dataset = ParsedData;
 
 export function exampleSize(dataset: Pick<Dataset, 'exampleShape'>): number {
   return dataset.exampleShape.reduce((a, b) => a * b, 1);
 }
 
-const IDX_UBYTE = 0x08;
-
-interface IdxArray {
-  shape: number[];
-  data: Uint8Array;
-}
-
-/** A gzipped file may not expand beyond this: a small upload must not be able to exhaust memory (a gzip bomb). */
+/** A gzipped file may not expand beyond this when read whole (`loadDataset`): a bound on a gzip bomb. */
 export const MAX_GUNZIPPED_BYTES = 2 ** 30;
+
+/** Local data, the holder's own: bounded only by what an array can hold. */
+const localLimits: ParseLimits = { maxValues: 2 ** 30 };
+
+export interface ReadLimits extends ParseLimits {
+  /** Every file opened must lie under this directory, symlinks resolved (the operator's data root, an upload). */
+  root?: string;
+}
 
 /** A file's bytes, gunzipped (to at most `maxBytes`) when its name ends in `.gz`. */
 function readMaybeGzipped(path: string, maxBytes: number): Buffer {
@@ -49,23 +63,12 @@ function readMaybeGzipped(path: string, maxBytes: number): Buffer {
   }
 }
 
-function readIdx(path: string, maxBytes: number): IdxArray {
-  const bytes = readMaybeGzipped(path, maxBytes);
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE) {
-    throw new ZkflError('DATA_MALFORMED', `${path} is not an unsigned-byte IDX file (bad magic number)`);
-  }
-  const dims = bytes[3] ?? 0;
-  const headerLength = 4 + 4 * dims;
-  if (dims < 1 || bytes.length < headerLength) throw new ZkflError('DATA_MALFORMED', `${path}: truncated IDX header`);
-  const shape = Array.from({ length: dims }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (bytes.length !== headerLength + size) {
-    throw new ZkflError(
-      'DATA_MALFORMED',
-      `${path}: header says ${size} values, file holds ${bytes.length - headerLength}`,
-    );
-  }
-  return { shape, data: bytes.subarray(headerLength) };
+/** Parses a whole file at once (see `readMaybeGzipped`); `parserFor` learns its length. */
+function parseWhole<T>(parserFor: (totalBytes: number) => ChunkParser<T>, path: string, maxGunzippedBytes: number): T {
+  const bytes = readMaybeGzipped(path, maxGunzippedBytes);
+  const parser = parserFor(bytes.length);
+  parser.push(bytes);
+  return parser.end();
 }
 
 function writeIdx(path: string, shape: number[], data: Uint8Array): void {
@@ -74,19 +77,6 @@ function writeIdx(path: string, shape: number[], data: Uint8Array): void {
   header[3] = shape.length;
   shape.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
   writeFileSync(path, gzipSync(Buffer.concat([header, data])));
-}
-
-/** Loads an images/labels IDX pair. */
-export function loadIdx(imagesPath: string, labelsPath: string, maxBytes = MAX_GUNZIPPED_BYTES): Dataset {
-  const images = readIdx(imagesPath, maxBytes);
-  const labels = readIdx(labelsPath, maxBytes);
-  const count = images.shape[0] ?? 0;
-  if (labels.shape.length !== 1 || labels.shape[0] !== count) {
-    throw new ZkflError('DATA_MALFORMED', `${labelsPath} holds ${labels.shape[0]} labels for ${count} images`);
-  }
-  const features = new Float32Array(images.data.length);
-  for (let i = 0; i < features.length; i++) features[i] = (images.data[i] ?? 0) / 255;
-  return { features, labels: Int32Array.from(labels.data), count, exampleShape: images.shape.slice(1) };
 }
 
 /** Writes a data set of IDX images back as `<prefix>-images-idx3-ubyte.gz` and `<prefix>-labels-idx1-ubyte.gz`. */
@@ -104,36 +94,6 @@ export function saveIdx(prefix: string, dataset: Dataset, indices?: ArrayLike<nu
   }
   writeIdx(`${prefix}-images-idx3-ubyte.gz`, [picked.length, ...dataset.exampleShape], pixels);
   writeIdx(`${prefix}-labels-idx1-ubyte.gz`, [picked.length], labels);
-}
-
-/** Loads CSV rows (optionally gzipped) of numeric features followed by an integer label; a non-numeric first row is a header. */
-export function loadCsv(path: string, maxBytes = MAX_GUNZIPPED_BYTES): Dataset {
-  const text = readMaybeGzipped(path, maxBytes).toString('utf8');
-  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
-  if (lines.length > 0 && lines[0]!.split(',').some((cell) => cell.trim() === '' || Number.isNaN(Number(cell)))) {
-    lines.shift();
-  }
-  if (lines.length === 0) throw new ZkflError('DATA_MALFORMED', `${path} holds no data rows`);
-  const width = lines[0]!.split(',').length;
-  if (width < 2) throw new ZkflError('DATA_MALFORMED', `${path}: a row needs at least one feature and a label`);
-  const features = new Float32Array(lines.length * (width - 1));
-  const labels = new Int32Array(lines.length);
-  lines.forEach((line, row) => {
-    const cells = line.split(',').map((cell) => Number(cell));
-    if (cells.length !== width) {
-      throw new ZkflError('DATA_MALFORMED', `${path} line ${row + 1}: ${cells.length} columns, expected ${width}`);
-    }
-    const label = cells[width - 1]!;
-    if (!cells.every(Number.isFinite) || !Number.isInteger(label) || label < 0) {
-      throw new ZkflError(
-        'DATA_MALFORMED',
-        `${path} line ${row + 1}: features must be numbers, the label an integer ≥ 0`,
-      );
-    }
-    features.set(cells.slice(0, width - 1), row * (width - 1));
-    labels[row] = label;
-  });
-  return { features, labels, count: lines.length, exampleShape: [width - 1] };
 }
 
 function idxPair(prefix: string): DatasetFiles | undefined {
@@ -191,12 +151,66 @@ export function datasetFiles(path: string): DatasetFiles {
   );
 }
 
-/** Loads the data set at `path` (see `datasetFiles`); gzipped files may expand to `maxGunzippedBytes` each. */
+/**
+ * Loads the local data set at `path` (see `datasetFiles`) whole: a data holder's own files, trusted to fit in memory
+ * (gzipped files may expand to `maxGunzippedBytes` each).
+ */
 export function loadDataset(path: string, maxGunzippedBytes = MAX_GUNZIPPED_BYTES): Dataset {
   const files = datasetFiles(path);
-  return 'csv' in files
-    ? loadCsv(files.csv, maxGunzippedBytes)
-    : loadIdx(files.images, files.labels, maxGunzippedBytes);
+  if ('csv' in files) return parseWhole(() => csvParser(files.csv, localLimits), files.csv, maxGunzippedBytes);
+  const idx = (file: string): IdxArray =>
+    parseWhole((totalBytes) => idxParser(file, localLimits, totalBytes), file, maxGunzippedBytes);
+  return idxDataset(idx(files.images), idx(files.labels), files.labels);
+}
+
+/** Streams one file, gunzipped on the way when its name ends in `.gz`, into `parser`. */
+async function parseStream<T>(parser: ChunkParser<T>, path: string): Promise<T> {
+  const file = createReadStream(path);
+  const bytes = path.endsWith('.gz') ? file.pipe(createGunzip()) : file;
+  try {
+    for await (const chunk of bytes) parser.push(chunk as Buffer);
+  } catch (error) {
+    if (error instanceof ZkflError) throw error;
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'EACCES') {
+      throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
+    }
+    throw new ZkflError('DATA_MALFORMED', `${path} is not valid gzip`);
+  } finally {
+    file.destroy();
+  }
+  return parser.end();
+}
+
+/** Refuses a file whose real path (symlinks resolved) lies outside `root`'s. */
+function checkUnder(root: string | undefined, path: string): void {
+  if (root === undefined) return;
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch (error) {
+    throw new ZkflError('DATA_MISSING', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const top = realpathSync(root);
+  if (real !== top && !real.startsWith(top + sep)) {
+    throw new ZkflError('VALIDATION_FAILED', `${path} leads out of the directory it was named under`);
+  }
+}
+
+/**
+ * Reads the data set at `path` (see `datasetFiles`) as a stream: bounded by `limits.maxValues` before anything that
+ * large is allocated, and, with `limits.root`, opening only files whose real paths lie under it. For data others
+ * send (the coordinator's uploads and data root), read in a process of its own (coordinator/data-reader.ts).
+ */
+export async function readDataset(path: string, limits: ReadLimits): Promise<Dataset> {
+  const files = datasetFiles(path);
+  for (const file of Object.values(files)) checkUnder(limits.root, file);
+  if ('csv' in files) return parseStream(csvParser(files.csv, limits), files.csv);
+  // An uncompressed file's length is known before it is read.
+  const idx = (file: string): Promise<IdxArray> =>
+    parseStream(idxParser(file, limits, file.endsWith('.gz') ? undefined : statSync(file).size), file);
+  const images = await idx(files.images);
+  return idxDataset(images, await idx(files.labels), files.labels);
 }
 
 /** Keeps the first `limit` examples (a view, no copy). */

@@ -21,15 +21,30 @@ export async function signedIn(url: string, wallet: Wallet): Promise<SignIn> {
   return signIn(wallet, url, await freshNonce(url));
 }
 
-/** Connects with `auth` (by default a valid login of `wallet`); if refused, rejects with the server's error in `data`. */
-export async function connect(url: string, wallet: Wallet, auth?: object): Promise<RawSocket> {
+/**
+ * Connects with `auth` (by default a valid login of `wallet`), sending `headers` with the handshake; if refused,
+ * rejects with the server's error in `data`.
+ */
+export async function connect(
+  url: string,
+  wallet: Wallet,
+  auth?: object,
+  headers?: Record<string, string>,
+): Promise<RawSocket> {
   const handshake = auth ?? (await signedIn(url, wallet));
-  const socket = io(url, { transports: ['websocket'], auth: handshake, reconnection: false });
+  const socket = io(url, {
+    transports: ['websocket'],
+    auth: handshake,
+    reconnection: false,
+    ...(headers ? { extraHeaders: headers } : {}),
+  });
   // Closed at the end of the file: suites open sockets in `before` hooks that span several tests.
   stopAfter('file', () => socket.disconnect());
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error: Error & { data?: ErrorBody }) => reject(error));
+    // Dropped before the server answered the sign-in (a handshake frame too large): the reason is the error.
+    socket.once('disconnect', (reason) => reject(new Error(reason)));
   });
 }
 

@@ -28,8 +28,10 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
     port = (server.address() as AddressInfo).port;
   };
   const down = async (): Promise<void> => {
+    // No new connection first, then none of those open: close waits for every one of them to end.
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await closed;
     server = undefined;
   };
   await listen();
@@ -40,7 +42,7 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
  * A failover load balancer, as deployments put in front of several coordinator instances: each connection goes to
  * the first target that accepts it, so clients land on the first instance while it lives and on the next after.
  */
-export async function failoverProxy(targets: URL[]): Promise<{ url: string; close(): Promise<void> }> {
+export async function failoverProxy(targets: URL[], port = 0): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
@@ -63,13 +65,13 @@ export async function failoverProxy(targets: URL[]): Promise<{ url: string; clos
     };
     attempt(0);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: stopAfter('file', async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
     }),
   };
 }

@@ -224,7 +224,7 @@ describe('access: owners, paths, limits and rates', function () {
       const token = owner.session.token;
       const secret = Buffer.from('secret-token,x\nmore,1\n').toString('base64');
       const [status, body] = await post(url, '/api/uploads', { files: { 'data.csv': secret } }, token);
-      expect([status, body.code]).to.deep.equal([400, 'VALIDATION_FAILED']);
+      expect([status, body.code, body.field]).to.deep.equal([422, 'DATA_MALFORMED', 'files']);
       expect(body.message).to.not.match(/secret-token|staging|\/tmp/);
       const traversal = await post(url, '/api/uploads', { files: { '../x.csv': secret } }, token);
       expect([traversal[0], traversal[1].code]).to.deep.equal([400, 'VALIDATION_FAILED']);
@@ -326,17 +326,23 @@ describe('access: owners, paths, limits and rates', function () {
       expect(reply.ok ? 'ok' : reply.error.code).to.equal('NOT_FOUND');
     });
 
-    it('refuses connections past the limit per IP address', async () => {
+    it('refuses connections past the limit per IP address before reading their sign-in', async () => {
       const { url } = await coordinator({ rateLimits: { connectionsPerIp: 2 } });
       const first = await connect(url, randomWallet());
       await connect(url, randomWallet());
-      const refused = await connect(url, randomWallet()).catch((error: { data: ErrorBody }) => error.data);
-      expect((refused as ErrorBody).code).to.equal('RATE_LIMITED');
+      // Refused at the raw connection: its sign-in is never read, so its nonce is still good once a place is free.
+      const wallet = randomWallet();
+      const signed = await signedIn(url, wallet);
+      const refused = await connect(url, wallet, signed).then(
+        () => 'connected',
+        (error: Error) => error.message,
+      );
+      expect(refused).to.equal('websocket error');
       first.disconnect();
-      // Once the server has seen the disconnect, the address's place is free again.
-      const again = await eventually(() => connect(url, randomWallet()).catch(() => undefined), 'a free place');
+      const again = await eventually(() => connect(url, wallet, signed).catch(() => undefined), 'a free place');
       again.disconnect();
     });
+
     it('counts sign-ins per IP address and, across addresses, per signed-in address', async () => {
       const { url } = await coordinator({ rateLimits: { signInsPerMinute: 2 } });
       // One IP, three addresses: the third sign-in from the IP is refused.

@@ -20,7 +20,9 @@ import {
   request,
   signedIn,
 } from '../helpers/raw-client.js';
-import { signIn } from '../../protocol/sign-in.js';
+import { signIn, signInStatement } from '../../protocol/sign-in.js';
+import { SiweMessage } from 'siwe';
+import { request as httpRequest } from 'node:http';
 import { bytesOf } from '../../common/bytes.js';
 import { HAND_FRACTION_BITS, handScales, provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { createTask, getJson, getRounds, getWeights } from '../helpers/rest.js';
@@ -36,6 +38,23 @@ async function refusal(promise: Promise<unknown>): Promise<ErrorBody> {
     return (error as { data: ErrorBody }).data;
   }
   throw new Error('expected the connection to be refused');
+}
+
+/** A POST whose Host header says what its sender wants (a relaying page sets it). */
+function postWithHost(url: string, path: string, body: unknown, host: string): Promise<[number, ErrorBody]> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      `${url}${path}`,
+      { method: 'POST', headers: { 'content-type': 'application/json', host } },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve([response.statusCode!, JSON.parse(text) as ErrorBody]));
+      },
+    );
+    request.on('error', reject);
+    request.end(JSON.stringify(body));
+  });
 }
 
 describe('bad input', function () {
@@ -71,6 +90,53 @@ describe('bad input', function () {
       expect((await refusal(connect(url, wallet, {}))).code).to.equal('AUTH_FAILED');
       const garbage = { ...(await signedIn(url, wallet)), signature: '0x1234' };
       expect((await refusal(connect(url, wallet, garbage))).code).to.equal('AUTH_FAILED');
+    });
+
+    it('refuses a sign-in a phishing page relays: made for its own site and sent with its Host, on REST and sockets', async () => {
+      // A page at evil.example fetched a nonce here and had a holder sign in to itself; it relays the signature with
+      // its own Host header. The coordinator checks the message against its configured public URL, not the header.
+      const wallet = randomWallet();
+      const relayed = await signIn(wallet, 'http://evil.example', await freshNonce(url));
+      const [status, body] = await postWithHost(url, '/api/auth/session', relayed, 'evil.example');
+      expect([status, body.code, body.message]).to.deep.equal([
+        401,
+        'AUTH_FAILED',
+        `the sign-in is for evil.example, this coordinator is ${new URL(url).host}`,
+      ]);
+      const socketRelay = await signIn(wallet, 'http://evil.example', await freshNonce(url));
+      const onSocket = await refusal(connect(url, wallet, socketRelay, { host: 'evil.example' }));
+      expect([onSocket.code, onSocket.message]).to.deep.equal([
+        'AUTH_FAILED',
+        `the sign-in is for evil.example, this coordinator is ${new URL(url).host}`,
+      ]);
+
+      // This coordinator's domain, but another URI, chain or statement: not a sign-in to it either.
+      const edited = async (edit: (fields: Record<string, unknown>) => void): Promise<ErrorBody> => {
+        const nonce = await freshNonce(url);
+        const fields: Record<string, unknown> = {
+          domain: new URL(url).host,
+          address: wallet.address,
+          statement: signInStatement,
+          uri: new URL(url).origin,
+          version: '1',
+          chainId: nonce.chainId,
+          nonce: nonce.nonce,
+          issuedAt: new Date().toISOString(),
+          expirationTime: new Date(nonce.expiresAt).toISOString(),
+        };
+        edit(fields);
+        const message = new SiweMessage(fields).prepareMessage();
+        return refusal(connect(url, wallet, { message, signature: await wallet.signMessage(message) }));
+      };
+      expect((await edited((fields) => void (fields['chainId'] = 999_999))).message).to.match(/for chain 999999/);
+      expect((await edited((fields) => void (fields['uri'] = 'http://evil.example/'))).message).to.match(
+        /URI http:\/\/evil\.example\/ is not on/,
+      );
+      expect((await edited((fields) => void (fields['statement'] = 'Claim your airdrop.'))).message).to.match(
+        /statement is not/,
+      );
+      // Unedited, the same construction signs in.
+      (await connect(url, wallet, undefined)).disconnect();
     });
   });
 
@@ -151,7 +217,6 @@ describe('bad input', function () {
 
       expect(await code(first!, { ...good, round: 2 })).to.equal('WRONG_ROUND');
       expect(await code(first!, { ...good, taskId: other.id })).to.equal('WRONG_TASK');
-      expect(await code(first!, { ...good, q: new Uint8Array(maxPayloadBytes + 2) })).to.equal('PAYLOAD_TOO_LARGE');
       expect(await code(first!, { ...good, q: 'not bytes' })).to.equal('VALIDATION_FAILED');
       expect(await code(first!, { ...good, numSamples: -5 })).to.equal('VALIDATION_FAILED');
       expect(await code(first!, { ...good, numSamples: 2 ** 20 + 1 })).to.equal('VALIDATION_FAILED');
@@ -399,6 +464,41 @@ describe('bad input', function () {
     });
   });
 
+  describe('frames too large', () => {
+    it('drops a frame larger than a connection may send, before and after it joined, and keeps serving', async () => {
+      // Before sign-in only small frames are read: a 200 KB handshake is dropped unread, as is its sign-in.
+      const wallet = randomWallet();
+      const padded = { ...(await signedIn(url, wallet)), padding: 'x'.repeat(200_000) };
+      const refused = await connect(url, wallet, padded).then(
+        () => 'connected',
+        (error: Error) => error.message,
+      );
+      expect(refused).to.equal('transport close');
+
+      // Joined, a connection may send about what the task's updates weigh: one much larger is dropped unread too.
+      const task = await createTask(url, smallTask({ rounds: 1, clientsPerRound: { min: 1, target: 1 } }));
+      const joined = await connect(url, wallet);
+      expect(await joinWithConsent(joined, url, wallet, task.id)).to.include({ ok: true });
+      const bound = await coordinator.coordinator.updateBytes(task.id);
+      const tooLong = { taskId: task.id, round: 1, numSamples: 1, q: new Uint8Array(bound + 1), fractionBits: [0] };
+      // Within the frame, over what the task takes: read and refused with its code.
+      expect(await request(joined, 'update', tooLong)).to.deep.include({ ok: false });
+      const dropped = next<string>(joined, 'disconnect');
+      joined.emit('update', { ...tooLong, q: new Uint8Array(3 * bound) });
+      expect(await dropped).to.equal('transport close');
+      expect(await getJson(`${url}/api/health`)).to.deep.equal({ ok: true });
+    });
+
+    it('refuses a task whose updates would be larger than this coordinator takes', async () => {
+      const owner = await OwnerSession.open(url, randomWallet());
+      // 79,510 parameters: 80 KB of 6-bit values, over the 64 KiB this coordinator takes.
+      const refused = await owner
+        .createTask(smallTask({ model: { preset: 'mlp', hidden: [100] }, proofs: false }))
+        .catch((error: ErrorBody) => [error.code, error.field]);
+      expect(refused).to.deep.equal(['LIMIT_EXCEEDED', 'model']);
+    });
+  });
+
   describe('REST', () => {
     let session: SessionView;
     before(async () => {
@@ -424,7 +524,7 @@ describe('bad input', function () {
         },
       ]);
       const [status, body] = await post(JSON.stringify(smallTask({ evaluation: { path: 'missing' } })));
-      expect([status, body.code, body.field]).to.deep.equal([400, 'VALIDATION_FAILED', 'evaluation.path']);
+      expect([status, body.code, body.field]).to.deep.equal([422, 'DATA_MISSING', 'evaluation.path']);
       const topology = await post(JSON.stringify(smallTask({ model: { topology: { class_name: 'Nonsense' } } })));
       expect([topology[0], topology[1].field]).to.deep.equal([400, 'model']);
       const classes = await post(JSON.stringify(smallTask({ classes: 3 })));
@@ -457,6 +557,34 @@ describe('bad input', function () {
       const [task] = await getJson<TaskView[]>(`${url}/api/tasks`);
       expect((await fetch(`${url}/api/tasks/${task!.id}/rounds/99`)).status).to.equal(404);
       expect((await fetch(`${url}/api/tasks/${task!.id}/rounds/first`)).status).to.equal(400);
+    });
+
+    it('answers 400 for a path that does not decode, never a 500', async () => {
+      for (const path of ['/api/audit/tasks/%ZZ', '/api/tasks/%E0%A4%A', '/api/holders/%']) {
+        const response = await fetch(`${url}${path}`);
+        expect([path, response.status, ((await response.json()) as ErrorBody).code]).to.deep.equal([
+          path,
+          400,
+          'VALIDATION_FAILED',
+        ]);
+      }
+    });
+
+    it('sends every page and answer with headers that keep other sites from framing or sniffing it', async () => {
+      for (const path of ['/', '/assets/dashboard.js', '/api/tasks', '/api/nothing']) {
+        const { headers } = await fetch(`${url}${path}`);
+        expect([
+          path,
+          headers.get('x-frame-options'),
+          headers.get('x-content-type-options'),
+          headers.get('content-security-policy'),
+        ]).to.deep.equal([
+          path,
+          'DENY',
+          'nosniff',
+          "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ]);
+      }
     });
   });
 

@@ -14,6 +14,7 @@ import { type Postgres, startPostgres } from '../helpers/postgres.js';
 import { type CoordinatorProcess, spawnClient, spawnCoordinator, spawnWorker } from '../helpers/processes.js';
 import { type Redis, startRedis } from '../helpers/redis.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
+import { freePort } from '../helpers/ports.js';
 import { failoverProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -33,12 +34,15 @@ describe('several coordinator instances', function () {
     const database = await postgres.database('instances');
     // Instances of one deployment share the database, Redis, and the data directory (checkpoints, key, uploads).
     const dataDir = join(dir, 'shared');
-    const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '5'];
+    // One deployment, reached at the balancer's address (and, in this test, at each instance's own).
+    const [portA, portB, portBalancer] = [await freePort(), await freePort(), await freePort()];
+    const publicUrls = [portBalancer, portA, portB].map((port) => `http://127.0.0.1:${port}`).join(',');
+    const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '5', '--public-url', publicUrls];
     await Promise.all([spawnWorker(redis.url), spawnWorker(redis.url)]);
-    const a: CoordinatorProcess = await spawnCoordinator(dataDir, 0, options);
-    const b = await spawnCoordinator(dataDir, 0, options);
+    const a: CoordinatorProcess = await spawnCoordinator(dataDir, portA, options);
+    const b = await spawnCoordinator(dataDir, portB, options);
     // Clients behind the balancer reach a while it lives, then b.
-    const balancer = await failoverProxy([new URL(a.url), new URL(b.url)]);
+    const balancer = await failoverProxy([new URL(a.url), new URL(b.url)], portBalancer);
     try {
       // Created on a, so a runs it.
       const task = await createTask(a.url, smallTask({ rounds: 3, clientsPerRound: { min: 3, target: 3 } }));
@@ -50,23 +54,26 @@ describe('several coordinator instances', function () {
       const spare = await atA.createTask(session.token, smallTask({ name: 'cancelled at b' }));
       expect((await atB.cancelTask(session.token, spare.id)).status).to.equal('cancelled');
 
-      const [quick, other, slow] = writeShards(dir, [200, 200, 6000]);
+      const [quick, other, frozen] = writeShards(dir, [200, 200, 200]);
       const clients = [
         // On b from the start: its updates go to a through Redis until a dies.
         spawnClient(b.url, task.id, quick!, join(dir, 'on-b.json')),
         spawnClient(balancer.url, task.id, other!, join(dir, 'on-a.json')),
-        // Slow enough to be training when a is killed.
-        spawnClient(balancer.url, task.id, slow!, join(dir, 'slow-on-a.json')),
+        // Frozen once round 1 took its update: round 2 cannot close before a is killed.
+        spawnClient(balancer.url, task.id, frozen!, join(dir, 'frozen-on-a.json')),
       ];
+      await clients[2]!.waitFor((event) => event.type === 'submitted' && event.round === 1 && event.accepted);
+      clients[2]!.child.kill('SIGSTOP');
 
       const beforeKill = await eventually(async () => {
         const rounds = await getRounds(b.url, task.id);
         const second = rounds[1];
-        return second?.phase === 'training' && second.participants.length >= 1 ? rounds : undefined;
+        return second && second.participants.length >= 1 ? rounds : undefined;
       }, 'an accepted update in round 2');
-      expect(beforeKill[0]!.participants).to.have.length(3);
+      expect([beforeKill[0]!.participants.length, beforeKill[1]!.phase]).to.deep.equal([3, 'training']);
       a.child.kill('SIGKILL');
       await a.exited;
+      clients[2]!.child.kill('SIGCONT');
 
       expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0, 0]);
       const api = new CoordinatorApi(b.url);
