@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import Database from 'better-sqlite3';
 import { OwnerSession } from '../../client/owner.js';
@@ -233,6 +234,43 @@ describe('access: owners, paths, limits and rates', function () {
       expect([tooBig[0], tooBig[1].code]).to.deep.equal([422, 'LIMIT_EXCEEDED']);
       const uploads = readdirSync(join(dir, `coordinator-${running.length - 1}`, 'uploads'));
       expect(uploads).to.deep.equal([upload.upload]);
+    });
+    it('refuses bombs of each format by what they hold, while it keeps answering others', async () => {
+      const { url } = await coordinator({ dataRoot: undefined });
+      const owner = await OwnerSession.open(url, randomWallet());
+      const bombs = join(dir, 'bombs');
+      mkdirSync(join(bombs, 'csv'), { recursive: true });
+      mkdirSync(join(bombs, 'idx'), { recursive: true });
+      // 16 million rows of two features in about 100 KiB: twice the 16,777,216 values of the default limit.
+      writeFileSync(join(bombs, 'csv', 'rows.csv.gz'), gzipSync(Buffer.alloc(6 * 2 ** 24, '0,0,0\n')));
+      const header = (dims: number[]): Buffer => {
+        const bytes = Buffer.alloc(4 + 4 * dims.length);
+        bytes[2] = 0x08;
+        bytes[3] = dims.length;
+        dims.forEach((size, i) => bytes.writeUInt32BE(size, 4 + 4 * i));
+        return bytes;
+      };
+      // A header promising 60,000 images of 4096 × 4096, and the data of one.
+      writeFileSync(
+        join(bombs, 'idx', 'big-images-idx3-ubyte.gz'),
+        gzipSync(Buffer.concat([header([60_000, 4096, 4096]), Buffer.alloc(4096 * 4096)])),
+      );
+      writeFileSync(join(bombs, 'idx', 'big-labels-idx1-ubyte.gz'), gzipSync(header([60_000])));
+      for (const [bomb, code] of [
+        [join(bombs, 'csv', 'rows.csv.gz'), 'LIMIT_EXCEEDED'],
+        [join(bombs, 'idx', 'big'), 'LIMIT_EXCEEDED'],
+      ] as const) {
+        const order: string[] = [];
+        const refused = owner.upload(bomb).then(
+          () => order.push('uploaded'),
+          (error: ErrorBody) => order.push(`${error.code} ${error.field}`),
+        );
+        // Sent after the bomb, answered before its refusal: the coordinator parses it elsewhere.
+        await getJson(`${url}/api/health`).then(() => order.push('health'));
+        await refused;
+        expect(order).to.deep.equal(['health', `${code} files`]);
+      }
+      expect(readdirSync(join(dir, `coordinator-${running.length - 1}`, 'uploads'))).to.deep.equal([]);
     });
   });
 
