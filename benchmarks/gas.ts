@@ -79,6 +79,7 @@ async function createTask(chunks: number, rounds: number): Promise<{ id: string;
     deadline: (await provider.getBlock('latest'))!.timestamp + 365 * 86_400,
     challengeWindow: WINDOW,
     answerWindow: WINDOW,
+    claimPeriod: 86_400,
     rewardPerRound: 10n ** 21n,
     coordinatorBond: 10n ** 21n,
     challengeBond: 10n ** 19n,

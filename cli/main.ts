@@ -12,7 +12,8 @@ import { keyAddress, loadOrCreateWallet, loadWallet, saveWallet, setKeystoreCost
 import { connectRpc } from '../contracts/chain.js';
 import { type Deployment, readDeployment, writeDeployment } from '../contracts/deployment.js';
 import { startDevnet } from '../contracts/devnet.js';
-import { escrowTask } from '../contracts/escrow.js';
+import { escrowShortfall, escrowTask } from '../contracts/escrow.js';
+import { revertName } from '../contracts/rewards.js';
 import { auditRun } from '../verifier/run.js';
 import { fetchBundle, readBundle, writeBundle } from '../verifier/bundle.js';
 import { type CircuitName, circuitFor, circuitParams, defaultSetup } from '../circuits/params.js';
@@ -48,6 +49,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
                    [--key FILE] [CHAIN]
   zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
+  zkfl task escrow --task ID --key FILE [--coordinator URL] CHAIN
   zkfl task cancel --task ID --key FILE [--coordinator URL]
   zkfl task show --task ID [--coordinator URL] [--json]
   zkfl task model --task ID --out DIR [--round R] [--coordinator URL]
@@ -341,6 +343,8 @@ async function taskCommand(args: string[]): Promise<void> {
   const api = new CoordinatorApi(base);
   if (sub === 'create') {
     let spec = readJson(required(values, 'config'), 'config') as TaskSpecInput;
+    // Funds first: a task created without the means to pay would wait for an escrow that never comes.
+    if (values.escrow) await checkEscrowFunds(values, spec);
     const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
     if (values.evaluation !== undefined) {
       const upload = await owner.upload(values.evaluation as string);
@@ -353,6 +357,10 @@ async function taskCommand(args: string[]): Promise<void> {
     const task = await owner.createTask(spec);
     process.stdout.write(`${task.id}\n`);
     if (values.escrow) await escrowCommand(values, api, task);
+  } else if (sub === 'escrow') {
+    const task = await api.task(required(values, 'task'));
+    await checkEscrowFunds(values, task.spec);
+    await escrowCommand(values, api, task);
   } else if (sub === 'cancel') {
     const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
     const task = await owner.cancelTask(required(values, 'task'));
@@ -365,7 +373,7 @@ async function taskCommand(args: string[]): Promise<void> {
       return;
     }
     process.stdout.write(
-      `${task.id} "${task.spec.name}": ${task.status}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
+      `${task.id} "${task.spec.name}": ${task.status}${task.reason ? ` (${task.reason})` : ''}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
     );
     process.stdout.write(
       table(
@@ -407,19 +415,52 @@ async function taskCommand(args: string[]): Promise<void> {
     writeFileSync(join(out, 'weights.bin'), weights);
     process.stdout.write(`${join(out, 'model.json')}\n`);
   } else {
-    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|cancel|show|model`', 'command');
+    throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|escrow|cancel|show|model`', 'command');
   }
 }
 
 /** `task create --escrow`: the model owner escrows the new task's reward pool from its key's account. */
-async function escrowCommand(values: Values, api: CoordinatorApi, task: TaskView): Promise<void> {
+/** The owner's key on the chain the flags name, and that chain's deployment. */
+function escrowingOwner(values: Values): { owner: Wallet; deployment: Deployment } {
   const chain = chainFrom(values);
-  if (!chain) throw new ZkflError('VALIDATION_FAILED', '--escrow needs --rpc and --deployment', 'deployment');
-  const owner = loadOrCreateWallet(required(values, 'key'), password(values)).connect(
-    connectRpc(chain.rpcUrl, chain.deployment.chainId),
-  );
+  if (!chain) throw new ZkflError('VALIDATION_FAILED', 'an escrow needs --rpc and --deployment', 'deployment');
+  const owner = loadOrCreateWallet(required(values, 'key'), password(values));
+  return { owner: owner.connect(connectRpc(chain.rpcUrl, chain.deployment.chainId)), deployment: chain.deployment };
+}
+
+/** Refuses, saying what to fund and how, when the owner's key cannot pay the spec's pool and the gas. */
+async function checkEscrowFunds(values: Values, spec: TaskSpecInput): Promise<void> {
+  const { owner, deployment } = escrowingOwner(values);
+  const deposit = BigInt(spec.rewards?.perRound ?? '0') * BigInt(spec.rounds);
+  if (deposit === 0n) {
+    throw new ZkflError(
+      'VALIDATION_FAILED',
+      'the spec pays nothing to escrow: set rewards.perRound',
+      'rewards.perRound',
+    );
+  }
+  const shortfall = await escrowShortfall(owner, deployment, deposit);
+  if (shortfall) {
+    throw new ZkflError(
+      'UNAVAILABLE',
+      `${shortfall}: send them to ${owner.address} (on a local chain: \`npx zkfl chain --fund ${owner.address}\`), then run this again`,
+      'key',
+    );
+  }
+}
+
+async function escrowCommand(values: Values, api: CoordinatorApi, task: TaskView): Promise<void> {
+  const { owner, deployment } = escrowingOwner(values);
   const { coordinator } = await api.info();
-  await escrowTask(owner, chain.deployment, task, { coordinator });
+  try {
+    await escrowTask(owner, deployment, task, { coordinator });
+  } catch (error) {
+    const why = revertName(error) ?? (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
+    throw new ZkflError(
+      'UNAVAILABLE',
+      `task ${task.id} was created, but its escrow failed (${why}): escrow it with \`npx zkfl task escrow --task ${task.id}\` and the same key and chain`,
+    );
+  }
   const deposit = BigInt(task.spec.rewards.perRound) * BigInt(task.spec.rounds);
   process.stderr.write(`escrowed ${formatEther(deposit)} tokens for ${task.id} from ${owner.address}\n`);
 }

@@ -58,6 +58,10 @@ interface IZkflRewards {
         uint32 challengeWindow;
         /// @notice Seconds the coordinator (or anyone) has to answer a challenge or an omission claim.
         uint32 answerWindow;
+        /// @notice Seconds holders have to claim a round once its challenge and answer windows passed, at the least:
+        /// no round opens later than `deadline - challengeWindow - answerWindow - claimPeriod`. At least
+        /// MIN_CLAIM_PERIOD.
+        uint32 claimPeriod;
         /// @notice Paid per round, split among the round's leaves as the coordinator posts them.
         uint256 rewardPerRound;
         /// @notice Tokens the coordinator must post before round 1; unanswered challenges and omissions are paid from it.
@@ -240,6 +244,8 @@ interface IZkflRewards {
     error Rewards__NoOmissionClaim(uint256 round, address contributor);
     error Rewards__AlreadyReclaimed();
     error Rewards__DisputesOpen(uint256 open);
+    /// @notice A round would open too late for its contributors to claim before the deadline.
+    error Rewards__TooLate(uint256 lastOpening);
 
     /// @notice Creates task `taskKey` (sha256 of the coordinator's task id) and escrows its reward pool from the
     /// caller, who becomes its owner. The caller must have approved rewardPerRound * rounds of the token.

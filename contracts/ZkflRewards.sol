@@ -37,6 +37,15 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     uint256 private constant DISPUTED = 1;
     /// @dev Rounds a reclaim call settles, so that a task of any length can be reclaimed within the block gas limit.
     uint256 private constant RECLAIM_BATCH = 500;
+    /// @notice Chunk proofs a contribution may have: answering a challenge verifies them all in one transaction,
+    /// about 268k gas for one and 203k for each more (13.1M for 64), which must fit a block (30M on mainnet, less
+    /// on some chains) with room to spare. A larger model is not settled on-chain.
+    uint256 public constant MAX_CHUNKS = 64;
+    /// @notice The shortest claim period a task may give its contributors.
+    uint256 public constant MIN_CLAIM_PERIOD = 1 hours;
+    /// @notice A challenge bond's floor, per chunk the challenge makes the coordinator verify, in thousandths of a
+    /// round's pool: challenging costs the challenger in proportion to what answering costs.
+    uint256 public constant MIN_CHALLENGE_BOND_PER_CHUNK_PER_MILLE = 1;
 
     bytes32 private constant RECEIPT_TYPEHASH =
         keccak256("Receipt(bytes32 taskKey,uint256 round,address contributor,bytes32 updateCommitment)");
@@ -52,6 +61,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint32 rounds;
         uint32 roundsOpened;
         uint32 answerWindow;
+        uint32 claimPeriod;
         /// @dev Rounds whose unpaid rest the owner has taken back (reclaim works through them in batches).
         uint32 reclaimedThrough;
         address coordinator;
@@ -126,9 +136,13 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         // A round's pool is stored in 96 bits.
         if (params.rewardPerRound > type(uint96).max) revert Rewards__InvalidParameters("reward per round too large");
         if (params.baseShareBps > 10_000) revert Rewards__InvalidParameters("base share over 100%");
-        if (params.deadline <= block.timestamp) revert Rewards__InvalidParameters("deadline passed");
+        if (params.chunks > MAX_CHUNKS) revert Rewards__InvalidParameters("more chunks than an answer can verify");
         if (params.challengeWindow == 0 || params.answerWindow == 0) revert Rewards__InvalidParameters("no windows");
-        if (params.challengeBond == 0) revert Rewards__InvalidParameters("no challenge bond");
+        if (params.claimPeriod < MIN_CLAIM_PERIOD) revert Rewards__InvalidParameters("claim period too short");
+        if (block.timestamp > lastOpening(params.deadline, params.challengeWindow, params.answerWindow, params.claimPeriod))
+            revert Rewards__InvalidParameters("deadline leaves no time to claim");
+        if (params.challengeBond * 1000 < params.rewardPerRound * params.chunks * MIN_CHALLENGE_BOND_PER_CHUNK_PER_MILLE)
+            revert Rewards__InvalidParameters("challenge bond under its floor");
         if (
             params.coordinator == address(0) ||
             address(params.token) == address(0) ||
@@ -145,6 +159,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         task.coordinator = params.coordinator;
         task.rounds = params.rounds;
         task.answerWindow = params.answerWindow;
+        task.claimPeriod = params.claimPeriod;
         task.owner = msg.sender;
         task.clipSquareX96 = params.clipSquareX96;
         task.token = params.token;
@@ -170,6 +185,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (round <= task.roundsOpened) revert Rewards__RoundAlreadyOpen(round);
         if (round != uint256(task.roundsOpened) + 1 || round > task.rounds) revert Rewards__RoundOutOfRange(round);
         if (round > 1 && !rounds[taskKey][round - 1].closed) revert Rewards__PreviousRoundOpen(round - 1);
+        uint256 last = lastOpening(task.deadline, task.challengeWindow, task.answerWindow, task.claimPeriod);
+        if (block.timestamp > last) revert Rewards__TooLate(last);
         task.roundsOpened = uint32(round);
         rounds[taskKey][round].modelHash = modelHash;
         emit RoundOpened(taskKey, round, modelHash);
@@ -394,6 +411,17 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         task.bond = 0;
         task.token.safeTransfer(msg.sender, amount);
         emit BondWithdrawn(taskKey, amount);
+    }
+
+    /// @dev The latest a round may open and still leave its contributors the claim period before the deadline.
+    function lastOpening(
+        uint256 deadline,
+        uint256 challengeWindow,
+        uint256 answerWindow,
+        uint256 claimPeriod
+    ) private pure returns (uint256) {
+        uint256 needed = challengeWindow + answerWindow + claimPeriod;
+        return deadline > needed ? deadline - needed : 0;
     }
 
     /// @notice A task, by sha256 of its coordinator task id (all zero when there is none).

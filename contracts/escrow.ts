@@ -9,15 +9,10 @@ import { type OnchainTask, type OnchainTaskParams, RewardsContract, TokenContrac
 
 const log = createLogger('escrow');
 
-/** The on-chain terms a task's spec implies, for `coordinator` with `verifier`, ending at `deadline`. */
-export function escrowTerms(
-  task: TaskView,
-  coordinator: string,
-  verifier: string,
-  token: string,
-  deadline: number,
-): OnchainTaskParams {
+/** The on-chain terms a task's spec implies, for `coordinator` with `verifier`, paid in `token`. */
+export function escrowTerms(task: TaskView, coordinator: string, verifier: string, token: string): OnchainTaskParams {
   const { rewards } = task.spec;
+  if (rewards.deadline === undefined) throw new Error(`task ${task.id} names no deadline: it cannot be escrowed`);
   return {
     coordinator,
     token,
@@ -26,11 +21,12 @@ export function escrowTerms(
     chunks: task.zk.chunks,
     baseShareBps: rewards.baseShareBps,
     clipSquareX96: BigInt(task.zk.clipSquareX96),
-    deadline,
+    deadline: rewards.deadline,
     challengeWindow: rewards.challengeWindowSeconds,
     answerWindow: rewards.answerWindowSeconds,
+    claimPeriod: rewards.claimPeriodSeconds,
     rewardPerRound: BigInt(rewards.perRound),
-    ...bondsOf(rewards),
+    ...bondsOf(rewards, task.zk.chunks),
   };
 }
 
@@ -51,14 +47,16 @@ export function escrowMismatch(
     return `the escrow's verifier ${onchain.verifier} is not circuit ${task.zk.circuit}'s (${verifier ?? 'none deployed'})`;
   if (task.spec.owner && onchain.owner.toLowerCase() !== task.spec.owner.toLowerCase())
     return `the escrow was made by ${onchain.owner}, not the task's owner ${task.spec.owner}`;
-  const expected = escrowTerms(task, coordinator, verifier, onchain.token, onchain.deadline);
+  const expected = escrowTerms(task, coordinator, verifier, onchain.token);
   for (const field of [
     'chunks',
     'clipSquareX96',
     'rewardPerRound',
     'baseShareBps',
+    'deadline',
     'challengeWindow',
     'answerWindow',
+    'claimPeriod',
     'coordinatorBond',
     'challengeBond',
   ] as const) {
@@ -74,8 +72,22 @@ export function escrowMismatch(
 export interface EscrowOptions {
   /** The coordinator's address (GET /api/info). */
   coordinator: string;
-  /** Seconds from now until the task's deadline (then unpaid funds return to the owner). @default 7 days */
-  durationSeconds?: number;
+}
+
+/**
+ * What `owner` lacks to escrow `deposit` token base units on `deployment` ('' when nothing): tokens, or ETH for
+ * the approval and the escrow's gas.
+ */
+export async function escrowShortfall(owner: Signer, deployment: Deployment, deposit: bigint): Promise<string> {
+  const address = await owner.getAddress();
+  const [tokens, eth] = await Promise.all([
+    new TokenContract(deployment.token, owner).balanceOf(address),
+    owner.provider!.getBalance(address),
+  ]);
+  const lacking: string[] = [];
+  if (tokens < deposit) lacking.push(`${deposit - tokens} more base units of the reward token ${deployment.token}`);
+  if (eth === 0n) lacking.push('ETH for gas');
+  return lacking.length ? `${address} needs ${lacking.join(' and ')} to escrow ${deposit}` : '';
 }
 
 /** Approves and escrows the task's pool (`rewards.perRound` × rounds) from `owner`, on the terms of its spec. */
@@ -89,14 +101,7 @@ export async function escrowTask(
   if (deposit === 0n) throw new Error(`task ${task.id} pays nothing: set rewards.perRound in its spec`);
   const token = new TokenContract(deployment.token, owner);
   await (await token.approve(deployment.rewards, deposit)).wait();
-  const latest = await owner.provider!.getBlock('latest');
-  const terms = escrowTerms(
-    task,
-    options.coordinator,
-    verifierFor(deployment, task.zk.circuit),
-    deployment.token,
-    latest!.timestamp + (options.durationSeconds ?? 7 * 86_400),
-  );
+  const terms = escrowTerms(task, options.coordinator, verifierFor(deployment, task.zk.circuit), deployment.token);
   await (await new RewardsContract(deployment.rewards, owner).createTask(taskKey(task.id), terms)).wait();
   log.info('reward pool escrowed', { task: task.id, deposit: String(deposit) });
 }

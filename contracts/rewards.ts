@@ -16,6 +16,9 @@ import {
 import type { LeafClaim, OnchainLeaf, SolidityChunkProof } from './accepted-set.js';
 import { zkflContracts } from './compile.js';
 
+/** ZkflRewards.MAX_CHUNKS: chunk proofs a contribution may have, so that answering a challenge fits a block. */
+export const MAX_CHUNKS = 64;
+
 export interface OnchainTaskParams {
   coordinator: string;
   token: string;
@@ -32,6 +35,8 @@ export interface OnchainTaskParams {
   challengeWindow: number;
   /** Seconds to answer a challenge or an omission claim. */
   answerWindow: number;
+  /** Seconds contributors have to claim, at the least, after a round's windows (no round opens later). */
+  claimPeriod: number;
   rewardPerRound: bigint;
   /** Tokens the coordinator must post before round 1. */
   coordinatorBond: bigint;
@@ -110,6 +115,7 @@ export class RewardsContract {
       reclaimedThrough: Number(fields.reclaimedThrough),
       challengeWindow: Number(fields.challengeWindow),
       answerWindow: Number(fields.answerWindow),
+      claimPeriod: Number(fields.claimPeriod),
       openDisputes: Number(fields.openDisputes),
     };
   }
@@ -233,6 +239,11 @@ export class RewardsContract {
     return logs.filter((log): log is EventLog => 'eventName' in log);
   }
 
+  /** The contract's MAX_CHUNKS (MAX_CHUNKS here is its twin). */
+  async maxChunks(): Promise<number> {
+    return Number(await this.method('MAX_CHUNKS')());
+  }
+
   connect(runner: ContractRunner): RewardsContract {
     return new RewardsContract(this.contract.target as string, runner);
   }
@@ -244,10 +255,20 @@ export class RewardsContract {
  * for wherever it may be and decoded with the rewards ABI.
  */
 export function revertName(error: unknown): string | undefined {
+  return revertError(error)?.name;
+}
+
+/** The arguments of the custom error a call reverted with (`Rewards__InvalidParameters`'s reason, say). */
+export function revertArgs(error: unknown): unknown[] | undefined {
+  return revertError(error)?.args;
+}
+
+function revertError(error: unknown): { name: string; args: unknown[] } | undefined {
   const data = revertData(error, 0);
   if (!data) return undefined;
   try {
-    return new Interface(zkflContracts().ZkflRewards.abi).parseError(data)?.name;
+    const parsed = new Interface(zkflContracts().ZkflRewards.abi).parseError(data);
+    return parsed ? { name: parsed.name, args: [...parsed.args] } : undefined;
   } catch {
     return undefined;
   }

@@ -44,6 +44,7 @@ import { readFileSync } from 'node:fs';
 import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
 import { Checkpoints } from './checkpoints.js';
 import { EvaluationData } from './evaluation-data.js';
+import { fixSettlementTerms } from './onchain-terms.js';
 import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js';
 import type { CoordinatorOptions } from './options.js';
 import { UpdateChecker } from './update-check.js';
@@ -326,7 +327,7 @@ export class Coordinator {
     } catch (error) {
       // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
       log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
-      await this.storage.endTask(task.id, 'failed');
+      await this.storage.endTask(task.id, 'failed', `it could not resume: ${(error as Error).message}`);
       await this.releaseTask(task.id);
     }
   }
@@ -520,6 +521,7 @@ export class Coordinator {
       zk = this.zkParameters(spec, initial.length);
       if (spec.onchain) this.checkVerifierDeployed(zk.circuit);
       this.checkUpdatesFit(initial.length, zk);
+      fixSettlementTerms(spec, zk.chunks, Math.floor(Date.now() / 1000));
     } catch (error) {
       model.dispose();
       throw error;

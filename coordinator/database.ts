@@ -37,6 +37,8 @@ export interface Tables {
     num_params: number;
     model_hash: string;
     created_at: string;
+    /** Why a task that did not complete ended (its escrow's deadline, a round that could not fill, …). */
+    reason: string | null;
   };
   rounds: {
     task_id: string;
@@ -60,6 +62,8 @@ export interface Tables {
     model_hash_after: string | null;
     record: string | null;
     record_signature: string | null;
+    /** What the round waits for, or why it ended as it did, when that is not its usual course. */
+    note: string | null;
   };
   updates: {
     task_id: string;
@@ -270,6 +274,12 @@ function migrations(engine: Engine): Record<string, Migration> {
           .addColumn('holder', 'text', (c) => c.notNull())
           .addColumn('expires_at', sql.raw(double), (c) => c.notNull())
           .execute();
+      },
+    },
+    '0005-reasons': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('tasks').addColumn('reason', 'text').execute();
+        await db.schema.alterTable('rounds').addColumn('note', 'text').execute();
       },
     },
   };

@@ -87,6 +87,15 @@ export class Settlement {
    * Resolves once the task's reward pool is escrowed on-chain with this coordinator and the task's circuit,
    * chunks, bound and rounds; rejects if an escrow exists that can never settle this task.
    */
+  /**
+   * The time the contract's deadlines are measured by (unix seconds): the next block's, its latest block's or the
+   * clock's, whichever is later; the clock's while the chain cannot be reached.
+   */
+  async chainTime(): Promise<number> {
+    const latest = await this.provider.getBlock('latest').catch(() => null);
+    return Math.max(latest?.timestamp ?? 0, Math.floor(Date.now() / 1000));
+  }
+
   async whenEscrowed(task: TaskView, stopped: () => boolean): Promise<void> {
     let waiting = false;
     for (;;) {

@@ -82,6 +82,7 @@ function toTaskView(row: Tables['tasks']): TaskView {
     numParams: row.num_params,
     modelHash: row.model_hash,
     createdAt: row.created_at,
+    ...(row.reason === null ? {} : { reason: row.reason }),
   };
 }
 
@@ -116,6 +117,7 @@ type RoundRow = Pick<
   | 'loss'
   | 'model_hash_before'
   | 'model_hash_after'
+  | 'note'
 > & {
   proofs_verified: number;
   proofs_rejected: number;
@@ -314,6 +316,7 @@ export class Storage {
       verifySeconds: row.verify_seconds,
       modelHashBefore: row.model_hash_before,
       modelHashAfter: row.model_hash_after,
+      note: row.note,
     };
   }
 
@@ -674,9 +677,16 @@ export class Storage {
       .execute();
   }
 
-  /** Ends a task that did not complete. */
-  async endTask(taskId: string, status: 'failed' | 'cancelled'): Promise<void> {
-    await this.write((trx) => trx.updateTable('tasks').set({ status }).where('id', '=', taskId).execute());
+  /** Ends a task that did not complete, saying why. */
+  async endTask(taskId: string, status: 'failed' | 'cancelled', reason: string): Promise<void> {
+    await this.write((trx) => trx.updateTable('tasks').set({ status, reason }).where('id', '=', taskId).execute());
+  }
+
+  /** Notes what a round waits for, or why it ended as it did (null: nothing out of its usual course). */
+  async noteRound(taskId: string, round: number, note: string | null): Promise<void> {
+    await this.write((trx) =>
+      trx.updateTable('rounds').set({ note }).where('task_id', '=', taskId).where('round', '=', round).execute(),
+    );
   }
 }
 

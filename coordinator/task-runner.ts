@@ -16,6 +16,7 @@ import { Random } from '../common/random.js';
 import type { RoundPhase, ServerToClientEvents, TaskStatus, UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
+import { lastOpening } from '../protocol/task-spec.js';
 import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
@@ -163,15 +164,33 @@ export class TaskRunner {
       this.ctx
         .settlement!.whenEscrowed(task, () => this.stopped)
         .then(
-          () => {
-            if (!this.stopped) this.startAttempt();
-          },
+          () => (this.stopped ? undefined : this.openRound()),
           (error: unknown) => this.fail(error),
         );
+    } else if (record.attempts === 0) {
+      await this.openRound();
     } else {
-      if (record.attempts > 0) log.info('resuming round', { task: task.id, round: number, accepted: answered.size });
+      log.info('resuming round', { task: task.id, round: number, accepted: answered.size });
       this.startAttempt();
     }
+  }
+
+  /**
+   * Starts a round's first attempt; for an on-chain task, only while it can still be claimed before the escrow's
+   * deadline (the contract would refuse to open it later): past that, the task ends, saying so.
+   */
+  private async openRound(): Promise<void> {
+    const { spec } = this.ctx.task;
+    if (spec.onchain && (await this.ctx.settlement!.chainTime()) > lastOpening(spec.rewards)) {
+      const deadline = new Date(spec.rewards.deadline! * 1000).toISOString();
+      const number = this.round!.number;
+      await this.end(
+        'failed',
+        `round ${number} would open too late to be claimed before the escrow's deadline ${deadline}`,
+      );
+      return;
+    }
+    this.startAttempt();
   }
 
   stop(): void {
@@ -508,7 +527,7 @@ export class TaskRunner {
       return;
     }
     if (this.cancelRequested) {
-      await this.end('cancelled');
+      await this.end('cancelled', 'cancelled by its owner');
       return;
     }
     await this.start();
@@ -599,14 +618,14 @@ export class TaskRunner {
       log.info('task cancelled; ending once the round being aggregated is recorded', { task: this.taskId });
       return;
     }
-    await this.end('cancelled');
+    await this.end('cancelled', 'cancelled by its owner');
   }
 
-  /** Ends the task now; resolves once its status is stored. */
-  private end(status: 'failed' | 'cancelled'): Promise<void> {
-    this.ctx.task = { ...this.ctx.task, status };
+  /** Ends the task now, saying why; resolves once its status is stored. */
+  private end(status: 'failed' | 'cancelled', reason: string): Promise<void> {
+    this.ctx.task = { ...this.ctx.task, status, reason };
     this.finish(status);
-    return this.persist(() => this.ctx.storage.endTask(this.taskId, status));
+    return this.persist(() => this.ctx.storage.endTask(this.taskId, status, reason));
   }
 
   /** Queues a storage write behind this task's earlier ones (see `writes`). */
@@ -633,8 +652,8 @@ export class TaskRunner {
       return;
     }
     log.error('task failed', { task: this.taskId, error: (error as Error).stack ?? String(error) });
-    this.end('failed').catch((failure: unknown) =>
-      log.error('could not record the failure', { task: this.taskId, error: String(failure) }),
+    this.end('failed', `the coordinator failed: ${(error as Error).message ?? String(error)}`).catch(
+      (failure: unknown) => log.error('could not record the failure', { task: this.taskId, error: String(failure) }),
     );
   }
 }

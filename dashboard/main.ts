@@ -249,6 +249,14 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
+      ...(rewards.deadline === null
+        ? []
+        : [
+            item(
+              'claims',
+              `within ${rewards.challengeWindowSeconds} s of a round's close a leaf may be challenged (answered within ${rewards.answerWindowSeconds} s); each round leaves at least ${rewards.claimPeriodSeconds / 3600} h to claim; the escrow ends ${new Date(rewards.deadline * 1000).toISOString()}, and what is unclaimed by then goes back to the owner`,
+            ),
+          ]),
       item('terms hash', termsHash),
     ),
   );
@@ -270,6 +278,7 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
       task.spec.proofs ? `${task.zk.chunks} proof(s) per update (${task.zk.circuit})` : 'no proofs',
       task.spec.onchain ? ' · settled on-chain' : '',
     ),
+    task.reason ? h('p', { class: 'reason' }, `Ended: ${task.reason}`) : null,
     task.spec.purpose ? h('p', {}, task.spec.purpose) : null,
     task.spec.owner ? h('p', { class: 'muted' }, `owner ${task.spec.owner}`) : null,
     plot(rounds),

@@ -203,7 +203,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const deposit = BigInt(task.spec.rewards.perRound) * BigInt(options.rounds);
         const coordinatorAddress = coordinator.coordinator.identity.address;
         await devnet.fund(coordinatorAddress);
-        await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards).coordinatorBond);
+        await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards, task.zk.chunks).coordinatorBond);
         for (const key of keys) await devnet.fund(keyAddress(key));
         await devnet.mint(await devnet.owner.getAddress(), deposit);
         await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: coordinatorAddress });

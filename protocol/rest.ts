@@ -36,6 +36,8 @@ export interface TaskView {
   connected?: number;
   /** While a round trains: when its current attempt closes (ISO 8601). */
   roundDeadline?: string;
+  /** Why a task that did not complete ended. */
+  reason?: string;
 }
 
 export interface RejectionView {
@@ -85,6 +87,8 @@ export interface RoundView {
   verifySeconds: number;
   modelHashBefore: string;
   modelHashAfter: string | null;
+  /** What the round waits for, or why it ended as it did, when that is out of its usual course. */
+  note: string | null;
 }
 
 /** `GET /api/info`: who this coordinator is and where it settles. */

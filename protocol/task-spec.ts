@@ -92,21 +92,59 @@ export const rewardsSchema = z.strictObject({
   challengeWindowSeconds: positiveInt.max(30 * 86_400).default(600),
   /** Seconds the coordinator has to answer a challenge or an omission claim. @default 600 */
   answerWindowSeconds: positiveInt.max(30 * 86_400).default(600),
+  /**
+   * Seconds contributors have, at the least, to claim a round once its challenge and answer windows passed: no
+   * round opens later than the deadline minus both windows and this. At least an hour. @default 3 days
+   */
+  claimPeriodSeconds: positiveInt
+    .min(3600)
+    .max(365 * 86_400)
+    .default(3 * 86_400),
+  /**
+   * When the task's escrow ends (unix seconds): afterwards nothing is paid, and the owner takes back what was not
+   * claimed. Fixed when the task is created, part of the terms holders sign, and the escrow's deadline. @default at
+   * creation: time for every round at its deadline twice over, both windows and the claim period
+   */
+  deadline: positiveInt.max(2 ** 32 - 1).optional(),
   /** Tokens the coordinator bonds before round 1 (unanswered disputes are paid from it). @default perRound */
   coordinatorBond: tokenAmount.optional(),
-  /** Tokens a challenger puts up. @default perRound / 20, at least 1 */
+  /**
+   * Tokens a challenger puts up: at least a thousandth of `perRound` per chunk of the model (what a challenge makes
+   * the coordinator verify). @default the larger of perRound / 20 and that floor, at least 1
+   */
   challengeBond: tokenAmount.optional(),
 });
 export type RewardsConfig = z.infer<typeof rewardsSchema>;
 
-/** The bonds a task's rewards imply, defaults filled in. */
-export function bondsOf(rewards: RewardsConfig): { coordinatorBond: bigint; challengeBond: bigint } {
+/** The least a challenge bond may be for a model of `chunks` chunks: a thousandth of a round's pool per chunk. */
+export function challengeBondFloor(perRound: bigint, chunks: number): bigint {
+  return (perRound * BigInt(chunks) + 999n) / 1000n;
+}
+
+/** The bonds a task's rewards imply for a model of `chunks` chunk proofs, defaults filled in. */
+export function bondsOf(rewards: RewardsConfig, chunks: number): { coordinatorBond: bigint; challengeBond: bigint } {
   const perRound = BigInt(rewards.perRound);
-  const half = perRound / 20n;
+  const floor = challengeBondFloor(perRound, chunks);
+  const byDefault = [perRound / 20n, floor, 1n].reduce((a, b) => (a > b ? a : b));
   return {
     coordinatorBond: BigInt(rewards.coordinatorBond ?? rewards.perRound),
-    challengeBond: BigInt(rewards.challengeBond ?? String(half > 0n ? half : 1n)),
+    challengeBond: BigInt(rewards.challengeBond ?? String(byDefault)),
   };
+}
+
+/**
+ * The latest a round of an on-chain task may open (unix seconds) and leave its contributors the claim period before
+ * the deadline: ZkflRewards.lastOpening's twin. Infinity for a task without a deadline.
+ */
+export function lastOpening(rewards: RewardsConfig): number {
+  if (rewards.deadline === undefined) return Infinity;
+  return rewards.deadline - rewards.challengeWindowSeconds - rewards.answerWindowSeconds - rewards.claimPeriodSeconds;
+}
+
+/** Seconds from the start of a task's first round until its escrow may end, for the rounds to run and be claimed. */
+export function settlementSeconds(spec: Pick<TaskSpec, 'rounds' | 'roundDeadlineSeconds' | 'rewards'>): number {
+  const { challengeWindowSeconds, answerWindowSeconds, claimPeriodSeconds } = spec.rewards;
+  return spec.rounds * spec.roundDeadlineSeconds + challengeWindowSeconds + answerWindowSeconds + claimPeriodSeconds;
 }
 
 export const taskSpecSchema = z.strictObject({

@@ -39,6 +39,10 @@ export interface TaskTerms {
     chain: { chainId: number; rewards: string; token: string } | null;
     challengeWindowSeconds: number;
     answerWindowSeconds: number;
+    /** Seconds, at the least, to claim a round once its windows passed. */
+    claimPeriodSeconds: number;
+    /** When the escrow ends (unix seconds): what is not claimed by then goes back to the owner. */
+    deadline: number | null;
   };
 }
 
@@ -67,6 +71,8 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
           : null,
       challengeWindowSeconds: spec.rewards.challengeWindowSeconds,
       answerWindowSeconds: spec.rewards.answerWindowSeconds,
+      claimPeriodSeconds: spec.rewards.claimPeriodSeconds,
+      deadline: spec.rewards.deadline ?? null,
     },
   };
 }

@@ -17,7 +17,14 @@ import {
 } from '../../contracts/accepted-set.js';
 import { inProcessChain } from '../../contracts/chain.js';
 import { type Deployment, deployZkfl, verifierFor } from '../../contracts/deployment.js';
-import { type OnchainTaskParams, RewardsContract, revertName, TokenContract } from '../../contracts/rewards.js';
+import {
+  MAX_CHUNKS,
+  type OnchainTaskParams,
+  RewardsContract,
+  revertArgs,
+  revertName,
+  TokenContract,
+} from '../../contracts/rewards.js';
 import { Random } from '../../common/random.js';
 import { signReceipt } from '../../protocol/receipt.js';
 import { circuit } from '../helpers/circuits.js';
@@ -27,6 +34,7 @@ const BOND = POOL;
 const CHALLENGE_BOND = 10n ** 18n * 50n;
 const WINDOW = 3600;
 const ANSWER = 600;
+const CLAIM_PERIOD = 86_400;
 /** τ_k² = 10^6: at scale 2^−10 a chunk's bound is 10^6 · 4^10, far above the test updates' norms. */
 const CLIP_SQUARE_X96 = (10n ** 6n) << 96n;
 const FRACTION_BITS = 10;
@@ -110,6 +118,7 @@ describe('ZkflRewards on a local chain', function () {
       deadline: now + 30 * 86_400,
       challengeWindow: WINDOW,
       answerWindow: ANSWER,
+      claimPeriod: CLAIM_PERIOD,
       rewardPerRound: POOL,
       coordinatorBond: BOND,
       challengeBond: CHALLENGE_BOND,
@@ -413,25 +422,61 @@ describe('ZkflRewards on a local chain', function () {
     const params = (await rewards.task(key))!;
     await reverts(rewards.createTask(key, params), 'Rewards__TaskExists');
     const fresh = taskKey('t-none');
-    for (const bad of [
-      { deadline: 1 },
-      { rewardPerRound: 1n << 128n },
-      { rewardPerRound: 0n },
-      { baseShareBps: 10_001 },
-      { challengeWindow: 0 },
-      { challengeBond: 0n },
-      { rounds: 0 },
-    ]) {
-      await reverts(rewards.createTask(fresh, { ...params, ...bad }), 'Rewards__InvalidParameters');
+    const now = (await provider.getBlock('latest'))!.timestamp;
+    // What a task must leave its contributors: the windows and the claim period before its deadline.
+    const tightest = now + 10 + WINDOW + ANSWER + CLAIM_PERIOD;
+    for (const [bad, why] of [
+      [{ deadline: 1 }, 'deadline leaves no time to claim'],
+      [{ deadline: tightest - 20 }, 'deadline leaves no time to claim'],
+      [{ claimPeriod: 3599 }, 'claim period too short'],
+      [{ chunks: 65 }, 'more chunks than an answer can verify'],
+      // A thousandth of the pool per chunk at the least: 50 tokens for 51 chunks of a 1000-token round is under it.
+      [{ chunks: 51 }, 'challenge bond under its floor'],
+      [{ rewardPerRound: 1n << 128n }, 'reward per round too large'],
+      [{ rewardPerRound: 0n }, 'no reward'],
+      [{ baseShareBps: 10_001 }, 'base share over 100%'],
+      [{ challengeWindow: 0 }, 'no windows'],
+      [{ challengeBond: 0n }, 'challenge bond under its floor'],
+      [{ rounds: 0 }, 'no rounds or no chunks'],
+    ] as const) {
+      const error = await rewards.createTask(fresh, { ...params, ...bad }).catch((e: unknown) => e);
+      expect([bad, revertName(error), revertArgs(error)]).to.deep.equal([bad, 'Rewards__InvalidParameters', [why]]);
     }
+    // At the floor exactly, and at the tightest deadline, a task is taken.
+    await (await rewards.createTask(fresh, { ...params, chunks: 50, deadline: tightest })).wait();
+    expect(await rewards.maxChunks()).to.equal(MAX_CHUNKS);
     await reverts(as(owner).reclaim(key), 'Rewards__TaskNotEnded');
     await reverts(as(coordinator).withdrawBond(key), 'Rewards__TaskNotEnded');
   });
 
+  it('opens no round too late for its contributors to claim it before the deadline', async () => {
+    const now = (await provider.getBlock('latest'))!.timestamp;
+    const deadline = now + 100 + WINDOW + ANSWER + CLAIM_PERIOD;
+    const { key } = await createTask({ deadline });
+    await openAndClose(key, 1, []);
+    await advance(101);
+    await reverts(as(coordinator).openRound(key, 2, '0x' + modelHash(2)), 'Rewards__TooLate');
+  });
+
+  it('answers a challenge to a leaf of the most chunks a task may have within a block', async () => {
+    // 64 proofs of the 30-value test circuit: on-chain, a chunk's verification costs the same whatever its size.
+    const { id, key } = await createTask({ chunks: MAX_CHUNKS, challengeBond: (POOL * BigInt(MAX_CHUNKS)) / 1000n });
+    const largest = await contribute(id, 1, alice, 500n, { chunks: MAX_CHUNKS });
+    const entries = [largest.entry];
+    await openAndClose(key, 1, entries);
+    const { leaf, proof } = leafIn(entries, alice.address);
+    await (await as(mallory).challenge(key, 1, leaf, proof)).wait();
+    const answered = await (await as(alice).answerChallenge(key, 1, leaf, onchainProofs(largest))).wait();
+    const blockGasLimit = (await provider.getBlock('latest'))!.gasLimit;
+    expect(answered!.gasUsed < blockGasLimit / 2n, `${answered!.gasUsed} of ${blockGasLimit}`).to.equal(true);
+    expect((await rewards.leafStatus(key, 1, leaf.index)).challenge).to.equal('answered');
+  });
+
   it('gives a long task back to its owner 500 rounds per reclaim', async () => {
     const now = (await provider.getBlock('latest'))!.timestamp;
-    const { key } = await createTask({ rounds: 501, rewardPerRound: 3n, deadline: now + 60 }, 0n);
-    await advance(61);
+    const soonest = now + 60 + WINDOW + ANSWER + CLAIM_PERIOD;
+    const { key } = await createTask({ rounds: 501, rewardPerRound: 3n, deadline: soonest }, 0n);
+    await advance(soonest - now + 1);
     const before = await token.balanceOf(owner.address);
     await (await as(owner).reclaim(key)).wait();
     expect((await token.balanceOf(owner.address)) - before).to.equal(1500n);

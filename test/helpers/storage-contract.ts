@@ -52,9 +52,13 @@ export function storageContract(open: () => Promise<Storage>): void {
   it('creates a task with its first round open, and lists tasks by status', async () => {
     await storage.createTask({ id: 't-a', spec, zk, numParams: 4, modelHash: 'h0' });
     await storage.createTask({ id: 't-b', spec, zk, numParams: 4, modelHash: 'h0' });
-    await storage.endTask('t-b', 'cancelled');
+    await storage.endTask('t-b', 'cancelled', 'cancelled by its owner');
     const task = await storage.getTask('t-a');
     expect(task).to.include({ id: 't-a', status: 'running', currentRound: 1, numParams: 4, modelHash: 'h0' });
+    expect(task).to.not.have.property('reason');
+    expect(await storage.getTask('t-b')).to.include({ status: 'cancelled', reason: 'cancelled by its owner' });
+    await storage.noteRound('t-a', 1, 'waiting for clients');
+    expect(await storage.getRound('t-a', 1)).to.include({ note: 'waiting for clients' });
     expect(task!.spec).to.deep.equal(spec);
     expect(task!.zk).to.deep.equal(zk);
     expect((await storage.listTasks()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
@@ -221,7 +225,8 @@ export function storageContract(open: () => Promise<Storage>): void {
       () => asA.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
       () => asA.addRoundCounts('t-6', 1, { sampled: 1 }),
       () => asA.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
-      () => asA.endTask('t-6', 'failed'),
+      () => asA.endTask('t-6', 'failed', 'a test'),
+      () => asA.noteRound('t-6', 1, 'a test'),
     ]) {
       expect(await refused(write())).to.be.instanceOf(LeaseLost);
     }

@@ -7,11 +7,12 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import { JsonRpcProvider, parseEther } from 'ethers';
 import { circuitParams } from '../../circuits/params.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { readDeployment } from '../../contracts/deployment.js';
-import { TokenContract } from '../../contracts/rewards.js';
+import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
+import { taskKey } from '../../circuits/statement.js';
 import { CoordinatorApi } from '../../protocol/api.js';
 import { stopAfter } from '../helpers/cleanup.js';
 import { dataRoot, smallTask, testPrefix } from '../helpers/fixtures.js';
@@ -33,26 +34,56 @@ async function zkfl(args: string[]): Promise<[number | null, string, string]> {
 describe('the command line', () => {
   const dir = tempDir();
 
-  it('starts a local chain only with the circuits its tasks need, deploys and funds, and stops on SIGTERM', async () => {
+  it('starts a local chain only with the circuits its tasks need, funds keys, takes escrows, stops on SIGTERM', async () => {
     const [refused, , why] = await zkfl(['chain', '--circuits', 'bench630', '--port', String(await freePort())]);
     expect(refused).to.equal(1);
     expect(why).to.include('UNAVAILABLE: circuit bench630 not built');
     expect(why).to.include('npx zkfl setup --circuit bench630');
 
-    const holder = Wallet.createRandom().address;
+    const ownerKey = join(dir, 'funded-owner.json');
+    const owner = loadOrCreateWallet(ownerKey).address;
     const deploymentFile = join(dir, 'deployment.json');
     const port = await freePort();
     const chain = spawnZkfl([
       ...['chain', '--circuits', 'default15', '--port', String(port), '--deployment', deploymentFile],
-      ...['--fund', holder, '--tokens', '7'],
+      ...['--fund', owner, '--tokens', '7'],
     ]);
     await chain.waitForLine(/^funded 0x/);
     const deployment = readDeployment(deploymentFile);
     expect(deployment.verifiers).to.have.property(circuitParams.default15.name);
-    const provider = new JsonRpcProvider(`http://127.0.0.1:${port}`, undefined, { staticNetwork: true });
+    const rpcUrl = `http://127.0.0.1:${port}`;
+    const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
     stopAfter('test', () => provider.destroy());
-    expect(await provider.getBalance(holder)).to.equal(parseEther('10'));
-    expect(await new TokenContract(deployment.token, provider).balanceOf(holder)).to.equal(parseEther('7'));
+    expect(await provider.getBalance(owner)).to.equal(parseEther('10'));
+    expect(await new TokenContract(deployment.token, provider).balanceOf(owner)).to.equal(parseEther('7'));
+
+    // An owner escrows from the command line: refused, with what to fund and how, before a task exists; then paid.
+    const coordinator = await startTestCoordinator({
+      dataRoot,
+      port: 0,
+      dataDir: join(dir, 'on-chain'),
+      chain: { rpcUrl, deployment },
+    });
+    const spec = join(dir, 'escrowed.json');
+    writeFileSync(spec, JSON.stringify(smallTask({ onchain: true, rewards: { perRound: String(parseEther('2')) } })));
+    const create = (key: string): Promise<[number | null, string, string]> =>
+      zkfl([
+        ...['task', 'create', '--config', spec, '--key', key, '--escrow', '--coordinator', coordinator.url],
+        ...['--rpc', rpcUrl, '--deployment', deploymentFile],
+      ]);
+    const broke = loadOrCreateWallet(join(dir, 'broke.json')).address;
+    const [unfunded, , told] = await create(join(dir, 'broke.json'));
+    expect(unfunded).to.equal(1);
+    expect(told).to.include(
+      `UNAVAILABLE: ${broke} needs ${parseEther('4')} more base units of the reward token ${deployment.token} and ETH for gas to escrow ${parseEther('4')}`,
+    );
+    expect(told).to.include(`npx zkfl chain --fund ${broke}`);
+    expect(await new CoordinatorApi(coordinator.url).tasks()).to.deep.equal([]);
+    const [created, id] = await create(ownerKey);
+    expect(created).to.equal(0);
+    const escrowed = await new RewardsContract(deployment.rewards, provider).task(taskKey(id));
+    expect([escrowed?.owner, escrowed?.rewardPerRound]).to.deep.equal([owner, parseEther('2')]);
+    await coordinator.close();
     chain.child.kill('SIGTERM');
     expect(await chain.exited).to.equal(0);
   });

@@ -14,7 +14,7 @@ import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
-import type { TaskSpecInput } from '../../protocol/task-spec.js';
+import { lastOpening, type TaskSpecInput } from '../../protocol/task-spec.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
@@ -294,6 +294,45 @@ describe('on-chain rewards, end to end', function () {
     expect(refused).to.be.instanceOf(ZkflError).that.includes({ code: 'UNAVAILABLE', field: 'onchain' });
     expect((refused as Error).message).to.match(/no verifier for circuit update-chunk-30\b.*zkfl setup --circuit/);
     expect(await new CoordinatorApi(elsewhere.url).tasks()).to.deep.equal([]);
+  });
+
+  it("ends a task rather than open a round its contributors could not claim before the escrow's deadline", async () => {
+    const coordinator = await coordinatorOn(join(dir, 'deadline'));
+    const info = await new CoordinatorApi(coordinator.url).info();
+    const task = await createTask(
+      coordinator.url,
+      onchainTask({ rounds: 2, clientsPerRound: { min: 2, target: 2 }, roundDeadlineSeconds: 600 }),
+      owner,
+    );
+    // The deadline is in the terms holders sign, and the escrow holds it.
+    const { terms } = await new CoordinatorApi(coordinator.url).terms(task.id);
+    expect(terms.rewards).to.include({ deadline: task.spec.rewards.deadline, claimPeriodSeconds: 3 * 86_400 });
+    await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
+    const key = taskKey(task.id);
+    expect((await new RewardsContract(deployment.rewards, provider).task(key))!.deadline).to.equal(
+      task.spec.rewards.deadline,
+    );
+    const keys = await fundedKeys('deadline', 2);
+    const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300]), keys);
+    // While round 1 trains, the chain's clock passes the last moment a round may open.
+    await eventually(async () => ((await events('RoundOpened', key)).length === 1 ? true : undefined), 'round 1 open');
+    const latest = (await provider.getBlock('latest'))!.timestamp;
+    await provider.send('evm_increaseTime', [lastOpening(task.spec.rewards) - latest + 1]);
+    // Blocks keep coming, as on a live chain: the clients see the chain's clock, now ahead of the wall clock, move.
+    const miner = setInterval(() => void provider.send('evm_mine', []).catch(() => undefined), 1000);
+    const results = await Promise.all(running).finally(() => clearInterval(miner));
+    expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
+      ['failed', 1],
+      ['failed', 1],
+    ]);
+    const ended = await new CoordinatorApi(coordinator.url).task(task.id);
+    expect([ended.status, ended.reason]).to.deep.equal([
+      'failed',
+      `round 2 would open too late to be claimed before the escrow's deadline ${new Date(task.spec.rewards.deadline! * 1000).toISOString()}`,
+    ]);
+    // Round 1 was settled and paid; round 2 never opened.
+    expect([await events('RoundOpened', key), await events('RoundClosed', key)]).to.deep.equal([[1], [1]]);
+    for (const result of results) expect(result.rewards).to.include({ owed: 0, omitted: 0 });
   });
 
   it('goes on waiting for the escrow across a restart, then runs and settles its round once', async () => {

@@ -62,6 +62,7 @@ describe('coordinator storage on SQLite', () => {
       '0002-explicit-order',
       '0003-round-counts',
       '0004-leases',
+      '0005-reasons',
     ]);
     migrated.close();
   });
