@@ -61,13 +61,13 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint32 rounds;
         uint32 roundsOpened;
         uint32 answerWindow;
-        uint32 claimPeriod;
         /// @dev Rounds whose unpaid rest the owner has taken back (reclaim works through them in batches).
         uint32 reclaimedThrough;
         address coordinator;
         IUpdateChunkVerifier verifier;
         address owner;
         uint128 clipSquareX96;
+        uint32 claimPeriod;
         uint256 bond;
         uint256 coordinatorBond;
         uint256 challengeBond;
