@@ -1,12 +1,14 @@
 /**
  * Model checkpoints on disk, one directory per task: `model-<r>.bin` holds w_r (the global weights that round r
- * starts from, float32 little-endian) and `state-<r>.bin` the server optimizer state that goes with it.
+ * starts from, float32 little-endian) and `state-<r>.bin` the server optimizer state that goes with it; a
+ * publicAudit task's scoring set is kept there too (`scoring-set.json`), so its audit outlives its upload.
  * Files are written to a temporary name, flushed and renamed, so a crash never leaves a torn checkpoint.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StrategyState } from '../ml/aggregation.js';
 import { alignedBuffer, bytesOf } from '../common/bytes.js';
+import type { ScoringSet } from '../protocol/audit.js';
 
 function writeAtomically(path: string, chunks: Uint8Array[]): void {
   const temporary = `${path}.tmp`;
@@ -48,5 +50,15 @@ export class Checkpoints {
     if (all.length !== slots * size)
       throw new Error(`checkpoint state-${round}.bin has ${all.length} values, expected ${slots * size}`);
     return Array.from({ length: slots }, (_, slot) => all.slice(slot * size, (slot + 1) * size));
+  }
+
+  saveScoringSet(taskId: string, scoringSet: ScoringSet): void {
+    writeAtomically(join(this.dir(taskId), 'scoring-set.json'), [Buffer.from(JSON.stringify(scoringSet))]);
+  }
+
+  /** The task's scoring set, or undefined for a task created before it was kept. */
+  loadScoringSet(taskId: string): ScoringSet | undefined {
+    const path = join(this.dir(taskId), 'scoring-set.json');
+    return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ScoringSet) : undefined;
   }
 }

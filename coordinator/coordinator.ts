@@ -38,7 +38,7 @@ import { defaultSettlementOptions, Settlement } from './settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { circuitFor, circuitNamed, circuitParams } from '../circuits/params.js';
-import type { AuditBundle } from '../protocol/audit.js';
+import type { AuditBundle, ScoringSet } from '../protocol/audit.js';
 import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
 import { readFileSync } from 'node:fs';
 import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
@@ -106,6 +106,7 @@ export class Coordinator {
   /** With Redis: how this instance reaches the others. */
   private cluster: ClusterRequests | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private uploadSweeper: NodeJS.Timeout | undefined;
   private holdsChain = false;
   /** Tasks whose lease this instance holds (with a shared database). */
   private readonly leased = new Set<string>();
@@ -141,7 +142,7 @@ export class Coordinator {
       options.keyPassword,
     );
     this.limits = { ...defaultTaskLimits, ...options.limits };
-    this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits);
+    this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits, storage);
     this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));
     if (options.chain) {
       const { rpcUrl, deployment } = options.chain;
@@ -276,17 +277,18 @@ export class Coordinator {
     };
   }
 
-  /** The examples a publicAudit task's scores are computed on, as the audit bundle carries them. */
-  private async scoringSet(task: TaskView): Promise<NonNullable<AuditBundle['scoringSet']>> {
-    const scoring = head(
-      this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
-      task.spec.rewards.scoringExamples,
+  /**
+   * The examples a publicAudit task's scores are computed on, as the audit bundle carries them: kept with the task
+   * when it was created (its upload may expire once it ended), else (a task from before) read again.
+   */
+  private async scoringSet(task: TaskView): Promise<ScoringSet> {
+    return (
+      this.checkpoints.loadScoringSet(task.id) ??
+      scoringSetOf(
+        this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
+        task.spec.rewards.scoringExamples,
+      )
     );
-    return {
-      features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
-      labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
-      exampleShape: scoring.exampleShape,
-    };
   }
 
   /** A proving artifact of a circuit built here, for clients on other machines (they check it; circuits/fetch.ts). */
@@ -311,6 +313,7 @@ export class Coordinator {
    */
   async resume(cluster?: ClusterRequests): Promise<void> {
     this.cluster = cluster;
+    this.sweepUploads();
     await initBackend();
     for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
     if (this.storage.shared) {
@@ -318,6 +321,19 @@ export class Coordinator {
       return;
     }
     for (const task of await this.storage.listTasks('running')) await this.resumeTask(task);
+  }
+
+  /** Expired uploads go now and then: every quarter of their time to live, at least hourly. */
+  private sweepUploads(): void {
+    if (this.closed) return;
+    this.evaluationData
+      .sweep()
+      .catch((error: Error) => log.warn('cannot sweep uploads', { error: error.message }))
+      .finally(() => {
+        if (this.closed) return;
+        const every = Math.min(this.limits.uploadTtlSeconds / 4, 3600) * 1000;
+        this.uploadSweeper = setTimeout(() => this.sweepUploads(), every).unref();
+      });
   }
 
   private async resumeTask(task: TaskView): Promise<void> {
@@ -533,6 +549,9 @@ export class Coordinator {
       await this.storage.acquireLease(taskLease(id), this.instance, this.leaseMs);
     }
     try {
+      if (spec.publicAudit) {
+        this.checkpoints.saveScoringSet(id, scoringSetOf(evaluationSet, spec.rewards.scoringExamples));
+      }
       await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
     } catch (error) {
       model.dispose();
@@ -559,7 +578,7 @@ export class Coordinator {
   /** Stores an owner's evaluation set (see coordinator/evaluation-data.ts). */
   upload(body: unknown, owner: string): Promise<UploadView> {
     this.checkOwner(owner);
-    return this.evaluationData.upload(body);
+    return this.evaluationData.upload(body, owner);
   }
 
   private checkOwner(owner: string): void {
@@ -570,7 +589,7 @@ export class Coordinator {
 
   /** The evaluation set of a new task (`stored` false) or of one this coordinator already accepted. */
   private async loadEvaluationSet(spec: TaskSpec, stored = false): Promise<Dataset> {
-    const dataset = await this.evaluationData.load(spec.evaluation, stored);
+    const dataset = await this.evaluationData.load(spec.evaluation, stored ? 'stored' : { owner: spec.owner! });
     const field = spec.evaluation.upload === undefined ? 'evaluation.path' : 'evaluation.upload';
     try {
       checkCompatible(dataset, spec.inputShape, spec.classes);
@@ -794,6 +813,7 @@ export class Coordinator {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.leaseTimer);
+    clearTimeout(this.uploadSweeper);
     for (const { runner, model } of this.runtimes.values()) {
       runner.stop();
       model.dispose();
@@ -808,6 +828,16 @@ export class Coordinator {
     await this.settlement?.close();
     await this.storage.close();
   }
+}
+
+/** The first `examples` of `dataset`, as an audit bundle carries them. */
+function scoringSetOf(dataset: Dataset, examples: number): ScoringSet {
+  const scoring = head(dataset, examples);
+  return {
+    features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
+    labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
+    exampleShape: scoring.exampleShape,
+  };
 }
 
 /**

@@ -109,6 +109,11 @@ export interface Tables {
   running_sums: { task_id: string; round: number; sum: Bytes; total_weight: number; count: number };
   /** Who runs what among coordinator instances sharing the database (`task:<id>`, `chain`), and until when (ms). */
   leases: { name: string; holder: string; expires_at: number };
+  /**
+   * Who uploaded which evaluation set (one row per owner: the files are shared, content-addressed), how many bytes
+   * it counts against that owner's quota, and when it was last uploaded or used by a new task (ms).
+   */
+  uploads: { id: string; owner: string; bytes: number; used_at: number };
 }
 
 export type Db = Kysely<Tables>;
@@ -280,6 +285,18 @@ function migrations(engine: Engine): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('tasks').addColumn('reason', 'text').execute();
         await db.schema.alterTable('rounds').addColumn('note', 'text').execute();
+      },
+    },
+    '0006-uploads': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('uploads')
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('bytes', sql.raw(double), (c) => c.notNull())
+          .addColumn('used_at', sql.raw(double), (c) => c.notNull())
+          .addPrimaryKeyConstraint('uploads_pk', ['id', 'owner'])
+          .execute();
       },
     },
   };

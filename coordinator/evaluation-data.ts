@@ -2,13 +2,18 @@
  * Where tasks' evaluation sets come from, and the only places the coordinator reads them: uploads the owners sent
  * (content-addressed, in the data directory) and files the operator put under the data root (`--data-root`).
  * Nothing a request names outside those is ever opened, and errors name files only as the owner named them.
+ *
+ * An upload belongs to who uploaded it: only their tasks may use it (another owner's task could otherwise turn its
+ * accuracy into an oracle on the set's labels). Each owner's uploads count against a quota, and one that no running
+ * task uses expires a while after it was last uploaded or used (limits.ts, `uploadTtlSeconds`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { type Dataset, head } from '../ml/dataset.js';
 import { DataReader } from './data-reader.js';
 import type { TaskLimits } from './limits.js';
+import type { Storage } from './storage.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { UploadView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
@@ -40,6 +45,15 @@ async function naming<T>(hidden: string, field: string, load: () => Promise<T>):
   }
 }
 
+/** The same answer for an upload that never was, expired or is another owner's: none says which. */
+function noUpload(id: string): ZkflError {
+  return new ZkflError(
+    'VALIDATION_FAILED',
+    `you have no upload ${id} here: POST /api/uploads first (uploads expire when no running task uses them)`,
+    'evaluation.upload',
+  );
+}
+
 export class EvaluationData {
   private readonly uploads: string;
   private readonly reader = new DataReader();
@@ -47,7 +61,11 @@ export class EvaluationData {
   constructor(
     dataDir: string,
     private readonly dataRoot: string | undefined,
-    private readonly limits: Pick<TaskLimits, 'evaluationBytes' | 'evaluationValues'>,
+    private readonly limits: Pick<
+      TaskLimits,
+      'evaluationBytes' | 'evaluationValues' | 'uploadBytesPerOwner' | 'uploadTtlSeconds'
+    >,
+    private readonly storage: Storage,
   ) {
     this.uploads = join(dataDir, 'uploads');
   }
@@ -60,7 +78,7 @@ export class EvaluationData {
   }
 
   /** Stores an owner's upload after checking it holds one data set; answers its id and what it holds. */
-  async upload(body: unknown): Promise<UploadView> {
+  async upload(body: unknown, owner: string): Promise<UploadView> {
     const { files } = parseOrThrow(uploadSchema, body, 'upload');
     const decoded = Object.entries(files).map(([name, base64]): [string, Buffer] => [
       name,
@@ -75,6 +93,7 @@ export class EvaluationData {
       );
     }
     const id = uploadId(decoded);
+    await this.checkQuota(owner, id, bytes);
     const target = join(this.uploads, id);
     const staging = join(this.uploads, `.staging-${randomBytes(6).toString('hex')}`);
     mkdirSync(staging, { recursive: true });
@@ -82,18 +101,54 @@ export class EvaluationData {
       for (const [name, content] of decoded) writeFileSync(join(staging, name), content);
       const dataset = await this.read(staging, staging, 'files');
       if (!existsSync(target)) renameSync(staging, target);
+      await this.storage.touchUpload(id, owner, bytes);
       return { upload: id, bytes, count: dataset.count, exampleShape: dataset.exampleShape };
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
   }
 
+  /** Refuses an upload that would take `owner` over their quota (expired uploads swept first). */
+  private async checkQuota(owner: string, id: string, bytes: number): Promise<void> {
+    await this.sweep();
+    const held = await this.storage.ownerUploadBytes(owner, id);
+    if (held + bytes <= this.limits.uploadBytesPerOwner) return;
+    throw new ZkflError(
+      'LIMIT_EXCEEDED',
+      `${owner} holds ${held} bytes of uploads here; ${bytes} more would exceed the limit of ${this.limits.uploadBytesPerOwner} per owner (an upload no running task uses expires ${this.limits.uploadTtlSeconds} s after its last use)`,
+      'files',
+    );
+  }
+
   /**
-   * The task's evaluation set (its first `limit` examples). `stored` is for a task this coordinator already
-   * accepted: one created before data roots named its set by absolute path, and it is read from there still.
+   * Forgets uploads that expired (unused for `uploadTtlSeconds`, and by no running task), and deletes files nobody
+   * holds any more: those of forgotten uploads, of uploads from before they had owners, of crashed uploads.
    */
-  async load(evaluation: TaskSpec['evaluation'], stored = false): Promise<Dataset> {
-    if (stored && evaluation.path !== undefined && isAbsolute(evaluation.path)) {
+  async sweep(): Promise<void> {
+    const cutoff = Date.now() - this.limits.uploadTtlSeconds * 1000;
+    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.evaluation.upload);
+    const usedBy = new Set(running.map((task) => `${task.spec.evaluation.upload}/${task.spec.owner}`));
+    for (const { id, owner } of await this.storage.staleUploads(cutoff)) {
+      if (usedBy.has(`${id}/${owner}`)) continue;
+      log.info('upload expired', { upload: id, owner });
+      await this.storage.removeUpload(id, owner);
+    }
+    const kept = await this.storage.heldUploads();
+    for (const task of running) kept.add(task.spec.evaluation.upload!);
+    if (!existsSync(this.uploads)) return;
+    for (const name of readdirSync(this.uploads)) {
+      const path = join(this.uploads, name);
+      if (!kept.has(name) && statSync(path).mtimeMs < cutoff) rmSync(path, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * The task's evaluation set (its first `limit` examples). A new task (`owner` given) may use only its owner's
+   * uploads, and using one keeps it from expiring. A `stored` task, one this coordinator already accepted, is read
+   * as it was created: one from before data roots named its set by absolute path, and it is read from there still.
+   */
+  async load(evaluation: TaskSpec['evaluation'], use: { owner: string } | 'stored'): Promise<Dataset> {
+    if (use === 'stored' && evaluation.path !== undefined && isAbsolute(evaluation.path)) {
       log.warn('a task from before data roots: its evaluation set is read from the path it was created with', {
         path: evaluation.path,
       });
@@ -101,17 +156,19 @@ export class EvaluationData {
     }
     if (evaluation.upload !== undefined) {
       const dir = join(this.uploads, evaluation.upload);
-      if (!existsSync(dir)) {
-        throw new ZkflError(
-          'VALIDATION_FAILED',
-          `no upload ${evaluation.upload} here: POST /api/uploads first`,
-          'evaluation.upload',
-        );
-      }
+      if (use !== 'stored') await this.claimUpload(evaluation.upload, use.owner);
+      if (!existsSync(dir)) throw noUpload(evaluation.upload);
       return head(await this.read(dir, dir, 'evaluation.upload'), evaluation.limit);
     }
     const root = this.root();
     return head(await this.read(this.underRoot(root, evaluation.path!), root, 'evaluation.path'), evaluation.limit);
+  }
+
+  /** Refuses an upload that is not `owner`'s as if it did not exist; else marks it used now. */
+  private async claimUpload(id: string, owner: string): Promise<void> {
+    const bytes = await this.storage.uploadBytes(id, owner);
+    if (bytes === undefined) throw noUpload(id);
+    await this.storage.touchUpload(id, owner, bytes);
   }
 
   private root(): string {

@@ -28,6 +28,13 @@ export interface TaskLimits {
    * more is refused before that much is allocated. @default 16,777,216 (64 MiB of float32)
    */
   evaluationValues: number;
+  /** Bytes of all one owner's uploads together (the same files uploaded by two owners count for each). @default 256 MiB */
+  uploadBytesPerOwner: number;
+  /**
+   * Seconds an upload is kept after it was last uploaded or used to create a task; one a running task uses is kept
+   * until that task ends. @default 86,400 (a day)
+   */
+  uploadTtlSeconds: number;
 }
 
 export const defaultTaskLimits: TaskLimits = {
@@ -40,6 +47,8 @@ export const defaultTaskLimits: TaskLimits = {
   tasksPerOwner: 5,
   evaluationBytes: 64 * 1024 * 1024,
   evaluationValues: 16 * 1024 * 1024,
+  uploadBytesPerOwner: 256 * 1024 * 1024,
+  uploadTtlSeconds: 86_400,
 };
 
 function over(field: string, what: string, value: number, limit: number): ZkflError {

@@ -113,6 +113,8 @@ export const limitsFileSchema = z.strictObject({
       tasksPerOwner: count,
       evaluationBytes: count,
       evaluationValues: count,
+      uploadBytesPerOwner: count,
+      uploadTtlSeconds: count,
     })
     .partial()
     .optional(),

@@ -682,6 +682,56 @@ export class Storage {
     await this.write((trx) => trx.updateTable('tasks').set({ status, reason }).where('id', '=', taskId).execute());
   }
 
+  /** Records that `owner` uploaded (or a new task of theirs uses) the evaluation set `id`, now. */
+  async touchUpload(id: string, owner: string, bytes: number): Promise<void> {
+    const values = { bytes, used_at: Date.now() };
+    await this.db
+      .insertInto('uploads')
+      .values({ id, owner, ...values })
+      .onConflict((conflict) => conflict.columns(['id', 'owner']).doUpdateSet(values))
+      .execute();
+  }
+
+  /** The bytes of `owner`'s upload `id`, or undefined when it is not theirs (or expired). */
+  async uploadBytes(id: string, owner: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select('bytes')
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .executeTakeFirst();
+    return row?.bytes;
+  }
+
+  /** The bytes of all `owner`'s uploads, other than `except`: what counts against their quota. */
+  async ownerUploadBytes(owner: string, except: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select((eb) => eb.fn.sum<number | string | null>('bytes').as('total'))
+      .where('owner', '=', owner)
+      .where('id', '!=', except)
+      .executeTakeFirst();
+    return Number(row?.total ?? 0);
+  }
+
+  /** Uploads neither uploaded nor used by a new task since `before` (ms). */
+  staleUploads(before: number): Promise<Array<{ id: string; owner: string }>> {
+    return this.db.selectFrom('uploads').select(['id', 'owner']).where('used_at', '<', before).execute();
+  }
+
+  /** Forgets `owner`'s upload `id`; true when nobody holds that upload any more (its files may go). */
+  async removeUpload(id: string, owner: string): Promise<boolean> {
+    await this.db.deleteFrom('uploads').where('id', '=', id).where('owner', '=', owner).execute();
+    const held = await this.db.selectFrom('uploads').select('owner').where('id', '=', id).executeTakeFirst();
+    return held === undefined;
+  }
+
+  /** Every upload id somebody holds. */
+  async heldUploads(): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('uploads').select('id').distinct().execute();
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** Notes what a round waits for, or why it ended as it did (null: nothing out of its usual course). */
   async noteRound(taskId: string, round: number, note: string | null): Promise<void> {
     await this.write((trx) =>

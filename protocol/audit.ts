@@ -85,7 +85,7 @@ export interface AuditBundle {
    * publicAudit tasks only: the scoring set (the first `rewards.scoringExamples` of the evaluation set), so scores
    * can be recomputed: float32 LE features and int32 LE labels, base64.
    */
-  scoringSet?: { features: string; labels: string; exampleShape: number[] };
+  scoringSet?: ScoringSet;
   /** The task's terms and every contributor's signed consent to them. */
   terms: TermsView;
   consents: Array<Consent & { address: string }>;
@@ -102,4 +102,11 @@ export async function signRecord(signer: Signer, record: RoundRecord): Promise<S
 /** The address that signed the record (compare with record.coordinator and the on-chain coordinator). */
 export function recordSigner(signed: SignedRoundRecord): string {
   return verifyMessage(getBytes(recordDigest(signed.record)), signed.signature);
+}
+
+/** Examples as an audit bundle carries them: features (float32 LE) and labels (int32 LE), base64. */
+export interface ScoringSet {
+  features: string;
+  labels: string;
+  exampleShape: number[];
 }

@@ -272,6 +272,80 @@ describe('access: owners, paths, limits and rates', function () {
       }
       expect(readdirSync(join(dir, `coordinator-${running.length - 1}`, 'uploads'))).to.deep.equal([]);
     });
+
+    /** A CSV of its own under the data root (each `seed` different content, so a different upload). */
+    function evaluationFile(seed: number): string {
+      const path = join(root, `eval-${seed}.csv`);
+      writeFileSync(path, csv.replace('0,1,2,3', `${seed},1,2,3`));
+      return path;
+    }
+
+    it("lets no owner's task use another owner's upload, and answers it as one that does not exist", async () => {
+      const { url } = await coordinator({ dataRoot: undefined });
+      const [alice, mallory] = [
+        await OwnerSession.open(url, randomWallet()),
+        await OwnerSession.open(url, randomWallet()),
+      ];
+      const upload = await alice.upload(evaluationFile(1));
+      const stolen = await mallory.createTask(tinyTask({ evaluation: { upload: upload.upload, limit: 1 } })).then(
+        () => expect.fail('created'),
+        (error: ErrorBody) => error,
+      );
+      const missing = await mallory.createTask(tinyTask({ evaluation: { upload: 'b'.repeat(64) } })).then(
+        () => expect.fail('created'),
+        (error: ErrorBody) => error,
+      );
+      expect([stolen.code, stolen.field]).to.deep.equal(['VALIDATION_FAILED', 'evaluation.upload']);
+      expect(stolen.message.replace(upload.upload, 'ID')).to.equal(missing.message.replace('b'.repeat(64), 'ID'));
+      // Holding the same files is owning them: Mallory uploads them herself, and her task may use them.
+      expect((await mallory.upload(evaluationFile(1))).upload).to.equal(upload.upload);
+      await mallory.createTask(tinyTask({ evaluation: { upload: upload.upload } }));
+    });
+
+    it("holds each owner's uploads to a quota that the same upload twice does not fill", async () => {
+      const size = csv.length;
+      const { url } = await coordinator({ dataRoot: undefined, limits: { uploadBytesPerOwner: 2 * size } });
+      const [owner, neighbour] = [
+        await OwnerSession.open(url, randomWallet()),
+        await OwnerSession.open(url, randomWallet()),
+      ];
+      await owner.upload(evaluationFile(2));
+      await owner.upload(evaluationFile(2));
+      await owner.upload(evaluationFile(3));
+      expect(await owner.upload(evaluationFile(4)).catch(codeOf)).to.deep.equal(['LIMIT_EXCEEDED', 'files']);
+      await neighbour.upload(evaluationFile(4));
+    });
+
+    it('forgets uploads no running task uses once they expire, and keeps a public audit whole without them', async () => {
+      const dataDir = join(dir, 'expiring');
+      const first = await coordinator({ dataDir, dataRoot: undefined });
+      const wallet = randomWallet();
+      const owner = await OwnerSession.open(first.url, wallet);
+      const used = await owner.upload(evaluationFile(5));
+      const task = await owner.createTask(
+        tinyTask({ rounds: 2, publicAudit: true, evaluation: { upload: used.upload } }),
+      );
+      const audited = await owner.createTask(tinyTask({ publicAudit: true, evaluation: { upload: used.upload } }));
+      await first.close();
+      // The same coordinator again, with uploads that expire after a second.
+      const { url } = await coordinator({ dataDir, dataRoot: undefined, limits: { uploadTtlSeconds: 1 } });
+      const again = await OwnerSession.open(url, wallet);
+      const unused = await again.upload(evaluationFile(6));
+      const uploads = join(dataDir, 'uploads');
+      const listed = (names: string[]) => async () => (readdirSync(uploads).join() === names.join() ? true : undefined);
+      await eventually(listed([used.upload]), 'the unused upload to expire');
+      expect(await again.createTask(tinyTask({ evaluation: { upload: unused.upload } })).catch(codeOf)).to.deep.equal([
+        'VALIDATION_FAILED',
+        'evaluation.upload',
+      ]);
+      const before = (await new CoordinatorApi(url).audit(audited.id)).scoringSet;
+      await again.cancelTask(task.id);
+      await again.cancelTask(audited.id);
+      await eventually(listed([]), "the ended tasks' upload to expire");
+      expect((await new CoordinatorApi(url).audit(audited.id)).scoringSet)
+        .to.deep.equal(before)
+        .and.to.not.equal(undefined);
+    });
   });
 
   describe('bounded tasks', () => {

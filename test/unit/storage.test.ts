@@ -63,6 +63,7 @@ describe('coordinator storage on SQLite', () => {
       '0003-round-counts',
       '0004-leases',
       '0005-reasons',
+      '0006-uploads',
     ]);
     migrated.close();
   });
