@@ -1,10 +1,17 @@
 /**
- * `npm run bench:flood`: a real coordinator process under hostile traffic from one machine — bursts of malformed
- * socket events from many connections, a storm of nonce and sign-in requests, oversized and invalid task specs —
- * with the default limits. Measures its resident memory before, during and after, what the flood was answered with,
- * and how long an honest request takes meanwhile. Writes results/flood.md.
+ * `npm run bench:flood`: a real coordinator process under hostile traffic from one machine, with the default
+ * limits, one attack at a time:
+ * - bursts of malformed socket events from many signed-in connections;
+ * - a storm of nonce and forged sign-in requests and task specs far over the limits;
+ * - evaluation-set bombs of each format (a gzip CSV, an IDX header promising more than it holds);
+ * - oversized packets before any sign-in, over websocket frames and polling bodies.
+ * For each, the coordinator's resident memory (its process and the children it parses data in) before and at its
+ * peak, what the attack was answered with, and how long honest requests took meanwhile (one every 20 ms). Writes
+ * results/flood.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp, type Socket as TcpSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
@@ -13,39 +20,99 @@ import { OwnerSession } from '../client/owner.js';
 import { CoordinatorApi } from '../protocol/api.js';
 import type { NonceView } from '../protocol/rest.js';
 import { signIn } from '../protocol/sign-in.js';
-import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
+import { writeBombs } from '../test/helpers/bombs.js';
+import { machine, rssMiB } from './lib/machine.js';
 import { startCoordinatorProcess } from './lib/processes.js';
 
 const connections = 200;
 const malformedPerConnection = 50;
 const requests = 5000;
-const waves = 8;
+/** Each attack runs this many times in a row, so memory that grows from one to the next shows. */
+const repeats = 3;
+const oversizedConnections = 6;
+const oversizedBytes = 100 * 2 ** 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-flood-'));
 const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'));
 const pid = child.pid!;
+const { host, hostname, port } = new URL(url);
 // Raw fetch for the hostile requests (they are meant to fail), the typed client for the honest ones.
 const api = new CoordinatorApi(url);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const tally = new Map<string, number>();
-const count = (what: string): void => void tally.set(what, (tally.get(what) ?? 0) + 1);
 
-/** Milliseconds an honest GET /api/tasks takes, median of 5. */
-async function honestMs(): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const started = performance.now();
-    await api.tasks();
-    times.push(performance.now() - started);
+/** Resident memory of the coordinator and every process under it (the data reader among them), in MiB. */
+function treeRssMiB(root: number): number {
+  const children = (id: number): number[] =>
+    readdirSync(`/proc/${id}/task`).flatMap((thread) =>
+      readFileSync(`/proc/${id}/task/${thread}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  let total = 0;
+  for (const queue = [root]; queue.length > 0;) {
+    const id = queue.pop()!;
+    try {
+      total += rssMiB(id);
+      queue.push(...children(id));
+    } catch {
+      // It exited while being counted.
+    }
   }
-  return times.sort((a, b) => a - b)[2]!;
+  return total;
 }
 
-async function connect(): Promise<Socket | undefined> {
+interface Outcome {
+  attack: string;
+  rssBefore: number;
+  rssPeak: number;
+  honest: number[];
+  /** Honest requests that got no answer. */
+  honestFailed: number;
+  answers: Map<string, number>;
+}
+
+/** Runs `attack` while sampling memory and timing honest requests; answers what both showed. */
+async function measure(attack: string, run: (count: (what: string) => void) => Promise<void>): Promise<Outcome> {
+  const outcome: Outcome = {
+    attack,
+    rssBefore: treeRssMiB(pid),
+    rssPeak: 0,
+    honest: [],
+    honestFailed: 0,
+    answers: new Map(),
+  };
+  const count = (what: string): void => void outcome.answers.set(what, (outcome.answers.get(what) ?? 0) + 1);
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      outcome.rssPeak = Math.max(outcome.rssPeak, treeRssMiB(pid));
+      await sleep(20);
+    }
+  })();
+  const prober = (async () => {
+    while (running) {
+      const started = performance.now();
+      const answered = await api.tasks().then(
+        () => true,
+        () => false,
+      );
+      if (answered) outcome.honest.push(performance.now() - started);
+      else outcome.honestFailed++;
+      await sleep(20);
+    }
+  })();
+  for (let i = 1; i <= repeats; i++) {
+    process.stderr.write(`${attack}: ${i} of ${repeats}\n`);
+    await run(count);
+  }
+  running = false;
+  await Promise.all([sampler, prober]);
+  return outcome;
+}
+
+async function signedInSocket(count: (what: string) => void): Promise<Socket | undefined> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
-  const response = await fetch(api.url('nonce'));
-  if (response.status !== 200) {
-    count(`nonce ${response.status}`);
+  const response = await fetch(api.url('nonce')).catch(() => undefined);
+  if (response?.status !== 200) {
+    count(`nonce ${response?.status ?? 'connection closed'}`);
     return undefined;
   }
   const socket = io(url, {
@@ -64,8 +131,9 @@ async function connect(): Promise<Socket | undefined> {
 }
 
 /** Many connections sending malformed events until they are dropped. */
-async function malformedBurst(): Promise<void> {
-  const sockets = (await Promise.all(Array.from({ length: connections }, connect))).filter((s) => s !== undefined);
+async function malformedBurst(count: (what: string) => void): Promise<void> {
+  const opened = await Promise.all(Array.from({ length: connections }, () => signedInSocket(count)));
+  const sockets = opened.filter((socket) => socket !== undefined);
   await Promise.all(
     sockets.map(
       (socket) =>
@@ -82,7 +150,7 @@ async function malformedBurst(): Promise<void> {
 }
 
 /** A storm of nonces, forged sign-ins, and task specs far over the limits, signed in or not. */
-async function requestStorm(token: string): Promise<void> {
+async function requestStorm(token: string, count: (what: string) => void): Promise<void> {
   const huge = {
     model: { preset: 'mlp', hidden: [20000, 20000] },
     inputShape: [784],
@@ -106,41 +174,132 @@ async function requestStorm(token: string): Promise<void> {
     });
   });
   for (let i = 0; i < hostile.length; i += 250) {
-    for (const response of await Promise.all(hostile.slice(i, i + 250))) {
-      const body = (await response.json()) as { code?: string };
-      count(`HTTP ${response.status} ${body.code ?? 'ok'}`);
+    for (const answer of await Promise.allSettled(hostile.slice(i, i + 250))) {
+      if (answer.status === 'rejected') {
+        count('connection closed unanswered');
+        continue;
+      }
+      const body = (await answer.value.json().catch(() => ({ code: 'body cut off' }))) as { code?: string };
+      count(`HTTP ${answer.value.status} ${body.code ?? 'ok'}`);
     }
   }
 }
 
+/** Uploads a bomb as its owner; counts how it was refused. */
+async function uploadBomb(owner: OwnerSession, path: string, count: (what: string) => void): Promise<void> {
+  await owner.upload(path).then(
+    () => count('uploaded'),
+    (error: { code?: string }) => count(`refused ${error.code}`),
+  );
+}
+
+/**
+ * Opens a raw TCP connection, sends `head`, then streams `oversizedBytes` of zeros until the coordinator closes
+ * it; counts how far it got.
+ */
+function streamUntilClosed(head: string | Buffer, count: (what: string) => void, what: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket: TcpSocket = connectTcp(Number(port), hostname);
+    const chunk = Buffer.alloc(2 ** 20);
+    let sent = 0;
+    const finish = (): void => {
+      count(`${what}: closed after ${sent < 2 ** 20 ? '< 1' : Math.floor(sent / 2 ** 20)} MiB sent`);
+      socket.destroy();
+      resolve();
+    };
+    socket.once('close', finish);
+    socket.once('error', () => undefined);
+    socket.once('connect', () => {
+      socket.write(head);
+      const pump = (): void => {
+        while (sent < oversizedBytes && !socket.destroyed) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        if (sent >= oversizedBytes) setTimeout(finish, 1000);
+      };
+      pump();
+    });
+  });
+}
+
+/** A websocket upgrade before any sign-in, then one frame announcing `oversizedBytes` (mask 0: sent as is). */
+function oversizedFrame(count: (what: string) => void): Promise<void> {
+  const upgrade =
+    `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const frame = Buffer.alloc(14);
+  frame[0] = 0x82;
+  frame[1] = 0x80 | 127;
+  frame.writeBigUInt64BE(BigInt(oversizedBytes), 2);
+  return streamUntilClosed(Buffer.concat([Buffer.from(upgrade), frame]), count, 'websocket frame');
+}
+
+/** A polling handshake before any sign-in, then a POST body of `oversizedBytes`. */
+async function oversizedPoll(count: (what: string) => void): Promise<void> {
+  const response = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+  const handshake = await response.text();
+  if (response.status !== 200) return count(`polling handshake: HTTP ${response.status} ${handshake}`);
+  const sid = (JSON.parse(handshake.slice(1)) as { sid: string }).sid;
+  const post =
+    `POST /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: ${host}\r\n` +
+    `Content-Type: text/plain\r\nContent-Length: ${oversizedBytes}\r\n\r\n`;
+  return streamUntilClosed(post, count, 'polling body');
+}
+
+const inParallel =
+  (attack: (count: (what: string) => void) => Promise<void>) =>
+  async (count: (what: string) => void): Promise<void> => {
+    await Promise.all(Array.from({ length: oversizedConnections }, () => attack(count)));
+  };
+
+const quantile = (values: number[], q: number): number =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? Number.NaN;
+
+function report(outcomes: Outcome[], idle: number, after: number): string {
+  const table = [
+    '| attack (each 3 times in a row) | RSS before (MiB) | peak RSS (MiB) | growth (MiB) | honest requests (unanswered) | p50 (ms) | p99 (ms) | slowest (ms) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...outcomes.map(
+      ({ attack, rssBefore, rssPeak, honest, honestFailed }) =>
+        `| ${attack} | ${rssBefore.toFixed(0)} | ${rssPeak.toFixed(0)} | ${(rssPeak - rssBefore).toFixed(0)} | ` +
+        `${honest.length} (${honestFailed}) | ${quantile(honest, 0.5).toFixed(1)} | ${quantile(honest, 0.99).toFixed(1)} | ` +
+        `${Math.max(...honest).toFixed(1)} |`,
+    ),
+  ].join('\n');
+  const answers = outcomes.map(
+    ({ attack, answers }) =>
+      `- ${attack}: ${[...answers]
+        .sort()
+        .map(([what, n]) => `${what} × ${n}`)
+        .join('; ')}`,
+  );
+  return (
+    `Machine: ${machine()}. Default limits; all traffic from one IP address (so the per-IP limits are what trip ` +
+    `first). RSS is the coordinator's and its children's (the data reader parses uploads in one); honest requests ` +
+    `are GET /api/tasks, one every 20 ms during each attack. Idle before: ${idle.toFixed(0)} MiB; 5 s after the ` +
+    `last attack: ${after.toFixed(0)} MiB.\n\n${table}\n\nWhat each attack was answered with, in all:\n\n` +
+    `${answers.join('\n')}\n`
+  );
+}
+
 try {
   await sleep(1000);
-  const rows: Array<[string, number, number]> = [['idle', rssMiB(pid), await honestMs()]];
+  const idle = treeRssMiB(pid);
   const owner = await OwnerSession.open(url, Wallet.createRandom());
-  const started = Date.now();
-  for (let wave = 1; wave <= waves; wave++) {
-    await malformedBurst();
-    await requestStorm(owner.session.token);
-    rows.push([`after wave ${wave}`, rssMiB(pid), await honestMs()]);
-  }
-  const seconds = (Date.now() - started) / 1000;
+  const bombs = writeBombs(join(dir, 'bombs'));
+  const outcomes = [
+    await measure(`${connections} connections × ${malformedPerConnection} malformed events`, malformedBurst),
+    await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, count)),
+    await measure('gzip CSV bomb upload (100 KiB → 48M values)', (count) => uploadBomb(owner, bombs.csv, count)),
+    await measure('IDX bomb upload (header: 60,000 × 4096 × 4096)', (count) => uploadBomb(owner, bombs.idx, count)),
+    await measure(`${oversizedConnections} × 100 MiB websocket frames, unauthenticated`, inParallel(oversizedFrame)),
+    await measure(`${oversizedConnections} × 100 MiB polling bodies, unauthenticated`, inParallel(oversizedPoll)),
+  ];
   await sleep(5000);
-  rows.push(['5 s later', rssMiB(pid), await honestMs()]);
-
-  const table = [
-    '| moment | coordinator RSS (MiB) | honest GET /api/tasks, median of 5 (ms) |',
-    '|---|---:|---:|',
-    ...rows.map(([moment, rss, ms]) => `| ${moment} | ${rss.toFixed(0)} | ${ms.toFixed(1)} |`),
-  ].join('\n');
-  const answers = [...tally].sort().map(([what, n]) => `- ${what}: ${n}`);
-  const report =
-    `Machine: ${machine()}. Default limits; all traffic from one IP address (so the per-IP limits are what trip ` +
-    `first). Each wave: ${connections} connections sending ${malformedPerConnection} malformed events each, then ` +
-    `${requests} hostile requests (nonces, forged sign-ins, 415,920,010-parameter task specs with and without a ` +
-    `session). ${waves} waves took ${seconds.toFixed(1)} s; peak RSS over the run ${peakRssMiB(pid).toFixed(0)} MiB.\n\n` +
-    `${table}\n\nWhat the flood was answered with, in all:\n\n${answers.join('\n')}\n`;
-  writeFileSync(new URL('./results/flood.md', import.meta.url), report);
-  process.stdout.write(report);
+  const text = report(outcomes, idle, treeRssMiB(pid));
+  writeFileSync(new URL('./results/flood.md', import.meta.url), text);
+  process.stdout.write(text);
 } finally {
   child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });

@@ -1,11 +1,16 @@
 /**
- * A pool of processes that verify Groth16 proofs against one verification key. A proof that takes longer than
- * the timeout is abandoned and its process replaced, so nothing a client sends can hang the pool.
+ * A pool of processes that verify Groth16 proofs against one verification key. A proof is never lost to a process
+ * that dies or hangs: a process that exits mid-proof, or takes longer than the timeout, is replaced and the proof
+ * sent again (the timeout doubling each time), and only after `attempts` such faults is the proof given up with
+ * VerificationUnavailable, which says nothing about the proof itself.
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { Groth16Proof } from 'snarkjs';
 import { forkModule } from '../common/fork.js';
+import { createLogger } from '../common/log.js';
+
+const log = createLogger('verifier');
 
 export interface VerifyRequest {
   id: number;
@@ -19,11 +24,12 @@ export interface VerifyResponse {
   error?: string;
 }
 
-export class VerificationTimeout extends Error {}
+/** No verdict could be had (a verifier died, hung or could not be reached): a fault of the verifiers, not the proof. */
+export class VerificationUnavailable extends Error {}
 
 /** Checks Groth16 proofs against one verification key, as many at a time as it can. */
 export interface ProofVerifier {
-  /** True when the proof verifies for these public signals; rejects with VerificationTimeout past a timeout. */
+  /** True when the proof verifies for these public signals, false when it does not; rejects when no verdict was had. */
   verify(proof: Groth16Proof, publicSignals: string[]): Promise<boolean>;
   close(): void;
 }
@@ -32,6 +38,8 @@ interface Job {
   request: VerifyRequest;
   resolve: (valid: boolean) => void;
   reject: (error: Error) => void;
+  /** Verifier processes lost while they held this job. */
+  faults: number;
 }
 
 interface Slot {
@@ -39,6 +47,8 @@ interface Slot {
   ready: Promise<void>;
   job?: Job;
   timer?: NodeJS.Timeout;
+  /** Killed by the pool on purpose: its exit is no fault. */
+  retired?: boolean;
 }
 
 export class VerifierPool implements ProofVerifier {
@@ -51,6 +61,7 @@ export class VerifierPool implements ProofVerifier {
     private readonly verificationKey: object,
     readonly size = Math.max(1, availableParallelism()),
     private readonly timeoutMs = 10_000,
+    private readonly attempts = 3,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -74,19 +85,15 @@ export class VerifierPool implements ProofVerifier {
       this.release(slot);
       job.resolve(response.valid);
     });
-    worker.on('error', (error) => {
-      const job = slot.job;
-      this.replace(slot);
-      job?.reject(error);
-    });
+    worker.on('error', (error) => this.lost(slot, error.message));
+    worker.on('exit', (code, signal) => this.lost(slot, `the verifier process exited (${signal ?? code})`));
     return slot;
   }
 
-  /** True when the proof verifies for these public signals; rejects with VerificationTimeout past the timeout. */
   verify(proof: Groth16Proof, publicSignals: string[]): Promise<boolean> {
-    if (this.closed) return Promise.reject(new Error('verifier pool is closed'));
+    if (this.closed) return Promise.reject(new VerificationUnavailable('the verifier pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: { id: this.nextId++, proof, publicSignals }, resolve, reject });
+      this.queue.push({ request: { id: this.nextId++, proof, publicSignals }, resolve, reject, faults: 0 });
       this.dispatch();
     });
   }
@@ -98,10 +105,8 @@ export class VerifierPool implements ProofVerifier {
       slot.job = job;
       void slot.ready.then(() => {
         if (slot.job !== job) return;
-        slot.timer = setTimeout(() => {
-          this.replace(slot);
-          job.reject(new VerificationTimeout(`verification took longer than ${this.timeoutMs} ms`));
-        }, this.timeoutMs);
+        const timeoutMs = this.timeoutMs * 2 ** job.faults;
+        slot.timer = setTimeout(() => this.lost(slot, `no verdict within ${timeoutMs} ms`), timeoutMs);
         slot.worker.send(job.request);
       });
     }
@@ -113,18 +118,35 @@ export class VerifierPool implements ProofVerifier {
     this.dispatch();
   }
 
-  /** Drops a stuck or broken worker and starts a fresh one in its place. */
-  private replace(slot: Slot): void {
+  /**
+   * A process died, failed or hung (`why`): it is replaced, and the proof it held goes first in line again, or is
+   * given up once it has seen `attempts` faults.
+   */
+  private lost(slot: Slot, why: string): void {
+    if (slot.retired) return;
+    slot.retired = true;
     clearTimeout(slot.timer);
     slot.worker.kill('SIGKILL');
     const index = this.slots.indexOf(slot);
     if (!this.closed && index >= 0) this.slots[index] = this.spawn();
+    const job = slot.job;
+    if (job && ++job.faults >= this.attempts) {
+      job.reject(new VerificationUnavailable(`no verdict after ${job.faults} verifier faults; the last: ${why}`));
+    } else if (job) {
+      log.warn('a verifier process was lost mid-proof; verifying the proof again', { reason: why });
+      this.queue.unshift(job);
+    }
     this.dispatch();
   }
 
   close(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('verifier pool closed'));
-    for (const slot of this.slots) slot.worker.kill('SIGKILL');
+    for (const job of this.queue.splice(0)) job.reject(new VerificationUnavailable('the verifier pool closed'));
+    for (const slot of this.slots) {
+      slot.retired = true;
+      clearTimeout(slot.timer);
+      slot.worker.kill('SIGKILL');
+      slot.job?.reject(new VerificationUnavailable('the verifier pool closed'));
+    }
   }
 }

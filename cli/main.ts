@@ -45,7 +45,7 @@ const usage = `zkfl — federated learning with proofs of every contribution
   zkfl chain [--port 8545] [--deployment FILE] [--circuits NAME[,…]] [--fund ADDR[,ADDR…] [--eth 10] [--tokens 1000]]
   zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
                    [--public-url URL[,URL…]] [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N]
-                   [--circuit default|test]
+                   [--circuit default|test] [--verify-timeout-seconds S]
                    [--key FILE] [CHAIN]
   zkfl worker --redis redis://… [--concurrency N] [--lock-seconds S]
   zkfl task create --config task.json --key FILE [--evaluation PATH] [--coordinator URL] [--escrow CHAIN]
@@ -251,6 +251,7 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     limits: { type: 'string' },
     'max-payload-mb': { type: 'string' },
     'public-url': { type: 'string' },
+    'verify-timeout-seconds': { type: 'string' },
     ...keyOptions,
     ...chainOptions,
   });
@@ -279,6 +280,8 @@ async function coordinatorCommand(args: string[]): Promise<void> {
     port: integer(values, 'port', defaultCoordinatorOptions.port, 0),
     dataDir: (values['data-dir'] as string | undefined) ?? defaultCoordinatorOptions.dataDir,
     maxPayloadBytes: integer(values, 'max-payload-mb', defaultCoordinatorOptions.maxPayloadBytes / 2 ** 20) * 2 ** 20,
+    verifyTimeoutMs:
+      integer(values, 'verify-timeout-seconds', defaultCoordinatorOptions.verifyTimeoutMs / 1000, 1) * 1000,
   });
   process.stdout.write(`listening ${running.url}\n`);
   process.stderr.write(
@@ -303,7 +306,11 @@ async function workerCommand(args: string[]): Promise<void> {
     lockSeconds: integer(values, 'lock-seconds', 10, 1),
   });
   process.stderr.write(`verifying proofs from ${required(values, 'redis')}\n`);
-  const shutdown = (): void => void worker.close().then(() => process.exit(0));
+  // A worker finishes its jobs before it exits, but not forever: with Redis away, closing would wait for it.
+  const shutdown = (): void => {
+    setTimeout(() => process.exit(0), 10_000).unref();
+    void worker.close().then(() => process.exit(0));
+  };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }

@@ -88,6 +88,8 @@ export type ClientEvent =
   /** Every chunk proven: wall time, and the time spent per chunk (witness + proof, summed over prover processes). */
   | { type: 'proved'; round: number; chunks: number; seconds: number; chunkSeconds: number }
   | { type: 'submitted'; round: number; accepted: boolean; error?: ErrorBody }
+  /** The coordinator keeps the update but its verifiers failed it for now: the verdict comes later. */
+  | { type: 'pending'; round: number; reason: string }
   | { type: 'round:end'; summary: RoundEndPayload }
   | { type: 'disconnected'; reason: string };
 
@@ -409,13 +411,17 @@ async function trainAndSubmit(
     ...contribution,
     trainLoss: result.loss,
   };
-  let response = await submit(socket, ackSeconds, update);
+  const onPending = (reason: string): void => {
+    log.info(`round ${start.round}: the update is kept, its verification delayed by the coordinator: ${reason}`);
+    emit({ type: 'pending', round: start.round, reason });
+  };
+  let response = await submit(socket, ackSeconds, update, onPending);
   // No verdict (the connection dropped, or the coordinator's instance went away): the same update once joined again.
   // The coordinator answers with a code if the round no longer wants it, or already has it.
   for (let retry = 1; !response.ok && response.error.code === 'UNAVAILABLE' && retry <= 3; retry++) {
     log.warn(`round ${start.round}: ${response.error.message}; sending the update again once joined`);
     if (!(await rejoined(ackSeconds * 1000))) break;
-    response = await submit(socket, ackSeconds, update);
+    response = await submit(socket, ackSeconds, update, onPending);
   }
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
@@ -510,21 +516,42 @@ async function contribute(
 }
 
 /**
- * Sends an update and waits for the verdict. A connection that drops first ends the wait at once: the
- * coordinator drops a disconnected client from the round, and socket.io would otherwise replay the buffered
- * update on reconnection, before the client has joined again.
+ * Sends an update and waits for the verdict, `timeoutSeconds` at most, counted again whenever the coordinator says
+ * the update is pending (its verifiers failed it for now, and it is being verified again). A connection that drops
+ * first ends the wait at once: the coordinator drops a disconnected client from the round, and socket.io would
+ * otherwise replay the buffered update on reconnection, before the client has joined again.
  */
 type UpdateReply = Parameters<Ack<{ receipt?: Receipt }>>[0];
 
-function submit(socket: ClientSocket, timeoutSeconds: number, update: UpdatePayload): Promise<UpdateReply> {
+function submit(
+  socket: ClientSocket,
+  timeoutSeconds: number,
+  update: UpdatePayload,
+  onPending: (reason: string) => void,
+): Promise<UpdateReply> {
   const unavailable = (message: string) => ({ ok: false as const, error: { code: 'UNAVAILABLE' as const, message } });
   if (!socket.connected) return Promise.resolve(unavailable('not connected when the update was ready'));
   return new Promise((resolve) => {
-    const onDisconnect = (): void => resolve(unavailable('disconnected before the coordinator answered'));
-    socket.once('disconnect', onDisconnect);
-    socket.timeout(timeoutSeconds * 1000).emit('update', update, (error: Error | null, reply?: UpdateReply) => {
+    let timer: NodeJS.Timeout | undefined;
+    const wait = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done(unavailable(`no answer within ${timeoutSeconds} s`)), timeoutSeconds * 1000);
+    };
+    const pending = (payload: { taskId: string; round: number; reason: string }): void => {
+      if (payload.taskId !== update.taskId || payload.round !== update.round) return;
+      onPending(payload.reason);
+      wait();
+    };
+    const done = (reply: UpdateReply): void => {
+      clearTimeout(timer);
       socket.off('disconnect', onDisconnect);
-      resolve(reply ?? unavailable(error?.message ?? 'no answer'));
-    });
+      socket.off('update:pending', pending);
+      resolve(reply);
+    };
+    const onDisconnect = (): void => done(unavailable('disconnected before the coordinator answered'));
+    socket.once('disconnect', onDisconnect);
+    socket.on('update:pending', pending);
+    wait();
+    socket.emit('update', update, (reply: UpdateReply) => done(reply));
   });
 }

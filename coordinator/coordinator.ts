@@ -530,6 +530,8 @@ export class Coordinator {
     }
     await initBackend();
     const evaluationSet = await this.loadEvaluationSet(spec);
+    // The escrow's deadline is judged by the chain's clock, which may run ahead of this machine's.
+    const now = spec.onchain ? await this.settlement!.chainTime() : Math.floor(Date.now() / 1000);
     const model = await buildChecked(spec);
     const initial = getFlatWeights(model);
     let zk: ZkView;
@@ -537,7 +539,7 @@ export class Coordinator {
       zk = this.zkParameters(spec, initial.length);
       if (spec.onchain) this.checkVerifierDeployed(zk.circuit);
       this.checkUpdatesFit(initial.length, zk);
-      fixSettlementTerms(spec, zk.chunks, Math.floor(Date.now() / 1000));
+      fixSettlementTerms(spec, zk.chunks, now);
     } catch (error) {
       model.dispose();
       throw error;

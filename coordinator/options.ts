@@ -66,7 +66,10 @@ export interface CoordinatorOptions {
   circuit: CircuitFamily;
   /** Processes verifying proofs in parallel. @default the number of CPUs */
   verifierProcesses?: number;
-  /** A proof not verified within this many milliseconds is rejected with PROOF_TIMEOUT. @default 10000 */
+  /**
+   * A proof without a verdict within this many milliseconds (a verifier process hung, or with `redis` no worker
+   * answered) is verified again in this process's own pool: the wait, not the update, is given up. @default 10000
+   */
   verifyTimeoutMs: number;
   /**
    * The coordinator's Ethereum key file (created on first start): it signs receipts and sends settlement

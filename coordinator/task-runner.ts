@@ -36,7 +36,7 @@ import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
 import type { Settlement } from './settlement.js';
 import { LeaseLost, type Storage } from './storage.js';
-import { type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
+import { type CheckContext, type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 /** How the runner reaches clients; implemented by the socket gateway. */
 export interface ClientDirectory {
@@ -82,6 +82,12 @@ interface ActiveRound {
   pending: Set<string>;
   /** Answered this round, accepted or not: one submission per client per round. */
   answered: Set<string>;
+  /** Whose update is being checked now: the round does not close before their verdicts. */
+  verifying: Set<string>;
+  /** The current attempt's deadline passed. */
+  deadlinePassed: boolean;
+  /** What the round's record notes now (rounds.note), if anything. */
+  note: string | null;
   sum: RunningSum;
   openedAt: number;
 }
@@ -151,6 +157,9 @@ export class TaskRunner {
       sampled: new Set(answered),
       pending: new Set(),
       answered,
+      verifying: new Set(),
+      deadlinePassed: false,
+      note: record.note ?? null,
       sum: await storage.loadRunningSum(task.id, number, size),
       openedAt: Date.now(),
     };
@@ -206,6 +215,7 @@ export class TaskRunner {
     round.phase = 'training';
     round.attempts += 1;
     round.pending.clear();
+    round.deadlinePassed = false;
     round.deadline = Date.now() + spec.roundDeadlineSeconds * 1000;
     const { attempts } = round;
     this.persist(async () => {
@@ -260,7 +270,7 @@ export class TaskRunner {
       target: spec.clientsPerRound.target,
     });
     if (need === 0) return [];
-    const candidates = this.ctx.directory.connected(this.taskId).filter((address) => !round.sampled.has(address));
+    const candidates = this.candidates();
     const random = new Random(spec.seed * 1_000_003 + round.number * 1009 + round.attempts * 31 + round.sampled.size);
     const chosen = random.sample(candidates.sort(), need);
     for (const address of chosen) {
@@ -277,10 +287,14 @@ export class TaskRunner {
     return chosen;
   }
 
-  /** A client joined (or re-joined) the task: if the round still needs clients, it may get the model now. */
+  /**
+   * A client joined (or re-joined) the task: if the round still needs clients, it may get the model now (in a new
+   * attempt, when the round was short of clients past its deadline).
+   */
   clientAvailable(): void {
     const round = this.round;
     if (this.stopped || round?.phase !== 'training') return;
+    if (round.deadlinePassed) return this.maybeClose();
     const sampled = this.fill();
     if (sampled.length) log.info(`round ${round.number}: sampled ${sampled.length} more`, { task: this.taskId });
   }
@@ -292,7 +306,7 @@ export class TaskRunner {
     round.sampled.delete(address);
     log.info(`round ${round.number}: ${address} left before answering`, { task: this.taskId });
     this.fill();
-    this.maybeClose(false);
+    this.maybeClose();
   }
 
   /**
@@ -334,8 +348,9 @@ export class TaskRunner {
       );
     }
     // One submission per client per round: a second one is refused even while the first is being verified. The
-    // client stays pending until the verdict, so the round does not close early without it.
+    // round does not close before its verdict.
     round.answered.add(address);
+    round.verifying.add(address);
     try {
       const statement = {
         taskId: task.id,
@@ -344,10 +359,14 @@ export class TaskRunner {
         modelHash: round.modelHash,
         clipSquareX96: BigInt(task.zk.clipSquareX96),
       };
-      const checked = await this.ctx.checker.check(payload, task, statement).catch((error: unknown) => {
-        if (error instanceof ZkflError) this.reject(round, address, error, { answered: 1 });
-        throw error;
-      });
+      const checked = await this.ctx.checker
+        .check(payload, task, statement, this.checkContext(round, address))
+        .catch((error: unknown) => {
+          // No verdict, for a fault of the coordinator's: the client may send its update again.
+          if (error instanceof ZkflError && error.code === 'UNAVAILABLE') round.answered.delete(address);
+          else if (error instanceof ZkflError) this.reject(round, address, error, { answered: 1 });
+          throw error;
+        });
       await this.accept(round, address, payload, checked);
       if (checked.commitment === null) return undefined;
       const deployment = task.spec.onchain ? this.ctx.settlement?.deployment : undefined;
@@ -357,9 +376,43 @@ export class TaskRunner {
         deployment && { chainId: deployment.chainId, verifyingContract: deployment.rewards },
       );
     } finally {
+      round.verifying.delete(address);
       round.pending.delete(address);
-      if (this.round === round) this.maybeClose(false);
+      if (this.round === round) this.maybeClose();
     }
+  }
+
+  /**
+   * How the checker learns whether `address`'s update is still wanted, and tells that the verifiers failed it for
+   * now: the client hears its update is pending (not rejected), and the round notes why it waits.
+   */
+  private checkContext(round: ActiveRound, address: string): CheckContext {
+    let told = false;
+    return {
+      wanted: () => !this.stopped && this.round === round,
+      delayed: (reason) => {
+        if (told) return;
+        told = true;
+        this.ctx.directory.send(this.taskId, address, 'update:pending', {
+          taskId: this.taskId,
+          round: round.number,
+          reason,
+        });
+        this.note(
+          round,
+          `an update's verification was delayed by a fault of the verifiers (${reason}); it was verified again`,
+        );
+      },
+    };
+  }
+
+  /** Sets what the round's record notes (null: nothing out of its usual course). */
+  private note(round: ActiveRound, note: string | null): void {
+    if (round.note === note) return;
+    round.note = note;
+    this.persist(() => this.ctx.storage.noteRound(this.taskId, round.number, note)).catch((error: unknown) =>
+      log.error('could not note the round', { task: this.taskId, error: String(error) }),
+    );
   }
 
   /**
@@ -446,31 +499,54 @@ export class TaskRunner {
   private onDeadline(): void {
     const round = this.round;
     if (!round || round.phase !== 'training' || this.stopped) return;
-    this.maybeClose(true);
+    round.deadlinePassed = true;
+    this.maybeClose();
   }
 
-  private maybeClose(deadlinePassed: boolean): void {
+  private maybeClose(): void {
     const round = this.round!;
     if (round.phase !== 'training' || this.stopped) return;
     const { clientsPerRound } = this.ctx.task.spec;
     const decision = decideClose({
       accepted: round.sum.count,
       pending: round.pending.size,
+      verifying: round.verifying.size,
       min: clientsPerRound.min,
       target: clientsPerRound.target,
-      deadlinePassed,
+      deadlinePassed: round.deadlinePassed,
+      candidates: this.candidates().length,
     });
+    const tally = `${round.sum.count} of at least ${clientsPerRound.min} updates by the deadline`;
     if (decision === 'aggregate') {
       void this.aggregate().catch((error: unknown) => this.fail(error));
     } else if (decision === 'retry') {
-      log.warn(
-        `round ${round.number}: ${round.sum.count} of at least ${clientsPerRound.min} updates by the deadline, retrying`,
-        {
-          task: this.taskId,
-        },
-      );
+      log.warn(`round ${round.number}: ${tally}, retrying with clients not asked yet`, { task: this.taskId });
       this.startAttempt();
+    } else if (decision === 'short') {
+      this.short(round, tally);
     }
+  }
+
+  /**
+   * Too few updates by the deadline and no client left to ask: the task ends, or the round waits for new clients
+   * (and for late answers from those it asked), as the spec says.
+   */
+  private short(round: ActiveRound, tally: string): void {
+    const why = `round ${round.number} had ${tally}, and no connected client left to ask`;
+    if (this.ctx.task.spec.clientsPerRound.whenShort === 'end') {
+      this.note(round, why);
+      void this.end('failed', `${why} (clientsPerRound.whenShort: end)`);
+      return;
+    }
+    if (round.note?.startsWith(why)) return;
+    log.warn(`${why}: waiting for new clients`, { task: this.taskId });
+    this.note(round, `${why}: waiting for new clients`);
+  }
+
+  /** Connected clients the round has not asked yet. */
+  private candidates(): string[] {
+    const round = this.round!;
+    return this.ctx.directory.connected(this.taskId).filter((address) => !round.sampled.has(address));
   }
 
   private async aggregate(): Promise<void> {

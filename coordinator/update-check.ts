@@ -3,21 +3,39 @@
  * length and scales, proof count and shape, the public statement (this task, round, sender, H_r, chunk, scale), the
  * commitments recomputed from q (circuits/update-binding.ts, shared with the auditor), and only then the Groth16
  * proofs against the task's own key: in this process's verifier pool, or with `redis`, by the workers of the
- * verification queue (coordinator/verification-queue.ts). Any failure is a coded ZkflError.
+ * verification queue (coordinator/verification-queue.ts). Any failure of the update is a coded ZkflError.
+ *
+ * A fault of the verifiers is never the update's: a proof that got no verdict (a worker or verifier process died,
+ * hung, Redis was away) is verified again, in this process's own pool, until it has one, for as long as the update
+ * is still wanted. Only a proof that verifies false rejects an update (PROOF_INVALID).
  */
 import { readFileSync } from 'node:fs';
 import { requireCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { bytesPerValue, decodeValues, outOfRange } from '../circuits/codec.js';
 import { circuitNamed } from '../circuits/params.js';
 import type { UpdateStatement } from '../circuits/statement.js';
+import type { AuditedUpdate } from '../protocol/audit.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { scaleProblem, statementProblem } from '../circuits/update-binding.js';
-import { type ProofVerifier, VerificationTimeout, VerifierPool } from '../circuits/verifier.js';
+import { type ProofVerifier, VerifierPool } from '../circuits/verifier.js';
+import { createLogger } from '../common/log.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { updateCommitment } from '../contracts/accepted-set.js';
 import { VerificationQueue } from './verification-queue.js';
+
+const log = createLogger('coordinator');
+
+type AuditedProof = AuditedUpdate['proofs'][number];
+
+/** What the task runner tells the checker about the update it checks. */
+export interface CheckContext {
+  /** False once nobody waits for the update any more (its task stopped): retrying ends. */
+  wanted(): boolean;
+  /** The verifiers failed to give a verdict for now (`reason`): the update is verified again. */
+  delayed(reason: string): void;
+}
 
 export interface CheckedUpdate {
   /** The quantized update, one value per parameter. */
@@ -46,14 +64,22 @@ export class RejectedUpdate extends ZkflError {
 export class UpdateChecker {
   /** One verifier per verification key: tasks of different circuits are each checked against their own. */
   private readonly verifiers = new Map<string, ProofVerifier>();
+  /** With the queue: this process's own pools, per key, for proofs the queue gave no verdict for. */
+  private readonly fallbacks = new Map<string, ProofVerifier>();
   private readonly queue: VerificationQueue | undefined;
+  private closed = false;
 
   constructor(private readonly options: { verifierProcesses?: number; verifyTimeoutMs: number; redis?: string }) {
     this.queue =
       options.redis === undefined ? undefined : new VerificationQueue(options.redis, options.verifyTimeoutMs);
   }
 
-  async check(payload: UpdatePayload, task: TaskView, statement: UpdateStatement): Promise<CheckedUpdate> {
+  async check(
+    payload: UpdatePayload,
+    task: TaskView,
+    statement: UpdateStatement,
+    context: CheckContext,
+  ): Promise<CheckedUpdate> {
     const q = decodeValues(payload.q, task.numParams, task.zk.valueBits);
     if (!q) {
       throw new ZkflError(
@@ -72,7 +98,7 @@ export class UpdateChecker {
     const proofs = payload.proofs ?? [];
     let verifySeconds: number;
     try {
-      verifySeconds = await this.checkProofs(q, payload, task, statement);
+      verifySeconds = await this.checkProofs(q, payload, task, statement, context);
     } catch (error) {
       if (error instanceof RejectedUpdate || !(error instanceof ZkflError)) throw error;
       throw new RejectedUpdate(error, proofs.length, 0);
@@ -90,6 +116,7 @@ export class UpdateChecker {
     payload: UpdatePayload,
     task: TaskView,
     statement: UpdateStatement,
+    context: CheckContext,
   ): Promise<number> {
     const proofs = payload.proofs ?? [];
     if (payload.salt === undefined) {
@@ -100,19 +127,9 @@ export class UpdateChecker {
     const problem =
       statementProblem(update, statement, task.zk.chunks) ?? (await commitmentProblem(update, statement, params));
     if (problem) throw new ZkflError(problem.code, problem.message);
-    const verifier = this.verifierFor(task);
     const started = performance.now();
     const seconds = (): number => (performance.now() - started) / 1000;
-    const results = await Promise.all(
-      proofs.map((chunk) =>
-        verifier.verify(chunk.proof, chunk.publicSignals).catch((error: unknown) => {
-          if (error instanceof VerificationTimeout) {
-            throw new RejectedUpdate(new ZkflError('PROOF_TIMEOUT', error.message), proofs.length, seconds());
-          }
-          throw error;
-        }),
-      ),
-    );
+    const results = await Promise.all(proofs.map((chunk) => this.verdict(task, chunk, context)));
     const invalid = results.indexOf(false);
     if (invalid >= 0) {
       const error = new ZkflError('PROOF_INVALID', `chunk ${invalid}: the proof does not verify`);
@@ -121,27 +138,56 @@ export class UpdateChecker {
     return seconds();
   }
 
-  /** The verifier checking against the task's verification key, started on first use. */
-  private verifierFor(task: TaskView): ProofVerifier {
+  /**
+   * The proof's verdict: from the task's verifier first, then, after each fault of the verifiers, from this
+   * process's own pool, a little later each time, for as long as the update is wanted.
+   */
+  private async verdict(task: TaskView, chunk: AuditedProof, context: CheckContext): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const verifier = this.verifierFor(task, attempt > 1);
+      try {
+        return await verifier.verify(chunk.proof, chunk.publicSignals);
+      } catch (error) {
+        const reason = (error as Error).message;
+        if (this.closed || !context.wanted()) {
+          throw new ZkflError('UNAVAILABLE', `the coordinator stopped before the proof had a verdict: ${reason}`);
+        }
+        log.warn('no verdict for a proof; verifying it again', { task: task.id, attempt, reason });
+        context.delayed(reason);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(attempt - 1, 10) * 1000));
+      }
+    }
+  }
+
+  /**
+   * The verifier checking against the task's verification key, started on first use: the queue's when there is one,
+   * unless `local`; else this process's pool.
+   */
+  private verifierFor(task: TaskView, local: boolean): ProofVerifier {
     const key = task.zk.verificationKeySha256!;
-    let verifier = this.verifiers.get(key);
+    const queue = local ? undefined : this.queue;
+    const verifiers = this.queue && local ? this.fallbacks : this.verifiers;
+    let verifier = verifiers.get(key);
     if (!verifier) {
       const artifacts = requireCircuit(circuitNamed(task.zk.circuit));
       if (verificationKeySha256(artifacts) !== key) {
         throw new ZkflError('UNAVAILABLE', `the keys of circuit ${task.zk.circuit} here are not the task's`);
       }
       const verificationKey = JSON.parse(readFileSync(artifacts.verificationKey, 'utf8')) as object;
-      verifier = this.queue
-        ? this.queue.verifier(verificationKey)
+      verifier = queue
+        ? queue.verifier(verificationKey)
         : new VerifierPool(verificationKey, this.options.verifierProcesses, this.options.verifyTimeoutMs);
-      this.verifiers.set(key, verifier);
+      verifiers.set(key, verifier);
     }
     return verifier;
   }
 
   async close(): Promise<void> {
-    for (const verifier of this.verifiers.values()) verifier.close();
-    this.verifiers.clear();
+    this.closed = true;
+    for (const verifiers of [this.verifiers, this.fallbacks]) {
+      for (const verifier of verifiers.values()) verifier.close();
+      verifiers.clear();
+    }
     await this.queue?.close();
   }
 }

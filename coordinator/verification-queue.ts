@@ -2,15 +2,18 @@
  * Proof verification as jobs on a BullMQ queue in Redis (`zkfl coordinator --redis URL`), done by
  * `zkfl worker --redis URL` processes on any machine. A job is one chunk proof; its id is the hash of the proof,
  * its public signals and the key, so a proof sent twice is verified once and its result read back. A worker that
- * dies mid-job holds its lock until `lockSeconds` pass; BullMQ then hands the job to another worker. Verification
- * keys are stored in Redis once, under their sha256, and cached by the workers.
+ * dies mid-job holds its lock until `lockSeconds` pass; BullMQ then hands the job to another worker. The
+ * coordinator does not wait for that: a proof without a verdict within its timeout (no worker alive, a dead worker's
+ * lock, Redis away) is VerificationUnavailable, and the coordinator verifies it itself (coordinator/update-check.ts).
+ * Verification keys are stored in Redis once, under their sha256, and cached by the workers.
  */
 import { Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq';
 import type { Groth16Proof } from 'snarkjs';
 import * as snarkjs from 'snarkjs';
 import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
-import { type ProofVerifier, VerificationTimeout } from '../circuits/verifier.js';
+import { type ProofVerifier, VerificationUnavailable } from '../circuits/verifier.js';
+import { holdHereForTest } from '../common/test-hooks.js';
 import { canonicalJson } from '../protocol/canonical.js';
 
 const log = createLogger('verification-queue');
@@ -63,20 +66,31 @@ export class VerificationQueue {
     const key = sha256Hex(text);
     return {
       verify: async (proof, publicSignals) => {
-        await this.storeKey(key, text);
         const jobId = sha256Hex(canonicalJson({ key, proof, publicSignals }));
-        const job = await this.queue.add(
-          'verify',
-          { key, proof, publicSignals },
-          { jobId, attempts: 3, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } },
-        );
+        const verdict = (async () => {
+          await this.storeKey(key, text);
+          const job = await this.queue.add(
+            'verify',
+            { key, proof, publicSignals },
+            { jobId, attempts: 3, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } },
+          );
+          return job.waitUntilFinished(this.events, this.timeoutMs);
+        })();
+        // While Redis is away its commands wait for it (maxRetriesPerRequest null): the timeout covers them too.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no worker verified the proof within ${this.timeoutMs} ms`)),
+            this.timeoutMs,
+          );
+        });
         try {
-          return await job.waitUntilFinished(this.events, this.timeoutMs);
+          return await Promise.race([verdict, late]);
         } catch (error) {
-          if (/timed out/i.test((error as Error).message)) {
-            throw new VerificationTimeout(`no worker verified the proof within ${this.timeoutMs} ms`);
-          }
-          throw error;
+          verdict.catch(() => undefined);
+          throw new VerificationUnavailable(`the verification queue: ${(error as Error).message}`);
+        } finally {
+          clearTimeout(timer);
         }
       },
       close: () => undefined,
@@ -127,6 +141,7 @@ export async function startVerificationWorker(options: WorkerOptions): Promise<{
         key = JSON.parse(text) as object;
         keys.set(job.data.key, key);
       }
+      await holdHereForTest('ZKFL_TEST_HOLD_VERIFICATION');
       const valid = await snarkjs.groth16.verify(key, job.data.publicSignals, job.data.proof);
       options.onVerified?.();
       return valid;

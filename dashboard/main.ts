@@ -180,6 +180,12 @@ function participantsTable(rounds: RoundView[]): HTMLElement {
   );
 }
 
+/** What rounds waited for, or why they ended as they did, when that was not their usual course. */
+function roundNotes(rounds: RoundView[]): HTMLElement | null {
+  const items = rounds.filter((round) => round.note).map((round) => h('li', {}, `round ${round.round}: ${round.note}`));
+  return items.length === 0 ? null : h('div', { class: 'notes' }, h('h2', {}, 'Round notes'), h('ul', {}, ...items));
+}
+
 function rejectionsList(rounds: RoundView[]): HTMLElement | null {
   const items = rounds.flatMap((round) => [
     ...round.rejected.map((r) => h('li', {}, `round ${round.round}: ${short(r.address)} ${r.code} — ${r.reason}`)),
@@ -286,6 +292,7 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
     roundsTable(task, rounds),
     h('h2', {}, 'Participants'),
     participantsTable(rounds),
+    roundNotes(rounds),
     rejectionsList(rounds),
     settlement ? settlementTable(settlement) : null,
     termsList(terms),

@@ -107,6 +107,11 @@ export interface ServerToClientEvents {
   'round:start': (payload: RoundStartPayload) => void;
   'round:end': (payload: RoundEndPayload) => void;
   'task:end': (payload: TaskEndPayload) => void;
+  /**
+   * The update the client sent is kept, but its verdict is delayed by a fault of the coordinator's verifiers (a
+   * worker died, say): it is being verified again, and the ack follows.
+   */
+  'update:pending': (payload: { taskId: string; round: number; reason: string }) => void;
   /** An event the server could not take (unknown name, or sent without an ack callback). */
   'zkfl:error': (error: ErrorBody) => void;
 }

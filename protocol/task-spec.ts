@@ -169,6 +169,11 @@ export const taskSpecSchema = z.strictObject({
       min: positiveInt,
       /** How many clients are sampled per round (at most 100,000: integer aggregation stays exact in float64). */
       target: positiveInt.max(100_000),
+      /**
+       * A round short of `min` when its deadline passed and no client it has not asked is connected: `wait` keeps
+       * it open for new clients (and late answers), `end` ends the task, saying why.
+       */
+      whenShort: z.enum(['wait', 'end']).default('wait'),
     })
     .refine((value) => value.target >= value.min, { message: 'target must be >= min', path: ['target'] }),
   training: trainingSchema.default(trainingSchema.parse({})),

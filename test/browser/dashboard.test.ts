@@ -157,6 +157,19 @@ describe('the dashboard, in a browser', function () {
     await page.close();
   });
 
+  it('shows why a task ended, and what its rounds noted', async () => {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({ rounds: 1, roundDeadlineSeconds: 1, clientsPerRound: { min: 1, target: 1, whenShort: 'end' } }),
+    );
+    const page = await browser.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}`);
+    const why = 'round 1 had 0 of at least 1 updates by the deadline, and no connected client left to ask';
+    await page.getByText(`Ended: ${why} (clientsPerRound.whenShort: end)`).waitFor();
+    expect(await page.locator('.notes li').allTextContents()).to.deep.equal([`round 1: ${why}`]);
+    await page.close();
+  });
+
   describe('the owner form', () => {
     it('shows each field error from the API schema, and sends nothing', async () => {
       const page = await browser.newPage();

@@ -84,8 +84,12 @@ export async function spawnCoordinator(dataDir: string, port = 0, extra: string[
 }
 
 /** A `zkfl worker` verifying proofs from the queue in Redis, once it says so. */
-export async function spawnWorker(redisUrl: string, lockSeconds = 10): Promise<Spawned> {
-  const worker = spawnZkfl(['worker', '--redis', redisUrl, '--lock-seconds', String(lockSeconds)]);
+export async function spawnWorker(
+  redisUrl: string,
+  lockSeconds = 10,
+  env: Record<string, string> = {},
+): Promise<Spawned> {
+  const worker = spawnZkfl(['worker', '--redis', redisUrl, '--lock-seconds', String(lockSeconds)], env);
   await eventually(
     () => Promise.resolve(worker.stderr.some((line) => line.startsWith('verifying proofs')) ? true : undefined),
     'the worker to start',

@@ -25,6 +25,8 @@ function pong(port: number): Promise<boolean> {
 
 export interface Redis {
   url: string;
+  /** Stops the server (its data goes with it: no persistence) and starts a fresh one on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,25 +34,35 @@ export async function startRedis(): Promise<Redis> {
   if (!existsSync(binary)) throw new Error(`no redis-server at ${binary}: apt-get install -y redis-server`);
   const dir = mkdtempSync(join(tmpdir(), 'zkfl-redis-'));
   const port = await freePort();
-  const server: ChildProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  const stop = stopAfter('file', async () => {
-    if (server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
+  let server: ChildProcess;
+  const start = async (): Promise<void> => {
+    server = spawn(
+      binary,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    for (let tries = 0; !(await pong(port)); tries++) {
+      if (tries > 100) throw new Error('redis-server did not start');
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  };
+  const halt = async (): Promise<void> => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  };
+  const stop = stopAfter('file', async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   });
-  for (let tries = 0; !(await pong(port)); tries++) {
-    if (tries > 100) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await start();
   return {
     url: `redis://127.0.0.1:${port}`,
+    restart: async () => {
+      await halt();
+      await start();
+    },
     stop: async () => void (await stop()),
   };
 }

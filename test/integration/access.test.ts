@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import Database from 'better-sqlite3';
 import { OwnerSession } from '../../client/owner.js';
@@ -25,6 +24,7 @@ import { runClients } from '../helpers/clients.js';
 import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
+import { writeBombs } from '../helpers/bombs.js';
 
 /** A task that needs no circuit and trains on 4 features. */
 function tinyTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
@@ -238,27 +238,10 @@ describe('access: owners, paths, limits and rates', function () {
     it('refuses bombs of each format by what they hold, while it keeps answering others', async () => {
       const { url } = await coordinator({ dataRoot: undefined });
       const owner = await OwnerSession.open(url, randomWallet());
-      const bombs = join(dir, 'bombs');
-      mkdirSync(join(bombs, 'csv'), { recursive: true });
-      mkdirSync(join(bombs, 'idx'), { recursive: true });
-      // 16 million rows of two features in about 100 KiB: twice the 16,777,216 values of the default limit.
-      writeFileSync(join(bombs, 'csv', 'rows.csv.gz'), gzipSync(Buffer.alloc(6 * 2 ** 24, '0,0,0\n')));
-      const header = (dims: number[]): Buffer => {
-        const bytes = Buffer.alloc(4 + 4 * dims.length);
-        bytes[2] = 0x08;
-        bytes[3] = dims.length;
-        dims.forEach((size, i) => bytes.writeUInt32BE(size, 4 + 4 * i));
-        return bytes;
-      };
-      // A header promising 60,000 images of 4096 × 4096, and the data of one.
-      writeFileSync(
-        join(bombs, 'idx', 'big-images-idx3-ubyte.gz'),
-        gzipSync(Buffer.concat([header([60_000, 4096, 4096]), Buffer.alloc(4096 * 4096)])),
-      );
-      writeFileSync(join(bombs, 'idx', 'big-labels-idx1-ubyte.gz'), gzipSync(header([60_000])));
+      const bombs = writeBombs(join(dir, 'bombs'));
       for (const [bomb, code] of [
-        [join(bombs, 'csv', 'rows.csv.gz'), 'LIMIT_EXCEEDED'],
-        [join(bombs, 'idx', 'big'), 'LIMIT_EXCEEDED'],
+        [bombs.csv, 'LIMIT_EXCEEDED'],
+        [bombs.idx, 'LIMIT_EXCEEDED'],
       ] as const) {
         const order: string[] = [];
         const refused = owner.upload(bomb).then(

@@ -19,6 +19,7 @@ import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
+import { stopAfter } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
 import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
@@ -318,9 +319,11 @@ describe('on-chain rewards, end to end', function () {
     await eventually(async () => ((await events('RoundOpened', key)).length === 1 ? true : undefined), 'round 1 open');
     const latest = (await provider.getBlock('latest'))!.timestamp;
     await provider.send('evm_increaseTime', [lastOpening(task.spec.rewards) - latest + 1]);
-    // Blocks keep coming, as on a live chain: the clients see the chain's clock, now ahead of the wall clock, move.
+    // Blocks keep coming, as on a live chain: the clients see the chain's clock, now ahead of the wall clock, move
+    // (in the tests after this one too: without blocks, a clock ahead of the wall clock would stand still).
     const miner = setInterval(() => void provider.send('evm_mine', []).catch(() => undefined), 1000);
-    const results = await Promise.all(running).finally(() => clearInterval(miner));
+    stopAfter('file', () => clearInterval(miner));
+    const results = await Promise.all(running);
     expect(results.map((result) => [result.status, result.roundsContributed])).to.deep.equal([
       ['failed', 1],
       ['failed', 1],

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { assertTransition, decideClose, samplesNeeded } from '../../coordinator/round-machine.js';
 
-const tally = { accepted: 0, pending: 0, min: 2, target: 4, deadlinePassed: false };
+const tally = { accepted: 0, pending: 0, verifying: 0, min: 2, target: 4, deadlinePassed: false, candidates: 0 };
 
 describe('round state machine', () => {
   it('allows only open → training → aggregating → evaluated, and retries in training', () => {
@@ -26,9 +26,20 @@ describe('round state machine', () => {
     expect(decideClose({ ...tally, accepted: 2, pending: 0 })).to.equal('aggregate');
   });
 
-  it('at the deadline aggregates with the minimum, otherwise retries', () => {
+  it('at the deadline aggregates with the minimum, otherwise retries with clients not asked yet', () => {
     expect(decideClose({ ...tally, accepted: 2, pending: 2, deadlinePassed: true })).to.equal('aggregate');
-    expect(decideClose({ ...tally, accepted: 1, pending: 2, deadlinePassed: true })).to.equal('retry');
+    expect(decideClose({ ...tally, accepted: 1, pending: 2, deadlinePassed: true, candidates: 1 })).to.equal('retry');
+  });
+
+  it('is short at the deadline when too few arrived and nobody is left to ask, never retrying with nobody', () => {
+    expect(decideClose({ ...tally, accepted: 1, pending: 1, deadlinePassed: true })).to.equal('short');
+    expect(decideClose({ ...tally, accepted: 0, pending: 0, deadlinePassed: true })).to.equal('short');
+  });
+
+  it('waits past the deadline for updates being verified, then decides', () => {
+    const verifying = { ...tally, accepted: 1, pending: 1, verifying: 1, deadlinePassed: true };
+    expect(decideClose(verifying)).to.equal('wait');
+    expect(decideClose({ ...verifying, accepted: 2, pending: 0, verifying: 0 })).to.equal('aggregate');
   });
 
   it('keeps waiting for new clients before the deadline when too few answered', () => {
