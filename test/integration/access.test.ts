@@ -315,7 +315,8 @@ describe('access: owners, paths, limits and rates', function () {
       const again = await OwnerSession.open(url, wallet);
       const unused = await again.upload(evaluationFile(6));
       const uploads = join(dataDir, 'uploads');
-      const listed = (names: string[]) => async () => (readdirSync(uploads).join() === names.join() ? true : undefined);
+      const listed = (names: string[]) => () =>
+        Promise.resolve(readdirSync(uploads).join() === names.join() ? true : undefined);
       await eventually(listed([used.upload]), 'the unused upload to expire');
       expect(await again.createTask(tinyTask({ evaluation: { upload: unused.upload } })).catch(codeOf)).to.deep.equal([
         'VALIDATION_FAILED',
