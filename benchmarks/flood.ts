@@ -9,10 +9,11 @@
  * peak, what the attack was answered with, and how long honest requests took meanwhile (one every 20 ms). Writes
  * results/flood.md.
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, type Socket as TcpSocket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
@@ -35,6 +36,9 @@ const oversizedBytes = 100 * 2 ** 20;
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-flood-'));
 const { child, url } = await startCoordinatorProcess(join(dir, 'coordinator'));
 const pid = child.pid!;
+// Attacker and coordinator share this machine's cores: the attacker (this process) runs at the lowest priority, as
+// if from another machine, the coordinator and the honest requests (lib/prober.ts) at the normal one.
+setPriority(19);
 const { host, hostname, port } = new URL(url);
 // Raw fetch for the hostile requests (they are meant to fail), the typed client for the honest ones.
 const api = new CoordinatorApi(url);
@@ -50,7 +54,8 @@ function treeRssMiB(root: number): number {
   for (const queue = [root]; queue.length > 0;) {
     const id = queue.pop()!;
     try {
-      total += rssMiB(id);
+      // A child that just exited has no VmRSS any more.
+      total += rssMiB(id) || 0;
       queue.push(...children(id));
     } catch {
       // It exited while being counted.
@@ -63,6 +68,9 @@ interface Outcome {
   attack: string;
   rssBefore: number;
   rssPeak: number;
+  /** The coordinator's process alone, without the children it parses data in: before, and its peak. */
+  ownBefore: number;
+  ownPeak: number;
   honest: number[];
   /** Honest requests that got no answer. */
   honestFailed: number;
@@ -72,6 +80,8 @@ interface Outcome {
 /** Runs `attack` while sampling memory and timing honest requests; answers what both showed. */
 async function measure(attack: string, run: (count: (what: string) => void) => Promise<void>): Promise<Outcome> {
   const outcome: Outcome = {
+    ownBefore: rssMiB(pid),
+    ownPeak: 0,
     attack,
     rssBefore: treeRssMiB(pid),
     rssPeak: 0,
@@ -84,28 +94,21 @@ async function measure(attack: string, run: (count: (what: string) => void) => P
   const sampler = (async () => {
     while (running) {
       outcome.rssPeak = Math.max(outcome.rssPeak, treeRssMiB(pid));
+      outcome.ownPeak = Math.max(outcome.ownPeak, rssMiB(pid));
       await sleep(20);
     }
   })();
-  const prober = (async () => {
-    while (running) {
-      const started = performance.now();
-      const answered = await api.tasks().then(
-        () => true,
-        () => false,
-      );
-      if (answered) outcome.honest.push(performance.now() - started);
-      else outcome.honestFailed++;
-      await sleep(20);
-    }
-  })();
+  const prober = fork(new URL('./lib/prober.ts', import.meta.url), [api.url('tasks')]);
+  const probed = new Promise<{ times: number[]; unanswered: number }>((resolve) => prober.once('message', resolve));
   for (let i = 1; i <= repeats; i++) {
     process.stderr.write(`${attack}: ${i} of ${repeats}\n`);
     await run(count);
   }
   running = false;
-  await Promise.all([sampler, prober]);
-  return outcome;
+  prober.send('stop');
+  const { times, unanswered } = await probed;
+  await sampler;
+  return { ...outcome, honest: times, honestFailed: unanswered };
 }
 
 async function signedInSocket(count: (what: string) => void): Promise<Socket | undefined> {
@@ -158,7 +161,7 @@ async function requestStorm(token: string, count: (what: string) => void): Promi
     clientsPerRound: { min: 1, target: 1 },
     evaluation: { upload: 'a'.repeat(64) },
   };
-  const hostile = Array.from({ length: requests }, (_, i) => {
+  const send = (i: number): Promise<Response> => {
     const kind = i % 4;
     if (kind === 0) return fetch(api.url('nonce'));
     if (kind === 1)
@@ -172,17 +175,18 @@ async function requestStorm(token: string, count: (what: string) => void): Promi
       headers: { 'content-type': 'application/json', ...(kind === 2 ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(huge),
     });
-  });
-  for (let i = 0; i < hostile.length; i += 250) {
-    for (const answer of await Promise.allSettled(hostile.slice(i, i + 250))) {
-      if (answer.status === 'rejected') {
-        count('connection closed unanswered');
-        continue;
-      }
-      const body = (await answer.value.json().catch(() => ({ code: 'body cut off' }))) as { code?: string };
-      count(`HTTP ${answer.value.status} ${body.code ?? 'ok'}`);
-    }
-  }
+  };
+  // All sent at once; each answer read as it comes (a connection the coordinator closed is an answer too).
+  const answers = Array.from({ length: requests }, (_, i) =>
+    send(i).then(
+      async (response) => {
+        const body = (await response.json().catch(() => ({ code: 'body cut off' }))) as { code?: string };
+        return `HTTP ${response.status} ${body.code ?? 'ok'}`;
+      },
+      () => 'connection closed unanswered',
+    ),
+  );
+  for (const answer of await Promise.all(answers)) count(answer);
 }
 
 /** Uploads a bomb as its owner; counts how it was refused. */
@@ -258,11 +262,12 @@ const quantile = (values: number[], q: number): number =>
 
 function report(outcomes: Outcome[], idle: number, after: number): string {
   const table = [
-    '| attack (each 3 times in a row) | RSS before (MiB) | peak RSS (MiB) | growth (MiB) | honest requests (unanswered) | p50 (ms) | p99 (ms) | slowest (ms) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| attack (each 3 times in a row) | RSS before (MiB) | peak RSS (MiB) | growth (MiB) | growth of the coordinator process alone (MiB) | honest requests (unanswered) | p50 (ms) | p99 (ms) | slowest (ms) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...outcomes.map(
-      ({ attack, rssBefore, rssPeak, honest, honestFailed }) =>
+      ({ attack, rssBefore, rssPeak, ownBefore, ownPeak, honest, honestFailed }) =>
         `| ${attack} | ${rssBefore.toFixed(0)} | ${rssPeak.toFixed(0)} | ${(rssPeak - rssBefore).toFixed(0)} | ` +
+        `${(ownPeak - ownBefore).toFixed(0)} | ` +
         `${honest.length} (${honestFailed}) | ${quantile(honest, 0.5).toFixed(1)} | ${quantile(honest, 0.99).toFixed(1)} | ` +
         `${Math.max(...honest).toFixed(1)} |`,
     ),
@@ -288,11 +293,12 @@ try {
   const idle = treeRssMiB(pid);
   const owner = await OwnerSession.open(url, Wallet.createRandom());
   const bombs = writeBombs(join(dir, 'bombs'));
+  // The bombs first: the storm's task creations use up the hour's creations (uploads among them) for this IP.
   const outcomes = [
-    await measure(`${connections} connections × ${malformedPerConnection} malformed events`, malformedBurst),
-    await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, count)),
     await measure('gzip CSV bomb upload (100 KiB → 48M values)', (count) => uploadBomb(owner, bombs.csv, count)),
     await measure('IDX bomb upload (header: 60,000 × 4096 × 4096)', (count) => uploadBomb(owner, bombs.idx, count)),
+    await measure(`${connections} connections × ${malformedPerConnection} malformed events`, malformedBurst),
+    await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, count)),
     await measure(`${oversizedConnections} × 100 MiB websocket frames, unauthenticated`, inParallel(oversizedFrame)),
     await measure(`${oversizedConnections} × 100 MiB polling bodies, unauthenticated`, inParallel(oversizedPoll)),
   ];

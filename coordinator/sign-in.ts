@@ -3,6 +3,7 @@
  * coordinator issued and its configured public origins — never against what a request says it was sent to, which
  * its sender chooses (a phishing page relaying a holder's sign-in would set it) — and keeps model owners' sessions.
  */
+import { Turns } from '../common/turns.js';
 import { getAddress } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { ZkflError } from '../protocol/errors.js';
@@ -17,6 +18,7 @@ export class Authenticator {
   private readonly sessions: Tokens;
   /** The origins (scheme, host, port) clients reach this coordinator at: a sign-in must name one. */
   private origins: URL[] = [];
+  private readonly turns = new Turns();
 
   /** `redis`: instances sharing it accept each other's nonces and sessions. */
   constructor(
@@ -48,6 +50,8 @@ export class Authenticator {
   async verify(input: unknown): Promise<string> {
     let message: SiweMessage;
     let signature: string;
+    // Parsing and recovering a signature take milliseconds each: a burst of sign-ins takes turns (common/turns.ts).
+    await this.turns.next();
     try {
       const signIn = parseOrThrow(signInSchema, input, 'sign-in');
       signature = signIn.signature;
@@ -60,6 +64,7 @@ export class Authenticator {
     if ((await this.nonces.take(message.nonce)) === undefined) {
       throw new ZkflError('AUTH_FAILED', 'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce');
     }
+    await this.turns.next();
     const { success, error } = await message.verify(
       { signature, domain: message.domain, nonce: message.nonce },
       { suppressExceptions: true },

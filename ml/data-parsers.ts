@@ -31,27 +31,37 @@ function tooLarge(name: string, limits: ParseLimits): ZkflError {
   return new ZkflError('LIMIT_EXCEEDED', `${name} holds more than ${limits.maxValues} values, the limit here`, 'files');
 }
 
-/** Values appended one by one, in blocks, into one array at the end: growth never copies what is held. */
-class GrowingValues {
-  private readonly blocks: Float32Array[] = [];
-  private current = new Float32Array(0);
+type TypedArray = Float32Array | Int32Array;
+
+/**
+ * Values appended one by one, in blocks of a typed array (4 bytes a value, where a JS array of numbers takes 8 and
+ * more), into one array at the end: growth never copies what is held.
+ */
+class GrowingValues<T extends TypedArray> {
+  private readonly blocks: T[] = [];
+  private current: T;
   private used = 0;
   length = 0;
 
-  constructor(private readonly blockSize: number) {}
+  constructor(
+    private readonly make: (length: number) => T,
+    private readonly blockSize: number,
+  ) {
+    this.current = make(0);
+  }
 
   push(value: number): void {
     if (this.used === this.current.length) {
       if (this.length > 0) this.blocks.push(this.current);
-      this.current = new Float32Array(this.blockSize);
+      this.current = this.make(this.blockSize);
       this.used = 0;
     }
     this.current[this.used++] = value;
     this.length++;
   }
 
-  toArray(): Float32Array {
-    const all = new Float32Array(this.length);
+  toArray(): T {
+    const all = this.make(this.length);
     let offset = 0;
     for (const block of [...this.blocks, this.current.subarray(0, this.used)]) {
       all.set(block.subarray(0, Math.min(block.length, this.length - offset)), offset);
@@ -70,8 +80,9 @@ export const MAX_LINE_CHARS = 16 * 1024 * 1024;
  */
 export function csvParser(name: string, limits: ParseLimits): ChunkParser<ParsedData> {
   const decoder = new TextDecoder('utf-8');
-  const features = new GrowingValues(Math.min(limits.maxValues, 1 << 20));
-  const labels: number[] = [];
+  const block = Math.min(limits.maxValues, 1 << 20);
+  const features = new GrowingValues((length) => new Float32Array(length), block);
+  const labels = new GrowingValues((length) => new Int32Array(length), block);
   let width = 0;
   let line = 0;
   let seenRow = false;
@@ -92,7 +103,7 @@ export function csvParser(name: string, limits: ParseLimits): ChunkParser<Parsed
     }
     if (features.length + width - 1 > limits.maxValues) throw tooLarge(name, limits);
     const label = Number(cells[width - 1]);
-    if (!Number.isInteger(label) || label < 0) {
+    if (!Number.isInteger(label) || label < 0 || label > 0x7fffffff) {
       throw new ZkflError('DATA_MALFORMED', `${name} line ${line}: features must be numbers, the label an integer ≥ 0`);
     }
     for (let k = 0; k < width - 1; k++) {
@@ -139,7 +150,7 @@ export function csvParser(name: string, limits: ParseLimits): ChunkParser<Parsed
       if (labels.length === 0) throw new ZkflError('DATA_MALFORMED', `${name} holds no data rows`);
       return {
         features: features.toArray(),
-        labels: Int32Array.from(labels),
+        labels: labels.toArray(),
         count: labels.length,
         exampleShape: [width - 1],
       };
