@@ -16,9 +16,17 @@ const testFiles = (dir = 'test') =>
   );
 
 // The longest files first, so that the workers finish together; the rest follow in name order.
-const longest = ['rewards', 'restart', 'audit', 'instances', 'demo', 'bad-input', 'training', 'dropouts'].map((name) =>
-  join('test', 'integration', `${name}.test.ts`),
-);
+const longest = [
+  'rewards',
+  'restart',
+  'audit',
+  'instances',
+  'demo',
+  'bad-input',
+  'training',
+  'dropouts',
+  'verifier-faults',
+].map((name) => join('test', 'integration', `${name}.test.ts`));
 const files = testFiles().sort();
 // `npx mocha test/…/x.test.ts` runs just the files named (mocha would add them to the spec, not replace it).
 const named = process.argv.slice(2).some((arg) => arg.endsWith('.test.ts'));
