@@ -94,6 +94,9 @@ interface ActiveRound {
 
 const log = createLogger('coordinator');
 
+/** How a short round's note ends while it waits (`clientsPerRound.whenShort: wait`). */
+const waitingForClients = 'waiting for new clients';
+
 export class TaskRunner {
   private round: ActiveRound | undefined;
   private readonly strategy: AggregationStrategy;
@@ -521,6 +524,9 @@ export class TaskRunner {
       void this.aggregate().catch((error: unknown) => this.fail(error));
     } else if (decision === 'retry') {
       log.warn(`round ${round.number}: ${tally}, retrying with clients not asked yet`, { task: this.taskId });
+      if (round.note?.endsWith(waitingForClients)) {
+        this.note(round, round.note.replace(waitingForClients, 'it waited for new clients, and went on with them'));
+      }
       this.startAttempt();
     } else if (decision === 'short') {
       this.short(round, tally);
@@ -539,8 +545,8 @@ export class TaskRunner {
       return;
     }
     if (round.note?.startsWith(why)) return;
-    log.warn(`${why}: waiting for new clients`, { task: this.taskId });
-    this.note(round, `${why}: waiting for new clients`);
+    log.warn(`${why}: ${waitingForClients}`, { task: this.taskId });
+    this.note(round, `${why}: ${waitingForClients}`);
   }
 
   /** Connected clients the round has not asked yet. */
