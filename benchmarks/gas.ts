@@ -200,7 +200,7 @@ async function scoringSeconds(
     const q = Int8Array.from(direction, (value) =>
       Math.max(-31, Math.min(31, Math.round((value * weight + random.normal() * 0.003) * 2 ** 10))),
     );
-    return { q, fractionBits: Array<number>(Math.ceil(global.length / 8100)).fill(10), numSamples: 1000 + 500 * k };
+    return { q, fractionBits: Array<number>(Math.ceil(global.length / 8100)).fill(10), weight: 1000 + 500 * k };
   });
   const data = fashionMnist(process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist');
   const scored = await scoreRound({

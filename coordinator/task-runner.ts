@@ -21,6 +21,7 @@ import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
+import { updateWeight } from '../protocol/weights-rule.js';
 import { evaluate } from '../ml/train.js';
 import { setFlatWeights } from '../ml/weights.js';
 import { hashWeights, toBytes } from '../protocol/weights.js';
@@ -479,7 +480,8 @@ export class TaskRunner {
           { answered: 1 },
         );
       }
-      round.sum.add(checked.q, payload.numSamples, checked.fractionBits, this.ctx.task.zk.chunkSize);
+      const weight = updateWeight(this.ctx.task.spec.aggregation, payload.numSamples);
+      round.sum.add(checked.q, weight, checked.fractionBits, this.ctx.task.zk.chunkSize);
       // Counted as accepted from now on, so no longer as pending: sampling must not count it twice meanwhile.
       round.pending.delete(address);
       try {
@@ -624,7 +626,8 @@ export class TaskRunner {
     const { rewards, seed } = task.spec;
     const updates = await storage.storedUpdates(task.id, round.number);
     const values = updates.map((update) => ({
-      ...update,
+      fractionBits: update.fractionBits,
+      weight: updateWeight(task.spec.aggregation, update.numSamples),
       q: decodeValues(update.q, task.numParams, task.zk.valueBits)!,
     }));
     const scored = await scoreRound({

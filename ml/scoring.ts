@@ -142,7 +142,8 @@ export async function shapleyScores(
 export interface ScoredUpdate {
   q: ArrayLike<number>;
   fractionBits: readonly number[];
-  numSamples: number;
+  /** What it weighs in a coalition's mean (protocol/weights-rule.ts). */
+  weight: number;
 }
 
 export interface RoundScoringInput {
@@ -172,7 +173,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound 
     let weights = global;
     if (members.length > 0) {
       const sum = RunningSum.empty(global.length);
-      for (const k of members) sum.add(updates[k]!.q, updates[k]!.numSamples, updates[k]!.fractionBits, chunkSize);
+      for (const k of members) sum.add(updates[k]!.q, updates[k]!.weight, updates[k]!.fractionBits, chunkSize);
       const mean = sum.mean();
       weights = global.map((w, i) => w + mean[i]!);
     }

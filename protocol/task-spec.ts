@@ -59,6 +59,20 @@ export const aggregationSchema = z.strictObject({
   beta1: z.number().min(0).max(1).default(0.9),
   beta2: z.number().min(0).max(1).default(0.99),
   epsilon: z.number().positive().default(1e-3),
+  /**
+   * What an accepted update weighs in the aggregate, and so in every coalition its score is computed on: `equal`
+   * (one client, one weight: a sample count is the client's word, which nothing checks, so it cannot buy
+   * influence) or `samples` (FedAvg's n_k: the declared count, counted at most as `samplesCap`). Tasks created before
+   * this rule weighed by the declared count. @default 'equal'
+   */
+  weights: z.enum(['equal', 'samples']).default('equal'),
+  /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
+  samplesCap: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 20)
+    .optional(),
 });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
 

@@ -26,6 +26,8 @@ export interface TaskTerms {
   rounds: number;
   /** What the client's machine runs each round it is sampled for. */
   training: TaskView['spec']['training'];
+  /** What each accepted update weighs in the aggregate (protocol/weights-rule.ts). */
+  weights: { rule: 'equal' | 'samples'; samplesCap: number | null };
   roundDeadlineSeconds: number;
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
   sent: { clipNorm: number; valueBits: number; proofs: boolean };
@@ -59,6 +61,7 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
     model: { spec: spec.model, parameters: task.numParams, inputShape: spec.inputShape, classes: spec.classes },
     rounds: spec.rounds,
     training: spec.training,
+    weights: { rule: spec.aggregation.weights ?? 'samples', samplesCap: spec.aggregation.samplesCap ?? null },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },
     updatesPublished: spec.publicAudit,

@@ -13,6 +13,7 @@ import { createStrategy, initialStrategyState, RunningSum } from '../ml/aggregat
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
+import { updateWeight } from '../protocol/weights-rule.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
 import { type AuditContext, type ReportProblem, statementOf } from './audit.js';
@@ -38,7 +39,7 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, problem);
       if (updates.length === 0) continue;
       const sum = RunningSum.empty(global.length);
-      for (const update of updates) sum.add(update.q, update.numSamples, update.fractionBits, params.chunkSize);
+      for (const update of updates) sum.add(update.q, update.weight, update.fractionBits, params.chunkSize);
       global = strategy.apply(global, sum.mean(), state);
       if (hashWeights(global) !== record.modelHashAfter) {
         problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
@@ -78,7 +79,11 @@ async function recomputeRound(
       if (binding) {
         problem(record.round, 'public-audit', `${update.address}: the published update is not the committed one`);
       }
-      updates.push({ q, numSamples: update.numSamples, fractionBits: update.fractionBits });
+      updates.push({
+        q,
+        weight: updateWeight(task.spec.aggregation, update.numSamples),
+        fractionBits: update.fractionBits,
+      });
     }
   }
   return updates;

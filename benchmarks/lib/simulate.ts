@@ -37,7 +37,14 @@ export interface SimulatedRound {
 
 export async function simulateFedAvg(options: SimulationOptions): Promise<SimulatedRound[]> {
   const model = await buildModel(options.model, [28, 28, 1], 10, options.seed);
-  const strategy = createStrategy({ strategy: 'fedavg', serverMomentum: 0.9, beta1: 0.9, beta2: 0.99, epsilon: 1e-3 });
+  const strategy = createStrategy({
+    strategy: 'fedavg',
+    serverMomentum: 0.9,
+    beta1: 0.9,
+    beta2: 0.99,
+    epsilon: 1e-3,
+    weights: 'samples',
+  });
   let global = getFlatWeights(model);
   const results = [];
   for (let round = 1; round <= options.rounds; round++) {

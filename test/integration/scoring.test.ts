@@ -6,7 +6,8 @@ import { provenUpdate } from '../helpers/contribution.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
-import { createTask, getRounds } from '../helpers/rest.js';
+import { createTask, getRounds, getWeights } from '../helpers/rest.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
@@ -65,5 +66,47 @@ describe('contribution scores decide the pay', function () {
     // The round paid out no more than its pool.
     const paid = round!.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
     expect(paid <= pool, `paid ${paid} of ${pool}`).to.equal(true);
+  });
+
+  /**
+   * Two clients send opposite updates (every value +8 and −8, at scale 2^−8), declaring `declared` samples each; the
+   * step the round took, per parameter, when it closed.
+   */
+  async function stepWith(aggregation: TaskSpecInput['aggregation'], declared: [number, number]): Promise<number> {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({ rounds: 1, proofs: false, clientsPerRound: { min: 2, target: 2 }, aggregation }),
+    );
+    const before = await getWeights(coordinator.url, task.id, 0);
+    const clients = await Promise.all(
+      declared.map(async (numSamples, i) => {
+        const wallet = randomWallet();
+        const socket = await connect(coordinator.url, wallet);
+        const started = next<RoundStartPayload>(socket, 'round:start');
+        await joinWithConsent(socket, coordinator.url, wallet, task.id);
+        return { socket, numSamples, value: i === 0 ? 8 : -8, started };
+      }),
+    );
+    const ended = next<RoundEndPayload>(clients[0]!.socket, 'round:end');
+    for (const { socket, numSamples, value, started } of clients) {
+      await started;
+      const q = new Uint8Array(Int8Array.from({ length: task.numParams }, () => value).buffer);
+      const fractionBits = Array<number>(task.zk.chunks).fill(8);
+      const reply = await request(socket, 'update', { taskId: task.id, round: 1, numSamples, q, fractionBits });
+      expect(reply).to.include({ ok: true });
+    }
+    await ended;
+    for (const { socket } of clients) socket.disconnect();
+    const after = await getWeights(coordinator.url, task.id, 'latest');
+    return (after[0]! - before[0]!) * 2 ** 8;
+  }
+
+  it('weighs every update alike by default: a declared 2^20 samples buys no influence', async () => {
+    expect(await stepWith(undefined, [2 ** 20, 1])).to.be.closeTo(0, 1e-3);
+  });
+
+  it('weighs by declared samples only when the spec says so, and never past its cap', async () => {
+    expect(await stepWith({ weights: 'samples' }, [3, 1])).to.be.closeTo(4, 1e-3);
+    expect(await stepWith({ weights: 'samples', samplesCap: 1 }, [2 ** 20, 1])).to.be.closeTo(0, 1e-3);
   });
 });
