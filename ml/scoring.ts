@@ -1,10 +1,14 @@
 /**
  * Contribution value: each accepted update's Shapley value in its round, on the model owner's evaluation data.
  *
- * The game: a coalition S of the round's updates is worth the utility of the model one FedAvg step would make of
- * them alone, w_r + η·(Σ_{k∈S} n_k·Δ_k / Σ_{k∈S} n_k), where utility is the mean cross-entropy loss on the scoring
- * set, negated (loss rather than accuracy: it moves with every update, where accuracy on a thousand examples moves
- * in steps of 0.1 %); the empty coalition is w_r itself. A participant's Shapley value is its average marginal gain
+ * The game: a coalition S of the round's updates is worth the utility of the model the round's own step would make
+ * with only S's terms, w_r + Σ_{k∈S} n_k·Δ_k / Σ_{all k} n_k (the whole round's normalisation, n_k each update's
+ * weight: protocol/weights-rule.ts), where utility is the mean cross-entropy loss on the scoring set, negated (loss
+ * rather than accuracy: it moves with every update, where accuracy on a thousand examples moves in steps of 0.1 %);
+ * the empty coalition is w_r itself, the whole round the real aggregate. Normalising by the whole round rather than
+ * by S is what keeps a free rider from scoring: an update that does nothing (zero, or noise that helps no one) adds
+ * nothing to any coalition, where averaging it into S's mean would shrink a harmful member's term and look like
+ * help. A participant's Shapley value is its average marginal gain
  * over the orders in which the coalition could form. Values add up to v(all) − v(∅), the round's improvement.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
@@ -169,13 +173,13 @@ export interface RoundScoringInput {
 export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound & { seconds: number }> {
   const started = performance.now();
   const { model, global, updates, chunkSize, scoringSet, inputShape, classes } = input;
+  const roundWeight = updates.reduce((total, update) => total + update.weight, 0);
   const worth = async (members: number[]): Promise<number> => {
     let weights = global;
     if (members.length > 0) {
       const sum = RunningSum.empty(global.length);
       for (const k of members) sum.add(updates[k]!.q, updates[k]!.weight, updates[k]!.fractionBits, chunkSize);
-      const mean = sum.mean();
-      weights = global.map((w, i) => w + mean[i]!);
+      weights = global.map((w, i) => w + sum.sum[i]! / roundWeight);
     }
     setFlatWeights(model, weights);
     return -(await evaluate(model, scoringSet, inputShape, classes)).loss;

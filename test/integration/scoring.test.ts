@@ -61,8 +61,8 @@ describe('contribution scores decide the pay', function () {
       amount(wallet.address) * 20n <= median,
       `zero update paid ${amount(wallet.address)}, median ${median}`,
     ).to.equal(true);
-    // Its score is not positive: it only dilutes the others' mean.
-    expect(round!.participants.find((p) => p.address === wallet.address)!.score).to.be.at.most(0);
+    // It adds nothing to any coalition (the round's normalisation, not the coalition's): its score is exactly 0.
+    expect(round!.participants.find((p) => p.address === wallet.address)!.score).to.equal(0);
     // The round paid out no more than its pool.
     const paid = round!.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
     expect(paid <= pool, `paid ${paid} of ${pool}`).to.equal(true);
