@@ -41,7 +41,15 @@ async function naming<T>(hidden: string, field: string, load: () => Promise<T>):
     return await load();
   } catch (error) {
     if (!(error instanceof ZkflError)) throw error;
-    throw new ZkflError(error.code, error.message.split(hidden + sep).join(''), field);
+    throw new ZkflError(
+      error.code,
+      error.message
+        .split(hidden + sep)
+        .join('')
+        .split(hidden)
+        .join('.'),
+      field,
+    );
   }
 }
 
@@ -138,7 +146,10 @@ export class EvaluationData {
     if (!existsSync(this.uploads)) return;
     for (const name of readdirSync(this.uploads)) {
       const path = join(this.uploads, name);
-      if (!kept.has(name) && statSync(path).mtimeMs < cutoff) rmSync(path, { recursive: true, force: true });
+      // An upload being checked now has its staging directory: only one left by a crash an hour ago goes.
+      const before = name.startsWith('.staging-') ? Math.min(cutoff, Date.now() - 3_600_000) : cutoff;
+      const modified = statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
+      if (!kept.has(name) && modified < before) rmSync(path, { recursive: true, force: true });
     }
   }
 

@@ -543,7 +543,9 @@ export class TaskRunner {
     const why = `round ${round.number} had ${tally}, and no connected client left to ask`;
     if (this.ctx.task.spec.clientsPerRound.whenShort === 'end') {
       this.note(round, why);
-      void this.end('failed', `${why} (clientsPerRound.whenShort: end)`);
+      this.end('failed', `${why} (clientsPerRound.whenShort: end)`).catch((error: unknown) =>
+        log.error('could not record the end of the task', { task: this.taskId, error: String(error) }),
+      );
       return;
     }
     if (round.note?.startsWith(why)) return;
@@ -707,10 +709,15 @@ export class TaskRunner {
   }
 
   /** Ends the task now, saying why; resolves once its status is stored. */
-  private end(status: 'failed' | 'cancelled', reason: string): Promise<void> {
+  private async end(status: 'failed' | 'cancelled', reason: string): Promise<void> {
     this.ctx.task = { ...this.ctx.task, status, reason };
-    this.finish(status);
-    return this.persist(() => this.ctx.storage.endTask(this.taskId, status, reason));
+    this.stop();
+    // Stored before anyone is told: whoever reads the task on hearing it ended reads why.
+    try {
+      await this.persist(() => this.ctx.storage.endTask(this.taskId, status, reason));
+    } finally {
+      this.finish(status);
+    }
   }
 
   /** Queues a storage write behind this task's earlier ones (see `writes`). */

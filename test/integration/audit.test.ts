@@ -236,8 +236,9 @@ describe('zkfl verify: an independent audit of a run', function () {
     const copy = await tampered((edited) => {
       // With windows this test need not race: it acts inside them, then moves the chain's clock past them.
       const windows = { challengeWindowSeconds: 3600, answerWindowSeconds: 3600 };
-      // The escrow's deadline leaves the longer windows and the claim period after the last round, as it must.
-      const deadline = edited.task.spec.rewards.deadline! + 2 * 3600;
+      // The escrow's deadline leaves the longer windows and the claim period after the last round, as it must, with
+      // a day to spare for the time this file takes before the escrow.
+      const deadline = edited.task.spec.rewards.deadline! + 2 * 3600 + 86_400;
       const rewards = { ...edited.task.spec.rewards, ...windows, deadline };
       edited.task = { ...edited.task, id: 't-0000000c4a1e', spec: { ...edited.task.spec, rewards } };
       for (const { record } of edited.rounds) record.taskId = edited.task.id;
