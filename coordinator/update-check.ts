@@ -143,15 +143,18 @@ export class UpdateChecker {
    * process's own pool, a little later each time, for as long as the update is wanted.
    */
   private async verdict(task: TaskView, chunk: AuditedProof, context: CheckContext): Promise<boolean> {
+    let reason = '';
     for (let attempt = 1; ; attempt++) {
-      const verifier = this.verifierFor(task, attempt > 1);
+      if (this.closed || !context.wanted()) {
+        throw new ZkflError(
+          'UNAVAILABLE',
+          `the coordinator stopped before the proof had a verdict${reason && ` (${reason})`}`,
+        );
+      }
       try {
-        return await verifier.verify(chunk.proof, chunk.publicSignals);
+        return await this.verifierFor(task, attempt > 1).verify(chunk.proof, chunk.publicSignals);
       } catch (error) {
-        const reason = (error as Error).message;
-        if (this.closed || !context.wanted()) {
-          throw new ZkflError('UNAVAILABLE', `the coordinator stopped before the proof had a verdict: ${reason}`);
-        }
+        reason = (error as Error).message;
         log.warn('no verdict for a proof; verifying it again', { task: task.id, attempt, reason });
         context.delayed(reason);
         await new Promise((resolve) => setTimeout(resolve, Math.min(attempt - 1, 10) * 1000));
