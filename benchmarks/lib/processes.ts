@@ -24,6 +24,8 @@ export async function startCoordinatorProcess(
     process.env.ZKFL_BENCH_LOG ?? 'warn',
     ...args,
   ]);
+  // A benchmark that dies of an error it did not catch must not leave its coordinator running.
+  process.once('exit', () => child.kill('SIGKILL'));
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^listening (\S+)$/.exec(line);
