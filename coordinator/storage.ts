@@ -719,11 +719,9 @@ export class Storage {
     return this.db.selectFrom('uploads').select(['id', 'owner']).where('used_at', '<', before).execute();
   }
 
-  /** Forgets `owner`'s upload `id`; true when nobody holds that upload any more (its files may go). */
-  async removeUpload(id: string, owner: string): Promise<boolean> {
+  /** Forgets `owner`'s upload `id` (its files go once nobody holds it: EvaluationData.sweep). */
+  async removeUpload(id: string, owner: string): Promise<void> {
     await this.db.deleteFrom('uploads').where('id', '=', id).where('owner', '=', owner).execute();
-    const held = await this.db.selectFrom('uploads').select('owner').where('id', '=', id).executeTakeFirst();
-    return held === undefined;
   }
 
   /** Every upload id somebody holds. */
