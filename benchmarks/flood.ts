@@ -1,7 +1,7 @@
 /**
  * `npm run bench:flood`: a real coordinator process under hostile traffic from one machine, with the default
  * limits, one attack at a time:
- * - bursts of malformed socket events from many signed-in connections;
+ * - bursts of malformed socket events from many signed-in connections, from ten addresses;
  * - a storm of nonce and forged sign-in requests and task specs far over the limits;
  * - evaluation-set bombs of each format (a gzip CSV, an IDX header promising more than it holds);
  * - oversized packets before any sign-in, over websocket frames and polling bodies.
@@ -12,6 +12,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { connect as connectTcp, type Socket as TcpSocket } from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,26 +105,47 @@ async function measure(attack: string, run: (count: (what: string) => void) => P
     process.stderr.write(`${attack}: ${i} of ${repeats}\n`);
     await run(count);
   }
+
   running = false;
   prober.send('stop');
   const { times, unanswered } = await probed;
   await sampler;
+  // The connections the attack left open close once idle past the server's keep-alive (5 s): the next attack
+  // starts from none, under the per-IP limits.
+  await sleep(6000);
   return { ...outcome, honest: times, honestFailed: unanswered };
 }
 
-async function signedInSocket(count: (what: string) => void): Promise<Socket | undefined> {
+/** Addresses the sign-in burst comes from, as a botnet's would: each under the per-IP limits. */
+const botnet = Array.from({ length: 10 }, (_, i) => `127.0.1.${i + 1}`);
+
+/** GETs `url` from the loopback address `from`; answers the status and the JSON body. */
+function getFrom(from: string, url: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve) => {
+    const request = httpGet(url, { localAddress: from, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () =>
+        resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }),
+      );
+    });
+    request.once('error', () => resolve({ status: 0, body: null }));
+  });
+}
+
+async function signedInSocket(from: string, count: (what: string) => void): Promise<Socket | undefined> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
-  const response = await fetch(api.url('nonce')).catch(() => undefined);
-  if (response?.status !== 200) {
-    count(`nonce ${response?.status ?? 'connection closed'}`);
-    return undefined;
-  }
-  const socket = io(url, {
+  const nonce = await getFrom(from, api.url('nonce'));
+  if (nonce.status !== 200) return void count(`nonce ${nonce.status || 'connection closed'}`);
+  // engine.io passes localAddress on to its websocket, though its types do not name it.
+  const options = {
     transports: ['websocket'],
     forceNew: true,
     reconnection: false,
-    auth: await signIn(wallet, url, (await response.json()) as NonceView),
-  });
+    auth: await signIn(wallet, url, nonce.body as NonceView),
+    localAddress: from,
+  };
+  const socket = io(url, options as Parameters<typeof io>[1]);
   return new Promise((resolve) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error: Error & { data?: { code: string } }) => {
@@ -135,7 +157,9 @@ async function signedInSocket(count: (what: string) => void): Promise<Socket | u
 
 /** Many connections sending malformed events until they are dropped. */
 async function malformedBurst(count: (what: string) => void): Promise<void> {
-  const opened = await Promise.all(Array.from({ length: connections }, () => signedInSocket(count)));
+  const opened = await Promise.all(
+    Array.from({ length: connections }, (_, i) => signedInSocket(botnet[i % botnet.length]!, count)),
+  );
   const sockets = opened.filter((socket) => socket !== undefined);
   await Promise.all(
     sockets.map(
@@ -206,7 +230,10 @@ function streamUntilClosed(head: string | Buffer, count: (what: string) => void,
     const socket: TcpSocket = connectTcp(Number(port), hostname);
     const chunk = Buffer.alloc(2 ** 20);
     let sent = 0;
+    let finished = false;
     const finish = (): void => {
+      if (finished) return;
+      finished = true;
       count(`${what}: closed after ${sent < 2 ** 20 ? '< 1' : Math.floor(sent / 2 ** 20)} MiB sent`);
       socket.destroy();
       resolve();
@@ -280,8 +307,9 @@ function report(outcomes: Outcome[], idle: number, after: number): string {
         .join('; ')}`,
   );
   return (
-    `Machine: ${machine()}. Default limits; all traffic from one IP address (so the per-IP limits are what trip ` +
-    `first). RSS is the coordinator's and its children's (the data reader parses uploads in one); honest requests ` +
+    `Machine: ${machine()}. Default limits. The attacker sends from 127.0.0.1 (so the per-IP limits are what trip ` +
+    `first), but the sign-in burst from ${botnet.length} addresses (${botnet[0]}–${botnet.at(-1)}) under those ` +
+    `limits, as a botnet would; honest requests come from 127.0.0.2 on a kept-alive connection. RSS is the coordinator's and its children's (the data reader parses uploads in one); honest requests ` +
     `are GET /api/tasks, one every 20 ms during each attack. Idle before: ${idle.toFixed(0)} MiB; 5 s after the ` +
     `last attack: ${after.toFixed(0)} MiB.\n\n${table}\n\nWhat each attack was answered with, in all:\n\n` +
     `${answers.join('\n')}\n`
@@ -297,7 +325,10 @@ try {
   const outcomes = [
     await measure('gzip CSV bomb upload (100 KiB → 48M values)', (count) => uploadBomb(owner, bombs.csv, count)),
     await measure('IDX bomb upload (header: 60,000 × 4096 × 4096)', (count) => uploadBomb(owner, bombs.idx, count)),
-    await measure(`${connections} connections × ${malformedPerConnection} malformed events`, malformedBurst),
+    await measure(
+      `${connections} connections from ${botnet.length} addresses × ${malformedPerConnection} malformed events`,
+      malformedBurst,
+    ),
     await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, count)),
     await measure(`${oversizedConnections} × 100 MiB websocket frames, unauthenticated`, inParallel(oversizedFrame)),
     await measure(`${oversizedConnections} × 100 MiB polling bodies, unauthenticated`, inParallel(oversizedPoll)),

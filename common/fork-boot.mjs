@@ -1,6 +1,7 @@
-// Child processes do not inherit tsx's loader when the parent registered it through its API: register it here,
-// then load the TypeScript module the parent named.
+// Child processes and worker threads do not inherit tsx's loader when the parent registered it through its API:
+// register it here, then load the TypeScript module the parent named (a thread's in its workerData).
+import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
 register();
-await import(process.argv[2]);
+await import(workerData?.module ?? process.argv[2]);

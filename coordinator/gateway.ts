@@ -6,6 +6,7 @@
  */
 import type { Server, Socket } from 'socket.io';
 import { createLogger } from '../common/log.js';
+import { Slices } from '../common/slices.js';
 import {
   type Ack,
   type ClientToServerEvents,
@@ -152,6 +153,8 @@ function allowFrames(socket: GatewaySocket, bytes: number): void {
 export function attachGateway(io: GatewayServer, context: GatewayContext): void {
   const { coordinator, directory, auth, rateLimiter, maxPayloadBytes } = context;
   const { malformedEvents } = rateLimiter.limits;
+  // Events from all connections take turns with the rest of the event loop's work (common/slices.ts).
+  const slices = new Slices();
 
   /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
   function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
@@ -164,7 +167,8 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         log.error('handler failed', { error: (error as Error).stack ?? String(error) });
       const body = toErrorBody(error);
       answer({ ok: false, error: body });
-      if (malformedCodes.has(body.code) && ++socket.data.malformed >= malformedEvents) {
+      // Once: the packets a dropped connection had already sent still arrive here.
+      if (malformedCodes.has(body.code) && ++socket.data.malformed >= malformedEvents && socket.connected) {
         log.warn('disconnected a client sending malformed events', { address: socket.data.address });
         socket.emit('zkfl:error', {
           code: 'RATE_LIMITED',
@@ -173,11 +177,13 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         socket.disconnect(true);
       }
     };
-    try {
-      void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
-    } catch (error) {
-      fail(error);
-    }
+    slices.run(() => {
+      try {
+        void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
+      } catch (error) {
+        fail(error);
+      }
+    });
   }
 
   io.use((socket, next) => {
@@ -206,7 +212,8 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
 
     socket.use((packet, next) => {
       rateLimiter.take('events', socket.id).then(
-        () => next(),
+        // Packets that were on their way when the connection was dropped are not served.
+        () => socket.connected && next(),
         (error: unknown) =>
           reply(packet.at(-1), socket, () => {
             throw error;

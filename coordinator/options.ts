@@ -129,6 +129,7 @@ export const limitsFileSchema = z.strictObject({
       eventsPerMinute: count,
       malformedEvents: count,
       connectionsPerIp: count,
+      httpConnectionsPerIp: count,
     })
     .partial()
     .optional(),

@@ -3,6 +3,8 @@
  * What costs the coordinator work or state — nonces, sign-ins, task creation and uploads, socket events — is
  * counted; over the limit a request gets RATE_LIMITED (HTTP 429 with Retry-After).
  */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ZkflError } from '../protocol/errors.js';
 
@@ -19,6 +21,11 @@ export interface RateLimits {
   malformedEvents: number;
   /** Open socket connections per IP address. @default 1000 */
   connectionsPerIp: number;
+  /**
+   * Open HTTP connections per IP address, not counting those upgraded to sockets: more are answered RATE_LIMITED
+   * before anything they send is read. @default 64
+   */
+  httpConnectionsPerIp: number;
 }
 
 export const defaultRateLimits: RateLimits = {
@@ -28,6 +35,7 @@ export const defaultRateLimits: RateLimits = {
   eventsPerMinute: 600,
   malformedEvents: 20,
   connectionsPerIp: 1000,
+  httpConnectionsPerIp: 64,
 };
 
 export class RateLimitedError extends ZkflError {
@@ -59,6 +67,40 @@ export class ConnectionsPerIp {
     if (left > 0) this.open.set(ip, left);
     else this.open.delete(ip);
   }
+}
+
+const tooManyConnections = (() => {
+  const body = JSON.stringify({ code: 'RATE_LIMITED', message: 'too many open connections from this address' });
+  return (
+    `HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nConnection: close\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+})();
+
+/**
+ * Holds each IP address to `httpConnectionsPerIp` open HTTP connections: one over it is answered RATE_LIMITED and
+ * closed before the server reads a byte of it, so a storm of requests from one address costs little more than
+ * accepting them. A connection upgraded to a socket leaves this count for `connectionsPerIp`'s.
+ */
+export function capHttpConnections(http: Server, limit: number): void {
+  const connections = new ConnectionsPerIp(limit);
+  const counted = new WeakSet<Socket>();
+  const release = (socket: Socket, ip: string): void => {
+    if (counted.delete(socket)) connections.closed(ip);
+  };
+  // Before the server's own listener, which starts reading the request.
+  http.prependListener('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    if (!connections.room(ip)) {
+      socket.pause();
+      socket.end(tooManyConnections, () => socket.destroy());
+      return;
+    }
+    connections.opened(ip);
+    counted.add(socket);
+    socket.once('close', () => release(socket, ip));
+  });
+  http.on('upgrade', (_request, socket: Socket) => release(socket, socket.remoteAddress ?? 'unknown'));
 }
 
 type Counted = 'nonces' | 'sign-ins' | 'creations' | 'events';

@@ -12,7 +12,7 @@ import { bundleDashboard, dashboardRouter, securityHeaders } from './dashboard.j
 import { attachGateway, type GatewayServer, preAuthFrameBytes, SocketDirectory } from './gateway.js';
 import { defaultTaskLimits } from './limits.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js';
-import { ConnectionsPerIp, defaultRateLimits, RateLimiter } from './rate-limits.js';
+import { capHttpConnections, ConnectionsPerIp, defaultRateLimits, RateLimiter } from './rate-limits.js';
 import { restRouter } from './rest.js';
 import { Authenticator } from './sign-in.js';
 import { Storage } from './storage.js';
@@ -40,6 +40,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
   const app = express();
   const http = createServer(app);
+  capHttpConnections(http, rateLimiter.limits.httpConnectionsPerIp);
   const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
   const io: GatewayServer = new Server(http, {
     // Before it signs in and joins a task, a connection may send small frames only: a larger one is dropped unread.
@@ -92,6 +93,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     close: async () => {
       await coordinator.close();
       await io.close();
+      await auth.close();
       redis?.disconnect();
     },
   };

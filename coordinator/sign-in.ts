@@ -3,22 +3,69 @@
  * coordinator issued and its configured public origins — never against what a request says it was sent to, which
  * its sender chooses (a phishing page relaying a holder's sign-in would set it) — and keeps model owners' sessions.
  */
-import { Turns } from '../common/turns.js';
+import type { Worker } from 'node:worker_threads';
 import { getAddress } from 'ethers';
-import { SiweMessage } from 'siwe';
+import { startThread } from '../common/thread.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { NonceView, SessionView } from '../protocol/rest.js';
 import { signInSchema, signInStatement } from '../protocol/sign-in.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import type { Redis } from 'ioredis';
+import type { CheckedSignIn, SignInCheck } from './sign-in-thread.js';
 import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
+
+type SignInFields = Extract<CheckedSignIn, { parsed: true }>['fields'];
+
+/**
+ * Parses sign-ins and recovers their signers in a worker thread (coordinator/sign-in-thread.ts), so a burst of them
+ * costs the event loop nothing but messages. At most `maxWaiting` wait at once: past that, RATE_LIMITED.
+ */
+export class SignInThread {
+  private thread?: Worker;
+  private readonly waiting = new Map<number, (answer: CheckedSignIn) => void>();
+  private nextId = 0;
+
+  constructor(private readonly maxWaiting = 1000) {}
+
+  check(message: string, signature: string): Promise<CheckedSignIn> {
+    if (this.waiting.size >= this.maxWaiting) {
+      throw new ZkflError('RATE_LIMITED', 'too many sign-ins being checked: try again in a second');
+    }
+    const id = this.nextId++;
+    const answer = new Promise<CheckedSignIn>((resolve) => this.waiting.set(id, resolve));
+    this.started().postMessage({ id, message, signature } satisfies SignInCheck);
+    return answer;
+  }
+
+  async close(): Promise<void> {
+    await this.thread?.terminate();
+  }
+
+  /** The thread, started on first use and again after it died (its waiting sign-ins are refused). */
+  private started(): Worker {
+    if (this.thread) return this.thread;
+    const thread = startThread(new URL('./sign-in-thread.ts', import.meta.url));
+    thread.unref();
+    thread.on('message', (answer: CheckedSignIn) => {
+      this.waiting.get(answer.id)?.(answer);
+      this.waiting.delete(answer.id);
+    });
+    thread.once('exit', () => {
+      this.thread = undefined;
+      for (const [id, resolve] of this.waiting) resolve({ id, parsed: false });
+      this.waiting.clear();
+    });
+    this.thread = thread;
+    return thread;
+  }
+}
 
 export class Authenticator {
   private readonly nonces: Tokens;
   private readonly sessions: Tokens;
   /** The origins (scheme, host, port) clients reach this coordinator at: a sign-in must name one. */
   private origins: URL[] = [];
-  private readonly turns = new Turns();
+  private readonly signIns = new SignInThread();
 
   /** `redis`: instances sharing it accept each other's nonces and sessions. */
   constructor(
@@ -48,33 +95,29 @@ export class Authenticator {
    * nobody used yet. Anything else is AUTH_FAILED.
    */
   async verify(input: unknown): Promise<string> {
-    let message: SiweMessage;
-    let signature: string;
-    // Parsing and recovering a signature take milliseconds each: a burst of sign-ins takes turns (common/turns.ts).
-    await this.turns.next();
+    let signIn: { message: string; signature: string };
     try {
-      const signIn = parseOrThrow(signInSchema, input, 'sign-in');
-      signature = signIn.signature;
-      message = new SiweMessage(signIn.message);
+      signIn = parseOrThrow(signInSchema, input, 'sign-in');
     } catch (error) {
-      const reason = error instanceof ZkflError ? error.message : 'not a Sign-In with Ethereum (EIP-4361) message';
-      throw new ZkflError('AUTH_FAILED', reason);
+      throw new ZkflError('AUTH_FAILED', (error as Error).message);
     }
-    this.checkNamesThisCoordinator(message);
-    if ((await this.nonces.take(message.nonce)) === undefined) {
+    const checked = await this.signIns.check(signIn.message, signIn.signature);
+    if (!checked.parsed) throw new ZkflError('AUTH_FAILED', 'not a Sign-In with Ethereum (EIP-4361) message');
+    this.checkNamesThisCoordinator(checked.fields);
+    // The nonce is used up even when the signature is bad: one try per nonce.
+    if ((await this.nonces.take(checked.fields.nonce)) === undefined) {
       throw new ZkflError('AUTH_FAILED', 'unknown, used or expired nonce: fetch a new one from GET /api/auth/nonce');
     }
-    await this.turns.next();
-    const { success, error } = await message.verify(
-      { signature, domain: message.domain, nonce: message.nonce },
-      { suppressExceptions: true },
-    );
-    if (!success) throw new ZkflError('AUTH_FAILED', `sign-in refused: ${error?.type ?? 'invalid signature'}`);
-    return getAddress(message.address);
+    if (!checked.valid) throw new ZkflError('AUTH_FAILED', `sign-in refused: ${checked.error ?? 'invalid signature'}`);
+    return getAddress(checked.fields.address);
+  }
+
+  async close(): Promise<void> {
+    await this.signIns.close();
   }
 
   /** Refuses a message made for another coordinator, another chain, or another purpose than signing in here. */
-  private checkNamesThisCoordinator(message: SiweMessage): void {
+  private checkNamesThisCoordinator(message: SignInFields): void {
     const origin = this.origins.find((candidate) => candidate.host === message.domain);
     const served = this.origins.map((candidate) => candidate.host).join(', ');
     if (!origin)

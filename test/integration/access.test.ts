@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import Database from 'better-sqlite3';
@@ -18,7 +20,9 @@ import type { ErrorBody } from '../../protocol/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
+import { io } from 'socket.io-client';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
+import { stopAfter } from '../helpers/cleanup.js';
 import { spawnCoordinator, spawnZkfl } from '../helpers/processes.js';
 import { runClients } from '../helpers/clients.js';
 import { eventually, getJson, getRounds } from '../helpers/rest.js';
@@ -81,14 +85,27 @@ describe('access: owners, paths, limits and rates', function () {
   }
 
   /** A POST from another loopback address (127.0.0.2 and up reach the coordinator as other clients would). */
-  function postFrom(ip: string, url: string, path: string, body: unknown): Promise<number> {
+  /** POSTs `body` as JSON from the loopback address `ip`; answers the status and the JSON body. */
+  function postFrom(
+    ip: string,
+    url: string,
+    path: string,
+    body: unknown,
+  ): Promise<{ status: number; body: ErrorBody }> {
     return new Promise((resolve, reject) => {
       const request = httpRequest(
         `${url}${path}`,
-        { method: 'POST', localAddress: ip, headers: { 'content-type': 'application/json' } },
+        // A connection of its own, closed after the answer: none is left open to count against `ip`.
+        { method: 'POST', localAddress: ip, agent: false, headers: { 'content-type': 'application/json' } },
         (response) => {
-          response.resume();
-          resolve(response.statusCode!);
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.once('end', () =>
+            resolve({
+              status: response.statusCode!,
+              body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as ErrorBody,
+            }),
+          );
         },
       );
       request.on('error', reject);
@@ -439,6 +456,46 @@ describe('access: owners, paths, limits and rates', function () {
       again.disconnect();
     });
 
+    it('answers RATE_LIMITED to HTTP connections past the limit per IP address before reading them', async () => {
+      const { url } = await coordinator({ rateLimits: { httpConnectionsPerIp: 2 } });
+      const { hostname, port } = new URL(url);
+      // The limited address is 127.0.0.5; the helpers' requests (nonces) come from 127.0.0.1.
+      const limited = '127.0.0.5';
+      const [signed, signedElsewhere] = await Promise.all(
+        [randomWallet(), randomWallet()].map((each) => signedIn(url, each)),
+      );
+      // A socket's connection leaves the HTTP count once upgraded: it takes neither of the two places.
+      // engine.io passes localAddress on to its websocket, though its types do not name it.
+      const options = { transports: ['websocket'], auth: await signedIn(url, randomWallet()), localAddress: limited };
+      const socket = io(url, options as Parameters<typeof io>[1]);
+      stopAfter('test', () => socket.disconnect());
+      await new Promise((resolve) => socket.once('connect', () => resolve(undefined)));
+      // Two connections that never finish their request hold the two places.
+      const held = await Promise.all(
+        [0, 1].map(async () => {
+          const raw = connectTcp({ port: Number(port), host: hostname, localAddress: limited });
+          stopAfter('test', () => raw.destroy());
+          await once(raw, 'connect');
+          raw.write('GET /api/tasks HTTP/1.1\r\nHost: x\r\n');
+          return raw;
+        }),
+      );
+      const refused = await postFrom(limited, url, '/api/auth/session', signed);
+      expect([refused.status, refused.body.code]).to.deep.equal([429, 'RATE_LIMITED']);
+      expect(held.map((raw) => [raw.bytesRead, raw.destroyed])).to.deep.equal([
+        [0, false],
+        [0, false],
+      ]);
+      expect((await postFrom('127.0.0.2', url, '/api/auth/session', signedElsewhere)).status).to.equal(201);
+      held[0]!.destroy();
+      // The refused sign-in was never read: its nonce is still good once a place is free.
+      const again = await eventually(
+        () => postFrom(limited, url, '/api/auth/session', signed).then((answer) => answer.status === 201 || undefined),
+        'a free place',
+      );
+      expect(again).to.equal(true);
+    });
+
     it('counts sign-ins per IP address and, across addresses, per signed-in address', async () => {
       const { url } = await coordinator({ rateLimits: { signInsPerMinute: 2 } });
       // One IP, three addresses: the third sign-in from the IP is refused.
@@ -449,7 +506,7 @@ describe('access: owners, paths, limits and rates', function () {
       const wallet = randomWallet();
       const statuses = [];
       for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
-        statuses.push(await postFrom(ip, url, '/api/auth/session', await signedIn(url, wallet)));
+        statuses.push((await postFrom(ip, url, '/api/auth/session', await signedIn(url, wallet))).status);
       }
       expect(statuses).to.deep.equal([201, 201, 429]);
     });
