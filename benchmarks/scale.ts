@@ -117,7 +117,12 @@ async function coordinatorFor(
   args: string[],
 ): Promise<{ child: ChildProcess; url: string }> {
   const limits = join(dir, 'limits.json');
-  const perIp = { noncesPerMinute: 10 * clients, signInsPerMinute: 10 * clients, connectionsPerIp: 2 * clients, httpConnectionsPerIp: 2 * clients };
+  const perIp = {
+    noncesPerMinute: 10 * clients,
+    signInsPerMinute: 10 * clients,
+    connectionsPerIp: 2 * clients,
+    httpConnectionsPerIp: 2 * clients,
+  };
   writeFileSync(limits, JSON.stringify({ rate: perIp }));
   return startCoordinatorProcess(join(dir, 'coordinator'), [
     '--limits',
