@@ -75,6 +75,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
     `  what is public   ${terms.updatesPublished ? 'YOUR UPDATES (their quantized values) are published in the audit bundle' : 'round records with commitments to updates, not the updates'}`,
     `  pay              ${pool}`,
     `                   split by contribution (Shapley value on the owner's evaluation data) after an equal base of ${rewards.baseShareBps / 100} %`,
+    ...(terms.weights.replicaDistance
+      ? [
+          `                   updates within ${terms.weights.replicaDistance} of one another (relative) count as one, their value split: copies under several keys earn what one does`,
+        ]
+      : []),
     `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
     `  terms hash       ${termsHash} (your consent signs it; stopping the client withdraws you from later rounds)`,
   ].join('\n');

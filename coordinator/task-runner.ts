@@ -20,6 +20,7 @@ import { lastOpening } from '../protocol/task-spec.js';
 import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
+import { groupedSum, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { evaluate } from '../ml/train.js';
@@ -38,6 +39,8 @@ import { assertTransition, decideClose, samplesNeeded } from './round-machine.js
 import type { Settlement } from './settlement.js';
 import { LeaseLost, type Storage } from './storage.js';
 import { type CheckContext, type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
+
+type RoundUpdate = WeightedUpdate & { address: string };
 
 /** How the runner reaches clients; implemented by the socket gateway. */
 export interface ClientDirectory {
@@ -571,8 +574,11 @@ export class TaskRunner {
     }
     // Every update accepted before the phase changed is stored; any later one is refused (see accept).
     await this.writes;
-    const scoring = await this.score(round);
-    const meanDelta = round.sum.mean();
+    const updates = await this.roundUpdates(round);
+    const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
+    const scoring = await this.score(round, updates, groups);
+    // Each group of replicas counts once (ml/replicas.ts); with none, this is the running sum's mean.
+    const meanDelta = groupedSum(updates, groups, task.zk.chunkSize, round.global.length).mean();
     const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
     setFlatWeights(model, next);
     const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
@@ -619,23 +625,30 @@ export class TaskRunner {
     await this.start();
   }
 
-  /**
-   * Scores the round's accepted updates on the scoring set (ml/scoring.ts) and splits its pool by the task's reward
-   * rule; both are stored with each update before the round's record is signed.
-   */
-  private async score(round: ActiveRound): Promise<RoundRecord['scoring']> {
-    const { task, storage, model, evaluationSet } = this.ctx;
-    const { rewards, seed } = task.spec;
-    const updates = await storage.storedUpdates(task.id, round.number);
-    const values = updates.map((update) => ({
+  /** The round's accepted updates as stored, in the order they were accepted, with their weights. */
+  private async roundUpdates(round: ActiveRound): Promise<RoundUpdate[]> {
+    const { task, storage } = this.ctx;
+    const stored = await storage.storedUpdates(task.id, round.number);
+    return stored.map((update) => ({
+      address: update.address,
       fractionBits: update.fractionBits,
       weight: updateWeight(task.spec.aggregation, update.numSamples),
       q: decodeValues(update.q, task.numParams, task.zk.valueBits)!,
     }));
+  }
+
+  /**
+   * Scores the round's accepted updates on the scoring set (ml/scoring.ts) and splits its pool by the task's reward
+   * rule; both are stored with each update before the round's record is signed.
+   */
+  private async score(round: ActiveRound, updates: RoundUpdate[], groups: number[][]): Promise<RoundRecord['scoring']> {
+    const { task, storage, model, evaluationSet } = this.ctx;
+    const { rewards, seed } = task.spec;
     const scored = await scoreRound({
       model,
       global: round.global,
-      updates: values,
+      updates,
+      groups,
       chunkSize: task.zk.chunkSize,
       scoringSet: head(evaluationSet, rewards.scoringExamples),
       inputShape: task.spec.inputShape,

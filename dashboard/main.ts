@@ -253,6 +253,9 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
+          (terms.weights.replicaDistance
+            ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
+            : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
       ...(rewards.deadline === null

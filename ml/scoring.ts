@@ -8,8 +8,14 @@
  * the empty coalition is w_r itself, the whole round the real aggregate. Normalising by the whole round rather than
  * by S is what keeps a free rider from scoring: an update that does nothing (zero, or noise that helps no one) adds
  * nothing to any coalition, where averaging it into S's mean would shrink a harmful member's term and look like
- * help. A participant's Shapley value is its average marginal gain
- * over the orders in which the coalition could form. Values add up to v(all) − v(∅), the round's improvement.
+ * help. A participant's Shapley value is its average marginal gain over the orders in which the coalition could
+ * form. Values add up to v(all) − v(∅), the round's improvement.
+ *
+ * The players are the round's groups of replicas (ml/replicas.ts), not its keys: copies of an update sent under
+ * several keys are one player, whose value its members split equally. Shapley alone splits a game's worth per
+ * player, so a holder who copied its update under k keys would take about k shares (Han et al., "Replication
+ * Robust Payoff Allocation in Submodular Cooperative Games", IEEE TAI 2022); as one player, the copies earn
+ * together what one earns alone, and every other player's value is what it would be without them.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
  * "GTG-Shapley: Efficient and Accurate Participant Contribution Evaluation in Federated Learning", ACM TIST 2022):
@@ -23,7 +29,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
-import { RunningSum } from './aggregation.js';
+import { groupedSum, type WeightedUpdate } from './replicas.js';
 import type { Dataset } from './dataset.js';
 import { evaluate } from './train.js';
 import { setFlatWeights } from './weights.js';
@@ -143,12 +149,7 @@ export async function shapleyScores(
 }
 
 /** One accepted update as the round's scoring takes it. */
-export interface ScoredUpdate {
-  q: ArrayLike<number>;
-  fractionBits: readonly number[];
-  /** What it weighs in a coalition's mean (protocol/weights-rule.ts). */
-  weight: number;
-}
+export type ScoredUpdate = WeightedUpdate;
 
 export interface RoundScoringInput {
   /** The task's model; its weights are overwritten. */
@@ -157,6 +158,8 @@ export interface RoundScoringInput {
   global: Float32Array;
   /** The round's accepted updates, in the order they were accepted. */
   updates: readonly ScoredUpdate[];
+  /** The round's players: groups of replicas (ml/replicas.ts); each update alone when absent. */
+  groups?: readonly number[][];
   chunkSize: number;
   /** The first `rewards.scoringExamples` of the owner's evaluation set. */
   scoringSet: Dataset;
@@ -166,24 +169,31 @@ export interface RoundScoringInput {
 }
 
 /**
- * Scores a round's updates (the module comment's game): the worth of a coalition is minus the scoring-set loss of
- * w_r + (Σ n_k·Δ_k / Σ n_k) over its members — one FedAvg step of theirs alone. The coordinator runs this when a
- * round closes; `zkfl verify` runs it again on a public-audit bundle.
+ * Scores a round's updates (the module comment's game), each group of replicas one player whose value its members
+ * split equally: the worth of a coalition is minus the scoring-set loss of w_r + (Σ n_g·Δ_g / Σ_{all g} n_g) over
+ * its groups — one FedAvg step of theirs alone, the round's real aggregate for them all. The coordinator runs this
+ * when a round closes; `zkfl verify` runs it again on a public-audit bundle.
  */
 export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound & { seconds: number }> {
   const started = performance.now();
   const { model, global, updates, chunkSize, scoringSet, inputShape, classes } = input;
-  const roundWeight = updates.reduce((total, update) => total + update.weight, 0);
-  const worth = async (members: number[]): Promise<number> => {
-    let weights = global;
-    if (members.length > 0) {
-      const sum = RunningSum.empty(global.length);
-      for (const k of members) sum.add(updates[k]!.q, updates[k]!.weight, updates[k]!.fractionBits, chunkSize);
-      weights = global.map((w, i) => w + sum.sum[i]! / roundWeight);
-    }
-    setFlatWeights(model, weights);
+  const groups = input.groups ?? updates.map((_, k) => [k]);
+  const roundWeight = groupedSum(updates, groups, chunkSize, global.length).totalWeight;
+  const worth = async (players: number[]): Promise<number> => {
+    const { sum } = groupedSum(
+      updates,
+      players.map((g) => groups[g]!),
+      chunkSize,
+      global.length,
+    );
+    setFlatWeights(
+      model,
+      global.map((w, i) => w + sum[i]! / roundWeight),
+    );
     return -(await evaluate(model, scoringSet, inputShape, classes)).loss;
   };
-  const scored = await shapleyScores(updates.length, worth, input.options);
-  return { ...scored, seconds: (performance.now() - started) / 1000 };
+  const scored = await shapleyScores(groups.length, worth, input.options);
+  const scores = new Array<number>(updates.length).fill(0);
+  groups.forEach((members, g) => members.forEach((k) => (scores[k] = scored.scores[g]! / members.length)));
+  return { ...scored, scores, seconds: (performance.now() - started) / 1000 };
 }

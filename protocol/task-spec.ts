@@ -66,6 +66,13 @@ export const aggregationSchema = z.strictObject({
    * this rule weighed by the declared count. @default 'equal'
    */
   weights: z.enum(['equal', 'samples']).default('equal'),
+  /**
+   * Updates within this distance of one another, relative to the larger's norm (‖Δ_i − Δ_j‖ ≤ d·max(‖Δ_i‖, ‖Δ_j‖)),
+   * are replicas: one contribution under several keys, counted once in the aggregate and scored as one player whose
+   * value they split equally (ml/replicas.ts). 0 counts every update alone, as tasks created before this rule did.
+   * @default 0.25
+   */
+  replicaDistance: z.number().min(0).max(1).default(0.25),
   /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
   samplesCap: z
     .number()

@@ -27,7 +27,12 @@ export interface TaskTerms {
   /** What the client's machine runs each round it is sampled for. */
   training: TaskView['spec']['training'];
   /** What each accepted update weighs in the aggregate (protocol/weights-rule.ts). */
-  weights: { rule: 'equal' | 'samples'; samplesCap: number | null };
+  weights: {
+    rule: 'equal' | 'samples';
+    samplesCap: number | null;
+    /** Updates this close to one another count once, their value split (ml/replicas.ts); absent: each alone. */
+    replicaDistance?: number;
+  };
   roundDeadlineSeconds: number;
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
   sent: { clipNorm: number; valueBits: number; proofs: boolean };
@@ -61,7 +66,12 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
     model: { spec: spec.model, parameters: task.numParams, inputShape: spec.inputShape, classes: spec.classes },
     rounds: spec.rounds,
     training: spec.training,
-    weights: { rule: spec.aggregation.weights ?? 'samples', samplesCap: spec.aggregation.samplesCap ?? null },
+    weights: {
+      rule: spec.aggregation.weights ?? 'samples',
+      samplesCap: spec.aggregation.samplesCap ?? null,
+      // Absent from the terms of tasks from before the rule, so that their hash, which consents signed, holds.
+      ...(spec.aggregation.replicaDistance === undefined ? {} : { replicaDistance: spec.aggregation.replicaDistance }),
+    },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },
     updatesPublished: spec.publicAudit,

@@ -9,7 +9,8 @@ import { decodeValues } from '../circuits/codec.js';
 import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { alignedBuffer } from '../common/bytes.js';
-import { createStrategy, initialStrategyState, RunningSum } from '../ml/aggregation.js';
+import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
+import { groupedSum, replicaGroups } from '../ml/replicas.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
@@ -36,11 +37,10 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
     for (const { record } of bundle.rounds) {
       const updates = await recomputeRound(bundle, record, params, problem);
       if (!updates) return;
-      if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, problem);
+      const groups = replicaGroups(updates, params.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
+      if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, groups, problem);
       if (updates.length === 0) continue;
-      const sum = RunningSum.empty(global.length);
-      for (const update of updates) sum.add(update.q, update.weight, update.fractionBits, params.chunkSize);
-      global = strategy.apply(global, sum.mean(), state);
+      global = strategy.apply(global, groupedSum(updates, groups, params.chunkSize, global.length).mean(), state);
       if (hashWeights(global) !== record.modelHashAfter) {
         problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
         return;
@@ -96,6 +96,7 @@ async function recomputeScores(
   model: tf.LayersModel,
   global: Float32Array,
   updates: ScoredUpdate[],
+  groups: number[][],
   problem: ReportProblem,
 ): Promise<void> {
   const { task } = bundle;
@@ -110,6 +111,7 @@ async function recomputeScores(
     scoringSet: { features, labels, count: labels.length, exampleShape: set.exampleShape },
     inputShape: task.spec.inputShape,
     classes: task.spec.classes,
+    groups,
     options: {
       ...defaultScoringOptions,
       maxEvaluations: task.spec.rewards.scoringBudget,

@@ -44,6 +44,7 @@ export async function simulateFedAvg(options: SimulationOptions): Promise<Simula
     beta2: 0.99,
     epsilon: 1e-3,
     weights: 'samples',
+    replicaDistance: 0,
   });
   let global = getFlatWeights(model);
   const results = [];

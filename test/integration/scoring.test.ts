@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
-import { provenUpdate } from '../helpers/contribution.js';
+import { Wallet } from 'ethers';
+import { provenUpdate, trainedUpdate } from '../helpers/contribution.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
@@ -66,6 +67,71 @@ describe('contribution scores decide the pay', function () {
     // The round paid out no more than its pool.
     const paid = round!.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
     expect(paid <= pool, `paid ${paid} of ${pool}`).to.equal(true);
+  });
+
+  /**
+   * Round 1 of a task (seed 5) with two honest holders (real clients on `shards[0..1]`, keys `honestKeys`) and one
+   * holder that trains on `shards[2]` as the client does and sends that update, proven, under each of `wallets`.
+   * Answers each address's amount.
+   */
+  async function copiedRound(shards: string[], honestKeys: string[], wallets: Wallet[]): Promise<Map<string, bigint>> {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        clientsPerRound: { min: 2 + wallets.length, target: 2 + wallets.length },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(10n ** 18n) },
+        seed: 5,
+      }),
+    );
+    const sockets = await Promise.all(wallets.map((wallet) => connect(coordinator.url, wallet)));
+    const started = sockets.map((socket) => next<RoundStartPayload>(socket, 'round:start'));
+    for (const [i, socket] of sockets.entries()) {
+      expect(await joinWithConsent(socket, coordinator.url, wallets[i]!, task.id)).to.include({ ok: true });
+    }
+    const honest = Promise.all(runClients(coordinator.url, task.id, shards.slice(0, 2), honestKeys));
+    const { modelHash } = (await Promise.all(started))[0]!;
+    const update = await trainedUpdate(
+      task,
+      await getWeights(coordinator.url, task.id, 0),
+      shards[2]!,
+      wallets[0]!.address,
+    );
+    const ended = next<RoundEndPayload>(sockets[0]!, 'round:end');
+    for (const [i, socket] of sockets.entries()) {
+      const statement = { taskId: task.id, round: 1, address: wallets[i]!.address, modelHash };
+      const sent = await provenUpdate(task, statement, update.q, undefined, update.fractionBits);
+      expect(await request(socket, 'update', sent)).to.include({ ok: true });
+    }
+    await honest;
+    await ended;
+    for (const socket of sockets) socket.disconnect();
+    const [round] = await getRounds(coordinator.url, task.id);
+    return new Map(round!.participants.map((p) => [p.address, BigInt(p.amount!)]));
+  }
+
+  it('pays an update copied under three keys together what it earns under one, and the honest holders the same', async () => {
+    const shards = writeShards(join(dir, 'copies'), [400, 400, 400]);
+    const honestKeys = [0, 1].map((i) => join(dir, `copies-honest-${i}.json`));
+    const attacker = [0, 1, 2].map(() => randomWallet());
+    const alone = await copiedRound(shards, honestKeys, attacker.slice(0, 1));
+    const copied = await copiedRound(shards, honestKeys, attacker);
+    const honestAddresses = [...alone.keys()].filter((address) => address !== attacker[0]!.address);
+    expect(honestAddresses).to.have.length(2);
+    const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 9n <= b;
+    for (const address of honestAddresses) {
+      expect(
+        close(copied.get(address)!, alone.get(address)!),
+        `${address}: ${copied.get(address)} vs ${alone.get(address)}`,
+      ).to.equal(true);
+    }
+    const together = attacker.reduce((sum, wallet) => sum + copied.get(wallet.address)!, 0n);
+    expect(alone.get(attacker[0]!.address)! > 0n).to.equal(true);
+    expect(
+      close(together, alone.get(attacker[0]!.address)!),
+      `copies ${together}, alone ${alone.get(attacker[0]!.address)}`,
+    ).to.equal(true);
   });
 
   /**

@@ -1,0 +1,335 @@
+/**
+ * `npm run bench:economics`: what attacks on the pay earn, with the scoring, reward rule and aggregation the
+ * coordinator runs (ml/scoring.ts, protocol/reward-rule.ts, protocol/weights-rule.ts) on real local training of the
+ * demo's CNN on Fashion-MNIST shards. Proofs are left out: they make an update well-formed, and every update here
+ * is (clipped and quantized as the client does). Seeded: the same run gives the same table. Writes
+ * results/economics.md.
+ *
+ * Four holders; the attacker is holder 4 (its own shard), the others are honest. Each scenario runs the same rounds
+ * from the same initial model and compares every key's pay with the honest baseline (holder 4 on one key):
+ * - copies: holder 4's update sent unchanged under k keys;
+ * - near-copies: the update plus small independent noise per key, or holder 4's data trained under k keys;
+ * - decorrelated copies: noise as large as the update (what the replica rule does not catch, and what it costs);
+ * - a declared sample count of 2^20;
+ * - free riders beside the four holders (a zero update, a replay of the last global step, noise at the norm
+ *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes.
+ */
+import { writeFileSync } from 'node:fs';
+import { Wallet } from 'ethers';
+import { circuitFor } from '../circuits/params.js';
+import { dequantize, quantizationFor, quantizeUpdate } from '../circuits/codec.js';
+import { Random } from '../common/random.js';
+import { defaultFashionMnistDir, fashionMnist } from '../demo/fashion-mnist.js';
+import { demoTask } from '../demo/demo.js';
+import { initBackend } from '../ml/backend.js';
+import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
+import { buildModel } from '../ml/models.js';
+import { dirichletPartition } from '../ml/partition.js';
+import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
+import { groupedSum, replicaGroups } from '../ml/replicas.js';
+import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
+import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
+import { rewardAmounts } from '../protocol/reward-rule.js';
+import { parseTaskSpec } from '../protocol/task-spec.js';
+import { updateWeight } from '../protocol/weights-rule.js';
+import { machine } from './lib/machine.js';
+
+const rounds = 3;
+const holders = 4;
+const examplesPerHolder = 1000;
+const seed = 7;
+const spec = parseTaskSpec(demoTask({ clients: holders, rounds, seed }, { path: 't10k' }));
+const pool = BigInt(spec.rewards.perRound);
+
+/** One key's update in a round: its quantized values and the sample count it declares. */
+interface Sent {
+  key: string;
+  q: Int32Array;
+  fractionBits: number[];
+  declared: number;
+}
+
+/** What a scenario's attacker sends in a round, given what holder 4 would send alone and the round's context. */
+type Attack = (own: Sent, round: RoundContext) => Sent[] | Promise<Sent[]>;
+
+interface RoundContext {
+  number: number;
+  /** Holder 4's shard. */
+  data: Dataset;
+  global: Float32Array;
+  /** The last round's global step (w_r − w_{r−1}), zero in round 1. */
+  lastStep: Float32Array;
+  random: Random;
+}
+
+interface Scenario {
+  name: string;
+  /** The holders' shards: label-skewed (Dirichlet 0.5), or IID with holder 3 seeing two classes only. */
+  data: 'skewed' | 'iid-one-skewed';
+  attack?: Attack;
+  /** The replica rule's distance (the spec's default unless set). */
+  replicaDistance?: number;
+}
+
+interface Outcome {
+  scenario: Scenario;
+  /** Pay per key over all rounds. */
+  paid: Map<string, bigint>;
+  accuracy: number;
+  scoringSeconds: number;
+  /** Replica groups the scoring formed, over all rounds. */
+  grouped: number;
+  /** Relative distances (ml/scoring.ts replicaGroups): the closest two holders' updates, the farthest two of holder 4's keys. */
+  closestHolders: number;
+  farthestCopies: number;
+}
+
+/** ‖a − b‖ / max(‖a‖, ‖b‖): the distance the replica rule compares with its threshold. */
+function relativeDistance(a: Float32Array, b: Float32Array): number {
+  const norm = (v: Float32Array): number => Math.sqrt(v.reduce((sum, value) => sum + value * value, 0));
+  return norm(a.map((value, i) => value - b[i]!)) / Math.max(norm(a), norm(b));
+}
+
+await initBackend();
+const { train, test } = fashionMnist(process.env.ZKFL_FASHION_MNIST ?? defaultFashionMnistDir);
+const trainSet = loadDataset(train);
+const testSet = loadDataset(test);
+const scoringSet = head(testSet, spec.rewards.scoringExamples);
+const accuracySet = subset(
+  testSet,
+  Array.from({ length: 2000 }, (_, i) => 5000 + i),
+);
+const model = await buildModel(spec.model, spec.inputShape, spec.classes, spec.seed);
+const initial = getFlatWeights(model);
+const numParams = initial.length;
+const params = circuitFor('default', spec.quantization.bits, numParams);
+const quantization = quantizationFor(numParams, spec.clipNorm, params, spec.quantization.rounding)!;
+const keys = Array.from({ length: 12 }, (_, i) => new Wallet(`0x${(i + 1).toString(16).padStart(64, '0')}`).address);
+const holderKeys = keys.slice(0, holders);
+const attackerKey = holderKeys[holders - 1]!;
+const extraKeys = keys.slice(holders);
+
+/** Shards of `examplesPerHolder` examples per holder. */
+function shards(kind: Scenario['data']): Dataset[] {
+  const pool = Array.from({ length: holders * examplesPerHolder }, (_, i) => i);
+  const labels = pool.map((i) => trainSet.labels[i]!);
+  if (kind === 'skewed') {
+    return dirichletPartition(labels, { clients: holders, alpha: 0.5, seed }).map((shard) =>
+      subset(
+        trainSet,
+        shard.map((i) => pool[i]!),
+      ),
+    );
+  }
+  const twoClasses = trainSet.labels
+    .map((label, i) => (label <= 1 ? i : -1))
+    .filter((i) => i >= holders * examplesPerHolder)
+    .slice(0, examplesPerHolder);
+  return Array.from({ length: holders }, (_, h) =>
+    subset(trainSet, h === 2 ? twoClasses : pool.slice(h * examplesPerHolder, (h + 1) * examplesPerHolder)),
+  );
+}
+
+/** What `key` sends after training on `data` from `global` in `round`, clipped and quantized as the client does. */
+async function honestUpdate(key: string, data: Dataset, global: Float32Array, round: number): Promise<Sent> {
+  setFlatWeights(model, global);
+  await trainLocal(model, data, spec.training, {
+    inputShape: spec.inputShape,
+    classes: spec.classes,
+    seed: trainingSeed(key, round),
+  });
+  const trained = getFlatWeights(model);
+  return quantized(
+    key,
+    trained.map((w, i) => w - global[i]!),
+    round,
+    data.count,
+  );
+}
+
+function quantized(key: string, delta: Float32Array, round: number, declared: number): Sent {
+  const random = new Random(trainingSeed(key, round) ^ 0x5eed);
+  const { q, fractionBits } = quantizeUpdate(delta, quantization, params, () => random.next());
+  return { key, q: q.subarray(0, numParams), fractionBits, declared };
+}
+
+const asDelta = (sent: Sent): Float32Array =>
+  Float32Array.from(dequantize(sent.q, sent.fractionBits, params.chunkSize));
+
+/** `delta` plus independent Gaussian noise whose norm is `relative` times the delta's. */
+function noisy(delta: Float32Array, relative: number, random: Random): Float32Array {
+  const norm = Math.sqrt(delta.reduce((sum, value) => sum + value * value, 0));
+  const sigma = (relative * norm) / Math.sqrt(delta.length);
+  return delta.map((value) => value + sigma * random.normal());
+}
+
+async function run(scenario: Scenario): Promise<Outcome> {
+  const data = shards(scenario.data);
+  const replicaDistance = scenario.replicaDistance ?? spec.aggregation.replicaDistance;
+  const random = new Random(seed);
+  const paid = new Map<string, bigint>();
+  let global = initial;
+  let lastStep = new Float32Array(numParams);
+  let scoringSeconds = 0;
+  let grouped = 0;
+  let closestHolders = Infinity;
+  let farthestCopies = 0;
+  for (let round = 1; round <= rounds; round++) {
+    const sent: Sent[] = [];
+    for (let h = 0; h < holders; h++) {
+      const own = await honestUpdate(holderKeys[h]!, data[h]!, global, round);
+      const context = { number: round, data: data[h]!, global, lastStep, random };
+      sent.push(...(h === holders - 1 && scenario.attack ? await scenario.attack(own, context) : [own]));
+    }
+    const isAttackers = (key: string): boolean =>
+      key === attackerKey || (extraKeys.includes(key) && !scenario.name.startsWith('free'));
+    const deltas = sent.map(asDelta);
+    sent.forEach((a, i) =>
+      sent.slice(i + 1).forEach((b, j) => {
+        const distance = relativeDistance(deltas[i]!, deltas[i + 1 + j]!);
+        if (isAttackers(a.key) && isAttackers(b.key)) farthestCopies = Math.max(farthestCopies, distance);
+        else if (holderKeys.includes(a.key) && holderKeys.includes(b.key))
+          closestHolders = Math.min(closestHolders, distance);
+      }),
+    );
+    const updates = sent.map((update) => ({
+      q: update.q,
+      fractionBits: update.fractionBits,
+      weight: updateWeight(spec.aggregation, update.declared),
+    }));
+    const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
+    const scored = await scoreRound({
+      model,
+      global,
+      updates,
+      groups,
+      chunkSize: params.chunkSize,
+      scoringSet,
+      inputShape: spec.inputShape,
+      classes: spec.classes,
+      options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
+    });
+    scoringSeconds += scored.seconds;
+    grouped += groups.filter((members) => members.length > 1).length;
+    rewardAmounts(scored.scores, pool, spec.rewards).forEach((amount, k) =>
+      paid.set(sent[k]!.key, (paid.get(sent[k]!.key) ?? 0n) + amount),
+    );
+    // FedAvg over the round's groups of replicas, each counted once, as the coordinator aggregates.
+    const step = Float32Array.from(groupedSum(updates, groups, params.chunkSize, numParams).mean());
+    global = global.map((w, i) => w + step[i]!);
+    lastStep = step;
+  }
+  setFlatWeights(model, global);
+  const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
+  process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
+  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, closestHolders, farthestCopies };
+}
+
+const copies =
+  (k: number): Attack =>
+  (own) =>
+    extraKeys.slice(0, k - 1).reduce((all, key) => [...all, { ...own, key }], [own]);
+
+const nearCopies =
+  (k: number, relative: number): Attack =>
+  (own, round) =>
+    [attackerKey, ...extraKeys.slice(0, k - 1)].map((key) =>
+      quantized(key, noisy(asDelta(own), relative, round.random), round.number, own.declared),
+    );
+
+/** Holder 4's data trained under k keys: each key shuffles and rounds with its own seed. */
+const sameDataUnder =
+  (k: number): Attack =>
+  async (own, round) => [
+    own,
+    ...(await Promise.all(
+      extraKeys.slice(0, k - 1).map((key) => honestUpdate(key, round.data, round.global, round.number)),
+    )),
+  ];
+
+/** A free rider beside holder 4, declaring 2^20 samples: a zero update, the last global step, or noise at the bound. */
+const freeRider =
+  (kind: 'zero' | 'replay' | 'noise'): Attack =>
+  (own, round) => {
+    const noise = (): Float32Array => {
+      const values = Float32Array.from({ length: numParams }, () => round.random.normal());
+      const norm = Math.sqrt(values.reduce((sum, value) => sum + value * value, 0));
+      return values.map((value) => (value * spec.clipNorm) / norm);
+    };
+    const delta = kind === 'zero' ? new Float32Array(numParams) : kind === 'replay' ? round.lastStep : noise();
+    return [own, quantized(extraKeys[0]!, delta, round.number, 2 ** 20)];
+  };
+
+/** The copy attacks, under each way the holders' data can be split. */
+const copyAttacks = (data: Scenario['data']): Scenario[] => [
+  ...[2, 3, 5].map((k): Scenario => ({ name: `copies under ${k} keys`, data, attack: copies(k) })),
+  { name: 'copies under 3 keys, no replica rule', data, attack: copies(3), replicaDistance: 0 },
+  { name: 'near-copies: +5 % noise under 3 keys', data, attack: nearCopies(3, 0.05) },
+  { name: 'near-copies: +10 % noise under 3 keys', data, attack: nearCopies(3, 0.1) },
+  { name: 'near-copies: same data under 3 keys', data, attack: sameDataUnder(3) },
+  { name: 'decorrelated copies: +100 % noise under 3 keys', data, attack: nearCopies(3, 1) },
+  { name: 'declares 2^20 samples', data, attack: (own) => [{ ...own, declared: 2 ** 20 }] },
+  ...(['zero', 'replay', 'noise'] as const).map((kind): Scenario => ({
+    name: `free rider (${kind})`,
+    data,
+    attack: freeRider(kind),
+  })),
+];
+
+const scenarios: Scenario[] = [
+  { name: 'baseline: holder 4 on one key', data: 'skewed' },
+  ...copyAttacks('skewed'),
+  { name: 'baseline: holder 4 on one key', data: 'iid-one-skewed' },
+  ...copyAttacks('iid-one-skewed'),
+];
+
+const dataNames: Record<Scenario['data'], string> = {
+  skewed: 'label-skewed (Dirichlet 0.5)',
+  'iid-one-skewed': 'IID, holder 3 two classes',
+};
+
+/** The median of `amounts` (the mean of the middle two of an even count). */
+function median(amounts: bigint[]): bigint {
+  const sorted = [...amounts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2n;
+}
+
+const percent = (part: bigint, whole: bigint): string =>
+  whole === 0n ? 'n/a' : `${((Number(part) / Number(whole)) * 100).toFixed(1)} %`;
+
+function row(outcome: Outcome, baseline: Outcome): string {
+  const attackerKeys = [attackerKey, ...extraKeys];
+  const attacker = [...outcome.paid].filter(
+    ([key]) => attackerKeys.includes(key) && (key !== extraKeys[0] || !outcome.scenario.name.startsWith('free')),
+  );
+  const attackerPaid = attacker.reduce((sum, [, amount]) => sum + amount, 0n);
+  const honest = holderKeys.slice(0, holders - 1);
+  // Against the median honest baseline pay: a holder whose data does harm is paid 0 in the baseline.
+  const baselineMedian = median(honest.map((key) => baseline.paid.get(key)!));
+  const honestChange = Math.max(
+    ...honest.map((key) => Math.abs(Number(outcome.paid.get(key)! - baseline.paid.get(key)!)) / Number(baselineMedian)),
+  );
+  const freeRider = outcome.scenario.name.startsWith('free')
+    ? percent(outcome.paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => outcome.paid.get(key)!)))
+    : '';
+  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} |`;
+}
+
+const outcomes: Outcome[] = [];
+for (const scenario of scenarios) outcomes.push(await run(scenario));
+const baselineOf = (data: Scenario['data']): Outcome =>
+  outcomes.find((o) => o.scenario.data === data && o.scenario.name.startsWith('baseline'))!;
+const table = [
+  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | closest two holders | farthest two attacker keys |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario.data))),
+].join('\n');
+const text =
+  `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
+  `(${numParams} parameters), ${rounds} rounds, the spec's defaults (equal weights, replica distance ` +
+  `${spec.aggregation.replicaDistance}, scoring on ${spec.rewards.scoringExamples} examples); accuracy on 2,000 other ` +
+  `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
+  `holders, holder 4 on one key).\n\n${table}\n`;
+writeFileSync(new URL('./results/economics.md', import.meta.url), text);
+process.stdout.write(text);

@@ -1,0 +1,69 @@
+/**
+ * Replicas: updates so close to one another that they are one contribution sent under several keys — copies, or
+ * copies with a little noise. A round counts each group of replicas once, in its aggregate and in its scoring
+ * (ml/scoring.ts): the group's term is its members' mean weighted update, and its value is split equally among
+ * them. Copies of an update under many keys then move the model and earn, together, what one of them would alone.
+ *
+ * Two updates are replicas when ‖Δ_i − Δ_j‖ ≤ d·max(‖Δ_i‖, ‖Δ_j‖), d the task's `aggregation.replicaDistance`.
+ * Groups are formed by complete linkage: updates taken in the order they were accepted, each joins the first group
+ * of which it is a replica of every member, else starts its own, so that a chain of near-copies cannot join two
+ * distinct updates. Distances are between the dequantized values (q·2^−f per chunk), as everyone recomputing the
+ * round sees them.
+ */
+import { RunningSum } from './aggregation.js';
+
+export interface WeightedUpdate {
+  q: ArrayLike<number>;
+  fractionBits: readonly number[];
+  /** What it weighs in the aggregate (protocol/weights-rule.ts). */
+  weight: number;
+}
+
+/** ‖a − b‖ (‖a‖ without `b`) of two quantized updates, chunk k at scale 2^−fractionBits[k]. */
+function distance(a: WeightedUpdate, b: WeightedUpdate | undefined, chunkSize: number): number {
+  let squared = 0;
+  for (let i = 0; i < a.q.length; i++) {
+    const chunk = Math.floor(i / chunkSize);
+    const difference = a.q[i]! * 2 ** -a.fractionBits[chunk]! - (b ? b.q[i]! * 2 ** -b.fractionBits[chunk]! : 0);
+    squared += difference * difference;
+  }
+  return Math.sqrt(squared);
+}
+
+/** The round's groups of replicas (module comment), as indices in input order; every update alone when d is 0. */
+export function replicaGroups(updates: readonly WeightedUpdate[], chunkSize: number, d: number): number[][] {
+  if (!(d > 0)) return updates.map((_, k) => [k]);
+  const norms = updates.map((update) => distance(update, undefined, chunkSize));
+  const replicas = (i: number, j: number): boolean => {
+    const bound = d * Math.max(norms[i]!, norms[j]!);
+    // Norms further apart than the bound cannot be within it (triangle inequality): no need to compare values.
+    return Math.abs(norms[i]! - norms[j]!) <= bound && distance(updates[i]!, updates[j], chunkSize) <= bound;
+  };
+  const groups: number[][] = [];
+  updates.forEach((_, k) => {
+    const group = groups.find((members) => members.every((member) => replicas(member, k)));
+    if (group) group.push(k);
+    else groups.push([k]);
+  });
+  return groups;
+}
+
+/**
+ * Σ n_k·Δ_k / |group of k| over the members of `groups`, with that weight: the running sum whose mean is the
+ * aggregate of those groups, each counted once. With every update alone it is the plain FedAvg sum.
+ */
+export function groupedSum(
+  updates: readonly WeightedUpdate[],
+  groups: readonly number[][],
+  chunkSize: number,
+  size: number,
+): RunningSum {
+  const sum = RunningSum.empty(size);
+  for (const members of groups) {
+    for (const k of members) {
+      const { q, weight, fractionBits } = updates[k]!;
+      sum.add(q, weight / members.length, fractionBits, chunkSize);
+    }
+  }
+  return sum;
+}

@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { Random } from '../../common/random.js';
+import { RunningSum } from '../../ml/aggregation.js';
+import { initBackend } from '../../ml/backend.js';
+import type { Dataset } from '../../ml/dataset.js';
+import { buildModel } from '../../ml/models.js';
+import { groupedSum, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
+import { trainLocal } from '../../ml/train.js';
+import { getFlatWeights } from '../../ml/weights.js';
+import { trainingSchema } from '../../protocol/task-spec.js';
+
+const chunkSize = 8;
+
+/** An update of `values` (quantized at scale 2^−4 in every chunk), weighing 1. */
+const update = (values: number[]): WeightedUpdate => ({
+  q: Int32Array.from(values),
+  fractionBits: Array<number>(Math.ceil(values.length / chunkSize)).fill(4),
+  weight: 1,
+});
+
+/** `length` values drawn from `seed`, in [−20, 20]. */
+const randomValues = (length: number, seed: number): number[] => {
+  const random = new Random(seed);
+  return Array.from({ length }, () => random.int(41) - 20);
+};
+
+/** `values` with each moved by −1, 0 or +1 (a relative nudge of a few per cent). */
+const nudged = (values: number[], seed: number): number[] => {
+  const random = new Random(seed);
+  return values.map((value) => value + random.int(3) - 1);
+};
+
+describe('replicas (ml/replicas.ts)', () => {
+  const a = randomValues(32, 1);
+  const b = randomValues(32, 2);
+
+  it('groups copies and near-copies of an update, and keeps distinct updates apart', () => {
+    const updates = [a, b, a, nudged(a, 3), nudged(b, 4)].map(update);
+    expect(replicaGroups(updates, chunkSize, 0.25)).to.deep.equal([
+      [0, 2, 3],
+      [1, 4],
+    ]);
+  });
+
+  it('groups nothing at distance 0, and two zero updates together at any other', () => {
+    expect(replicaGroups([a, a].map(update), chunkSize, 0)).to.deep.equal([[0], [1]]);
+    const zero = Array<number>(32).fill(0);
+    expect(replicaGroups([zero, zero, a].map(update), chunkSize, 0.25)).to.deep.equal([[0, 1], [2]]);
+  });
+
+  it('lets no chain of near-copies join two distinct updates (complete linkage)', () => {
+    // Each step moves a fifth of the way from a to b: neighbours are replicas, the ends are not.
+    const chain = Array.from({ length: 6 }, (_, step) => a.map((value, i) => value + ((b[i]! - value) * step) / 5));
+    const groups = replicaGroups(chain.map(update), chunkSize, 0.3);
+    expect(groups.length).to.be.greaterThan(1);
+    expect(groups.some((members) => members.includes(0) && members.includes(5))).to.equal(false);
+  });
+
+  it('sums updates alone exactly as the plain running sum does, and a group once', () => {
+    const updates = [a, b, nudged(a, 5)].map(update);
+    const plain = RunningSum.empty(32);
+    for (const each of updates) plain.add(each.q, each.weight, each.fractionBits, chunkSize);
+    const alone = groupedSum(updates, [[0], [1], [2]], chunkSize, 32);
+    expect([...alone.mean()]).to.deep.equal([...plain.mean()]);
+    // Copies of a count as one a: the mean is that of a and b alone.
+    const copies = [a, b, a, a].map(update);
+    const once = groupedSum(copies, replicaGroups(copies, chunkSize, 0.25), chunkSize, 32);
+    const ab = groupedSum(copies.slice(0, 2), [[0], [1]], chunkSize, 32);
+    // (A third of a, three times, is a up to rounding.)
+    once.mean().forEach((value, i) => expect(value).to.be.closeTo(ab.mean()[i]!, 1e-12));
+  });
+
+  describe('in scoring', () => {
+    // A model of 4 features, 2 classes, and a scoring set it can learn.
+    const scoringSet: Dataset = (() => {
+      const count = 64;
+      const features = Float32Array.from({ length: count * 4 }, (_, i) => Math.sin(i * 12.9898) * 2);
+      const labels = Int32Array.from({ length: count }, (_, row) => (features[row * 4]! > 0 ? 1 : 0));
+      return { features, labels, count, exampleShape: [4] };
+    })();
+
+    before(() => initBackend());
+
+    it('pays copies under many keys together what one earns alone, and every other update the same', async () => {
+      const model = await buildModel({ preset: 'mlp', hidden: [] }, [4], 2, 1);
+      const global = getFlatWeights(model);
+      // Three distinct helpful updates of the 10 weights: the step training takes, each with noise of its own.
+      await trainLocal(model, scoringSet, trainingSchema.parse({ localEpochs: 5, learningRate: 0.2 }), {
+        inputShape: [4],
+        classes: 2,
+        seed: 1,
+      });
+      const step = getFlatWeights(model).map((w, i) => w - global[i]!);
+      const distinct = [1, 2, 3].map((seed) => {
+        const random = new Random(seed);
+        return update([...step].map((value) => Math.round((value + 0.5 * random.normal()) * 16)));
+      });
+      const score = async (updates: WeightedUpdate[], distance = 0.25): Promise<number[]> => {
+        const groups = replicaGroups(updates, chunkSize, distance);
+        const options = { ...defaultScoringOptions, seed: 1 };
+        const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+        return (await scoreRound({ ...common, updates, groups })).scores;
+      };
+      const alone = await score(distinct);
+      const copied = await score([...distinct, distinct[2]!, distinct[2]!]);
+      [0, 1].forEach((k) => expect(copied[k]).to.be.closeTo(alone[k]!, 1e-12));
+      expect(copied[2]! + copied[3]! + copied[4]!).to.be.closeTo(alone[2]!, 1e-12);
+      expect(copied[3]).to.equal(copied[2]);
+      // Each alone, the three copies would have earned more than the one.
+      const ungrouped = await score([...distinct, distinct[2]!, distinct[2]!], 0);
+      expect(alone[2]).to.be.greaterThan(0);
+      expect(ungrouped[2]! + ungrouped[3]! + ungrouped[4]!).to.be.greaterThan(1.5 * alone[2]!);
+      model.dispose();
+    });
+  });
+});
