@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { type ContractTransactionResponse, getAddress, type JsonRpcSigner, Wallet } from 'ethers';
-import { buildCircuit, terminateCurve } from '../circuits/build.js';
+import { buildCircuit, terminateCurve, verificationKeySha256 } from '../circuits/build.js';
 import { randomSalt } from '../circuits/commitment.js';
 import { circuitParams } from '../circuits/params.js';
 import { proveUpdate } from '../circuits/prover.js';
@@ -72,6 +72,7 @@ async function createTask(chunks: number, rounds: number): Promise<{ id: string;
     coordinator: coordinator.address,
     token: deployed.token,
     verifier: verifierFor(deployed, test.params.name),
+    verificationKey: '0x' + verificationKeySha256(test),
     rounds,
     chunks,
     baseShareBps: 0,
@@ -162,6 +163,7 @@ async function disputeRow(chunks: number): Promise<{ chunks: number; challenge: 
     address: signer.address,
     modelHash: modelHash(1),
     clipSquareX96: (10n ** 6n) << 96n,
+    verificationKey: verificationKeySha256(test),
   };
   const proofs = await proveUpdate(statement, randomSalt(), q, fractionBits, test);
   const commitment = updateCommitment(proofs.map((proof) => proof.publicSignals[0]!));

@@ -22,6 +22,7 @@ import { buildCircuit } from '../circuits/build.js';
 import { randomSalt } from '../circuits/commitment.js';
 import { circuitParams } from '../circuits/params.js';
 import { Prover } from '../circuits/prover.js';
+import { taskStatement } from '../circuits/statement.js';
 import { bytesOf } from '../common/bytes.js';
 import { signConsent } from '../protocol/terms.js';
 import { parseArgs } from 'node:util';
@@ -255,13 +256,7 @@ async function measureProven(clients: number, engine: Engine, workers: number): 
     const updates = await Promise.all(
       joined.map(async ({ socket, address }) => {
         const salt = randomSalt();
-        const statement = {
-          taskId: task.id,
-          round: 1,
-          address,
-          modelHash: starts.get(socket)!.modelHash,
-          clipSquareX96: BigInt(task.zk.clipSquareX96),
-        };
+        const statement = taskStatement(task, 1, address, starts.get(socket)!.modelHash);
         const proofs = await prover.prove(statement, salt, q, [10]);
         return {
           socket,

@@ -37,7 +37,7 @@ import { signIn } from '../protocol/sign-in.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { taskKey } from '../circuits/statement.js';
+import { taskKey, taskStatement } from '../circuits/statement.js';
 import { solidityChunkProof, updateCommitment } from '../contracts/accepted-set.js';
 import { connectRpc } from '../contracts/chain.js';
 import type { Deployment } from '../contracts/deployment.js';
@@ -488,13 +488,7 @@ async function contribute(
   const values = { q: encodeValues(q, task.numParams, params.valueBits), fractionBits };
   if (!prover) return values;
   const salt = randomSalt();
-  const statement = {
-    taskId: task.id,
-    round: start.round,
-    address: wallet.address,
-    modelHash: start.modelHash,
-    clipSquareX96: quantization.clipSquareX96,
-  };
+  const statement = taskStatement(task, start.round, wallet.address, start.modelHash);
   emit({ type: 'proving', round: start.round, done: 0, total: quantization.chunks });
   const started = performance.now();
   let chunkSeconds = 0;

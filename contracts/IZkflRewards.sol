@@ -40,6 +40,9 @@ interface IZkflRewards {
         IERC20 token;
         /// @notice The Groth16 verifier of the task's circuit.
         IUpdateChunkVerifier verifier;
+        /// @notice sha256 of the circuit's verification key: every statement names it, so a proof made with another
+        /// circuit cannot stand for this task's (circuits/statement.ts).
+        bytes32 verificationKey;
         /// @notice Number of rounds; rounds are numbered 1..rounds.
         uint32 rounds;
         /// @notice Chunk proofs per contribution: ceil(model parameters / circuit chunk size).

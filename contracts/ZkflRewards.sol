@@ -66,6 +66,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         address coordinator;
         IUpdateChunkVerifier verifier;
         address owner;
+        bytes32 verificationKey;
         uint128 clipSquareX96;
         uint32 claimPeriod;
         uint256 bond;
@@ -148,10 +149,12 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             address(params.token) == address(0) ||
             address(params.verifier) == address(0)
         ) revert Rewards__InvalidParameters("zero address");
+        if (params.verificationKey == bytes32(0)) revert Rewards__InvalidParameters("no verification key");
         uint256 deposit = params.rewardPerRound * params.rounds;
         // Field by field: a struct literal of this size does not fit the stack.
         Task storage task = tasks[taskKey];
         task.verifier = params.verifier;
+        task.verificationKey = params.verificationKey;
         task.deadline = params.deadline;
         task.challengeWindow = params.challengeWindow;
         task.chunks = params.chunks;
@@ -473,15 +476,17 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         uint256 chunkIndex,
         uint256 fractionBits
     ) external view returns (uint256) {
+        Task storage task = tasks[taskKey];
         return
             statementSignal(
+                task.verificationKey,
                 taskKey,
                 round,
                 rounds[taskKey][round].modelHash,
                 contributor,
                 chunkIndex,
                 fractionBits,
-                tasks[taskKey].clipSquareX96
+                task.clipSquareX96
             );
     }
 
@@ -492,9 +497,11 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         return _domainSeparatorV4();
     }
 
-    /// @dev The circuit's public statement: the top 200 bits of the binding hash above the chunk's 48-bit norm bound,
-    /// floor(tau_k^2 * 4^f) from the task's floor(tau_k^2 * 2^96), capped at 48 bits (circuits/statement.ts).
+    /// @dev The circuit's public statement: the top 200 bits of the binding hash, which names the task's verification
+    /// key, above the chunk's 48-bit norm bound, floor(tau_k^2 * 4^f) from the task's floor(tau_k^2 * 2^96), capped
+    /// at 48 bits (circuits/statement.ts).
     function statementSignal(
+        bytes32 verificationKey,
         bytes32 taskKey,
         uint256 round,
         bytes32 modelHash,
@@ -506,7 +513,9 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (fractionBits > MAX_FRACTION_BITS) revert Rewards__StatementMismatch(chunkIndex);
         uint256 normBound = (clipSquareX96 << (2 * fractionBits)) >> 96;
         if (normBound > MAX_NORM_BOUND) normBound = MAX_NORM_BOUND;
-        bytes32 tag = keccak256(abi.encode(taskKey, round, modelHash, contributor, chunkIndex, fractionBits));
+        bytes32 tag = keccak256(
+            abi.encode(verificationKey, taskKey, round, modelHash, contributor, chunkIndex, fractionBits)
+        );
         return ((uint256(tag) >> 56) << NORM_BOUND_BITS) | normBound;
     }
 
@@ -526,6 +535,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             // The statement in calldata only lets a mismatch (another task, round, H_r, address, chunk or scale) be
             // named apart from a broken proof.
             uint256 expected = statementSignal(
+                task.verificationKey,
                 taskKey,
                 round,
                 modelHash,

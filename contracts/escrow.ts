@@ -17,6 +17,7 @@ export function escrowTerms(task: TaskView, coordinator: string, verifier: strin
     coordinator,
     token,
     verifier,
+    verificationKey: '0x' + (task.zk.verificationKeySha256 ?? ''),
     rounds: task.spec.rounds,
     chunks: task.zk.chunks,
     baseShareBps: rewards.baseShareBps,
@@ -49,6 +50,7 @@ export function escrowMismatch(
     return `the escrow was made by ${onchain.owner}, not the task's owner ${task.spec.owner}`;
   const expected = escrowTerms(task, coordinator, verifier, onchain.token);
   for (const field of [
+    'verificationKey',
     'chunks',
     'clipSquareX96',
     'rewardPerRound',

@@ -23,6 +23,8 @@ export interface OnchainTaskParams {
   coordinator: string;
   token: string;
   verifier: string;
+  /** sha256 of the circuit's verification key, 0x-hex: every statement names it (circuits/statement.ts). */
+  verificationKey: string;
   rounds: number;
   chunks: number;
   /** The reward rule's equal base share of each round's pool, in basis points. */

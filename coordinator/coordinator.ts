@@ -651,6 +651,7 @@ export class Coordinator {
       valueBits: params.valueBits,
       clipSquareX96: String(quantization.clipSquareX96),
       verificationKeySha256: verificationKey,
+      statementNamesKey: true,
     };
   }
 

@@ -7,7 +7,7 @@
 import type { EventEmitter } from 'node:events';
 import type * as tf from '@tensorflow/tfjs';
 import type { Signer } from 'ethers';
-import { taskKey } from '../circuits/statement.js';
+import { taskKey, taskStatement } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import { type Receipt, signReceipt } from '../protocol/receipt.js';
 import { type RoundRecord, type SignedRoundRecord, signRecord } from '../protocol/audit.js';
@@ -359,13 +359,7 @@ export class TaskRunner {
     round.answered.add(address);
     round.verifying.add(address);
     try {
-      const statement = {
-        taskId: task.id,
-        round: round.number,
-        address,
-        modelHash: round.modelHash,
-        clipSquareX96: BigInt(task.zk.clipSquareX96),
-      };
+      const statement = taskStatement(task, round.number, address, round.modelHash);
       const checked = await this.ctx.checker
         .check(payload, task, statement, this.checkContext(round, address))
         .catch((error: unknown) => {

@@ -19,6 +19,8 @@ export interface ZkView {
   clipSquareX96: string;
   /** sha256 of the verification key (null when the task takes no proofs): a client proving with other keys is told so before it trains. */
   verificationKeySha256: string | null;
+  /** Whether statements name the verification key (circuits/statement.ts): true for tasks created since they do. */
+  statementNamesKey?: boolean;
 }
 
 export interface TaskView {

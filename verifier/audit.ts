@@ -17,7 +17,7 @@
 import { decodeBase64, getAddress } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import type { ProofVerifier } from '../circuits/verifier.js';
-import { taskKey, type UpdateStatement } from '../circuits/statement.js';
+import { taskKey, taskStatement, type UpdateStatement } from '../circuits/statement.js';
 import { statementProblem } from '../circuits/update-binding.js';
 import { sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
@@ -202,13 +202,7 @@ function checkAmounts(task: AuditBundle['task'], record: RoundRecord, problem: R
 
 /** What `address`'s proofs in this round must be bound to. */
 export function statementOf(task: AuditBundle['task'], record: RoundRecord, address: string): UpdateStatement {
-  return {
-    taskId: task.id,
-    round: record.round,
-    address,
-    modelHash: record.modelHashBefore,
-    clipSquareX96: BigInt(task.zk.clipSquareX96),
-  };
+  return taskStatement(task, record.round, address, record.modelHashBefore);
 }
 
 const emptyProofs = (): AuditReport['proofs'] => ({ verified: 0, seconds: 0, perSecond: 0 });

@@ -22,6 +22,7 @@ const statement: UpdateStatement = {
   address: '0x90f525ee8247191F542689C62bFb16f87c526D0B',
   modelHash: 'a'.repeat(64),
   clipSquareX96: clipFor(10_000_000n),
+  verificationKey: 'd'.repeat(64),
 };
 
 /** 30 values spread over the 6-bit range; Σq² and so the bound are set per test. */
@@ -116,7 +117,7 @@ describe('UpdateChunk circuit', function () {
       .that.matches(/Assert Failed/);
   });
 
-  it('binds the proof to its commitment, task, round, address, model hash, chunk and bound', async () => {
+  it('binds the proof to its commitment, circuit, task, round, address, model hash, chunk and bound', async () => {
     const signals = honest.proof.publicSignals;
     const otherCommitment = await commitChunk(
       { salt: honest.salt, statement: statementSignal(honestStatement(), 0, F) },
@@ -129,6 +130,14 @@ describe('UpdateChunk circuit', function () {
     ];
     const tampered: Record<string, string[]> = {
       'a commitment of other values': [String(otherCommitment), signals[1]!],
+      'another circuit (a statement naming another verification key)': bound({
+        ...honestStatement(),
+        verificationKey: 'e'.repeat(64),
+      }),
+      'a statement naming no circuit (as before statements named one)': bound({
+        ...honestStatement(),
+        verificationKey: undefined,
+      }),
       'another task': bound({ ...honestStatement(), taskId: 't-ffffffffffff' }),
       'another round': bound({ ...honestStatement(), round: 4 }),
       'another address (a replay by another client)': bound({
@@ -143,7 +152,7 @@ describe('UpdateChunk circuit', function () {
         i === 1 ? String(BigInt(value) + FIELD_PRIME) : value,
       ),
     };
-    expect(new Set(Object.values(tampered).map(String)).size, 'all variants differ').to.equal(9);
+    expect(new Set(Object.values(tampered).map(String)).size, 'all variants differ').to.equal(11);
     for (const [what, publicSignals] of Object.entries(tampered)) {
       expect(await verify(publicSignals), what).to.equal(false);
     }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { type BrowserProvider, type EventLog, getAddress, type JsonRpcSigner, ZeroHash } from 'ethers';
-import { type CircuitArtifacts, terminateCurve } from '../../circuits/build.js';
+import { type CircuitArtifacts, terminateCurve, verificationKeySha256 } from '../../circuits/build.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
 import { statementSignal, taskKey } from '../../circuits/statement.js';
@@ -115,6 +115,7 @@ describe('ZkflRewards on a local chain', function () {
       chunks: 1,
       baseShareBps: 0,
       clipSquareX96: CLIP_SQUARE_X96,
+      verificationKey: '0x' + verificationKeySha256(artifacts),
       deadline: now + 30 * 86_400,
       challengeWindow: WINDOW,
       answerWindow: ANSWER,
@@ -146,6 +147,7 @@ describe('ZkflRewards on a local chain', function () {
       address: signer.address,
       modelHash: modelHash(round),
       clipSquareX96: CLIP_SQUARE_X96,
+      verificationKey: verificationKeySha256(artifacts),
     };
     const fractionBits = Array<number>(chunks).fill(FRACTION_BITS);
     const proofs = await proveUpdate(statement, randomSalt(), q, fractionBits, artifacts);
@@ -178,6 +180,7 @@ describe('ZkflRewards on a local chain', function () {
       address: bob.address,
       modelHash: modelHash(1),
       clipSquareX96: CLIP_SQUARE_X96,
+      verificationKey: verificationKeySha256(artifacts),
     };
     // Scales whose bound is exact, cut by the fixed point, and capped at 48 bits.
     for (const [chunk, fractionBits] of [
@@ -438,6 +441,7 @@ describe('ZkflRewards on a local chain', function () {
       [{ challengeWindow: 0 }, 'no windows'],
       [{ challengeBond: 0n }, 'challenge bond under its floor'],
       [{ rounds: 0 }, 'no rounds or no chunks'],
+      [{ verificationKey: ZeroHash }, 'no verification key'],
     ] as const) {
       const error = await rewards.createTask(fresh, { ...params, ...bad }).catch((e: unknown) => e);
       expect([bad, revertName(error), revertArgs(error)]).to.deep.equal([bad, 'Rewards__InvalidParameters', [why]]);

@@ -2,7 +2,7 @@
 import { type CircuitName, circuitNamed, circuitParams } from '../../circuits/params.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { proveUpdate } from '../../circuits/prover.js';
-import type { UpdateStatement } from '../../circuits/statement.js';
+import { taskStatement, type UpdateStatement } from '../../circuits/statement.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { circuit } from './circuits.js';
 import { bytesOf } from '../../common/bytes.js';
@@ -51,7 +51,7 @@ export async function provenUpdate(
   const artifacts = await circuit(name);
   const salt = randomSalt();
   const proofs = await proveUpdate(
-    { ...statement, clipSquareX96: BigInt(task.zk.clipSquareX96) },
+    { ...taskStatement(task, statement.round, statement.address, statement.modelHash), taskId: statement.taskId },
     salt,
     q,
     fractionBits,

@@ -42,14 +42,15 @@ describe('one coordinator, tasks of different circuits', function () {
     };
   }
 
-  async function acceptsAProvenUpdate(task: TaskView): Promise<string> {
+  /** Sends `task` a small update proven with the circuit of `provenFor` (by default the task's own). */
+  async function acceptsAProvenUpdate(task: TaskView, provenFor: TaskView = task): Promise<string> {
     const wallet = randomWallet();
     const socket = await connect(coordinator.url, wallet);
     const started = next<RoundStartPayload>(socket, 'round:start');
     await joinWithConsent(socket, coordinator.url, wallet, task.id);
     const { modelHash } = await started;
     const update = await provenUpdate(
-      task,
+      { ...task, zk: provenFor.zk },
       { taskId: task.id, round: 1, address: wallet.address, modelHash },
       smallUpdate(task.numParams),
     );
@@ -70,6 +71,13 @@ describe('one coordinator, tasks of different circuits', function () {
     expect(narrow.zk.verificationKeySha256).to.not.equal(wide.zk.verificationKeySha256);
     expect(await acceptsAProvenUpdate(narrow)).to.equal('accepted');
     expect(await acceptsAProvenUpdate(wide)).to.equal('accepted');
+  });
+
+  it("refuses proofs made with another circuit than the task's: their statement names that circuit", async () => {
+    const narrow = await createTask(coordinator.url, tinyTask(6));
+    const wide = await createTask(coordinator.url, tinyTask(16));
+    // The small values fit both circuits; proven with the 16-bit one, the statement names its key.
+    expect(await acceptsAProvenUpdate(narrow, wide)).to.equal('PROOF_MISMATCH');
   });
 });
 
