@@ -2,7 +2,7 @@
  * `npm run bench:flood`: a real coordinator process under hostile traffic from one machine, with the default
  * limits, one attack at a time:
  * - bursts of malformed socket events from many signed-in connections, from ten addresses;
- * - a storm of nonce and forged sign-in requests and task specs far over the limits;
+ * - a storm of nonce and forged sign-in requests and task specs far over the limits, from one address and from ten;
  * - evaluation-set bombs of each format (a gzip CSV, an IDX header promising more than it holds);
  * - oversized packets before any sign-in, over websocket frames and polling bodies.
  * For each, the coordinator's resident memory (its process and the children it parses data in) before and at its
@@ -12,7 +12,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { connect as connectTcp, type Socket as TcpSocket } from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ const pid = child.pid!;
 // if from another machine, the coordinator and the honest requests (lib/prober.ts) at the normal one.
 setPriority(19);
 const { host, hostname, port } = new URL(url);
-// Raw fetch for the hostile requests (they are meant to fail), the typed client for the honest ones.
+// Raw requests from chosen loopback addresses for the hostile traffic (meant to fail), the typed client for the rest.
 const api = new CoordinatorApi(url);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -119,23 +119,42 @@ async function measure(attack: string, run: (count: (what: string) => void) => P
 /** Addresses the sign-in burst comes from, as a botnet's would: each under the per-IP limits. */
 const botnet = Array.from({ length: 10 }, (_, i) => `127.0.1.${i + 1}`);
 
-/** GETs `url` from the loopback address `from`; answers the status and the JSON body. */
-function getFrom(from: string, url: string): Promise<{ status: number; body: unknown }> {
+/**
+ * Sends a request from the loopback address `from` on a connection of its own; answers the status and the JSON body
+ * (status 0: the connection was closed unanswered; body null: none, or cut off).
+ */
+function requestFrom(
+  from: string,
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve) => {
-    const request = httpGet(url, { localAddress: from, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.once('end', () =>
-        resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }),
-      );
-    });
-    request.once('error', () => resolve({ status: 0, body: null }));
+    const sent = httpRequest(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers, localAddress: from, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('error', () => resolve({ status: response.statusCode!, body: null }));
+        response.once('end', () => {
+          let body: unknown = null;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString());
+          } catch {
+            // Cut off, or not JSON.
+          }
+          resolve({ status: response.statusCode!, body });
+        });
+      },
+    );
+    sent.once('error', () => resolve({ status: 0, body: null }));
+    sent.end(init.body);
   });
 }
 
 async function signedInSocket(from: string, count: (what: string) => void): Promise<Socket | undefined> {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
-  const nonce = await getFrom(from, api.url('nonce'));
+  const nonce = await requestFrom(from, api.url('nonce'));
   if (nonce.status !== 200) return void count(`nonce ${nonce.status || 'connection closed'}`);
   // engine.io passes localAddress on to its websocket, though its types do not name it.
   const options = {
@@ -177,7 +196,7 @@ async function malformedBurst(count: (what: string) => void): Promise<void> {
 }
 
 /** A storm of nonces, forged sign-ins, and task specs far over the limits, signed in or not. */
-async function requestStorm(token: string, count: (what: string) => void): Promise<void> {
+async function requestStorm(token: string, from: string[], count: (what: string) => void): Promise<void> {
   const huge = {
     model: { preset: 'mlp', hidden: [20000, 20000] },
     inputShape: [784],
@@ -185,29 +204,24 @@ async function requestStorm(token: string, count: (what: string) => void): Promi
     clientsPerRound: { min: 1, target: 1 },
     evaluation: { upload: 'a'.repeat(64) },
   };
-  const send = (i: number): Promise<Response> => {
+  const json = { 'content-type': 'application/json' };
+  const send = (i: number): Promise<{ status: number; body: unknown }> => {
+    const address = from[i % from.length]!;
     const kind = i % 4;
-    if (kind === 0) return fetch(api.url('nonce'));
-    if (kind === 1)
-      return fetch(api.url('session'), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ message: 'x'.repeat(1000), signature: '0x00' }),
-      });
-    return fetch(api.url('createTask'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(kind === 2 ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(huge),
-    });
+    if (kind === 0) return requestFrom(address, api.url('nonce'));
+    if (kind === 1) {
+      const body = JSON.stringify({ message: 'x'.repeat(1000), signature: '0x00' });
+      return requestFrom(address, api.url('session'), { method: 'POST', headers: json, body });
+    }
+    const headers = kind === 2 ? { ...json, authorization: `Bearer ${token}` } : json;
+    return requestFrom(address, api.url('createTask'), { method: 'POST', headers, body: JSON.stringify(huge) });
   };
-  // All sent at once; each answer read as it comes (a connection the coordinator closed is an answer too).
+  // All sent at once; each answer counted as it comes (a connection the coordinator closed is an answer too).
   const answers = Array.from({ length: requests }, (_, i) =>
-    send(i).then(
-      async (response) => {
-        const body = (await response.json().catch(() => ({ code: 'body cut off' }))) as { code?: string };
-        return `HTTP ${response.status} ${body.code ?? 'ok'}`;
-      },
-      () => 'connection closed unanswered',
+    send(i).then(({ status, body }) =>
+      status === 0
+        ? 'connection closed unanswered'
+        : `HTTP ${status} ${body === null ? 'body cut off' : ((body as { code?: string }).code ?? 'ok')}`,
     ),
   );
   for (const answer of await Promise.all(answers)) count(answer);
@@ -329,7 +343,10 @@ try {
       `${connections} connections from ${botnet.length} addresses × ${malformedPerConnection} malformed events`,
       malformedBurst,
     ),
-    await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, count)),
+    await measure(`${requests} hostile requests`, (count) => requestStorm(owner.session.token, ['127.0.0.1'], count)),
+    await measure(`${requests} hostile requests from ${botnet.length} addresses`, (count) =>
+      requestStorm(owner.session.token, botnet, count),
+    ),
     await measure(`${oversizedConnections} × 100 MiB websocket frames, unauthenticated`, inParallel(oversizedFrame)),
     await measure(`${oversizedConnections} × 100 MiB polling bodies, unauthenticated`, inParallel(oversizedPoll)),
   ];
