@@ -26,9 +26,9 @@ import {
   type RoundEndPayload,
   type RoundStartPayload,
   type ServerToClientEvents,
-  type TaskStatus,
   type UpdatePayload,
 } from '../protocol/events.js';
+import type { TaskStatus } from '../protocol/states.js';
 import { type ErrorBody, ZkflError } from '../protocol/errors.js';
 import { CoordinatorApi } from '../protocol/api.js';
 import type { TaskView } from '../protocol/rest.js';

@@ -17,7 +17,7 @@ import {
   SqliteDialect,
 } from 'kysely';
 import pg from 'pg';
-import type { RoundPhase, TaskStatus } from '../protocol/events.js';
+import type { RoundPhase, TaskStatus } from '../protocol/states.js';
 import { createLogger } from '../common/log.js';
 
 const log = createLogger('database');

@@ -1,5 +1,6 @@
 /** What the coordinator reports as a task runs: for dashboards, the demo's progress display and logs. */
-import type { RoundEndPayload, TaskStatus } from '../protocol/events.js';
+import type { RoundEndPayload } from '../protocol/events.js';
+import type { TaskStatus } from '../protocol/states.js';
 import type { ErrorCode } from '../protocol/errors.js';
 
 export interface CoordinatorEvents {

@@ -6,7 +6,7 @@
  * checkpoints.ts).
  */
 import type { Transaction } from 'kysely';
-import type { RoundPhase, TaskStatus } from '../protocol/events.js';
+import type { RoundPhase, TaskStatus } from '../protocol/states.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Receipt } from './receipt.js';
+import type { TaskStatus } from './states.js';
 import { consentSchema } from './terms.js';
 import type { ErrorBody } from './errors.js';
 import type { TrainingConfig } from './task-spec.js';
@@ -117,9 +118,3 @@ export interface ServerToClientEvents {
 }
 
 export const clientEventNames: ReadonlyArray<keyof ClientToServerEvents> = ['join', 'update'];
-
-export const taskStatuses = ['running', 'completed', 'failed', 'cancelled'] as const;
-export type TaskStatus = (typeof taskStatuses)[number];
-
-export const roundPhases = ['open', 'training', 'aggregating', 'evaluated'] as const;
-export type RoundPhase = (typeof roundPhases)[number];

@@ -1,5 +1,5 @@
 /** REST payloads served by the coordinator and read by the CLI, the client and the demo. */
-import type { RoundPhase, TaskStatus } from './events.js';
+import type { RoundPhase, TaskStatus } from './states.js';
 import type { ErrorCode } from './errors.js';
 import type { TaskSpec } from './task-spec.js';
 

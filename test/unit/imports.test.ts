@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+const skipped = new Set(['node_modules', '.git', '.zkfl', 'scratch', 'dist']);
+
+/** Every TypeScript file of the project, by path relative to the root. */
+function sources(dir = root): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    if (skipped.has(entry.name)) return [];
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sources(path);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [relative(root, path)] : [];
+  });
+}
+
+/** The project files `file` imports (or re-exports from), types included. */
+function importsOf(file: string, known: Set<string>): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [...text.matchAll(/(?:import|export)\s[^;]*?from\s+['"](\.[^'"]+)['"]/g)]
+    .map((match) => join(dirname(file), match[1]!).replace(/\.js$/, '.ts'))
+    .filter((target) => known.has(target));
+}
+
+/** The import cycles among `graph`'s files (Tarjan's strongly connected components of more than one file). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const found: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    for (const target of graph.get(file)!) {
+      if (!index.has(target)) {
+        visit(target);
+        low.set(file, Math.min(low.get(file)!, low.get(target)!));
+      } else if (stack.includes(target)) low.set(file, Math.min(low.get(file)!, index.get(target)!));
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component = stack.splice(stack.indexOf(file));
+    if (component.length > 1) found.push(component.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return found;
+}
+
+describe('imports', () => {
+  it('form no circle: types several modules share live where nothing imports back', () => {
+    const files = sources();
+    const known = new Set(files);
+    expect(files.length).to.be.greaterThan(100);
+    const graph = new Map(files.map((file) => [file, importsOf(file, known)]));
+    expect(cycles(graph)).to.deep.equal([]);
+  });
+});
