@@ -40,7 +40,10 @@ async function check({ id, message, signature }: SignInCheck): Promise<CheckedSi
   };
 }
 
-parentPort!.on(
-  'message',
-  (request: SignInCheck) => void check(request).then((answer) => parentPort!.postMessage(answer)),
-);
+// Whatever a message makes the parser or the signature check throw, it is a refusal, never the thread's death.
+parentPort!.on('message', (request: SignInCheck) => {
+  const refused: CheckedSignIn = { id: request.id, parsed: false };
+  void check(request)
+    .catch(() => refused)
+    .then((answer) => parentPort!.postMessage(answer));
+});

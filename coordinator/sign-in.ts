@@ -5,6 +5,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { getAddress } from 'ethers';
+import { createLogger } from '../common/log.js';
 import { startThread } from '../common/thread.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { NonceView, SessionView } from '../protocol/rest.js';
@@ -13,6 +14,8 @@ import { parseOrThrow } from '../protocol/validate.js';
 import type { Redis } from 'ioredis';
 import type { CheckedSignIn, SignInCheck } from './sign-in-thread.js';
 import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
+
+const log = createLogger('sign-in');
 
 type SignInFields = Extract<CheckedSignIn, { parsed: true }>['fields'];
 
@@ -50,6 +53,7 @@ export class SignInThread {
       this.waiting.get(answer.id)?.(answer);
       this.waiting.delete(answer.id);
     });
+    thread.on('error', (error) => log.error('the sign-in thread failed', { error: error.stack ?? String(error) }));
     thread.once('exit', () => {
       this.thread = undefined;
       for (const [id, resolve] of this.waiting) resolve({ id, parsed: false });

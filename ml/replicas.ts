@@ -22,10 +22,14 @@ export interface WeightedUpdate {
 /** ‖a − b‖ (‖a‖ without `b`) of two quantized updates, chunk k at scale 2^−fractionBits[k]. */
 function distance(a: WeightedUpdate, b: WeightedUpdate | undefined, chunkSize: number): number {
   let squared = 0;
-  for (let i = 0; i < a.q.length; i++) {
-    const chunk = Math.floor(i / chunkSize);
-    const difference = a.q[i]! * 2 ** -a.fractionBits[chunk]! - (b ? b.q[i]! * 2 ** -b.fractionBits[chunk]! : 0);
-    squared += difference * difference;
+  for (let chunk = 0; chunk * chunkSize < a.q.length; chunk++) {
+    const scaleA = 2 ** -a.fractionBits[chunk]!;
+    const scaleB = b ? 2 ** -b.fractionBits[chunk]! : 0;
+    const end = Math.min(a.q.length, (chunk + 1) * chunkSize);
+    for (let i = chunk * chunkSize; i < end; i++) {
+      const difference = a.q[i]! * scaleA - (b ? b.q[i]! * scaleB : 0);
+      squared += difference * difference;
+    }
   }
   return Math.sqrt(squared);
 }
