@@ -38,6 +38,8 @@ const times: number[] = [];
 let unanswered = 0;
 let running = true;
 process.once('message', () => (running = false));
+// A benchmark that died (killed, or of an error) takes its prober with it.
+process.once('disconnect', () => process.exit(0));
 while (running) {
   const started = performance.now();
   try {
