@@ -21,7 +21,7 @@ import { lastOpening } from '../protocol/task-spec.js';
 import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { groupedSum, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
+import { groupedSum, namedReplicas, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { evaluate } from '../ml/train.js';
@@ -655,6 +655,10 @@ export class TaskRunner {
       },
     });
     const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
+    const replicas = namedReplicas(
+      groups,
+      updates.map((update) => update.address),
+    );
     await storage.setScores(
       task.id,
       round.number,
@@ -673,6 +677,7 @@ export class TaskRunner {
       roundGain: scored.roundGain,
       examples: Math.min(rewards.scoringExamples, evaluationSet.count),
       pool: rewards.perRound,
+      ...(replicas.length > 0 ? { replicas } : {}),
     };
   }
 

@@ -52,6 +52,11 @@ export function replicaGroups(updates: readonly WeightedUpdate[], chunkSize: num
   return groups;
 }
 
+/** The groups of more than one update, each member named by `names[k]` (its sender): what a round record lists. */
+export function namedReplicas(groups: readonly number[][], names: readonly string[]): string[][] {
+  return groups.filter((members) => members.length > 1).map((members) => members.map((k) => names[k]!));
+}
+
 /**
  * Σ n_k·Δ_k / |group of k| over the members of `groups`, with that weight: the running sum whose mean is the
  * aggregate of those groups, each counted once. With every update alone it is the plain FedAvg sum.

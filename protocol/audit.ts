@@ -54,6 +54,11 @@ export interface RoundRecord {
     examples: number;
     /** The round's pool in token base units (rewards.perRound), split by the reward rule. */
     pool: string;
+    /**
+     * Accepted updates counted as one (ml/replicas.ts), by sender, in acceptance order: each group was one player
+     * whose value its members split. Absent when every update counted alone.
+     */
+    replicas?: string[][];
   };
   /** Rejected updates as the round lists them (a bounded number per address and per round)… */
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;

@@ -10,7 +10,7 @@ import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { alignedBuffer } from '../common/bytes.js';
 import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
-import { groupedSum, replicaGroups } from '../ml/replicas.js';
+import { groupedSum, namedReplicas, replicaGroups } from '../ml/replicas.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
@@ -38,6 +38,17 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       const updates = await recomputeRound(bundle, record, params, problem);
       if (!updates) return;
       const groups = replicaGroups(updates, params.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
+      const replicas = namedReplicas(
+        groups,
+        record.accepted.map((update) => update.address),
+      );
+      if (JSON.stringify(replicas) !== JSON.stringify(record.scoring.replicas ?? [])) {
+        problem(
+          record.round,
+          'replicas',
+          `recorded replica groups ${JSON.stringify(record.scoring.replicas ?? [])}, recomputed ${JSON.stringify(replicas)}`,
+        );
+      }
       if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, groups, problem);
       if (updates.length === 0) continue;
       global = strategy.apply(global, groupedSum(updates, groups, params.chunkSize, global.length).mean(), state);

@@ -158,7 +158,7 @@ describe('zkfl verify: an independent audit of a run', function () {
     expect(await kinds(added, online)).to.include.members(['1:statement', '1:chain-accepted-set']);
   });
 
-  it('names a changed score, an amount off the reward rule, a missing consent and changed terms', async () => {
+  it('names a changed score, an amount off the reward rule, replicas that are not, a missing consent and changed terms', async () => {
     const score = await tampered((copy) => void (round1(copy).accepted[0]!.score += 0.01), true);
     // Recomputing from the published updates catches the score; the amounts no longer follow from the scores.
     expect(await kinds(score)).to.deep.equal(['1:amounts', '1:score']);
@@ -172,6 +172,12 @@ describe('zkfl verify: an independent audit of a run', function () {
     expect(await kinds(unconsented)).to.deep.equal(['1:consent', '2:consent']);
     const terms = await tampered((copy) => void (copy.terms.terms.purpose = 'something else'));
     expect(await kinds(terms)).to.include('null:terms');
+    // A coordinator that says two distinct updates were copies of each other (to split their pay).
+    const grouped = await tampered((copy) => {
+      const record = round1(copy);
+      record.scoring.replicas = [record.accepted.slice(0, 2).map((update) => update.address)];
+    }, true);
+    expect(await kinds(grouped)).to.deep.equal(['1:replicas']);
   });
 
   it('names a verification key that is not the one the on-chain verifier holds', async () => {

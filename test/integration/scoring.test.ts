@@ -7,7 +7,9 @@ import { provenUpdate, trainedUpdate } from '../helpers/contribution.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
-import { createTask, getRounds, getWeights } from '../helpers/rest.js';
+import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
+import { fetchBundle } from '../../verifier/bundle.js';
+import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
@@ -74,7 +76,11 @@ describe('contribution scores decide the pay', function () {
    * holder that trains on `shards[2]` as the client does and sends that update, proven, under each of `wallets`.
    * Answers each address's amount.
    */
-  async function copiedRound(shards: string[], honestKeys: string[], wallets: Wallet[]): Promise<Map<string, bigint>> {
+  async function copiedRound(
+    shards: string[],
+    honestKeys: string[],
+    wallets: Wallet[],
+  ): Promise<{ taskId: string; amounts: Map<string, bigint> }> {
     const task = await createTask(
       coordinator.url,
       smallTask({
@@ -83,6 +89,7 @@ describe('contribution scores decide the pay', function () {
         roundDeadlineSeconds: 240,
         rewards: { perRound: String(10n ** 18n) },
         seed: 5,
+        publicAudit: true,
       }),
     );
     const sockets = await Promise.all(wallets.map((wallet) => connect(coordinator.url, wallet)));
@@ -108,15 +115,15 @@ describe('contribution scores decide the pay', function () {
     await ended;
     for (const socket of sockets) socket.disconnect();
     const [round] = await getRounds(coordinator.url, task.id);
-    return new Map(round!.participants.map((p) => [p.address, BigInt(p.amount!)]));
+    return { taskId: task.id, amounts: new Map(round!.participants.map((p) => [p.address, BigInt(p.amount!)])) };
   }
 
   it('pays an update copied under three keys together what it earns under one, and the honest holders the same', async () => {
     const shards = writeShards(join(dir, 'copies'), [400, 400, 400]);
     const honestKeys = [0, 1].map((i) => join(dir, `copies-honest-${i}.json`));
     const attacker = [0, 1, 2].map(() => randomWallet());
-    const alone = await copiedRound(shards, honestKeys, attacker.slice(0, 1));
-    const copied = await copiedRound(shards, honestKeys, attacker);
+    const { amounts: alone } = await copiedRound(shards, honestKeys, attacker.slice(0, 1));
+    const { amounts: copied, taskId } = await copiedRound(shards, honestKeys, attacker);
     const honestAddresses = [...alone.keys()].filter((address) => address !== attacker[0]!.address);
     expect(honestAddresses).to.have.length(2);
     const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 9n <= b;
@@ -132,6 +139,11 @@ describe('contribution scores decide the pay', function () {
       close(together, alone.get(attacker[0]!.address)!),
       `copies ${together}, alone ${alone.get(attacker[0]!.address)}`,
     ).to.equal(true);
+    // The round record names the group, and an independent audit recomputes it, with every score, from the bundle.
+    const bundle = await eventually(() => fetchBundle(coordinator.url, taskId).catch(() => undefined), 'the bundle');
+    expect(bundle.rounds[0]!.record.scoring.replicas).to.deep.equal([attacker.map((wallet) => wallet.address)]);
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
   /**
