@@ -81,6 +81,7 @@ async function createTask(chunks: number, rounds: number): Promise<{ id: string;
     challengeWindow: WINDOW,
     answerWindow: WINDOW,
     claimPeriod: 86_400,
+    stake: 0n,
     rewardPerRound: 10n ** 21n,
     coordinatorBond: 10n ** 21n,
     challengeBond: 10n ** 19n,

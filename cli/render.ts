@@ -81,6 +81,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
         ]
       : []),
     `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
+    ...(rewards.stake
+      ? [
+          `  stake            ${rewards.stake} token base units locked in the escrow before your first update (the client does it); lost if a leaf of yours is voided, returned once no leaf can be challenged any more`,
+        ]
+      : []),
     `  terms hash       ${termsHash} (your consent signs it; stopping the client withdraws you from later rounds)`,
   ].join('\n');
 }

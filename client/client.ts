@@ -195,13 +195,14 @@ async function agree(options: ClientOptions, api: CoordinatorApi, task: TaskView
   return consent;
 }
 
-/** Settles what the task owes this client (until settleTimeoutSeconds) and sums it up. */
+/** Settles what the task owes this client (until settleTimeoutSeconds), takes any stake back, and sums it up. */
 async function settleOwed(
   settlement: ClientSettlement,
   taskId: string,
   options: ClientOptions,
 ): Promise<NonNullable<ClientResult['rewards']>> {
   await settlement.settle(taskId, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000);
+  await settlement.releaseStake(taskId);
   const entries = settlement.all(taskId);
   const count = (...states: string[]): number => entries.filter((entry) => states.includes(entry.state)).length;
   const claimed = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
@@ -389,6 +390,7 @@ async function trainAndSubmit(
       log.warn(`round ${start.round}: not training: ${problem}`);
       return false;
     }
+    await settlement.lockStake(task);
     session.settlement.escrowChecked = true;
   }
   emit({ type: 'round:start', round: start.round });

@@ -15,7 +15,7 @@ import { createLogger } from '../common/log.js';
 import { acceptedLeaf, acceptedRoot, type OnchainLeaf, type SolidityChunkProof } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
-import { RewardsContract, TokenContract } from '../contracts/rewards.js';
+import { revertName, RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { Receipt } from '../protocol/receipt.js';
 import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
 
@@ -95,6 +95,34 @@ export class ClientSettlement {
   /** Why the task's on-chain escrow cannot pay this client's work ('' when it can); see escrowMismatch. */
   async escrowProblem(task: TaskView, coordinator: string, verifier: string | undefined): Promise<string> {
     return escrowMismatch(await this.rewards.task(taskKey(task.id)), task, coordinator, verifier);
+  }
+
+  /**
+   * Locks the task's stake (`rewards.stake`) for this client unless it asks none or it is locked already: approves
+   * the token, then stakes. Once the task's escrow exists; the coordinator takes updates only from staked addresses.
+   */
+  async lockStake(task: TaskView): Promise<void> {
+    const stake = BigInt(task.spec.rewards.stake ?? '0');
+    const key = taskKey(task.id);
+    if (stake === 0n || (await this.rewards.stakeOf(key, this.ctx.wallet.address)) >= stake) return;
+    const token = new TokenContract((await this.rewards.task(key))!.token, this.ctx.wallet);
+    await (await token.approve(this.ctx.deployment.rewards, stake)).wait();
+    await (await this.rewards.stake(key)).wait();
+    log.info(`locked the task's stake of ${stake} token base units`, { task: task.id });
+  }
+
+  /** Takes this client's stake in the task back, when it holds one and no leaf can be challenged any more. */
+  async releaseStake(taskId: string): Promise<void> {
+    const key = taskKey(taskId);
+    const locked = await this.rewards.stakeOf(key, this.ctx.wallet.address);
+    if (locked === 0n) return;
+    try {
+      await (await this.rewards.unstake(key)).wait();
+      log.info(`took back the task's stake of ${locked} token base units`, { task: taskId });
+    } catch (error) {
+      const reason = revertName(error) ?? (error as Error).message;
+      log.warn(`the stake of ${locked} stays locked for now (${reason}): run the client for this task again later`);
+    }
   }
 
   /**

@@ -65,6 +65,9 @@ interface IZkflRewards {
         /// no round opens later than `deadline - challengeWindow - answerWindow - claimPeriod`. At least
         /// MIN_CLAIM_PERIOD.
         uint32 claimPeriod;
+        /// @notice Tokens each contributor locks before it takes part (0: none), forfeited to the owner if one of its
+        /// leaves is voided, returned once no leaf of the task can be challenged any more (or after the deadline).
+        uint96 stake;
         /// @notice Paid per round, split among the round's leaves as the coordinator posts them.
         uint256 rewardPerRound;
         /// @notice Tokens the coordinator must post before round 1; unanswered challenges and omissions are paid from it.
@@ -211,6 +214,21 @@ interface IZkflRewards {
     /// @param taskKey The task.
     /// @param amount Tokens returned.
     event BondWithdrawn(bytes32 indexed taskKey, uint256 amount);
+    /// @notice A contributor locked the task's stake.
+    /// @param taskKey The task.
+    /// @param contributor Its address.
+    /// @param amount The stake.
+    event Staked(bytes32 indexed taskKey, address indexed contributor, uint256 amount);
+    /// @notice A contributor took its stake back.
+    /// @param taskKey The task.
+    /// @param contributor Its address.
+    /// @param amount The stake.
+    event Unstaked(bytes32 indexed taskKey, address indexed contributor, uint256 amount);
+    /// @notice A contributor's leaf was voided: its stake goes to the owner.
+    /// @param taskKey The task.
+    /// @param contributor Its address.
+    /// @param amount The stake.
+    event StakeForfeited(bytes32 indexed taskKey, address indexed contributor, uint256 amount);
 
     error Rewards__TaskExists();
     error Rewards__UnknownTask();
@@ -249,6 +267,10 @@ interface IZkflRewards {
     error Rewards__DisputesOpen(uint256 open);
     /// @notice A round would open too late for its contributors to claim before the deadline.
     error Rewards__TooLate(uint256 lastOpening);
+    error Rewards__NoStake();
+    error Rewards__AlreadyStaked();
+    error Rewards__NotStaked();
+    error Rewards__StakeLocked();
 
     /// @notice Creates task `taskKey` (sha256 of the coordinator's task id) and escrows its reward pool from the
     /// caller, who becomes its owner. The caller must have approved rewardPerRound * rounds of the token.
@@ -351,6 +373,22 @@ interface IZkflRewards {
     /// takes more calls; each call after the last round reverts with Rewards__AlreadyReclaimed).
     /// @param taskKey The task.
     function reclaim(bytes32 taskKey) external;
+
+    /// @notice Locks the task's stake for the caller, before the deadline: a task with a stake takes updates only from
+    /// addresses that locked it.
+    /// @param taskKey The task.
+    function stake(bytes32 taskKey) external;
+
+    /// @notice Returns the caller's stake once no leaf of the task can be challenged any more (its last round closed
+    /// and that round's window passed) or after the deadline, with no dispute open.
+    /// @param taskKey The task.
+    function unstake(bytes32 taskKey) external;
+
+    /// @notice The stake an address holds locked in a task.
+    /// @param taskKey The task.
+    /// @param contributor The address.
+    /// @return amount Token base units (0: none).
+    function stakeOf(bytes32 taskKey, address contributor) external view returns (uint256 amount);
 
     /// @notice Coordinator only, after the deadline and with no dispute open: takes back what is left of its bond.
     /// @param taskKey The task.

@@ -69,10 +69,13 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         bytes32 verificationKey;
         uint128 clipSquareX96;
         uint32 claimPeriod;
+        uint96 stake;
         uint256 bond;
         uint256 coordinatorBond;
         uint256 challengeBond;
         uint256 openDisputes;
+        /// @dev Stakes of contributors whose leaves were voided: the owner's, with what the rounds did not pay.
+        uint256 forfeited;
     }
 
     /// @dev What a claim needs besides the root is in the round's head word of `marks`.
@@ -111,6 +114,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         DisputeState state;
         /// @dev The challenged leaf's hash, so an answer names the same leaf without a Merkle proof.
         bytes32 leaf;
+        /// @dev Whose stake a voided leaf forfeits.
+        address contributor;
     }
 
     struct Omission {
@@ -119,6 +124,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         DisputeState state;
     }
 
+    /// @inheritdoc IZkflRewards
+    mapping(bytes32 taskKey => mapping(address contributor => uint256 amount)) public stakeOf;
     mapping(bytes32 taskKey => Task) private tasks;
     mapping(bytes32 taskKey => mapping(uint256 round => Round)) private rounds;
     /// @notice Challenges, by leaf.
@@ -163,6 +170,7 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         task.rounds = params.rounds;
         task.answerWindow = params.answerWindow;
         task.claimPeriod = params.claimPeriod;
+        task.stake = params.stake;
         task.owner = msg.sender;
         task.clipSquareX96 = params.clipSquareX96;
         task.token = params.token;
@@ -283,7 +291,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             challenger: msg.sender,
             answerBy: uint64(answerBy),
             state: DisputeState.Open,
-            leaf: hash
+            leaf: hash,
+            contributor: leaf.contributor
         });
         (uint256 at, uint256 shift) = markPosition(leaf.index);
         marks[taskKey][round][at] |= 1 << (shift + DISPUTED);
@@ -325,8 +334,36 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         --task.openDisputes;
         uint256 fromBond = slashBond(task, task.challengeBond);
         uint256 paid = task.challengeBond + fromBond;
+        uint256 forfeited = stakeOf[taskKey][record.contributor];
+        if (forfeited != 0) {
+            stakeOf[taskKey][record.contributor] = 0;
+            task.forfeited += forfeited;
+            emit StakeForfeited(taskKey, record.contributor, forfeited);
+        }
         task.token.safeTransfer(record.challenger, paid);
         emit LeafVoided(taskKey, round, index, record.challenger, paid);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function stake(bytes32 taskKey) external nonReentrant {
+        Task storage task = liveTask(taskKey);
+        if (task.stake == 0) revert Rewards__NoStake();
+        if (stakeOf[taskKey][msg.sender] != 0) revert Rewards__AlreadyStaked();
+        stakeOf[taskKey][msg.sender] = task.stake;
+        pull(task.token, msg.sender, task.stake);
+        emit Staked(taskKey, msg.sender, task.stake);
+    }
+
+    /// @inheritdoc IZkflRewards
+    function unstake(bytes32 taskKey) external nonReentrant {
+        Task storage task = tasks[taskKey];
+        uint256 amount = stakeOf[taskKey][msg.sender];
+        if (amount == 0) revert Rewards__NotStaked();
+        if (block.timestamp <= task.deadline && !challengesOver(taskKey, task)) revert Rewards__StakeLocked();
+        if (task.openDisputes != 0) revert Rewards__DisputesOpen(task.openDisputes);
+        stakeOf[taskKey][msg.sender] = 0;
+        task.token.safeTransfer(msg.sender, amount);
+        emit Unstaked(taskKey, msg.sender, amount);
     }
 
     /// @inheritdoc IZkflRewards
@@ -401,6 +438,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             uint256 paid = head == 0 ? 0 : rounds[taskKey][round].total - uint96(head >> UNPAID_SHIFT);
             amount += task.rewardPerRound - paid;
         }
+        amount += task.forfeited;
+        task.forfeited = 0;
         task.token.safeTransfer(msg.sender, amount);
         emit Reclaimed(taskKey, msg.sender, amount);
     }
@@ -587,6 +626,15 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (token.balanceOf(address(this)) - before != amount) {
             revert Rewards__InvalidParameters("token delivered less than asked");
         }
+    }
+
+    /// @dev Whether no leaf of the task can be challenged any more: its last round closed and its window passed.
+    function challengesOver(bytes32 taskKey, Task storage task) private view returns (bool) {
+        uint256 last = task.rounds;
+        return
+            task.roundsOpened == last &&
+            rounds[taskKey][last].closed &&
+            block.timestamp >= marks[taskKey][last][0] >> CLAIMABLE_AT_SHIFT;
     }
 
     /// @dev A closed round whose challenge window is still open.

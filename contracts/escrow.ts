@@ -26,6 +26,7 @@ export function escrowTerms(task: TaskView, coordinator: string, verifier: strin
     challengeWindow: rewards.challengeWindowSeconds,
     answerWindow: rewards.answerWindowSeconds,
     claimPeriod: rewards.claimPeriodSeconds,
+    stake: BigInt(rewards.stake ?? '0'),
     rewardPerRound: BigInt(rewards.perRound),
     ...bondsOf(rewards, task.zk.chunks),
   };
@@ -59,6 +60,7 @@ export function escrowMismatch(
     'challengeWindow',
     'answerWindow',
     'claimPeriod',
+    'stake',
     'coordinatorBond',
     'challengeBond',
   ] as const) {

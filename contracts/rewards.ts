@@ -39,6 +39,8 @@ export interface OnchainTaskParams {
   answerWindow: number;
   /** Seconds contributors have to claim, at the least, after a round's windows (no round opens later). */
   claimPeriod: number;
+  /** Tokens each contributor locks before it takes part (0n: none); a voided leaf forfeits its sender's. */
+  stake: bigint;
   rewardPerRound: bigint;
   /** Tokens the coordinator must post before round 1. */
   coordinatorBond: bigint;
@@ -54,6 +56,8 @@ export interface OnchainTask extends OnchainTaskParams {
   /** What is left of the coordinator's bond. */
   bond: bigint;
   openDisputes: number;
+  /** Stakes forfeited by voided leaves, which the owner reclaims. */
+  forfeited: bigint;
 }
 
 export interface OnchainRound {
@@ -218,6 +222,20 @@ export class RewardsContract {
 
   resolveOmission(taskKey: string, round: number, contributor: string): Promise<ContractTransactionResponse> {
     return this.send('resolveOmission', taskKey, round, contributor);
+  }
+
+  /** Locks the task's stake for the sender (the contract takes it: approve the token first). */
+  stake(taskKey: string): Promise<ContractTransactionResponse> {
+    return this.send('stake', taskKey);
+  }
+
+  /** Gives the sender its stake back, once no leaf of the task can be challenged any more. */
+  unstake(taskKey: string): Promise<ContractTransactionResponse> {
+    return this.send('unstake', taskKey);
+  }
+
+  async stakeOf(taskKey: string, contributor: string): Promise<bigint> {
+    return (await this.method('stakeOf')(taskKey, contributor)) as bigint;
   }
 
   reclaim(taskKey: string): Promise<ContractTransactionResponse> {

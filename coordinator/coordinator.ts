@@ -528,6 +528,16 @@ export class Coordinator {
     if (spec.onchain && !spec.proofs) {
       throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
     }
+    if (BigInt(spec.rewards.stake) > 0n && !spec.onchain) {
+      throw new ZkflError(
+        'VALIDATION_FAILED',
+        'a stake is locked in the escrow: only onchain tasks take one',
+        'rewards.stake',
+      );
+    }
+    if (BigInt(spec.rewards.stake) >= 2n ** 96n) {
+      throw new ZkflError('VALIDATION_FAILED', 'the stake must be under 2^96 base units', 'rewards.stake');
+    }
     await initBackend();
     const evaluationSet = await this.loadEvaluationSet(spec);
     // The escrow's deadline is judged by the chain's clock, which may run ahead of this machine's.

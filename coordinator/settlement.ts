@@ -26,6 +26,7 @@ import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
 import { RewardsContract, revertName, TokenContract } from '../contracts/rewards.js';
 import type { ChainEventView, TaskView } from '../protocol/rest.js';
+import { ZkflError } from '../protocol/errors.js';
 import type { ChainAction, Storage } from './storage.js';
 
 const log = createLogger('settlement');
@@ -87,6 +88,21 @@ export class Settlement {
    * Resolves once the task's reward pool is escrowed on-chain with this coordinator and the task's circuit,
    * chunks, bound and rounds; rejects if an escrow exists that can never settle this task.
    */
+  /** Throws STAKE_REQUIRED unless `address` holds the task's stake (if it asks for one) locked in the escrow. */
+  async checkStake(task: TaskView, address: string): Promise<void> {
+    const stake = BigInt(task.spec.rewards.stake ?? '0');
+    if (stake === 0n) return;
+    const key = taskKey(task.id);
+    const locked = await this.rewards.stakeOf(key, address).catch(() => {
+      throw new ZkflError('UNAVAILABLE', 'the chain cannot be reached to check the stake: send the update again');
+    });
+    if (locked >= stake) return;
+    throw new ZkflError(
+      'STAKE_REQUIRED',
+      `task ${task.id} takes updates only from addresses with its stake of ${stake} token base units locked: approve the token, then call stake(${key}) on ${this.deployment.rewards} (zkfl client does both when started with --rpc)`,
+    );
+  }
+
   /**
    * The time the contract's deadlines are measured by (unix seconds): the next block's, its latest block's or the
    * clock's, whichever is later; the clock's while the chain cannot be reached.

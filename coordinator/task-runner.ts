@@ -106,6 +106,8 @@ export class TaskRunner {
   private round: ActiveRound | undefined;
   private readonly strategy: AggregationStrategy;
   private strategyState: StrategyState = [];
+  /** Addresses whose stake (rewards.stake) was found locked: it stays locked until the task ends. */
+  private readonly staked = new Set<string>();
   private stopped = false;
   /** The owner cancelled while a round was being aggregated: the task ends once that round is recorded. */
   private cancelRequested = false;
@@ -347,6 +349,17 @@ export class TaskRunner {
         address,
         new ZkflError('NOT_SELECTED', `${address} was not sampled for round ${round.number}`),
       );
+    }
+    // A stake, once locked, stays until the task ends: asked again only of who has not shown it yet.
+    if (!this.staked.has(address)) {
+      try {
+        await this.ctx.settlement?.checkStake(task, address);
+      } catch (error) {
+        // Only a missing stake is the client's: a chain out of reach is UNAVAILABLE, and the update may come again.
+        if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') this.reject(round, address, error);
+        throw error;
+      }
+      this.staked.add(address);
     }
     if (round.answered.has(address)) {
       this.reject(

@@ -266,6 +266,14 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
               `within ${rewards.challengeWindowSeconds} s of a round's close a leaf may be challenged (answered within ${rewards.answerWindowSeconds} s); each round leaves at least ${rewards.claimPeriodSeconds / 3600} h to claim; the escrow ends ${new Date(rewards.deadline * 1000).toISOString()}, and what is unclaimed by then goes back to the owner`,
             ),
           ]),
+      ...(rewards.stake
+        ? [
+            item(
+              'stake',
+              `${tokens(BigInt(rewards.stake))} locked by each contributor before its first update; forfeited to the owner if one of its leaves is voided, returned once no leaf can be challenged`,
+            ),
+          ]
+        : []),
       item('terms hash', termsHash),
     ),
   );

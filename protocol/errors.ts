@@ -16,6 +16,8 @@ export const errorStatus = {
   FORBIDDEN: 403,
   NOT_SELECTED: 403,
   CONSENT_REQUIRED: 403,
+  /** The task takes part only with its stake locked in the escrow (rewards.stake). */
+  STAKE_REQUIRED: 403,
   NOT_FOUND: 404,
   WRONG_TASK: 409,
   WRONG_ROUND: 409,

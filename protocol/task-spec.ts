@@ -127,6 +127,13 @@ export const rewardsSchema = z.strictObject({
    * creation: time for every round at its deadline twice over, both windows and the claim period
    */
   deadline: positiveInt.max(2 ** 32 - 1).optional(),
+  /**
+   * Tokens each address locks in the escrow before it may take part (`onchain` tasks): forfeited to the owner if a
+   * leaf of its is voided, returned once no leaf of the task can be challenged any more. It makes every key cost
+   * something to hold while the task runs; it does not stop one holder with the tokens from using many keys.
+   * @default '0' (none)
+   */
+  stake: tokenAmount.default('0'),
   /** Tokens the coordinator bonds before round 1 (unanswered disputes are paid from it). @default perRound */
   coordinatorBond: tokenAmount.optional(),
   /**

@@ -50,6 +50,8 @@ export interface TaskTerms {
     claimPeriodSeconds: number;
     /** When the escrow ends (unix seconds): what is not claimed by then goes back to the owner. */
     deadline: number | null;
+    /** Tokens to lock before taking part, forfeited if a leaf of this address is voided; absent: none. */
+    stake?: string;
   };
 }
 
@@ -86,6 +88,8 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       answerWindowSeconds: spec.rewards.answerWindowSeconds,
       claimPeriodSeconds: spec.rewards.claimPeriodSeconds,
       deadline: spec.rewards.deadline ?? null,
+      // Only when asked for: the terms (and their hash, which consents signed) of other tasks stay as they were.
+      ...(spec.rewards.stake && spec.rewards.stake !== '0' ? { stake: spec.rewards.stake } : {}),
     },
   };
 }

@@ -120,6 +120,7 @@ describe('ZkflRewards on a local chain', function () {
       challengeWindow: WINDOW,
       answerWindow: ANSWER,
       claimPeriod: CLAIM_PERIOD,
+      stake: 0n,
       rewardPerRound: POOL,
       coordinatorBond: BOND,
       challengeBond: CHALLENGE_BOND,
@@ -332,6 +333,46 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(mallory).resolveChallenge(key, 1, leaf.index), 'Rewards__NotChallenged');
     await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__Voided');
     await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
+  });
+
+  it("locks a stake per contributor, forfeits a voided leaf's to the owner, and returns the others once no leaf can be challenged", async () => {
+    const STAKE = 50n;
+    const { id, key } = await createTask({ rounds: 1, stake: STAKE });
+    const before = await token.balanceOf(alice.address);
+    await (await as(alice).stake(key)).wait();
+    await (await as(bob).stake(key)).wait();
+    expect([await rewards.stakeOf(key, alice.address), before - (await token.balanceOf(alice.address))]).to.deep.equal([
+      STAKE,
+      STAKE,
+    ]);
+    await reverts(as(alice).stake(key), 'Rewards__AlreadyStaked');
+    await reverts(as(carol).unstake(key), 'Rewards__NotStaked');
+    await reverts(as(alice).unstake(key), 'Rewards__StakeLocked');
+    const { key: unstaked } = await createTask();
+    await reverts(as(alice).stake(unstaked), 'Rewards__NoStake');
+    // Bob's leaf names a commitment nobody can back: challenged, unanswered, voided.
+    const honest = await contribute(id, 1, alice, 300n);
+    const forged: AcceptedEntry = { address: bob.address, commitment: '0x' + 'cd'.repeat(32), amount: '700' };
+    const entries = [honest.entry, forged];
+    await openAndClose(key, 1, entries);
+    await reverts(as(alice).unstake(key), 'Rewards__StakeLocked');
+    const { leaf, proof } = leafIn(entries, bob.address);
+    await (await as(carol).challenge(key, 1, leaf, proof)).wait();
+    await advance(WINDOW + ANSWER + 1);
+    // The window has passed, but a dispute is open: nobody's stake moves yet.
+    await reverts(as(alice).unstake(key), 'Rewards__DisputesOpen');
+    await (await as(mallory).resolveChallenge(key, 1, leaf.index)).wait();
+    expect(await rewards.stakeOf(key, bob.address)).to.equal(0n);
+    expect((await rewards.task(key))!.forfeited).to.equal(STAKE);
+    await reverts(as(bob).unstake(key), 'Rewards__NotStaked');
+    await (await as(alice).unstake(key)).wait();
+    expect(before - (await token.balanceOf(alice.address))).to.equal(0n);
+    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
+    // After the deadline the owner takes back what the round did not pay (Bob's 700) and Bob's stake.
+    await advance(40 * 86_400);
+    const ownerBefore = await token.balanceOf(owner.address);
+    await (await as(owner).reclaim(key)).wait();
+    expect((await token.balanceOf(owner.address)) - ownerBefore).to.equal(POOL - 300n + STAKE);
   });
 
   it('refuses challenges after the window and claims before it, of leaves not in the set', async () => {

@@ -22,6 +22,9 @@ import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { stopAfter } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
+import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
+import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
+import type { RoundStartPayload } from '../../protocol/events.js';
 import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 const REWARD_PER_ROUND = parseEther('90');
@@ -202,6 +205,49 @@ describe('on-chain rewards, end to end', function () {
       expect(await settlement.escrowProblem({ ...task, id: 't-never-escrowed' }, info.coordinator, verifier)).to.match(
         /no reward pool/,
       );
+    } finally {
+      await coordinator.close();
+    }
+  });
+
+  it("takes updates only from addresses that locked the task's stake; its clients lock it and take it back", async () => {
+    const coordinator = await coordinatorOn(join(dir, 'staked'));
+    try {
+      const info = await new CoordinatorApi(coordinator.url).info();
+      const stake = parseEther('2');
+      const spec = onchainTask({ rounds: 1, clientsPerRound: { min: 2, target: 3 } });
+      const task = await createTask(
+        coordinator.url,
+        { ...spec, rewards: { ...spec.rewards, stake: String(stake) } },
+        owner,
+      );
+      expect((await new CoordinatorApi(coordinator.url).terms(task.id)).terms.rewards.stake).to.equal(String(stake));
+      const keys = await fundedKeys('staked', 2);
+      for (const key of keys) await devnet.mint(loadOrCreateWallet(key).address, stake);
+      // A third holder agrees to the terms but locks nothing: its proven update is refused.
+      const wallet = randomWallet();
+      const socket = await connect(coordinator.url, wallet);
+      const started = next<RoundStartPayload>(socket, 'round:start');
+      expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
+      const running = clients(coordinator.url, task.id, writeShards(join(dir, 'staked'), [300, 300]), keys);
+      await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
+      const { modelHash } = await started;
+      const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash };
+      const reply = await request(socket, 'update', await provenUpdate(task, statement, smallUpdate(task.numParams)));
+      expect(reply.ok ? 'accepted' : reply.error.code).to.equal('STAKE_REQUIRED');
+      socket.disconnect();
+      const results = await Promise.all(running);
+      const [round] = await getRounds(coordinator.url, task.id);
+      const token = new TokenContract(deployment.token, provider);
+      const rewards = new RewardsContract(deployment.rewards, provider);
+      for (const result of results) {
+        // Paid its amount, and its stake back: what it holds is what it was minted and what it earned.
+        const earned = BigInt(round!.participants.find((p) => p.address === result.address)!.amount!);
+        expect(await token.balanceOf(result.address)).to.equal(stake + earned);
+        expect(await rewards.stakeOf(taskKey(task.id), result.address)).to.equal(0n);
+      }
+      const staked = await rewards.events('Staked', taskKey(task.id));
+      expect(staked.map((log) => log.args[1] as string).sort()).to.deep.equal(results.map((r) => r.address).sort());
     } finally {
       await coordinator.close();
     }
