@@ -370,7 +370,8 @@ interface IZkflRewards {
     function resolveOmission(bytes32 taskKey, uint256 round, address contributor) external;
 
     /// @notice Owner only, after the deadline: takes back everything not paid, 500 rounds per call (a longer task
-    /// takes more calls; each call after the last round reverts with Rewards__AlreadyReclaimed).
+    /// takes more calls; each call after the last round reverts with Rewards__AlreadyReclaimed), and every stake
+    /// forfeited so far (also after the last round's call).
     /// @param taskKey The task.
     function reclaim(bytes32 taskKey) external;
 

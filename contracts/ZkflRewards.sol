@@ -426,20 +426,20 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
     function reclaim(bytes32 taskKey) external nonReentrant {
         Task storage task = endedTask(taskKey);
         if (msg.sender != task.owner) revert Rewards__NotOwner();
+        // Forfeited stakes first: a challenge resolved after the last batch still forfeits to the owner.
+        uint256 amount = task.forfeited;
+        task.forfeited = 0;
         uint256 from = uint256(task.reclaimedThrough) + 1;
-        if (from > task.rounds) revert Rewards__AlreadyReclaimed();
+        if (from > task.rounds && amount == 0) revert Rewards__AlreadyReclaimed();
         uint256 through = from + RECLAIM_BATCH - 1;
         if (through > task.rounds) through = task.rounds;
         task.reclaimedThrough = uint32(through);
-        uint256 amount;
         for (uint256 round = from; round <= through; ++round) {
             // A round never closed paid nothing; a closed one paid its total less what is still unpaid.
             uint256 head = marks[taskKey][round][0];
             uint256 paid = head == 0 ? 0 : rounds[taskKey][round].total - uint96(head >> UNPAID_SHIFT);
             amount += task.rewardPerRound - paid;
         }
-        amount += task.forfeited;
-        task.forfeited = 0;
         task.token.safeTransfer(msg.sender, amount);
         emit Reclaimed(taskKey, msg.sender, amount);
     }

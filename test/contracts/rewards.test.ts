@@ -359,20 +359,23 @@ describe('ZkflRewards on a local chain', function () {
     const { leaf, proof } = leafIn(entries, bob.address);
     await (await as(carol).challenge(key, 1, leaf, proof)).wait();
     await advance(WINDOW + ANSWER + 1);
+    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
     // The window has passed, but a dispute is open: nobody's stake moves yet.
     await reverts(as(alice).unstake(key), 'Rewards__DisputesOpen');
-    await (await as(mallory).resolveChallenge(key, 1, leaf.index)).wait();
-    expect(await rewards.stakeOf(key, bob.address)).to.equal(0n);
-    expect((await rewards.task(key))!.forfeited).to.equal(STAKE);
-    await reverts(as(bob).unstake(key), 'Rewards__NotStaked');
-    await (await as(alice).unstake(key)).wait();
-    expect(before - (await token.balanceOf(alice.address))).to.equal(0n);
-    await (await as(alice).claim(key, [claimOf(1, entries, alice.address)])).wait();
-    // After the deadline the owner takes back what the round did not pay (Bob's 700) and Bob's stake.
+    // After the deadline the owner takes back what the round did not pay (Bob's 700).
     await advance(40 * 86_400);
     const ownerBefore = await token.balanceOf(owner.address);
     await (await as(owner).reclaim(key)).wait();
+    expect((await token.balanceOf(owner.address)) - ownerBefore).to.equal(POOL - 300n);
+    // Bob's leaf is voided only now: his stake is forfeited, and the owner takes it, though every round was reclaimed.
+    await (await as(mallory).resolveChallenge(key, 1, leaf.index)).wait();
+    expect([await rewards.stakeOf(key, bob.address), (await rewards.task(key))!.forfeited]).to.deep.equal([0n, STAKE]);
+    await (await as(owner).reclaim(key)).wait();
     expect((await token.balanceOf(owner.address)) - ownerBefore).to.equal(POOL - 300n + STAKE);
+    await reverts(as(owner).reclaim(key), 'Rewards__AlreadyReclaimed');
+    await reverts(as(bob).unstake(key), 'Rewards__NotStaked');
+    await (await as(alice).unstake(key)).wait();
+    expect((await token.balanceOf(alice.address)) - before).to.equal(300n);
   });
 
   it('refuses challenges after the window and claims before it, of leaves not in the set', async () => {
