@@ -345,7 +345,11 @@ function serveRounds(session: Session): Promise<ClientResult> {
           (ok) => {
             if (ok) accepted.add(payload.round);
           },
-          (error: unknown) => log.error('round failed', { round: payload.round, error: (error as Error).message }),
+          (error: unknown) => {
+            // A stake this key cannot lock will not lock next round either: stop, saying what to fund.
+            if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') fatal(error);
+            else log.error('round failed', { round: payload.round, error: (error as Error).message });
+          },
         )
         .finally(() => working.delete(payload.round));
     });

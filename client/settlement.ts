@@ -18,6 +18,7 @@ import { escrowMismatch } from '../contracts/escrow.js';
 import { revertName, RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { Receipt } from '../protocol/receipt.js';
 import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
+import { ZkflError } from '../protocol/errors.js';
 
 const log = createLogger('client');
 
@@ -106,6 +107,13 @@ export class ClientSettlement {
     const key = taskKey(task.id);
     if (stake === 0n || (await this.rewards.stakeOf(key, this.ctx.wallet.address)) >= stake) return;
     const token = new TokenContract((await this.rewards.task(key))!.token, this.ctx.wallet);
+    const held = await token.balanceOf(this.ctx.wallet.address);
+    if (held < stake) {
+      throw new ZkflError(
+        'STAKE_REQUIRED',
+        `task ${task.id} asks a stake of ${stake} token base units and ${this.ctx.wallet.address} holds ${held} of token ${await token.contract.getAddress()}: fund it, then start again`,
+      );
+    }
     await (await token.approve(this.ctx.deployment.rewards, stake)).wait();
     await (await this.rewards.stake(key)).wait();
     log.info(`locked the task's stake of ${stake} token base units`, { task: task.id });

@@ -215,27 +215,36 @@ describe('on-chain rewards, end to end', function () {
     try {
       const info = await new CoordinatorApi(coordinator.url).info();
       const stake = parseEther('2');
-      const spec = onchainTask({ rounds: 1, clientsPerRound: { min: 2, target: 3 } });
+      // Four sampled: two funded clients, one without tokens for the stake, one raw holder that locks nothing.
+      const spec = onchainTask({ rounds: 1, clientsPerRound: { min: 2, target: 4 }, roundDeadlineSeconds: 60 });
       const task = await createTask(
         coordinator.url,
         { ...spec, rewards: { ...spec.rewards, stake: String(stake) } },
         owner,
       );
       expect((await new CoordinatorApi(coordinator.url).terms(task.id)).terms.rewards.stake).to.equal(String(stake));
-      const keys = await fundedKeys('staked', 2);
+      const [poor, ...keys] = await fundedKeys('staked', 3);
       for (const key of keys) await devnet.mint(loadOrCreateWallet(key).address, stake);
       // A third holder agrees to the terms but locks nothing: its proven update is refused.
       const wallet = randomWallet();
       const socket = await connect(coordinator.url, wallet);
       const started = next<RoundStartPayload>(socket, 'round:start');
       expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
-      const running = clients(coordinator.url, task.id, writeShards(join(dir, 'staked'), [300, 300]), keys);
+      const shards = writeShards(join(dir, 'staked'), [300, 300, 300]);
+      const running = clients(coordinator.url, task.id, shards.slice(1), keys);
+      const [unfunded] = clients(coordinator.url, task.id, shards.slice(0, 1), [poor!]);
       await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const { modelHash } = await started;
       const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash };
       const reply = await request(socket, 'update', await provenUpdate(task, statement, smallUpdate(task.numParams)));
       expect(reply.ok ? 'accepted' : reply.error.code).to.equal('STAKE_REQUIRED');
       socket.disconnect();
+      // The client without the tokens stops at its first round, saying what to fund.
+      const stopped = await unfunded!.then(
+        () => 'took part',
+        (error: ZkflError) => `${error.code}: ${error.message}`,
+      );
+      expect(stopped).to.match(/^STAKE_REQUIRED: .* holds 0 of token/);
       const results = await Promise.all(running);
       const [round] = await getRounds(coordinator.url, task.id);
       const token = new TokenContract(deployment.token, provider);
