@@ -26,7 +26,7 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { groupedSum, replicaGroups } from '../ml/replicas.js';
+import { groupedSum, relativeDistance, replicaGroups } from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -82,12 +82,6 @@ interface Outcome {
   /** Relative distances (ml/scoring.ts replicaGroups): the closest two holders' updates, the farthest two of holder 4's keys. */
   closestHolders: number;
   farthestCopies: number;
-}
-
-/** ‖a − b‖ / max(‖a‖, ‖b‖): the distance the replica rule compares with its threshold. */
-function relativeDistance(a: Float32Array, b: Float32Array): number {
-  const norm = (v: Float32Array): number => Math.sqrt(v.reduce((sum, value) => sum + value * value, 0));
-  return norm(a.map((value, i) => value - b[i]!)) / Math.max(norm(a), norm(b));
 }
 
 await initBackend();
@@ -163,6 +157,23 @@ function noisy(delta: Float32Array, relative: number, random: Random): Float32Ar
   return delta.map((value) => value + sigma * random.normal());
 }
 
+/** The closest two holders' updates of a round, and the farthest two of the attacker's keys (relative distances). */
+function spread(scenario: Scenario, sent: Sent[]): Pick<Outcome, 'closestHolders' | 'farthestCopies'> {
+  const isAttackers = (key: string): boolean =>
+    key === attackerKey || (extraKeys.includes(key) && !scenario.name.startsWith('free'));
+  let closestHolders = Infinity;
+  let farthestCopies = 0;
+  sent.forEach((a, i) =>
+    sent.slice(i + 1).forEach((b) => {
+      const distance = relativeDistance({ ...a, weight: 1 }, { ...b, weight: 1 }, params.chunkSize);
+      if (isAttackers(a.key) && isAttackers(b.key)) farthestCopies = Math.max(farthestCopies, distance);
+      else if (holderKeys.includes(a.key) && holderKeys.includes(b.key))
+        closestHolders = Math.min(closestHolders, distance);
+    }),
+  );
+  return { closestHolders, farthestCopies };
+}
+
 async function run(scenario: Scenario): Promise<Outcome> {
   const data = shards(scenario.data);
   const replicaDistance = scenario.replicaDistance ?? spec.aggregation.replicaDistance;
@@ -181,17 +192,9 @@ async function run(scenario: Scenario): Promise<Outcome> {
       const context = { number: round, data: data[h]!, global, lastStep, random };
       sent.push(...(h === holders - 1 && scenario.attack ? await scenario.attack(own, context) : [own]));
     }
-    const isAttackers = (key: string): boolean =>
-      key === attackerKey || (extraKeys.includes(key) && !scenario.name.startsWith('free'));
-    const deltas = sent.map(asDelta);
-    sent.forEach((a, i) =>
-      sent.slice(i + 1).forEach((b, j) => {
-        const distance = relativeDistance(deltas[i]!, deltas[i + 1 + j]!);
-        if (isAttackers(a.key) && isAttackers(b.key)) farthestCopies = Math.max(farthestCopies, distance);
-        else if (holderKeys.includes(a.key) && holderKeys.includes(b.key))
-          closestHolders = Math.min(closestHolders, distance);
-      }),
-    );
+    const distances = spread(scenario, sent);
+    closestHolders = Math.min(closestHolders, distances.closestHolders);
+    farthestCopies = Math.max(farthestCopies, distances.farthestCopies);
     const updates = sent.map((update) => ({
       q: update.q,
       fractionBits: update.fractionBits,

@@ -34,6 +34,11 @@ function distance(a: WeightedUpdate, b: WeightedUpdate | undefined, chunkSize: n
   return Math.sqrt(squared);
 }
 
+/** ‖a − b‖ / max(‖a‖, ‖b‖): what the replica rule compares with `aggregation.replicaDistance`. */
+export function relativeDistance(a: WeightedUpdate, b: WeightedUpdate, chunkSize: number): number {
+  return distance(a, b, chunkSize) / Math.max(distance(a, undefined, chunkSize), distance(b, undefined, chunkSize));
+}
+
 /** The round's groups of replicas (module comment), as indices in input order; every update alone when d is 0. */
 export function replicaGroups(updates: readonly WeightedUpdate[], chunkSize: number, d: number): number[][] {
   if (!(d > 0)) return updates.map((_, k) => [k]);
