@@ -12,6 +12,7 @@ import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
 import type { Consent } from '../protocol/terms.js';
+import type { UpdatePayload } from '../protocol/events.js';
 import { taskKey as taskKeyOf } from '../circuits/statement.js';
 import { RunningSum } from '../ml/aggregation.js';
 import { alignedBuffer } from '../common/bytes.js';
@@ -337,6 +338,30 @@ export class Storage {
       .select(['address', 'num_samples as numSamples', 'q', 'fraction_bits as fractionBits'])
       .execute();
     return rows.map((row) => ({ ...row, fractionBits: JSON.parse(row.fractionBits) as number[] }));
+  }
+
+  /**
+   * Whether `update` is, byte for byte, what `address` had accepted in a round (the same update sent again after its
+   * answer was lost); if so, its commitment.
+   */
+  async sameAsAccepted(
+    taskId: string,
+    round: number,
+    address: string,
+    update: Pick<UpdatePayload, 'numSamples' | 'q' | 'fractionBits' | 'proofs' | 'salt'>,
+  ): Promise<{ commitment: string | null } | undefined> {
+    const row = await this.roundUpdates(taskId, round)
+      .where('address', '=', address)
+      .select(['commitment', 'num_samples', 'q', 'fraction_bits', 'proofs', 'salt'])
+      .executeTakeFirst();
+    const same =
+      row !== undefined &&
+      row.num_samples === update.numSamples &&
+      Buffer.compare(row.q, bytes(update.q)) === 0 &&
+      row.fraction_bits === JSON.stringify(update.fractionBits) &&
+      row.proofs === JSON.stringify(update.proofs ?? []) &&
+      row.salt === (update.salt ?? null);
+    return same ? { commitment: row.commitment } : undefined;
   }
 
   /** Records each accepted update's score and amount (by address) once the round is scored. */

@@ -321,61 +321,20 @@ export class TaskRunner {
 
   /**
    * Checks an update against every rule — and its proofs, in the verifier pool — and either takes it into the
-   * running sum or throws a coded error. Nothing of a rejected update reaches the model.
+   * round or throws a coded error. Nothing of a rejected update reaches the model.
    */
   async submit(address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
     await this.loaded;
-    const round = this.round;
-    const { task } = this.ctx;
-    if (this.stopped || task.status !== 'running')
-      this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
-    if (!(await this.ctx.storage.consent(task.id, address))) {
-      this.reject(
-        round,
-        address,
-        new ZkflError(
-          'CONSENT_REQUIRED',
-          `${address} has not agreed to the terms of task ${task.id}: join with a consent`,
-        ),
-      );
-    }
-    if (!round || payload.round !== round.number || round.phase !== 'training') {
-      const state = `round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`;
-      this.reject(round, address, new ZkflError('WRONG_ROUND', `update is for round ${payload.round}; ${state}`));
-    }
-    if (!round.sampled.has(address)) {
-      this.reject(
-        round,
-        address,
-        new ZkflError('NOT_SELECTED', `${address} was not sampled for round ${round.number}`),
-      );
-    }
-    // A stake, once locked, stays until the task ends: asked again only of who has not shown it yet.
-    if (!this.staked.has(address)) {
-      try {
-        await this.ctx.settlement?.checkStake(task, address);
-      } catch (error) {
-        // Only a missing stake is the client's: a chain out of reach is UNAVAILABLE, and the update may come again.
-        if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') this.reject(round, address, error);
-        throw error;
-      }
-      this.staked.add(address);
-    }
-    if (round.answered.has(address)) {
-      this.reject(
-        round,
-        address,
-        new ZkflError('DUPLICATE_UPDATE', `${address} already sent an update in round ${round.number}`),
-      );
-    }
+    const round = await this.admit(address, payload);
+    if (round.answered.has(address)) return this.answerAgain(round, address, payload);
     // One submission per client per round: a second one is refused even while the first is being verified. The
     // round does not close before its verdict.
     round.answered.add(address);
     round.verifying.add(address);
     try {
-      const statement = taskStatement(task, round.number, address, round.modelHash);
+      const statement = taskStatement(this.ctx.task, round.number, address, round.modelHash);
       const checked = await this.ctx.checker
-        .check(payload, task, statement, this.checkContext(round, address))
+        .check(payload, this.ctx.task, statement, this.checkContext(round, address))
         .catch((error: unknown) => {
           // No verdict, for a fault of the coordinator's: the client may send its update again.
           if (error instanceof ZkflError && error.code === 'UNAVAILABLE') round.answered.delete(address);
@@ -383,18 +342,76 @@ export class TaskRunner {
           throw error;
         });
       await this.accept(round, address, payload, checked);
-      if (checked.commitment === null) return undefined;
-      const deployment = task.spec.onchain ? this.ctx.settlement?.deployment : undefined;
-      return await signReceipt(
-        this.ctx.identity,
-        { taskKey: taskKey(task.id), round: round.number, contributor: address, updateCommitment: checked.commitment },
-        deployment && { chainId: deployment.chainId, verifyingContract: deployment.rewards },
-      );
+      return await this.receipt(round, address, checked.commitment);
     } finally {
       round.verifying.delete(address);
       round.pending.delete(address);
       if (this.round === round) this.maybeClose();
     }
+  }
+
+  /** The rules an update must meet before its proofs are worth checking: the round it is for, and who sent it. */
+  private async admit(address: string, payload: UpdatePayload): Promise<ActiveRound> {
+    const round = this.round;
+    const { task } = this.ctx;
+    if (this.stopped || task.status !== 'running')
+      this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
+    if (!(await this.ctx.storage.consent(task.id, address))) {
+      const message = `${address} has not agreed to the terms of task ${task.id}: join with a consent`;
+      this.reject(round, address, new ZkflError('CONSENT_REQUIRED', message));
+    }
+    if (!round || payload.round !== round.number || round.phase !== 'training') {
+      const state = `round ${round?.number ?? '-'} is ${round?.phase ?? 'not open'}`;
+      this.reject(round, address, new ZkflError('WRONG_ROUND', `update is for round ${payload.round}; ${state}`));
+    }
+    if (!round.sampled.has(address)) {
+      const message = `${address} was not sampled for round ${round.number}`;
+      this.reject(round, address, new ZkflError('NOT_SELECTED', message));
+    }
+    await this.checkStake(round, address);
+    return round;
+  }
+
+  /** A stake, once locked, stays until the task ends: asked again only of who has not shown it yet. */
+  private async checkStake(round: ActiveRound, address: string): Promise<void> {
+    if (this.staked.has(address)) return;
+    try {
+      await this.ctx.settlement?.checkStake(this.ctx.task, address);
+    } catch (error) {
+      // Only a missing stake is the client's: a chain out of reach is UNAVAILABLE, and the update may come again.
+      if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') this.reject(round, address, error);
+      throw error;
+    }
+    this.staked.add(address);
+  }
+
+  /**
+   * A second update from an address that already answered this round. The very update it had accepted, sent again
+   * because the answer was lost (a dropped connection, an instance that died), gets its receipt again and is not
+   * counted twice; anything else is a DUPLICATE_UPDATE.
+   */
+  private async answerAgain(round: ActiveRound, address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
+    const accepted = round.verifying.has(address)
+      ? undefined
+      : await this.ctx.storage.sameAsAccepted(this.taskId, round.number, address, payload);
+    if (accepted) {
+      log.info(`round ${round.number}: ${address} sent its accepted update again; answered with its receipt`);
+      return this.receipt(round, address, accepted.commitment);
+    }
+    const message = `${address} already sent an update in round ${round.number}`;
+    this.reject(round, address, new ZkflError('DUPLICATE_UPDATE', message));
+  }
+
+  /** The coordinator's signed receipt for an accepted update (none for tasks without proofs, so no commitment). */
+  private async receipt(round: ActiveRound, address: string, commitment: string | null): Promise<Receipt | undefined> {
+    if (commitment === null) return undefined;
+    const { task } = this.ctx;
+    const deployment = task.spec.onchain ? this.ctx.settlement?.deployment : undefined;
+    return signReceipt(
+      this.ctx.identity,
+      { taskKey: taskKey(task.id), round: round.number, contributor: address, updateCommitment: commitment },
+      deployment && { chainId: deployment.chainId, verifyingContract: deployment.rewards },
+    );
   }
 
   /**
