@@ -26,7 +26,7 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { groupedSum, relativeDistance, replicaGroups } from '../ml/replicas.js';
+import { aggregateStep, relativeDistance, replicaGroups } from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -69,6 +69,8 @@ interface Scenario {
   attack?: Attack;
   /** The replica rule's distance (the spec's default unless set). */
   replicaDistance?: number;
+  /** Whether only contributors are aggregated and scored (the spec's default unless set). */
+  contributorsOnly?: boolean;
 }
 
 interface Outcome {
@@ -82,6 +84,10 @@ interface Outcome {
   /** Relative distances (ml/scoring.ts replicaGroups): the closest two holders' updates, the farthest two of holder 4's keys. */
   closestHolders: number;
   farthestCopies: number;
+  /** Updates left out of the aggregate (replays, no value), over all rounds. */
+  leftOut: number;
+  /** The closest any holder's update came to the last round's step (relative), from round 2: how far from a replay. */
+  closestToLastStep: number;
 }
 
 await initBackend();
@@ -185,6 +191,9 @@ async function run(scenario: Scenario): Promise<Outcome> {
   let grouped = 0;
   let closestHolders = Infinity;
   let farthestCopies = 0;
+  let leftOut = 0;
+  let closestToLastStep = Infinity;
+  const contributorsOnly = scenario.contributorsOnly ?? spec.aggregation.contributorsOnly;
   for (let round = 1; round <= rounds; round++) {
     const sent: Sent[] = [];
     for (let h = 0; h < holders; h++) {
@@ -211,21 +220,28 @@ async function run(scenario: Scenario): Promise<Outcome> {
       inputShape: spec.inputShape,
       classes: spec.classes,
       options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
+      ...(contributorsOnly
+        ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
+        : {}),
     });
+    leftOut += scored.leftOut.length;
+    if (round > 1) closestToLastStep = Math.min(closestToLastStep, closestTo(lastStep, sent));
     scoringSeconds += scored.seconds;
     grouped += groups.filter((members) => members.length > 1).length;
     rewardAmounts(scored.scores, pool, spec.rewards).forEach((amount, k) =>
       paid.set(sent[k]!.key, (paid.get(sent[k]!.key) ?? 0n) + amount),
     );
-    // FedAvg over the round's groups of replicas, each counted once, as the coordinator aggregates.
-    const step = Float32Array.from(groupedSum(updates, groups, params.chunkSize, numParams).mean());
+    // FedAvg over the round's groups of replicas, each counted once, only contributors, as the coordinator aggregates.
+    const left = new Set(scored.leftOut.map(({ index }) => index));
+    const step = Float32Array.from(aggregateStep(updates, groups, left, params.chunkSize, numParams));
     global = global.map((w, i) => w + step[i]!);
     lastStep = step;
   }
   setFlatWeights(model, global);
   const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
   process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
-  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, closestHolders, farthestCopies };
+  const spreads = { closestHolders, farthestCopies, closestToLastStep };
+  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, leftOut, ...spreads };
 }
 
 const copies =
@@ -263,6 +279,17 @@ const freeRider =
     return [own, quantized(extraKeys[0]!, delta, round.number, 2 ** 20)];
   };
 
+/** How close the holders' updates came to `step` (relative distance), the closest of them. */
+function closestTo(step: Float32Array, sent: Sent[]): number {
+  const taken = {
+    q: step,
+    fractionBits: new Array<number>(Math.ceil(numParams / params.chunkSize)).fill(0),
+    weight: 1,
+  };
+  const holders = sent.filter((update) => holderKeys.includes(update.key));
+  return Math.min(...holders.map((update) => relativeDistance({ ...update, weight: 1 }, taken, params.chunkSize)));
+}
+
 /** The copy attacks, under each way the holders' data can be split. */
 const copyAttacks = (data: Scenario['data']): Scenario[] => [
   ...[2, 3, 5].map((k): Scenario => ({ name: `copies under ${k} keys`, data, attack: copies(k) })),
@@ -276,6 +303,12 @@ const copyAttacks = (data: Scenario['data']): Scenario[] => [
     name: `free rider (${kind})`,
     data,
     attack: freeRider(kind),
+  })),
+  ...(['zero', 'replay', 'noise'] as const).map((kind): Scenario => ({
+    name: `free rider (${kind}), every update aggregated`,
+    data,
+    attack: freeRider(kind),
+    contributorsOnly: false,
   })),
 ];
 
@@ -310,13 +343,14 @@ function row(outcome: Outcome, baseline: Outcome): string {
   const honest = holderKeys.slice(0, holders - 1);
   // Against the median honest baseline pay: a holder whose data does harm is paid 0 in the baseline.
   const baselineMedian = median(honest.map((key) => baseline.paid.get(key)!));
-  const honestChange = Math.max(
-    ...honest.map((key) => Math.abs(Number(outcome.paid.get(key)! - baseline.paid.get(key)!)) / Number(baselineMedian)),
-  );
+  // Signed: a holder may gain (an attacker's updates left out leave it a larger share) as well as lose.
+  const honestChange = honest
+    .map((key) => Number(outcome.paid.get(key)! - baseline.paid.get(key)!) / Number(baselineMedian))
+    .reduce((largest, change) => (Math.abs(change) > Math.abs(largest) ? change : largest), 0);
   const freeRider = outcome.scenario.name.startsWith('free')
     ? percent(outcome.paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => outcome.paid.get(key)!)))
     : '';
-  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} |`;
+  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} |`;
 }
 
 const outcomes: Outcome[] = [];
@@ -324,14 +358,14 @@ for (const scenario of scenarios) outcomes.push(await run(scenario));
 const baselineOf = (data: Scenario['data']): Outcome =>
   outcomes.find((o) => o.scenario.data === data && o.scenario.name.startsWith('baseline'))!;
 const table = [
-  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | closest two holders | farthest two attacker keys |",
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario.data))),
 ].join('\n');
 const text =
   `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
   `(${numParams} parameters), ${rounds} rounds, the spec's defaults (equal weights, replica distance ` +
-  `${spec.aggregation.replicaDistance}, scoring on ${spec.rewards.scoringExamples} examples); accuracy on 2,000 other ` +
+  `${spec.aggregation.replicaDistance}, only contributors aggregated, scoring on ${spec.rewards.scoringExamples} examples); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
   `holders, holder 4 on one key).\n\n${table}\n`;
 writeFileSync(new URL('./results/economics.md', import.meta.url), text);

@@ -80,6 +80,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
           `                   updates within ${terms.weights.replicaDistance} of one another (relative) count as one, their value split: copies under several keys earn what one does`,
         ]
       : []),
+    ...(terms.weights.contributorsOnly
+      ? [
+          `                   only contributors enter the model: an update worth nothing, or replaying the last round's step, is left out and earns 0`,
+        ]
+      : []),
     `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
     ...(rewards.stake
       ? [

@@ -21,7 +21,7 @@ import { lastOpening } from '../protocol/task-spec.js';
 import { decodeValues } from '../circuits/codec.js';
 import { type Dataset, head } from '../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { groupedSum, namedReplicas, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
+import { aggregateStep, namedReplicas, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { evaluate } from '../ml/train.js';
@@ -601,9 +601,9 @@ export class TaskRunner {
     await this.writes;
     const updates = await this.roundUpdates(round);
     const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
-    const scoring = await this.score(round, updates, groups);
-    // Each group of replicas counts once (ml/replicas.ts); with none, this is the running sum's mean.
-    const meanDelta = groupedSum(updates, groups, task.zk.chunkSize, round.global.length).mean();
+    const { scoring, leftOut } = await this.score(round, updates, groups);
+    // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
+    const meanDelta = aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
     const next = this.strategy.apply(round.global, meanDelta, this.strategyState);
     setFlatWeights(model, next);
     const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
@@ -666,9 +666,13 @@ export class TaskRunner {
    * Scores the round's accepted updates on the scoring set (ml/scoring.ts) and splits its pool by the task's reward
    * rule; both are stored with each update before the round's record is signed.
    */
-  private async score(round: ActiveRound, updates: RoundUpdate[], groups: number[][]): Promise<RoundRecord['scoring']> {
+  private async score(
+    round: ActiveRound,
+    updates: RoundUpdate[],
+    groups: number[][],
+  ): Promise<{ scoring: RoundRecord['scoring']; leftOut: Set<number> }> {
     const { task, storage, model, evaluationSet } = this.ctx;
-    const { rewards, seed } = task.spec;
+    const { rewards, seed, aggregation } = task.spec;
     const scored = await scoreRound({
       model,
       global: round.global,
@@ -683,6 +687,9 @@ export class TaskRunner {
         maxEvaluations: rewards.scoringBudget,
         seed: seed * 1_000_003 + round.number,
       },
+      ...(aggregation.contributorsOnly
+        ? { contributorsOnly: { previousStep: this.previousStep(round), replayDistance: aggregation.replicaDistance } }
+        : {}),
     });
     const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
     const replicas = namedReplicas(
@@ -700,7 +707,8 @@ export class TaskRunner {
       evaluations: scored.evaluations,
       seconds: scored.seconds.toFixed(2),
     });
-    return {
+    const leftOut = scored.leftOut.map(({ index, why }) => ({ address: updates[index]!.address, why }));
+    const scoring = {
       method: scored.method,
       evaluations: scored.evaluations,
       seconds: scored.seconds,
@@ -708,7 +716,16 @@ export class TaskRunner {
       examples: Math.min(rewards.scoringExamples, evaluationSet.count),
       pool: rewards.perRound,
       ...(replicas.length > 0 ? { replicas } : {}),
+      ...(leftOut.length > 0 ? { leftOut } : {}),
     };
+    return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
+  }
+
+  /** w_r − w_{r−1}: the step the model took last round, which an update may replay; none in round 1. */
+  private previousStep(round: ActiveRound): Float32Array | undefined {
+    if (round.number === 1) return undefined;
+    const before = this.ctx.checkpoints.loadWeights(this.taskId, round.number - 1);
+    return round.global.map((w, i) => w - before[i]!);
   }
 
   /** The round's audit record, signed with the coordinator's key. */

@@ -81,3 +81,29 @@ export function groupedSum(
   }
   return sum;
 }
+
+/**
+ * Whether `update` replays `step`, a step the model already took (the last round's, w_r − w_{r−1}): within
+ * `d`·max(‖update‖, ‖step‖) of it, as replicas are of one another. Such an update brings nothing the model lacks.
+ */
+export function replays(update: WeightedUpdate, step: Float32Array, chunkSize: number, d: number): boolean {
+  if (!(d > 0)) return false;
+  const taken = { q: step, fractionBits: new Array<number>(Math.ceil(step.length / chunkSize)).fill(0), weight: 0 };
+  return relativeDistance(update, taken, chunkSize) <= d;
+}
+
+/**
+ * The round's aggregate step: the mean of its groups' terms, each group counted once, without the updates the
+ * round left out (ml/scoring.ts); zero when nothing is left.
+ */
+export function aggregateStep(
+  updates: readonly WeightedUpdate[],
+  groups: readonly number[][],
+  leftOut: ReadonlySet<number>,
+  chunkSize: number,
+  size: number,
+): Float64Array {
+  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+  const sum = groupedSum(updates, kept, chunkSize, size);
+  return sum.totalWeight > 0 ? sum.mean() : new Float64Array(size);
+}

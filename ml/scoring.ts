@@ -17,6 +17,16 @@
  * Robust Payoff Allocation in Submodular Cooperative Games", IEEE TAI 2022); as one player, the copies earn
  * together what one earns alone, and every other player's value is what it would be without them.
  *
+ * Only contributors (`aggregation.contributorsOnly`, on by default): a player worth nothing — a score ≤ 0: a zero
+ * update, noise that helps no one, a harmful update — still weighs in every coalition's normalisation, so it would
+ * shrink everyone's step and move their values. Such players are left out and the game is played again without
+ * them, until every player left adds value; their updates are left out of the round's aggregate too, and score 0.
+ * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
+ * the model already took), are left out before the game. The others then play, and the model moves, as if the
+ * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
+ * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
+ * differs from the owner's scoring set may be left out of a round.
+ *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
  * "GTG-Shapley: Efficient and Accurate Participant Contribution Evaluation in Federated Learning", ACM TIST 2022):
  * permutations sampled with a seeded PRNG, guided so that every participant leads equally often; a permutation is
@@ -29,7 +39,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
-import { groupedSum, type WeightedUpdate } from './replicas.js';
+import { groupedSum, replays, type WeightedUpdate } from './replicas.js';
 import type { Dataset } from './dataset.js';
 import { evaluate } from './train.js';
 import { setFlatWeights } from './weights.js';
@@ -166,18 +176,77 @@ export interface RoundScoringInput {
   inputShape: number[];
   classes: number;
   options: ScoringOptions;
+  /**
+   * `aggregation.contributorsOnly`: only groups that add value enter the round's game and aggregate (module
+   * comment). Absent: every group does, as tasks created before the rule did.
+   */
+  contributorsOnly?: {
+    /** w_r − w_{r−1}, the step the model took last round (none in round 1): groups that replay it are left out. */
+    previousStep?: Float32Array;
+    /** How close to that step a replay is (ml/replicas.ts `replays`). */
+    replayDistance: number;
+  };
+}
+
+/** Why a group of updates was left out of the round's game and aggregate. */
+export type LeftOutReason = 'replay' | 'no value';
+
+export interface ScoredRoundUpdates extends ScoredRound {
+  seconds: number;
+  /** Indices of the updates left out of the round's aggregate, each with its reason; they score 0. */
+  leftOut: Array<{ index: number; why: LeftOutReason }>;
 }
 
 /**
  * Scores a round's updates (the module comment's game), each group of replicas one player whose value its members
  * split equally: the worth of a coalition is minus the scoring-set loss of w_r + (Σ n_g·Δ_g / Σ_{all g} n_g) over
- * its groups — one FedAvg step of theirs alone, the round's real aggregate for them all. The coordinator runs this
- * when a round closes; `zkfl verify` runs it again on a public-audit bundle.
+ * its groups — one FedAvg step of theirs alone, the round's real aggregate for them all. With `contributorsOnly`,
+ * the game is played again without the groups it found worth nothing, so that they change no one's value. The
+ * coordinator runs this when a round closes; `zkfl verify` runs it again on a public-audit bundle.
  */
-export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound & { seconds: number }> {
+export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundUpdates> {
   const started = performance.now();
+  const groups = input.groups ?? input.updates.map((_, k) => [k]);
+  const rule = input.contributorsOnly;
+  const replayed = (g: number): boolean =>
+    rule?.previousStep !== undefined &&
+    replays(input.updates[groups[g]![0]!]!, rule.previousStep, input.chunkSize, rule.replayDistance);
+  // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
+  // still change the verdict on another player.
+  const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
+  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g));
+  let scored = await playRound(
+    input,
+    players.map((g) => groups[g]!),
+  );
+  let evaluations = scored.evaluations;
+  // A group worth nothing still weighs in every coalition's normalisation: the game is played again without it,
+  // until every player left adds value, so that the others' game is the one they would have played had it not come
+  // (and the aggregate is theirs alone). Each pass has fewer players; a round that gained nothing is not judged.
+  while (rule && scored.roundGain > input.options.truncation && scored.scores.some((score) => score <= 0)) {
+    players = players.filter((_, p) => scored.scores[p]! > 0);
+    scored = await playRound(
+      input,
+      players.map((g) => groups[g]!),
+    );
+    evaluations += scored.evaluations;
+  }
+  const scores = new Array<number>(input.updates.length).fill(0);
+  const leftOut: ScoredRoundUpdates['leftOut'] = [];
+  groups.forEach((members, g) => {
+    const p = players.indexOf(g);
+    for (const k of members) {
+      if (p >= 0) scores[k] = scored.scores[p]! / members.length;
+      else leftOut.push({ index: k, why: replayed(g) ? 'replay' : 'no value' });
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return { ...scored, evaluations, scores, leftOut, seconds };
+}
+
+/** The Shapley game of these groups of replicas, normalised by their weight: one player per group. */
+async function playRound(input: RoundScoringInput, groups: readonly number[][]): Promise<ScoredRound> {
   const { model, global, updates, chunkSize, scoringSet, inputShape, classes } = input;
-  const groups = input.groups ?? updates.map((_, k) => [k]);
   const roundWeight = groupedSum(updates, groups, chunkSize, global.length).totalWeight;
   const worth = async (players: number[]): Promise<number> => {
     const { sum } = groupedSum(
@@ -192,8 +261,10 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRound 
     );
     return -(await evaluate(model, scoringSet, inputShape, classes)).loss;
   };
-  const scored = await shapleyScores(groups.length, worth, input.options);
-  const scores = new Array<number>(updates.length).fill(0);
-  groups.forEach((members, g) => members.forEach((k) => (scores[k] = scored.scores[g]! / members.length)));
-  return { ...scored, scores, seconds: (performance.now() - started) / 1000 };
+  return shapleyScores(groups.length, worth, input.options);
+}
+
+function isZero(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) return false;
+  return true;
 }

@@ -59,6 +59,11 @@ export interface RoundRecord {
      * whose value its members split. Absent when every update counted alone.
      */
     replicas?: string[][];
+    /**
+     * `aggregation.contributorsOnly`: accepted updates left out of the aggregate, by sender, in acceptance order:
+     * replays of the last round's step, and groups worth nothing in the round's game. Absent when none was.
+     */
+    leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
   };
   /** Rejected updates as the round lists them (a bounded number per address and per round)… */
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;

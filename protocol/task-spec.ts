@@ -73,6 +73,14 @@ export const aggregationSchema = z.strictObject({
    * @default 0.25
    */
   replicaDistance: z.number().min(0).max(1).default(0.25),
+  /**
+   * Only contributors enter a round's aggregate: groups of updates worth nothing in the round's game (a score ≤ 0:
+   * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
+   * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
+   * record names them. false aggregates every accepted update, as tasks created before this rule did.
+   * @default true
+   */
+  contributorsOnly: z.boolean().default(true),
   /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
   samplesCap: z
     .number()

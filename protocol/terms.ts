@@ -32,6 +32,8 @@ export interface TaskTerms {
     samplesCap: number | null;
     /** Updates this close to one another count once, their value split (ml/replicas.ts); absent: each alone. */
     replicaDistance?: number;
+    /** Only contributors enter the aggregate: replays and updates worth nothing are left out, and earn 0. */
+    contributorsOnly?: boolean;
   };
   roundDeadlineSeconds: number;
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
@@ -73,6 +75,9 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       samplesCap: spec.aggregation.samplesCap ?? null,
       // Absent from the terms of tasks from before the rule, so that their hash, which consents signed, holds.
       ...(spec.aggregation.replicaDistance === undefined ? {} : { replicaDistance: spec.aggregation.replicaDistance }),
+      ...(spec.aggregation.contributorsOnly === undefined
+        ? {}
+        : { contributorsOnly: spec.aggregation.contributorsOnly }),
     },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },

@@ -10,7 +10,7 @@ import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { alignedBuffer } from '../common/bytes.js';
 import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
-import { groupedSum, namedReplicas, replicaGroups } from '../ml/replicas.js';
+import { aggregateStep, namedReplicas, replicaGroups } from '../ml/replicas.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
@@ -29,6 +29,8 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
   const params = circuitNamed(task.zk.circuit);
   const strategy = createStrategy(task.spec.aggregation);
   let global = fromBytes(decodeBase64(bundle.initialWeights));
+  // The weights the previous round trained from: its step is what a replay copies.
+  let previous: Float32Array | undefined;
   const state = initialStrategyState(strategy, global.length);
   if (!bundle.scoringSet) problem(null, 'public-audit', 'the bundle lacks the scoring set: scores are not recomputed');
   await initBackend();
@@ -49,9 +51,15 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
           `recorded replica groups ${JSON.stringify(record.scoring.replicas ?? [])}, recomputed ${JSON.stringify(replicas)}`,
         );
       }
-      if (bundle.scoringSet) await recomputeScores(bundle, record, model, global, updates, groups, problem);
+      const addresses = record.accepted.map((update) => update.address);
+      const leftOut = new Set((record.scoring.leftOut ?? []).map(({ address }) => addresses.indexOf(address)));
+      if (bundle.scoringSet) {
+        const round = { record, global, previous, updates, groups };
+        await recomputeScores(bundle, round, model, problem);
+      }
       if (updates.length === 0) continue;
-      global = strategy.apply(global, groupedSum(updates, groups, params.chunkSize, global.length).mean(), state);
+      previous = global;
+      global = strategy.apply(global, aggregateStep(updates, groups, leftOut, params.chunkSize, global.length), state);
       if (hashWeights(global) !== record.modelHashAfter) {
         problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
         return;
@@ -100,17 +108,24 @@ async function recomputeRound(
   return updates;
 }
 
-/** The round's scores computed again, as the coordinator computes them, on the bundle's scoring set. */
+/** A round as the recomputation replays it: its record, the weights before it and its published updates. */
+interface ReplayedRound {
+  record: RoundRecord;
+  global: Float32Array;
+  previous: Float32Array | undefined;
+  updates: ScoredUpdate[];
+  groups: number[][];
+}
+
+/** The round's scores, and what it left out of its aggregate, computed again as the coordinator computed them. */
 async function recomputeScores(
   bundle: AuditBundle,
-  record: RoundRecord,
+  { record, global, previous, updates, groups }: ReplayedRound,
   model: tf.LayersModel,
-  global: Float32Array,
-  updates: ScoredUpdate[],
-  groups: number[][],
   problem: ReportProblem,
 ): Promise<void> {
   const { task } = bundle;
+  const { aggregation } = task.spec;
   const set = bundle.scoringSet!;
   const features = new Float32Array(alignedBuffer(decodeBase64(set.features)));
   const labels = new Int32Array(alignedBuffer(decodeBase64(set.labels)));
@@ -128,7 +143,24 @@ async function recomputeScores(
       maxEvaluations: task.spec.rewards.scoringBudget,
       seed: task.spec.seed * 1_000_003 + record.round,
     },
+    ...(aggregation.contributorsOnly
+      ? {
+          contributorsOnly: {
+            previousStep: previous && global.map((w, i) => w - previous[i]!),
+            replayDistance: aggregation.replicaDistance,
+          },
+        }
+      : {}),
   });
+  const leftOut = scored.leftOut.map(({ index, why }) => ({ address: record.accepted[index]!.address, why }));
+  if (JSON.stringify(leftOut) !== JSON.stringify(record.scoring.leftOut ?? [])) {
+    const recorded = JSON.stringify(record.scoring.leftOut ?? []);
+    problem(
+      record.round,
+      'left-out',
+      `recorded left out of the aggregate ${recorded}, recomputed ${JSON.stringify(leftOut)}`,
+    );
+  }
   // Another machine's floating point may differ in the last bits: scores agree to a part in 10^4 of the round's gain.
   const tolerance = 1e-7 + 1e-4 * Math.abs(scored.roundGain);
   record.accepted.forEach((update, k) => {

@@ -45,6 +45,7 @@ export async function simulateFedAvg(options: SimulationOptions): Promise<Simula
     epsilon: 1e-3,
     weights: 'samples',
     replicaDistance: 0,
+    contributorsOnly: false,
   });
   let global = getFlatWeights(model);
   const results = [];

@@ -78,9 +78,20 @@ export async function trainedUpdate(
   await trainLocal(model, loadDataset(dataPath), spec.training, options);
   const delta = getFlatWeights(model).map((w, i) => w - global[i]!);
   model.dispose();
+  return quantizedAsClient(task, delta, address, 1);
+}
+
+/** `delta` clipped and quantized as the client of `address` does in `round` of `task`. */
+export function quantizedAsClient(
+  task: TaskView,
+  delta: Float32Array,
+  address: string,
+  round: number,
+): { q: Int8Array; fractionBits: number[] } {
   const params = circuitNamed(task.zk.circuit);
+  const { spec } = task;
   const quantization = quantizationFor(task.numParams, spec.clipNorm, params, spec.quantization.rounding)!;
-  const random = new Random(trainingSeed(address, 1) ^ 0x5eed);
+  const random = new Random(trainingSeed(address, round) ^ 0x5eed);
   const { q, fractionBits } = quantizeUpdate(delta, quantization, params, () => random.next());
   return { q: Int8Array.from(q.subarray(0, task.numParams)), fractionBits };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { RoundEndPayload, RoundStartPayload } from '../../protocol/events.js';
 import { Wallet } from 'ethers';
-import { provenUpdate, trainedUpdate } from '../helpers/contribution.js';
+import { handScales, provenUpdate, quantizedAsClient, trainedUpdate } from '../helpers/contribution.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
@@ -69,6 +69,66 @@ describe('contribution scores decide the pay', function () {
     // The round paid out no more than its pool.
     const paid = round!.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
     expect(paid <= pool, `paid ${paid} of ${pool}`).to.equal(true);
+  });
+
+  it("leaves a zero update and a replay of the last round's step out of the model, pays them 0, and verify agrees", async () => {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 2,
+        clientsPerRound: { min: 3, target: 3 },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(10n ** 18n) },
+        seed: 3,
+        publicAudit: true,
+      }),
+    );
+    const wallet = randomWallet();
+    const socket = await connect(coordinator.url, wallet);
+    const startOf = (round: number): Promise<RoundStartPayload> =>
+      new Promise((resolve) => {
+        const started = (start: RoundStartPayload): void => {
+          if (start.round !== round) return;
+          socket.off('round:start', started);
+          resolve(start);
+        };
+        socket.on('round:start', started);
+      });
+    const first = startOf(1);
+    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
+    const send = async (round: number, modelHash: string, update: { q: Int8Array; fractionBits: number[] }) => {
+      const statement = { taskId: task.id, round, address: wallet.address, modelHash };
+      const sent = await provenUpdate(task, statement, update.q, undefined, update.fractionBits);
+      expect(await request(socket, 'update', sent)).to.include({ ok: true });
+    };
+    const shards = writeShards(join(dir, 'free-riders'), [400, 600]);
+    const keys = shards.map((_, i) => join(dir, `free-riders-honest-${i}.json`));
+    const honest = Promise.all(runClients(coordinator.url, task.id, shards, keys));
+    // Round 1: nothing at all, with valid proofs.
+    const second = startOf(2);
+    await send(1, (await first).modelHash, { q: new Int8Array(task.numParams), fractionBits: handScales(task) });
+    // Round 2: the step round 1 took, w_2 − w_1, as a client would quantize it.
+    const { modelHash } = await second;
+    const [w1, w2] = [await getWeights(coordinator.url, task.id, 0), await getWeights(coordinator.url, task.id, 1)];
+    const step = w2.map((w, i) => w - w1[i]!);
+    await send(2, modelHash, quantizedAsClient(task, step, wallet.address, 2));
+    await honest;
+    socket.disconnect();
+
+    const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
+    const records = bundle.rounds.map(({ record }) => record);
+    expect(records[0]!.scoring.leftOut).to.deep.include({ address: wallet.address, why: 'no value' });
+    expect(records[1]!.scoring.leftOut).to.deep.include({ address: wallet.address, why: 'replay' });
+    for (const record of records) {
+      const rider = record.accepted.find((update) => update.address === wallet.address)!;
+      expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
+      // The honest holders split the whole pool.
+      const paid = record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n);
+      expect(paid > 10n ** 18n - 10n, `paid ${paid}`).to.equal(true);
+    }
+    // verify aggregates without them and finds the same model, and finds the same left out when it scores again.
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
   /**
@@ -148,12 +208,18 @@ describe('contribution scores decide the pay', function () {
 
   /**
    * Two clients send opposite updates (every value +8 and −8, at scale 2^−8), declaring `declared` samples each; the
-   * step the round took, per parameter, when it closed.
+   * step the round took, per parameter, when it closed. Both are aggregated (one of them hurts, so only contributors
+   * would leave it out): what is measured is the weight each gets.
    */
   async function stepWith(aggregation: TaskSpecInput['aggregation'], declared: [number, number]): Promise<number> {
     const task = await createTask(
       coordinator.url,
-      smallTask({ rounds: 1, proofs: false, clientsPerRound: { min: 2, target: 2 }, aggregation }),
+      smallTask({
+        rounds: 1,
+        proofs: false,
+        clientsPerRound: { min: 2, target: 2 },
+        aggregation: { ...aggregation, contributorsOnly: false },
+      }),
     );
     const before = await getWeights(coordinator.url, task.id, 0);
     const clients = await Promise.all(

@@ -4,7 +4,7 @@ import { RunningSum } from '../../ml/aggregation.js';
 import { initBackend } from '../../ml/backend.js';
 import type { Dataset } from '../../ml/dataset.js';
 import { buildModel } from '../../ml/models.js';
-import { groupedSum, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { aggregateStep, groupedSum, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
 import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
 import { trainLocal } from '../../ml/train.js';
 import { getFlatWeights } from '../../ml/weights.js';
@@ -112,6 +112,73 @@ describe('replicas (ml/replicas.ts)', () => {
       expect(alone[2]).to.be.greaterThan(0);
       expect(ungrouped[2]! + ungrouped[3]! + ungrouped[4]!).to.be.greaterThan(1.5 * alone[2]!);
       model.dispose();
+    });
+
+    describe('only contributors (aggregation.contributorsOnly)', () => {
+      let model: Awaited<ReturnType<typeof buildModel>>;
+      let global: Float32Array;
+      let helpful: WeightedUpdate[];
+      let step: Float32Array;
+      before(async () => {
+        model = await buildModel({ preset: 'mlp', hidden: [] }, [4], 2, 1);
+        global = getFlatWeights(model);
+        await trainLocal(model, scoringSet, trainingSchema.parse({ localEpochs: 5, learningRate: 0.2 }), {
+          inputShape: [4],
+          classes: 2,
+          seed: 1,
+        });
+        step = getFlatWeights(model).map((w, i) => w - global[i]!);
+        helpful = [1, 2].map((seed) => {
+          const random = new Random(seed);
+          return update([...step].map((value) => Math.round((value + 0.3 * random.normal()) * 16)));
+        });
+      });
+      after(() => model.dispose());
+
+      const score = (updates: WeightedUpdate[], previousStep?: Float32Array) => {
+        const options = { ...defaultScoringOptions, seed: 1 };
+        const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+        const contributorsOnly = { replayDistance: 0.25, ...(previousStep ? { previousStep } : {}) };
+        return scoreRound({ ...common, updates, contributorsOnly });
+      };
+      const zero = update(Array<number>(10).fill(0));
+
+      it('leaves a zero update out, and scores the others as if it had not come', async () => {
+        const without = await score(helpful);
+        const withZero = await score([helpful[0]!, zero, helpful[1]!]);
+        expect(withZero.leftOut).to.deep.equal([{ index: 1, why: 'no value' }]);
+        expect(withZero.scores[1]).to.equal(0);
+        expect([withZero.scores[0], withZero.scores[2]]).to.deep.equal(without.scores);
+        expect(without.leftOut).to.deep.equal([]);
+      });
+
+      it('leaves a harmful update out, scoring it 0 instead of a negative value', async () => {
+        const harmful = update(Array.from(helpful[0]!.q, (value) => -2 * value));
+        const scored = await score([...helpful, harmful]);
+        expect(scored.leftOut).to.deep.equal([{ index: 2, why: 'no value' }]);
+        expect(scored.scores[2]).to.equal(0);
+        expect(scored.scores.slice(0, 2)).to.deep.equal((await score(helpful)).scores);
+      });
+
+      it("leaves out a replay of the last round's step, however helpful it would be", async () => {
+        const replay = update([...step].map((value) => Math.round(value * 16)));
+        const scored = await score([...helpful, replay], step);
+        expect(scored.leftOut).to.deep.equal([{ index: 2, why: 'replay' }]);
+        expect(scored.scores.slice(0, 2)).to.deep.equal((await score(helpful)).scores);
+        // Without the last step to compare with (round 1), it is a helpful update like the others.
+        expect((await score([...helpful, replay])).scores[2]).to.be.greaterThan(0);
+      });
+
+      it('aggregates only what was kept, each group once, and nothing when nothing was', () => {
+        const updates = [helpful[0]!, zero, helpful[0]!, helpful[1]!];
+        const groups = replicaGroups(updates, chunkSize, 0.25);
+        const kept = aggregateStep(updates, groups, new Set([1]), chunkSize, 10);
+        const expected = groupedSum(helpful, [[0], [1]], chunkSize, 10).mean();
+        kept.forEach((value, i) => expect(value).to.be.closeTo(expected[i]!, 1e-12));
+        expect([...aggregateStep(updates, groups, new Set([0, 1, 2, 3]), chunkSize, 10)]).to.deep.equal(
+          Array<number>(10).fill(0),
+        );
+      });
     });
   });
 });
