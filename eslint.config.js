@@ -20,6 +20,31 @@ function restrictImports(files, folders) {
   };
 }
 
+/** A lint rule refusing the modules `patterns` in `files`, saying why. */
+function restrictModules(files, patterns, why) {
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: patterns, message: `${files.join(', ')}: ${why}` }] }],
+    },
+  };
+}
+
+/** Each coordinator room (a folder, or the facade file) may import only the rooms below it in `layers`. */
+function coordinatorRooms(layers) {
+  const files = (room) => (room.endsWith('.ts') ? [`coordinator/${room}`] : [`coordinator/${room}/**/*.ts`]);
+  const imports = (room) => (room.endsWith('.ts') ? [`**/${room.replace(/\.ts$/, '.js')}`] : [`**/${room}/**`]);
+  return layers
+    .slice(1)
+    .map((_, i) =>
+      restrictModules(
+        files(layers[i + 1]),
+        layers.slice(0, i + 1).flatMap(imports),
+        `coordinator rooms import only downward (${layers.join(' → ')})`,
+      ),
+    );
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -47,10 +72,19 @@ export default tseslint.config(
   // Boundaries: the auditor and the client never reach into the server; the wire, the math and the chain access
   // know no server, client or auditor.
   restrictImports(['verifier/**/*.ts', 'client/**/*.ts'], ['coordinator']),
-  restrictImports(['dashboard/**/*.ts'], ['coordinator', 'client']),
   restrictImports(
     ['protocol/**/*.ts', 'circuits/**/*.ts', 'ml/**/*.ts', 'common/**/*.ts', 'contracts/**/*.ts'],
     ['coordinator', 'client', 'verifier', 'cli', 'demo'],
+  ),
+  // The coordinator's rooms import each other only downward: the surface (HTTP, sockets, sign-in) → the facade
+  // (coordinator.ts) → instances → tasks → settlement → state. server.ts and options.ts assemble them all.
+  ...coordinatorRooms(['surface', 'coordinator.ts', 'instances', 'tasks', 'settlement', 'state']),
+  // The web UI runs in a browser: no server, no Node-only module (one rule: a later one for the same files would
+  // replace it).
+  restrictModules(
+    ['dashboard/**/*.ts'],
+    ['**/coordinator/**', 'coordinator/**', '**/client/**', 'client/**', 'node:*'],
+    'the web UI imports no server, client or Node-only code',
   ),
   prettier,
 );

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import { runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
-import { bundleDashboard } from '../coordinator/dashboard.js';
+import { bundleDashboard } from '../coordinator/surface/dashboard.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { machine } from './lib/machine.js';

@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type ProofVerifier, VerifierPool } from '../circuits/verifier.js';
-import { VerificationQueue } from '../coordinator/verification-queue.js';
+import { VerificationQueue } from '../coordinator/tasks/verification-queue.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { defaultChunkProof } from './lib/chunk-proof.js';
 import { machine } from './lib/machine.js';

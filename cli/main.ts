@@ -22,7 +22,7 @@ import { type ClientEvent, runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { startCoordinator } from '../coordinator/server.js';
-import { startVerificationWorker } from '../coordinator/verification-queue.js';
+import { startVerificationWorker } from '../coordinator/tasks/verification-queue.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } from '../coordinator/options.js';
 import { parseOrThrow } from '../protocol/validate.js';
 import { type DemoModel, demoModels, type DemoResult, runDemo } from '../demo/demo.js';

@@ -78,7 +78,7 @@ export type ChallengeState = (typeof challengeStates)[number];
 type Call = (...args: unknown[]) => Promise<unknown>;
 type Method = Call & { populateTransaction: (...args: unknown[]) => Promise<TransactionRequest> };
 
-/** The coordinator's transactions, which it signs itself and keeps (coordinator/settlement.ts). */
+/** The coordinator's transactions, which it signs itself and keeps (coordinator/settlement/settlement.ts). */
 export type CoordinatorCall = 'postBond' | 'openRound' | 'closeRound' | 'answerChallenge' | 'showLeaf';
 
 export class RewardsContract {

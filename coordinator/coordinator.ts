@@ -34,7 +34,7 @@ import { acceptedRoot, acceptedTotal, committedEntries } from '../contracts/acce
 import { taskKey } from '../circuits/statement.js';
 import { type Consent, consentSigner, taskTerms, termsHash, type TermsView } from '../protocol/terms.js';
 import { connectRpc } from '../contracts/chain.js';
-import { defaultSettlementOptions, Settlement } from './settlement.js';
+import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
 import { circuitFor, circuitNamed, circuitParams } from '../circuits/params.js';
@@ -42,16 +42,16 @@ import type { AuditBundle, ScoringSet } from '../protocol/audit.js';
 import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
 import { readFileSync } from 'node:fs';
 import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
-import { Checkpoints } from './checkpoints.js';
-import { EvaluationData } from './evaluation-data.js';
-import { fixSettlementTerms } from './onchain-terms.js';
-import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './limits.js';
+import { Checkpoints } from './tasks/checkpoints.js';
+import { EvaluationData } from './tasks/evaluation-data.js';
+import { fixSettlementTerms } from './settlement/onchain-terms.js';
+import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
 import type { CoordinatorOptions } from './options.js';
-import { UpdateChecker } from './update-check.js';
-import type { CoordinatorEvents } from './events.js';
-import { Storage } from './storage.js';
-import { type ClientDirectory, TaskRunner } from './task-runner.js';
-import { type ClusterRequests, NotHere, notHere } from './cluster.js';
+import { UpdateChecker } from './tasks/update-check.js';
+import type { CoordinatorEvents } from './tasks/events.js';
+import { Storage } from './state/storage.js';
+import { type ClientDirectory, TaskRunner } from './tasks/task-runner.js';
+import { type ClusterRequests, NotHere, notHere } from './instances/cluster.js';
 
 const log = createLogger('coordinator');
 
@@ -61,7 +61,7 @@ interface TaskRuntime {
   evaluationSet: Dataset;
 }
 
-/** The client directory, with what taking a task over from another instance needs (coordinator/gateway.ts). */
+/** The client directory, with what taking a task over from another instance needs (coordinator/surface/gateway.ts). */
 export interface CoordinatorDirectory extends ClientDirectory {
   /** Learns the clients every instance holds for the task. */
   load(taskId: string): Promise<void>;
@@ -587,7 +587,7 @@ export class Coordinator {
     return this.getTask(taskId);
   }
 
-  /** Stores an owner's evaluation set (see coordinator/evaluation-data.ts). */
+  /** Stores an owner's evaluation set (see coordinator/tasks/evaluation-data.ts). */
   upload(body: unknown, owner: string): Promise<UploadView> {
     this.checkOwner(owner);
     return this.evaluationData.upload(body, owner);

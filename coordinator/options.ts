@@ -2,10 +2,10 @@ import { z } from 'zod';
 import type { CircuitFamily } from '../circuits/params.js';
 import { sizedLayerTypes } from '../ml/model-size.js';
 import type { Deployment } from '../contracts/deployment.js';
-import type { SettlementOptions } from './settlement.js';
-import type { TaskLimits } from './limits.js';
-import type { RateLimits } from './rate-limits.js';
-import type { RejectionLimits } from './storage.js';
+import type { SettlementOptions } from './settlement/settlement.js';
+import type { TaskLimits } from './tasks/limits.js';
+import type { RateLimits } from './surface/rate-limits.js';
+import type { RejectionLimits } from './state/storage.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {
@@ -50,9 +50,9 @@ export interface CoordinatorOptions {
    * each
    */
   owners?: string[];
-  /** What one task may ask for (coordinator/limits.ts). @default defaultTaskLimits */
+  /** What one task may ask for (coordinator/tasks/limits.ts). @default defaultTaskLimits */
   limits?: Partial<TaskLimits>;
-  /** Requests per client and window (coordinator/rate-limits.ts). @default defaultRateLimits */
+  /** Requests per client and window (coordinator/surface/rate-limits.ts). @default defaultRateLimits */
   rateLimits?: Partial<RateLimits>;
   /**
    * Directory whose files tasks may name as their evaluation set (`evaluation.path`, relative to it). @default none:
@@ -80,7 +80,7 @@ export interface CoordinatorOptions {
   keyPassword?: string;
   /** Where `onchain` tasks settle: a JSON-RPC URL and the deployment there. @default none (no on-chain tasks) */
   chain?: { rpcUrl: string; deployment: Deployment };
-  /** Settlement timing (coordinator/settlement.ts). @default defaultSettlementOptions */
+  /** Settlement timing (coordinator/settlement/settlement.ts). @default defaultSettlementOptions */
   settlement?: Partial<SettlementOptions>;
   /** Rejections a round lists per address and in all; the rest are counted. @default 3 and 100 */
   rejectionLimits?: RejectionLimits;
@@ -102,7 +102,7 @@ const count = z.number().int().positive();
 
 /**
  * `zkfl coordinator --limits FILE`: the operator's limits in one JSON file, each section and field optional
- * (coordinator/limits.ts, coordinator/rate-limits.ts, and the rejections a round lists).
+ * (coordinator/tasks/limits.ts, coordinator/surface/rate-limits.ts, and the rejections a round lists).
  */
 export const limitsFileSchema = z.strictObject({
   task: z

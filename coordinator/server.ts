@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import express from 'express';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
-import { ClusterRequests, connectRedis, redisAdapter } from './cluster.js';
+import { ClusterRequests, connectRedis, redisAdapter } from './instances/cluster.js';
 import { Coordinator } from './coordinator.js';
-import { bundleDashboard, dashboardRouter, securityHeaders } from './dashboard.js';
-import { attachGateway, type GatewayServer, preAuthFrameBytes, SocketDirectory } from './gateway.js';
-import { defaultTaskLimits } from './limits.js';
+import { bundleDashboard, dashboardRouter, securityHeaders } from './surface/dashboard.js';
+import { attachGateway, type GatewayServer, preAuthFrameBytes, SocketDirectory } from './surface/gateway.js';
+import { defaultTaskLimits } from './tasks/limits.js';
 import { type CoordinatorOptions, defaultCoordinatorOptions } from './options.js';
-import { capHttpConnections, ConnectionsPerIp, defaultRateLimits, RateLimiter } from './rate-limits.js';
-import { restRouter } from './rest.js';
-import { Authenticator } from './sign-in.js';
-import { Storage } from './storage.js';
-import { attachWatch } from './watch.js';
+import { capHttpConnections, ConnectionsPerIp, defaultRateLimits, RateLimiter } from './surface/rate-limits.js';
+import { restRouter } from './surface/rest.js';
+import { Authenticator } from './surface/sign-in.js';
+import { Storage } from './state/storage.js';
+import { attachWatch } from './surface/watch.js';
 
 const log = createLogger('coordinator');
 
@@ -34,7 +34,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
     options.database ?? join(options.dataDir, 'coordinator.sqlite'),
     options.rejectionLimits,
   );
-  // With Redis, instances share socket.io's rooms, reach one another (coordinator/cluster.ts) and sign-ins.
+  // With Redis, instances share socket.io's rooms, reach one another (coordinator/instances/cluster.ts) and sign-ins.
   const redis = options.redis === undefined ? undefined : connectRedis(options.redis);
   const auth = new Authenticator(options, options.chain?.deployment.chainId ?? 1, redis);
   const rateLimiter = new RateLimiter({ ...defaultRateLimits, ...options.rateLimits });
@@ -44,7 +44,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
   const io: GatewayServer = new Server(http, {
     // Before it signs in and joins a task, a connection may send small frames only: a larger one is dropped unread.
-    // Joining raises its own limit to what the task's updates need (coordinator/gateway.ts).
+    // Joining raises its own limit to what the task's updates need (coordinator/surface/gateway.ts).
     maxHttpBufferSize: preAuthFrameBytes,
     transports: ['websocket'],
     // A connection that does not sign in within this is closed.

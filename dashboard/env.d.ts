@@ -1,2 +1,2 @@
-/** Stylesheets are bundled by esbuild (coordinator/dashboard.ts). */
+/** Stylesheets are bundled by esbuild (coordinator/surface/dashboard.ts). */
 declare module '*.css';

@@ -22,7 +22,7 @@ import { writeBundle } from '../verifier/bundle.js';
 import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
-import type { CoordinatorEvents } from '../coordinator/events.js';
+import type { CoordinatorEvents } from '../coordinator/tasks/events.js';
 import { buildCircuit, terminateCurve } from '../circuits/build.js';
 import { type CircuitParams, circuitFor } from '../circuits/params.js';
 import { initBackend } from '../ml/backend.js';

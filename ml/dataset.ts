@@ -200,7 +200,7 @@ function checkUnder(root: string | undefined, path: string): void {
 /**
  * Reads the data set at `path` (see `datasetFiles`) as a stream: bounded by `limits.maxValues` before anything that
  * large is allocated, and, with `limits.root`, opening only files whose real paths lie under it. For data others
- * send (the coordinator's uploads and data root), read in a process of its own (coordinator/data-reader.ts).
+ * send (the coordinator's uploads and data root), read in a process of its own (coordinator/tasks/data-reader.ts).
  */
 export async function readDataset(path: string, limits: ReadLimits): Promise<Dataset> {
   const files = datasetFiles(path);

@@ -1,6 +1,6 @@
 /**
  * The coordinator's REST API, each route once: its method, its path (the pattern the server mounts, with `:name`
- * parameters) and what it answers. The server's router (coordinator/rest.ts) and the one client every caller uses
+ * parameters) and what it answers. The server's router (coordinator/surface/rest.ts) and the one client every caller uses
  * (`CoordinatorApi`: the CLI, the training client, owners, `zkfl verify`, circuit fetching, tests, benchmarks) are
  * both built on this table, so a path is never assembled by hand.
  */

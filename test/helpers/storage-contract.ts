@@ -3,7 +3,7 @@
  * in the integration lane, so that the two cannot drift apart.
  */
 import { expect } from 'chai';
-import { LeaseLost, type Storage } from '../../coordinator/storage.js';
+import { LeaseLost, type Storage } from '../../coordinator/state/storage.js';
 import { RunningSum } from '../../ml/aggregation.js';
 import type { SignedRoundRecord } from '../../protocol/audit.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';

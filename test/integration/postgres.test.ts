@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { Storage } from '../../coordinator/storage.js';
+import { Storage } from '../../coordinator/state/storage.js';
 import { runClients } from '../helpers/clients.js';
 import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
 import { type Postgres, startPostgres } from '../helpers/postgres.js';

@@ -6,7 +6,11 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
-import { redisConnection, VerificationQueue, verificationQueueName } from '../../coordinator/verification-queue.js';
+import {
+  redisConnection,
+  VerificationQueue,
+  verificationQueueName,
+} from '../../coordinator/tasks/verification-queue.js';
 import type { AuditBundle } from '../../protocol/audit.js';
 import { runClients } from '../helpers/clients.js';
 import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';

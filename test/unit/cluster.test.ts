@@ -1,10 +1,10 @@
 /**
- * Requests between coordinator instances (coordinator/cluster.ts) over an in-memory stand-in for socket.io's
+ * Requests between coordinator instances (coordinator/instances/cluster.ts) over an in-memory stand-in for socket.io's
  * server-side events, which reach every instance but the sender, as the Redis adapter's do.
  */
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
-import { ClusterRequests, type InterServerEvents, NotHere, notHere } from '../../coordinator/cluster.js';
+import { ClusterRequests, type InterServerEvents, NotHere, notHere } from '../../coordinator/instances/cluster.js';
 import { ZkflError } from '../../protocol/errors.js';
 
 /** Instances on one bus: each one's server-side events reach the others. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fixSettlementTerms } from '../../coordinator/onchain-terms.js';
+import { fixSettlementTerms } from '../../coordinator/settlement/onchain-terms.js';
 import { ZkflError } from '../../protocol/errors.js';
 import { bondsOf, lastOpening, parseTaskSpec, type TaskSpec } from '../../protocol/task-spec.js';
 

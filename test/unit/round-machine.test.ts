@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { assertTransition, decideClose, samplesNeeded } from '../../coordinator/round-machine.js';
+import { assertTransition, decideClose, samplesNeeded } from '../../coordinator/tasks/round-machine.js';
 
 const tally = { accepted: 0, pending: 0, verifying: 0, min: 2, target: 4, deadlinePassed: false, candidates: 0 };
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { Wallet } from 'ethers';
 import { SiweMessage } from 'siwe';
-import { SignInThread } from '../../coordinator/sign-in.js';
-import type { CheckedSignIn } from '../../coordinator/sign-in-thread.js';
+import { SignInThread } from '../../coordinator/surface/sign-in.js';
+import type { CheckedSignIn } from '../../coordinator/surface/sign-in-thread.js';
 import { ZkflError } from '../../protocol/errors.js';
 
 describe('sign-in thread', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { Storage } from '../../coordinator/storage.js';
+import { Storage } from '../../coordinator/state/storage.js';
 import { storageContract } from '../helpers/storage-contract.js';
 import { tempDir } from '../helpers/temp.js';
 

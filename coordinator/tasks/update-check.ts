@@ -3,26 +3,26 @@
  * length and scales, proof count and shape, the public statement (this task, round, sender, H_r, chunk, scale), the
  * commitments recomputed from q (circuits/update-binding.ts, shared with the auditor), and only then the Groth16
  * proofs against the task's own key: in this process's verifier pool, or with `redis`, by the workers of the
- * verification queue (coordinator/verification-queue.ts). Any failure of the update is a coded ZkflError.
+ * verification queue (coordinator/tasks/verification-queue.ts). Any failure of the update is a coded ZkflError.
  *
  * A fault of the verifiers is never the update's: a proof that got no verdict (a worker or verifier process died,
  * hung, Redis was away) is verified again, in this process's own pool, until it has one, for as long as the update
  * is still wanted. Only a proof that verifies false rejects an update (PROOF_INVALID).
  */
 import { readFileSync } from 'node:fs';
-import { requireCircuit, verificationKeySha256 } from '../circuits/build.js';
-import { bytesPerValue, decodeValues, outOfRange } from '../circuits/codec.js';
-import { circuitNamed } from '../circuits/params.js';
-import type { UpdateStatement } from '../circuits/statement.js';
-import type { AuditedUpdate } from '../protocol/audit.js';
-import { commitmentProblem } from '../circuits/commitment.js';
-import { scaleProblem, statementProblem } from '../circuits/update-binding.js';
-import { type ProofVerifier, VerifierPool } from '../circuits/verifier.js';
-import { createLogger } from '../common/log.js';
-import type { UpdatePayload } from '../protocol/events.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { TaskView } from '../protocol/rest.js';
-import { updateCommitment } from '../contracts/accepted-set.js';
+import { requireCircuit, verificationKeySha256 } from '../../circuits/build.js';
+import { bytesPerValue, decodeValues, outOfRange } from '../../circuits/codec.js';
+import { circuitNamed } from '../../circuits/params.js';
+import type { UpdateStatement } from '../../circuits/statement.js';
+import type { AuditedUpdate } from '../../protocol/audit.js';
+import { commitmentProblem } from '../../circuits/commitment.js';
+import { scaleProblem, statementProblem } from '../../circuits/update-binding.js';
+import { type ProofVerifier, VerifierPool } from '../../circuits/verifier.js';
+import { createLogger } from '../../common/log.js';
+import type { UpdatePayload } from '../../protocol/events.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { TaskView } from '../../protocol/rest.js';
+import { updateCommitment } from '../../contracts/accepted-set.js';
 import { VerificationQueue } from './verification-queue.js';
 
 const log = createLogger('coordinator');

@@ -7,38 +7,38 @@
 import type { EventEmitter } from 'node:events';
 import type * as tf from '@tensorflow/tfjs';
 import type { Signer } from 'ethers';
-import { taskKey, taskStatement } from '../circuits/statement.js';
-import { createLogger } from '../common/log.js';
-import { type Receipt, signReceipt } from '../protocol/receipt.js';
-import { type RoundRecord, type SignedRoundRecord, signRecord } from '../protocol/audit.js';
-import { committedRoot } from '../contracts/accepted-set.js';
-import { Random } from '../common/random.js';
-import type { ServerToClientEvents, UpdatePayload } from '../protocol/events.js';
-import type { RoundPhase, TaskStatus } from '../protocol/states.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { TaskView } from '../protocol/rest.js';
-import { lastOpening } from '../protocol/task-spec.js';
-import { decodeValues } from '../circuits/codec.js';
-import { type Dataset, head } from '../ml/dataset.js';
-import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { aggregateStep, namedReplicas, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
-import { rewardAmounts } from '../protocol/reward-rule.js';
-import { updateWeight } from '../protocol/weights-rule.js';
-import { evaluate } from '../ml/train.js';
-import { setFlatWeights } from '../ml/weights.js';
-import { hashWeights, toBytes } from '../protocol/weights.js';
+import { taskKey, taskStatement } from '../../circuits/statement.js';
+import { createLogger } from '../../common/log.js';
+import { type Receipt, signReceipt } from '../../protocol/receipt.js';
+import { type RoundRecord, type SignedRoundRecord, signRecord } from '../../protocol/audit.js';
+import { committedRoot } from '../../contracts/accepted-set.js';
+import { Random } from '../../common/random.js';
+import type { ServerToClientEvents, UpdatePayload } from '../../protocol/events.js';
+import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { TaskView } from '../../protocol/rest.js';
+import { lastOpening } from '../../protocol/task-spec.js';
+import { decodeValues } from '../../circuits/codec.js';
+import { type Dataset, head } from '../../ml/dataset.js';
+import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
+import { aggregateStep, namedReplicas, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { rewardAmounts } from '../../protocol/reward-rule.js';
+import { updateWeight } from '../../protocol/weights-rule.js';
+import { evaluate } from '../../ml/train.js';
+import { setFlatWeights } from '../../ml/weights.js';
+import { hashWeights, toBytes } from '../../protocol/weights.js';
 import {
   type AggregationStrategy,
   createStrategy,
   initialStrategyState,
   RunningSum,
   type StrategyState,
-} from '../ml/aggregation.js';
+} from '../../ml/aggregation.js';
 import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
-import type { Settlement } from './settlement.js';
-import { LeaseLost, type Storage } from './storage.js';
+import type { Settlement } from '../settlement/settlement.js';
+import { LeaseLost, type Storage } from '../state/storage.js';
 import { type CheckContext, type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 type RoundUpdate = WeightedUpdate & { address: string };

@@ -4,9 +4,9 @@
  * and the challenge bond, checked against its floor. The contract enforces the same rules (ZkflRewards.createTask),
  * and only verifies answers of up to MAX_CHUNKS chunk proofs.
  */
-import { MAX_CHUNKS } from '../contracts/rewards.js';
-import { ZkflError } from '../protocol/errors.js';
-import { challengeBondFloor, settlementSeconds, type TaskSpec } from '../protocol/task-spec.js';
+import { MAX_CHUNKS } from '../../contracts/rewards.js';
+import { ZkflError } from '../../protocol/errors.js';
+import { challengeBondFloor, settlementSeconds, type TaskSpec } from '../../protocol/task-spec.js';
 
 /** Checks `spec`'s settlement terms for a model of `chunks` chunk proofs, filling in its deadline; throws if unfit. */
 export function fixSettlementTerms(spec: TaskSpec, chunks: number, nowSeconds: number): void {

@@ -10,16 +10,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { type Dataset, head } from '../ml/dataset.js';
+import { type Dataset, head } from '../../ml/dataset.js';
 import { DataReader } from './data-reader.js';
 import type { TaskLimits } from './limits.js';
-import type { Storage } from './storage.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { UploadView } from '../protocol/rest.js';
-import type { TaskSpec } from '../protocol/task-spec.js';
-import { uploadSchema } from '../protocol/uploads.js';
-import { parseOrThrow } from '../protocol/validate.js';
-import { createLogger } from '../common/log.js';
+import type { Storage } from '../state/storage.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { UploadView } from '../../protocol/rest.js';
+import type { TaskSpec } from '../../protocol/task-spec.js';
+import { uploadSchema } from '../../protocol/uploads.js';
+import { parseOrThrow } from '../../protocol/validate.js';
+import { createLogger } from '../../common/log.js';
 
 const log = createLogger('coordinator');
 

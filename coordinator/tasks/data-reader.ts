@@ -3,9 +3,9 @@
  * with a heap limit and a time limit. A data set is bounded in values before it is allocated (ml/data-parsers.ts),
  * and however long a hostile file takes to refuse, the coordinator keeps answering meanwhile.
  */
-import { forkModule } from '../common/fork.js';
-import type { Dataset, ReadLimits } from '../ml/dataset.js';
-import { type ErrorBody, ZkflError } from '../protocol/errors.js';
+import { forkModule } from '../../common/fork.js';
+import type { Dataset, ReadLimits } from '../../ml/dataset.js';
+import { type ErrorBody, ZkflError } from '../../protocol/errors.js';
 
 export interface DataReaderOptions {
   /** Heap of the reading process, in MiB (the data set's own arrays live outside it). @default 256 */

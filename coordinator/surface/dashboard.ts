@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type RequestHandler, Router } from 'express';
-import { createLogger } from '../common/log.js';
+import { createLogger } from '../../common/log.js';
 
 const log = createLogger('dashboard');
-const source = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const source = fileURLToPath(new URL('../../dashboard/', import.meta.url));
 
 export interface DashboardBundle {
   html: string;

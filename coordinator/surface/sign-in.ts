@@ -5,12 +5,12 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { getAddress } from 'ethers';
-import { createLogger } from '../common/log.js';
-import { startThread } from '../common/thread.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { NonceView, SessionView } from '../protocol/rest.js';
-import { signInSchema, signInStatement } from '../protocol/sign-in.js';
-import { parseOrThrow } from '../protocol/validate.js';
+import { createLogger } from '../../common/log.js';
+import { startThread } from '../../common/thread.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { NonceView, SessionView } from '../../protocol/rest.js';
+import { signInSchema, signInStatement } from '../../protocol/sign-in.js';
+import { parseOrThrow } from '../../protocol/validate.js';
 import type { Redis } from 'ioredis';
 import type { CheckedSignIn, SignInCheck } from './sign-in-thread.js';
 import { ExpiringTokens, RedisTokens, type Tokens } from './tokens.js';
@@ -20,7 +20,7 @@ const log = createLogger('sign-in');
 type SignInFields = Extract<CheckedSignIn, { parsed: true }>['fields'];
 
 /**
- * Parses sign-ins and recovers their signers in a worker thread (coordinator/sign-in-thread.ts), so a burst of them
+ * Parses sign-ins and recovers their signers in a worker thread (coordinator/surface/sign-in-thread.ts), so a burst of them
  * costs the event loop nothing but messages. At most `maxWaiting` wait at once: past that, RATE_LIMITED.
  */
 export class SignInThread {

@@ -6,9 +6,9 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StrategyState } from '../ml/aggregation.js';
-import { alignedBuffer, bytesOf } from '../common/bytes.js';
-import type { ScoringSet } from '../protocol/audit.js';
+import type { StrategyState } from '../../ml/aggregation.js';
+import { alignedBuffer, bytesOf } from '../../common/bytes.js';
+import type { ScoringSet } from '../../protocol/audit.js';
 
 function writeAtomically(path: string, chunks: Uint8Array[]): void {
   const temporary = `${path}.tmp`;

@@ -4,9 +4,9 @@
  * against the same limit per IP address as every other (coordinator/server.ts).
  */
 import type { Namespace, Server } from 'socket.io';
-import type { WatchClientToServerEvents, WatchServerToClientEvents } from '../protocol/watch.js';
-import { watchNamespace } from '../protocol/watch.js';
-import type { Coordinator } from './coordinator.js';
+import type { WatchClientToServerEvents, WatchServerToClientEvents } from '../../protocol/watch.js';
+import { watchNamespace } from '../../protocol/watch.js';
+import type { Coordinator } from '../coordinator.js';
 
 /** Rooms a connection may follow at once: enough for a dashboard, not a way to hold memory. */
 const maxWatchedTasks = 100;

@@ -1,23 +1,23 @@
 /**
  * Durable state: tasks, rounds, accepted updates, rejections, consents, the chain actions owed and each open
- * round's running sum, in SQLite or PostgreSQL (coordinator/database.ts). An update is acknowledged only after the
+ * round's running sum, in SQLite or PostgreSQL (coordinator/state/database.ts). An update is acknowledged only after the
  * transaction that records it and the new running sum commits, so a coordinator killed at any moment restarts with
  * every accepted update and every finished round. Model checkpoints live beside the database as files (see
  * checkpoints.ts).
  */
 import type { Transaction } from 'kysely';
-import type { RoundPhase, TaskStatus } from '../protocol/states.js';
-import type { ErrorCode } from '../protocol/errors.js';
-import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../protocol/rest.js';
-import type { TaskSpec } from '../protocol/task-spec.js';
-import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../protocol/audit.js';
-import type { Consent } from '../protocol/terms.js';
-import type { UpdatePayload } from '../protocol/events.js';
-import { taskKey as taskKeyOf } from '../circuits/statement.js';
-import { RunningSum } from '../ml/aggregation.js';
-import { alignedBuffer } from '../common/bytes.js';
+import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../../protocol/rest.js';
+import type { TaskSpec } from '../../protocol/task-spec.js';
+import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../../protocol/audit.js';
+import type { Consent } from '../../protocol/terms.js';
+import type { UpdatePayload } from '../../protocol/events.js';
+import { taskKey as taskKeyOf } from '../../circuits/statement.js';
+import { RunningSum } from '../../ml/aggregation.js';
+import { alignedBuffer } from '../../common/bytes.js';
 import { type Db, openDatabase, serverAway, type Tables } from './database.js';
-import { createLogger } from '../common/log.js';
+import { createLogger } from '../../common/log.js';
 
 const log = createLogger('database');
 

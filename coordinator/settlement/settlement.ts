@@ -12,8 +12,8 @@
  * action the contract refuses outright is marked failed and logged, so it does not hold up the others.
  */
 import { type EventLog, type Provider, Transaction, type TransactionRequest, type Wallet } from 'ethers';
-import { taskKey } from '../circuits/statement.js';
-import { createLogger } from '../common/log.js';
+import { taskKey } from '../../circuits/statement.js';
+import { createLogger } from '../../common/log.js';
 import {
   acceptedLeaf,
   acceptedLeafAt,
@@ -21,13 +21,13 @@ import {
   acceptedTotal,
   committedEntries,
   solidityChunkProof,
-} from '../contracts/accepted-set.js';
-import type { Deployment } from '../contracts/deployment.js';
-import { escrowMismatch } from '../contracts/escrow.js';
-import { RewardsContract, revertName, TokenContract } from '../contracts/rewards.js';
-import type { ChainEventView, TaskView } from '../protocol/rest.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { ChainAction, Storage } from './storage.js';
+} from '../../contracts/accepted-set.js';
+import type { Deployment } from '../../contracts/deployment.js';
+import { escrowMismatch } from '../../contracts/escrow.js';
+import { RewardsContract, revertName, TokenContract } from '../../contracts/rewards.js';
+import type { ChainEventView, TaskView } from '../../protocol/rest.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { ChainAction, Storage } from '../state/storage.js';
 
 const log = createLogger('settlement');
 

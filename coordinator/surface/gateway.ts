@@ -1,12 +1,12 @@
 /**
  * The socket.io shell over the coordinator: authenticates each connection (a Sign-In with Ethereum message over a
- * server nonce, coordinator/sign-in.ts), bounds what one connection may send, validates every inbound event at the
+ * server nonce, coordinator/surface/sign-in.ts), bounds what one connection may send, validates every inbound event at the
  * boundary, and keeps the directory of who is connected to which task. Handlers parse and delegate; rules live in
  * the coordinator.
  */
 import type { Server, Socket } from 'socket.io';
-import { createLogger } from '../common/log.js';
-import { Slices } from '../common/slices.js';
+import { createLogger } from '../../common/log.js';
+import { Slices } from '../../common/slices.js';
 import {
   type Ack,
   type ClientToServerEvents,
@@ -14,14 +14,14 @@ import {
   joinPayloadSchema,
   type ServerToClientEvents,
   updatePayloadSchema,
-} from '../protocol/events.js';
-import { type ErrorCode, toErrorBody, ZkflError } from '../protocol/errors.js';
-import { parseOrThrow } from '../protocol/validate.js';
-import type { Coordinator } from './coordinator.js';
+} from '../../protocol/events.js';
+import { type ErrorCode, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import { parseOrThrow } from '../../protocol/validate.js';
+import type { Coordinator } from '../coordinator.js';
 import type { RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
-import type { InterServerEvents } from './cluster.js';
-import type { ClientDirectory } from './task-runner.js';
+import type { InterServerEvents } from '../instances/cluster.js';
+import type { ClientDirectory } from '../tasks/task-runner.js';
 
 interface SocketData {
   address: string;

@@ -1,8 +1,8 @@
 /** The REST shell: parse the request, call the coordinator, send JSON or a coded error. */
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
-import { type RouteName, routes } from '../protocol/api.js';
-import { errorStatus, toErrorBody, ZkflError } from '../protocol/errors.js';
-import type { Coordinator } from './coordinator.js';
+import { type RouteName, routes } from '../../protocol/api.js';
+import { errorStatus, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import type { Coordinator } from '../coordinator.js';
 import { RateLimitedError, type RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
 

@@ -4,17 +4,17 @@
  * its public signals and the key, so a proof sent twice is verified once and its result read back. A worker that
  * dies mid-job holds its lock until `lockSeconds` pass; BullMQ then hands the job to another worker. The
  * coordinator does not wait for that: a proof without a verdict within its timeout (no worker alive, a dead worker's
- * lock, Redis away) is VerificationUnavailable, and the coordinator verifies it itself (coordinator/update-check.ts).
+ * lock, Redis away) is VerificationUnavailable, and the coordinator verifies it itself (coordinator/tasks/update-check.ts).
  * Verification keys are stored in Redis once, under their sha256, and cached by the workers.
  */
 import { Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq';
 import type { Groth16Proof } from 'snarkjs';
 import * as snarkjs from 'snarkjs';
-import { sha256Hex } from '../common/bytes.js';
-import { createLogger } from '../common/log.js';
-import { type ProofVerifier, VerificationUnavailable } from '../circuits/verifier.js';
-import { holdHereForTest } from '../common/test-hooks.js';
-import { canonicalJson } from '../protocol/canonical.js';
+import { sha256Hex } from '../../common/bytes.js';
+import { createLogger } from '../../common/log.js';
+import { type ProofVerifier, VerificationUnavailable } from '../../circuits/verifier.js';
+import { holdHereForTest } from '../../common/test-hooks.js';
+import { canonicalJson } from '../../protocol/canonical.js';
 
 const log = createLogger('verification-queue');
 export const verificationQueueName = 'zkfl-verify';

@@ -8,9 +8,9 @@
  */
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis, type RedisOptions } from 'ioredis';
-import { createLogger } from '../common/log.js';
-import { type ErrorBody, toErrorBody, ZkflError } from '../protocol/errors.js';
-import { redisConnection } from './verification-queue.js';
+import { createLogger } from '../../common/log.js';
+import { type ErrorBody, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import { redisConnection } from '../tasks/verification-queue.js';
 
 const log = createLogger('cluster');
 

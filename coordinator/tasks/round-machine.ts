@@ -7,7 +7,7 @@
  * against the same global model), or, with none left to ask, it is short: it waits for new clients or ends the
  * task, as the spec says (`clientsPerRound.whenShort`).
  */
-import type { RoundPhase } from '../protocol/states.js';
+import type { RoundPhase } from '../../protocol/states.js';
 
 const transitions: Record<RoundPhase, readonly RoundPhase[]> = {
   open: ['training'],

@@ -17,8 +17,8 @@ import {
   SqliteDialect,
 } from 'kysely';
 import pg from 'pg';
-import type { RoundPhase, TaskStatus } from '../protocol/states.js';
-import { createLogger } from '../common/log.js';
+import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
+import { createLogger } from '../../common/log.js';
 
 const log = createLogger('database');
 

@@ -1,5 +1,5 @@
 /**
- * The worker thread that parses Sign-In with Ethereum messages and recovers their signers (coordinator/sign-in.ts):
+ * The worker thread that parses Sign-In with Ethereum messages and recovers their signers (coordinator/surface/sign-in.ts):
  * a few milliseconds of CPU each, which a burst of sign-ins would otherwise take from every other request.
  */
 import { parentPort } from 'node:worker_threads';

@@ -2,9 +2,9 @@
  * What one task may ask of the coordinator: the operator's bounds, checked on the spec alone, before anything is
  * allocated, loaded or written. A spec over a bound is refused with LIMIT_EXCEEDED naming the field.
  */
-import { modelSize, sizedLayerTypes } from '../ml/model-size.js';
-import { ZkflError } from '../protocol/errors.js';
-import type { TaskSpec } from '../protocol/task-spec.js';
+import { modelSize, sizedLayerTypes } from '../../ml/model-size.js';
+import { ZkflError } from '../../protocol/errors.js';
+import type { TaskSpec } from '../../protocol/task-spec.js';
 
 export interface TaskLimits {
   /** Parameters of a task's model. @default 1,000,000 */
