@@ -249,127 +249,157 @@ interface Session {
 }
 
 function serveRounds(session: Session): Promise<ClientResult> {
-  const { options, api, task, wallet, consent } = session;
-  const emit = (event: ClientEvent): void => options.onEvent?.(event);
-  const accepted = new Set<number>();
-  const working = new Set<number>();
-  let refusedLogins = 0;
-  let work = Promise.resolve();
+  return new Promise<ClientResult>((resolve, reject) => new RoundLoop(session, resolve, reject).start());
+}
+
+/**
+ * One client's connection to a task: signs in (again on every reconnection), joins with its consent, trains and
+ * sends an update for each round it is sampled for, and settles when the task ends.
+ */
+class RoundLoop {
+  private readonly socket: ClientSocket;
+  /** Rounds whose update was accepted, and rounds being worked on: a round:start sent again asks for nothing. */
+  private readonly accepted = new Set<number>();
+  private readonly working = new Set<number>();
+  private refusedLogins = 0;
+  /** The rounds' work, one after another. */
+  private work = Promise.resolve();
   /** Joined over the current connection; and who waits for the next join. */
-  let joined = false;
-  const joinWaiters: Array<() => void> = [];
+  private joined = false;
+  private readonly joinWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly session: Session,
+    private readonly resolve: (result: ClientResult) => void,
+    private readonly reject: (error: ZkflError) => void,
+  ) {
+    const { api, wallet } = session;
+    this.socket = io(api.base, {
+      transports: ['websocket'],
+      autoConnect: false,
+      // A fresh sign-in for every (re)connection: each nonce is single-use.
+      auth: (deliver) => {
+        api
+          .nonce()
+          .then((nonce) => signIn(wallet, api.base, nonce))
+          .then(deliver, () => deliver({}));
+      },
+    });
+  }
+
+  start(): void {
+    const { socket } = this;
+    socket.on('connect', () => this.join());
+    socket.on('connect_error', (error: Error & { data?: ErrorBody }) => this.loginRefused(error));
+    socket.on('disconnect', (reason) => {
+      this.joined = false;
+      this.emit({ type: 'disconnected', reason });
+      if (reason !== 'io client disconnect') log.warn('disconnected from the coordinator', { reason });
+    });
+    socket.on('round:start', (payload) => this.roundStarted(payload));
+    socket.on('round:end', (summary) => this.roundEnded(summary));
+    socket.on('task:end', ({ status }) => void this.work.then(() => this.finish(status)));
+    socket.on('zkfl:error', (error) => {
+      // Another client signed in with this key took over: two clients cannot share one address.
+      if (error.code === 'SUPERSEDED') this.fatal(new ZkflError(error.code, error.message));
+      else log.warn('coordinator reported an error', { ...error });
+    });
+    socket.connect();
+  }
+
+  private emit(event: ClientEvent): void {
+    this.session.options.onEvent?.(event);
+  }
+
+  private join(): void {
+    const { task, consent, api } = this.session;
+    this.refusedLogins = 0;
+    this.socket.emit('join', { taskId: task.id, consent }, (response) => {
+      if (response.ok) {
+        this.emit({ type: 'joined', taskId: task.id, round: response.round });
+        log.info('joined task', { task: task.id, round: response.round });
+        this.joined = true;
+        for (const resolve of this.joinWaiters.splice(0)) resolve();
+      } else if (response.error.code === 'TASK_NOT_RUNNING') {
+        // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
+        api.task(task.id).then(
+          (ended) => this.finish(ended.status),
+          (error: unknown) =>
+            this.fatal(error instanceof ZkflError ? error : new ZkflError('UNAVAILABLE', String(error))),
+        );
+      } else {
+        this.fatal(new ZkflError(response.error.code, response.error.message));
+      }
+    });
+  }
+
+  private loginRefused(error: Error & { data?: ErrorBody }): void {
+    if (error.data?.code !== 'AUTH_FAILED') return; // transport errors: socket.io keeps reconnecting
+    // A refused login does not reconnect by itself; a nonce lost to a coordinator restart is worth a retry.
+    if (++this.refusedLogins > 3) this.fatal(new ZkflError('AUTH_FAILED', error.message));
+    else setTimeout(() => this.socket.connect(), 500 * this.refusedLogins);
+  }
+
   /** True once the client is (or is again) joined to the task, false if not within `ms`. */
-  const rejoined = (ms: number): Promise<boolean> => {
-    if (joined && socket.connected) return new Promise((resolve) => setTimeout(() => resolve(true), 1000));
+  private rejoined(ms: number): Promise<boolean> {
+    if (this.joined && this.socket.connected) return new Promise((resolve) => setTimeout(() => resolve(true), 1000));
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
-      joinWaiters.push(() => {
+      this.joinWaiters.push(() => {
         clearTimeout(timer);
         resolve(true);
       });
     });
-  };
+  }
 
-  const socket: ClientSocket = io(api.base, {
-    transports: ['websocket'],
-    // A fresh sign-in for every (re)connection: each nonce is single-use.
-    auth: (deliver) => {
-      api
-        .nonce()
-        .then((nonce) => signIn(wallet, api.base, nonce))
-        .then(deliver, () => deliver({}));
-    },
-  });
+  private roundStarted(payload: RoundStartPayload): void {
+    const { accepted, working } = this;
+    // A round this client is working on or was accepted for needs nothing more from it: a start sent again (after
+    // a reconnection, or a coordinator restart) is not worth a second training and proof.
+    if (working.has(payload.round) || accepted.has(payload.round)) {
+      log.info(`round ${payload.round}: already ${accepted.has(payload.round) ? 'accepted' : 'in progress'}`);
+      return;
+    }
+    working.add(payload.round);
+    this.work = this.work
+      .then(() => trainAndSubmit(this.session, this.socket, payload, (ms) => this.rejoined(ms)))
+      .then(
+        (ok) => {
+          if (ok) accepted.add(payload.round);
+        },
+        (error: unknown) => {
+          // A stake this key cannot lock will not lock next round either: stop, saying what to fund.
+          if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') this.fatal(error);
+          else log.error('round failed', { round: payload.round, error: (error as Error).message });
+        },
+      )
+      .finally(() => working.delete(payload.round));
+  }
 
-  return new Promise<ClientResult>((resolve, reject) => {
-    const finish = (status: TaskStatus): void => {
-      socket.disconnect();
-      const settlement = session.settlement?.settlement;
-      if (!settlement) {
-        resolve({ status, address: wallet.address, roundsContributed: accepted.size });
-        return;
-      }
-      void settleOwed(settlement, task.id, options).then((rewards) =>
-        resolve({ status, address: wallet.address, roundsContributed: accepted.size, rewards }),
-      );
-    };
-    const fatal = (error: ZkflError): void => {
-      socket.disconnect();
-      reject(error);
-    };
+  private roundEnded(summary: RoundEndPayload): void {
+    const { options, task } = this.session;
+    this.emit({ type: 'round:end', summary });
+    // Find each round's leaf (or claim its omission) while its challenge window is open; claims wait for the end,
+    // when one transaction takes every round.
+    const settlement = this.session.settlement?.settlement;
+    if (settlement?.owed(task.id).length) {
+      void settlement.settle(task.id, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000, false);
+    }
+  }
 
-    socket.on('connect', () => {
-      refusedLogins = 0;
-      socket.emit('join', { taskId: task.id, consent }, (response) => {
-        if (response.ok) {
-          emit({ type: 'joined', taskId: task.id, round: response.round });
-          log.info('joined task', { task: task.id, round: response.round });
-          joined = true;
-          for (const resolve of joinWaiters.splice(0)) resolve();
-        } else if (response.error.code === 'TASK_NOT_RUNNING') {
-          // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
-          api.task(task.id).then(
-            (ended) => finish(ended.status),
-            (error: unknown) => fatal(error instanceof ZkflError ? error : new ZkflError('UNAVAILABLE', String(error))),
-          );
-        } else {
-          fatal(new ZkflError(response.error.code, response.error.message));
-        }
-      });
-    });
+  private finish(status: TaskStatus): void {
+    const { options, task, wallet } = this.session;
+    this.socket.disconnect();
+    const result = { status, address: wallet.address, roundsContributed: this.accepted.size };
+    const settlement = this.session.settlement?.settlement;
+    if (!settlement) return this.resolve(result);
+    void settleOwed(settlement, task.id, options).then((rewards) => this.resolve({ ...result, rewards }));
+  }
 
-    socket.on('connect_error', (error: Error & { data?: ErrorBody }) => {
-      if (error.data?.code !== 'AUTH_FAILED') return; // transport errors: socket.io keeps reconnecting
-      // A refused login does not reconnect by itself; a nonce lost to a coordinator restart is worth a retry.
-      if (++refusedLogins > 3) fatal(new ZkflError('AUTH_FAILED', error.message));
-      else setTimeout(() => socket.connect(), 500 * refusedLogins);
-    });
-
-    socket.on('disconnect', (reason) => {
-      joined = false;
-      emit({ type: 'disconnected', reason });
-      if (reason !== 'io client disconnect') log.warn('disconnected from the coordinator', { reason });
-    });
-
-    socket.on('round:start', (payload) => {
-      // A round this client is working on or was accepted for needs nothing more from it: a start sent again (after
-      // a reconnection, or a coordinator restart) is not worth a second training and proof.
-      if (working.has(payload.round) || accepted.has(payload.round)) {
-        log.info(`round ${payload.round}: already ${accepted.has(payload.round) ? 'accepted' : 'in progress'}`);
-        return;
-      }
-      working.add(payload.round);
-      work = work
-        .then(() => trainAndSubmit(session, socket, payload, rejoined))
-        .then(
-          (ok) => {
-            if (ok) accepted.add(payload.round);
-          },
-          (error: unknown) => {
-            // A stake this key cannot lock will not lock next round either: stop, saying what to fund.
-            if (error instanceof ZkflError && error.code === 'STAKE_REQUIRED') fatal(error);
-            else log.error('round failed', { round: payload.round, error: (error as Error).message });
-          },
-        )
-        .finally(() => working.delete(payload.round));
-    });
-
-    socket.on('round:end', (summary) => {
-      emit({ type: 'round:end', summary });
-      // Find each round's leaf (or claim its omission) while its challenge window is open; claims wait for the end,
-      // when one transaction takes every round.
-      const settlement = session.settlement?.settlement;
-      if (settlement?.owed(task.id).length) {
-        void settlement.settle(task.id, Date.now() + (options.settleTimeoutSeconds ?? 300) * 1000, false);
-      }
-    });
-    socket.on('task:end', ({ status }) => void work.then(() => finish(status)));
-    socket.on('zkfl:error', (error) => {
-      // Another client signed in with this key took over: two clients cannot share one address.
-      if (error.code === 'SUPERSEDED') fatal(new ZkflError(error.code, error.message));
-      else log.warn('coordinator reported an error', { ...error });
-    });
-  });
+  private fatal(error: ZkflError): void {
+    this.socket.disconnect();
+    this.reject(error);
+  }
 }
 
 /**

@@ -23,14 +23,15 @@ import { RewardsContract, TokenContract } from '../contracts/rewards.js';
 import type { ClientEvent } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
 import type { CoordinatorEvents } from '../coordinator/tasks/events.js';
-import { buildCircuit, terminateCurve } from '../circuits/build.js';
+import { buildCircuit, type CircuitArtifacts, terminateCurve } from '../circuits/build.js';
 import { type CircuitParams, circuitFor } from '../circuits/params.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { countParams } from '../ml/weights.js';
-import { startCoordinator } from '../coordinator/server.js';
+import { type RunningCoordinator, startCoordinator } from '../coordinator/server.js';
 import { loadDataset, saveIdx } from '../ml/dataset.js';
 import { dirichletPartition } from '../ml/partition.js';
+import type { TaskView } from '../protocol/rest.js';
 import { bondsOf, parseTaskSpec, type TaskSpecInput } from '../protocol/task-spec.js';
 import { fashionMnist } from './fashion-mnist.js';
 
@@ -155,29 +156,15 @@ export function demoTask(
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const stage = (message: string): void => (options.onStage ?? ((text: string) => log.info(text)))(message);
-  const { train, test } = fashionMnist(options.dataDir);
   const scratch = mkdtempSync(join(tmpdir(), 'zkfl-demo-'));
-  const deploymentFile = join(scratch, 'deployment.json');
   const children: ChildProcess[] = [];
   let devnet: Devnet | undefined;
   try {
-    stage(`splitting Fashion-MNIST among ${options.clients} clients (Dirichlet α = ${options.alpha})`);
-    stage('circuit setup (cached after the first run)');
-    const artifacts = await buildCircuit(await demoCircuit(options), { ptau: options.ptau, onProgress: stage });
-    await terminateCurve();
-    const trainSet = loadDataset(train);
-    const shards = dirichletPartition(trainSet.labels, {
-      clients: options.clients,
-      alpha: options.alpha,
-      seed: options.seed,
-    });
-    shards.forEach((shard, i) => saveIdx(join(scratch, `client-${i}`), trainSet, shard));
-
-    const onchain = options.onchain ?? options.proofs ?? true;
-    if (onchain) {
+    const { artifacts, shards } = await prepare(options, scratch, stage);
+    if (options.onchain ?? options.proofs ?? true) {
       stage('starting a local chain (hardhat node) and deploying the contracts');
       devnet = await startDevnet([artifacts]);
-      writeDeployment(deploymentFile, devnet.deployment);
+      writeDeployment(join(scratch, 'deployment.json'), devnet.deployment);
     }
     const coordinator = await startCoordinator({
       port: 0,
@@ -185,105 +172,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...(devnet ? { chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment } } : {}),
     });
     try {
-      const publicAudit = options.auditOut !== undefined;
-      // The owner signs in as any owner would: Hardhat's account 0 with a chain (it escrows the pool), a throwaway
-      // key without one.
-      const owner = await OwnerSession.open(coordinator.url, devnet?.owner ?? Wallet.createRandom());
-      const { upload } = await owner.upload(test);
-      const task = await owner.createTask({ ...demoTask(options, { upload }), onchain, publicAudit });
-      // Throwaway keys, stored unencrypted in the demo's scratch directory and deleted with it.
-      const keys = shards.map((_, i) => join(scratch, `client-${i}.key.json`));
-      for (const key of keys) saveWallet(key, new Wallet(Wallet.createRandom().privateKey));
-      stage(
-        `throwaway keys for the owner, the coordinator and ${keys.length} clients (unencrypted, deleted at the end)`,
-      );
-      if (devnet) {
-        // Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator
-        // its bond in reward tokens, the owner (Hardhat's account 0) the pool.
-        const deposit = BigInt(task.spec.rewards.perRound) * BigInt(options.rounds);
-        const coordinatorAddress = coordinator.coordinator.identity.address;
-        await devnet.fund(coordinatorAddress);
-        await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards, task.zk.chunks).coordinatorBond);
-        for (const key of keys) await devnet.fund(keyAddress(key));
-        await devnet.mint(await devnet.owner.getAddress(), deposit);
-        await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: coordinatorAddress });
-        stage(`escrowed ${formatEther(deposit)} ZKR for task ${task.id}`);
-      }
-      stage(
-        `task ${task.id}: ${task.numParams} parameters, ${options.rounds} rounds; starting ${options.clients} clients`,
-      );
-      stage(`watch it live: ${coordinator.url}/#/tasks/${task.id}`);
-      const ended = new Promise<string>((resolve) =>
-        coordinator.coordinator.events.on('task:end', (event) => event.taskId === task.id && resolve(event.status)),
-      );
-      coordinator.coordinator.events.on(
-        'round:end',
-        (summary) => summary.taskId === task.id && options.onRoundEnd?.(summary),
-      );
-      const chainArgs = devnet ? ['--rpc', devnet.chain.url, '--deployment', deploymentFile] : [];
-      const proving = new Map<number, number[]>();
-      const onClientEvent = (client: number, event: ClientEvent): void => {
-        if (event.type === 'proved') proving.set(event.round, [...(proving.get(event.round) ?? []), event.seconds]);
-        options.onClientEvent?.(client, event);
-      };
-      const exits = shards.map((_, i) => {
-        const child = spawnClient(
-          i,
-          [
-            ...['--coordinator', coordinator.url, '--task', task.id],
-            ...['--data', join(scratch, `client-${i}`), '--key', keys[i]!, '--accept-terms', ...chainArgs],
-          ],
-          onClientEvent,
-        );
-        children.push(child);
-        return child;
-      });
-      const failure = new Promise<never>((_, reject) =>
-        exits.forEach((child, i) =>
-          child.on('exit', (code) => {
-            const tail = (child as ChildProcess & { lastLines?: string[] }).lastLines?.join('\n') ?? '';
-            if (code !== 0) reject(new Error(`client ${i} exited with code ${code}:\n${tail}`));
-          }),
-        ),
-      );
-      const status = await Promise.race([ended, failure]);
-      if (status !== 'completed') throw new Error(`task ${status}`);
-      await Promise.all(
-        exits.map(
-          (child) => new Promise((resolve) => (child.exitCode === null ? child.on('exit', resolve) : resolve(null))),
-        ),
-      );
-      const records = await coordinator.coordinator.listRounds(task.id);
-      const paid = devnet ? await claimsPerRound(devnet, task.id) : undefined;
-      const rounds = records.map((round) => ({
-        round: round.round,
-        accuracy: round.accuracy ?? Number.NaN,
-        loss: round.loss ?? Number.NaN,
-        participants: round.participants.length,
-        rejected: round.rejected.length,
-        proofsVerified: round.proofsVerified,
-        proofsRejected: round.proofsRejected,
-        ...(paid ? { paidOnchain: paid.get(round.round) ?? 0 } : {}),
-        ...(proving.has(round.round) ? { provingSeconds: mean(proving.get(round.round)!) } : {}),
-        scores: Object.fromEntries(round.participants.map((p) => [p.address, p.score ?? 0])),
-        amounts: Object.fromEntries(round.participants.map((p) => [p.address, p.amount ?? '0'])),
-      }));
-      const roundSeconds = records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000);
-      const rewards = devnet ? await balances(devnet, keys) : undefined;
-      if (options.auditOut) {
-        writeBundle(options.auditOut, await coordinator.coordinator.auditBundle(task.id));
-        if (devnet) writeDeployment(join(options.auditOut, 'deployment.json'), devnet.deployment);
-        stage(`audit bundle written to ${options.auditOut}`);
-      }
-      const result: DemoResult = {
-        taskId: task.id,
-        rounds,
-        ...(rewards ? { rewards } : {}),
-        ...(devnet ? { settlement: await settlementGas(devnet, task.id, keys) } : {}),
-        roundSeconds,
-        seconds: (Date.now() - started) / 1000,
-        dashboardUrl: `${coordinator.url}/#/tasks/${task.id}`,
-      };
+      const run: DemoRun = { options, stage, scratch, devnet, coordinator, children };
+      const { task, keys } = await createDemoTask(run, shards.length);
+      const proving = await trainWithClients(run, task, keys);
+      const result = await demoResult(run, task, keys, proving, started);
       // With the coordinator (and its dashboard) still up: `zkfl demo --serve` keeps it so until Ctrl-C.
       await options.onResult?.(result);
       return result;
@@ -295,6 +187,156 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await devnet?.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** What the demo's steps share while it runs. */
+interface DemoRun {
+  options: DemoOptions;
+  stage: (message: string) => void;
+  /** The demo's scratch directory: shards, keys, the deployment file; deleted at the end. */
+  scratch: string;
+  devnet: Devnet | undefined;
+  coordinator: RunningCoordinator;
+  /** The client processes, killed at the end if still running. */
+  children: ChildProcess[];
+}
+
+/** The circuit (set up, or taken from the cache) and the clients' shards, written to the scratch directory. */
+async function prepare(
+  options: DemoOptions,
+  scratch: string,
+  stage: (message: string) => void,
+): Promise<{ artifacts: CircuitArtifacts; shards: number[][] }> {
+  const { train } = fashionMnist(options.dataDir);
+  stage(`splitting Fashion-MNIST among ${options.clients} clients (Dirichlet α = ${options.alpha})`);
+  stage('circuit setup (cached after the first run)');
+  const artifacts = await buildCircuit(await demoCircuit(options), { ptau: options.ptau, onProgress: stage });
+  await terminateCurve();
+  const trainSet = loadDataset(train);
+  const shards = dirichletPartition(trainSet.labels, {
+    clients: options.clients,
+    alpha: options.alpha,
+    seed: options.seed,
+  });
+  shards.forEach((shard, i) => saveIdx(join(scratch, `client-${i}`), trainSet, shard));
+  return { artifacts, shards };
+}
+
+/** The owner signs in and creates the task (escrowing its pool with a chain); throwaway keys for the clients. */
+async function createDemoTask(run: DemoRun, clients: number): Promise<{ task: TaskView; keys: string[] }> {
+  const { options, stage, scratch, devnet, coordinator } = run;
+  const onchain = devnet !== undefined;
+  // The owner signs in as any owner would: Hardhat's account 0 with a chain (it escrows the pool), a throwaway
+  // key without one.
+  const owner = await OwnerSession.open(coordinator.url, devnet?.owner ?? Wallet.createRandom());
+  const { upload } = await owner.upload(fashionMnist(options.dataDir).test);
+  const publicAudit = options.auditOut !== undefined;
+  const task = await owner.createTask({ ...demoTask(options, { upload }), onchain, publicAudit });
+  // Throwaway keys, stored unencrypted in the demo's scratch directory and deleted with it.
+  const keys = Array.from({ length: clients }, (_, i) => join(scratch, `client-${i}.key.json`));
+  for (const key of keys) saveWallet(key, new Wallet(Wallet.createRandom().privateKey));
+  stage(`throwaway keys for the owner, the coordinator and ${keys.length} clients (unencrypted, deleted at the end)`);
+  if (devnet) await fundAndEscrow(run, devnet, task, keys);
+  return { task, keys };
+}
+
+/**
+ * Throwaway keys on a throwaway chain: the coordinator's and the clients' get ETH for gas, the coordinator its
+ * bond in reward tokens, the owner (Hardhat's account 0) the pool, which it escrows.
+ */
+async function fundAndEscrow(run: DemoRun, devnet: Devnet, task: TaskView, keys: string[]): Promise<void> {
+  const deposit = BigInt(task.spec.rewards.perRound) * BigInt(run.options.rounds);
+  const coordinatorAddress = run.coordinator.coordinator.identity.address;
+  await devnet.fund(coordinatorAddress);
+  await devnet.mint(coordinatorAddress, bondsOf(task.spec.rewards, task.zk.chunks).coordinatorBond);
+  for (const key of keys) await devnet.fund(keyAddress(key));
+  await devnet.mint(await devnet.owner.getAddress(), deposit);
+  await escrowTask(devnet.owner, devnet.deployment, task, { coordinator: coordinatorAddress });
+  run.stage(`escrowed ${formatEther(deposit)} ZKR for task ${task.id}`);
+}
+
+/**
+ * Runs one `zkfl client` process per key until the task completes and every client has exited (a client that
+ * fails fails the demo); answers the seconds each round's proofs took, per client.
+ */
+async function trainWithClients(run: DemoRun, task: TaskView, keys: string[]): Promise<Map<number, number[]>> {
+  const { options, stage, scratch, devnet, coordinator, children } = run;
+  stage(`task ${task.id}: ${task.numParams} parameters, ${options.rounds} rounds; starting ${options.clients} clients`);
+  stage(`watch it live: ${coordinator.url}/#/tasks/${task.id}`);
+  const { events } = coordinator.coordinator;
+  const ended = new Promise<string>((resolve) =>
+    events.on('task:end', (event) => event.taskId === task.id && resolve(event.status)),
+  );
+  events.on('round:end', (summary) => summary.taskId === task.id && options.onRoundEnd?.(summary));
+  const chainArgs = devnet ? ['--rpc', devnet.chain.url, '--deployment', join(scratch, 'deployment.json')] : [];
+  const proving = new Map<number, number[]>();
+  const onClientEvent = (client: number, event: ClientEvent): void => {
+    if (event.type === 'proved') proving.set(event.round, [...(proving.get(event.round) ?? []), event.seconds]);
+    options.onClientEvent?.(client, event);
+  };
+  const exits = keys.map((key, i) => {
+    const flags = ['--coordinator', coordinator.url, '--task', task.id, '--data', join(scratch, `client-${i}`)];
+    const child = spawnClient(i, [...flags, '--key', key, '--accept-terms', ...chainArgs], onClientEvent);
+    children.push(child);
+    return child;
+  });
+  const failure = new Promise<never>((_, reject) =>
+    exits.forEach((child, i) =>
+      child.on('exit', (code) => {
+        const tail = (child as ChildProcess & { lastLines?: string[] }).lastLines?.join('\n') ?? '';
+        if (code !== 0) reject(new Error(`client ${i} exited with code ${code}:\n${tail}`));
+      }),
+    ),
+  );
+  const status = await Promise.race([ended, failure]);
+  if (status !== 'completed') throw new Error(`task ${status}`);
+  await Promise.all(
+    exits.map(
+      (child) => new Promise((resolve) => (child.exitCode === null ? child.on('exit', resolve) : resolve(null))),
+    ),
+  );
+  return proving;
+}
+
+/** The finished run as the demo reports it: each round's record, what was paid, and its audit bundle if asked. */
+async function demoResult(
+  run: DemoRun,
+  task: TaskView,
+  keys: string[],
+  proving: Map<number, number[]>,
+  started: number,
+): Promise<DemoResult> {
+  const { options, stage, devnet, coordinator } = run;
+  const records = await coordinator.coordinator.listRounds(task.id);
+  const paid = devnet ? await claimsPerRound(devnet, task.id) : undefined;
+  const rounds = records.map((round) => ({
+    round: round.round,
+    accuracy: round.accuracy ?? Number.NaN,
+    loss: round.loss ?? Number.NaN,
+    participants: round.participants.length,
+    rejected: round.rejected.length,
+    proofsVerified: round.proofsVerified,
+    proofsRejected: round.proofsRejected,
+    ...(paid ? { paidOnchain: paid.get(round.round) ?? 0 } : {}),
+    ...(proving.has(round.round) ? { provingSeconds: mean(proving.get(round.round)!) } : {}),
+    scores: Object.fromEntries(round.participants.map((p) => [p.address, p.score ?? 0])),
+    amounts: Object.fromEntries(round.participants.map((p) => [p.address, p.amount ?? '0'])),
+  }));
+  if (options.auditOut) {
+    writeBundle(options.auditOut, await coordinator.coordinator.auditBundle(task.id));
+    if (devnet) writeDeployment(join(options.auditOut, 'deployment.json'), devnet.deployment);
+    stage(`audit bundle written to ${options.auditOut}`);
+  }
+  const rewards = devnet ? await balances(devnet, keys) : undefined;
+  return {
+    taskId: task.id,
+    rounds,
+    ...(rewards ? { rewards } : {}),
+    ...(devnet ? { settlement: await settlementGas(devnet, task.id, keys) } : {}),
+    roundSeconds: records.map((round) => (Date.parse(round.closedAt!) - Date.parse(round.openedAt)) / 1000),
+    seconds: (Date.now() - started) / 1000,
+    dashboardUrl: `${coordinator.url}/#/tasks/${task.id}`,
+  };
 }
 
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;

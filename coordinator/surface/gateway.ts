@@ -151,13 +151,87 @@ function allowFrames(socket: GatewaySocket, bytes: number): void {
 }
 
 export function attachGateway(io: GatewayServer, context: GatewayContext): void {
-  const { coordinator, directory, auth, rateLimiter, maxPayloadBytes } = context;
-  const { malformedEvents } = rateLimiter.limits;
-  // Events from all connections take turns with the rest of the event loop's work (common/slices.ts).
-  const slices = new Slices();
+  const gateway = new Gateway(io, context);
+  io.use((socket, next) => gateway.signIn(socket, next));
+  io.on('connection', (socket) => gateway.connected(socket));
+  // What the other instances' clients do.
+  io.on('zkfl:joined', (taskId, address, id) => {
+    const replaced = context.directory.joined(taskId, address, id);
+    context.coordinator.clientJoined(taskId, replaced ? address : undefined);
+  });
+  io.on('zkfl:left', (taskId, address, id) => {
+    if (context.directory.left(taskId, address, id)) context.coordinator.clientLeft(taskId, address);
+  });
+}
+
+/** The socket surface: sign-in at the handshake, then each event of a signed-in client, answered with a code. */
+class Gateway {
+  /** Events from all connections take turns with the rest of the event loop's work (common/slices.ts). */
+  private readonly slices = new Slices();
+
+  constructor(
+    private readonly io: GatewayServer,
+    private readonly context: GatewayContext,
+  ) {}
+
+  /** The handshake: a connection opens only for a valid sign-in, within the sign-in limits per IP and address. */
+  signIn(socket: GatewaySocket, next: (error?: Error) => void): void {
+    const { rateLimiter, auth } = this.context;
+    const refuse = (error: unknown): void => {
+      const body =
+        error instanceof ZkflError ? toErrorBody(error) : { code: 'AUTH_FAILED', message: 'sign-in refused' };
+      log.warn('refused a connection', { code: body.code, reason: body.message });
+      next(Object.assign(new Error(body.message), { data: body }));
+    };
+    Promise.resolve()
+      .then(() => rateLimiter.take('sign-ins', socket.handshake.address))
+      .then(() => auth.verify(socket.handshake.auth))
+      .then(async (address) => {
+        await rateLimiter.take('sign-ins', address);
+        socket.data.address = address;
+        socket.data.malformed = 0;
+        next();
+      })
+      .catch(refuse);
+  }
+
+  connected(socket: GatewaySocket): void {
+    log.debug('client connected', { address: socket.data.address });
+    socket.use((packet, next) => {
+      this.context.rateLimiter.take('events', socket.id).then(
+        // Packets that were on their way when the connection was dropped are not served.
+        () => socket.connected && next(),
+        (error: unknown) =>
+          this.reply(packet.at(-1), socket, () => {
+            throw error;
+          }),
+      );
+    });
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if ((clientEventNames as readonly string[]).includes(event)) return;
+      this.reply(args.at(-1), socket, () => {
+        throw new ZkflError(
+          'UNKNOWN_EVENT',
+          `unknown event "${event}"; expected one of ${clientEventNames.join(', ')}`,
+        );
+      });
+    });
+    socket.on('join', (...sent) => {
+      const [payload, ack] = payloadAndAck(...sent);
+      this.reply(ack, socket, () => this.join(socket, payload));
+    });
+    socket.on('update', (...sent) => {
+      const [payload, ack] = payloadAndAck(...sent);
+      this.reply(ack, socket, () => this.update(socket, payload));
+    });
+    socket.on('disconnect', (reason) => {
+      log.debug('client disconnected', { address: socket.data.address, reason });
+      this.leave(socket);
+    });
+  }
 
   /** Runs a handler and answers through the ack, or with a `zkfl:error` event when the client sent none. */
-  function reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
+  private reply(ack: unknown, socket: GatewaySocket, work: () => object | Promise<object>): void {
     const answer = (response: Parameters<Ack>[0]): void => {
       if (typeof ack === 'function') (ack as Ack)(response);
       else if (!response.ok) socket.emit('zkfl:error', response.error);
@@ -167,17 +241,9 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
         log.error('handler failed', { error: (error as Error).stack ?? String(error) });
       const body = toErrorBody(error);
       answer({ ok: false, error: body });
-      // Once: the packets a dropped connection had already sent still arrive here.
-      if (malformedCodes.has(body.code) && ++socket.data.malformed >= malformedEvents && socket.connected) {
-        log.warn('disconnected a client sending malformed events', { address: socket.data.address });
-        socket.emit('zkfl:error', {
-          code: 'RATE_LIMITED',
-          message: `${socket.data.malformed} malformed events: disconnected`,
-        });
-        socket.disconnect(true);
-      }
+      if (malformedCodes.has(body.code)) this.countMalformed(socket);
     };
-    slices.run(() => {
+    this.slices.run(() => {
       try {
         void Promise.resolve(work()).then((result) => answer({ ok: true, ...result }), fail);
       } catch (error) {
@@ -186,118 +252,72 @@ export function attachGateway(io: GatewayServer, context: GatewayContext): void 
     });
   }
 
-  io.use((socket, next) => {
-    const ip = socket.handshake.address;
-    const refuse = (error: unknown): void => {
-      const body =
-        error instanceof ZkflError ? toErrorBody(error) : { code: 'AUTH_FAILED', message: 'sign-in refused' };
-      log.warn('refused a connection', { code: body.code, reason: body.message });
-      next(Object.assign(new Error(body.message), { data: body }));
-    };
-    Promise.resolve()
-      .then(() => rateLimiter.take('sign-ins', ip))
-      .then(() => auth.verify(socket.handshake.auth))
-      .then(async (address) => {
-        await rateLimiter.take('sign-ins', address);
-        socket.data.address = address;
-        socket.data.malformed = 0;
-        next();
-      })
-      .catch(refuse);
-  });
+  /** A connection that keeps sending malformed events is dropped, saying why. */
+  private countMalformed(socket: GatewaySocket): void {
+    const { malformedEvents } = this.context.rateLimiter.limits;
+    // Once: the packets a dropped connection had already sent still arrive here.
+    if (++socket.data.malformed < malformedEvents || !socket.connected) return;
+    log.warn('disconnected a client sending malformed events', { address: socket.data.address });
+    socket.emit('zkfl:error', {
+      code: 'RATE_LIMITED',
+      message: `${socket.data.malformed} malformed events: disconnected`,
+    });
+    socket.disconnect(true);
+  }
 
-  io.on('connection', (socket) => {
+  private async join(socket: GatewaySocket, payload: unknown): Promise<object> {
+    const { coordinator, directory, maxPayloadBytes } = this.context;
     const { address } = socket.data;
-    log.debug('client connected', { address });
+    const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
+    const joined = await coordinator.join(taskId, address, consent);
+    if (!socket.connected) return joined;
+    // Its updates, twice over: an update too large is still read, and refused with its code.
+    allowFrames(socket, Math.min(2 * (await coordinator.updateBytes(taskId)), 2 * maxPayloadBytes));
+    if (socket.data.taskId && socket.data.taskId !== taskId) this.leave(socket);
+    socket.data.taskId = taskId;
+    void socket.join(taskRoom(taskId));
+    const replaced = directory.joined(taskId, address, socket.id, socket);
+    // Before the older connection is dropped: its instance then knows the address has a newer one.
+    if (directory.clustered) this.io.serverSideEmit('zkfl:joined', taskId, address, socket.id);
+    if (replaced) this.supersede(replaced, taskId, address);
+    log.info('client joined', { task: taskId, address });
+    // After the ack, so the client has processed it before a round:start can arrive.
+    setImmediate(() => coordinator.clientJoined(taskId, replaced ? address : undefined));
+    return joined;
+  }
 
-    socket.use((packet, next) => {
-      rateLimiter.take('events', socket.id).then(
-        // Packets that were on their way when the connection was dropped are not served.
-        () => socket.connected && next(),
-        (error: unknown) =>
-          reply(packet.at(-1), socket, () => {
-            throw error;
-          }),
+  /**
+   * The newer connection wins (a client that reconnected, or a second one run with the same key); the older, on
+   * whichever instance, is told why before it is dropped.
+   */
+  private supersede(replaced: string, taskId: string, address: string): void {
+    this.io.in(replaced).emit('zkfl:error', {
+      code: 'SUPERSEDED',
+      message: `another connection signed in as ${address} joined task ${taskId}; give each client its own key`,
+    });
+    this.io.in(replaced).disconnectSockets(true);
+    log.warn('a newer connection took over an address', { task: taskId, address });
+  }
+
+  private async update(socket: GatewaySocket, payload: unknown): Promise<object> {
+    const { coordinator, maxPayloadBytes } = this.context;
+    const q = (payload as { q?: unknown } | undefined)?.q;
+    if (q instanceof Uint8Array && q.byteLength > maxPayloadBytes) {
+      throw new ZkflError(
+        'PAYLOAD_TOO_LARGE',
+        `update of ${q.byteLength} bytes exceeds the limit of ${maxPayloadBytes}`,
       );
-    });
+    }
+    const update = parseOrThrow(updatePayloadSchema, payload, 'update payload');
+    const receipt = await coordinator.submitUpdate(socket.data.address, socket.data.taskId, update);
+    return receipt ? { receipt } : {};
+  }
 
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if ((clientEventNames as readonly string[]).includes(event)) return;
-      reply(args.at(-1), socket, () => {
-        throw new ZkflError(
-          'UNKNOWN_EVENT',
-          `unknown event "${event}"; expected one of ${clientEventNames.join(', ')}`,
-        );
-      });
-    });
-
-    socket.on('join', (...sent) => {
-      const [payload, ack] = payloadAndAck(...sent);
-      reply(ack, socket, async () => {
-        const { taskId, consent } = parseOrThrow(joinPayloadSchema, payload, 'join payload');
-        const joined = await coordinator.join(taskId, address, consent);
-        if (!socket.connected) return joined;
-        // Its updates, twice over: an update too large is still read, and refused with its code.
-        allowFrames(socket, Math.min(2 * (await coordinator.updateBytes(taskId)), 2 * maxPayloadBytes));
-        if (socket.data.taskId && socket.data.taskId !== taskId) leave(socket);
-        socket.data.taskId = taskId;
-        void socket.join(taskRoom(taskId));
-        const replaced = directory.joined(taskId, address, socket.id, socket);
-        // Before the older connection is dropped: its instance then knows the address has a newer one.
-        if (directory.clustered) io.serverSideEmit('zkfl:joined', taskId, address, socket.id);
-        if (replaced) {
-          // The newer connection wins (a client that reconnected, or a second one run with the same key); the older,
-          // on whichever instance, is told why before it is dropped.
-          io.in(replaced).emit('zkfl:error', {
-            code: 'SUPERSEDED',
-            message: `another connection signed in as ${address} joined task ${taskId}; give each client its own key`,
-          });
-          io.in(replaced).disconnectSockets(true);
-          log.warn('a newer connection took over an address', { task: taskId, address });
-        }
-        log.info('client joined', { task: taskId, address });
-        // After the ack, so the client has processed it before a round:start can arrive.
-        setImmediate(() => coordinator.clientJoined(taskId, replaced ? address : undefined));
-        return joined;
-      });
-    });
-
-    socket.on('update', (...sent) => {
-      const [payload, ack] = payloadAndAck(...sent);
-      reply(ack, socket, async () => {
-        const q = (payload as { q?: unknown } | undefined)?.q;
-        if (q instanceof Uint8Array && q.byteLength > maxPayloadBytes) {
-          throw new ZkflError(
-            'PAYLOAD_TOO_LARGE',
-            `update of ${q.byteLength} bytes exceeds the limit of ${maxPayloadBytes}`,
-          );
-        }
-        const update = parseOrThrow(updatePayloadSchema, payload, 'update payload');
-        const receipt = await coordinator.submitUpdate(address, socket.data.taskId, update);
-        return receipt ? { receipt } : {};
-      });
-    });
-
-    socket.on('disconnect', (reason) => {
-      log.debug('client disconnected', { address, reason });
-      leave(socket);
-    });
-  });
-
-  function leave(socket: GatewaySocket): void {
+  private leave(socket: GatewaySocket): void {
     const { taskId, address } = socket.data;
     if (!taskId) return;
     void socket.leave(taskRoom(taskId));
-    if (directory.clustered) io.serverSideEmit('zkfl:left', taskId, address, socket.id);
-    if (directory.left(taskId, address, socket.id)) coordinator.clientLeft(taskId, address);
+    if (this.context.directory.clustered) this.io.serverSideEmit('zkfl:left', taskId, address, socket.id);
+    if (this.context.directory.left(taskId, address, socket.id)) this.context.coordinator.clientLeft(taskId, address);
   }
-
-  // What the other instances' clients do.
-  io.on('zkfl:joined', (taskId, address, id) => {
-    const replaced = directory.joined(taskId, address, id);
-    coordinator.clientJoined(taskId, replaced ? address : undefined);
-  });
-  io.on('zkfl:left', (taskId, address, id) => {
-    if (directory.left(taskId, address, id)) coordinator.clientLeft(taskId, address);
-  });
 }
