@@ -83,79 +83,105 @@ export async function shapleyScores(
   worth: CoalitionWorth,
   options: ScoringOptions,
 ): Promise<ScoredRound> {
+  if (count === 0) return { scores: [], method: 'exact', evaluations: 0, roundGain: 0 };
   const cache = new Map<string, number>();
-  const value = async (members: number[]): Promise<number> => {
-    const key = [...members].sort((a, b) => a - b).join(',');
+  const value: CoalitionWorth = async (members) => {
+    const sorted = [...members].sort((a, b) => a - b);
+    const key = sorted.join(',');
     let cached = cache.get(key);
     if (cached === undefined) {
-      cached = await worth([...members].sort((a, b) => a - b));
+      cached = await worth(sorted);
       cache.set(key, cached);
     }
     return cached;
   };
   const all = Array.from({ length: count }, (_, k) => k);
-  if (count === 0) return { scores: [], method: 'exact', evaluations: 0, roundGain: 0 };
-  const empty = await value([]);
-  const full = await value(all);
-  const roundGain = full - empty;
-  const done = (scores: number[], method: ScoredRound['method']): ScoredRound => ({
+  const game: Game = {
+    count,
+    all,
+    value,
+    empty: await value([]),
+    full: await value(all),
+    evaluations: () => cache.size,
+  };
+  const exact = count <= options.exactUpTo;
+  const scores = exact ? await exactShapley(game) : await sampledShapley(game, options);
+  return {
     scores,
-    method,
+    method: exact ? 'exact' : 'gtg-shapley',
     evaluations: cache.size,
-    roundGain,
-  });
+    roundGain: game.full - game.empty,
+  };
+}
 
-  if (count <= options.exactUpTo) {
-    // φ_k = Σ_{S ⊆ N∖{k}} |S|!(n−|S|−1)!/n! · (v(S ∪ {k}) − v(S))
-    const factorial = (m: number): number => (m <= 1 ? 1 : m * factorial(m - 1));
-    const scores = new Array<number>(count).fill(0);
-    for (let mask = 0; mask < 1 << count; mask++) {
-      const members = all.filter((k) => mask & (1 << k));
-      const worthS = await value(members);
-      for (const k of all) {
-        if (mask & (1 << k)) continue;
-        const weight = (factorial(members.length) * factorial(count - members.length - 1)) / factorial(count);
-        scores[k]! += weight * ((await value([...members, k])) - worthS);
-      }
-    }
-    return done(scores, 'exact');
-  }
+/** A round's game as the Shapley computations see it: its players, their (cached) worth, and its two ends. */
+interface Game {
+  count: number;
+  all: number[];
+  value: CoalitionWorth;
+  /** v(∅) and v(all). */
+  empty: number;
+  full: number;
+  /** Coalitions evaluated so far. */
+  evaluations: () => number;
+}
 
+/** φ_k = Σ_{S ⊆ N∖{k}} |S|!(n−|S|−1)!/n! · (v(S ∪ {k}) − v(S)), over all 2^n coalitions. */
+async function exactShapley({ count, all, value }: Game): Promise<number[]> {
+  const factorial = (m: number): number => (m <= 1 ? 1 : m * factorial(m - 1));
   const scores = new Array<number>(count).fill(0);
-  if (Math.abs(roundGain) <= options.truncation) return done(scores, 'gtg-shapley');
+  for (let mask = 0; mask < 1 << count; mask++) {
+    const members = all.filter((k) => mask & (1 << k));
+    const worthS = await value(members);
+    for (const k of all) {
+      if (mask & (1 << k)) continue;
+      const weight = (factorial(members.length) * factorial(count - members.length - 1)) / factorial(count);
+      scores[k]! += weight * ((await value([...members, k])) - worthS);
+    }
+  }
+  return scores;
+}
+
+/** GTG-Shapley (module comment): guided, truncated permutations until the estimates settle or the budget is spent. */
+async function sampledShapley(game: Game, options: ScoringOptions): Promise<number[]> {
+  const { count, all } = game;
+  const scores = new Array<number>(count).fill(0);
+  const roundGain = game.full - game.empty;
+  if (Math.abs(roundGain) <= options.truncation) return scores;
   const random = new Random(options.seed);
   const maxPermutations = options.maxPermutations ?? 50 * count;
   let cycleStart = scores.slice();
-  let permutations = 0;
-  for (let t = 1; t <= maxPermutations && cache.size + count <= options.maxEvaluations; t++) {
-    permutations = t;
-    // Guided: participant (t − 1) mod n leads; the others follow in a random order.
-    const lead = (t - 1) % count;
-    const rest = all.filter((k) => k !== lead);
-    for (let i = rest.length - 1; i > 0; i--) {
-      const j = random.int(i + 1);
-      [rest[i], rest[j]] = [rest[j]!, rest[i]!];
-    }
-    const order = [lead, ...rest];
-    const coalition: number[] = [];
-    let previous = empty;
-    const marginals = new Array<number>(count).fill(0);
-    for (const k of order) {
-      // Within-round truncation: once the coalition is worth the whole round, later members add nothing.
-      if (Math.abs(full - previous) < options.truncation) break;
-      coalition.push(k);
-      const current = await value(coalition);
-      marginals[k] = current - previous;
-      previous = current;
-    }
-    for (const k of all) scores[k] = scores[k]! + (marginals[k]! - scores[k]!) / permutations;
+  for (let t = 1; t <= maxPermutations && game.evaluations() + count <= options.maxEvaluations; t++) {
+    const marginals = await permutationMarginals(game, (t - 1) % count, random, options.truncation);
+    for (const k of all) scores[k] = scores[k]! + (marginals[k]! - scores[k]!) / t;
     if (t % count === 0) {
       const moved = Math.max(...all.map((k) => Math.abs(scores[k]! - cycleStart[k]!)));
       if (t >= 2 * count && moved <= options.tolerance * Math.abs(roundGain)) break;
       cycleStart = scores.slice();
     }
   }
-  return done(scores, 'gtg-shapley');
+  return scores;
+}
+
+/** Each player's marginal gain along one permutation led by `lead`, the others in a random order, truncated. */
+async function permutationMarginals(game: Game, lead: number, random: Random, truncation: number): Promise<number[]> {
+  const rest = game.all.filter((k) => k !== lead);
+  for (let i = rest.length - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+  }
+  const coalition: number[] = [];
+  let previous = game.empty;
+  const marginals = new Array<number>(game.count).fill(0);
+  for (const k of [lead, ...rest]) {
+    // Within-round truncation: once the coalition is worth the whole round, later members add nothing.
+    if (Math.abs(game.full - previous) < truncation) break;
+    coalition.push(k);
+    const current = await game.value(coalition);
+    marginals[k] = current - previous;
+    previous = current;
+  }
+  return marginals;
 }
 
 /** One accepted update as the round's scoring takes it. */

@@ -50,101 +50,118 @@ function roundRows(rounds: RoundView[]): Array<Array<string | number>> {
   ]);
 }
 
-export async function run(args: string[]): Promise<void> {
-  const [sub, ...rest] = args;
-  const values = parse(rest, {
-    coordinator: { type: 'string' },
-    config: { type: 'string' },
-    task: { type: 'string' },
-    out: { type: 'string' },
-    round: { type: 'string' },
-    json: { type: 'boolean' },
-    escrow: { type: 'boolean' },
-    ...keyOptions,
-    evaluation: { type: 'string' },
-    ...chainOptions,
-  });
-  const base = coordinatorUrl(values);
-  const api = new CoordinatorApi(base);
-  if (sub === 'create') {
-    let spec = readJson(required(values, 'config'), 'config') as TaskSpecInput;
-    // Funds first: a task created without the means to pay would wait for an escrow that never comes.
-    if (values.escrow) await checkEscrowFunds(values, spec);
-    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
-    if (values.evaluation !== undefined) {
-      const upload = await owner.upload(values.evaluation as string);
-      process.stderr.write(`uploaded ${upload.count} evaluation examples (${upload.bytes} bytes): ${upload.upload}\n`);
-      spec = {
-        ...spec,
-        evaluation: { upload: upload.upload, ...(spec.evaluation?.limit ? { limit: spec.evaluation.limit } : {}) },
-      };
-    }
-    const task = await owner.createTask(spec);
-    process.stdout.write(`${task.id}\n`);
-    if (values.escrow) await escrowCommand(values, api, task);
-  } else if (sub === 'escrow') {
+const options = {
+  coordinator: { type: 'string' },
+  config: { type: 'string' },
+  task: { type: 'string' },
+  out: { type: 'string' },
+  round: { type: 'string' },
+  json: { type: 'boolean' },
+  escrow: { type: 'boolean' },
+  ...keyOptions,
+  evaluation: { type: 'string' },
+  ...chainOptions,
+} as const;
+
+/** The subcommands, each given the flags and the coordinator's API. */
+const subcommands: Record<string, (values: Values, api: CoordinatorApi) => Promise<void>> = {
+  create: createTask,
+  escrow: async (values, api) => {
     const task = await api.task(required(values, 'task'));
     await checkEscrowFunds(values, task.spec);
     await escrowCommand(values, api, task);
-  } else if (sub === 'cancel') {
-    const owner = await OwnerSession.open(base, loadOrCreateWallet(required(values, 'key'), password(values)));
+  },
+  cancel: async (values, api) => {
+    const owner = await OwnerSession.open(api.base, loadOrCreateWallet(required(values, 'key'), password(values)));
     const task = await owner.cancelTask(required(values, 'task'));
     process.stdout.write(`${task.id} ${task.status}\n`);
-  } else if (sub === 'show') {
-    const id = required(values, 'task');
-    const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
-    if (values.json) {
-      process.stdout.write(JSON.stringify({ task, rounds }, null, 2) + '\n');
-      return;
-    }
-    process.stdout.write(
-      `${task.id} "${task.spec.name}": ${task.status}${task.reason ? ` (${task.reason})` : ''}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
-    );
-    process.stdout.write(
-      table(
-        [
-          'round',
-          'phase',
-          'accuracy',
-          'loss',
-          'sampled',
-          'answered',
-          'dropped',
-          'accepted',
-          'rejected',
-          'proofs ok',
-          'proofs bad',
-          'verify s',
-        ],
-        roundRows(rounds),
-      ) + '\n',
-    );
-    for (const round of rounds) {
-      for (const rejection of round.rejected) {
-        process.stdout.write(
-          `round ${round.round}: rejected ${rejection.address}: ${rejection.code} ${rejection.reason}\n`,
-        );
-      }
-      if (round.rejectedUnlisted > 0) {
-        process.stdout.write(`round ${round.round}: ${round.rejectedUnlisted} more rejected, not listed\n`);
-      }
-    }
-  } else if (sub === 'model') {
-    const id = required(values, 'task');
-    const out = required(values, 'out');
-    const which = values.round === undefined ? 'latest' : integer(values, 'round', 0, 0);
-    const modelJson = await api.modelJson(id, which);
-    const weights = await api.weights(id, which);
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
-    writeFileSync(join(out, 'weights.bin'), weights);
-    process.stdout.write(`${join(out, 'model.json')}\n`);
-  } else {
+  },
+  show: showTask,
+  model: saveModel,
+};
+
+export async function run(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const subcommand = sub === undefined ? undefined : subcommands[sub];
+  if (!subcommand) {
     throw new ZkflError('VALIDATION_FAILED', 'expected `zkfl task create|escrow|cancel|show|model`', 'command');
+  }
+  const values = parse(rest, options);
+  await subcommand(values, new CoordinatorApi(coordinatorUrl(values)));
+}
+
+/** `task create`: signs in as the owner, uploads the evaluation set if given, creates the task (and escrows). */
+async function createTask(values: Values, api: CoordinatorApi): Promise<void> {
+  let spec = readJson(required(values, 'config'), 'config') as TaskSpecInput;
+  // Funds first: a task created without the means to pay would wait for an escrow that never comes.
+  if (values.escrow) await checkEscrowFunds(values, spec);
+  const owner = await OwnerSession.open(api.base, loadOrCreateWallet(required(values, 'key'), password(values)));
+  if (values.evaluation !== undefined) {
+    const upload = await owner.upload(values.evaluation as string);
+    process.stderr.write(`uploaded ${upload.count} evaluation examples (${upload.bytes} bytes): ${upload.upload}\n`);
+    spec = {
+      ...spec,
+      evaluation: { upload: upload.upload, ...(spec.evaluation?.limit ? { limit: spec.evaluation.limit } : {}) },
+    };
+  }
+  const task = await owner.createTask(spec);
+  process.stdout.write(`${task.id}\n`);
+  if (values.escrow) await escrowCommand(values, api, task);
+}
+
+const roundColumns = [
+  'round',
+  'phase',
+  'accuracy',
+  'loss',
+  'sampled',
+  'answered',
+  'dropped',
+  'accepted',
+  'rejected',
+  'proofs ok',
+  'proofs bad',
+  'verify s',
+];
+
+/** `task show`: the task and a table of its rounds, then the rejections they list; or all of it as JSON. */
+async function showTask(values: Values, api: CoordinatorApi): Promise<void> {
+  const id = required(values, 'task');
+  const [task, rounds] = await Promise.all([api.task(id), api.rounds(id)]);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ task, rounds }, null, 2) + '\n');
+    return;
+  }
+  const reason = task.reason ? ` (${task.reason})` : '';
+  process.stdout.write(
+    `${task.id} "${task.spec.name}": ${task.status}${reason}, round ${task.currentRound} of ${task.spec.rounds}, ${task.numParams} parameters\n\n`,
+  );
+  process.stdout.write(table(roundColumns, roundRows(rounds)) + '\n');
+  for (const round of rounds) {
+    for (const rejection of round.rejected) {
+      process.stdout.write(
+        `round ${round.round}: rejected ${rejection.address}: ${rejection.code} ${rejection.reason}\n`,
+      );
+    }
+    if (round.rejectedUnlisted > 0) {
+      process.stdout.write(`round ${round.round}: ${round.rejectedUnlisted} more rejected, not listed\n`);
+    }
   }
 }
 
-/** `task create --escrow`: the model owner escrows the new task's reward pool from its key's account. */
+/** `task model`: the model (TF.js layers format) after a round, or the latest, written to --out. */
+async function saveModel(values: Values, api: CoordinatorApi): Promise<void> {
+  const id = required(values, 'task');
+  const out = required(values, 'out');
+  const which = values.round === undefined ? 'latest' : integer(values, 'round', 0, 0);
+  const modelJson = await api.modelJson(id, which);
+  const weights = await api.weights(id, which);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
+  writeFileSync(join(out, 'weights.bin'), weights);
+  process.stdout.write(`${join(out, 'model.json')}\n`);
+}
+
 /** The owner's key on the chain the flags name, and that chain's deployment. */
 function escrowingOwner(values: Values): { owner: Wallet; deployment: Deployment } {
   const chain = chainFrom(values);
