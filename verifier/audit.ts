@@ -21,7 +21,7 @@ import { taskKey, taskStatement, type UpdateStatement } from '../circuits/statem
 import { statementProblem } from '../circuits/update-binding.js';
 import { sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
-import { type AuditBundle, recordSigner, type RoundRecord } from '../protocol/audit.js';
+import { type AuditBundle, recordSigner, type RoundRecord, type SignedRoundRecord } from '../protocol/audit.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
 import { consentSigner, termsHash } from '../protocol/terms.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
@@ -85,15 +85,35 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
   const problems: Problem[] = [];
   const problem: ReportProblem = (round, kind, detail) => void problems.push({ round, kind, detail });
   const rounds = new Map<number, RoundAudit>();
+  checkVerificationKey(bundle, problem);
+  checkRecords(bundle, rounds, problem);
+  checkConsents(bundle, problem);
+  const proofs = task.spec.proofs ? await checkProofs(bundle, rounds, problem, steps) : emptyProofs();
+  const recompute = task.spec.publicAudit ? steps.recompute : undefined;
+  if (recompute) await recompute({ bundle, rounds, problem });
+  if (steps.chain) await steps.chain({ bundle, rounds, problem });
+  return {
+    ok: problems.length === 0,
+    taskId: task.id,
+    problems,
+    rounds: [...rounds.values()],
+    proofs,
+    chainChecked: steps.chain !== undefined,
+    scores: !task.spec.publicAudit ? 'signed' : recompute ? 'recomputed' : 'not-recomputed',
+  };
+}
 
-  // The keys the proofs are checked with must be the task's.
-  if (task.spec.proofs) {
-    if (!bundle.verificationKey) problem(null, 'verification-key', 'the bundle has no verification key');
-    else if (sha256Hex(bundle.verificationKey) !== task.zk.verificationKeySha256)
-      problem(null, 'verification-key', "the verification key is not the task's (sha256 differs)");
-  }
+/** The key the proofs are checked with must be the task's. */
+function checkVerificationKey(bundle: AuditBundle, problem: ReportProblem): void {
+  if (!bundle.task.spec.proofs) return;
+  if (!bundle.verificationKey) problem(null, 'verification-key', 'the bundle has no verification key');
+  else if (sha256Hex(bundle.verificationKey) !== bundle.task.zk.verificationKeySha256)
+    problem(null, 'verification-key', "the verification key is not the task's (sha256 differs)");
+}
 
-  // Records: signed by the coordinator, numbered 1..n, chained by model hash.
+/** Records: signed by the coordinator, numbered 1..n, chained by model hash, ending at the task's model. */
+function checkRecords(bundle: AuditBundle, rounds: Map<number, RoundAudit>, problem: ReportProblem): void {
+  const { task } = bundle;
   let previousAfter: string | undefined = bundle.initialWeights
     ? hashWeights(fromBytes(decodeBase64(bundle.initialWeights)))
     : undefined;
@@ -109,53 +129,41 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
       owed: String(record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n)),
     });
     checkAmounts(task, record, problem);
-    if (record.round !== round) problem(round, 'round-order', `record ${i} is for round ${record.round}`);
-    if (record.taskId !== task.id) problem(round, 'task', `the record is for task ${record.taskId}`);
-    let signer = '';
-    try {
-      signer = recordSigner(signed);
-    } catch {
-      signer = 'an unreadable signature';
-    }
-    if (signer !== getAddress(bundle.coordinator) || record.coordinator !== bundle.coordinator) {
-      problem(round, 'signature', `the record is not signed by the coordinator ${bundle.coordinator} (${signer})`);
-    }
+    checkRecord(bundle, signed, round, problem);
     if (previousAfter !== undefined && record.modelHashBefore !== previousAfter) {
       problem(round, 'hash-chain', `H_r is ${record.modelHashBefore}, the previous aggregate is ${previousAfter}`);
     }
     previousAfter = record.modelHashAfter;
-    const addresses = record.accepted.map((update) => update.address.toLowerCase());
-    if (new Set(addresses).size !== addresses.length) problem(round, 'duplicate', 'an address is accepted twice');
-    if (record.acceptedRoot !== committedRoot(record.accepted)) {
-      problem(round, 'accepted-root', 'the accepted root is not the Merkle root of the accepted updates');
-    }
   });
   const last = bundle.rounds.at(-1)?.record;
   if (task.status === 'completed' && last && last.modelHashAfter !== task.modelHash) {
-    problem(
-      last.round,
-      'hash-chain',
-      `the final model hash is ${task.modelHash}, the last aggregate ${last.modelHashAfter}`,
-    );
+    const message = `the final model hash is ${task.modelHash}, the last aggregate ${last.modelHashAfter}`;
+    problem(last.round, 'hash-chain', message);
   }
   if (task.status === 'completed' && bundle.rounds.length !== task.spec.rounds) {
     problem(null, 'rounds', `${bundle.rounds.length} round records for a task of ${task.spec.rounds} rounds`);
   }
+}
 
-  checkConsents(bundle, problem);
-  const proofs = task.spec.proofs ? await checkProofs(bundle, rounds, problem, steps) : emptyProofs();
-  const recompute = task.spec.publicAudit ? steps.recompute : undefined;
-  if (recompute) await recompute({ bundle, rounds, problem });
-  if (steps.chain) await steps.chain({ bundle, rounds, problem });
-  return {
-    ok: problems.length === 0,
-    taskId: task.id,
-    problems,
-    rounds: [...rounds.values()],
-    proofs,
-    chainChecked: steps.chain !== undefined,
-    scores: !task.spec.publicAudit ? 'signed' : recompute ? 'recomputed' : 'not-recomputed',
-  };
+/** One record on its own: its place, its task, its signer, its accepted set. */
+function checkRecord(bundle: AuditBundle, signed: SignedRoundRecord, round: number, problem: ReportProblem): void {
+  const { record } = signed;
+  if (record.round !== round) problem(round, 'round-order', `record ${round - 1} is for round ${record.round}`);
+  if (record.taskId !== bundle.task.id) problem(round, 'task', `the record is for task ${record.taskId}`);
+  let signer = '';
+  try {
+    signer = recordSigner(signed);
+  } catch {
+    signer = 'an unreadable signature';
+  }
+  if (signer !== getAddress(bundle.coordinator) || record.coordinator !== bundle.coordinator) {
+    problem(round, 'signature', `the record is not signed by the coordinator ${bundle.coordinator} (${signer})`);
+  }
+  const addresses = record.accepted.map((update) => update.address.toLowerCase());
+  if (new Set(addresses).size !== addresses.length) problem(round, 'duplicate', 'an address is accepted twice');
+  if (record.acceptedRoot !== committedRoot(record.accepted)) {
+    problem(round, 'accepted-root', 'the accepted root is not the Merkle root of the accepted updates');
+  }
 }
 
 /** The terms hash to what every consent signs, and every accepted contributor consented to them. */

@@ -55,25 +55,7 @@ export async function run(args: string[]): Promise<void> {
   const display = progress === 'bar' ? new ProgressDisplay() : undefined;
   const onEvent = (event: ClientEvent): void => {
     if (progress === 'json') process.stdout.write(JSON.stringify(event) + '\n');
-    if (display && event.type === 'proving') {
-      display.update(
-        'train',
-        `round ${event.round}`,
-        event.done,
-        event.total,
-        `proving chunk ${event.done}/${event.total}`,
-      );
-    }
-    if (display && event.type === 'training') {
-      const { epoch, epochs, batch, batches, loss } = event.progress;
-      display.update(
-        'train',
-        `round ${event.round}`,
-        (epoch - 1) * batches + batch,
-        epochs * batches,
-        `epoch ${epoch}/${epochs} loss ${loss.toFixed(4)}`,
-      );
-    }
+    if (display) showProgress(display, event);
   };
   try {
     const result = await runClient({
@@ -103,5 +85,18 @@ export async function run(args: string[]): Promise<void> {
     }
   } finally {
     display?.stop();
+  }
+}
+
+/** Training and proving as a progress bar. */
+function showProgress(display: ProgressDisplay, event: ClientEvent): void {
+  if (event.type === 'proving') {
+    const detail = `proving chunk ${event.done}/${event.total}`;
+    display.update('train', `round ${event.round}`, event.done, event.total, detail);
+  }
+  if (event.type === 'training') {
+    const { epoch, epochs, batch, batches, loss } = event.progress;
+    const detail = `epoch ${epoch}/${epochs} loss ${loss.toFixed(4)}`;
+    display.update('train', `round ${event.round}`, (epoch - 1) * batches + batch, epochs * batches, detail);
   }
 }

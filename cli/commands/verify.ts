@@ -2,6 +2,7 @@
 import { formatEther } from 'ethers';
 import { connectRpc } from '../../contracts/chain.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
+import type { AuditReport } from '../../verifier/audit.js';
 import { auditRun } from '../../verifier/run.js';
 import { chainFrom, chainOptions, coordinatorUrl, parse, required } from '../args.js';
 import { ProgressDisplay, table } from '../render.js';
@@ -32,56 +33,51 @@ export async function run(args: string[]): Promise<void> {
       onProgress: (done, total) => display?.update('verify', 'proofs', done, total, `${done}/${total} verified`),
     });
     display?.stop();
-    if (values.json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
-    } else {
-      process.stdout.write(
-        table(
-          [
-            'round',
-            'accepted',
-            'rejected',
-            'proofs verified',
-            'model after',
-            'owed (ZKR)',
-            'paid on-chain (ZKR)',
-            'challenges',
-            'voided',
-            'omission claims',
-          ],
-          report.rounds.map((round) => [
-            round.round,
-            round.accepted,
-            round.rejected,
-            round.proofsVerified,
-            round.modelHashAfter.slice(0, 12),
-            formatEther(round.owed),
-            round.onchain ? `${formatEther(round.onchain.paidAmount)} (${round.onchain.paid})` : '-',
-            round.onchain?.challenges ?? '-',
-            round.onchain?.voided ?? '-',
-            round.onchain?.omissions ?? '-',
-          ]),
-        ) + '\n\n',
-      );
-      process.stdout.write(
-        report.scores === 'recomputed'
-          ? 'scores: recomputed from the published updates and scoring set\n'
-          : "scores: the coordinator's signed word (updates are private). Checked: the scored updates are the proven," +
-              ' accepted ones; amounts follow the reward rule from the scores; nobody is paid more than its leaf.\n',
-      );
-      for (const problem of report.problems) {
-        process.stdout.write(
-          `${problem.round === null ? 'task' : `round ${problem.round}`}: ${problem.kind}: ${problem.detail}\n`,
-        );
-      }
-      process.stdout.write(
-        `${report.ok ? 'OK' : 'FAILED'}: ${report.taskId}, ${report.rounds.length} rounds, ${report.proofs.verified} proofs` +
-          ` (${report.proofs.perSecond.toFixed(1)}/s), ${report.problems.length} problems` +
-          `${report.chainChecked ? ', chain checked' : ', chain not checked (give --rpc and --deployment)'}\n`,
-      );
-    }
+    process.stdout.write(values.json ? JSON.stringify(report) + '\n' : reportText(report));
     if (!report.ok) process.exitCode = 1;
   } finally {
     display?.stop();
   }
+}
+
+const columns = [
+  'round',
+  'accepted',
+  'rejected',
+  'proofs verified',
+  'model after',
+  'owed (ZKR)',
+  'paid on-chain (ZKR)',
+  'challenges',
+  'voided',
+  'omission claims',
+];
+
+/** The report for a person: a table of rounds, what the scores rest on, each problem, and the verdict. */
+function reportText(report: AuditReport): string {
+  const rows = report.rounds.map((round) => [
+    round.round,
+    round.accepted,
+    round.rejected,
+    round.proofsVerified,
+    round.modelHashAfter.slice(0, 12),
+    formatEther(round.owed),
+    round.onchain ? `${formatEther(round.onchain.paidAmount)} (${round.onchain.paid})` : '-',
+    round.onchain?.challenges ?? '-',
+    round.onchain?.voided ?? '-',
+    round.onchain?.omissions ?? '-',
+  ]);
+  const scores =
+    report.scores === 'recomputed'
+      ? 'scores: recomputed from the published updates and scoring set\n'
+      : "scores: the coordinator's signed word (updates are private). Checked: the scored updates are the proven," +
+        ' accepted ones; amounts follow the reward rule from the scores; nobody is paid more than its leaf.\n';
+  const problems = report.problems.map(
+    (problem) => `${problem.round === null ? 'task' : `round ${problem.round}`}: ${problem.kind}: ${problem.detail}\n`,
+  );
+  const verdict =
+    `${report.ok ? 'OK' : 'FAILED'}: ${report.taskId}, ${report.rounds.length} rounds, ${report.proofs.verified} proofs` +
+    ` (${report.proofs.perSecond.toFixed(1)}/s), ${report.problems.length} problems` +
+    `${report.chainChecked ? ', chain checked' : ', chain not checked (give --rpc and --deployment)'}\n`;
+  return `${table(columns, rows)}\n\n${scores}${problems.join('')}${verdict}`;
 }
