@@ -1,9 +1,10 @@
 /** Starts a coordinator: express REST API and socket.io gateway on one HTTP server. */
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
+import type { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createLogger } from '../common/log.js';
 import { ClusterRequests, connectRedis, redisAdapter } from './instances/cluster.js';
@@ -41,23 +42,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const app = express();
   const http = createServer(app);
   capHttpConnections(http, rateLimiter.limits.httpConnectionsPerIp);
-  const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
-  const io: GatewayServer = new Server(http, {
-    // Before it signs in and joins a task, a connection may send small frames only: a larger one is dropped unread.
-    // Joining raises its own limit to what the task's updates need (coordinator/surface/gateway.ts).
-    maxHttpBufferSize: preAuthFrameBytes,
-    transports: ['websocket'],
-    // A connection that does not sign in within this is closed.
-    connectTimeout: 10_000,
-    // Counted on the raw connection, before any of its packets is read.
-    allowRequest: (request, answer) => answer(null, connections.room(request.socket.remoteAddress ?? 'unknown')),
-    serveClient: false,
-    ...(redis ? { adapter: redisAdapter(redis) } : {}),
-  });
-  io.engine.on('connection', (raw: { remoteAddress: string; once(event: 'close', listener: () => void): void }) => {
-    connections.opened(raw.remoteAddress);
-    raw.once('close', () => connections.closed(raw.remoteAddress));
-  });
+  const io = socketServer(http, rateLimiter, redis);
   const directory = new SocketDirectory(io, redis !== undefined);
   const coordinator = new Coordinator(options, directory, storage);
   app.disable('x-powered-by');
@@ -97,4 +82,28 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
       redis?.disconnect();
     },
   };
+}
+
+/**
+ * The socket server: small frames before sign-in, websockets only, and connections counted per IP address on the
+ * raw connection, before any of its packets is read; shared with the other instances through Redis if given.
+ */
+function socketServer(http: HttpServer, rateLimiter: RateLimiter, redis: Redis | undefined): GatewayServer {
+  const connections = new ConnectionsPerIp(rateLimiter.limits.connectionsPerIp);
+  const io: GatewayServer = new Server(http, {
+    // Before it signs in and joins a task, a connection may send small frames only: a larger one is dropped unread.
+    // Joining raises its own limit to what the task's updates need (coordinator/surface/gateway.ts).
+    maxHttpBufferSize: preAuthFrameBytes,
+    transports: ['websocket'],
+    // A connection that does not sign in within this is closed.
+    connectTimeout: 10_000,
+    allowRequest: (request, answer) => answer(null, connections.room(request.socket.remoteAddress ?? 'unknown')),
+    serveClient: false,
+    ...(redis ? { adapter: redisAdapter(redis) } : {}),
+  });
+  io.engine.on('connection', (raw: { remoteAddress: string; once(event: 'close', listener: () => void): void }) => {
+    connections.opened(raw.remoteAddress);
+    raw.once('close', () => connections.closed(raw.remoteAddress));
+  });
+  return io;
 }

@@ -1,4 +1,5 @@
 /** `zkfl demo`. */
+import type { ClientEvent } from '../../client/client.js';
 import { formatEther } from 'ethers';
 import { type DemoModel, demoModels, type DemoResult, runDemo } from '../../demo/demo.js';
 import { defaultFashionMnistDir } from '../../demo/fashion-mnist.js';
@@ -109,34 +110,7 @@ export async function run(args: string[]): Promise<void> {
             },
           }
         : {}),
-      onClientEvent: (client, event) => {
-        if (event.type === 'training') {
-          const { epoch, epochs, batch, batches } = event.progress;
-          display.update(
-            `c${client}`,
-            `client ${client}`,
-            (epoch - 1) * batches + batch,
-            epochs * batches,
-            `round ${event.round} training`,
-          );
-        } else if (event.type === 'proving') {
-          display.update(
-            `c${client}`,
-            `client ${client}`,
-            event.done,
-            event.total,
-            `round ${event.round} proving ${event.done}/${event.total}`,
-          );
-        } else if (event.type === 'submitted') {
-          display.update(
-            `c${client}`,
-            `client ${client}`,
-            1,
-            1,
-            `round ${event.round} ${event.accepted ? 'accepted' : `rejected: ${event.error?.code}`}`,
-          );
-        }
-      },
+      onClientEvent: (client, event) => showClient(display, client, event),
       onRoundEnd: (summary) =>
         process.stderr.isTTY || values.json
           ? undefined
@@ -148,5 +122,19 @@ export async function run(args: string[]): Promise<void> {
     if (!values.serve) printDemo(result, values.json === true);
   } finally {
     display.stop();
+  }
+}
+
+/** A client's training, proving and verdict as its line of the progress display. */
+function showClient(display: ProgressDisplay, client: number, event: ClientEvent): void {
+  const [id, label] = [`c${client}`, `client ${client}`];
+  if (event.type === 'training') {
+    const { epoch, epochs, batch, batches } = event.progress;
+    display.update(id, label, (epoch - 1) * batches + batch, epochs * batches, `round ${event.round} training`);
+  } else if (event.type === 'proving') {
+    display.update(id, label, event.done, event.total, `round ${event.round} proving ${event.done}/${event.total}`);
+  } else if (event.type === 'submitted') {
+    const verdict = event.accepted ? 'accepted' : `rejected: ${event.error?.code}`;
+    display.update(id, label, 1, 1, `round ${event.round} ${verdict}`);
   }
 }
