@@ -507,37 +507,7 @@ export class Coordinator {
    * anything is loaded or allocated; the owner becomes the task's (and must be the one who escrows its pool).
    */
   async createTask(input: unknown, owner: string): Promise<TaskView> {
-    this.checkOwner(owner);
-    const spec = parseTaskSpec(input);
-    if (spec.owner !== undefined && getAddress(spec.owner) !== owner) {
-      throw new ZkflError('FORBIDDEN', `the spec names owner ${spec.owner}, but ${owner} signed in`, 'owner');
-    }
-    spec.owner = owner;
-    checkTaskLimits(spec, this.limits);
-    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.owner === owner).length;
-    if (running >= this.limits.tasksPerOwner) {
-      throw new ZkflError(
-        'LIMIT_EXCEEDED',
-        `${owner} has ${running} running tasks, this coordinator's limit per owner`,
-        'owner',
-      );
-    }
-    if (spec.onchain && !this.settlement) {
-      throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
-    }
-    if (spec.onchain && !spec.proofs) {
-      throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
-    }
-    if (BigInt(spec.rewards.stake) > 0n && !spec.onchain) {
-      throw new ZkflError(
-        'VALIDATION_FAILED',
-        'a stake is locked in the escrow: only onchain tasks take one',
-        'rewards.stake',
-      );
-    }
-    if (BigInt(spec.rewards.stake) >= 2n ** 96n) {
-      throw new ZkflError('VALIDATION_FAILED', 'the stake must be under 2^96 base units', 'rewards.stake');
-    }
+    const spec = await this.admitSpec(input, owner);
     await initBackend();
     const evaluationSet = await this.loadEvaluationSet(spec);
     // The escrow's deadline is judged by the chain's clock, which may run ahead of this machine's.
@@ -574,6 +544,42 @@ export class Coordinator {
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
+  }
+
+  /** The spec as this coordinator takes it from `owner`: within its limits, its chain and its rules for stakes. */
+  private async admitSpec(input: unknown, owner: string): Promise<TaskSpec> {
+    this.checkOwner(owner);
+    const spec = parseTaskSpec(input);
+    if (spec.owner !== undefined && getAddress(spec.owner) !== owner) {
+      throw new ZkflError('FORBIDDEN', `the spec names owner ${spec.owner}, but ${owner} signed in`, 'owner');
+    }
+    spec.owner = owner;
+    checkTaskLimits(spec, this.limits);
+    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.owner === owner).length;
+    if (running >= this.limits.tasksPerOwner) {
+      throw new ZkflError(
+        'LIMIT_EXCEEDED',
+        `${owner} has ${running} running tasks, this coordinator's limit per owner`,
+        'owner',
+      );
+    }
+    if (spec.onchain && !this.settlement) {
+      throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
+    }
+    if (spec.onchain && !spec.proofs) {
+      throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
+    }
+    if (BigInt(spec.rewards.stake) > 0n && !spec.onchain) {
+      throw new ZkflError(
+        'VALIDATION_FAILED',
+        'a stake is locked in the escrow: only onchain tasks take one',
+        'rewards.stake',
+      );
+    }
+    if (BigInt(spec.rewards.stake) >= 2n ** 96n) {
+      throw new ZkflError('VALIDATION_FAILED', 'the stake must be under 2^96 base units', 'rewards.stake');
+    }
+    return spec;
   }
 
   /** The task's owner cancels it (see TaskRunner.cancel); anyone else is FORBIDDEN. */

@@ -30,19 +30,21 @@ export interface RestContext {
   maxUploadBytes: number;
 }
 
-export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUploadBytes }: RestContext): Router {
+export function restRouter(context: RestContext): Router {
   const router = Router();
-  const ip = (req: Request): string => req.ip ?? 'unknown';
-  /** Owner routes: the signed-in owner (in `res.locals.owner`), counted against the creation rate limit, before
-   * the body is read at all. */
-  const owner: RequestHandler = async (req, res, next) => {
-    const address = await auth.sessionOwner(req.get('authorization'));
-    res.locals['owner'] = address;
-    await rateLimiter.take('creations', ip(req), address);
-    next();
-  };
-  const json = express.json({ limit: maxBodyBytes });
+  serviceRoutes(router, context);
+  signInRoutes(router, context);
+  ownerRoutes(router, context);
+  taskRoutes(router, context.coordinator);
+  router.use((req, _res, next) => next(new ZkflError('NOT_FOUND', `no route ${req.method} ${req.originalUrl}`)));
+  router.use(errorHandler);
+  return router;
+}
 
+const ip = (req: Request): string => req.ip ?? 'unknown';
+
+/** Public and read-only: health, identity, proving artifacts, and what `zkfl verify` checks a run against. */
+function serviceRoutes(router: Router, { coordinator }: RestContext): void {
   router.get(at('health'), (_req, res) => void res.json({ ok: true }));
   router.get(at('info'), (_req, res) => void res.json(coordinator.info()));
   // Proving artifacts for clients without the coordinator's keys; they check them against the task's key hash.
@@ -50,32 +52,52 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
     // The build directory is under .zkfl/: a dotted path that `send` would refuse by default.
     res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
   );
-  // Public and read-only: what `zkfl verify` checks a run against.
   router.get(at('audit'), async (req, res) => void res.json(await coordinator.auditBundle(req.params.id)));
   router.get(at('holder'), async (req, res) => void res.json(await coordinator.holder(req.params.address)));
   router.get(at('settlement'), async (req, res) => void res.json(await coordinator.settlementOf(req.params.id)));
+}
+
+/** Sign-In with Ethereum: a nonce, then a session for the signed message, each within its rate limits. */
+function signInRoutes(router: Router, { auth, rateLimiter, maxBodyBytes }: RestContext): void {
   router.get(at('nonce'), async (req, res) => {
     await rateLimiter.take('nonces', ip(req));
     res.json(await auth.nonce());
   });
-  router.post(at('session'), json, async (req, res) => {
+  router.post(at('session'), express.json({ limit: maxBodyBytes }), async (req, res) => {
     await rateLimiter.take('sign-ins', ip(req));
     const session = await auth.openSession(req.body);
     await rateLimiter.take('sign-ins', session.address);
     res.status(201).json(session);
   });
+}
 
+/** What only a signed-in owner may do: upload evaluation data, create and cancel tasks. */
+function ownerRoutes(
+  router: Router,
+  { coordinator, auth, rateLimiter, maxBodyBytes, maxUploadBytes }: RestContext,
+): void {
+  /** The signed-in owner (in `res.locals.owner`), counted against the creation rate limit, before the body is read. */
+  const owner: RequestHandler = async (req, res, next) => {
+    const address = await auth.sessionOwner(req.get('authorization'));
+    res.locals['owner'] = address;
+    await rateLimiter.take('creations', ip(req), address);
+    next();
+  };
   // Uploads are larger than other bodies: base64 of up to maxUploadBytes.
   const uploadJson = express.json({ limit: Math.ceil((maxUploadBytes * 4) / 3) + 4096 });
   router.post(at('upload'), owner, uploadJson, async (req, res) => {
     res.status(201).json(await coordinator.upload(req.body, res.locals['owner'] as string));
   });
-  router.post(at('createTask'), owner, json, async (req: Request, res: Response) => {
+  router.post(at('createTask'), owner, express.json({ limit: maxBodyBytes }), async (req: Request, res: Response) => {
     res.status(201).json(await coordinator.createTask(req.body, res.locals['owner'] as string));
   });
   router.post(at('cancelTask'), owner, async (req: Request<{ id: string }>, res: Response) => {
     res.json(await coordinator.cancelTask(req.params.id, res.locals['owner'] as string));
   });
+}
+
+/** Tasks, their terms and rounds, and their models: public and read-only. */
+function taskRoutes(router: Router, coordinator: Coordinator): void {
   router.get(at('tasks'), async (_req, res) => void res.json(await coordinator.listTasks()));
   router.get(at('task'), async (req, res) => void res.json(await coordinator.getTask(req.params.id)));
   router.get(at('terms'), async (req, res) => void res.json(await coordinator.terms(req.params.id)));
@@ -95,10 +117,6 @@ export function restRouter({ coordinator, auth, rateLimiter, maxBodyBytes, maxUp
     const weights = await coordinator.modelWeights(req.params.id, roundInPath(req.params.which));
     res.type('application/octet-stream').send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
   });
-
-  router.use((req, _res, next) => next(new ZkflError('NOT_FOUND', `no route ${req.method} ${req.originalUrl}`)));
-  router.use(errorHandler);
-  return router;
 }
 
 const errorHandler: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
