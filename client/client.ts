@@ -451,14 +451,7 @@ async function trainAndSubmit(
     log.info(`round ${start.round}: the update is kept, its verification delayed by the coordinator: ${reason}`);
     emit({ type: 'pending', round: start.round, reason });
   };
-  let response = await submit(socket, ackSeconds, update, onPending);
-  // No verdict (the connection dropped, or the coordinator's instance went away): the same update once joined again.
-  // The coordinator answers with a code if the round no longer wants it, or already has it.
-  for (let retry = 1; !response.ok && response.error.code === 'UNAVAILABLE' && retry <= 3; retry++) {
-    log.warn(`round ${start.round}: ${response.error.message}; sending the update again once joined`);
-    if (!(await rejoined(ackSeconds * 1000))) break;
-    response = await submit(socket, ackSeconds, update, onPending);
-  }
+  const response = await submitUntilAnswered(socket, ackSeconds, update, onPending, rejoined);
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
     if (session.settlement) keepReceipt(session, start.round, contribution, response.receipt);
@@ -468,6 +461,27 @@ async function trainAndSubmit(
     emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });
   }
   return response.ok;
+}
+
+/**
+ * Sends the update, and again while there is no verdict (the connection dropped, or the coordinator's instance went
+ * away), once joined again, up to three times: the coordinator answers with a code if the round no longer wants it,
+ * or with its receipt again if it already has it.
+ */
+async function submitUntilAnswered(
+  socket: ClientSocket,
+  ackSeconds: number,
+  update: UpdatePayload,
+  onPending: (reason: string) => void,
+  rejoined: (ms: number) => Promise<boolean>,
+): Promise<Awaited<ReturnType<typeof submit>>> {
+  let response = await submit(socket, ackSeconds, update, onPending);
+  for (let retry = 1; !response.ok && response.error.code === 'UNAVAILABLE' && retry <= 3; retry++) {
+    log.warn(`round ${update.round}: ${response.error.message}; sending the update again once joined`);
+    if (!(await rejoined(ackSeconds * 1000))) break;
+    response = await submit(socket, ackSeconds, update, onPending);
+  }
+  return response;
 }
 
 /**

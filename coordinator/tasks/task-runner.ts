@@ -589,7 +589,7 @@ export class TaskRunner {
 
   private async aggregate(): Promise<void> {
     const round = this.round!;
-    const { task, storage, checkpoints, model, evaluationSet, events } = this.ctx;
+    const { task, storage, checkpoints, model, evaluationSet } = this.ctx;
     clearTimeout(round.timer);
     if (round.phase !== 'aggregating') {
       assertTransition(round.phase, 'aggregating');
@@ -616,6 +616,22 @@ export class TaskRunner {
     await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
+    await this.announce(round, metrics);
+    this.ctx.task = (await storage.getTask(task.id))!;
+    if (last) {
+      this.finish('completed');
+      return;
+    }
+    if (this.cancelRequested) {
+      await this.end('cancelled', 'cancelled by its owner');
+      return;
+    }
+    await this.start();
+  }
+
+  /** Tells the log, the task's clients and the coordinator's listeners that a round is done, and how it went. */
+  private async announce(round: ActiveRound, metrics: { accuracy: number; loss: number }): Promise<void> {
+    const { task, storage, events } = this.ctx;
     const record = (await storage.getRound(task.id, round.number))!;
     const rejected = record.rejected.length + record.rejectedUnlisted;
     const seconds = (Date.now() - round.openedAt) / 1000;
@@ -638,16 +654,6 @@ export class TaskRunner {
     for (const address of this.ctx.directory.connected(task.id))
       this.ctx.directory.send(task.id, address, 'round:end', summary);
     events.emit('round:end', { ...summary, rejected, seconds });
-    this.ctx.task = (await storage.getTask(task.id))!;
-    if (last) {
-      this.finish('completed');
-      return;
-    }
-    if (this.cancelRequested) {
-      await this.end('cancelled', 'cancelled by its owner');
-      return;
-    }
-    await this.start();
   }
 
   /** The round's accepted updates as stored, in the order they were accepted, with their weights. */
