@@ -79,83 +79,104 @@ export const MAX_LINE_CHARS = 16 * 1024 * 1024;
  * header. Lines may end in \n or \r\n; blank lines are skipped.
  */
 export function csvParser(name: string, limits: ParseLimits): ChunkParser<ParsedData> {
-  const decoder = new TextDecoder('utf-8');
-  const block = Math.min(limits.maxValues, 1 << 20);
-  const features = new GrowingValues((length) => new Float32Array(length), block);
-  const labels = new GrowingValues((length) => new Int32Array(length), block);
-  let width = 0;
-  let line = 0;
-  let seenRow = false;
+  return new CsvParser(name, limits);
+}
 
-  const row = (text: string): void => {
-    line++;
+class CsvParser implements ChunkParser<ParsedData> {
+  private readonly decoder = new TextDecoder('utf-8');
+  private readonly features: GrowingValues<Float32Array>;
+  private readonly labels: GrowingValues<Int32Array>;
+  private width = 0;
+  private line = 0;
+  private seenRow = false;
+  /** The line read so far, in pieces: a long one is joined once, when its end arrives. */
+  private pending: string[] = [];
+  private pendingLength = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly limits: ParseLimits,
+  ) {
+    const block = Math.min(limits.maxValues, 1 << 20);
+    this.features = new GrowingValues((length) => new Float32Array(length), block);
+    this.labels = new GrowingValues((length) => new Int32Array(length), block);
+  }
+
+  push(chunk: Uint8Array): void {
+    const text = this.decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      this.endLine(text.slice(start, end));
+      start = end + 1;
+    }
+    this.pending.push(text.slice(start));
+    this.pendingLength += text.length - start;
+    // A line longer than any example could be is not data (and would otherwise be held whole).
+    if (this.pendingLength > MAX_LINE_CHARS) {
+      const message = `${this.name} line ${this.line + 1} is longer than ${MAX_LINE_CHARS} characters`;
+      throw new ZkflError('DATA_MALFORMED', message);
+    }
+  }
+
+  end(): ParsedData {
+    this.endLine(this.decoder.decode());
+    const { features, labels } = this;
+    if (labels.length === 0) throw new ZkflError('DATA_MALFORMED', `${this.name} holds no data rows`);
+    return {
+      features: features.toArray(),
+      labels: labels.toArray(),
+      count: labels.length,
+      exampleShape: [this.width - 1],
+    };
+  }
+
+  private endLine(tail: string): void {
+    this.pending.push(tail);
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
+    this.row(text.endsWith('\r') ? text.slice(0, -1) : text);
+  }
+
+  private row(text: string): void {
+    this.line++;
     if (text.trim() === '') return;
     const cells = text.split(',');
-    const first = !seenRow;
-    seenRow = true;
+    const first = !this.seenRow;
+    this.seenRow = true;
     if (first && cells.some((cell) => cell.trim() === '' || Number.isNaN(Number(cell)))) return; // the header
-    if (width === 0) {
-      width = cells.length;
-      if (width < 2) throw new ZkflError('DATA_MALFORMED', `${name}: a row needs at least one feature and a label`);
-    }
-    if (cells.length !== width) {
-      throw new ZkflError('DATA_MALFORMED', `${name} line ${line}: ${cells.length} columns, expected ${width}`);
-    }
-    if (features.length + width - 1 > limits.maxValues) throw tooLarge(name, limits);
+    const width = this.checkWidth(cells.length);
+    if (this.features.length + width - 1 > this.limits.maxValues) throw tooLarge(this.name, this.limits);
     const label = Number(cells[width - 1]);
-    if (!Number.isInteger(label) || label < 0 || label > 0x7fffffff) {
-      throw new ZkflError('DATA_MALFORMED', `${name} line ${line}: features must be numbers, the label an integer ≥ 0`);
-    }
+    if (!Number.isInteger(label) || label < 0 || label > 0x7fffffff) throw this.notNumbers();
     for (let k = 0; k < width - 1; k++) {
       const value = Number(cells[k]);
-      if (!Number.isFinite(value)) {
-        throw new ZkflError(
-          'DATA_MALFORMED',
-          `${name} line ${line}: features must be numbers, the label an integer ≥ 0`,
-        );
-      }
-      features.push(value);
+      if (!Number.isFinite(value)) throw this.notNumbers();
+      this.features.push(value);
     }
-    labels.push(label);
-  };
+    this.labels.push(label);
+  }
 
-  /** The line read so far, in pieces: a long one is joined once, when its end arrives. */
-  let pending: string[] = [];
-  let pendingLength = 0;
-  const endLine = (tail: string): void => {
-    pending.push(tail);
-    const text = pending.join('');
-    pending = [];
-    pendingLength = 0;
-    row(text.endsWith('\r') ? text.slice(0, -1) : text);
-  };
+  /** The first data row sets the width; every other must have it. */
+  private checkWidth(columns: number): number {
+    if (this.width === 0) {
+      this.width = columns;
+      if (columns < 2)
+        throw new ZkflError('DATA_MALFORMED', `${this.name}: a row needs at least one feature and a label`);
+    }
+    if (columns !== this.width) {
+      throw new ZkflError(
+        'DATA_MALFORMED',
+        `${this.name} line ${this.line}: ${columns} columns, expected ${this.width}`,
+      );
+    }
+    return this.width;
+  }
 
-  return {
-    push(chunk) {
-      const text = decoder.decode(chunk, { stream: true });
-      let start = 0;
-      for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-        endLine(text.slice(start, end));
-        start = end + 1;
-      }
-      pending.push(text.slice(start));
-      pendingLength += text.length - start;
-      // A line longer than any example could be is not data (and would otherwise be held whole).
-      if (pendingLength > MAX_LINE_CHARS) {
-        throw new ZkflError('DATA_MALFORMED', `${name} line ${line + 1} is longer than ${MAX_LINE_CHARS} characters`);
-      }
-    },
-    end() {
-      endLine(decoder.decode());
-      if (labels.length === 0) throw new ZkflError('DATA_MALFORMED', `${name} holds no data rows`);
-      return {
-        features: features.toArray(),
-        labels: labels.toArray(),
-        count: labels.length,
-        exampleShape: [width - 1],
-      };
-    },
-  };
+  private notNumbers(): ZkflError {
+    const message = `${this.name} line ${this.line}: features must be numbers, the label an integer ≥ 0`;
+    return new ZkflError('DATA_MALFORMED', message);
+  }
 }
 
 /** IDX's type code for unsigned bytes, the only element type read here. */
