@@ -53,11 +53,11 @@ function windowed(size: number, window: number, stride: number, padding: unknown
   return out;
 }
 
+type LayerSize = { params: number; output: number[] };
+
 /** Params added by a layer and its output shape (without the batch dimension). */
-function layerSize(layer: LayerDescription, input: number[]): { params: number; output: number[] } {
+function layerSize(layer: LayerDescription, input: number[]): LayerSize {
   const config = layer.config;
-  const channelsLast = config['data_format'] === undefined || config['data_format'] === 'channels_last';
-  const bias = config['use_bias'] !== false;
   switch (layer.class_name) {
     case 'InputLayer':
     case 'Dropout':
@@ -65,57 +65,67 @@ function layerSize(layer: LayerDescription, input: number[]): { params: number; 
       return { params: 0, output: input };
     case 'Flatten':
       return { params: 0, output: [input.reduce((a, b) => a * b, 1)] };
-    case 'Reshape': {
-      const target = positiveInts(
-        config['target_shape'],
-        (config['target_shape'] as unknown[] | undefined)?.length ?? 0,
-        'target_shape',
-      );
-      if (target.reduce((a, b) => a * b, 1) !== input.reduce((a, b) => a * b, 1))
-        throw invalid(`cannot reshape [${input.join(', ')}] to [${target.join(', ')}]`);
-      return { params: 0, output: target };
-    }
+    case 'Reshape':
+      return reshapeSize(config, input);
     case 'Dense': {
       const [units] = positiveInts(config['units'], 1, 'units');
-      const fanIn = input.at(-1)!;
-      return { params: fanIn * units! + (bias ? units! : 0), output: [...input.slice(0, -1), units!] };
+      const bias = config['use_bias'] !== false;
+      return { params: input.at(-1)! * units! + (bias ? units! : 0), output: [...input.slice(0, -1), units!] };
     }
     case 'Conv2D':
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
+      const channelsLast = config['data_format'] === undefined || config['data_format'] === 'channels_last';
       if (input.length !== 3 || !channelsLast)
         throw invalid(`${layer.class_name} needs a channels-last [h, w, c] input`);
-      const [height, width, channels] = input as [number, number, number];
-      if (layer.class_name !== 'Conv2D') {
-        const pool = positiveInts(config['pool_size'] ?? 2, 2, 'pool_size');
-        const strides = positiveInts(config['strides'] ?? pool, 2, 'strides');
-        const padding = config['padding'];
-        return {
-          params: 0,
-          output: [
-            windowed(height, pool[0]!, strides[0]!, padding),
-            windowed(width, pool[1]!, strides[1]!, padding),
-            channels,
-          ],
-        };
-      }
-      const [filters] = positiveInts(config['filters'], 1, 'filters');
-      const kernel = positiveInts(config['kernel_size'], 2, 'kernel_size');
-      const strides = positiveInts(config['strides'] ?? 1, 2, 'strides');
-      const dilation = positiveInts(config['dilation_rate'] ?? 1, 2, 'dilation_rate');
-      const span = (axis: number): number => (kernel[axis]! - 1) * dilation[axis]! + 1;
-      return {
-        params: kernel[0]! * kernel[1]! * channels * filters! + (bias ? filters! : 0),
-        output: [
-          windowed(height, span(0), strides[0]!, config['padding']),
-          windowed(width, span(1), strides[1]!, config['padding']),
-          filters!,
-        ],
-      };
+      const image = input as [number, number, number];
+      return layer.class_name === 'Conv2D' ? convSize(config, image) : poolSize(config, image);
     }
     default:
       throw invalid(`layer type ${layer.class_name} is not supported`);
   }
+}
+
+function reshapeSize(config: LayerDescription['config'], input: number[]): LayerSize {
+  const target = positiveInts(
+    config['target_shape'],
+    (config['target_shape'] as unknown[] | undefined)?.length ?? 0,
+    'target_shape',
+  );
+  if (target.reduce((a, b) => a * b, 1) !== input.reduce((a, b) => a * b, 1))
+    throw invalid(`cannot reshape [${input.join(', ')}] to [${target.join(', ')}]`);
+  return { params: 0, output: target };
+}
+
+function poolSize(config: LayerDescription['config'], [height, width, channels]: [number, number, number]): LayerSize {
+  const pool = positiveInts(config['pool_size'] ?? 2, 2, 'pool_size');
+  const strides = positiveInts(config['strides'] ?? pool, 2, 'strides');
+  const padding = config['padding'];
+  return {
+    params: 0,
+    output: [
+      windowed(height, pool[0]!, strides[0]!, padding),
+      windowed(width, pool[1]!, strides[1]!, padding),
+      channels,
+    ],
+  };
+}
+
+function convSize(config: LayerDescription['config'], [height, width, channels]: [number, number, number]): LayerSize {
+  const [filters] = positiveInts(config['filters'], 1, 'filters');
+  const kernel = positiveInts(config['kernel_size'], 2, 'kernel_size');
+  const strides = positiveInts(config['strides'] ?? 1, 2, 'strides');
+  const dilation = positiveInts(config['dilation_rate'] ?? 1, 2, 'dilation_rate');
+  const span = (axis: number): number => (kernel[axis]! - 1) * dilation[axis]! + 1;
+  const bias = config['use_bias'] !== false;
+  return {
+    params: kernel[0]! * kernel[1]! * channels * filters! + (bias ? filters! : 0),
+    output: [
+      windowed(height, span(0), strides[0]!, config['padding']),
+      windowed(width, span(1), strides[1]!, config['padding']),
+      filters!,
+    ],
+  };
 }
 
 /** The layers of a preset, described as TF.js would serialize them (ml/models.ts builds the same). */
