@@ -20,6 +20,12 @@ function runKernel(name: string, backend: Backend, inputs: Record<string, Tensor
   return kernel.kernelFunc({ inputs, backend, attrs: attrs as never }) as TensorInfo;
 }
 
+/** `x` (NHWC) padded with zeros above and below, left and right. */
+function padSpatially(wasm: Backend, x: TensorInfo, rows: [number, number], columns: [number, number]): TensorInfo {
+  const paddings = [[0, 0], rows, columns, [0, 0]];
+  return runKernel('PadV2', wasm, { x }, { paddings, constantValue: 0 });
+}
+
 const conv2dBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const wasm = backend as Backend;
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
@@ -44,25 +50,7 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const temporaries: TensorInfo[] = [];
   const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
   try {
-    const padded =
-      top || bottom || left || right
-        ? keep(
-            runKernel(
-              'PadV2',
-              wasm,
-              { x },
-              {
-                paddings: [
-                  [0, 0],
-                  [top, bottom],
-                  [left, right],
-                  [0, 0],
-                ],
-                constantValue: 0,
-              },
-            ),
-          )
-        : x;
+    const padded = top || bottom || left || right ? keep(padSpatially(wasm, x, [top, bottom], [left, right])) : x;
     const xT = keep(runKernel('Transpose', wasm, { x: padded }, { perm: [3, 1, 2, 0] }));
     const dyT = keep(runKernel('Transpose', wasm, { x: dy }, { perm: [1, 2, 0, 3] }));
     const conv = keep(
