@@ -25,8 +25,8 @@ import { initBackend } from '../ml/backend.js';
 import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
-import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
-import { aggregateStep, relativeDistance, replicaGroups } from '../ml/replicas.js';
+import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
+import { aggregateStep, relativeDistance, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -180,6 +180,40 @@ function spread(scenario: Scenario, sent: Sent[]): Pick<Outcome, 'closestHolders
   return { closestHolders, farthestCopies };
 }
 
+/**
+ * A round's sent updates grouped and scored as the coordinator does, with the contributors-only rule when
+ * `lastStep` is given (false: every update counts).
+ */
+async function scoreSent(
+  sent: Sent[],
+  global: Float32Array,
+  round: number,
+  replicaDistance: number,
+  lastStep: Float32Array | false,
+): Promise<{ updates: WeightedUpdate[]; groups: number[][]; scored: ScoredRoundUpdates }> {
+  const updates = sent.map((update) => ({
+    q: update.q,
+    fractionBits: update.fractionBits,
+    weight: updateWeight(spec.aggregation, update.declared),
+  }));
+  const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
+  const scored = await scoreRound({
+    model,
+    global,
+    updates,
+    groups,
+    chunkSize: params.chunkSize,
+    scoringSet,
+    inputShape: spec.inputShape,
+    classes: spec.classes,
+    options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
+    ...(lastStep
+      ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
+      : {}),
+  });
+  return { updates, groups, scored };
+}
+
 async function run(scenario: Scenario): Promise<Outcome> {
   const data = shards(scenario.data);
   const replicaDistance = scenario.replicaDistance ?? spec.aggregation.replicaDistance;
@@ -204,26 +238,13 @@ async function run(scenario: Scenario): Promise<Outcome> {
     const distances = spread(scenario, sent);
     closestHolders = Math.min(closestHolders, distances.closestHolders);
     farthestCopies = Math.max(farthestCopies, distances.farthestCopies);
-    const updates = sent.map((update) => ({
-      q: update.q,
-      fractionBits: update.fractionBits,
-      weight: updateWeight(spec.aggregation, update.declared),
-    }));
-    const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
-    const scored = await scoreRound({
-      model,
+    const { updates, groups, scored } = await scoreSent(
+      sent,
       global,
-      updates,
-      groups,
-      chunkSize: params.chunkSize,
-      scoringSet,
-      inputShape: spec.inputShape,
-      classes: spec.classes,
-      options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
-      ...(contributorsOnly
-        ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
-        : {}),
-    });
+      round,
+      replicaDistance,
+      contributorsOnly && lastStep,
+    );
     leftOut += scored.leftOut.length;
     if (round > 1) closestToLastStep = Math.min(closestToLastStep, closestTo(lastStep, sent));
     scoringSeconds += scored.seconds;

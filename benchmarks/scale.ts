@@ -32,6 +32,7 @@ import { demoTask } from '../demo/demo.js';
 import { fashionMnist } from '../demo/fashion-mnist.js';
 import { type RoundEndPayload, type RoundStartPayload } from '../protocol/events.js';
 import { CoordinatorApi } from '../protocol/api.js';
+import type { TaskView } from '../protocol/rest.js';
 import { signIn } from '../protocol/sign-in.js';
 import { machine, peakRssMiB, rssMiB } from './lib/machine.js';
 import { startPostgres } from '../test/helpers/postgres.js';
@@ -133,6 +134,48 @@ async function coordinatorFor(
   ]);
 }
 
+/**
+ * Each round's seconds, from the first round:start any client saw to the first round:end, and the coordinator's
+ * memory: idle after round 1, and its peak during the later rounds (sampled every 50 ms).
+ */
+class RoundClock {
+  readonly roundSeconds: number[] = [];
+  idleRssMiB = Number.NaN;
+  roundPeakRssMiB = 0;
+  readonly done: Promise<void>;
+  private readonly starts = new Map<number, number>();
+  private sampler: NodeJS.Timeout | undefined;
+  private resolveDone: () => void = () => undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly clients: number,
+    private readonly pid: number,
+  ) {
+    this.done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+  }
+
+  started(round: number): void {
+    if (!this.starts.has(round)) this.starts.set(round, Date.now());
+  }
+
+  ended(round: number): void {
+    if (this.roundSeconds.length >= round) return;
+    this.roundSeconds.push((Date.now() - this.starts.get(round)!) / 1000);
+    process.stderr.write(
+      `  ${this.engine} N=${this.clients} round ${round}: ${this.roundSeconds.at(-1)!.toFixed(2)} s\n`,
+    );
+    if (round === 1) {
+      this.idleRssMiB = rssMiB(this.pid);
+      this.sampler = setInterval(() => (this.roundPeakRssMiB = Math.max(this.roundPeakRssMiB, rssMiB(this.pid))), 50);
+    }
+    if (round === rounds) {
+      clearInterval(this.sampler);
+      this.resolveDone();
+    }
+  }
+}
+
 async function measure(clients: number, engine: Engine): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'zkfl-scale-'));
   const { child, url } = await coordinatorFor(dir, clients, engine, ['--data-root', dirname(data.test)]);
@@ -148,41 +191,20 @@ async function measure(clients: number, engine: Engine): Promise<Row> {
       roundDeadlineSeconds: 600,
     };
     const task = await (await OwnerSession.open(url, Wallet.createRandom())).createTask(spec);
-    const roundStarts = new Map<number, number>();
-    const roundSeconds: number[] = [];
-    let resolveDone: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (resolveDone = resolve));
-    let idleRssMiB = Number.NaN;
-    let roundPeakRssMiB = 0;
-    let sampler: NodeJS.Timeout | undefined;
-    const markStart = (round: number): void => void (roundStarts.has(round) || roundStarts.set(round, Date.now()));
-    const watch = (socket: Socket): void => {
-      socket.on('round:end', (end: RoundEndPayload) => {
-        if (roundSeconds.length >= end.round) return;
-        roundSeconds.push((Date.now() - roundStarts.get(end.round)!) / 1000);
-        process.stderr.write(`  ${engine} N=${clients} round ${end.round}: ${roundSeconds.at(-1)!.toFixed(2)} s\n`);
-        if (end.round === 1) {
-          idleRssMiB = rssMiB(child.pid!);
-          sampler = setInterval(() => (roundPeakRssMiB = Math.max(roundPeakRssMiB, rssMiB(child.pid!))), 50);
-        }
-        if (end.round === rounds) {
-          clearInterval(sampler);
-          resolveDone();
-        }
-      });
-    };
+    const clock = new RoundClock(engine, clients, child.pid!);
     // A fixed small quantized update: what matters here is its size and validity, not its value.
     const q = new Uint8Array(task.numParams).fill(1);
     const fractionBits = Array<number>(task.zk.chunks).fill(10);
     // Round 1 starts with the first join and waits for all N, so it includes the logins; later rounds do not.
     const { joined, connectSeconds } = await connectAll(clients, () =>
       connectClient(url, task.id, (socket, start) => {
-        markStart(start.round);
+        clock.started(start.round);
         socket.emit('update', { taskId: task.id, round: start.round, numSamples: 100, q, fractionBits }, () => {});
       }),
     );
-    joined.forEach(({ socket }) => watch(socket));
-    await done;
+    joined.forEach(({ socket }) => socket.on('round:end', (end: RoundEndPayload) => clock.ended(end.round)));
+    await clock.done;
+    const { roundSeconds, idleRssMiB, roundPeakRssMiB } = clock;
     const row = {
       engine,
       clients,
@@ -198,6 +220,37 @@ async function measure(clients: number, engine: Engine): Promise<Row> {
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each joined client's round-1 update of the same small values, proven for its own statement, made ahead. */
+async function proveAhead(
+  task: TaskView,
+  joined: Array<{ socket: Socket; address: string }>,
+  starts: Map<Socket, RoundStartPayload>,
+): Promise<Array<{ socket: Socket; update: object }>> {
+  const prover = new Prover(await buildCircuit(circuitParams.test, { ptau: process.env.ZKFL_PTAU }));
+  const q = Int8Array.from({ length: task.numParams }, (_, i) => (i % 7) - 3);
+  try {
+    return await Promise.all(
+      joined.map(async ({ socket, address }) => {
+        const salt = randomSalt();
+        const statement = taskStatement(task, 1, address, starts.get(socket)!.modelHash);
+        const proofs = await prover.prove(statement, salt, q, [10]);
+        const update = {
+          taskId: task.id,
+          round: 1,
+          numSamples: 100,
+          q: bytesOf(q),
+          fractionBits: [10],
+          salt: String(salt),
+          proofs,
+        };
+        return { socket, update };
+      }),
+    );
+  } finally {
+    prover.close();
   }
 }
 
@@ -251,28 +304,7 @@ async function measureProven(clients: number, engine: Engine, workers: number): 
     while (starts.size < clients) await new Promise((resolve) => setTimeout(resolve, 100));
 
     const provingStarted = Date.now();
-    const prover = new Prover(await buildCircuit(circuitParams.test, { ptau: process.env.ZKFL_PTAU }));
-    const q = Int8Array.from({ length: task.numParams }, (_, i) => (i % 7) - 3);
-    const updates = await Promise.all(
-      joined.map(async ({ socket, address }) => {
-        const salt = randomSalt();
-        const statement = taskStatement(task, 1, address, starts.get(socket)!.modelHash);
-        const proofs = await prover.prove(statement, salt, q, [10]);
-        return {
-          socket,
-          update: {
-            taskId: task.id,
-            round: 1,
-            numSamples: 100,
-            q: bytesOf(q),
-            fractionBits: [10],
-            salt: String(salt),
-            proofs,
-          },
-        };
-      }),
-    );
-    prover.close();
+    const updates = await proveAhead(task, joined, starts);
     const proveSeconds = (Date.now() - provingStarted) / 1000;
     process.stderr.write(`  N=${clients}: ${clients} proofs made in ${proveSeconds.toFixed(1)} s\n`);
 
