@@ -82,7 +82,7 @@ export default tseslint.config(
   // The web UI runs in a browser: no server, no Node-only module (one rule: a later one for the same files would
   // replace it).
   restrictModules(
-    ['dashboard/**/*.ts'],
+    ['web/**/*.ts'],
     ['**/coordinator/**', 'coordinator/**', '**/client/**', 'client/**', 'node:*'],
     'the web UI imports no server, client or Node-only code',
   ),

@@ -7,7 +7,7 @@
  * TF.js); and with a chain, the on-chain task, rounds, claims and disputes (verifier/chain-audit.ts).
  *
  * This module is platform-neutral: `zkfl verify` runs it with a pool of verifier processes, the dashboard runs
- * the same code in a Web Worker with snarkjs (dashboard/verify-worker.ts).
+ * the same code in a Web Worker with snarkjs (web/workers/verify-worker.ts).
  *
  * What scores rest on: without publicAudit the updates are private, so a score is the coordinator's signed word —
  * a verifier still checks that the scored updates are exactly the proven, accepted ones, that amounts follow the

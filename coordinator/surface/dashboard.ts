@@ -1,5 +1,5 @@
 /**
- * The dashboard (dashboard/): bundled with esbuild when the coordinator starts — every asset in memory, nothing
+ * The web UI (web/): bundled with esbuild when the coordinator starts — every asset in memory, nothing
  * fetched from elsewhere — and served at `/`, beside the API it reads.
  */
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { type RequestHandler, Router } from 'express';
 import { createLogger } from '../../common/log.js';
 
 const log = createLogger('dashboard');
-const source = fileURLToPath(new URL('../../dashboard/', import.meta.url));
+const source = fileURLToPath(new URL('../../web/', import.meta.url));
 
 export interface DashboardBundle {
   html: string;
@@ -21,7 +21,7 @@ export interface DashboardBundle {
 export async function bundleDashboard(): Promise<DashboardBundle> {
   const started = Date.now();
   const result = await build({
-    entryPoints: { dashboard: `${source}main.ts`, 'verify-worker': `${source}verify-worker.ts` },
+    entryPoints: { dashboard: `${source}main.ts`, 'verify-worker': `${source}workers/verify-worker.ts` },
     bundle: true,
     minify: true,
     format: 'esm',

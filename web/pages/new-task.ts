@@ -4,10 +4,10 @@
  * uploaded, and the task created — the same requests `zkfl task create --evaluation` makes.
  */
 import { BrowserProvider, type Eip1193Provider, parseEther } from 'ethers';
-import { CoordinatorApi } from '../protocol/api.js';
-import { signIn } from '../protocol/sign-in.js';
-import { taskSpecSchema, type TaskSpecInput } from '../protocol/task-spec.js';
-import { h } from './dom.js';
+import { CoordinatorApi } from '../../protocol/api.js';
+import { signIn } from '../../protocol/sign-in.js';
+import { taskSpecSchema, type TaskSpecInput } from '../../protocol/task-spec.js';
+import { h } from '../dom.js';
 
 declare global {
   interface Window {

@@ -4,9 +4,9 @@
  * answers with progress and then the report (or the error that stopped it).
  */
 import { groth16 } from 'snarkjs';
-import type { AuditBundle } from '../protocol/audit.js';
-import type { ProofVerifier } from '../circuits/verifier.js';
-import { type AuditReport, auditBundle } from '../verifier/audit.js';
+import type { AuditBundle } from '../../protocol/audit.js';
+import type { ProofVerifier } from '../../circuits/verifier.js';
+import { type AuditReport, auditBundle } from '../../verifier/audit.js';
 
 export type VerifyMessage =
   | { type: 'progress'; done: number; total: number }

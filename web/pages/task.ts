@@ -1,87 +1,38 @@
 /**
- * The dashboard, in the browser: the coordinator's tasks, and a page per task whose plot and tables grow as rounds
- * close (the public `/watch` namespace says when; the typed API client fetches what changed). Everything it shows
- * comes from the same REST API as the CLI's; text from the coordinator is set as text, never parsed as HTML.
+ * A task's page: its terms, plot and tables, re-rendered whenever the coordinator says the task moved (the public
+ * `/watch` namespace says when; the typed API client fetches what changed).
  */
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
-import './style.css';
 import { io, type Socket } from 'socket.io-client';
-import { CoordinatorApi } from '../protocol/api.js';
-import type { RoundView, SettlementView, TaskView } from '../protocol/rest.js';
-import type { TermsView } from '../protocol/terms.js';
-import { watchNamespace, type WatchClientToServerEvents, type WatchServerToClientEvents } from '../protocol/watch.js';
-import { type Child, h, table, tokens } from './dom.js';
-
-const api = new CoordinatorApi(window.location.origin);
-const app = document.getElementById('app')!;
-
-/** Replaces the page's content (absent parts left out). */
-function show(...parts: Array<HTMLElement | null>): void {
-  app.replaceChildren(...parts.filter((part) => part !== null));
-}
-
-const percent = (value: number | null): string => (value === null ? '–' : `${(value * 100).toFixed(2)} %`);
-const fixed = (value: number | null): string => (value === null ? '–' : value.toFixed(4));
-const short = (address: string): string => `${address.slice(0, 8)}…${address.slice(-4)}`;
-const holderLink = (address: string): HTMLElement =>
-  h('a', { href: `#/holders/${address}`, title: address }, short(address));
-const taskLink = (task: TaskView): HTMLElement => h('a', { href: `#/tasks/${encodeURIComponent(task.id)}` }, task.id);
-const status = (task: TaskView): HTMLElement => h('span', { class: `status-${task.status}` }, task.status);
-const roundOf = (task: TaskView): string => `${task.currentRound} of ${task.spec.rounds}`;
-
-/** What is left of a deadline, as "4 min 05 s"; "closing" once it passed. */
-function remaining(deadline: string): string {
-  const seconds = Math.round((Date.parse(deadline) - Date.now()) / 1000);
-  if (seconds <= 0) return 'closing';
-  const minutes = Math.floor(seconds / 60);
-  return minutes > 0 ? `${minutes} min ${String(seconds % 60).padStart(2, '0')} s` : `${seconds} s`;
-}
-
-/** The time left in the task's training round, counting down (one ticker updates every such element). */
-const timeLeft = (task: TaskView): HTMLElement =>
-  task.roundDeadline
-    ? h('span', { 'data-deadline': task.roundDeadline }, remaining(task.roundDeadline))
-    : h('span', { class: 'muted' }, '–');
-setInterval(() => {
-  for (const element of document.querySelectorAll<HTMLElement>('[data-deadline]')) {
-    element.textContent = remaining(element.dataset.deadline!);
-  }
-}, 1000);
-
-async function tasksPage(): Promise<void> {
-  const tasks = await api.tasks();
-  show(
-    h('h1', {}, 'Tasks'),
-    h('p', {}, h('a', { href: '#/new' }, 'New task')),
-    tasks.length === 0
-      ? h('p', { class: 'muted' }, 'No tasks yet.')
-      : table(
-          ['task', 'name', 'status', 'round', 'time left', 'connected', 'parameters', 'proofs', 'created'],
-          [...tasks]
-            .reverse()
-            .map((task) => [
-              taskLink(task),
-              task.spec.name,
-              status(task),
-              roundOf(task),
-              timeLeft(task),
-              task.connected ?? '–',
-              task.numParams.toLocaleString(),
-              task.spec.proofs ? `${task.zk.chunks} per update` : 'off',
-              new Date(task.createdAt).toLocaleString(),
-            ]),
-          [5, 6],
-        ),
-  );
-}
+import uPlot from 'uplot';
+import type { RoundView, SettlementView, TaskView } from '../../protocol/rest.js';
+import type { TermsView } from '../../protocol/terms.js';
+import {
+  watchNamespace,
+  type WatchClientToServerEvents,
+  type WatchServerToClientEvents,
+} from '../../protocol/watch.js';
+import { api } from '../api.js';
+import {
+  fixed,
+  h,
+  holderLink,
+  percent,
+  roundOf,
+  short,
+  show,
+  status,
+  table,
+  timeLeft,
+  tokens,
+  type Child,
+} from '../dom.js';
 
 /** Accuracy and loss per finished round; the container says how many points it plots (for tests and readers). */
 function plot(rounds: RoundView[]): HTMLElement {
   const done = rounds.filter((round) => round.accuracy !== null);
   const container = h('figure', { class: 'plot', 'data-points': String(done.length) });
   container.append(h('figcaption', {}, 'Accuracy (left) and loss (right) on the owner’s evaluation set'));
-  const width = Math.min(768, app.clientWidth || 768);
+  const width = Math.min(768, document.getElementById('app')!.clientWidth || 768);
   const data: uPlot.AlignedData = [
     done.map((round) => round.round),
     done.map((round) => round.accuracy! * 100),
@@ -318,85 +269,22 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
   );
 }
 
-/** A data holder's page: the tasks it agreed to, the rounds it contributed, what they pay it. */
-async function holderPage(address: string): Promise<void> {
-  const holder = await api.holder(address);
-  const tokensOf = (amount: string | null): string => (amount === null ? '–' : tokens(BigInt(amount)));
-  show(
-    h('h1', {}, 'Data holder ', h('span', { class: 'muted' }, holder.address)),
-    h('p', {}, `${holder.tasks.length} task(s) · ${holder.rejections} rejected update(s)`),
-    h('h2', {}, 'Tasks'),
-    table(
-      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned', 'claimed'],
-      holder.tasks.map((task) => [
-        h('a', { href: `#/tasks/${encodeURIComponent(task.taskId)}` }, task.taskId),
-        task.name,
-        task.status,
-        task.consent ? `${task.consent.termsHash.slice(0, 10)}… on ${new Date(task.consent.at).toLocaleString()}` : '–',
-        task.rounds.length,
-        tokens(BigInt(task.earned)),
-        tokens(BigInt(task.claimed)),
-      ]),
-      [4, 5, 6],
-    ),
-    h('h2', {}, 'Contributions'),
-    table(
-      ['task', 'round', 'commitment (in its receipt)', 'score', 'amount', 'claimed'],
-      holder.tasks.flatMap((task) =>
-        task.rounds.map((round) => [
-          task.taskId,
-          round.round,
-          h('span', { title: round.commitment ?? '' }, round.commitment ? `${round.commitment.slice(0, 18)}…` : '–'),
-          round.score === null ? '–' : round.score.toFixed(5),
-          tokensOf(round.amount),
-          task.claimedRounds.includes(round.round) ? 'yes' : '–',
-        ]),
-      ),
-      [1, 3, 4],
-    ),
-  );
-}
-
-let watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> | undefined;
-let stopVerifying: (() => void) | undefined;
-
-/** The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling). */
-async function taskPage(id: string): Promise<void> {
+/**
+ * The task page, re-rendered whenever the coordinator says the task moved (no reload, no polling); the returned
+ * function closes its watch connection.
+ */
+export async function taskPage(id: string): Promise<() => void> {
   const terms = await api.terms(id);
   await renderTask(id, terms);
-  watcher = io(`${window.location.origin}${watchNamespace}`, { transports: ['websocket'] });
+  const watcher: Socket<WatchServerToClientEvents, WatchClientToServerEvents> = io(
+    `${window.location.origin}${watchNamespace}`,
+    { transports: ['websocket'] },
+  );
   let pending: Promise<void> | undefined;
   const refresh = (): void => {
     pending ??= renderTask(id, terms).finally(() => (pending = undefined));
   };
-  watcher.on('connect', () => watcher?.emit('watch', id));
+  watcher.on('connect', () => watcher.emit('watch', id));
   for (const event of ['round:open', 'update:accepted', 'round:end', 'task:end'] as const) watcher.on(event, refresh);
+  return () => watcher.disconnect();
 }
-
-async function route(): Promise<void> {
-  watcher?.disconnect();
-  watcher = undefined;
-  stopVerifying?.();
-  stopVerifying = undefined;
-  const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
-  const verify = /^#\/tasks\/([^/]+)\/verify$/.exec(window.location.hash);
-  const holder = /^#\/holders\/(0x[0-9a-fA-F]{40})$/.exec(window.location.hash);
-  try {
-    if (task) await taskPage(decodeURIComponent(task[1]!));
-    else if (verify) {
-      // The verifier's page brings the audit code; its worker brings snarkjs.
-      const { verifyRun } = await import('./verify.js');
-      stopVerifying = verifyRun(api, decodeURIComponent(verify[1]!), app);
-    } else if (holder) await holderPage(holder[1]!);
-    else if (window.location.hash === '#/new') {
-      // The form brings the API's schema and a wallet client: loaded only for the owners who open it.
-      const { newTaskForm } = await import('./new-task.js');
-      show(h('h1', {}, 'New task'), newTaskForm(api));
-    } else await tasksPage();
-  } catch (error) {
-    show(h('p', { class: 'error', role: 'alert' }, (error as Error).message));
-  }
-}
-
-window.addEventListener('hashchange', () => void route());
-void route();

@@ -1,12 +1,12 @@
 /**
  * "Verify this run": the task's audit bundle fetched, then checked in a Web Worker by the project's own audit code
- * (dashboard/verify-worker.ts), with progress, the verdict, every problem named, and the per-round table
+ * (web/workers/verify-worker.ts), with progress, the verdict, every problem named, and the per-round table
  * `zkfl verify` prints. Loaded only when a verifier opens the page.
  */
-import type { CoordinatorApi } from '../protocol/api.js';
-import type { AuditReport } from '../verifier/audit.js';
-import { h, table, tokens } from './dom.js';
-import type { VerifyMessage } from './verify-worker.js';
+import type { CoordinatorApi } from '../../protocol/api.js';
+import type { AuditReport } from '../../verifier/audit.js';
+import { h, table, tokens } from '../dom.js';
+import type { VerifyMessage } from '../workers/verify-worker.js';
 
 /** Starts verifying task `id` into `page`; the returned function stops it (the visitor left the page). */
 export function verifyRun(api: CoordinatorApi, id: string, page: HTMLElement): () => void {
