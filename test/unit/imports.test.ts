@@ -23,6 +23,33 @@ function importsOf(file: string, known: Set<string>): string[] {
     .filter((target) => known.has(target));
 }
 
+/** What `file` loads when it runs: project files and packages it imports as values (`import type` loads nothing). */
+function runtimeImportsOf(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [
+    ...text.matchAll(/^(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]|^import\s+['"]([^'"]+)['"]/gm),
+  ].map((match) => {
+    const specifier = (match[1] ?? match[2])!;
+    return specifier.startsWith('.') ? join(dirname(file), specifier).replace(/\.js$/, '.ts') : specifier;
+  });
+}
+
+/** The Node-only modules `entries` load, however indirectly, each with the chain of files that reaches it. */
+function nodeOnlyReached(entries: string[], known: Set<string>): string[] {
+  const found: string[] = [];
+  const seen = new Set<string>();
+  const walk = (file: string, chain: string[]): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const target of runtimeImportsOf(file)) {
+      if (target.startsWith('node:')) found.push([...chain, file, target].join(' → '));
+      else if (known.has(target)) walk(target, [...chain, file]);
+    }
+  };
+  for (const entry of entries) walk(entry, []);
+  return found;
+}
+
 /** The import cycles among `graph`'s files (Tarjan's strongly connected components of more than one file). */
 function cycles(graph: Map<string, string[]>): string[][] {
   const index = new Map<string, number>();
@@ -54,5 +81,15 @@ describe('imports', () => {
     expect(files.length).to.be.greaterThan(100);
     const graph = new Map(files.map((file) => [file, importsOf(file, known)]));
     expect(cycles(graph)).to.deep.equal([]);
+  });
+
+  it('keep the web UI and the audit core it runs from any Node-only module, however indirectly', () => {
+    const files = sources();
+    const known = new Set(files);
+    const web = files.filter((file) => file.startsWith('web/'));
+    expect(web.length).to.be.greaterThan(5);
+    expect(nodeOnlyReached(web, known)).to.deep.equal([]);
+    // The check sees what it must: a Node module imported by a file the pages load would be named.
+    expect(nodeOnlyReached(['verifier/run.ts'], known).length).to.be.greaterThan(0);
   });
 });
