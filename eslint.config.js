@@ -79,6 +79,13 @@ export default tseslint.config(
   // The coordinator's rooms import each other only downward: the surface (HTTP, sockets, sign-in) → the facade
   // (coordinator.ts) → instances → tasks → settlement → state. server.ts and options.ts assemble them all.
   ...coordinatorRooms(['surface', 'coordinator.ts', 'instances', 'tasks', 'settlement', 'state']),
+  // The client's core runs in Node and in a browser: no server, no Node-only module (the lint sees direct imports;
+  // test/unit/imports.test.ts follows them all).
+  restrictModules(
+    ['client/core/**/*.ts'],
+    ['**/coordinator/**', 'coordinator/**', 'node:*'],
+    "the client's core imports no server or Node-only code",
+  ),
   // The web UI runs in a browser: no server, no Node-only module (one rule: a later one for the same files would
   // replace it).
   restrictModules(

@@ -3,7 +3,6 @@
  *   h = Poseidon(salt, statement); h = Poseidon(h, 15 packed elements)…
  * with circomlibjs's Poseidon, the same permutation as circomlib's.
  */
-import { randomBytes } from 'node:crypto';
 import { buildPoseidon } from 'circomlibjs';
 import { FIELD_PRIME, pack } from './codec.js';
 import type { CircuitParams } from './params.js';
@@ -21,7 +20,9 @@ export interface ChunkBinding {
 
 /** A uniformly random field element, for the salt. */
 export function randomSalt(): bigint {
-  return BigInt('0x' + randomBytes(32).toString('hex')) % FIELD_PRIME;
+  // Web Crypto: the same in Node and in a browser.
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(32));
+  return BigInt('0x' + Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')) % FIELD_PRIME;
 }
 
 export async function commitChunk(binding: ChunkBinding, q: ArrayLike<number>, params: CircuitParams): Promise<bigint> {

@@ -23,15 +23,10 @@ import {
   type IdxArray,
   idxParser,
   type ParseLimits,
-  type ParsedData,
 } from './data-parsers.js';
+import { type Dataset, exampleSize } from './examples.js';
 
-/** A data set in memory: row-major features and a label per example (see ParsedData). */
-export type Dataset = ParsedData;
-
-export function exampleSize(dataset: Pick<Dataset, 'exampleShape'>): number {
-  return dataset.exampleShape.reduce((a, b) => a * b, 1);
-}
+export { type Dataset, exampleSize, head, subset } from './examples.js';
 
 /** A gzipped file may not expand beyond this when read whole (`loadDataset`): a bound on a gzip bomb. */
 export const MAX_GUNZIPPED_BYTES = 2 ** 30;
@@ -211,29 +206,4 @@ export async function readDataset(path: string, limits: ReadLimits): Promise<Dat
     parseStream(idxParser(file, limits, file.endsWith('.gz') ? undefined : statSync(file).size), file);
   const images = await idx(files.images);
   return idxDataset(images, await idx(files.labels), files.labels);
-}
-
-/** Keeps the first `limit` examples (a view, no copy). */
-export function head(dataset: Dataset, limit: number | undefined): Dataset {
-  if (limit === undefined || limit >= dataset.count) return dataset;
-  const size = exampleSize(dataset);
-  return {
-    ...dataset,
-    count: limit,
-    features: dataset.features.subarray(0, limit * size),
-    labels: dataset.labels.subarray(0, limit),
-  };
-}
-
-/** The examples at `indices`, copied, in that order (a client's shard of a partitioned set). */
-export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
-  const size = exampleSize(dataset);
-  const features = new Float32Array(indices.length * size);
-  const labels = new Int32Array(indices.length);
-  for (let row = 0; row < indices.length; row++) {
-    const source = indices[row]!;
-    features.set(dataset.features.subarray(source * size, (source + 1) * size), row * size);
-    labels[row] = dataset.labels[source]!;
-  }
-  return { ...dataset, features, labels, count: indices.length };
 }

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
 import { ZkflError } from '../protocol/errors.js';
 import type { TrainingConfig } from '../protocol/task-spec.js';
-import { type Dataset, exampleSize } from './dataset.js';
+import { type Dataset, exampleSize } from './examples.js';
 
 export interface TrainingProgress {
   epoch: number;

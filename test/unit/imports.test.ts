@@ -83,12 +83,16 @@ describe('imports', () => {
     expect(cycles(graph)).to.deep.equal([]);
   });
 
-  it('keep the web UI and the audit core it runs from any Node-only module, however indirectly', () => {
+  it('keep the web UI, the audit core it runs and the client core from any Node-only module, however indirectly', () => {
     const files = sources();
     const known = new Set(files);
     const web = files.filter((file) => file.startsWith('web/'));
     expect(web.length).to.be.greaterThan(5);
     expect(nodeOnlyReached(web, known)).to.deep.equal([]);
+    // The client's core, which a browser page will run as the Node client does.
+    const core = files.filter((file) => file.startsWith('client/core/'));
+    expect(core.length).to.be.greaterThan(0);
+    expect(nodeOnlyReached(core, known)).to.deep.equal([]);
     // The check sees what it must: a Node module imported by a file the pages load would be named.
     expect(nodeOnlyReached(['verifier/run.ts'], known).length).to.be.greaterThan(0);
   });
