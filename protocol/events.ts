@@ -70,6 +70,21 @@ export const updatePayloadSchema = z.strictObject({
 });
 export type UpdatePayload = z.infer<typeof updatePayloadSchema>;
 
+/** What the coordinator keeps of an update: all that makes a second sending of it the same update. */
+export type SentUpdate = Pick<UpdatePayload, 'numSamples' | 'q' | 'fractionBits' | 'proofs' | 'salt'>;
+
+/** Whether two updates are the same one, byte for byte: one sent again because its answer was lost. */
+export function sameUpdate(a: SentUpdate, b: SentUpdate): boolean {
+  return (
+    a.numSamples === b.numSamples &&
+    a.q.length === b.q.length &&
+    a.q.every((value, i) => value === b.q[i]) &&
+    JSON.stringify(a.fractionBits) === JSON.stringify(b.fractionBits) &&
+    JSON.stringify(a.proofs ?? []) === JSON.stringify(b.proofs ?? []) &&
+    (a.salt ?? null) === (b.salt ?? null)
+  );
+}
+
 export interface RoundStartPayload {
   taskId: string;
   round: number;

@@ -12,7 +12,7 @@ import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from
 import type { TaskSpec } from '../../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../../protocol/audit.js';
 import type { Consent } from '../../protocol/terms.js';
-import type { UpdatePayload } from '../../protocol/events.js';
+import { sameUpdate, type SentUpdate, type UpdatePayload } from '../../protocol/events.js';
 import { taskKey as taskKeyOf } from '../../circuits/statement.js';
 import { RunningSum } from '../../ml/aggregation.js';
 import { alignedBuffer } from '../../common/bytes.js';
@@ -348,20 +348,21 @@ export class Storage {
     taskId: string,
     round: number,
     address: string,
-    update: Pick<UpdatePayload, 'numSamples' | 'q' | 'fractionBits' | 'proofs' | 'salt'>,
+    update: SentUpdate,
   ): Promise<{ commitment: string | null } | undefined> {
     const row = await this.roundUpdates(taskId, round)
       .where('address', '=', address)
       .select(['commitment', 'num_samples', 'q', 'fraction_bits', 'proofs', 'salt'])
       .executeTakeFirst();
-    const same =
-      row !== undefined &&
-      row.num_samples === update.numSamples &&
-      Buffer.compare(row.q, bytes(update.q)) === 0 &&
-      row.fraction_bits === JSON.stringify(update.fractionBits) &&
-      row.proofs === JSON.stringify(update.proofs ?? []) &&
-      row.salt === (update.salt ?? null);
-    return same ? { commitment: row.commitment } : undefined;
+    if (!row) return undefined;
+    const stored: SentUpdate = {
+      numSamples: row.num_samples,
+      q: row.q,
+      fractionBits: JSON.parse(row.fraction_bits) as number[],
+      proofs: row.proofs === null ? [] : (JSON.parse(row.proofs) as UpdatePayload['proofs']),
+      ...(row.salt === null ? {} : { salt: row.salt }),
+    };
+    return sameUpdate(stored, update) ? { commitment: row.commitment } : undefined;
   }
 
   /** Records each accepted update's score and amount (by address) once the round is scored. */

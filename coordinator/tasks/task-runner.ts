@@ -13,7 +13,7 @@ import { type Receipt, signReceipt } from '../../protocol/receipt.js';
 import { type RoundRecord, type SignedRoundRecord, signRecord } from '../../protocol/audit.js';
 import { committedRoot } from '../../contracts/accepted-set.js';
 import { Random } from '../../common/random.js';
-import type { ServerToClientEvents, UpdatePayload } from '../../protocol/events.js';
+import { sameUpdate, type ServerToClientEvents, type UpdatePayload } from '../../protocol/events.js';
 import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
 import { ZkflError } from '../../protocol/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
@@ -88,13 +88,19 @@ interface ActiveRound {
   /** Answered this round, accepted or not: one submission per client per round. */
   answered: Set<string>;
   /** Whose update is being checked now: the round does not close before their verdicts. */
-  verifying: Set<string>;
+  verifying: Map<string, InFlight>;
   /** The current attempt's deadline passed. */
   deadlinePassed: boolean;
   /** What the round's record notes now (rounds.note), if anything. */
   note: string | null;
   sum: RunningSum;
   openedAt: number;
+}
+
+/** An update being checked, and the verdict its sender will get: the same for the same update sent again. */
+interface InFlight {
+  update: UpdatePayload;
+  verdict: Promise<Receipt | undefined>;
 }
 
 const log = createLogger('coordinator');
@@ -167,7 +173,7 @@ export class TaskRunner {
       sampled: new Set(answered),
       pending: new Set(),
       answered,
-      verifying: new Set(),
+      verifying: new Map(),
       deadlinePassed: false,
       note: record.note ?? null,
       sum: await storage.loadRunningSum(task.id, number, size),
@@ -330,24 +336,30 @@ export class TaskRunner {
     // One submission per client per round: a second one is refused even while the first is being verified. The
     // round does not close before its verdict.
     round.answered.add(address);
-    round.verifying.add(address);
+    const verdict = this.verify(round, address, payload);
+    round.verifying.set(address, { update: payload, verdict });
     try {
-      const statement = taskStatement(this.ctx.task, round.number, address, round.modelHash);
-      const checked = await this.ctx.checker
-        .check(payload, this.ctx.task, statement, this.checkContext(round, address))
-        .catch((error: unknown) => {
-          // No verdict, for a fault of the coordinator's: the client may send its update again.
-          if (error instanceof ZkflError && error.code === 'UNAVAILABLE') round.answered.delete(address);
-          else if (error instanceof ZkflError) this.reject(round, address, error, { answered: 1 });
-          throw error;
-        });
-      await this.accept(round, address, payload, checked);
-      return await this.receipt(round, address, checked.commitment);
+      return await verdict;
     } finally {
       round.verifying.delete(address);
       round.pending.delete(address);
       if (this.round === round) this.maybeClose();
     }
+  }
+
+  /** The update's proofs and values checked, then taken into the round: its receipt, or the coded refusal. */
+  private async verify(round: ActiveRound, address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
+    const statement = taskStatement(this.ctx.task, round.number, address, round.modelHash);
+    const checked = await this.ctx.checker
+      .check(payload, this.ctx.task, statement, this.checkContext(round, address))
+      .catch((error: unknown) => {
+        // No verdict, for a fault of the coordinator's: the client may send its update again.
+        if (error instanceof ZkflError && error.code === 'UNAVAILABLE') round.answered.delete(address);
+        else if (error instanceof ZkflError) this.reject(round, address, error, { answered: 1 });
+        throw error;
+      });
+    await this.accept(round, address, payload, checked);
+    return await this.receipt(round, address, checked.commitment);
   }
 
   /** The rules an update must meet before its proofs are worth checking: the round it is for, and who sent it. */
@@ -386,12 +398,15 @@ export class TaskRunner {
   }
 
   /**
-   * A second update from an address that already answered this round. The very update it had accepted, sent again
-   * because the answer was lost (a dropped connection, an instance that died), gets its receipt again and is not
-   * counted twice; anything else is a DUPLICATE_UPDATE.
+   * A second update from an address that already answered this round. The very update it sent, sent again because
+   * the answer was lost (a dropped connection, an instance that died, a verification slower than the client waits),
+   * gets the same answer — the verdict still coming, or the receipt of the accepted update — and is not counted
+   * twice; anything else is a DUPLICATE_UPDATE.
    */
   private async answerAgain(round: ActiveRound, address: string, payload: UpdatePayload): Promise<Receipt | undefined> {
-    const accepted = round.verifying.has(address)
+    const inFlight = round.verifying.get(address);
+    if (inFlight && sameUpdate(inFlight.update, payload)) return inFlight.verdict;
+    const accepted = inFlight
       ? undefined
       : await this.ctx.storage.sameAsAccepted(this.taskId, round.number, address, payload);
     if (accepted) {

@@ -225,9 +225,14 @@ describe('bad input', function () {
       expect(await joinWithConsent(latecomer, url, wallets[3]!, task.id)).to.include({ ok: true });
       expect(await code(latecomer, good)).to.equal('NOT_SELECTED');
 
-      const accepted = await request(first!, 'update', good);
+      // The same update sent again (its answer lost) gets the same answer, while it is verified and once accepted,
+      // and is not counted twice; another is refused.
+      const [accepted, whileVerified] = await Promise.all([
+        request(first!, 'update', good),
+        request(first!, 'update', good),
+      ]);
       expect(accepted.ok).to.equal(true);
-      // The same update sent again (its answer lost) gets the same answer and is not counted twice; another is refused.
+      expect(whileVerified).to.deep.equal(accepted);
       expect(await request(first!, 'update', good)).to.deep.equal(accepted);
       const changed = Uint8Array.from(q, (value, i) => (i === 0 ? value ^ 1 : value));
       expect(await code(first!, { ...good, q: bytesOf(changed) })).to.equal('DUPLICATE_UPDATE');
