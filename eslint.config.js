@@ -77,8 +77,8 @@ export default tseslint.config(
     ['coordinator', 'client', 'verifier', 'cli', 'demo'],
   ),
   // The coordinator's rooms import each other only downward: the surface (HTTP, sockets, sign-in) → the facade
-  // (coordinator.ts) → instances → tasks → settlement → state. server.ts and options.ts assemble them all.
-  ...coordinatorRooms(['surface', 'coordinator.ts', 'instances', 'tasks', 'settlement', 'state']),
+  // (coordinator.ts) → views → instances → tasks → settlement → state. server.ts and options.ts assemble them all.
+  ...coordinatorRooms(['surface', 'coordinator.ts', 'views', 'instances', 'tasks', 'settlement', 'state']),
   // The client's core runs in Node and in a browser: no server, no Node-only module (the lint sees direct imports;
   // test/unit/imports.test.ts follows them all).
   restrictModules(

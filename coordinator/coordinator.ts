@@ -1,21 +1,31 @@
 /**
- * The coordinator as a library: tasks, their runners, and the queries the REST API and the socket gateway
- * delegate to. It owns storage and checkpoints; it knows clients only through a `ClientDirectory`.
+ * The coordinator as a library: the facade the REST API and the socket gateway call. It creates, resumes and runs
+ * tasks (tasks/), hands them between instances (instances/) and answers with views built where their data lives
+ * (views/). It owns storage and checkpoints; it knows clients only through a `ClientDirectory`.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { getAddress, type Wallet } from 'ethers';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { loadCircuit, verificationKeySha256 } from '../circuits/build.js';
+import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
+import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
+import { circuitFor, circuitParams } from '../circuits/params.js';
+import { taskKey } from '../circuits/statement.js';
+import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
+import { connectRpc } from '../contracts/chain.js';
 import { initBackend } from '../ml/backend.js';
-import { type Dataset, head } from '../ml/dataset.js';
+import { type Dataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights } from '../ml/weights.js';
-import { hashWeights, toBytes } from '../protocol/weights.js';
-import type { UpdatePayload } from '../protocol/events.js';
+import type { AuditBundle } from '../protocol/audit.js';
 import { ZkflError } from '../protocol/errors.js';
+import type { UpdatePayload } from '../protocol/events.js';
+import type { Receipt } from '../protocol/receipt.js';
 import type {
   AcceptedSetView,
   HolderView,
@@ -26,32 +36,21 @@ import type {
   UploadView,
   ZkView,
 } from '../protocol/rest.js';
-import type { Receipt } from '../protocol/receipt.js';
-import { getAddress, type Wallet } from 'ethers';
-import { loadOrCreateWallet } from '../common/identity.js';
-import { bytesOf } from '../common/bytes.js';
-import { acceptedRoot, acceptedTotal, committedEntries } from '../contracts/accepted-set.js';
-import { taskKey } from '../circuits/statement.js';
-import { type Consent, consentSigner, taskTerms, termsHash, type TermsView } from '../protocol/terms.js';
-import { connectRpc } from '../contracts/chain.js';
-import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
-import { loadCircuit, requireCircuit, verificationKeySha256 } from '../circuits/build.js';
-import { circuitFor, circuitNamed, circuitParams } from '../circuits/params.js';
-import type { AuditBundle, ScoringSet } from '../protocol/audit.js';
-import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
-import { readFileSync } from 'node:fs';
-import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
+import { type Consent, consentSigner, type TermsView } from '../protocol/terms.js';
+import { hashWeights, toBytes } from '../protocol/weights.js';
+import { type ClusterRequests, NotHere, notHere } from './instances/cluster.js';
+import type { CoordinatorOptions } from './options.js';
+import { fixSettlementTerms } from './settlement/onchain-terms.js';
+import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
+import { Storage } from './state/storage.js';
 import { Checkpoints } from './tasks/checkpoints.js';
 import { EvaluationData } from './tasks/evaluation-data.js';
-import { fixSettlementTerms } from './settlement/onchain-terms.js';
-import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
-import type { CoordinatorOptions } from './options.js';
-import { UpdateChecker } from './tasks/update-check.js';
 import type { CoordinatorEvents } from './tasks/events.js';
-import { Storage } from './state/storage.js';
+import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
 import { type ClientDirectory, TaskRunner } from './tasks/task-runner.js';
-import { type ClusterRequests, NotHere, notHere } from './instances/cluster.js';
+import { UpdateChecker } from './tasks/update-check.js';
+import { PublicViews, scoringSetOf } from './views/views.js';
 
 const log = createLogger('coordinator');
 
@@ -99,6 +98,7 @@ export class Coordinator {
   private readonly settlement: Settlement | undefined;
   private readonly limits: TaskLimits;
   private readonly evaluationData: EvaluationData;
+  private readonly views: PublicViews;
   /** Who may create tasks, or undefined for anyone signed in (each up to `limits.tasksPerOwner`). */
   private readonly owners: Set<string> | undefined;
   /** This instance's name in leases and requests: unique per process. */
@@ -156,6 +156,16 @@ export class Coordinator {
         () => !this.storage.shared || this.holdsChain,
       );
     }
+    this.views = new PublicViews({
+      storage: this.storage,
+      checkpoints: this.checkpoints,
+      settlement: this.settlement,
+      info: () => this.info(),
+      getTask: (id) => this.getTask(id),
+      getRound: (taskId, round) => this.getRound(taskId, round),
+      evaluationSet: async (task) =>
+        this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
+    });
   }
 
   /** Who this coordinator is and where it settles. */
@@ -174,121 +184,25 @@ export class Coordinator {
     };
   }
 
-  /**
-   * The round's accepted (address, commitment, amount) entries and their Merkle root: what is, or will be, posted
-   * on-chain. Final once the round is scored and recorded.
-   */
-  async acceptedSet(taskId: string, round: number): Promise<AcceptedSetView> {
-    const view = await this.getRound(taskId, round);
-    const entries = committedEntries(view.participants);
-    return {
-      round,
-      final: view.phase === 'evaluated',
-      root: acceptedRoot(entries),
-      total: String(acceptedTotal(entries)),
-      entries,
-    };
+  /** The round's accepted set (see PublicViews.acceptedSet). */
+  acceptedSet(taskId: string, round: number): Promise<AcceptedSetView> {
+    return this.views.acceptedSet(taskId, round);
   }
 
-  /** The coordinator's on-chain transactions for the task, in order. */
-  async settlementOf(taskId: string): Promise<SettlementView> {
-    await this.getTask(taskId);
-    return {
-      actions: (await this.storage.chainActions(taskId)).map(
-        ({ round, kind, subject, status, txHash, attempts, lastError }) => ({
-          round,
-          kind,
-          subject,
-          status,
-          txHash,
-          attempts,
-          lastError,
-        }),
-      ),
-      events: this.settlement?.eventsOf(taskId) ?? [],
-    };
+  settlementOf(taskId: string): Promise<SettlementView> {
+    return this.views.settlementOf(taskId);
   }
 
-  /** What a data holder did on this coordinator (see HolderView). */
-  async holder(addressInput: string): Promise<HolderView> {
-    let address: string;
-    try {
-      address = getAddress(addressInput);
-    } catch {
-      throw new ZkflError('VALIDATION_FAILED', `${addressInput.slice(0, 64)} is not an address`, 'address');
-    }
-    const { consents, updates, rejections } = await this.storage.holderActivity(address);
-    const taskIds = [...new Set([...consents.map((c) => c.taskId), ...updates.map((u) => u.taskId)])];
-    const known = await Promise.all(taskIds.map((taskId) => this.storage.getTask(taskId)));
-    const tasks = taskIds.flatMap((taskId, k) => {
-      const task = known[k];
-      if (!task) return [];
-      const consent = consents.find((c) => c.taskId === taskId);
-      const rounds = updates.filter((u) => u.taskId === taskId).map(({ taskId: _, ...round }) => round);
-      const claims = (this.settlement?.eventsOf(taskId) ?? []).filter(
-        (event) => event.kind === 'claimed' && event.subject === address,
-      );
-      return [
-        {
-          taskId,
-          name: task.spec.name,
-          status: task.status,
-          consent: consent ? { termsHash: consent.termsHash, at: consent.at } : null,
-          rounds,
-          earned: String(rounds.reduce((sum, round) => sum + BigInt(round.amount ?? '0'), 0n)),
-          claimed: String(claims.reduce((sum, claim) => sum + BigInt(claim.amount!), 0n)),
-          claimedRounds: claims.map((claim) => claim.round!),
-        },
-      ];
-    });
-    return { address, tasks, rejections };
+  holder(address: string): Promise<HolderView> {
+    return this.views.holder(address);
   }
 
-  /** The task's terms, as its clients must agree to them before they train. */
-  async terms(taskId: string): Promise<TermsView> {
-    return this.termsOf(await this.getTask(taskId));
+  terms(taskId: string): Promise<TermsView> {
+    return this.views.terms(taskId);
   }
 
-  private termsOf(task: TaskView): TermsView {
-    const terms = taskTerms(task, this.info(), taskKey(task.id));
-    return { terms, termsHash: termsHash(terms) };
-  }
-
-  /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */
-  async auditBundle(taskId: string): Promise<AuditBundle> {
-    const task = await this.getTask(taskId);
-    const verificationKey = task.spec.proofs
-      ? readFileSync(requireCircuit(circuitNamed(task.zk.circuit)).verificationKey, 'utf8')
-      : null;
-    return {
-      task,
-      verificationKey,
-      coordinator: this.identity.address,
-      chain: this.info().chain,
-      rounds: await this.storage.roundRecords(taskId),
-      terms: this.termsOf(task),
-      consents: await this.storage.consents(taskId),
-      ...(task.spec.publicAudit
-        ? {
-            initialWeights: Buffer.from(toBytes(this.checkpoints.loadWeights(taskId, 1))).toString('base64'),
-            scoringSet: await this.scoringSet(task),
-          }
-        : {}),
-    };
-  }
-
-  /**
-   * The examples a publicAudit task's scores are computed on, as the audit bundle carries them: kept with the task
-   * when it was created (its upload may expire once it ended), else (a task from before) read again.
-   */
-  private async scoringSet(task: TaskView): Promise<ScoringSet> {
-    return (
-      this.checkpoints.loadScoringSet(task.id) ??
-      scoringSetOf(
-        this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
-        task.spec.rewards.scoringExamples,
-      )
-    );
+  auditBundle(taskId: string): Promise<AuditBundle> {
+    return this.views.auditBundle(taskId);
   }
 
   /** A proving artifact of a circuit built here, for clients on other machines (they check it; circuits/fetch.ts). */
@@ -766,7 +680,7 @@ export class Coordinator {
   async join(taskId: string, address: string, consent?: Consent): Promise<{ round: number }> {
     const task = await this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    const { termsHash: current } = this.termsOf(task);
+    const { termsHash: current } = this.views.termsOf(task);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {
         throw new ZkflError(
@@ -847,16 +761,6 @@ export class Coordinator {
     await this.settlement?.close();
     await this.storage.close();
   }
-}
-
-/** The first `examples` of `dataset`, as an audit bundle carries them. */
-function scoringSetOf(dataset: Dataset, examples: number): ScoringSet {
-  const scoring = head(dataset, examples);
-  return {
-    features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
-    labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
-    exampleShape: scoring.exampleShape,
-  };
 }
 
 /**
