@@ -43,7 +43,7 @@ import { type ClusterRequests, NotHere, notHere } from './instances/cluster.js';
 import type { CoordinatorOptions } from './options.js';
 import { fixSettlementTerms } from './settlement/onchain-terms.js';
 import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
-import { Storage } from './state/storage.js';
+import { LeaseLost, Storage } from './state/storage.js';
 import { Checkpoints } from './tasks/checkpoints.js';
 import { EvaluationData } from './tasks/evaluation-data.js';
 import type { CoordinatorEvents } from './tasks/events.js';
@@ -368,7 +368,12 @@ export class Coordinator {
       const runner = this.runtimes.get(taskId)?.runner;
       if (runner?.running || !this.cluster) {
         if (!runner) throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is not running`);
-        return here(runner);
+        try {
+          return await here(runner);
+        } catch (error) {
+          // Taken over by another instance meanwhile: ask where it runs now.
+          if (!(error instanceof LeaseLost) || !this.cluster) throw error;
+        }
       }
       const lease = taskLease(taskId);
       const holder = await this.leaseHolder(lease);
@@ -408,11 +413,16 @@ export class Coordinator {
     const { taskId } = body as { taskId: string };
     const runner = this.runtimes.get(taskId)?.runner;
     if (!runner?.running) throw notHere;
-    if (kind === 'update') {
-      const { address, payload } = body as { address: string; payload: UpdatePayload };
-      return (await runner.submit(address, payload)) ?? null;
+    try {
+      if (kind === 'update') {
+        const { address, payload } = body as { address: string; payload: UpdatePayload };
+        return (await runner.submit(address, payload)) ?? null;
+      }
+      if (kind === 'cancel') return await runner.cancel();
+    } catch (error) {
+      // Another instance took the task over while this one handled the request: the asker tries there.
+      throw error instanceof LeaseLost ? notHere : error;
     }
-    if (kind === 'cancel') return runner.cancel();
     throw new Error(`unknown request ${kind}`);
   }
 

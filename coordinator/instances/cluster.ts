@@ -80,8 +80,11 @@ export class ClusterRequests {
       handle(request.kind, request.body).then(
         (value) => reply({ value }),
         (error: unknown) => {
-          if (error instanceof NotHere) reply({ notHere: true });
-          else reply({ error: toErrorBody(error) });
+          if (error instanceof NotHere) return reply({ notHere: true });
+          if (!(error instanceof ZkflError)) {
+            log.error('request from another instance failed', { kind: request.kind, error: String(error) });
+          }
+          return reply({ error: toErrorBody(error) });
         },
       );
     });

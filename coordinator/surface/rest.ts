@@ -1,10 +1,13 @@
 /** The REST shell: parse the request, call the coordinator, send JSON or a coded error. */
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
+import { createLogger } from '../../common/log.js';
 import { type RouteName, routes } from '../../protocol/api.js';
 import { errorStatus, toErrorBody, ZkflError } from '../../protocol/errors.js';
 import type { Coordinator } from '../coordinator.js';
 import { RateLimitedError, type RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
+
+const log = createLogger('rest');
 
 function roundParam(value: string | undefined, name: string): number {
   const round = Number(value);
@@ -131,6 +134,8 @@ const errorHandler: ErrorRequestHandler = (error: unknown, _req, res, _next) => 
   } else {
     if (error instanceof RateLimitedError) res.set('retry-after', String(error.retryAfterSeconds));
     const body = toErrorBody(error);
+    // The client learns only that it failed; the operator needs why.
+    if (body.code === 'INTERNAL') log.error('request failed', { error: (error as Error).stack ?? String(error) });
     res.status(errorStatus[body.code]).json(body);
   }
 };

@@ -533,7 +533,10 @@ export class TaskRunner {
       } catch (error) {
         // The in-memory sum now holds an update the database does not: stop rather than diverge.
         this.fail(error);
-        throw new ZkflError('INTERNAL', 'could not record the update');
+        if (!(error instanceof LeaseLost)) throw new ZkflError('INTERNAL', 'could not record the update');
+        // Another instance took the task over: the update is not refused, and may be sent again, to it.
+        round.answered.delete(address);
+        throw new ZkflError('UNAVAILABLE', 'the task moved to another coordinator instance: send the update again');
       }
     });
     this.ctx.events.emit('update:accepted', {
@@ -796,9 +799,12 @@ export class TaskRunner {
     // Stored before anyone is told: whoever reads the task on hearing it ended reads why.
     try {
       await this.persist(() => this.ctx.storage.endTask(this.taskId, status, reason));
-    } finally {
-      this.finish(status);
+    } catch (error) {
+      // Another instance runs the task now: it is not this one's to end, nor to announce (the caller asks there).
+      if (!(error instanceof LeaseLost)) this.finish(status);
+      throw error;
     }
+    this.finish(status);
   }
 
   /** Queues a storage write behind this task's earlier ones (see `writes`). */

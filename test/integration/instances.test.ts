@@ -51,8 +51,14 @@ describe('several coordinator instances', function () {
       const owner = Wallet.createRandom();
       const [atA, atB] = [new CoordinatorApi(a.url), new CoordinatorApi(b.url)];
       const session = await atB.session(await signIn(owner, atB.base, await atA.nonce()));
-      const spare = await atA.createTask(session.token, smallTask({ name: 'cancelled at b' }));
-      expect((await atB.cancelTask(session.token, spare.id)).status).to.equal('cancelled');
+      // A failure here says what the instances logged (warnings and errors).
+      const withLogs = async <T>(step: () => Promise<T>): Promise<T> =>
+        step().catch((error: unknown) => {
+          const logs = `--- a:\n${a.stderr.join('\n')}\n--- b:\n${b.stderr.join('\n')}`;
+          throw new Error(`${(error as Error).message}\n${logs}`);
+        });
+      const spare = await withLogs(() => atA.createTask(session.token, smallTask({ name: 'cancelled at b' })));
+      expect((await withLogs(() => atB.cancelTask(session.token, spare.id))).status).to.equal('cancelled');
 
       const [quick, other, frozen] = writeShards(dir, [200, 200, 200]);
       const clients = [
