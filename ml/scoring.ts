@@ -20,7 +20,7 @@
  * Only contributors (`aggregation.contributorsOnly`, on by default): a player worth nothing — a score ≤ 0: a zero
  * update, noise that helps no one, a harmful update — still weighs in every coalition's normalisation, so it would
  * shrink everyone's step and move their values. Such players are left out and the game is played again without
- * them, until every player left adds value; their updates are left out of the round's aggregate too, and score 0.
+ * them, until every player left adds value (at most `maxGames` games); their updates are left out of the round's aggregate too, and score 0.
  * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
  * the model already took), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
@@ -214,6 +214,9 @@ export interface RoundScoringInput {
   };
 }
 
+/** Games a round's contributors-only scoring plays at most (the first, and again without who is worth nothing). */
+export const maxGames = 4;
+
 /** Why a group of updates was left out of the round's game and aggregate. */
 export type LeftOutReason = 'replay' | 'no value';
 
@@ -248,8 +251,17 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   let evaluations = scored.evaluations;
   // A group worth nothing still weighs in every coalition's normalisation: the game is played again without it,
   // until every player left adds value, so that the others' game is the one they would have played had it not come
-  // (and the aggregate is theirs alone). Each pass has fewer players; a round that gained nothing is not judged.
-  while (rule && scored.roundGain > input.options.truncation && scored.scores.some((score) => score <= 0)) {
+  // (and the aggregate is theirs alone). Each pass has fewer players, and there are at most `maxGames`, which bounds
+  // a round's scoring time whatever its senders do (a player still worth nothing after them stays in, paid 0). A
+  // round that gained nothing is not judged.
+  for (
+    let games = 1;
+    rule &&
+    games < maxGames &&
+    scored.roundGain > input.options.truncation &&
+    scored.scores.some((score) => score <= 0);
+    games++
+  ) {
     players = players.filter((_, p) => scored.scores[p]! > 0);
     scored = await playRound(
       input,
