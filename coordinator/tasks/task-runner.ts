@@ -333,8 +333,8 @@ export class TaskRunner {
     await this.loaded;
     const round = await this.admit(address, payload);
     if (round.answered.has(address)) return this.answerAgain(round, address, payload);
-    // One submission per client per round: a second one is refused even while the first is being verified. The
-    // round does not close before its verdict.
+    // One update per client per round: another is refused even while the first is being verified (the same one sent
+    // again gets the same answer, answerAgain). The round does not close before its verdict.
     round.answered.add(address);
     const verdict = this.verify(round, address, payload);
     round.verifying.set(address, { update: payload, verdict });
