@@ -7,8 +7,11 @@ import type { RoundEndPayload, TaskEndPayload } from './events.js';
 export const watchNamespace = '/watch';
 
 export interface WatchClientToServerEvents {
-  /** Follow a task (several may be followed on one connection). */
-  watch: (taskId: string) => void;
+  /**
+   * Follow a task (several may be followed on one connection); the ack says it is followed from now on, so that a
+   * page reads once more what changed before it asked.
+   */
+  watch: (taskId: string, ack?: () => void) => void;
 }
 
 export interface WatchServerToClientEvents {

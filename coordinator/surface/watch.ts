@@ -15,10 +15,11 @@ export function attachWatch(io: Server, coordinator: Coordinator): void {
   // The server is typed with the gateway's events; this namespace has its own.
   const watchers = io.of(watchNamespace) as unknown as Namespace<WatchClientToServerEvents, WatchServerToClientEvents>;
   watchers.on('connection', (socket) => {
-    socket.on('watch', (taskId) => {
+    socket.on('watch', (taskId, ack) => {
       if (typeof taskId === 'string' && taskId.length <= 64 && socket.rooms.size <= maxWatchedTasks) {
         void socket.join(taskId);
       }
+      if (typeof ack === 'function') ack();
     });
   });
   const { events } = coordinator;

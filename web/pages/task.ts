@@ -284,7 +284,8 @@ export async function taskPage(id: string): Promise<() => void> {
   const refresh = (): void => {
     pending ??= renderTask(id, terms).finally(() => (pending = undefined));
   };
-  watcher.on('connect', () => watcher.emit('watch', id));
+  // Once followed, read the task again: it may have moved between the first read and the subscription.
+  watcher.on('connect', () => watcher.emit('watch', id, refresh));
   for (const event of ['round:open', 'update:accepted', 'round:end', 'task:end'] as const) watcher.on(event, refresh);
   return () => watcher.disconnect();
 }
