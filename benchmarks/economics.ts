@@ -26,7 +26,7 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
-import { aggregateStep, relativeDistance, replicaGroups, type WeightedUpdate } from '../ml/replicas.js';
+import { aggregateStep, relativeDistance, replicaGroups, stepAsUpdate, type WeightedUpdate } from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -302,11 +302,7 @@ const freeRider =
 
 /** How close the holders' updates came to `step` (relative distance), the closest of them. */
 function closestTo(step: Float32Array, sent: Sent[]): number {
-  const taken = {
-    q: step,
-    fractionBits: new Array<number>(Math.ceil(numParams / params.chunkSize)).fill(0),
-    weight: 1,
-  };
+  const taken = stepAsUpdate(step, params.chunkSize);
   const holders = sent.filter((update) => holderKeys.includes(update.key));
   return Math.min(...holders.map((update) => relativeDistance({ ...update, weight: 1 }, taken, params.chunkSize)));
 }

@@ -87,9 +87,12 @@ export function groupedSum(
  * `d`·max(‖update‖, ‖step‖) of it, as replicas are of one another. Such an update brings nothing the model lacks.
  */
 export function replays(update: WeightedUpdate, step: Float32Array, chunkSize: number, d: number): boolean {
-  if (!(d > 0)) return false;
-  const taken = { q: step, fractionBits: new Array<number>(Math.ceil(step.length / chunkSize)).fill(0), weight: 0 };
-  return relativeDistance(update, taken, chunkSize) <= d;
+  return d > 0 && relativeDistance(update, stepAsUpdate(step, chunkSize), chunkSize) <= d;
+}
+
+/** A step of the model's weights as an update at scale 1 (2^−0 in every chunk), to measure distances to it. */
+export function stepAsUpdate(step: Float32Array, chunkSize: number): WeightedUpdate {
+  return { q: step, fractionBits: new Array<number>(Math.ceil(step.length / chunkSize)).fill(0), weight: 0 };
 }
 
 /**

@@ -237,9 +237,16 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   const started = performance.now();
   const groups = input.groups ?? input.updates.map((_, k) => [k]);
   const rule = input.contributorsOnly;
-  const replayed = (g: number): boolean =>
-    rule?.previousStep !== undefined &&
-    replays(input.updates[groups[g]![0]!]!, rule.previousStep, input.chunkSize, rule.replayDistance);
+  // Each group's distance to the last step, measured once.
+  const previousStep = rule?.previousStep;
+  const replayedGroups = new Set(
+    previousStep === undefined
+      ? []
+      : groups.flatMap((members, g) =>
+          replays(input.updates[members[0]!]!, previousStep, input.chunkSize, rule!.replayDistance) ? [g] : [],
+        ),
+  );
+  const replayed = (g: number): boolean => replayedGroups.has(g);
   // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
   // still change the verdict on another player.
   const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
