@@ -39,7 +39,8 @@ import type {
 import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
 import { type Consent, consentSigner, type TermsView } from '../protocol/terms.js';
 import { hashWeights, toBytes } from '../protocol/weights.js';
-import { type ClusterRequests, NotHere, notHere } from './instances/cluster.js';
+import { type ClusterRequests, notHere } from './instances/cluster.js';
+import { type CoordinatorDirectory, TaskLeases } from './instances/leases.js';
 import type { CoordinatorOptions } from './options.js';
 import { fixSettlementTerms } from './settlement/onchain-terms.js';
 import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
@@ -48,7 +49,7 @@ import { Checkpoints } from './tasks/checkpoints.js';
 import { EvaluationData } from './tasks/evaluation-data.js';
 import type { CoordinatorEvents } from './tasks/events.js';
 import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
-import { type ClientDirectory, TaskRunner } from './tasks/task-runner.js';
+import { TaskRunner } from './tasks/task-runner.js';
 import { UpdateChecker } from './tasks/update-check.js';
 import { PublicViews, scoringSetOf } from './views/views.js';
 
@@ -59,21 +60,6 @@ interface TaskRuntime {
   model: tf.LayersModel;
   evaluationSet: Dataset;
 }
-
-/** The client directory, with what taking a task over from another instance needs (coordinator/surface/gateway.ts). */
-export interface CoordinatorDirectory extends ClientDirectory {
-  /** Learns the clients every instance holds for the task. */
-  load(taskId: string): Promise<void>;
-  /** Forgets clients whose instance went away; returns their addresses. */
-  refresh(taskId: string): Promise<string[]>;
-}
-
-/** The lease under which one instance runs a task. */
-const taskLease = (taskId: string): string => `task:${taskId}`;
-/** The lease under which one instance sends the coordinator's transactions (one nonce sequence). */
-const chainLease = 'chain';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Builds a task's model just to describe it (topology and weight names); cached, it never changes. */
 async function describeModel(spec: TaskSpec): Promise<object> {
@@ -103,13 +89,8 @@ export class Coordinator {
   private readonly owners: Set<string> | undefined;
   /** This instance's name in leases and requests: unique per process. */
   readonly instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  /** With Redis: how this instance reaches the others. */
-  private cluster: ClusterRequests | undefined;
-  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly leases: TaskLeases;
   private uploadSweeper: NodeJS.Timeout | undefined;
-  private holdsChain = false;
-  /** Tasks whose lease this instance holds (with a shared database). */
-  private readonly leased = new Set<string>();
   private closed = false;
 
   constructor(
@@ -153,9 +134,22 @@ export class Coordinator {
         deployment,
         { ...defaultSettlementOptions, ...options.settlement },
         // Instances sharing a database send the coordinator's transactions one at a time, from one of them.
-        () => !this.storage.shared || this.holdsChain,
+        () => !this.storage.shared || this.leases.holdsChain,
       );
     }
+    this.leases = new TaskLeases(
+      storage,
+      this.instance,
+      (options.leaseSeconds ?? 10) * 1000,
+      directory,
+      {
+        runner: (taskId) => this.runtimes.get(taskId)?.runner,
+        drop: (taskId) => this.drop(taskId),
+        resume: (task) => this.resumeTask(task),
+        getTask: (id) => this.getTask(id),
+      },
+      options.chain !== undefined,
+    );
     this.views = new PublicViews({
       storage: this.storage,
       checkpoints: this.checkpoints,
@@ -226,12 +220,11 @@ export class Coordinator {
    * those whose instance stopped renewing, and lets go of those it lost. `cluster` reaches the other instances.
    */
   async resume(cluster?: ClusterRequests): Promise<void> {
-    this.cluster = cluster;
     this.sweepUploads();
     await initBackend();
     for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
     if (this.storage.shared) {
-      await this.keepLeases();
+      await this.leases.keep(cluster);
       return;
     }
     for (const task of await this.storage.listTasks('running')) await this.resumeTask(task);
@@ -258,91 +251,8 @@ export class Coordinator {
       // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
       log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
       await this.storage.endTask(task.id, 'failed', `it could not resume: ${(error as Error).message}`);
-      await this.releaseTask(task.id);
+      await this.leases.release(task.id);
     }
-  }
-
-  private get leaseMs(): number {
-    return (this.options.leaseSeconds ?? 10) * 1000;
-  }
-
-  /** One pass over the leases, then the next in a third of a lease's time (so two renewals may fail in a row). */
-  private async keepLeases(): Promise<void> {
-    try {
-      await this.renewLeases();
-    } catch (error) {
-      log.warn('cannot renew leases', { error: (error as Error).message });
-    }
-    if (!this.closed) this.leaseTimer = setTimeout(() => void this.keepLeases(), this.leaseMs / 3);
-  }
-
-  private async renewLeases(): Promise<void> {
-    const holder = this.instance;
-    for (const taskId of this.leased) {
-      const runner = this.runtimes.get(taskId)?.runner;
-      if (runner && !runner.running) {
-        // Ended here: the task is no one's to run any more.
-        await this.releaseTask(taskId);
-      } else if (!(await this.storage.acquireLease(taskLease(taskId), holder, this.leaseMs))) {
-        log.warn('lost the task to another instance', { task: taskId });
-        this.leased.delete(taskId);
-        this.drop(taskId);
-      } else if (runner) {
-        this.refreshClients(taskId, runner);
-      }
-      // (No runner yet: the task is being created or resumed here.)
-    }
-    if (this.settlement) {
-      const held = await this.storage.acquireLease(chainLease, holder, this.leaseMs);
-      if (held && !this.holdsChain) log.info('sending the settlement transactions from this instance');
-      this.holdsChain = held;
-    }
-    for (const task of await this.storage.listTasks('running')) {
-      if (this.closed || this.leased.has(task.id)) continue;
-      if (!(await this.storage.acquireLease(taskLease(task.id), holder, this.leaseMs))) continue;
-      this.leased.add(task.id);
-      // As it stands now that no one else may write to it: the list was read before the lease was taken.
-      const current = (await this.storage.getTask(task.id))!;
-      if (current.status !== 'running') {
-        await this.releaseTask(task.id);
-        continue;
-      }
-      log.info('took the task over', { task: task.id, round: current.currentRound });
-      // Clients that join from now on are announced; those already connected elsewhere are asked for.
-      await this.directory
-        .load(current.id)
-        .catch((error: unknown) =>
-          log.warn('cannot list the clients of other instances', { task: task.id, error: String(error) }),
-        );
-      // In the background: a round resumed while aggregating takes a while, and the leases must go on.
-      this.resumeTask(current).catch((error: unknown) =>
-        log.error('could not record the failure', { task: current.id, error: String(error) }),
-      );
-    }
-  }
-
-  private readonly refreshing = new Set<string>();
-
-  /**
-   * Forgets the task's clients whose instance went away (their sockets are gone with it); in the background, since
-   * asking every instance waits for the slowest, and lease renewals must not.
-   */
-  private refreshClients(taskId: string, runner: TaskRunner): void {
-    if (this.refreshing.has(taskId)) return;
-    this.refreshing.add(taskId);
-    this.directory
-      .refresh(taskId)
-      .then(
-        (gone) => gone.forEach((address) => runner.clientGone(address)),
-        (error: unknown) => log.debug('cannot list the clients of other instances', { error: String(error) }),
-      )
-      .finally(() => this.refreshing.delete(taskId));
-  }
-
-  /** Lets go of a task's lease (it ended here, or could not start): another instance may take it at once. */
-  private async releaseTask(taskId: string): Promise<void> {
-    if (!this.leased.delete(taskId)) return;
-    await this.storage.releaseLease(taskLease(taskId), this.instance);
   }
 
   /** Stops running a task here: its lease went to another instance, or it starts here again. */
@@ -354,61 +264,7 @@ export class Coordinator {
     this.runtimes.delete(taskId);
   }
 
-  /**
-   * Runs `here` with the task's runner if it runs on this instance; otherwise sends the request to the instance
-   * holding its lease, waiting out a takeover (until another instance picks the task up, or `leaseSeconds` × 3).
-   */
-  private async whereRunning<T>(
-    taskId: string,
-    here: (runner: TaskRunner) => Promise<T>,
-    request: { kind: 'update' | 'cancel'; body: object },
-  ): Promise<T> {
-    const giveUp = Date.now() + 3 * this.leaseMs;
-    for (;;) {
-      const runner = this.runtimes.get(taskId)?.runner;
-      if (runner?.running || !this.cluster) {
-        if (!runner) throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is not running`);
-        try {
-          return await here(runner);
-        } catch (error) {
-          // Taken over by another instance meanwhile: ask where it runs now.
-          if (!(error instanceof LeaseLost) || !this.cluster) throw error;
-        }
-      }
-      const lease = taskLease(taskId);
-      const holder = await this.leaseHolder(lease);
-      if (holder !== undefined && holder !== this.instance) {
-        const stillThere = async (): Promise<boolean> => (await this.leaseHolder(lease)) === holder;
-        try {
-          return (await this.cluster.request(holder, request.kind, request.body, stillThere)) as T;
-        } catch (error) {
-          if (!(error instanceof NotHere)) throw error;
-        }
-      }
-      if ((await this.getTask(taskId)).status !== 'running') {
-        throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is not running`);
-      }
-      if (Date.now() > giveUp) throw new ZkflError('UNAVAILABLE', `no coordinator instance runs task ${taskId} now`);
-      await sleep(500);
-    }
-  }
-
-  /** Recent reads of who holds a lease, shared by the updates forwarded meanwhile (see leaseHolder). */
-  private readonly holders = new Map<string, { read: Promise<string | undefined>; at: number }>();
-
-  /**
-   * Who holds the lease `name`, read from the database at most once a second: every update forwarded to another
-   * instance asks, and each keeps asking while it waits for its verdict.
-   */
-  private leaseHolder(name: string): Promise<string | undefined> {
-    const recent = this.holders.get(name);
-    if (recent && Date.now() - recent.at < 1000) return recent.read;
-    const read = this.storage.leaseHolder(name);
-    this.holders.set(name, { read, at: Date.now() });
-    return read;
-  }
-
-  /** A request from another instance for a task this one runs (see whereRunning). */
+  /** A request from another instance for a task this one runs (see TaskLeases.whereRunning). */
   async handleRequest(kind: string, body: unknown): Promise<unknown> {
     const { taskId } = body as { taskId: string };
     const runner = this.runtimes.get(taskId)?.runner;
@@ -449,11 +305,7 @@ export class Coordinator {
       throw error;
     }
     const id = `t-${randomBytes(6).toString('hex')}`;
-    if (this.storage.shared) {
-      // Held before the task exists: no instance (this one's lease keeper included) may start it meanwhile.
-      this.leased.add(id);
-      await this.storage.acquireLease(taskLease(id), this.instance, this.leaseMs);
-    }
+    await this.leases.hold(id);
     try {
       if (spec.publicAudit) {
         this.checkpoints.saveScoringSet(id, scoringSetOf(evaluationSet, spec.rewards.scoringExamples));
@@ -461,7 +313,7 @@ export class Coordinator {
       await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
     } catch (error) {
       model.dispose();
-      await this.releaseTask(id);
+      await this.leases.release(id);
       throw error;
     }
     const task = (await this.storage.getTask(id))!;
@@ -512,7 +364,7 @@ export class Coordinator {
     if (task.spec.owner !== owner)
       throw new ZkflError('FORBIDDEN', `only the task's owner ${task.spec.owner} cancels it`);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    await this.whereRunning(taskId, (runner) => runner.cancel(), { kind: 'cancel', body: { taskId } });
+    await this.leases.whereRunning(taskId, (runner) => runner.cancel(), { kind: 'cancel', body: { taskId } });
     log.info('task cancelled by its owner', { task: taskId, owner });
     return this.getTask(taskId);
   }
@@ -604,9 +456,7 @@ export class Coordinator {
     const evaluationSet = prepared?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true));
     const runner = new TaskRunner({
       task,
-      storage: this.storage.shared
-        ? this.storage.fenced({ name: taskLease(task.id), holder: this.instance })
-        : this.storage,
+      storage: this.leases.storageFor(task.id),
       checkpoints: this.checkpoints,
       directory: this.directory,
       model,
@@ -746,7 +596,7 @@ export class Coordinator {
         `update is for task ${payload.taskId}; this connection joined ${joinedTaskId ?? 'no task'}`,
       );
     }
-    const receipt = await this.whereRunning(payload.taskId, (here) => here.submit(address, payload), {
+    const receipt = await this.leases.whereRunning(payload.taskId, (here) => here.submit(address, payload), {
       kind: 'update',
       body: { taskId: payload.taskId, address, payload },
     });
@@ -755,17 +605,13 @@ export class Coordinator {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.leaseTimer);
     clearTimeout(this.uploadSweeper);
     for (const { runner, model } of this.runtimes.values()) {
       runner.stop();
       model.dispose();
     }
     // Another instance may take these over at once, rather than once their leases expire.
-    for (const taskId of this.leased) {
-      await this.storage.releaseLease(taskLease(taskId), this.instance).catch(() => undefined);
-    }
-    if (this.holdsChain) await this.storage.releaseLease(chainLease, this.instance).catch(() => undefined);
+    await this.leases.close();
     this.runtimes.clear();
     await this.checker.close();
     await this.settlement?.close();

@@ -534,56 +534,66 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(owner).reclaim(key), 'Rewards__AlreadyReclaimed');
   });
 
+  /**
+   * Round 2 of the seeded run: the coordinator forged a leaf for an address that sent nothing (Carol challenges it,
+   * and it is voided) and left Alice out (she holds a receipt, and claims the omission). The bond pays for both; the
+   * coordinator tops it up before it may open another round.
+   */
+  async function forgeryAndOmissionSettled(key: string, entries: AcceptedEntry[], alicesEntry: AcceptedEntry) {
+    const chain = { chainId: Number((await provider.getNetwork()).chainId), verifyingContract: deployment.rewards };
+    const forged = leafIn(entries, owner.address);
+    await (await as(carol).challenge(key, 2, forged.leaf, forged.proof)).wait();
+    const signed = await signReceipt(
+      coordinator,
+      { taskKey: key, round: 2, contributor: alice.address, updateCommitment: alicesEntry.commitment },
+      chain,
+    );
+    await (await as(alice).claimOmission(key, 2, alicesEntry.commitment, signed.signature)).wait();
+    await advance(ANSWER + 1);
+    await (await as(bob).resolveChallenge(key, 2, forged.leaf.index)).wait();
+    await (await as(bob).resolveOmission(key, 2, alice.address)).wait();
+    const onchain = (await rewards.task(key))!;
+    await reverts(as(coordinator).openRound(key, 3, '0x' + modelHash(3)), 'Rewards__BondMissing');
+    await (await as(coordinator).postBond(key, onchain.coordinatorBond - onchain.bond)).wait();
+  }
+
+  /** One round of the seeded run, its leaves' claims added to `claims` by address. */
+  async function seededRound(task: { id: string; key: string }, round: number, pool: bigint, random: Random) {
+    const signers = [alice, bob, carol, mallory];
+    const count = 1 + random.int(signers.length);
+    const weights = Array.from({ length: count }, () => BigInt(random.int(100)));
+    const sum = weights.reduce((a, b) => a + b, 0n) || 1n;
+    const accepted = await Promise.all(
+      signers.slice(0, count).map((signer, i) => contribute(task.id, round, signer, (pool * weights[i]!) / sum)),
+    );
+    const entries = accepted.map((c) => c.entry).filter((entry) => round !== 2 || entry.address !== alice.address);
+    if (round === 2) entries.push({ address: owner.address, commitment: '0x' + 'cd'.repeat(32), amount: '1' });
+    await openAndClose(task.key, round, entries, acceptedTotal(entries) > pool ? pool : acceptedTotal(entries));
+    if (round === 2) {
+      await forgeryAndOmissionSettled(task.key, entries, accepted.find((c) => c.address === alice.address)!.entry);
+    }
+    const claims = entries
+      .filter((entry) => entry.address !== owner.address && BigInt(entry.amount) !== 0n)
+      .map((entry) => [entry.address, claimOf(round, entries, entry.address)] as const);
+    await advance(WINDOW);
+    return claims;
+  }
+
   it('conserves funds over a seeded multi-round run with scores, a voided leaf and an omission', async () => {
     const random = new Random(7);
     const rounds = 4;
-    const signers = [alice, bob, carol, mallory];
-    const everyone = [owner, coordinator, ...signers];
+    const everyone = [owner, coordinator, alice, bob, carol, mallory];
     const balances = async (): Promise<bigint[]> => Promise.all(everyone.map((s) => token.balanceOf(s.address)));
     const start = await balances();
     const contractStart = await token.balanceOf(deployment.rewards);
     const pool = 1000n + BigInt(random.int(1000));
-    const { id, key } = await createTask({ rounds, rewardPerRound: pool });
-    const chain = { chainId: Number((await provider.getNetwork()).chainId), verifyingContract: deployment.rewards };
+    const task = await createTask({ rounds, rewardPerRound: pool });
+    const key = task.key;
     const claims = new Map<string, LeafClaim[]>();
     for (let round = 1; round <= rounds; round++) {
-      const count = 1 + random.int(signers.length);
-      const weights = Array.from({ length: count }, () => BigInt(random.int(100)));
-      const sum = weights.reduce((a, b) => a + b, 0n) || 1n;
-      const accepted = await Promise.all(
-        signers.slice(0, count).map((signer, i) => contribute(id, round, signer, (pool * weights[i]!) / sum)),
-      );
-      // Round 2: the coordinator forges a leaf for an address that sent nothing (voided after a challenge) and
-      // leaves Alice out (she holds a receipt).
-      const entries = accepted.map((c) => c.entry).filter((entry) => round !== 2 || entry.address !== alice.address);
-      if (round === 2) entries.push({ address: owner.address, commitment: '0x' + 'cd'.repeat(32), amount: '1' });
-      const listed = entries.filter((entry) => entry.address !== owner.address);
-      await openAndClose(key, round, entries, acceptedTotal(entries) > pool ? pool : acceptedTotal(entries));
-      if (round === 2) {
-        const forged = leafIn(entries, owner.address);
-        await (await as(carol).challenge(key, 2, forged.leaf, forged.proof)).wait();
-        const aliceUpdate = accepted.find((c) => c.address === alice.address)!;
-        const signed = await signReceipt(
-          coordinator,
-          { taskKey: key, round: 2, contributor: alice.address, updateCommitment: aliceUpdate.entry.commitment },
-          chain,
-        );
-        await (await as(alice).claimOmission(key, 2, aliceUpdate.entry.commitment, signed.signature)).wait();
-        await advance(ANSWER + 1);
-        await (await as(bob).resolveChallenge(key, 2, forged.leaf.index)).wait();
-        await (await as(bob).resolveOmission(key, 2, alice.address)).wait();
-        // The bond paid for both; the coordinator tops it up before it may open another round.
-        const onchain = (await rewards.task(key))!;
-        await reverts(as(coordinator).openRound(key, 3, '0x' + modelHash(3)), 'Rewards__BondMissing');
-        await (await as(coordinator).postBond(key, onchain.coordinatorBond - onchain.bond)).wait();
+      for (const [address, claim] of await seededRound(task, round, pool, random)) {
+        claims.set(address, [...(claims.get(address) ?? []), claim]);
       }
-      for (const entry of listed) {
-        if (BigInt(entry.amount) === 0n) continue;
-        const mine = claims.get(entry.address) ?? [];
-        mine.push(claimOf(round, entries, entry.address));
-        claims.set(entry.address, mine);
-      }
-      await advance(WINDOW);
     }
     // Every contributor but Carol claims all its rounds at once; Carol's share stays for the owner.
     let paid = 0n;

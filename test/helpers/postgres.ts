@@ -33,11 +33,14 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<Postgres> {
-  const bin = serverBinaries();
+/** How to run one of the server's binaries: as the `postgres` user when this process is root. */
+type Runner = (command: string, args: string[]) => [string, string[]];
+
+/** A new cluster's data directory, in a temporary directory the server may write to. */
+function initCluster(bin: string): { dir: string; data: string; run: Runner } {
   const dir = mkdtempSync(join(tmpdir(), 'zkfl-pg-'));
   const asRoot = process.getuid?.() === 0;
-  const run = (command: string, args: string[]): [string, string[]] =>
+  const run: Runner = (command, args) =>
     asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]] : [join(bin, command), args];
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
@@ -48,43 +51,41 @@ export async function startPostgres(): Promise<Postgres> {
   execFileSync(...run('initdb', ['-D', data, '-A', 'trust', '-U', 'zkfl', '--no-sync', '-E', 'UTF8']), {
     stdio: 'ignore',
   });
+  return { dir, data, run };
+}
+
+/** Waits until a server that is starting takes connections. */
+async function untilServing(admin: () => pg.Client): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const client = admin();
+    try {
+      await client.connect();
+      await client.end();
+      return;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (tries > 100) throw new Error(`PostgreSQL did not start: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+export async function startPostgres(): Promise<Postgres> {
+  const { dir, data, run } = initCluster(serverBinaries());
   const port = await freePort();
   let server: ChildProcess | undefined;
   const admin = (): pg.Client => {
     const client = new pg.Client({ host: '127.0.0.1', port, user: 'zkfl', database: 'postgres' });
-    // A server still starting up may drop the connection: the polling below retries.
+    // A server still starting up may drop the connection: untilServing retries.
     client.on('error', () => undefined);
     return client;
   };
 
   async function start(): Promise<void> {
-    const [command, args] = run('postgres', [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-    ]);
-    server = spawn(command, args, { stdio: 'ignore' });
-    for (let tries = 0; ; tries++) {
-      const client = admin();
-      try {
-        await client.connect();
-        await client.end();
-        return;
-      } catch (error) {
-        await client.end().catch(() => undefined);
-        if (tries > 100) throw new Error(`PostgreSQL did not start: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    const options = ['-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
+    server = spawn(...run('postgres', ['-D', data, '-p', String(port), ...options]), { stdio: 'ignore' });
+    await untilServing(admin);
   }
-
   async function halt(): Promise<void> {
     const child = server;
     if (!child || child.exitCode !== null) return;

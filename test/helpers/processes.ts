@@ -53,6 +53,18 @@ export function spawnZkfl(args: string[], env: Record<string, string> = {}): Spa
   return { child, stderr, exited, waitForLine };
 }
 
+/** Runs `zkfl …` to its end: exit code, stdout (trimmed) and stderr. */
+export async function runZkfl(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<[number | null, string, string]> {
+  const spawned = spawnZkfl(args, env);
+  let stdout = '';
+  spawned.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const code = await spawned.exited;
+  return [code, stdout.trim(), spawned.stderr.join('\n')];
+}
+
 export interface CoordinatorProcess extends Spawned {
   url: string;
   port: number;

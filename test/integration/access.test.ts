@@ -23,7 +23,7 @@ import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { io } from 'socket.io-client';
 import { connect, freshNonce, next, randomWallet, request, signedIn } from '../helpers/raw-client.js';
 import { stopAfter } from '../helpers/cleanup.js';
-import { spawnCoordinator, spawnZkfl } from '../helpers/processes.js';
+import { runZkfl as zkfl, spawnCoordinator } from '../helpers/processes.js';
 import { runClients } from '../helpers/clients.js';
 import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
@@ -562,15 +562,6 @@ describe('access: owners, paths, limits and rates', function () {
   });
 
   describe('keys', () => {
-    /** Runs `zkfl …` to its end: exit code, stdout and stderr. */
-    async function zkfl(args: string[], env: Record<string, string> = {}): Promise<[number | null, string, string]> {
-      const spawned = spawnZkfl(args, env);
-      let stdout = '';
-      spawned.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      const code = await spawned.exited;
-      return [code, stdout.trim(), spawned.stderr.join('\n')];
-    }
-
     it('creates, imports and unlocks encrypted keystores; a wrong or missing password is a clear error', async () => {
       const keys = join(dir, 'keys');
       mkdirSync(keys);

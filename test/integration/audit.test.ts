@@ -2,11 +2,17 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEther, Wallet } from 'ethers';
+import { parseEther, type Signer, Wallet } from 'ethers';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
-import { acceptedLeafAt, acceptedRoot, acceptedTotal, committedEntries } from '../../contracts/accepted-set.js';
+import {
+  type AcceptedEntry,
+  acceptedLeafAt,
+  acceptedRoot,
+  acceptedTotal,
+  committedEntries,
+} from '../../contracts/accepted-set.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
@@ -17,7 +23,7 @@ import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import { signReceipt } from '../../protocol/receipt.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
-import { spawnZkfl } from '../helpers/processes.js';
+import { runZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
@@ -63,17 +69,17 @@ describe('zkfl verify: an independent audit of a run', function () {
         chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
       }),
     );
-    const exported = spawnZkfl([
+    const at = ['--coordinator', coordinator.url];
+    const [exported, , why] = await runZkfl([
       'audit',
       'export',
-      '--coordinator',
-      coordinator.url,
+      ...at,
       '--task',
       task.id,
       '--out',
       join(dir, 'bundle'),
     ]);
-    expect(await exported.exited, exported.stderr.join('\n')).to.equal(0);
+    expect(exported, why).to.equal(0);
     writeDeployment(join(dir, 'deployment.json'), devnet.deployment);
     bundle = readBundle(join(dir, 'bundle'));
     online = { chain: { provider: devnet.provider, deployment: devnet.deployment } };
@@ -116,13 +122,11 @@ describe('zkfl verify: an independent audit of a run', function () {
     });
     expect(report.rounds.map((round) => [round.accepted, round.proofsVerified, round.onchain])).to.deep.equal(expected);
     expect(bundle.consents.map((consent) => consent.termsHash)).to.deep.equal(Array(3).fill(bundle.terms.termsHash));
-    const cli = spawnZkfl([
+    const [code, stdout, stderr] = await runZkfl([
       ...['verify', '--bundle', join(dir, 'bundle'), '--json'],
       ...['--rpc', devnet.chain.url, '--deployment', join(dir, 'deployment.json')],
     ]);
-    let stdout = '';
-    cli.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    expect(await cli.exited, cli.stderr.join('\n')).to.equal(0);
+    expect(code, stderr).to.equal(0);
     expect(JSON.parse(stdout)).to.include({ ok: true, chainChecked: true });
   });
 
@@ -239,49 +243,34 @@ describe('zkfl verify: an independent audit of a run', function () {
   it('exits non-zero from the CLI when the run does not check out', async () => {
     const broken = join(dir, 'broken');
     writeBundle(broken, await tampered((copy) => void (round1(copy).accepted[0]!.score += 1)));
-    const cli = spawnZkfl(['verify', '--bundle', broken, '--json']);
-    let stdout = '';
-    cli.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    expect(await cli.exited).to.equal(1);
+    const [code, stdout] = await runZkfl(['verify', '--bundle', broken, '--json']);
+    expect(code).to.equal(1);
     expect(JSON.parse(stdout)).to.include({ ok: false });
   });
 
-  it('names what the chain says went wrong: another H_r, a round never closed, a voided leaf, an omission paid', async () => {
-    // The run again under another task id, re-signed by its coordinator; this test writes that task's on-chain story.
-    const copy = await tampered((edited) => {
-      // With windows this test need not race: it acts inside them, then moves the chain's clock past them.
-      const windows = { challengeWindowSeconds: 3600, answerWindowSeconds: 3600 };
-      // The escrow's deadline leaves the longer windows and the claim period after the last round, as it must, with
-      // a day to spare for the time this file takes before the escrow.
-      const deadline = edited.task.spec.rewards.deadline! + 2 * 3600 + 86_400;
-      const rewards = { ...edited.task.spec.rewards, ...windows, deadline };
-      edited.task = { ...edited.task, id: 't-0000000c4a1e', spec: { ...edited.task.spec, rewards } };
-      for (const { record } of edited.rounds) record.taskId = edited.task.id;
-    }, true);
-    const key = taskKey(copy.task.id);
-    const { provider, deployment, owner } = devnet;
+  /** The copy's coordinator posts its bond (minted for it) on the escrowed task `key`; returns it on the chain. */
+  async function bondedCoordinator(key: string) {
+    const { provider, deployment } = devnet;
     const rewards = new RewardsContract(deployment.rewards, provider);
     const coordinatorKey = coordinator.coordinator.identity.connect(provider);
-    await escrowTask(owner, deployment, copy.task, { coordinator: coordinatorKey.address });
-    const { coordinatorBond, challengeBond, answerWindow } = (await rewards.task(key))!;
+    const { coordinatorBond } = (await rewards.task(key))!;
     await devnet.mint(coordinatorKey.address, coordinatorBond);
     await (
       await new TokenContract(deployment.token, coordinatorKey).approve(deployment.rewards, coordinatorBond)
     ).wait();
     const asCoordinator = rewards.connect(coordinatorKey);
     await (await asCoordinator.postBond(key, coordinatorBond)).wait();
-    const [first, second] = copy.rounds.map(({ record }) => record);
-    const entries = committedEntries(first!.accepted);
-    await (await asCoordinator.openRound(key, 1, '0x' + first!.modelHashBefore)).wait();
-    await (
-      await asCoordinator.closeRound(key, 1, acceptedRoot(entries), entries.length, acceptedTotal(entries))
-    ).wait();
+    return { coordinatorKey, asCoordinator };
+  }
 
-    // Round 2 opens on another model and never closes.
-    await (await asCoordinator.openRound(key, 2, '0x' + 'ab'.repeat(32))).wait();
-
-    // Inside round 1's challenge window: a challenge nobody answers, and an omission claim by a holder the
-    // coordinator gave a receipt to but left out.
+  /**
+   * Inside round 1's challenge window: a challenge of its first leaf nobody answers, and an omission claim by a
+   * holder the coordinator gave a receipt to but left out; both resolved once the answer window passed.
+   */
+  async function challengedAndOmitted(key: string, entries: AcceptedEntry[], coordinatorKey: Signer): Promise<void> {
+    const { provider, deployment } = devnet;
+    const rewards = new RewardsContract(deployment.rewards, provider);
+    const { challengeBond, answerWindow } = (await rewards.task(key))!;
     const challenger = Wallet.createRandom().connect(provider);
     const omitted = Wallet.createRandom().connect(provider);
     for (const wallet of [challenger, omitted]) await devnet.fund(wallet.address);
@@ -299,6 +288,34 @@ describe('zkfl verify: an independent audit of a run', function () {
     await provider.send('evm_increaseTime', [Number(answerWindow) + 1]);
     await (await rewards.connect(challenger).resolveChallenge(key, 1, doubted.leaf.index)).wait();
     await (await rewards.connect(omitted).resolveOmission(key, 1, omitted.address)).wait();
+  }
+
+  it('names what the chain says went wrong: another H_r, a round never closed, a voided leaf, an omission paid', async () => {
+    // The run again under another task id, re-signed by its coordinator; this test writes that task's on-chain story.
+    const copy = await tampered((edited) => {
+      // With windows this test need not race: it acts inside them, then moves the chain's clock past them.
+      const windows = { challengeWindowSeconds: 3600, answerWindowSeconds: 3600 };
+      // The escrow's deadline leaves the longer windows and the claim period after the last round, as it must, with
+      // a day to spare for the time this file takes before the escrow.
+      const deadline = edited.task.spec.rewards.deadline! + 2 * 3600 + 86_400;
+      const rewards = { ...edited.task.spec.rewards, ...windows, deadline };
+      edited.task = { ...edited.task, id: 't-0000000c4a1e', spec: { ...edited.task.spec, rewards } };
+      for (const { record } of edited.rounds) record.taskId = edited.task.id;
+    }, true);
+    const key = taskKey(copy.task.id);
+    await escrowTask(devnet.owner, devnet.deployment, copy.task, {
+      coordinator: coordinator.coordinator.identity.address,
+    });
+    const { coordinatorKey, asCoordinator } = await bondedCoordinator(key);
+    const [first, second] = copy.rounds.map(({ record }) => record);
+    const entries = committedEntries(first!.accepted);
+    await (await asCoordinator.openRound(key, 1, '0x' + first!.modelHashBefore)).wait();
+    await (
+      await asCoordinator.closeRound(key, 1, acceptedRoot(entries), entries.length, acceptedTotal(entries))
+    ).wait();
+    // Round 2 opens on another model and never closes.
+    await (await asCoordinator.openRound(key, 2, '0x' + 'ab'.repeat(32))).wait();
+    await challengedAndOmitted(key, entries, coordinatorKey);
 
     expect(await kinds(copy, online)).to.include.members([
       '1:chain-voided',

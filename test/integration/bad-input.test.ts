@@ -318,134 +318,37 @@ describe('bad input', function () {
 
   describe('proofs', () => {
     it('rejects every proof that does not bind this update to this task, round, sender and model', async () => {
-      const names = [
-        'honest',
-        'missing',
-        'replayed',
-        'altered q',
-        'tampered proof',
-        'other model',
-        'other round',
-        'other task',
-        'two proofs',
-        'one signal',
-        'other scale',
-        'scales missing',
-        'out of range',
-      ];
       const task = await createTask(
         url,
-        smallTask({ rounds: 1, clientsPerRound: { min: 1, target: names.length }, roundDeadlineSeconds: 300 }),
+        smallTask({ rounds: 1, clientsPerRound: { min: 1, target: forgeries.length }, roundDeadlineSeconds: 300 }),
       );
-      const clients = await Promise.all(
-        names.map(async (name) => {
-          const wallet = randomWallet();
-          const socket = await connect(url, wallet);
-          const started = next<RoundStartPayload>(socket, 'round:start');
-          expect(await joinWithConsent(socket, url, wallet, task.id)).to.include({ ok: true });
-          return { name, wallet, socket, modelHash: (await started).modelHash };
-        }),
-      );
-      const [
-        honest,
-        missing,
-        replayed,
-        altered,
-        tamperedProof,
-        otherModel,
-        otherRound,
-        otherTask,
-        twoProofs,
-        oneSignal,
-        otherScale,
-        scalesMissing,
-        outOfRange,
-      ] = clients;
+      const clients = await joinAsForgers(url, task);
+      const honest = clients.get('honest')!;
       const q = smallUpdate(task.numParams);
-      const statement = (client: (typeof clients)[number]) => ({
-        taskId: task.id,
-        round: 1,
-        address: client.wallet.address,
-        modelHash: client.modelHash,
-      });
-      const sendAsRoundOne = { taskId: task.id, round: 1 };
-      const [good, forAltered, forTampered, wrongModel, wrongRound, wrongTask, forOtherScale] = await Promise.all([
-        provenUpdate(task, statement(honest!), q),
-        provenUpdate(task, statement(altered!), q),
-        provenUpdate(task, statement(tamperedProof!), q),
-        provenUpdate(task, { ...statement(otherModel!), modelHash: 'c'.repeat(64) }, q),
-        provenUpdate(task, { ...statement(otherRound!), round: 2 }, q, sendAsRoundOne),
-        provenUpdate(task, { ...statement(otherTask!), taskId: 't-000000000000' }, q, sendAsRoundOne),
-        provenUpdate(task, statement(otherScale!), q),
-      ]);
-      const code = async (client: (typeof clients)[number], payload: object): Promise<[string, string]> => {
-        const reply = await request(client.socket, 'update', payload);
-        return [client.name, reply.ok ? 'accepted' : reply.error.code];
-      };
-      const outside = structuredClone(good.proofs!);
-      outside[0]!.publicSignals[1] = (2n ** 254n).toString();
-      const oversized = structuredClone(good.proofs!);
-      oversized[0]!.publicSignals = Array.from({ length: 65 }, () => '1');
-      const badShape = [{ ...good.proofs![0]!, proof: { ...good.proofs![0]!.proof, pi_a: ['1', '2'] } }];
+      const good = await provenUpdate(task, forgerStatement(task, honest), q);
       // Refused by the schema, before the round counts them as answers.
-      for (const payload of [
-        { ...good, proofs: outside },
-        { ...good, proofs: oversized },
-        { ...good, proofs: badShape },
-        { ...good, fractionBits: [64] },
-      ]) {
-        expect(await code(honest!, payload)).to.deep.equal(['honest', 'VALIDATION_FAILED']);
+      for (const payload of unschematic(good)) {
+        expect(await answerTo(honest, payload)).to.deep.equal(['honest', 'VALIDATION_FAILED']);
       }
       // Far over the size limit: socket.io drops the sender's connection unread; nobody else notices.
       const flooder = await connect(url, randomWallet());
       const dropped = next<string>(flooder, 'disconnect');
       flooder.emit('update', { ...good, proofs: Array.from({ length: 10_001 }, () => good.proofs![0]) });
       expect(await dropped).to.equal('transport close');
-      expect(honest!.socket.connected).to.equal(true);
+      expect(honest.socket.connected).to.equal(true);
 
-      const tampered = structuredClone(forTampered.proofs!);
-      (tampered[0]!.proof as { pi_a: string[] }).pi_a[0] = String(
-        BigInt((tampered[0]!.proof as { pi_a: string[] }).pi_a[0]!) + 1n,
-      );
-      const oneSignalProofs = structuredClone(good.proofs!);
-      oneSignalProofs[0]!.publicSignals.pop();
-      const outcomes = [
-        await code(missing!, { ...good, proofs: undefined, salt: undefined }),
-        await code(replayed!, good),
-        await code(altered!, { ...forAltered, q: bytesOf(smallUpdate(task.numParams, 2)) }),
-        await code(tamperedProof!, { ...forTampered, proofs: tampered }),
-        await code(otherModel!, wrongModel),
-        await code(otherRound!, wrongRound),
-        await code(otherTask!, wrongTask),
-        await code(twoProofs!, { ...good, proofs: [...good.proofs!, ...good.proofs!] }),
-        await code(oneSignal!, { ...good, proofs: oneSignalProofs }),
-        // Proven at 2^−10 but declared at 2^−11: it would count for half of what it proved.
-        await code(otherScale!, { ...forOtherScale, fractionBits: [HAND_FRACTION_BITS + 1] }),
-        await code(scalesMissing!, { ...good, fractionBits: [] }),
-        // 100 fits the int8 on the wire, not the task's 6-bit values.
-        await code(outOfRange!, { ...good, q: bytesOf(Int8Array.from(q, (value, i) => (i === 3 ? 100 : value))) }),
-      ];
-      const ended = next<RoundEndPayload>(honest!.socket, 'round:end');
-      outcomes.unshift(await code(honest!, good));
-      expect(outcomes).to.deep.equal([
-        ['honest', 'accepted'],
-        ['missing', 'PROOF_MISSING'],
-        ['replayed', 'PROOF_MISMATCH'],
-        ['altered q', 'COMMITMENT_MISMATCH'],
-        ['tampered proof', 'PROOF_INVALID'],
-        ['other model', 'PROOF_MISMATCH'],
-        ['other round', 'PROOF_MISMATCH'],
-        ['other task', 'PROOF_MISMATCH'],
-        ['two proofs', 'PROOF_MALFORMED'],
-        ['one signal', 'PROOF_MALFORMED'],
-        ['other scale', 'PROOF_MISMATCH'],
-        ['scales missing', 'WRONG_LENGTH'],
-        ['out of range', 'VALIDATION_FAILED'],
-      ]);
+      const outcomes: Array<[string, string]> = [];
+      for (const [name] of forgeries.slice(1)) {
+        const forger = clients.get(name)!;
+        outcomes.push(await answerTo(forger, await forgedPayload(task, forger, good, q)));
+      }
+      const ended = next<RoundEndPayload>(honest.socket, 'round:end');
+      outcomes.unshift(await answerTo(honest, good));
+      expect(outcomes).to.deep.equal(forgeries.map(([name, code]) => [name, code]));
       const summary = await ended;
       expect([summary.participants, summary.proofsVerified, summary.proofsRejected]).to.deep.equal([1, 1, 10]);
       const [round] = await getRounds(url, task.id);
-      expect(round!.rejected.find((r) => r.address === replayed!.wallet.address)?.reason).to.match(
+      expect(round!.rejected.find((r) => r.address === clients.get('replayed')!.wallet.address)?.reason).to.match(
         /bound to another task, round, address/,
       );
     });
@@ -661,3 +564,112 @@ describe('bad input', function () {
     });
   });
 });
+
+/** Each forger of the proofs test, and the code its update is refused with (the first is honest). */
+const forgeries = [
+  ['honest', 'accepted'],
+  ['missing', 'PROOF_MISSING'],
+  ['replayed', 'PROOF_MISMATCH'],
+  ['altered q', 'COMMITMENT_MISMATCH'],
+  ['tampered proof', 'PROOF_INVALID'],
+  ['other model', 'PROOF_MISMATCH'],
+  ['other round', 'PROOF_MISMATCH'],
+  ['other task', 'PROOF_MISMATCH'],
+  ['two proofs', 'PROOF_MALFORMED'],
+  ['one signal', 'PROOF_MALFORMED'],
+  ['other scale', 'PROOF_MISMATCH'],
+  ['scales missing', 'WRONG_LENGTH'],
+  ['out of range', 'VALIDATION_FAILED'],
+] as const;
+
+type ForgerName = (typeof forgeries)[number][0];
+interface Forger {
+  name: ForgerName;
+  wallet: ReturnType<typeof randomWallet>;
+  socket: RawSocket;
+  modelHash: string;
+}
+type Proven = Awaited<ReturnType<typeof provenUpdate>>;
+
+/** One signed-in, consenting connection per forger, each joined to the task and told its round. */
+async function joinAsForgers(url: string, task: TaskView): Promise<Map<ForgerName, Forger>> {
+  const joined = await Promise.all(
+    forgeries.map(async ([name]) => {
+      const wallet = randomWallet();
+      const socket = await connect(url, wallet);
+      const started = next<RoundStartPayload>(socket, 'round:start');
+      expect(await joinWithConsent(socket, url, wallet, task.id)).to.include({ ok: true });
+      return { name, wallet, socket, modelHash: (await started).modelHash };
+    }),
+  );
+  return new Map(joined.map((forger) => [forger.name, forger]));
+}
+
+/** What a forger's own honest proof would be bound to. */
+function forgerStatement(task: TaskView, forger: Forger) {
+  return { taskId: task.id, round: 1, address: forger.wallet.address, modelHash: forger.modelHash };
+}
+
+/** The forger's name and the code its update was answered with. */
+async function answerTo(forger: Forger, payload: object): Promise<[string, string]> {
+  const reply = await request(forger.socket, 'update', payload);
+  return [forger.name, reply.ok ? 'accepted' : reply.error.code];
+}
+
+/** Updates whose proofs the payload schema refuses: a signal out of the field, too many signals, a bad point. */
+function unschematic(good: Proven): object[] {
+  const outside = structuredClone(good.proofs!);
+  outside[0]!.publicSignals[1] = (2n ** 254n).toString();
+  const oversized = structuredClone(good.proofs!);
+  oversized[0]!.publicSignals = Array.from({ length: 65 }, () => '1');
+  const badShape = [{ ...good.proofs![0]!, proof: { ...good.proofs![0]!.proof, pi_a: ['1', '2'] } }];
+  return [
+    { ...good, proofs: outside },
+    { ...good, proofs: oversized },
+    { ...good, proofs: badShape },
+    { ...good, fractionBits: [64] },
+  ];
+}
+
+/** The update a forger sends: `good` (another's honest update) or one proven for itself, bent as its name says. */
+async function forgedPayload(task: TaskView, forger: Forger, good: Proven, q: Int8Array): Promise<object> {
+  const own = forgerStatement(task, forger);
+  const asRoundOne = { taskId: task.id, round: 1 };
+  switch (forger.name) {
+    case 'missing':
+      return { ...good, proofs: undefined, salt: undefined };
+    case 'altered q':
+      return { ...(await provenUpdate(task, own, q)), q: bytesOf(smallUpdate(task.numParams, 2)) };
+    case 'tampered proof': {
+      const proven = await provenUpdate(task, own, q);
+      const proofs = structuredClone(proven.proofs!);
+      const piA = (proofs[0]!.proof as { pi_a: string[] }).pi_a;
+      piA[0] = String(BigInt(piA[0]!) + 1n);
+      return { ...proven, proofs };
+    }
+    case 'other model':
+      return provenUpdate(task, { ...own, modelHash: 'c'.repeat(64) }, q);
+    case 'other round':
+      return provenUpdate(task, { ...own, round: 2 }, q, asRoundOne);
+    case 'other task':
+      return provenUpdate(task, { ...own, taskId: 't-000000000000' }, q, asRoundOne);
+    case 'two proofs':
+      return { ...good, proofs: [...good.proofs!, ...good.proofs!] };
+    case 'one signal': {
+      const proofs = structuredClone(good.proofs!);
+      proofs[0]!.publicSignals.pop();
+      return { ...good, proofs };
+    }
+    // Proven at 2^−10 but declared at 2^−11: it would count for half of what it proved.
+    case 'other scale':
+      return { ...(await provenUpdate(task, own, q)), fractionBits: [HAND_FRACTION_BITS + 1] };
+    case 'scales missing':
+      return { ...good, fractionBits: [] };
+    // 100 fits the int8 on the wire, not the task's 6-bit values.
+    case 'out of range':
+      return { ...good, q: bytesOf(Int8Array.from(q, (value, i) => (i === 3 ? 100 : value))) };
+    default:
+      // 'replayed' (and 'honest'): another's update as it is.
+      return good;
+  }
+}

@@ -17,19 +17,10 @@ import { CoordinatorApi } from '../../protocol/api.js';
 import { stopAfter } from '../helpers/cleanup.js';
 import { dataRoot, smallTask, testPrefix } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/ports.js';
-import { spawnZkfl } from '../helpers/processes.js';
+import { runZkfl as zkfl, spawnZkfl } from '../helpers/processes.js';
 import { createTask } from '../helpers/rest.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
-
-/** Runs `zkfl …` to its end: exit code, stdout, stderr. */
-async function zkfl(args: string[]): Promise<[number | null, string, string]> {
-  const spawned = spawnZkfl(args);
-  let stdout = '';
-  spawned.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const code = await spawned.exited;
-  return [code, stdout.trim(), spawned.stderr.join('\n')];
-}
 
 describe('the command line', () => {
   const dir = tempDir();

@@ -1,14 +1,21 @@
 import { expect } from 'chai';
 import { formatEther } from 'ethers';
 import type { DemoResult } from '../../demo/demo.js';
-import { spawnZkfl } from '../helpers/processes.js';
+import { runZkfl } from '../helpers/processes.js';
 
 describe('zkfl demo', function () {
   it('runs a chain, a coordinator and clients as processes over non-IID Fashion-MNIST, pays them by score, prints JSON', async () => {
-    const demo = spawnZkfl(['demo', '--clients', '2', '--rounds', '2', '--alpha', '0.3', '--json']);
-    let stdout = '';
-    demo.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    expect(await demo.exited, demo.stderr.join('\n')).to.equal(0);
+    const [code, stdout, stderr] = await runZkfl([
+      'demo',
+      '--clients',
+      '2',
+      '--rounds',
+      '2',
+      '--alpha',
+      '0.3',
+      '--json',
+    ]);
+    expect(code, stderr).to.equal(0);
     const result = JSON.parse(stdout) as Pick<DemoResult, 'rounds' | 'rewards' | 'settlement'>;
     const keys = [
       'accuracy',

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { CoordinatorApi } from '../../protocol/api.js';
+import type { RoundView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { type Postgres, startPostgres } from '../helpers/postgres.js';
@@ -30,19 +31,56 @@ describe('several coordinator instances', function () {
     await Promise.all([postgres?.stop(), redis?.stop()]);
   });
 
-  it('hands a task to the surviving instance when the one running it is killed mid-round', async () => {
+  /**
+   * Two instances and two workers of one deployment, sharing the database, Redis and the data directory (checkpoints,
+   * key, uploads), reached at a balancer's address (and, in this test, at each instance's own).
+   */
+  async function startDeployment() {
     const database = await postgres.database('instances');
-    // Instances of one deployment share the database, Redis, and the data directory (checkpoints, key, uploads).
-    const dataDir = join(dir, 'shared');
-    // One deployment, reached at the balancer's address (and, in this test, at each instance's own).
     const [portA, portB, portBalancer] = [await freePort(), await freePort(), await freePort()];
     const publicUrls = [portBalancer, portA, portB].map((port) => `http://127.0.0.1:${port}`).join(',');
     const options = ['--database', database, '--redis', redis.url, '--lease-seconds', '5', '--public-url', publicUrls];
     await Promise.all([spawnWorker(redis.url), spawnWorker(redis.url)]);
-    const a: CoordinatorProcess = await spawnCoordinator(dataDir, portA, options);
-    const b = await spawnCoordinator(dataDir, portB, options);
+    const a: CoordinatorProcess = await spawnCoordinator(join(dir, 'shared'), portA, options);
+    const b = await spawnCoordinator(join(dir, 'shared'), portB, options);
     // Clients behind the balancer reach a while it lives, then b.
     const balancer = await failoverProxy([new URL(a.url), new URL(b.url)], portBalancer);
+    // A failure in a step says what the instances logged (warnings and errors).
+    const withLogs = async <T>(step: () => Promise<T>): Promise<T> =>
+      step().catch((error: unknown) => {
+        const logs = `--- a:\n${a.stderr.join('\n')}\n--- b:\n${b.stderr.join('\n')}`;
+        throw new Error(`${(error as Error).message}\n${logs}`);
+      });
+    return { a, b, balancer, withLogs };
+  }
+
+  /** After the takeover: every round aggregated once, round 2 with every update accepted before the kill. */
+  async function expectCompletedIntact(url: string, taskId: string, beforeKill: RoundView[]): Promise<void> {
+    const api = new CoordinatorApi(url);
+    expect((await api.task(taskId)).status).to.equal('completed');
+    const rounds = await getRounds(url, taskId);
+    expect(rounds.map((round) => [round.phase, round.participants.length])).to.deep.equal([
+      ['evaluated', 3],
+      ['evaluated', 3],
+      ['evaluated', 3],
+    ]);
+    expect(rounds[0]!.modelHashAfter).to.equal(beforeKill[0]!.modelHashAfter);
+    const kept = rounds[1]!.participants.map((p) => [p.address, p.commitment]);
+    for (const accepted of beforeKill[1]!.participants) {
+      expect(kept).to.deep.include([accepted.address, accepted.commitment]);
+    }
+    expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
+    expect(rounds.map((round) => round.proofsVerified)).to.deep.equal([3, 3, 3]);
+    // One signed record per round, each model following the one before.
+    const bundle = await api.audit(taskId);
+    expect(bundle.rounds.map((signed) => signed.record.round)).to.deep.equal([1, 2, 3]);
+    for (let r = 1; r < 3; r++) {
+      expect(bundle.rounds[r]!.record.modelHashBefore).to.equal(bundle.rounds[r - 1]!.record.modelHashAfter);
+    }
+  }
+
+  it('hands a task to the surviving instance when the one running it is killed mid-round', async () => {
+    const { a, b, balancer, withLogs } = await startDeployment();
     try {
       // Created on a, so a runs it.
       const task = await createTask(a.url, smallTask({ rounds: 3, clientsPerRound: { min: 3, target: 3 } }));
@@ -51,12 +89,6 @@ describe('several coordinator instances', function () {
       const owner = Wallet.createRandom();
       const [atA, atB] = [new CoordinatorApi(a.url), new CoordinatorApi(b.url)];
       const session = await atB.session(await signIn(owner, atB.base, await atA.nonce()));
-      // A failure here says what the instances logged (warnings and errors).
-      const withLogs = async <T>(step: () => Promise<T>): Promise<T> =>
-        step().catch((error: unknown) => {
-          const logs = `--- a:\n${a.stderr.join('\n')}\n--- b:\n${b.stderr.join('\n')}`;
-          throw new Error(`${(error as Error).message}\n${logs}`);
-        });
       const spare = await withLogs(() => atA.createTask(session.token, smallTask({ name: 'cancelled at b' })));
       expect((await withLogs(() => atB.cancelTask(session.token, spare.id))).status).to.equal('cancelled');
 
@@ -82,28 +114,7 @@ describe('several coordinator instances', function () {
       clients[2]!.child.kill('SIGCONT');
 
       expect(await Promise.all(clients.map((client) => client.exited))).to.deep.equal([0, 0, 0]);
-      const api = new CoordinatorApi(b.url);
-      expect((await api.task(task.id)).status).to.equal('completed');
-      const rounds = await getRounds(b.url, task.id);
-      expect(rounds.map((round) => [round.phase, round.participants.length])).to.deep.equal([
-        ['evaluated', 3],
-        ['evaluated', 3],
-        ['evaluated', 3],
-      ]);
-      // Round 1 as a recorded it; round 2 kept every update accepted before the kill.
-      expect(rounds[0]!.modelHashAfter).to.equal(beforeKill[0]!.modelHashAfter);
-      const kept = rounds[1]!.participants.map((p) => [p.address, p.commitment]);
-      for (const accepted of beforeKill[1]!.participants) {
-        expect(kept).to.deep.include([accepted.address, accepted.commitment]);
-      }
-      expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
-      expect(rounds.map((round) => round.proofsVerified)).to.deep.equal([3, 3, 3]);
-      // Each round aggregated once: one signed record per round, each model following the one before.
-      const bundle = await api.audit(task.id);
-      expect(bundle.rounds.map((signed) => signed.record.round)).to.deep.equal([1, 2, 3]);
-      for (let r = 1; r < 3; r++) {
-        expect(bundle.rounds[r]!.record.modelHashBefore).to.equal(bundle.rounds[r - 1]!.record.modelHashAfter);
-      }
+      await withLogs(() => expectCompletedIntact(b.url, task.id, beforeKill));
     } finally {
       await balancer.close();
     }

@@ -11,6 +11,19 @@ import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
+/** The hash of a task's latest model as a coordinator started on `dataDir` serves it. */
+async function servedModelHash(dataDir: string, taskId: string): Promise<string> {
+  const coordinator = await spawnCoordinator(dataDir);
+  const model = await tf.loadLayersModel(
+    new CoordinatorApi(coordinator.url).url('modelJson', { id: taskId, which: 'latest' }),
+  );
+  try {
+    return hashWeights(getFlatWeights(model));
+  } finally {
+    model.dispose();
+  }
+}
+
 describe('coordinator restart', function () {
   const dir = tempDir();
   before(() => initBackend());
@@ -69,12 +82,7 @@ describe('coordinator restart', function () {
     // A finished task's model is still served after another restart.
     second.child.kill('SIGKILL');
     await second.exited;
-    const third = await spawnCoordinator(dataDir);
-    const model = await tf.loadLayersModel(
-      new CoordinatorApi(third.url).url('modelJson', { id: task.id, which: 'latest' }),
-    );
-    expect(hashWeights(getFlatWeights(model))).to.equal(completed.modelHash);
-    model.dispose();
+    expect(await servedModelHash(dataDir, task.id)).to.equal(completed.modelHash);
   });
 
   it('finishes a round killed while aggregating, with the same accepted updates, and goes on', async () => {

@@ -25,6 +25,8 @@ import { runClients } from '../helpers/clients.js';
 import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import type { RoundStartPayload } from '../../protocol/events.js';
+import type { RoundView, TaskView } from '../../protocol/rest.js';
+import type { ClientResult } from '../../client/client.js';
 import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 const REWARD_PER_ROUND = parseEther('90');
@@ -96,10 +98,104 @@ describe('on-chain rewards, end to end', function () {
   const events = async (name: string, key: string): Promise<number[]> =>
     (await new RewardsContract(deployment.rewards, provider).events(name, key)).map((log) => Number(log.args[1]));
 
+  /** What each contributor is owed over the whole task: the sum of its rounds' amounts. */
+  const owedIn =
+    (rounds: RoundView[]) =>
+    (address: string): bigint =>
+      rounds.reduce(
+        (sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? '0'),
+        0n,
+      );
+
+  /** Each is paid what its leaves say (its scores' share of each round's pool), no more than the pool in all. */
+  async function expectPaidWhatIsOwed(results: ClientResult[], rounds: RoundView[]): Promise<void> {
+    const owed = owedIn(rounds);
+    for (const round of rounds) {
+      const total = round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
+      expect(total <= REWARD_PER_ROUND, `round total ${total}`).to.equal(true);
+    }
+    expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
+      results.map((result) => [2, { claimed: String(owed(result.address)), owed: 0, omitted: 0 }]),
+    );
+    const token = new TokenContract(deployment.token, provider);
+    for (const result of results) expect(await token.balanceOf(result.address)).to.equal(owed(result.address));
+  }
+
+  /** Every accepted update came with a receipt signed by the task's on-chain coordinator; an edited one is not. */
+  async function expectReceiptsSignedBy(coordinator: string, kept: OwedContribution[], key: string): Promise<void> {
+    expect(kept.map((entry) => [entry.round, entry.state, receiptSigner(entry.receipt)])).to.deep.equal([
+      [1, 'claimed', coordinator],
+      [2, 'claimed', coordinator],
+    ]);
+    expect((await new RewardsContract(deployment.rewards, provider).task(key))!.coordinator).to.equal(coordinator);
+    expect(receiptSigner({ ...kept[0]!.receipt, round: 2 })).to.not.equal(coordinator);
+  }
+
+  /**
+   * The settlement timeline the dashboard shows: each round opened and closed on-chain, with its transaction; then
+   * what everyone else did, as the chain recorded it: the owner's escrow, then every claim with its amount.
+   */
+  async function expectSettlementShown(api: CoordinatorApi, taskId: string, rounds: RoundView[]): Promise<void> {
+    const { actions } = await api.settlement(taskId);
+    const timeline = actions.filter((action) => action.kind !== 'bond');
+    expect(timeline.map((action) => `${action.round} ${action.kind} ${action.status}`).sort()).to.deep.equal([
+      '1 close done',
+      '1 open done',
+      '2 close done',
+      '2 open done',
+    ]);
+    for (const action of timeline) expect(action.txHash).to.match(/^0x[0-9a-f]{64}$/);
+    const claims = await new RewardsContract(deployment.rewards, provider).events('RewardClaimed', taskKey(taskId));
+    const seen = await eventually(async () => {
+      const { events: observed } = await api.settlement(taskId);
+      return observed.filter((event) => event.kind === 'claimed').length === claims.length ? observed : undefined;
+    }, 'the claims to be read from the chain');
+    expect(seen[0]).to.include({ kind: 'escrowed', round: null, subject: await owner.getAddress() });
+    const paidIn = (round: number, address: string): string | undefined =>
+      rounds[round - 1]!.participants.find((p) => p.address === address)?.amount ?? undefined;
+    for (const event of seen.filter((candidate) => candidate.kind === 'claimed')) {
+      expect(event.amount).to.equal(paidIn(event.round!, event.subject));
+    }
+  }
+
+  /** A data holder's page says what it claimed, and in which rounds. */
+  async function expectHolderPages(api: CoordinatorApi, taskId: string, paying: string[], owed: bigint[]) {
+    const claims = await new RewardsContract(deployment.rewards, provider).events('RewardClaimed', taskKey(taskId));
+    for (const [i, address] of paying.entries()) {
+      const [joined] = (await api.holder(address)).tasks;
+      const itsClaims = claims.filter((log) => log.args[2] === address).map((log) => Number(log.args[1]));
+      expect([joined!.claimed, joined!.claimedRounds]).to.deep.equal([String(owed[i]), itsClaims]);
+      expect(itsClaims).to.have.length.above(0);
+    }
+  }
+
+  /** A client works for an onchain task only once an escrow that can pay it exists. */
+  async function expectEscrowChecked(task: TaskView, key: string, coordinator: string): Promise<void> {
+    const settlement = new ClientSettlement({
+      file: join(dir, 'paid', 'probe.json'),
+      wallet: loadOrCreateWallet(key).connect(provider),
+      deployment,
+      acceptedSet: () => Promise.reject(new Error('unused')),
+      pollMs: 100,
+    });
+    const verifier = deployment.verifiers[task.zk.circuit]!.address;
+    expect(await settlement.escrowProblem(task, coordinator, verifier)).to.equal('');
+    expect(await settlement.escrowProblem(task, await owner.getAddress(), verifier)).to.match(/names coordinator/);
+    expect(await settlement.escrowProblem(task, coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
+    // The task's owner is the address that signed in to create it: an escrow from any other does not pay it.
+    expect(task.spec.owner).to.equal(await owner.getAddress());
+    const otherOwner = { ...task, spec: { ...task.spec, owner: Wallet.createRandom().address } };
+    expect(await settlement.escrowProblem(otherOwner, coordinator, verifier)).to.match(/not the task's owner/);
+    expect(await settlement.escrowProblem({ ...task, id: 't-never-escrowed' }, coordinator, verifier)).to.match(
+      /no reward pool/,
+    );
+  }
+
   it('waits for the escrow, then pays every accepted contributor its amount of every round, in one claim', async () => {
     const coordinator = await coordinatorOn(join(dir, 'paid'));
     try {
-      const info = await new CoordinatorApi(coordinator.url).info();
+      const api = new CoordinatorApi(coordinator.url);
+      const info = await api.info();
       expect(info.chain?.rewards).to.equal(deployment.rewards);
       const task = await createTask(
         coordinator.url,
@@ -109,33 +205,19 @@ describe('on-chain rewards, end to end', function () {
       const keys = await fundedKeys('paid', 3);
       const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), keys);
       // All three joined: a round that did not wait for the escrow would have been started, and sent to them, by now.
-      const api = new CoordinatorApi(coordinator.url);
       await eventually(async () => ((await api.task(task.id)).connected === 3 ? true : undefined), 'three joins');
       const [waiting] = await getRounds(coordinator.url, task.id);
       expect(waiting!.attempts, 'no round starts before the escrow').to.equal(0);
 
       await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
       const results = await Promise.all(running);
-      // Each is paid what its leaves say (its scores' share of each round's pool), no more than the pool in all.
       const rounds = await getRounds(coordinator.url, task.id);
-      const owed = (address: string): bigint =>
-        rounds.reduce(
-          (sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? '0'),
-          0n,
-        );
-      for (const round of rounds) {
-        const total = round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
-        expect(total <= REWARD_PER_ROUND, `round total ${total}`).to.equal(true);
-      }
-      expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
-        results.map((result) => [2, { claimed: String(owed(result.address)), owed: 0, omitted: 0 }]),
-      );
-      const token = new TokenContract(deployment.token, provider);
-      for (const result of results) expect(await token.balanceOf(result.address)).to.equal(owed(result.address));
+      await expectPaidWhatIsOwed(results, rounds);
       const key = taskKey(task.id);
       // One claim transaction per contributor, for both rounds.
+      const owed = owedIn(rounds);
+      const paying = results.map((result) => result.address).filter((address) => owed(address) > 0n);
       const claims = await new RewardsContract(deployment.rewards, provider).events('RewardClaimed', key);
-      const paying = results.filter((result) => owed(result.address) > 0n);
       expect(new Set(claims.map((log) => log.transactionHash)).size).to.equal(paying.length);
       expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);
       expect(await events('RoundClosed', key)).to.deep.equal([1, 2]);
@@ -143,68 +225,15 @@ describe('on-chain rewards, end to end', function () {
       expect(onchain.modelHash).to.equal('0x' + rounds[1]!.modelHashBefore);
       expect(onchain.acceptedCount).to.equal(3);
 
-      // Every accepted update came with a receipt signed by the task's on-chain coordinator; an edited one is not.
-      const kept = JSON.parse(
-        readFileSync(join(dir, 'paid', `settlement-${results[0]!.address}.json`), 'utf8'),
-      ) as OwedContribution[];
-      expect(kept.map((entry) => [entry.round, entry.state, receiptSigner(entry.receipt)])).to.deep.equal([
-        [1, 'claimed', info.coordinator],
-        [2, 'claimed', info.coordinator],
-      ]);
-      expect((await new RewardsContract(deployment.rewards, provider).task(key))!.coordinator).to.equal(
+      const keptFile = join(dir, 'paid', `settlement-${results[0]!.address}.json`);
+      await expectReceiptsSignedBy(
         info.coordinator,
+        JSON.parse(readFileSync(keptFile, 'utf8')) as OwedContribution[],
+        key,
       );
-      expect(receiptSigner({ ...kept[0]!.receipt, round: 2 })).to.not.equal(info.coordinator);
-
-      // The settlement timeline the dashboard shows: each round opened and closed on-chain, with its transaction.
-      const { actions } = await new CoordinatorApi(coordinator.url).settlement(task.id);
-      const timeline = actions.filter((action) => action.kind !== 'bond');
-      expect(timeline.map((action) => `${action.round} ${action.kind} ${action.status}`).sort()).to.deep.equal([
-        '1 close done',
-        '1 open done',
-        '2 close done',
-        '2 open done',
-      ]);
-      for (const action of timeline) expect(action.txHash).to.match(/^0x[0-9a-f]{64}$/);
-      // And what everyone else did, as the chain recorded it: the owner's escrow, then every claim with its amount.
-      const claimCount = claims.length;
-      const seen = await eventually(async () => {
-        const { events: observed } = await api.settlement(task.id);
-        return observed.filter((event) => event.kind === 'claimed').length === claimCount ? observed : undefined;
-      }, 'the claims to be read from the chain');
-      expect(seen[0]).to.include({ kind: 'escrowed', round: null, subject: await owner.getAddress() });
-      const paidIn = (round: number, address: string): string | undefined =>
-        rounds[round - 1]!.participants.find((p) => p.address === address)?.amount ?? undefined;
-      for (const event of seen.filter((candidate) => candidate.kind === 'claimed')) {
-        expect(event.amount).to.equal(paidIn(event.round!, event.subject));
-      }
-      // A data holder's page says what it claimed, and in which rounds.
-      for (const result of paying) {
-        const [joined] = (await api.holder(result.address)).tasks;
-        const itsClaims = claims.filter((log) => log.args[2] === result.address).map((log) => Number(log.args[1]));
-        expect([joined!.claimed, joined!.claimedRounds]).to.deep.equal([String(owed(result.address)), itsClaims]);
-        expect(itsClaims).to.have.length.above(0);
-      }
-
-      // A client works for an onchain task only once an escrow that can pay it exists.
-      const settlement = new ClientSettlement({
-        file: join(dir, 'paid', 'probe.json'),
-        wallet: loadOrCreateWallet(keys[0]!).connect(provider),
-        deployment,
-        acceptedSet: () => Promise.reject(new Error('unused')),
-        pollMs: 100,
-      });
-      const verifier = deployment.verifiers[task.zk.circuit]!.address;
-      expect(await settlement.escrowProblem(task, info.coordinator, verifier)).to.equal('');
-      expect(await settlement.escrowProblem(task, await owner.getAddress(), verifier)).to.match(/names coordinator/);
-      expect(await settlement.escrowProblem(task, info.coordinator, '0x' + '00'.repeat(20))).to.match(/verifier/);
-      // The task's owner is the address that signed in to create it: an escrow from any other does not pay it.
-      expect(task.spec.owner).to.equal(await owner.getAddress());
-      const otherOwner = { ...task, spec: { ...task.spec, owner: Wallet.createRandom().address } };
-      expect(await settlement.escrowProblem(otherOwner, info.coordinator, verifier)).to.match(/not the task's owner/);
-      expect(await settlement.escrowProblem({ ...task, id: 't-never-escrowed' }, info.coordinator, verifier)).to.match(
-        /no reward pool/,
-      );
+      await expectSettlementShown(api, task.id, rounds);
+      await expectHolderPages(api, task.id, paying, paying.map(owed));
+      await expectEscrowChecked(task, keys[0]!, info.coordinator);
     } finally {
       await coordinator.close();
     }
@@ -262,6 +291,21 @@ describe('on-chain rewards, end to end', function () {
     }
   });
 
+  /** Someone who doubts a leaf of round 1 puts up the bond and challenges it; returns the challenger. */
+  async function challenge(
+    key: string,
+    doubted: NonNullable<ReturnType<typeof acceptedLeafAt>>,
+  ): Promise<{ address: string }> {
+    const rewards = new RewardsContract(deployment.rewards, provider);
+    const challenger = Wallet.createRandom().connect(provider);
+    await devnet.fund(challenger.address);
+    const { challengeBond } = (await rewards.task(key))!;
+    await devnet.mint(challenger.address, challengeBond);
+    await (await new TokenContract(deployment.token, challenger).approve(deployment.rewards, challengeBond)).wait();
+    await (await rewards.connect(challenger).challenge(key, 1, doubted.leaf, doubted.proof)).wait();
+    return challenger;
+  }
+
   it("answers a challenge to one of its leaves with the update's proofs: the challenger loses its bond", async () => {
     const coordinator = await coordinatorOn(join(dir, 'challenged'));
     try {
@@ -282,15 +326,9 @@ describe('on-chain rewards, end to end', function () {
       const key = taskKey(task.id);
       const rewards = new RewardsContract(deployment.rewards, provider);
       await eventually(async () => ((await rewards.round(key, 1)).closed ? true : undefined), 'round 1 to close');
-      // Someone who doubts a leaf puts up the bond and challenges it.
-      const challenger = Wallet.createRandom().connect(provider);
-      await devnet.fund(challenger.address);
-      const { challengeBond } = (await rewards.task(key))!;
-      await devnet.mint(challenger.address, challengeBond);
-      await (await new TokenContract(deployment.token, challenger).approve(deployment.rewards, challengeBond)).wait();
       const set = await new CoordinatorApi(coordinator.url).accepted(task.id, 1);
       const doubted = acceptedLeafAt(set.entries, 0)!;
-      await (await rewards.connect(challenger).challenge(key, 1, doubted.leaf, doubted.proof)).wait();
+      const challenger = await challenge(key, doubted);
       const token = new TokenContract(deployment.token, provider);
       // The coordinator (or the contributor itself, whichever is first) shows the update's chunk proofs, verified by
       // the contract; the challenger's bond goes to whoever answered.
@@ -468,15 +506,9 @@ describe('on-chain rewards, end to end', function () {
     try {
       const results = await Promise.all(clients(coordinator.url, task.id, shards, keys));
       const rounds = await getRounds(coordinator.url, task.id);
-      const owed = (address: string): string =>
-        String(
-          rounds.reduce(
-            (sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? '0'),
-            0n,
-          ),
-        );
+      const owed = owedIn(rounds);
       expect(results.map((result) => result.rewards)).to.deep.equal(
-        results.map((result) => ({ claimed: owed(result.address), owed: 0, omitted: 0 })),
+        results.map((result) => ({ claimed: String(owed(result.address)), owed: 0, omitted: 0 })),
       );
       expect(await coordinator.coordinator.pendingSettlement()).to.equal(0);
       expect(await events('RoundOpened', key)).to.deep.equal([1, 2]);

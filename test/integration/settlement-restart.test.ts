@@ -31,18 +31,49 @@ describe('coordinator killed while settling', function () {
   });
   after(() => devnet?.stop());
 
-  it('resumes after a kill while waiting for the escrow and after one with its closeRound unmined: settled once', async () => {
-    const { provider, owner, deployment } = devnet;
-    const rpc = (method: string, params: unknown[] = []): Promise<unknown> => provider.send(method, params);
+  /** A coordinator process on the devnet, with its key funded and its bond and the owner's pool minted. */
+  async function coordinatorProcess() {
     const deploymentFile = join(dir, 'deployment.json');
-    writeDeployment(deploymentFile, deployment);
+    writeDeployment(deploymentFile, devnet.deployment);
     const dataDir = join(dir, 'coordinator');
     const identity = loadOrCreateWallet(join(dataDir, 'coordinator-key.json'));
     await devnet.fund(identity.address);
     await devnet.mint(identity.address, parseEther('1000'));
-    await devnet.mint(await owner.getAddress(), parseEther('1000'));
+    await devnet.mint(await devnet.owner.getAddress(), parseEther('1000'));
     const start = (port = 0) =>
       spawnCoordinator(dataDir, port, ['--rpc', devnet.chain.url, '--deployment', deploymentFile]);
+    return { identity, start };
+  }
+
+  /** Two funded clients of the task, running until it is settled and they claimed. */
+  async function runFundedClients(url: string, taskId: string) {
+    const keys = [0, 1].map((i) => join(dir, `client-${i}.json`));
+    for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
+    return runClients(url, taskId, writeShards(dir, [300, 300]), keys, {
+      chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
+      settleTimeoutSeconds: patienceSeconds,
+    });
+  }
+
+  /** With automine off, waits for the round's closeRound to be sent (it stays in the pool), and returns it. */
+  async function closeLeftInPool(api: CoordinatorApi, taskId: string) {
+    const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
+    await eventually(
+      async () => ((await rewards.events('RoundOpened', taskKey(taskId))).length === 1 ? true : undefined),
+      'round 1 to open on-chain',
+    );
+    await devnet.provider.send('evm_setAutomine', [false]);
+    const sent = await eventually(
+      async () => (await api.settlement(taskId)).actions.find((a) => a.kind === 'close' && a.txHash !== null),
+      'closeRound to be sent',
+    );
+    expect(sent.status).to.equal('pending');
+    return sent.txHash!;
+  }
+
+  it('resumes after a kill while waiting for the escrow and after one with its closeRound unmined: settled once', async () => {
+    const { provider, owner, deployment } = devnet;
+    const { identity, start } = await coordinatorProcess();
 
     // Killed while round 1 waits for the escrow.
     const first = await start();
@@ -55,40 +86,23 @@ describe('coordinator killed while settling', function () {
       }),
       owner,
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await getRounds(first.url, task.id))[0]).to.include({ phase: 'open', attempts: 0 });
     first.child.kill('SIGKILL');
     await first.exited;
 
+    // Killed with its closeRound sent but not mined; the transaction is then lost with the node's pool, and only
+    // the coordinator's records know it.
     const second = await start(first.port);
     await escrowTask(owner, deployment, task, { coordinator: identity.address });
-    const keys = [0, 1].map((i) => join(dir, `client-${i}.json`));
-    for (const key of keys) await devnet.fund(loadOrCreateWallet(key).address);
-    const chain = { rpcUrl: devnet.chain.url, deployment };
-    const clients = runClients(first.url, task.id, writeShards(dir, [300, 300]), keys, {
-      chain,
-      settleTimeoutSeconds: patienceSeconds,
-    });
-    const key = taskKey(task.id);
-    const rewards = new RewardsContract(deployment.rewards, provider);
-    await eventually(
-      async () => ((await rewards.events('RoundOpened', key)).length === 1 ? true : undefined),
-      'round 1 to open on-chain',
-    );
-    // From now on nothing is mined until the test says so: the round's close stays in the pool.
-    await rpc('evm_setAutomine', [false]);
+    const clients = await runFundedClients(first.url, task.id);
     const api = new CoordinatorApi(first.url);
-    const sent = await eventually(
-      async () => (await api.settlement(task.id)).actions.find((a) => a.kind === 'close' && a.txHash !== null),
-      'closeRound to be sent',
-    );
-    expect(sent.status).to.equal('pending');
+    const sent = await closeLeftInPool(api, task.id);
     second.child.kill('SIGKILL');
     await second.exited;
-    // The transaction is lost with the node's pool; only the coordinator's records know it.
-    await rpc('hardhat_dropTransaction', [sent.txHash]);
-    await rpc('evm_setAutomine', [true]);
-    expect(await rewards.events('RoundClosed', key)).to.deep.equal([]);
+    await provider.send('hardhat_dropTransaction', [sent]);
+    await provider.send('evm_setAutomine', [true]);
+    const rewards = new RewardsContract(deployment.rewards, provider);
+    expect(await rewards.events('RoundClosed', taskKey(task.id))).to.deep.equal([]);
 
     const third = await start(first.port);
     try {
@@ -97,19 +111,18 @@ describe('coordinator killed while settling', function () {
         ['completed', 0],
         ['completed', 0],
       ]);
-      const closed = await rewards.events('RoundClosed', key);
+      const closed = await rewards.events('RoundClosed', taskKey(task.id));
       expect(closed.map((event) => Number(event.args[1]))).to.deep.equal([1]);
       // The very transaction signed before the kill, sent again: one nonce, one effect.
-      expect(closed[0]!.transactionHash).to.equal(sent.txHash);
+      expect(closed[0]!.transactionHash).to.equal(sent);
       const actions = (await api.settlement(task.id)).actions;
       expect(actions.map((a) => [a.kind, a.status])).to.deep.equal([
         ['bond', 'done'],
         ['open', 'done'],
         ['close', 'done'],
       ]);
-      const claimed = results.map((result) => result.rewards!.claimed);
       const [round] = await getRounds(first.url, task.id);
-      expect(claimed).to.deep.equal(
+      expect(results.map((result) => result.rewards!.claimed)).to.deep.equal(
         results.map((result) => round!.participants.find((p) => p.address === result.address)!.amount),
       );
     } finally {

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import { runClient } from '../../client/client.js';
 import { verificationKeySha256 } from '../../circuits/build.js';
@@ -16,7 +15,7 @@ import { hashWeights } from '../../protocol/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
-import { spawnZkfl } from '../helpers/processes.js';
+import { runZkfl } from '../helpers/processes.js';
 import { createTask, getRounds, getWeights } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { acceptTerms } from '../helpers/raw-client.js';
@@ -134,28 +133,15 @@ describe('federated training end to end', function () {
     const config = join(dir, 'task.json');
     writeFileSync(config, JSON.stringify(smallTask({ name: 'from the CLI', rounds: 1 })));
     const ownerKey = join(dir, 'owner.json');
-    const create = spawnZkfl([
-      'task',
-      'create',
-      '--config',
-      config,
-      '--key',
-      ownerKey,
-      '--evaluation',
-      testPrefix,
-      '--coordinator',
-      coordinator.url,
+    const at = ['--coordinator', coordinator.url];
+    const [created, id] = await runZkfl([
+      ...['task', 'create', '--config', config, '--key', ownerKey, '--evaluation', testPrefix, ...at],
     ]);
-    const id = await new Promise<string>((resolve) =>
-      createInterface({ input: create.child.stdout! }).once('line', resolve),
-    );
-    expect(await create.exited).to.equal(0);
+    expect(created).to.equal(0);
     expect(id).to.match(/^t-[0-9a-f]{12}$/);
 
-    const show = spawnZkfl(['task', 'show', '--task', id, '--json', '--coordinator', coordinator.url]);
-    let json = '';
-    show.child.stdout!.on('data', (chunk: Buffer) => (json += chunk.toString()));
-    expect(await show.exited).to.equal(0);
+    const [shownCode, json] = await runZkfl(['task', 'show', '--task', id, '--json', ...at]);
+    expect(shownCode).to.equal(0);
     const shown = JSON.parse(json) as { task: TaskView; rounds: RoundView[] };
     expect([shown.task.spec.name, shown.task.status, shown.rounds.length]).to.deep.equal([
       'from the CLI',
@@ -168,19 +154,7 @@ describe('federated training end to end', function () {
     expect(shown.task.spec.evaluation.upload).to.match(/^[0-9a-f]{64}$/);
 
     const out = join(dir, 'downloaded');
-    const download = spawnZkfl([
-      'task',
-      'model',
-      '--task',
-      id,
-      '--round',
-      '0',
-      '--out',
-      out,
-      '--coordinator',
-      coordinator.url,
-    ]);
-    expect(await download.exited).to.equal(0);
+    expect((await runZkfl(['task', 'model', '--task', id, '--round', '0', '--out', out, ...at]))[0]).to.equal(0);
     const weights = readFileSync(join(out, 'weights.bin'));
     expect(hashWeights(new Float32Array(weights.buffer, weights.byteOffset, weights.byteLength / 4))).to.equal(
       shown.task.modelHash,
@@ -190,11 +164,18 @@ describe('federated training end to end', function () {
     };
     expect(manifest.weightsManifest[0]!.paths).to.deep.equal(['weights.bin']);
 
-    const bad = spawnZkfl(['task', 'create', '--config', join(dir, 'missing.json'), '--key', ownerKey]);
-    expect(await bad.exited).to.equal(1);
-    expect(bad.stderr.join('\n')).to.match(/VALIDATION_FAILED: cannot read .*missing\.json/);
-    const unknownFlag = spawnZkfl(['task', 'show', '--bogus']);
-    expect(await unknownFlag.exited).to.equal(1);
-    expect(unknownFlag.stderr.join('\n')).to.match(/Unknown option '--bogus'/);
+    const [badCode, , badError] = await runZkfl([
+      'task',
+      'create',
+      '--config',
+      join(dir, 'missing.json'),
+      '--key',
+      ownerKey,
+    ]);
+    expect(badCode).to.equal(1);
+    expect(badError).to.match(/VALIDATION_FAILED: cannot read .*missing\.json/);
+    const [unknownCode, , unknownError] = await runZkfl(['task', 'show', '--bogus']);
+    expect(unknownCode).to.equal(1);
+    expect(unknownError).to.match(/Unknown option '--bogus'/);
   });
 });
