@@ -38,6 +38,6 @@ module.exports = {
   // A test that runs out of this is hung, not slow (test/helpers/rest.ts patienceSeconds, the same bound).
   timeout: 600_000,
   parallel: true,
-  jobs: Number(process.env.ZKFL_TEST_JOBS) || Math.max(2, availableParallelism()),
+  jobs: Math.max(2, availableParallelism()),
   require: ['test/setup.ts', 'test/setup-circuits.ts'],
 };

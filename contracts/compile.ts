@@ -8,17 +8,20 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import solc from 'solc';
 import type { InterfaceAbi } from 'ethers';
 import { createLogger } from '../common/log.js';
 
 const log = createLogger('solc');
 /** solc's own typings are `any`; this is the part of its API used here. */
-const compiler = solc as unknown as {
+interface Solc {
   version(): string;
   compile(input: string, callbacks: { import(path: string): { contents: string } | { error: string } }): string;
-};
+}
 const require = createRequire(import.meta.url);
+/** The compiler, loaded only to compile (loading solcjs takes most of a second; the cache mostly spares it). */
+const loadSolc = (): Solc => require('solc') as Solc;
+/** The npm solc release: one compiler build per release, so it names the compiler in cache keys. */
+const solcRelease = (require('solc/package.json') as { version: string }).version;
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const contractsDir = fileURLToPath(new URL('.', import.meta.url));
 
@@ -51,16 +54,13 @@ export function compileSources(sources: Record<string, string>): Record<string, 
     sources: Object.fromEntries(Object.entries(sources).map(([name, content]) => [name, { content }])),
     settings,
   };
-  const key = createHash('sha256')
-    .update(String(compiler.version()))
-    .update(JSON.stringify(input))
-    .digest('hex')
-    .slice(0, 16);
+  const key = createHash('sha256').update(solcRelease).update(JSON.stringify(input)).digest('hex').slice(0, 16);
   const cacheDir = join(projectRoot, '.zkfl', 'contracts');
   const cached = join(cacheDir, `${key}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8')) as Record<string, CompiledContract>;
 
   const started = Date.now();
+  const compiler = loadSolc();
   log.info(`compiling ${Object.keys(sources).join(', ')} with solc ${compiler.version()}`);
   const output = JSON.parse(compiler.compile(JSON.stringify(input), { import: findImport })) as SolcOutput;
   const errors = (output.errors ?? []).filter((error) => error.severity === 'error');

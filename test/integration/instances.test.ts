@@ -62,7 +62,6 @@ describe('several coordinator instances', function () {
     expect(rounds.map((round) => [round.phase, round.participants.length])).to.deep.equal([
       ['evaluated', 3],
       ['evaluated', 3],
-      ['evaluated', 3],
     ]);
     expect(rounds[0]!.modelHashAfter).to.equal(beforeKill[0]!.modelHashAfter);
     const kept = rounds[1]!.participants.map((p) => [p.address, p.commitment]);
@@ -70,11 +69,11 @@ describe('several coordinator instances', function () {
       expect(kept).to.deep.include([accepted.address, accepted.commitment]);
     }
     expect(rounds.flatMap((round) => round.rejected)).to.deep.equal([]);
-    expect(rounds.map((round) => round.proofsVerified)).to.deep.equal([3, 3, 3]);
+    expect(rounds.map((round) => round.proofsVerified)).to.deep.equal([3, 3]);
     // One signed record per round, each model following the one before.
     const bundle = await api.audit(taskId);
-    expect(bundle.rounds.map((signed) => signed.record.round)).to.deep.equal([1, 2, 3]);
-    for (let r = 1; r < 3; r++) {
+    expect(bundle.rounds.map((signed) => signed.record.round)).to.deep.equal([1, 2]);
+    for (let r = 1; r < bundle.rounds.length; r++) {
       expect(bundle.rounds[r]!.record.modelHashBefore).to.equal(bundle.rounds[r - 1]!.record.modelHashAfter);
     }
   }
@@ -83,7 +82,7 @@ describe('several coordinator instances', function () {
     const { a, b, balancer, withLogs } = await startDeployment();
     try {
       // Created on a, so a runs it.
-      const task = await createTask(a.url, smallTask({ rounds: 3, clientsPerRound: { min: 3, target: 3 } }));
+      const task = await createTask(a.url, smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }));
       // Sign-ins hold across instances: a nonce from a, signed in at b, the session used at a; and a task running on
       // a is cancelled at b, which sends the cancel to a.
       const owner = Wallet.createRandom();
