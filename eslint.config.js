@@ -20,12 +20,16 @@ function restrictImports(files, folders) {
   };
 }
 
-/** A lint rule refusing the modules `patterns` in `files`, saying why. */
-function restrictModules(files, patterns, why) {
+/** A lint rule refusing the modules `patterns` (and those matching `regex`, if given) in `files`, saying why. */
+function restrictModules(files, patterns, why, regex) {
+  const message = `${files.join(', ')}: ${why}`;
   return {
     files,
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: patterns, message: `${files.join(', ')}: ${why}` }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: patterns, message }, ...(regex ? [{ regex, message }] : [])] },
+      ],
     },
   };
 }
@@ -73,8 +77,13 @@ export default tseslint.config(
   // know no server, client or auditor.
   restrictImports(['verifier/**/*.ts', 'client/**/*.ts'], ['coordinator']),
   restrictImports(
-    ['protocol/**/*.ts', 'circuits/**/*.ts', 'ml/**/*.ts', 'common/**/*.ts', 'contracts/**/*.ts'],
+    ['protocol/**/*.ts', 'circuits/**/*.ts', 'ml/**/*.ts', 'contracts/**/*.ts'],
     ['coordinator', 'client', 'verifier', 'cli', 'demo'],
+  ),
+  // common/ is the floor: everything may import it, and it imports nothing of ours.
+  restrictImports(
+    ['common/**/*.ts'],
+    ['protocol', 'circuits', 'ml', 'contracts', 'coordinator', 'client', 'verifier', 'web', 'cli', 'demo'],
   ),
   // The coordinator's rooms import each other only downward: the surface (HTTP, sockets, sign-in) → the facade
   // (coordinator.ts) → views → instances → tasks → settlement → state. server.ts and options.ts assemble them all.
@@ -84,7 +93,8 @@ export default tseslint.config(
   restrictModules(
     ['client/core/**/*.ts'],
     ['**/coordinator/**', 'coordinator/**', 'node:*'],
-    "the client's core imports no server or Node-only code",
+    "the client's core imports no server, no Node adapter of the client (../) and no Node-only code",
+    '^\\.\\./[^./][^/]*$',
   ),
   // The web UI runs in a browser: no server, no Node-only module (one rule: a later one for the same files would
   // replace it).

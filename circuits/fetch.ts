@@ -11,7 +11,7 @@ import * as snarkjs from 'snarkjs';
 import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
 import type { CoordinatorApi } from '../protocol/api.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import {
   artifactFiles,

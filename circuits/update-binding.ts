@@ -5,7 +5,7 @@
  * chunk's commitment recomputed from them (circuits/commitment.ts). The Groth16 proofs themselves are verified
  * elsewhere (a verifier pool).
  */
-import type { ErrorCode } from '../protocol/errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import { MAX_FRACTION_BITS } from './codec.js';
 import { publicSignalNames } from './params.js';
 import type { ChunkProof } from './prover.js';

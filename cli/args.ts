@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { type Deployment, readDeployment } from '../contracts/deployment.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 
 export const common = {
   'log-level': { type: 'string' },

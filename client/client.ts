@@ -20,7 +20,7 @@ import { loadDataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
 import { CoordinatorApi } from '../protocol/api.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
 import { type ClientResult, type RoundOptions, serveRounds, type Session, settleOwed } from './core/round-loop.js';

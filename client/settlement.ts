@@ -12,40 +12,15 @@ import { dirname } from 'node:path';
 import type { Wallet } from 'ethers';
 import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
-import { acceptedLeaf, acceptedRoot, type OnchainLeaf, type SolidityChunkProof } from '../contracts/accepted-set.js';
+import { acceptedLeaf, acceptedRoot, type OnchainLeaf } from '../contracts/accepted-set.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { escrowMismatch } from '../contracts/escrow.js';
 import { revertName, RewardsContract, TokenContract } from '../contracts/rewards.js';
-import type { Receipt } from '../protocol/receipt.js';
 import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
+import type { OwedContribution, Settling } from './core/settling.js';
 
 const log = createLogger('client');
-
-export interface OwedContribution {
-  taskId: string;
-  round: number;
-  /** keccak256 of the chunk commitments. */
-  commitment: string;
-  /** Kept to answer a challenge against this leaf. */
-  proofs: SolidityChunkProof[];
-  receipt: Receipt;
-  /**
-   * owed: the round is not closed on-chain yet; listed: its leaf is in the posted set, claimable at `claimableAt`;
-   * claimed: paid; omitted: left out of the set and claimed as an omission (see `answerBy`); compensated: the
-   * coordinator's bond paid for the omission; lost: nothing more can be done (a voided leaf, a set that does not hash
-   * to its root after the window, a claim after the deadline): `problem` says why.
-   */
-  state: 'owed' | 'listed' | 'claimed' | 'omitted' | 'compensated' | 'lost';
-  leaf?: { index: number; amount: string; proof: string[] };
-  /** Unix seconds. */
-  claimableAt?: number;
-  /** Unix seconds: when an omission claim's answer window ends. */
-  answerBy?: number;
-  /** Token base units paid, once claimed or compensated. */
-  reward?: string;
-  problem?: string;
-}
 
 export interface SettlementContext {
   /** Where the owed contributions are kept. */
@@ -60,7 +35,7 @@ export interface SettlementContext {
 
 const pending = new Set<OwedContribution['state']>(['owed', 'listed', 'omitted']);
 
-export class ClientSettlement {
+export class ClientSettlement implements Settling {
   private readonly rewards: RewardsContract;
   private entries: OwedContribution[];
   /** One settlement pass at a time: a later call waits for the running one, then makes its own. */

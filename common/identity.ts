@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { encryptKeystoreJsonSync, getAddress, isKeystoreJson, Wallet } from 'ethers';
 import { createLogger } from './log.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from './errors.js';
 
 const log = createLogger('identity');
 

@@ -23,7 +23,7 @@ import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
 import { countParams, getFlatWeights } from '../ml/weights.js';
 import type { AuditBundle } from '../protocol/audit.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { UpdatePayload } from '../protocol/events.js';
 import type { Receipt } from '../protocol/receipt.js';
 import type {

@@ -1,7 +1,7 @@
 /** Where the Debian package `dataset-fashion-mnist` puts its files, overridable with ZKFL_FASHION_MNIST. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 
 export const defaultFashionMnistDir = '/usr/share/datasets/fashion-mnist';
 

@@ -4,7 +4,7 @@
  * anything that size is allocated. A small gzipped file that expands to billions of rows costs what its first
  * `maxValues` values cost, no more.
  */
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 
 export interface ParseLimits {
   /** Feature values a data set may hold in all (examples × features): what its Float32Array would hold. */

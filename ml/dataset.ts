@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import {
   type ChunkParser,
   csvParser,

@@ -3,7 +3,7 @@
  * produces, worked out layer by layer without building it. A coordinator bounds tasks with these before it
  * allocates anything (a 400-million-parameter spec must cost nothing to refuse).
  */
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { ModelSpec } from '../protocol/task-spec.js';
 import { presetDefaults } from './models.js';
 

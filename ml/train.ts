@@ -1,7 +1,7 @@
 /** Local training and evaluation on a data set held in memory, in batches that yield to the event loop. */
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { TrainingConfig } from '../protocol/task-spec.js';
 import { type Dataset, exampleSize } from './examples.js';
 

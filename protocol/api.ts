@@ -4,7 +4,7 @@
  * (`CoordinatorApi`: the CLI, the training client, owners, `zkfl verify`, circuit fetching, tests, benchmarks) are
  * both built on this table, so a path is never assembled by hand.
  */
-import { requestBytes, requestJson } from '../common/http.js';
+import { requestBytes, requestJson } from './http.js';
 import type { AuditBundle } from './audit.js';
 import type {
   AcceptedSetView,
@@ -66,7 +66,7 @@ export function pathOf(route: RouteName, params: Record<string, string | number>
 /** A round in a model path: a number, or the newest model. */
 export type ModelRound = number | 'latest';
 
-/** A coordinator's REST API, typed; errors are ZkflErrors with the coordinator's code (common/http.ts). */
+/** A coordinator's REST API, typed; errors are ZkflErrors with the coordinator's code (protocol/http.ts). */
 export class CoordinatorApi {
   readonly base: string;
 

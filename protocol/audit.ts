@@ -7,7 +7,7 @@
 import { getBytes, keccak256, type Signer, toUtf8Bytes, verifyMessage } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import { canonicalJson } from './canonical.js';
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import type { InfoView, TaskView } from './rest.js';
 import type { Consent, TermsView } from './terms.js';
 

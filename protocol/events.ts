@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Receipt } from './receipt.js';
 import type { TaskStatus } from './states.js';
 import { consentSchema } from './terms.js';
-import type { ErrorBody } from './errors.js';
+import type { ErrorBody } from '../common/errors.js';
 import type { TrainingConfig } from './task-spec.js';
 
 // The socket.io handshake `auth` object is a Sign-In with Ethereum message and its signature (protocol/sign-in.ts).

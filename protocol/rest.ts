@@ -1,6 +1,6 @@
 /** REST payloads served by the coordinator and read by the CLI, the client and the demo. */
 import type { RoundPhase, TaskStatus } from './states.js';
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import type { TaskSpec } from './task-spec.js';
 
 /** How a task's updates are quantized and proven; fixed when the task is created. */

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ZkflError } from './errors.js';
+import { ZkflError } from '../common/errors.js';
 
 /** Parses `value` with `schema`, or throws VALIDATION_FAILED naming the first offending field. */
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {

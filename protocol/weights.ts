@@ -3,7 +3,7 @@
  * global-model hash H_r that proofs, round records and the contract are bound to.
  */
 import { alignedBuffer, bytesOf, sha256Hex } from '../common/bytes.js';
-import { ZkflError } from './errors.js';
+import { ZkflError } from '../common/errors.js';
 
 /** sha256 of the little-endian float32 bytes: the global-model hash H_r. */
 export function hashWeights(flat: Float32Array): string {

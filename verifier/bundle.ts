@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { CoordinatorApi } from '../protocol/api.js';
 import type { AuditBundle, SignedRoundRecord } from '../protocol/audit.js';
-import { ZkflError } from '../protocol/errors.js';
+import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 
 export function fetchBundle(coordinatorUrl: string, taskId: string): Promise<AuditBundle> {

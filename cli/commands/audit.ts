@@ -1,5 +1,5 @@
 /** `zkfl audit`. */
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { fetchBundle, writeBundle } from '../../verifier/bundle.js';
 import { coordinatorUrl, parse, required } from '../args.js';
 

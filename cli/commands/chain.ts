@@ -5,7 +5,7 @@ import { loadCircuit } from '../../circuits/build.js';
 import { type CircuitName, circuitParams, defaultSetup } from '../../circuits/params.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import { startDevnet } from '../../contracts/devnet.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { circuitNames, integer, parse, tokenAmount } from '../args.js';
 
 /** This command's lines of `zkfl --help`. */

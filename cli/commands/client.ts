@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { type ClientEvent, runClient } from '../../client/client.js';
 import { type BackendName, backendNames } from '../../ml/backend.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { TermsView } from '../../protocol/terms.js';
 import { chainFrom, chainOptions, coordinatorUrl, keyOptions, parse, password, required } from '../args.js';
 import { ProgressDisplay, renderTerms } from '../render.js';

@@ -2,7 +2,7 @@
 import { isAddress } from 'ethers';
 import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } from '../../coordinator/options.js';
 import { startCoordinator } from '../../coordinator/server.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { parseOrThrow } from '../../protocol/validate.js';
 import { chainFrom, chainOptions, integer, keyOptions, parse, password, readJson } from '../args.js';
 

@@ -3,7 +3,7 @@ import type { ClientEvent } from '../../client/client.js';
 import { formatEther } from 'ethers';
 import { type DemoModel, demoModels, type DemoResult, runDemo } from '../../demo/demo.js';
 import { defaultFashionMnistDir } from '../../demo/fashion-mnist.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { integer, parse } from '../args.js';
 import { fixed, percent, ProgressDisplay, table } from '../render.js';
 

@@ -2,7 +2,7 @@
 import { Wallet } from 'ethers';
 import { existsSync } from 'node:fs';
 import { keyAddress, loadWallet, saveWallet } from '../../common/identity.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { keyOptions, parse, password, required, type Values } from '../args.js';
 
 /** This command's lines of `zkfl --help`. */

@@ -9,7 +9,7 @@ import { type Deployment } from '../../contracts/deployment.js';
 import { escrowShortfall, escrowTask } from '../../contracts/escrow.js';
 import { revertName } from '../../contracts/rewards.js';
 import { CoordinatorApi } from '../../protocol/api.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import { type TaskSpecInput } from '../../protocol/task-spec.js';
 import {

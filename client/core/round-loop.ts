@@ -20,7 +20,7 @@ import type { Dataset } from '../../ml/dataset.js';
 import { type TrainingProgress, trainingSeed, trainLocal } from '../../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
 import type { CoordinatorApi } from '../../protocol/api.js';
-import { type ErrorBody, ZkflError } from '../../protocol/errors.js';
+import { type ErrorBody, ZkflError } from '../../common/errors.js';
 import {
   type Ack,
   type ClientToServerEvents,
@@ -35,7 +35,7 @@ import { signIn } from '../../protocol/sign-in.js';
 import type { TaskStatus } from '../../protocol/states.js';
 import type { Consent } from '../../protocol/terms.js';
 import { fromBytes, hashWeights } from '../../protocol/weights.js';
-import type { ClientSettlement } from '../settlement.js';
+import type { Settling } from './settling.js';
 
 /** What the round loop takes from the caller's options. */
 export interface RoundOptions {
@@ -80,7 +80,7 @@ const log = createLogger('client');
 
 /** Settles what the task owes this client (until settleTimeoutSeconds), takes any stake back, and sums it up. */
 export async function settleOwed(
-  settlement: ClientSettlement,
+  settlement: Settling,
   taskId: string,
   options: RoundOptions,
 ): Promise<NonNullable<ClientResult['rewards']>> {
@@ -108,7 +108,7 @@ export interface Session {
   model: tf.LayersModel;
   settlement:
     | {
-        settlement: ClientSettlement;
+        settlement: Settling;
         /** The coordinator's address: receipts and the escrow must name it. */
         coordinator: string;
         /** The deployment's verifier for the task's circuit. */

@@ -9,7 +9,7 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createLogger } from '../../common/log.js';
-import { type ErrorBody, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import { type ErrorBody, toErrorBody, ZkflError } from '../../common/errors.js';
 import { redisConnection } from '../tasks/verification-queue.js';
 
 const log = createLogger('cluster');

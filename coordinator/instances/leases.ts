@@ -5,7 +5,7 @@
  * cancel) is run where the task runs, here or on the instance holding its lease (cluster.ts carries it there).
  */
 import { createLogger } from '../../common/log.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { LeaseLost, type Storage } from '../state/storage.js';
 import type { ClientDirectory, TaskRunner } from '../tasks/task-runner.js';

@@ -5,7 +5,7 @@
  * and only verifies answers of up to MAX_CHUNKS chunk proofs.
  */
 import { MAX_CHUNKS } from '../../contracts/rewards.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { challengeBondFloor, settlementSeconds, type TaskSpec } from '../../protocol/task-spec.js';
 
 /** Checks `spec`'s settlement terms for a model of `chunks` chunk proofs, filling in its deadline; throws if unfit. */

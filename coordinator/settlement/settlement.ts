@@ -26,7 +26,7 @@ import type { Deployment } from '../../contracts/deployment.js';
 import { escrowMismatch } from '../../contracts/escrow.js';
 import { RewardsContract, revertName, TokenContract } from '../../contracts/rewards.js';
 import type { ChainEventView, TaskView } from '../../protocol/rest.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { ChainAction, Storage } from '../state/storage.js';
 
 const log = createLogger('settlement');

@@ -7,7 +7,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
-import type { ErrorCode } from '../../protocol/errors.js';
+import type { ErrorCode } from '../../common/errors.js';
 import type { ParticipantView, RejectionView, RoundView, TaskView, ZkView } from '../../protocol/rest.js';
 import type { TaskSpec } from '../../protocol/task-spec.js';
 import type { AuditedUpdate, RoundRecord, SignedRoundRecord } from '../../protocol/audit.js';

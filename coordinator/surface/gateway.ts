@@ -15,7 +15,7 @@ import {
   type ServerToClientEvents,
   updatePayloadSchema,
 } from '../../protocol/events.js';
-import { type ErrorCode, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import { type ErrorCode, toErrorBody, ZkflError } from '../../common/errors.js';
 import { parseOrThrow } from '../../protocol/validate.js';
 import type { Coordinator } from '../coordinator.js';
 import type { RateLimiter } from './rate-limits.js';

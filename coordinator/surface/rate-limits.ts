@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 
 export interface RateLimits {
   /** Login nonces per IP address per minute. @default 600 */

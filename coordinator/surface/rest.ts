@@ -2,7 +2,7 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import { createLogger } from '../../common/log.js';
 import { type RouteName, routes } from '../../protocol/api.js';
-import { errorStatus, toErrorBody, ZkflError } from '../../protocol/errors.js';
+import { errorStatus, toErrorBody, ZkflError } from '../../common/errors.js';
 import type { Coordinator } from '../coordinator.js';
 import { RateLimitedError, type RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';

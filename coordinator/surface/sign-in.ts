@@ -7,7 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { getAddress } from 'ethers';
 import { createLogger } from '../../common/log.js';
 import { startThread } from '../../common/thread.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { NonceView, SessionView } from '../../protocol/rest.js';
 import { signInSchema, signInStatement } from '../../protocol/sign-in.js';
 import { parseOrThrow } from '../../protocol/validate.js';

@@ -1,7 +1,7 @@
 // Reads one data set for the coordinator, away from its event loop and its heap (coordinator/tasks/data-reader.ts): it
 // is sent {path, limits}, answers with the data set or a coded error, and exits.
 import { readDataset, type ReadLimits } from '../../ml/dataset.js';
-import { toErrorBody } from '../../protocol/errors.js';
+import { toErrorBody } from '../../common/errors.js';
 
 process.once('message', (request: { path: string; limits: ReadLimits }) => {
   readDataset(request.path, request.limits).then(

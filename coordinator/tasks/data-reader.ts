@@ -5,7 +5,7 @@
  */
 import { forkModule } from '../../common/fork.js';
 import type { Dataset, ReadLimits } from '../../ml/dataset.js';
-import { type ErrorBody, ZkflError } from '../../protocol/errors.js';
+import { type ErrorBody, ZkflError } from '../../common/errors.js';
 
 export interface DataReaderOptions {
   /** Heap of the reading process, in MiB (the data set's own arrays live outside it). @default 256 */

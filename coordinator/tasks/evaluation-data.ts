@@ -14,7 +14,7 @@ import { type Dataset, head } from '../../ml/dataset.js';
 import { DataReader } from './data-reader.js';
 import type { TaskLimits } from './limits.js';
 import type { Storage } from '../state/storage.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { UploadView } from '../../protocol/rest.js';
 import type { TaskSpec } from '../../protocol/task-spec.js';
 import { uploadSchema } from '../../protocol/uploads.js';

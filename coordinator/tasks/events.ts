@@ -1,7 +1,7 @@
 /** What the coordinator reports as a task runs: for dashboards, the demo's progress display and logs. */
 import type { RoundEndPayload } from '../../protocol/events.js';
 import type { TaskStatus } from '../../protocol/states.js';
-import type { ErrorCode } from '../../protocol/errors.js';
+import type { ErrorCode } from '../../common/errors.js';
 
 export interface CoordinatorEvents {
   'round:open': [{ taskId: string; round: number; attempt: number; sampled: string[] }];

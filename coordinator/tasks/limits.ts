@@ -3,7 +3,7 @@
  * allocated, loaded or written. A spec over a bound is refused with LIMIT_EXCEEDED naming the field.
  */
 import { modelSize, sizedLayerTypes } from '../../ml/model-size.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { TaskSpec } from '../../protocol/task-spec.js';
 
 export interface TaskLimits {

@@ -15,7 +15,7 @@ import { committedRoot } from '../../contracts/accepted-set.js';
 import { Random } from '../../common/random.js';
 import { sameUpdate, type ServerToClientEvents, type UpdatePayload } from '../../protocol/events.js';
 import type { RoundPhase, TaskStatus } from '../../protocol/states.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { lastOpening } from '../../protocol/task-spec.js';
 import { decodeValues } from '../../circuits/codec.js';

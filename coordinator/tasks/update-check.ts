@@ -20,7 +20,7 @@ import { scaleProblem, statementProblem } from '../../circuits/update-binding.js
 import { type ProofVerifier, VerifierPool } from '../../circuits/verifier.js';
 import { createLogger } from '../../common/log.js';
 import type { UpdatePayload } from '../../protocol/events.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { updateCommitment } from '../../contracts/accepted-set.js';
 import { VerificationQueue } from './verification-queue.js';

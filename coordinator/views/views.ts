@@ -12,7 +12,7 @@ import { acceptedRoot, acceptedTotal, committedEntries } from '../../contracts/a
 import { bytesOf } from '../../common/bytes.js';
 import { type Dataset, head } from '../../ml/examples.js';
 import type { AuditBundle, ScoringSet } from '../../protocol/audit.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import type {
   AcceptedSetView,
   HolderView,

@@ -2,7 +2,7 @@
 import { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
 import { CoordinatorApi } from '../../protocol/api.js';
-import type { ErrorBody } from '../../protocol/errors.js';
+import type { ErrorBody } from '../../common/errors.js';
 import type { NonceView } from '../../protocol/rest.js';
 import { type SignIn, signIn } from '../../protocol/sign-in.js';
 import { signConsent } from '../../protocol/terms.js';

@@ -16,7 +16,7 @@ import { CoordinatorApi } from '../../protocol/api.js';
 import { loadWallet, saveWallet } from '../../common/identity.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { CoordinatorOptions } from '../../coordinator/options.js';
-import type { ErrorBody } from '../../protocol/errors.js';
+import type { ErrorBody } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { signIn } from '../../protocol/sign-in.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';

@@ -3,7 +3,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type RoundEndPayload, type RoundStartPayload } from '../../protocol/events.js';
-import type { ErrorBody } from '../../protocol/errors.js';
+import type { ErrorBody } from '../../common/errors.js';
 import type { SessionView, TaskView } from '../../protocol/rest.js';
 import { OwnerSession } from '../../client/owner.js';
 import { signConsent, type TermsView } from '../../protocol/terms.js';

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { OwnerSession } from '../../client/owner.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { loadDataset } from '../../ml/dataset.js';
-import { errorStatus, isErrorCode, ZkflError } from '../../protocol/errors.js';
+import { errorStatus, isErrorCode, ZkflError } from '../../common/errors.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, randomWallet, type RawSocket, request } from '../helpers/raw-client.js';

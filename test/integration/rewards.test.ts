@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { CoordinatorApi } from '../../protocol/api.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
 import { acceptedLeafAt } from '../../contracts/accepted-set.js';
-import { ClientSettlement, type OwedContribution } from '../../client/settlement.js';
+import { ClientSettlement } from '../../client/settlement.js';
+import type { OwedContribution } from '../../client/core/settling.js';
 import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
 import { loadOrCreateWallet } from '../../common/identity.js';

@@ -6,7 +6,7 @@ import { runClient } from '../../client/client.js';
 import { verificationKeySha256 } from '../../circuits/build.js';
 import { fetchCircuit } from '../../circuits/fetch.js';
 import { CoordinatorApi } from '../../protocol/api.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 
 const codeOf = (error: unknown): unknown => (error as ZkflError).code;
 import type { RunningCoordinator } from '../../coordinator/server.js';

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import { ClusterRequests, type InterServerEvents, NotHere, notHere } from '../../coordinator/instances/cluster.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 
 /** Instances on one bus: each one's server-side events reach the others. */
 function bus(count: number) {

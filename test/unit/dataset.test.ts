@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { MAX_LINE_CHARS } from '../../ml/data-parsers.js';
 import { type Dataset, head, loadDataset, readDataset, saveIdx } from '../../ml/dataset.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { tempDir } from '../helpers/temp.js';
 
 function codeOf(work: () => unknown): string | undefined {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requestJson } from '../../common/http.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { requestJson } from '../../protocol/http.js';
+import { ZkflError } from '../../common/errors.js';
 
 describe('REST calls to a coordinator', () => {
   let server: Server;

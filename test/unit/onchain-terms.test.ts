@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fixSettlementTerms } from '../../coordinator/settlement/onchain-terms.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { bondsOf, lastOpening, parseTaskSpec, type TaskSpec } from '../../protocol/task-spec.js';
 
 const onchain = (rewards: object = {}): TaskSpec =>

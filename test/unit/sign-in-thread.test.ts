@@ -3,7 +3,7 @@ import { Wallet } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { SignInThread } from '../../coordinator/surface/sign-in.js';
 import type { CheckedSignIn } from '../../coordinator/surface/sign-in-thread.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 
 describe('sign-in thread', () => {
   const wallet = Wallet.createRandom();

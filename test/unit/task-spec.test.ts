@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
 
 const minimal = {

@@ -5,7 +5,7 @@ import { buildModel } from '../../ml/models.js';
 import { evaluate, trainLocal } from '../../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
 import { trainingSchema } from '../../protocol/task-spec.js';
-import { ZkflError } from '../../protocol/errors.js';
+import { ZkflError } from '../../common/errors.js';
 
 // Two separable classes in 4 features: the label is whether feature 0 is positive.
 const dataset: Dataset = (() => {

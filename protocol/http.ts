@@ -2,7 +2,7 @@
  * Calls to a coordinator's REST API, one way for every caller (client, CLI, audit, circuit fetch): a network failure
  * is UNAVAILABLE, an error answer keeps the code the coordinator gave it.
  */
-import { type ErrorBody, isErrorCode, ZkflError } from '../protocol/errors.js';
+import { type ErrorBody, isErrorCode, ZkflError } from '../common/errors.js';
 
 /** Tries of a GET: a kept-alive connection the server closes just as it is reused fails with ECONNRESET, and a GET
  * can safely be sent again. */
