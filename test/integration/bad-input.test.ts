@@ -337,11 +337,10 @@ describe('bad input', function () {
       expect(await dropped).to.equal('transport close');
       expect(honest.socket.connected).to.equal(true);
 
+      const forgers = forgeries.slice(1).map(([name]) => clients.get(name)!);
+      const forged = await Promise.all(forgers.map((forger) => forgedPayload(task, forger, good, q)));
       const outcomes: Array<[string, string]> = [];
-      for (const [name] of forgeries.slice(1)) {
-        const forger = clients.get(name)!;
-        outcomes.push(await answerTo(forger, await forgedPayload(task, forger, good, q)));
-      }
+      for (const [i, forger] of forgers.entries()) outcomes.push(await answerTo(forger, forged[i]!));
       const ended = next<RoundEndPayload>(honest.socket, 'round:end');
       outcomes.unshift(await answerTo(honest, good));
       expect(outcomes).to.deep.equal(forgeries.map(([name, code]) => [name, code]));
