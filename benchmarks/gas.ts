@@ -2,10 +2,10 @@
  * `npm run bench:gas`: what settlement costs on-chain, on Hardhat's in-process chain (cancun), and what scoring costs
  * the coordinator. Happy path: a contributor's claim of 1 round and of 10 rounds in one call, for tasks of 1 and of
  * 15 chunks (the happy path verifies no proof, so the two should cost the same); the coordinator's open and close of
- * a round of 4, 100 and 1,000 contributors. Disputes: a challenge and its answer for leaves of 1, 2 and 4 chunks
- * (real proofs of the tests' 30-value circuit: verification costs the same for every chunk size), so the cost per
- * chunk. Scoring: the round's contribution scores for 4 and 10 updates of the demo CNN and the NIID-Bench CNN.
- * Writes benchmarks/results/gas.{json,md}.
+ * a round of 4, 100 and 1,000 contributors; a stake locked and taken back. Disputes: a challenge and its answer for
+ * leaves of 1, 2 and 4 chunks (real proofs of the tests' 30-value circuit: verification costs the same for every
+ * chunk size), so the cost per chunk. Scoring: the round's contribution scores for 4 and 10 updates of the demo CNN
+ * and the NIID-Bench CNN. Writes benchmarks/results/gas.{json,md}.
  *
  *   ZKFL_PTAU=… npm run bench:gas
  */
@@ -65,7 +65,7 @@ const modelHash = (round: number): string => createHash('sha256').update(`weight
 const WINDOW = 600;
 let tasks = 0;
 
-async function createTask(chunks: number, rounds: number): Promise<{ id: string; key: string }> {
+async function createTask(chunks: number, rounds: number, stake = 0n): Promise<{ id: string; key: string }> {
   const id = `t-gas-${++tasks}`;
   const key = taskKey(id);
   const params: OnchainTaskParams = {
@@ -81,7 +81,7 @@ async function createTask(chunks: number, rounds: number): Promise<{ id: string;
     challengeWindow: WINDOW,
     answerWindow: WINDOW,
     claimPeriod: 86_400,
-    stake: 0n,
+    stake,
     rewardPerRound: 10n ** 21n,
     coordinatorBond: 10n ** 21n,
     challengeBond: 10n ** 19n,
@@ -151,6 +151,18 @@ for (const count of [4, 100, 1000]) {
   const [open, close] = await openAndClose(key, 1, entries(count, 7 + count));
   roundRows.push({ contributors: count, open, close });
 }
+
+/** A contributor's stake locked for a task that asks one, and taken back once no leaf can be challenged. */
+async function stakeRow(): Promise<{ stake: number; unstake: number }> {
+  const { key } = await createTask(1, 1, 10n ** 18n);
+  const holder = contributors[2]!;
+  const stake = await gasOf(rewards.connect(holder).stake(key));
+  await openAndClose(key, 1, entries(4, 4242));
+  await advance(WINDOW + 1);
+  const unstake = await gasOf(rewards.connect(holder).unstake(key));
+  return { stake, unstake };
+}
+const stakeGas = await stakeRow();
 
 /** A challenge to an honest leaf of `chunks` chunks, and its answer with the real proofs. */
 async function disputeRow(chunks: number): Promise<{ chunks: number; challenge: number; answer: number }> {
@@ -262,6 +274,14 @@ const md = [
   "closeRound writes the round's head word and pre-warms one word of claim marks per further 127 contributors, so",
   'each claim then changes a nonzero word (5k) instead of creating one (22k).',
   '',
+  '## A stake per key (`rewards.stake`), per contributor and task',
+  '',
+  '| stake (lock) | unstake (take back) |',
+  '|---:|---:|',
+  `| ${stakeGas.stake} | ${stakeGas.unstake} |`,
+  '',
+  'Paid once per task whatever its rounds, on top of the claims above.',
+  '',
   '## Disputes',
   '',
   '| chunks | challenge | answer (every chunk proof verified on-chain) |',
@@ -285,7 +305,15 @@ const md = [
 writeFileSync(
   new URL('./results/gas.json', import.meta.url),
   JSON.stringify(
-    { machine: machine(), claims: claimRows, rounds: roundRows, disputes: disputeRows, perChunk, scoring: scoringRows },
+    {
+      machine: machine(),
+      claims: claimRows,
+      rounds: roundRows,
+      stake: stakeGas,
+      disputes: disputeRows,
+      perChunk,
+      scoring: scoringRows,
+    },
     null,
     2,
   ) + '\n',
