@@ -84,7 +84,8 @@ async function createTask(chunks: number, rounds: number, stake = 0n): Promise<{
     stake,
     rewardPerRound: 10n ** 21n,
     coordinatorBond: 10n ** 21n,
-    challengeBond: 10n ** 19n,
+    // The contract's floor: a thousandth of a round's pool per chunk.
+    challengeBond: (10n ** 21n / 1000n) * BigInt(chunks),
   };
   await (await rewards.createTask(key, params)).wait();
   await (await rewards.connect(coordinator).postBond(key, params.coordinatorBond)).wait();
