@@ -17,6 +17,7 @@ import { connectRpc } from '../contracts/chain.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { type BackendName, initBackend } from '../ml/backend.js';
 import { loadDataset } from '../ml/dataset.js';
+import { isImageFolder, loadImageFolder } from '../ml/image-folder.js';
 import { buildModel } from '../ml/models.js';
 import { checkCompatible } from '../ml/train.js';
 import { CoordinatorApi } from '../protocol/api.js';
@@ -60,11 +61,14 @@ const log = createLogger('client');
 
 /** Runs until the task ends; rejects on a fatal error (bad data, bad key, unknown task, refused login). */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
-  const dataset = loadDataset(options.dataPath);
+  // Files are read before anything else, so that bad data is said first; an image folder is made examples of the
+  // task's input shape, so it waits for the task.
+  const files = isImageFolder(options.dataPath) ? undefined : loadDataset(options.dataPath);
   const wallet = loadOrCreateWallet(options.keyPath, options.keyPassword);
   const backend = await initBackend(options.backend);
   const api = new CoordinatorApi(options.coordinatorUrl);
   const task = await api.task(options.taskId);
+  const dataset = files ?? loadImageFolder(options.dataPath, task.spec);
   checkCompatible(dataset, task.spec.inputShape, task.spec.classes);
   options.onEvent?.({ type: 'ready', address: wallet.address, backend, examples: dataset.count });
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });

@@ -1,6 +1,8 @@
 /** Small real data for integration tests: Fashion-MNIST shards, and a task that trains fast on them. */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Dataset, loadDataset, saveIdx } from '../../ml/dataset.js';
+import { PNG } from 'pngjs';
+import { type Dataset, exampleSize, loadDataset, saveIdx } from '../../ml/dataset.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 
 export const fashionMnistDir = process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
@@ -38,4 +40,25 @@ export function smallTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput
     evaluation: { path: 't10k', limit: 500 },
     ...overrides,
   };
+}
+
+/**
+ * The same examples as a folder of images, as a person with photos would have them: `<dir>/<label>/<i>.png`, one
+ * grey PNG per 28×28 example (examples are in [0, 1]); returns the folder.
+ */
+export function writeImageFolder(dataPath: string, dir: string): string {
+  const data = loadDataset(dataPath);
+  const [height, width] = data.exampleShape as [number, number];
+  const size = exampleSize(data);
+  for (let i = 0; i < data.count; i++) {
+    const png = new PNG({ width, height });
+    for (let p = 0; p < size; p++) {
+      png.data.fill(Math.round(data.features[i * size + p]! * 255), p * 4, p * 4 + 3);
+      png.data[p * 4 + 3] = 255;
+    }
+    const folder = join(dir, String(data.labels[i]));
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, `${i}.png`), PNG.sync.write(png));
+  }
+  return dir;
 }

@@ -13,7 +13,7 @@ import type { RunningCoordinator } from '../../coordinator/server.js';
 import { getFlatWeights } from '../../ml/weights.js';
 import { hashWeights } from '../../protocol/weights.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
-import { dataRoot, smallTask, testPrefix, writeShards } from '../helpers/fixtures.js';
+import { dataRoot, smallTask, testPrefix, writeImageFolder, writeShards } from '../helpers/fixtures.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { runZkfl } from '../helpers/processes.js';
 import { createTask, getRounds, getWeights } from '../helpers/rest.js';
@@ -31,8 +31,10 @@ describe('federated training end to end', function () {
   });
   after(() => coordinator.close());
 
-  it('completes two rounds with three real clients, every update proven and verified, and moves the model', async () => {
+  it('completes two rounds with three real clients (one reading a folder of PNGs), every update proven, and moves the model', async () => {
     const shards = writeShards(dir, [600, 600, 600]);
+    // The third holder has its examples as images, one folder per class: one task takes both kinds.
+    shards[2] = writeImageFolder(shards[2]!, join(dir, 'images'));
     const task = await createTask(coordinator.url, smallTask({ rounds: 2, clientsPerRound: { min: 3, target: 3 } }));
     const keys = shards.map((_, i) => join(dir, `key-${i}.json`));
     const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
