@@ -71,6 +71,26 @@ async function describeModel(spec: TaskSpec): Promise<object> {
   }
 }
 
+/** What the coordinator library reads of the options (the rest are the server's). */
+type LibraryOptions = Pick<
+  CoordinatorOptions,
+  | 'dataDir'
+  | 'circuit'
+  | 'verifierProcesses'
+  | 'verifyTimeoutMs'
+  | 'redis'
+  | 'keyFile'
+  | 'keyPassword'
+  | 'chain'
+  | 'settlement'
+  | 'rejectionLimits'
+  | 'owners'
+  | 'limits'
+  | 'dataRoot'
+  | 'leaseSeconds'
+  | 'maxPayloadBytes'
+>;
+
 export class Coordinator {
   readonly events = new EventEmitter<CoordinatorEvents>();
   private readonly storage: Storage;
@@ -94,24 +114,7 @@ export class Coordinator {
   private closed = false;
 
   constructor(
-    private readonly options: Pick<
-      CoordinatorOptions,
-      | 'dataDir'
-      | 'circuit'
-      | 'verifierProcesses'
-      | 'verifyTimeoutMs'
-      | 'redis'
-      | 'keyFile'
-      | 'keyPassword'
-      | 'chain'
-      | 'settlement'
-      | 'rejectionLimits'
-      | 'owners'
-      | 'limits'
-      | 'dataRoot'
-      | 'leaseSeconds'
-      | 'maxPayloadBytes'
-    >,
+    private readonly options: LibraryOptions,
     private readonly directory: CoordinatorDirectory,
     storage: Storage,
   ) {
@@ -125,18 +128,7 @@ export class Coordinator {
     this.limits = { ...defaultTaskLimits, ...options.limits };
     this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits, storage);
     this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));
-    if (options.chain) {
-      const { rpcUrl, deployment } = options.chain;
-      const wallet = this.identity.connect(connectRpc(rpcUrl, deployment.chainId));
-      this.settlement = new Settlement(
-        this.storage,
-        wallet,
-        deployment,
-        { ...defaultSettlementOptions, ...options.settlement },
-        // Instances sharing a database send the coordinator's transactions one at a time, from one of them.
-        () => !this.storage.shared || this.leases.holdsChain,
-      );
-    }
+    this.settlement = options.chain && this.settleOn(options.chain);
     this.leases = new TaskLeases(
       storage,
       this.instance,
@@ -160,6 +152,19 @@ export class Coordinator {
       evaluationSet: async (task) =>
         this.runtimes.get(task.id)?.evaluationSet ?? (await this.loadEvaluationSet(task.spec, true)),
     });
+  }
+
+  /** Settlement on the chain the options name, sending as this coordinator's identity. */
+  private settleOn({ rpcUrl, deployment }: NonNullable<LibraryOptions['chain']>): Settlement {
+    const wallet = this.identity.connect(connectRpc(rpcUrl, deployment.chainId));
+    return new Settlement(
+      this.storage,
+      wallet,
+      deployment,
+      { ...defaultSettlementOptions, ...this.options.settlement },
+      // Instances sharing a database send the coordinator's transactions one at a time, from one of them.
+      () => !this.storage.shared || this.leases.holdsChain,
+    );
   }
 
   /** Who this coordinator is and where it settles. */
