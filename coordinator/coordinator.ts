@@ -225,11 +225,12 @@ export class Coordinator {
    * those whose instance stopped renewing, and lets go of those it lost. `cluster` reaches the other instances.
    */
   async resume(cluster?: ClusterRequests): Promise<void> {
+    this.leases.reach(cluster);
     this.sweepUploads();
     await initBackend();
     for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
     if (this.storage.shared) {
-      await this.leases.keep(cluster);
+      await this.leases.keep();
       return;
     }
     for (const task of await this.storage.listTasks('running')) await this.resumeTask(task);
@@ -610,6 +611,7 @@ export class Coordinator {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.leases.stop();
     clearTimeout(this.uploadSweeper);
     for (const { runner, model } of this.runtimes.values()) {
       runner.stop();

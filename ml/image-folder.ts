@@ -20,9 +20,13 @@ function classFolders(path: string): string[] {
     .filter((name) => readdirSync(join(path, name)).some((file) => imageFilePattern.test(file)));
 }
 
-/** Whether `path` is a folder of class folders of images. */
+/**
+ * Whether `path` is a folder of class folders of images. A folder that also holds a CSV file or IDX files is read as
+ * those (ml/dataset.ts), as it was before folders of images were.
+ */
 export function isImageFolder(path: string): boolean {
-  return classFolders(path).length > 0;
+  if (classFolders(path).length === 0) return false;
+  return !readdirSync(path).some((name) => /\.csv(\.gz)?$|-idx\d-ubyte(\.gz)?$/.test(name));
 }
 
 /** Every image under `path`'s class folders, as examples of the task's input shape, labelled by folder. */

@@ -68,18 +68,22 @@ export class TaskLeases {
     return this.storage.shared ? this.storage.fenced({ name: taskLease(taskId), holder: this.instance }) : this.storage;
   }
 
+  /** How this instance reaches the others (with Redis), for requests about tasks it does not run. */
+  reach(cluster: ClusterRequests | undefined): void {
+    this.cluster = cluster;
+  }
+
   /**
    * From now on renews the leases held, takes over the running tasks no instance holds, and lets go of those lost;
    * one pass now, the next in a third of a lease's time (so two renewals may fail in a row).
    */
-  async keep(cluster: ClusterRequests | undefined): Promise<void> {
-    this.cluster = cluster;
+  async keep(): Promise<void> {
     try {
       await this.renew();
     } catch (error) {
       log.warn('cannot renew leases', { error: (error as Error).message });
     }
-    if (!this.closed) this.timer = setTimeout(() => void this.keep(cluster), this.leaseMs / 3);
+    if (!this.closed) this.timer = setTimeout(() => void this.keep(), this.leaseMs / 3);
   }
 
   /** Holds a new task's lease before the task exists: no instance (this one included) may start it meanwhile. */
@@ -126,10 +130,15 @@ export class TaskLeases {
     }
   }
 
-  /** Lets go of every lease held, so that another instance may take the tasks over at once. */
-  async close(): Promise<void> {
+  /** Stops renewing and taking over: first thing when the coordinator closes, so that it starts no task meanwhile. */
+  stop(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  /** Lets go of every lease held, so that another instance may take the tasks over at once. */
+  async close(): Promise<void> {
+    this.stop();
     for (const taskId of this.leased) {
       await this.storage.releaseLease(taskLease(taskId), this.instance).catch(() => undefined);
     }

@@ -101,7 +101,13 @@ describe('a folder of images on disk', () => {
     for (const value of dataset.features.subarray(8)) expect(value).to.be.closeTo(128 / 255, 0.02);
   });
 
-  it('is not a folder of images without class folders of images, and names a file it cannot decode', () => {
+  it('is not a folder of images without class folders of images, nor beside a CSV file, and names a file it cannot decode', () => {
+    // A folder holding a CSV file is read as that file, whatever image folders sit beside it.
+    const mixed = join(dir, 'mixed');
+    mkdirSync(join(mixed, '0'), { recursive: true });
+    writePng(join(mixed, '0', 'a.png'), () => grey(0));
+    writeFileSync(join(mixed, 'data.csv'), '0.5,1\n');
+    expect(isImageFolder(mixed)).to.equal(false);
     mkdirSync(join(dir, 'empty', 'nothing'), { recursive: true });
     expect(isImageFolder(join(dir, 'empty'))).to.equal(false);
     expect(isImageFolder(join(dir, 'missing'))).to.equal(false);
