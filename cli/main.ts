@@ -6,6 +6,7 @@
 import { setKeystoreCost } from '../common/identity.js';
 import { isLogLevel, setLogLevel } from '../common/log.js';
 import { ZkflError } from '../common/errors.js';
+
 /** A command: its lines of the help, and what it runs. */
 interface Command {
   usage: string;
