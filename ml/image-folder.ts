@@ -9,7 +9,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ZkflError } from '../common/errors.js';
 import type { Dataset } from './examples.js';
-import { classLabels, type DecodedImage, imageFilePattern, imagesDataset } from './images.js';
+import { classLabels, type DecodedImage, imageExamples, imageFilePattern } from './images.js';
 
 /** The class folders of `path` (subdirectories holding at least one image), or none if it is not an image folder. */
 function classFolders(path: string): string[] {
@@ -33,13 +33,15 @@ export function isImageFolder(path: string): boolean {
 export function loadImageFolder(path: string, task: { inputShape: number[]; classes: number }): Dataset {
   const folders = classFolders(path);
   const labels = classLabels(folders, task.classes);
-  const images = folders.flatMap((folder) =>
+  const files = folders.flatMap((folder) =>
     readdirSync(join(path, folder))
       .filter((file) => imageFilePattern.test(file))
       .sort()
-      .map((file) => ({ image: decodeImage(join(path, folder, file)), label: labels.get(folder)! })),
+      .map((file) => ({ file: join(path, folder, file), label: labels.get(folder)! })),
   );
-  return imagesDataset(images, task.inputShape);
+  const examples = imageExamples(task.inputShape, files.length);
+  for (const { file, label } of files) examples.add(decodeImage(file), label);
+  return examples.dataset();
 }
 
 /** A PNG or JPEG file's pixels; a file that is neither is DATA_MALFORMED, naming it. */

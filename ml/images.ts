@@ -37,11 +37,14 @@ export function classLabels(folders: readonly string[], classes: number): Map<st
   return labels;
 }
 
-/** The images as examples of shape `inputShape` ([height, width, channels], channels 1 or 3). */
-export function imagesDataset(
-  images: ReadonlyArray<{ image: DecodedImage; label: number }>,
+/**
+ * Examples of shape `inputShape` ([height, width, channels], channels 1 or 3) made from `count` images added one at a
+ * time: only the small examples are kept, never the decoded images (a folder of photos would not fit in memory).
+ */
+export function imageExamples(
   inputShape: readonly number[],
-): Dataset {
+  count: number,
+): { add(image: DecodedImage, label: number): void; dataset(): Dataset } {
   const [height, width, channels] = inputShape;
   if (inputShape.length !== 3 || (channels !== 1 && channels !== 3)) {
     throw new ZkflError(
@@ -50,13 +53,16 @@ export function imagesDataset(
     );
   }
   const size = height! * width! * channels;
-  const features = new Float32Array(images.length * size);
-  const labels = new Int32Array(images.length);
-  images.forEach(({ image, label }, i) => {
-    writeExample(image, height!, width!, channels, features.subarray(i * size, (i + 1) * size));
-    labels[i] = label;
-  });
-  return { features, labels, count: images.length, exampleShape: [height!, width!, channels] };
+  const features = new Float32Array(count * size);
+  const labels = new Int32Array(count);
+  let added = 0;
+  return {
+    add(image, label) {
+      writeExample(image, height!, width!, channels, features.subarray(added * size, (added + 1) * size));
+      labels[added++] = label;
+    },
+    dataset: () => ({ features, labels, count: added, exampleShape: [height!, width!, channels] }),
+  };
 }
 
 /** One image resized into `out` (height × width × channels values in [0, 1]). */

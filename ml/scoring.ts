@@ -20,7 +20,8 @@
  * Only contributors (`aggregation.contributorsOnly`, on by default): a player worth nothing — a score ≤ 0: a zero
  * update, noise that helps no one, a harmful update — still weighs in every coalition's normalisation, so it would
  * shrink everyone's step and move their values. Such players are left out and the game is played again without
- * them, until every player left adds value (at most `maxGames` games); their updates are left out of the round's aggregate too, and score 0.
+ * them, until every player left adds value (at most `maxGames` games); their updates are left out of the round's
+ * aggregate too, and score 0.
  * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
  * the model already took), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { isImageFolder, loadImageFolder } from '../../ml/image-folder.js';
-import { classLabels, type DecodedImage, imagesDataset } from '../../ml/images.js';
+import { classLabels, type DecodedImage, imageExamples } from '../../ml/images.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** A `width`×`height` image whose pixel (x, y) has the RGBA `colour(x, y)`. */
@@ -22,6 +22,13 @@ const codeOf = (run: () => unknown): string | undefined => {
   }
   return undefined;
 };
+
+/** The images, added one at a time, as examples of `shape`. */
+function imagesDataset(images: Array<{ image: DecodedImage; label: number }>, shape: number[]) {
+  const examples = imageExamples(shape, images.length);
+  for (const { image, label } of images) examples.add(image, label);
+  return examples.dataset();
+}
 
 const grey = (value: number) => [value, value, value, 255];
 const values = (features: Float32Array): number[] => Array.from(features, (v) => Math.round(v * 1000) / 1000);
