@@ -44,7 +44,8 @@ import { type CoordinatorDirectory, TaskLeases } from './instances/leases.js';
 import type { CoordinatorOptions } from './options.js';
 import { fixSettlementTerms } from './settlement/onchain-terms.js';
 import { defaultSettlementOptions, Settlement } from './settlement/settlement.js';
-import { LeaseLost, Storage } from './state/storage.js';
+import { Storage } from './state/storage.js';
+import { LeaseLost } from './state/lease-table.js';
 import { Checkpoints } from './tasks/checkpoints.js';
 import { EvaluationData } from './tasks/evaluation-data.js';
 import type { CoordinatorEvents } from './tasks/events.js';
@@ -228,12 +229,12 @@ export class Coordinator {
     this.leases.reach(cluster);
     this.sweepUploads();
     await initBackend();
-    for (const task of await this.storage.listTasks()) await this.settlement?.sync(task);
+    for (const task of await this.storage.tasks.list()) await this.settlement?.sync(task);
     if (this.storage.shared) {
       await this.leases.keep();
       return;
     }
-    for (const task of await this.storage.listTasks('running')) await this.resumeTask(task);
+    for (const task of await this.storage.tasks.list('running')) await this.resumeTask(task);
   }
 
   /** Expired uploads go now and then: every quarter of their time to live, at least hourly. */
@@ -256,7 +257,7 @@ export class Coordinator {
     } catch (error) {
       // One task that cannot resume (its evaluation set is gone, say) must not keep the others from running.
       log.error('task cannot resume; marked failed', { task: task.id, error: (error as Error).message });
-      await this.storage.endTask(task.id, 'failed', `it could not resume: ${(error as Error).message}`);
+      await this.storage.tasks.end(task.id, 'failed', `it could not resume: ${(error as Error).message}`);
       await this.leases.release(task.id);
     }
   }
@@ -316,13 +317,13 @@ export class Coordinator {
       if (spec.publicAudit) {
         this.checkpoints.saveScoringSet(id, scoringSetOf(evaluationSet, spec.rewards.scoringExamples));
       }
-      await this.storage.createTask({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
+      await this.storage.tasks.create({ id, spec, zk, numParams: initial.length, modelHash: hashWeights(initial) });
     } catch (error) {
       model.dispose();
       await this.leases.release(id);
       throw error;
     }
-    const task = (await this.storage.getTask(id))!;
+    const task = (await this.storage.tasks.get(id))!;
     log.info('task created', { task: id, params: initial.length, rounds: spec.rounds });
     await this.launch(task, { model, evaluationSet, initial });
     return task;
@@ -337,7 +338,7 @@ export class Coordinator {
     }
     spec.owner = owner;
     checkTaskLimits(spec, this.limits);
-    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.owner === owner).length;
+    const running = (await this.storage.tasks.list('running')).filter((task) => task.spec.owner === owner).length;
     if (running >= this.limits.tasksPerOwner) {
       throw new ZkflError(
         'LIMIT_EXCEEDED',
@@ -478,13 +479,13 @@ export class Coordinator {
   }
 
   async getTask(id: string): Promise<TaskView> {
-    const task = await this.storage.getTask(id);
+    const task = await this.storage.tasks.get(id);
     if (!task) throw new ZkflError('NOT_FOUND', `no task ${id}`);
     return this.withLive(task);
   }
 
   async listTasks(): Promise<TaskView[]> {
-    return (await this.storage.listTasks()).map((task) => this.withLive(task));
+    return (await this.storage.tasks.list()).map((task) => this.withLive(task));
   }
 
   /** The stored task and what only the running coordinator knows: its connected clients, its round's deadline. */
@@ -501,12 +502,12 @@ export class Coordinator {
 
   async listRounds(taskId: string): Promise<RoundView[]> {
     await this.getTask(taskId);
-    return this.storage.listRounds(taskId);
+    return this.storage.rounds.list(taskId);
   }
 
   async getRound(taskId: string, round: number): Promise<RoundView> {
     await this.getTask(taskId);
-    const view = await this.storage.getRound(taskId, round);
+    const view = await this.storage.rounds.get(taskId, round);
     if (!view) throw new ZkflError('NOT_FOUND', `task ${taskId} has no round ${round}`);
     return view;
   }
@@ -557,8 +558,8 @@ export class Coordinator {
       if (consentSigner(consent) !== address) {
         throw new ZkflError('CONSENT_REQUIRED', `the consent is not signed by ${address}`);
       }
-      await this.storage.recordConsent(taskId, address, consent);
-    } else if ((await this.storage.consent(taskId, address))?.termsHash !== current) {
+      await this.storage.holders.recordConsent(taskId, address, consent);
+    } else if ((await this.storage.holders.consent(taskId, address))?.termsHash !== current) {
       throw new ZkflError(
         'CONSENT_REQUIRED',
         `agree to the terms of task ${taskId} first: GET /api/tasks/${taskId}/terms, then join with a signed consent`,

@@ -5,7 +5,7 @@ import type { Deployment } from '../contracts/deployment.js';
 import type { SettlementOptions } from './settlement/settlement.js';
 import type { TaskLimits } from './tasks/limits.js';
 import type { RateLimits } from './surface/rate-limits.js';
-import type { RejectionLimits } from './state/storage.js';
+import type { RejectionLimits } from './state/update-table.js';
 
 /** Everything a coordinator can be configured with, each field with its default. */
 export interface CoordinatorOptions {

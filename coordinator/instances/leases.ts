@@ -7,7 +7,8 @@
 import { createLogger } from '../../common/log.js';
 import { ZkflError } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
-import { LeaseLost, type Storage } from '../state/storage.js';
+import type { Storage } from '../state/storage.js';
+import { LeaseLost } from '../state/lease-table.js';
 import type { ClientDirectory, TaskRunner } from '../tasks/task-runner.js';
 import { type ClusterRequests, NotHere } from './cluster.js';
 
@@ -90,13 +91,13 @@ export class TaskLeases {
   async hold(taskId: string): Promise<void> {
     if (!this.storage.shared) return;
     this.leased.add(taskId);
-    await this.storage.acquireLease(taskLease(taskId), this.instance, this.leaseMs);
+    await this.storage.leases.acquire(taskLease(taskId), this.instance, this.leaseMs);
   }
 
   /** Lets go of a task's lease (it ended here, or could not start): another instance may take it at once. */
   async release(taskId: string): Promise<void> {
     if (!this.leased.delete(taskId)) return;
-    await this.storage.releaseLease(taskLease(taskId), this.instance);
+    await this.storage.leases.release(taskLease(taskId), this.instance);
   }
 
   /**
@@ -140,21 +141,21 @@ export class TaskLeases {
   async close(): Promise<void> {
     this.stop();
     for (const taskId of this.leased) {
-      await this.storage.releaseLease(taskLease(taskId), this.instance).catch(() => undefined);
+      await this.storage.leases.release(taskLease(taskId), this.instance).catch(() => undefined);
     }
-    if (this.holdsChain) await this.storage.releaseLease(chainLease, this.instance).catch(() => undefined);
+    if (this.holdsChain) await this.storage.leases.release(chainLease, this.instance).catch(() => undefined);
   }
 
   private async renew(): Promise<void> {
     for (const taskId of this.leased) await this.renewTask(taskId);
     if (this.settles) {
-      const held = await this.storage.acquireLease(chainLease, this.instance, this.leaseMs);
+      const held = await this.storage.leases.acquire(chainLease, this.instance, this.leaseMs);
       if (held && !this.holdsChain) log.info('sending the settlement transactions from this instance');
       this.holdsChain = held;
     }
-    for (const task of await this.storage.listTasks('running')) {
+    for (const task of await this.storage.tasks.list('running')) {
       if (this.closed || this.leased.has(task.id)) continue;
-      if (await this.storage.acquireLease(taskLease(task.id), this.instance, this.leaseMs))
+      if (await this.storage.leases.acquire(taskLease(task.id), this.instance, this.leaseMs))
         await this.takeOver(task.id);
     }
   }
@@ -164,7 +165,7 @@ export class TaskLeases {
     if (runner && !runner.running) {
       // Ended here: the task is no one's to run any more.
       await this.release(taskId);
-    } else if (!(await this.storage.acquireLease(taskLease(taskId), this.instance, this.leaseMs))) {
+    } else if (!(await this.storage.leases.acquire(taskLease(taskId), this.instance, this.leaseMs))) {
       log.warn('lost the task to another instance', { task: taskId });
       this.leased.delete(taskId);
       this.host.drop(taskId);
@@ -178,7 +179,7 @@ export class TaskLeases {
   private async takeOver(taskId: string): Promise<void> {
     this.leased.add(taskId);
     // As it stands now that no one else may write to it: the list was read before the lease was taken.
-    const current = (await this.storage.getTask(taskId))!;
+    const current = (await this.storage.tasks.get(taskId))!;
     if (current.status !== 'running') {
       await this.release(taskId);
       return;
@@ -236,7 +237,7 @@ export class TaskLeases {
   private holderOf(name: string): Promise<string | undefined> {
     const recent = this.holders.get(name);
     if (recent && Date.now() - recent.at < 1000) return recent.read;
-    const read = this.storage.leaseHolder(name);
+    const read = this.storage.leases.holder(name);
     this.holders.set(name, { read, at: Date.now() });
     return read;
   }

@@ -27,7 +27,8 @@ import { escrowMismatch } from '../../contracts/escrow.js';
 import { RewardsContract, revertName, TokenContract } from '../../contracts/rewards.js';
 import type { ChainEventView, TaskView } from '../../protocol/rest.js';
 import { ZkflError } from '../../common/errors.js';
-import type { ChainAction, Storage } from '../state/storage.js';
+import type { Storage } from '../state/storage.js';
+import type { ChainAction } from '../state/chain-action-table.js';
 
 const log = createLogger('settlement');
 
@@ -73,8 +74,8 @@ export class Settlement {
     this.provider = wallet.provider!;
     this.retryMs = options.pollMs;
     this.disputeTimer = setInterval(() => {
-      this.storage
-        .listTasks()
+      this.storage.tasks
+        .list()
         .then((tasks) => this.watchChain(tasks))
         .catch((error: unknown) => log.warn('cannot read the chain', { error: (error as Error).message }));
     }, options.disputePollMs);
@@ -142,15 +143,15 @@ export class Settlement {
   /** Derives what the chain is owed from the task's round records, and starts sending it. */
   async sync(task: TaskView): Promise<void> {
     if (!task.spec.onchain) return;
-    for (const round of await this.storage.listRounds(task.id)) {
+    for (const round of await this.storage.rounds.list(task.id)) {
       if (round.attempts === 0) continue;
       const base = { taskId: task.id, round: round.round };
       // A round opens only with the bond whole: posted before round 1, topped up after a dispute was paid from it.
-      await this.storage.addChainAction({ ...base, kind: 'bond', args: [] });
-      await this.storage.addChainAction({ ...base, kind: 'open', args: ['0x' + round.modelHashBefore] });
+      await this.storage.chainActions.add({ ...base, kind: 'bond', args: [] });
+      await this.storage.chainActions.add({ ...base, kind: 'open', args: ['0x' + round.modelHashBefore] });
       if (round.phase !== 'evaluated') continue;
       const entries = committedEntries(round.participants);
-      await this.storage.addChainAction({
+      await this.storage.chainActions.add({
         ...base,
         kind: 'close',
         args: [acceptedRoot(entries), entries.length, String(acceptedTotal(entries))],
@@ -183,7 +184,7 @@ export class Settlement {
         if (event.eventName === 'LeafChallenged') {
           const index = Number(event.args[2]);
           if ((await this.rewards.leafStatus(key, round, index)).challenge === 'open') {
-            await this.storage.addChainAction({
+            await this.storage.chainActions.add({
               taskId: task.id,
               round,
               kind: 'answer',
@@ -194,7 +195,13 @@ export class Settlement {
         } else if (event.eventName === 'OmissionClaimed') {
           const contributor = event.args[2] as string;
           if ((await this.rewards.omission(key, round, contributor)) === 'open') {
-            await this.storage.addChainAction({ taskId: task.id, round, kind: 'show', subject: contributor, args: [] });
+            await this.storage.chainActions.add({
+              taskId: task.id,
+              round,
+              kind: 'show',
+              subject: contributor,
+              args: [],
+            });
           }
         }
       }
@@ -231,26 +238,26 @@ export class Settlement {
 
   private async drain(): Promise<void> {
     for (let action = await this.next(); action && !this.closed; action = await this.next()) {
-      await this.storage.updateChainAction(action, { attempts: action.attempts + 1 });
+      await this.storage.chainActions.update(action, { attempts: action.attempts + 1 });
       try {
         await this.settle(action);
       } catch (error) {
-        await this.storage.updateChainAction(action, { lastError: (error as Error).message });
+        await this.storage.chainActions.update(action, { lastError: (error as Error).message });
         if (!(error instanceof ContractRefusal)) throw error;
         if (await this.tookEffect(taskKey(action.taskId), action)) {
           // Someone else did it first (a contributor answering a challenge to its own leaf, say).
-          await this.storage.updateChainAction(action, { status: 'done', lastError: null });
+          await this.storage.chainActions.update(action, { status: 'done', lastError: null });
           continue;
         }
         // Retrying cannot help (the task's deadline passed, say): set it aside for the operator, go on.
-        await this.storage.updateChainAction(action, { status: 'failed' });
+        await this.storage.chainActions.update(action, { status: 'failed' });
         log.error(`round ${action.round} ${action.kind} cannot be settled`, {
           task: action.taskId,
           error: error.message,
         });
         continue;
       }
-      await this.storage.updateChainAction(action, { status: 'done', lastError: null });
+      await this.storage.chainActions.update(action, { status: 'done', lastError: null });
       log.info(`round ${action.round}: ${action.kind} ${action.subject} done on-chain`, {
         task: action.taskId,
         tx: action.txHash ?? 'already done',
@@ -259,7 +266,7 @@ export class Settlement {
   }
 
   private async next(): Promise<ChainAction | undefined> {
-    return (await this.storage.pendingChainActions())[0];
+    return (await this.storage.chainActions.pending())[0];
   }
 
   /** Makes one action take effect on-chain, exactly once. */
@@ -275,7 +282,7 @@ export class Settlement {
       if (receipt?.status === 1 || (await this.tookEffect(key, action))) return;
       if (receipt) throw new Error(`transaction ${action.txHash} reverted`);
       // Never mined and its nonce maybe taken: sign afresh next time.
-      await this.storage.updateChainAction(action, { rawTx: null, txHash: null });
+      await this.storage.chainActions.update(action, { rawTx: null, txHash: null });
       throw new Error(`transaction ${action.txHash} was not mined in time`);
     }
     let signed: string;
@@ -293,7 +300,7 @@ export class Settlement {
         : error;
     }
     const txHash = Transaction.from(signed).hash!;
-    await this.storage.updateChainAction(action, { rawTx: signed, txHash });
+    await this.storage.chainActions.update(action, { rawTx: signed, txHash });
     Object.assign(action, { rawTx: signed, txHash });
     await this.provider.broadcastTransaction(signed);
     const receipt = await this.provider.waitForTransaction(txHash, 1, this.options.receiptTimeoutMs);
@@ -317,8 +324,8 @@ export class Settlement {
       case 'close':
         return this.rewards.populate('closeRound', key, round, ...action.args);
       case 'answer': {
-        const entries = committedEntries((await this.storage.getRound(taskId, round))?.participants ?? []);
-        const updates = await this.storage.auditedUpdates(taskId, round, false);
+        const entries = committedEntries((await this.storage.rounds.get(taskId, round))?.participants ?? []);
+        const updates = await this.storage.updates.audited(taskId, round, false);
         const leaf = entries.length ? acceptedLeafAt(entries, Number(action.subject)) : undefined;
         const update = leaf && updates.find((candidate) => candidate.address === leaf.leaf.contributor);
         if (!leaf || !update) return undefined;
@@ -326,7 +333,7 @@ export class Settlement {
         return this.rewards.populate('answerChallenge', key, round, leaf.leaf, proofs);
       }
       case 'show': {
-        const entries = committedEntries((await this.storage.getRound(taskId, round))?.participants ?? []);
+        const entries = committedEntries((await this.storage.rounds.get(taskId, round))?.participants ?? []);
         const leaf = acceptedLeaf(entries, action.subject);
         if (!leaf) return undefined;
         return this.rewards.populate('showLeaf', key, round, leaf.leaf, leaf.proof);
@@ -363,7 +370,7 @@ export class Settlement {
 
   /** Pending actions, for status views and tests. */
   pending(): Promise<ChainAction[]> {
-    return this.storage.pendingChainActions();
+    return this.storage.chainActions.pending();
   }
 }
 

@@ -109,7 +109,7 @@ export class EvaluationData {
       for (const [name, content] of decoded) writeFileSync(join(staging, name), content);
       const dataset = await this.read(staging, staging, 'files');
       if (!existsSync(target)) renameSync(staging, target);
-      await this.storage.touchUpload(id, owner, bytes);
+      await this.storage.uploads.touch(id, owner, bytes);
       return { upload: id, bytes, count: dataset.count, exampleShape: dataset.exampleShape };
     } finally {
       rmSync(staging, { recursive: true, force: true });
@@ -119,7 +119,7 @@ export class EvaluationData {
   /** Refuses an upload that would take `owner` over their quota (expired uploads swept first). */
   private async checkQuota(owner: string, id: string, bytes: number): Promise<void> {
     await this.sweep();
-    const held = await this.storage.ownerUploadBytes(owner, id);
+    const held = await this.storage.uploads.ownerBytes(owner, id);
     if (held + bytes <= this.limits.uploadBytesPerOwner) return;
     throw new ZkflError(
       'LIMIT_EXCEEDED',
@@ -134,14 +134,14 @@ export class EvaluationData {
    */
   async sweep(): Promise<void> {
     const cutoff = Date.now() - this.limits.uploadTtlSeconds * 1000;
-    const running = (await this.storage.listTasks('running')).filter((task) => task.spec.evaluation.upload);
+    const running = (await this.storage.tasks.list('running')).filter((task) => task.spec.evaluation.upload);
     const usedBy = new Set(running.map((task) => `${task.spec.evaluation.upload}/${task.spec.owner}`));
-    for (const { id, owner } of await this.storage.staleUploads(cutoff)) {
+    for (const { id, owner } of await this.storage.uploads.stale(cutoff)) {
       if (usedBy.has(`${id}/${owner}`)) continue;
       log.info('upload expired', { upload: id, owner });
-      await this.storage.removeUpload(id, owner);
+      await this.storage.uploads.remove(id, owner);
     }
-    const kept = await this.storage.heldUploads();
+    const kept = await this.storage.uploads.held();
     for (const task of running) kept.add(task.spec.evaluation.upload!);
     if (!existsSync(this.uploads)) return;
     for (const name of readdirSync(this.uploads)) {
@@ -177,9 +177,9 @@ export class EvaluationData {
 
   /** Refuses an upload that is not `owner`'s as if it did not exist; else marks it used now. */
   private async claimUpload(id: string, owner: string): Promise<void> {
-    const bytes = await this.storage.uploadBytes(id, owner);
+    const bytes = await this.storage.uploads.bytes(id, owner);
     if (bytes === undefined) throw noUpload(id);
-    await this.storage.touchUpload(id, owner, bytes);
+    await this.storage.uploads.touch(id, owner, bytes);
   }
 
   private root(): string {

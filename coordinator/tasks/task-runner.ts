@@ -38,7 +38,8 @@ import type { Checkpoints } from './checkpoints.js';
 import type { CoordinatorEvents } from './events.js';
 import { assertTransition, decideClose, samplesNeeded } from './round-machine.js';
 import type { Settlement } from '../settlement/settlement.js';
-import { LeaseLost, type Storage } from '../state/storage.js';
+import type { Storage } from '../state/storage.js';
+import { LeaseLost } from '../state/lease-table.js';
 import { type CheckContext, type CheckedUpdate, RejectedUpdate, type UpdateChecker } from './update-check.js';
 
 type RoundUpdate = WeightedUpdate & { address: string };
@@ -156,11 +157,11 @@ export class TaskRunner {
       checkpoints.save(task.id, 1, initialWeights, this.strategyState);
     }
     const number = task.currentRound;
-    const record = await storage.getRound(task.id, number);
+    const record = await storage.rounds.get(task.id, number);
     if (!record) throw new Error(`task ${task.id} has no record of its round ${number}`);
     const global = checkpoints.loadWeights(task.id, number);
     this.strategyState = checkpoints.loadState(task.id, number, this.strategy.stateSlots, size);
-    const answered = new Set((await storage.acceptedUpdates(task.id, number)).map((update) => update.address));
+    const answered = new Set((await storage.updates.accepted(task.id, number)).map((update) => update.address));
     this.round = {
       number,
       // A round killed while aggregating picks up there: its accepted set is final.
@@ -176,7 +177,7 @@ export class TaskRunner {
       verifying: new Map(),
       deadlinePassed: false,
       note: record.note ?? null,
-      sum: await storage.loadRunningSum(task.id, number, size),
+      sum: await storage.updates.runningSum(task.id, number, size),
       openedAt: Date.now(),
     };
     // Resolved now, acted on after what follows here (no await before the attempt starts).
@@ -235,7 +236,7 @@ export class TaskRunner {
     round.deadline = Date.now() + spec.roundDeadlineSeconds * 1000;
     const { attempts } = round;
     this.persist(async () => {
-      await this.ctx.storage.setPhase(this.taskId, round.number, 'training', attempts);
+      await this.ctx.storage.rounds.setPhase(this.taskId, round.number, 'training', attempts);
       // Once the attempt is stored: the settlement derives the round's opening from it.
       if (attempts === 1) await this.ctx.settlement?.sync(this.ctx.task);
     }).catch((error: unknown) => this.fail(error));
@@ -296,7 +297,7 @@ export class TaskRunner {
     }
     if (chosen.length) {
       const counts = { sampled: chosen.length };
-      this.persist(() => this.ctx.storage.addRoundCounts(this.taskId, round.number, counts)).catch((error: unknown) =>
+      this.persist(() => this.ctx.storage.rounds.addCounts(this.taskId, round.number, counts)).catch((error: unknown) =>
         log.error('could not count the clients sampled', { task: this.taskId, error: String(error) }),
       );
     }
@@ -368,7 +369,7 @@ export class TaskRunner {
     const { task } = this.ctx;
     if (this.stopped || task.status !== 'running')
       this.reject(round, address, new ZkflError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}`));
-    if (!(await this.ctx.storage.consent(task.id, address))) {
+    if (!(await this.ctx.storage.holders.consent(task.id, address))) {
       const message = `${address} has not agreed to the terms of task ${task.id}: join with a consent`;
       this.reject(round, address, new ZkflError('CONSENT_REQUIRED', message));
     }
@@ -408,7 +409,7 @@ export class TaskRunner {
     if (inFlight && sameUpdate(inFlight.update, payload)) return inFlight.verdict;
     const accepted = inFlight
       ? undefined
-      : await this.ctx.storage.sameAsAccepted(this.taskId, round.number, address, payload);
+      : await this.ctx.storage.updates.sameAsAccepted(this.taskId, round.number, address, payload);
     if (accepted) {
       log.info(`round ${round.number}: ${address} sent its accepted update again; answered with its receipt`);
       return this.receipt(round, address, accepted.commitment);
@@ -457,7 +458,7 @@ export class TaskRunner {
   private note(round: ActiveRound, note: string | null): void {
     if (round.note === note) return;
     round.note = note;
-    this.persist(() => this.ctx.storage.noteRound(this.taskId, round.number, note)).catch((error: unknown) =>
+    this.persist(() => this.ctx.storage.rounds.note(this.taskId, round.number, note)).catch((error: unknown) =>
       log.error('could not note the round', { task: this.taskId, error: String(error) }),
     );
   }
@@ -480,7 +481,7 @@ export class TaskRunner {
         proofsRejected,
         verifySeconds: error instanceof RejectedUpdate ? error.verifySeconds : 0,
       };
-      this.persist(() => this.ctx.storage.recordRejected(this.taskId, round.number, rejection, counts)).catch(
+      this.persist(() => this.ctx.storage.updates.recordRejected(this.taskId, round.number, rejection, counts)).catch(
         (error: unknown) => log.error('could not record a rejection', { task: this.taskId, error: String(error) }),
       );
       this.ctx.events.emit('update:rejected', {
@@ -529,7 +530,7 @@ export class TaskRunner {
       round.pending.delete(address);
       try {
         const counts = { answered: 1, proofsVerified: checked.proofsVerified, verifySeconds: checked.verifySeconds };
-        await this.ctx.storage.recordAccepted(this.taskId, round.number, update, round.sum, counts);
+        await this.ctx.storage.updates.recordAccepted(this.taskId, round.number, update, round.sum, counts);
       } catch (error) {
         // The in-memory sum now holds an update the database does not: stop rather than diverge.
         this.fail(error);
@@ -612,7 +613,7 @@ export class TaskRunner {
     if (round.phase !== 'aggregating') {
       assertTransition(round.phase, 'aggregating');
       round.phase = 'aggregating';
-      await this.persist(() => storage.setPhase(task.id, round.number, 'aggregating'));
+      await this.persist(() => storage.rounds.setPhase(task.id, round.number, 'aggregating'));
       log.info(`round ${round.number} aggregating`, { task: task.id, accepted: round.sum.count });
     }
     // Every update accepted before the phase changed is stored; any later one is refused (see accept).
@@ -630,12 +631,12 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     const signed = await this.signedRecord(round, metrics, modelHashAfter, scoring);
-    await storage.finishRound(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
+    await storage.rounds.finish(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
     await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';
     await this.announce(round, metrics);
-    this.ctx.task = (await storage.getTask(task.id))!;
+    this.ctx.task = (await storage.tasks.get(task.id))!;
     if (last) {
       this.finish('completed');
       return;
@@ -650,7 +651,7 @@ export class TaskRunner {
   /** Tells the log, the task's clients and the coordinator's listeners that a round is done, and how it went. */
   private async announce(round: ActiveRound, metrics: { accuracy: number; loss: number }): Promise<void> {
     const { task, storage, events } = this.ctx;
-    const record = (await storage.getRound(task.id, round.number))!;
+    const record = (await storage.rounds.get(task.id, round.number))!;
     const rejected = record.rejected.length + record.rejectedUnlisted;
     const seconds = (Date.now() - round.openedAt) / 1000;
     log.info(`round ${round.number} done`, {
@@ -677,7 +678,7 @@ export class TaskRunner {
   /** The round's accepted updates as stored, in the order they were accepted, with their weights. */
   private async roundUpdates(round: ActiveRound): Promise<RoundUpdate[]> {
     const { task, storage } = this.ctx;
-    const stored = await storage.storedUpdates(task.id, round.number);
+    const stored = await storage.updates.stored(task.id, round.number);
     return stored.map((update) => ({
       address: update.address,
       fractionBits: update.fractionBits,
@@ -720,7 +721,7 @@ export class TaskRunner {
       groups,
       updates.map((update) => update.address),
     );
-    await storage.setScores(
+    await storage.updates.setScores(
       task.id,
       round.number,
       updates.map((update, k) => ({ address: update.address, score: scored.scores[k]!, amount: String(amounts[k]) })),
@@ -760,8 +761,8 @@ export class TaskRunner {
     scoring: RoundRecord['scoring'],
   ): Promise<SignedRoundRecord> {
     const { task, storage, identity } = this.ctx;
-    const accepted = await storage.auditedUpdates(task.id, round.number, task.spec.publicAudit);
-    const view = (await storage.getRound(task.id, round.number))!;
+    const accepted = await storage.updates.audited(task.id, round.number, task.spec.publicAudit);
+    const view = (await storage.rounds.get(task.id, round.number))!;
     const record: RoundRecord = {
       taskId: task.id,
       round: round.number,
@@ -798,7 +799,7 @@ export class TaskRunner {
     this.stop();
     // Stored before anyone is told: whoever reads the task on hearing it ended reads why.
     try {
-      await this.persist(() => this.ctx.storage.endTask(this.taskId, status, reason));
+      await this.persist(() => this.ctx.storage.tasks.end(this.taskId, status, reason));
     } catch (error) {
       // Another instance runs the task now: it is not this one's to end, nor to announce (the caller asks there).
       if (!(error instanceof LeaseLost)) this.finish(status);

@@ -63,7 +63,7 @@ export class PublicViews {
   async settlementOf(taskId: string): Promise<SettlementView> {
     await this.source.getTask(taskId);
     return {
-      actions: (await this.source.storage.chainActions(taskId)).map(
+      actions: (await this.source.storage.chainActions.ofTask(taskId)).map(
         ({ round, kind, subject, status, txHash, attempts, lastError }) => ({
           round,
           kind,
@@ -86,9 +86,9 @@ export class PublicViews {
     } catch {
       throw new ZkflError('VALIDATION_FAILED', `${addressInput.slice(0, 64)} is not an address`, 'address');
     }
-    const { consents, updates, rejections } = await this.source.storage.holderActivity(address);
+    const { consents, updates, rejections } = await this.source.storage.holders.activity(address);
     const taskIds = [...new Set([...consents.map((c) => c.taskId), ...updates.map((u) => u.taskId)])];
-    const known = await Promise.all(taskIds.map((taskId) => this.source.storage.getTask(taskId)));
+    const known = await Promise.all(taskIds.map((taskId) => this.source.storage.tasks.get(taskId)));
     const tasks = taskIds.flatMap((taskId, k) => {
       const task = known[k];
       if (!task) return [];
@@ -134,9 +134,9 @@ export class PublicViews {
       verificationKey,
       coordinator: this.source.info().coordinator,
       chain: this.source.info().chain,
-      rounds: await this.source.storage.roundRecords(taskId),
+      rounds: await this.source.storage.rounds.records(taskId),
       terms: this.termsOf(task),
-      consents: await this.source.storage.consents(taskId),
+      consents: await this.source.storage.holders.consents(taskId),
       ...(task.spec.publicAudit
         ? {
             initialWeights: Buffer.from(toBytes(this.source.checkpoints.loadWeights(taskId, 1))).toString('base64'),

@@ -3,7 +3,8 @@
  * in the integration lane, so that the two cannot drift apart.
  */
 import { expect } from 'chai';
-import { LeaseLost, type Storage } from '../../coordinator/state/storage.js';
+import type { Storage } from '../../coordinator/state/storage.js';
+import { LeaseLost } from '../../coordinator/state/lease-table.js';
 import { RunningSum } from '../../ml/aggregation.js';
 import type { SignedRoundRecord } from '../../protocol/audit.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
@@ -50,27 +51,27 @@ export function storageContract(open: () => Promise<Storage>): void {
   afterEach(() => storage.close());
 
   it('creates a task with its first round open, and lists tasks by status', async () => {
-    await storage.createTask({ id: 't-a', spec, zk, numParams: 4, modelHash: 'h0' });
-    await storage.createTask({ id: 't-b', spec, zk, numParams: 4, modelHash: 'h0' });
-    await storage.endTask('t-b', 'cancelled', 'cancelled by its owner');
-    const task = await storage.getTask('t-a');
+    await storage.tasks.create({ id: 't-a', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-b', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.end('t-b', 'cancelled', 'cancelled by its owner');
+    const task = await storage.tasks.get('t-a');
     expect(task).to.include({ id: 't-a', status: 'running', currentRound: 1, numParams: 4, modelHash: 'h0' });
     expect(task).to.not.have.property('reason');
-    expect(await storage.getTask('t-b')).to.include({ status: 'cancelled', reason: 'cancelled by its owner' });
-    await storage.noteRound('t-a', 1, 'waiting for clients');
-    expect(await storage.getRound('t-a', 1)).to.include({ note: 'waiting for clients' });
+    expect(await storage.tasks.get('t-b')).to.include({ status: 'cancelled', reason: 'cancelled by its owner' });
+    await storage.rounds.note('t-a', 1, 'waiting for clients');
+    expect(await storage.rounds.get('t-a', 1)).to.include({ note: 'waiting for clients' });
     expect(task!.spec).to.deep.equal(spec);
     expect(task!.zk).to.deep.equal(zk);
-    expect((await storage.listTasks()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
-    expect((await storage.listTasks('running')).map((t) => t.id)).to.deep.equal(['t-a']);
-    expect(await storage.getTask('t-none')).to.equal(undefined);
-    const [round] = await storage.listRounds('t-a');
+    expect((await storage.tasks.list()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
+    expect((await storage.tasks.list('running')).map((t) => t.id)).to.deep.equal(['t-a']);
+    expect(await storage.tasks.get('t-none')).to.equal(undefined);
+    const [round] = await storage.rounds.list('t-a');
     expect(round).to.include({ round: 1, phase: 'open', attempts: 0, modelHashBefore: 'h0', modelHashAfter: null });
   });
 
   it('keeps accepted updates in the order they were accepted, with the running sum that includes them', async () => {
-    await storage.createTask({ id: 't-1', spec, zk, numParams: 4, modelHash: 'h0' });
-    await storage.setPhase('t-1', 1, 'training', 1);
+    await storage.tasks.create({ id: 't-1', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.rounds.setPhase('t-1', 1, 'training', 1);
     const sum = RunningSum.empty(4);
     // Addresses out of alphabetical order: the order of acceptance is what counts.
     for (const [address, q] of [
@@ -79,129 +80,129 @@ export function storageContract(open: () => Promise<Storage>): void {
       ['0xbb', [5, 5, 5, 5]],
     ] as const) {
       sum.add(q, 10, [3], 4);
-      await storage.recordAccepted('t-1', 1, update(address, [...q]), sum, { proofsVerified: 1 });
+      await storage.updates.recordAccepted('t-1', 1, update(address, [...q]), sum, { proofsVerified: 1 });
     }
-    expect((await storage.acceptedUpdates('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa', '0xbb']);
-    const stored = await storage.storedUpdates('t-1', 1);
+    expect((await storage.updates.accepted('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa', '0xbb']);
+    const stored = await storage.updates.stored('t-1', 1);
     expect(stored.map((u) => [u.address, [...new Int8Array(u.q.buffer, u.q.byteOffset, u.q.length)]])).to.deep.equal([
       ['0xcc', [1, 2, 3, 4]],
       ['0xaa', [-1, 0, 1, 2]],
       ['0xbb', [5, 5, 5, 5]],
     ]);
-    const loaded = await storage.loadRunningSum('t-1', 1, 4);
+    const loaded = await storage.updates.runningSum('t-1', 1, 4);
     expect([...loaded.sum]).to.deep.equal([...sum.sum]);
     expect([loaded.totalWeight, loaded.count]).to.deep.equal([30, 3]);
-    const round = (await storage.getRound('t-1', 1))!;
+    const round = (await storage.rounds.get('t-1', 1))!;
     expect([round.phase, round.attempts, round.proofsVerified]).to.deep.equal(['training', 1, 3]);
     // One update per address and round.
     let refused: unknown;
-    await storage
+    await storage.updates
       .recordAccepted('t-1', 1, update('0xaa', [0, 0, 0, 0]), sum, { proofsVerified: 1 })
       .catch((error: unknown) => {
         refused = error;
       });
     expect(String(refused)).to.match(/UNIQUE|duplicate key/);
-    expect(await storage.acceptedUpdates('t-1', 1)).to.have.length(3);
+    expect(await storage.updates.accepted('t-1', 1)).to.have.length(3);
   });
 
   it('scores, finishes a round and opens the next in one step, then completes the task', async () => {
-    await storage.createTask({ id: 't-2', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-2', spec, zk, numParams: 4, modelHash: 'h0' });
     const sum = RunningSum.empty(4);
     sum.add([1, 1, 1, 1], 10, [3], 4);
     // Three sampled: one accepted, one rejected after verifying its proofs, one never answers.
-    await storage.addRoundCounts('t-2', 1, { sampled: 3 });
-    await storage.recordAccepted('t-2', 1, update('0xaa', [1, 1, 1, 1]), sum, {
+    await storage.rounds.addCounts('t-2', 1, { sampled: 3 });
+    await storage.updates.recordAccepted('t-2', 1, update('0xaa', [1, 1, 1, 1]), sum, {
       answered: 1,
       proofsVerified: 2,
       verifySeconds: 0.25,
     });
     const refused = { address: '0xbb', code: 'PROOF_INVALID' as const, reason: 'chunk 1' };
-    await storage.recordRejected('t-2', 1, refused, { answered: 1, proofsRejected: 2, verifySeconds: 0.5 });
-    expect(await storage.getRound('t-2', 1)).to.include({ sampled: 3, answered: 2, dropped: null });
-    await storage.setScores('t-2', 1, [{ address: '0xaa', score: 0.25, amount: '7' }]);
-    await storage.finishRound('t-2', 1, {
+    await storage.updates.recordRejected('t-2', 1, refused, { answered: 1, proofsRejected: 2, verifySeconds: 0.5 });
+    expect(await storage.rounds.get('t-2', 1)).to.include({ sampled: 3, answered: 2, dropped: null });
+    await storage.updates.setScores('t-2', 1, [{ address: '0xaa', score: 0.25, amount: '7' }]);
+    await storage.rounds.finish('t-2', 1, {
       accuracy: 0.5,
       loss: 1.25,
       modelHashAfter: 'h1',
       last: false,
       signed: signed(1),
     });
-    expect(await storage.getTask('t-2')).to.include({ currentRound: 2, modelHash: 'h1', status: 'running' });
-    const [first, second] = await storage.listRounds('t-2');
+    expect(await storage.tasks.get('t-2')).to.include({ currentRound: 2, modelHash: 'h1', status: 'running' });
+    const [first, second] = await storage.rounds.list('t-2');
     expect(first).to.include({ phase: 'evaluated', accuracy: 0.5, loss: 1.25, modelHashAfter: 'h1' });
     expect(first).to.include({ sampled: 3, answered: 2, dropped: 1, proofsVerified: 2, proofsRejected: 2 });
     expect(first!.verifySeconds).to.be.closeTo(0.75, 1e-9);
     expect(first!.participants[0]).to.include({ address: '0xaa', score: 0.25, amount: '7' });
     expect(second).to.include({ round: 2, phase: 'open', modelHashBefore: 'h1' });
-    expect((await storage.loadRunningSum('t-2', 1, 4)).count).to.equal(0);
-    const [audited] = await storage.auditedUpdates('t-2', 1, true);
+    expect((await storage.updates.runningSum('t-2', 1, 4)).count).to.equal(0);
+    const [audited] = await storage.updates.audited('t-2', 1, true);
     expect(audited).to.deep.include({ address: '0xaa', score: 0.25, amount: '7', fractionBits: [3] });
     expect(Buffer.from(audited!.update!.q, 'base64')).to.deep.equal(Buffer.from([1, 1, 1, 1]));
-    await storage.finishRound('t-2', 2, {
+    await storage.rounds.finish('t-2', 2, {
       accuracy: 0.6,
       loss: 1,
       modelHashAfter: 'h2',
       last: true,
       signed: signed(2),
     });
-    expect(await storage.getTask('t-2')).to.include({ status: 'completed', modelHash: 'h2', currentRound: 2 });
-    expect(await storage.roundRecords('t-2')).to.deep.equal([signed(1), signed(2)]);
+    expect(await storage.tasks.get('t-2')).to.include({ status: 'completed', modelHash: 'h2', currentRound: 2 });
+    expect(await storage.rounds.records('t-2')).to.deep.equal([signed(1), signed(2)]);
   });
 
   it('lists at most 3 rejections per address and round (the default), and counts the rest', async () => {
-    await storage.createTask({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
     const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };
-    for (let i = 0; i < 5; i++) await storage.recordRejected('t-3', 1, rejection, { proofsRejected: 2 });
-    const round = (await storage.getRound('t-3', 1))!;
+    for (let i = 0; i < 5; i++) await storage.updates.recordRejected('t-3', 1, rejection, { proofsRejected: 2 });
+    const round = (await storage.rounds.get('t-3', 1))!;
     expect(round.rejected.map((r) => r.reason)).to.deep.equal(['short', 'short', 'short']);
     expect([round.rejectedUnlisted, round.proofsRejected]).to.deep.equal([2, 10]);
-    expect((await storage.holderActivity('0x01')).rejections).to.equal(3);
+    expect((await storage.holders.activity('0x01')).rejections).to.equal(3);
   });
 
   it("renews a holder's consent, and tells its history", async () => {
-    await storage.createTask({ id: 't-4', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-4', spec, zk, numParams: 4, modelHash: 'h0' });
     const consent = { taskKey: '0xk', termsHash: '0xold', signature: '0xs1' };
-    await storage.recordConsent('t-4', '0xaa', consent);
-    await storage.recordConsent('t-4', '0xaa', { ...consent, termsHash: '0xnew', signature: '0xs2' });
-    expect(await storage.consent('t-4', '0xaa')).to.deep.include({ termsHash: '0xnew', signature: '0xs2' });
-    expect(await storage.consent('t-4', '0xbb')).to.equal(undefined);
-    expect(await storage.consents('t-4')).to.have.length(1);
-    const activity = await storage.holderActivity('0xaa');
+    await storage.holders.recordConsent('t-4', '0xaa', consent);
+    await storage.holders.recordConsent('t-4', '0xaa', { ...consent, termsHash: '0xnew', signature: '0xs2' });
+    expect(await storage.holders.consent('t-4', '0xaa')).to.deep.include({ termsHash: '0xnew', signature: '0xs2' });
+    expect(await storage.holders.consent('t-4', '0xbb')).to.equal(undefined);
+    expect(await storage.holders.consents('t-4')).to.have.length(1);
+    const activity = await storage.holders.activity('0xaa');
     expect(activity.consents.map((c) => [c.taskId, c.termsHash])).to.deep.equal([['t-4', '0xnew']]);
   });
 
   it('keeps chain actions once each, in the order they were derived, with their progress', async () => {
     const base = { taskId: 't-5', args: [] };
-    await storage.addChainAction({ ...base, round: 2, kind: 'bond' });
-    await storage.addChainAction({ ...base, round: 1, kind: 'open', args: ['0xh'] });
-    await storage.addChainAction({ ...base, round: 2, kind: 'bond' });
-    await storage.addChainAction({ ...base, round: 1, kind: 'answer', subject: '3' });
-    expect((await storage.pendingChainActions()).map((a) => `${a.round} ${a.kind} ${a.subject}`)).to.deep.equal([
+    await storage.chainActions.add({ ...base, round: 2, kind: 'bond' });
+    await storage.chainActions.add({ ...base, round: 1, kind: 'open', args: ['0xh'] });
+    await storage.chainActions.add({ ...base, round: 2, kind: 'bond' });
+    await storage.chainActions.add({ ...base, round: 1, kind: 'answer', subject: '3' });
+    expect((await storage.chainActions.pending()).map((a) => `${a.round} ${a.kind} ${a.subject}`)).to.deep.equal([
       '2 bond ',
       '1 open ',
       '1 answer 3',
     ]);
-    const [bond] = await storage.chainActions('t-5');
-    await storage.updateChainAction(bond!, { status: 'done', txHash: '0xt', attempts: 2, lastError: null });
-    const actions = await storage.chainActions('t-5');
+    const [bond] = await storage.chainActions.ofTask('t-5');
+    await storage.chainActions.update(bond!, { status: 'done', txHash: '0xt', attempts: 2, lastError: null });
+    const actions = await storage.chainActions.ofTask('t-5');
     expect(actions[0]).to.include({ status: 'done', txHash: '0xt', attempts: 2, lastError: null, rawTx: null });
     expect(actions[1]!.args).to.deep.equal(['0xh']);
-    expect(await storage.pendingChainActions()).to.have.length(2);
+    expect(await storage.chainActions.pending()).to.have.length(2);
   });
 
   it('leases: held by one instance at a time, renewed by it, taken over once expired; writes fenced by them', async () => {
-    await storage.createTask({ id: 't-6', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-6', spec, zk, numParams: 4, modelHash: 'h0' });
     const lease = 'task:t-6';
-    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(true);
-    expect(await storage.acquireLease(lease, 'b', 60_000)).to.equal(false);
-    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(true);
-    expect(await storage.leaseHolder(lease)).to.equal('a');
+    expect(await storage.leases.acquire(lease, 'a', 60_000)).to.equal(true);
+    expect(await storage.leases.acquire(lease, 'b', 60_000)).to.equal(false);
+    expect(await storage.leases.acquire(lease, 'a', 60_000)).to.equal(true);
+    expect(await storage.leases.holder(lease)).to.equal('a');
     // a stops renewing: its lease runs out, and b takes the task over.
-    expect(await storage.acquireLease(lease, 'a', 1)).to.equal(true);
+    expect(await storage.leases.acquire(lease, 'a', 1)).to.equal(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await storage.leaseHolder(lease)).to.equal(undefined);
-    expect(await storage.acquireLease(lease, 'b', 60_000)).to.equal(true);
-    expect(await storage.acquireLease(lease, 'a', 60_000)).to.equal(false);
+    expect(await storage.leases.holder(lease)).to.equal(undefined);
+    expect(await storage.leases.acquire(lease, 'b', 60_000)).to.equal(true);
+    expect(await storage.leases.acquire(lease, 'a', 60_000)).to.equal(false);
 
     // What a writes under its lost lease is refused; b's goes in.
     const [asA, asB] = [storage.fenced({ name: lease, holder: 'a' }), storage.fenced({ name: lease, holder: 'b' })];
@@ -212,32 +213,32 @@ export function storageContract(open: () => Promise<Storage>): void {
         () => undefined,
         (error: unknown) => error,
       );
-    expect(await refused(asA.recordAccepted('t-6', 1, update('0xaa', [1, 1, 1, 1]), sum, {}))).to.be.instanceOf(
+    expect(await refused(asA.updates.recordAccepted('t-6', 1, update('0xaa', [1, 1, 1, 1]), sum, {}))).to.be.instanceOf(
       LeaseLost,
     );
-    await asB.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {});
-    expect((await storage.acceptedUpdates('t-6', 1)).map((u) => u.address)).to.deep.equal(['0xbb']);
+    await asB.updates.recordAccepted('t-6', 1, update('0xbb', [1, 1, 1, 1]), sum, {});
+    expect((await storage.updates.accepted('t-6', 1)).map((u) => u.address)).to.deep.equal(['0xbb']);
     const result = { accuracy: 0.5, loss: 1, modelHashAfter: 'h1', last: false, signed: signed(1) };
     // One at a time: each refusal is awaited as it happens.
     for (const write of [
-      () => asA.finishRound('t-6', 1, result),
-      () => asA.setPhase('t-6', 1, 'aggregating'),
-      () => asA.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
-      () => asA.addRoundCounts('t-6', 1, { sampled: 1 }),
-      () => asA.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
-      () => asA.endTask('t-6', 'failed', 'a test'),
-      () => asA.noteRound('t-6', 1, 'a test'),
+      () => asA.rounds.finish('t-6', 1, result),
+      () => asA.rounds.setPhase('t-6', 1, 'aggregating'),
+      () => asA.updates.setScores('t-6', 1, [{ address: '0xbb', score: 1, amount: '1' }]),
+      () => asA.rounds.addCounts('t-6', 1, { sampled: 1 }),
+      () => asA.updates.recordRejected('t-6', 1, { address: '0xcc', code: 'WRONG_ROUND', reason: 'late' }, {}),
+      () => asA.tasks.end('t-6', 'failed', 'a test'),
+      () => asA.rounds.note('t-6', 1, 'a test'),
     ]) {
       expect(await refused(write())).to.be.instanceOf(LeaseLost);
     }
-    expect(await storage.getRound('t-6', 1)).to.include({ phase: 'open', sampled: 0 });
-    expect((await storage.getRound('t-6', 1))!.rejected).to.deep.equal([]);
-    expect((await storage.getTask('t-6'))!.status).to.equal('running');
+    expect(await storage.rounds.get('t-6', 1)).to.include({ phase: 'open', sampled: 0 });
+    expect((await storage.rounds.get('t-6', 1))!.rejected).to.deep.equal([]);
+    expect((await storage.tasks.get('t-6'))!.status).to.equal('running');
 
     // Released: anyone may take it at once.
-    await storage.releaseLease(lease, 'a');
-    expect(await storage.leaseHolder(lease)).to.equal('b');
-    await storage.releaseLease(lease, 'b');
-    expect(await storage.acquireLease(lease, 'c', 60_000)).to.equal(true);
+    await storage.leases.release(lease, 'a');
+    expect(await storage.leases.holder(lease)).to.equal('b');
+    await storage.leases.release(lease, 'b');
+    expect(await storage.leases.acquire(lease, 'c', 60_000)).to.equal(true);
   });
 }

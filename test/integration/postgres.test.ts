@@ -32,7 +32,7 @@ describe('the coordinator on PostgreSQL', function () {
       let done = 0;
       const writes = (async () => {
         for (let k = 0; k < 300; k++) {
-          await storage.addChainAction({ taskId: 't-w', round: 1, kind: 'answer', subject: String(k), args: [] });
+          await storage.chainActions.add({ taskId: 't-w', round: 1, kind: 'answer', subject: String(k), args: [] });
           done++;
         }
       })();
@@ -46,7 +46,7 @@ describe('the coordinator on PostgreSQL', function () {
       expect([doneAtHalt < 300, done]).to.deep.equal([true, doneAtHalt]);
       await postgres.resume();
       await writes;
-      const subjects = (await storage.chainActions('t-w')).map((action) => Number(action.subject));
+      const subjects = (await storage.chainActions.ofTask('t-w')).map((action) => Number(action.subject));
       expect(subjects).to.deep.equal(Array.from({ length: 300 }, (_, k) => k));
     } finally {
       await storage.close();

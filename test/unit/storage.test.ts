@@ -41,15 +41,15 @@ describe('coordinator storage on SQLite', () => {
 
     const storage = await Storage.open(path, { perAddress: 1, perRound: 10 });
     // Acceptance order was the rowid; it is kept.
-    expect((await storage.acceptedUpdates('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa']);
-    expect((await storage.pendingChainActions()).map((a) => `${a.round} ${a.kind}`)).to.deep.equal([
+    expect((await storage.updates.accepted('t-1', 1)).map((u) => u.address)).to.deep.equal(['0xcc', '0xaa']);
+    expect((await storage.chainActions.pending()).map((a) => `${a.round} ${a.kind}`)).to.deep.equal([
       '2 bond',
       '1 open',
     ]);
     const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };
-    await storage.recordRejected('t-1', 1, rejection, {});
-    await storage.recordRejected('t-1', 1, rejection, {});
-    const [round] = await storage.listRounds('t-1');
+    await storage.updates.recordRejected('t-1', 1, rejection, {});
+    await storage.updates.recordRejected('t-1', 1, rejection, {});
+    const [round] = await storage.rounds.list('t-1');
     expect(round!.rejected.map((r) => r.code)).to.deep.equal(['WRONG_LENGTH']);
     expect(round!.rejectedUnlisted).to.equal(1);
     await storage.close();
