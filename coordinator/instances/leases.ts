@@ -9,7 +9,8 @@ import { ZkflError } from '../../common/errors.js';
 import type { TaskView } from '../../protocol/rest.js';
 import type { Storage } from '../state/storage.js';
 import { LeaseLost } from '../state/lease-table.js';
-import type { ClientDirectory, TaskRunner } from '../tasks/task-runner.js';
+import type { TaskRunner } from '../tasks/task-runner.js';
+import type { ClientDirectory } from '../tasks/runner-context.js';
 import { type ClusterRequests, NotHere } from './cluster.js';
 
 const log = createLogger('leases');

@@ -21,7 +21,7 @@ import type { Coordinator } from '../coordinator.js';
 import type { RateLimiter } from './rate-limits.js';
 import type { Authenticator } from './sign-in.js';
 import type { InterServerEvents } from '../instances/cluster.js';
-import type { ClientDirectory } from '../tasks/task-runner.js';
+import type { ClientDirectory } from '../tasks/runner-context.js';
 
 interface SocketData {
   address: string;
