@@ -2,7 +2,7 @@
 import cliProgress from 'cli-progress';
 import { formatEther } from 'ethers';
 import { setLogSink } from '../common/log.js';
-import type { TermsView } from '../protocol/terms.js';
+import type { PrivacyTerms, TermsView } from '../protocol/terms.js';
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
@@ -53,6 +53,18 @@ export class ProgressDisplay {
   }
 }
 
+function privacyLine(privacy: PrivacyTerms): string {
+  const budget =
+    privacy.targetEpsilon === null
+      ? `ε ${privacy.plannedEpsilon.toFixed(2)} if every round samples as planned (no cap)`
+      : `at most ε ${privacy.targetEpsilon}: no round is released past it`;
+  return [
+    `  privacy          user-level DP of the model and its metrics: ${budget}, δ ${privacy.delta}`,
+    `                   (noise σ ${privacy.noiseMultiplier.toFixed(3)} × the clip on each round's sum; ${privacy.population} holders expected)`,
+    `                   not covered: ${privacy.notCovered}`,
+  ].join('\n');
+}
+
 /** A task's terms as a data holder reads them before agreeing. */
 export function renderTerms({ terms, termsHash }: TermsView): string {
   const { rewards } = terms;
@@ -73,6 +85,7 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
     `  your machine     trains ${terms.training.localEpochs} local epoch(s) per round it is sampled for, up to ${terms.rounds} rounds; ${terms.roundDeadlineSeconds} s per round`,
     `  what is sent     only weight updates, clipped to L2 norm ${terms.sent.clipNorm} and quantized to ${terms.sent.valueBits}-bit values${terms.sent.proofs ? ', each with a zero-knowledge proof' : ''}; your data never leaves this machine`,
     `  what is public   ${terms.updatesPublished ? 'YOUR UPDATES (their quantized values) are published in the audit bundle' : 'round records with commitments to updates, not the updates'}`,
+    ...(terms.privacy ? [privacyLine(terms.privacy)] : []),
     `  pay              ${pool}`,
     `                   split by contribution (Shapley value on the owner's evaluation data) after an equal base of ${rewards.baseShareBps / 100} %`,
     ...(terms.weights.replicaDistance

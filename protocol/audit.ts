@@ -4,6 +4,7 @@
  * signed by the coordinator's key — the address the task's on-chain record names — so an edited record is caught
  * even offline. Records are signed over keccak256 of their canonical JSON (keys sorted), as EIP-191 messages.
  */
+import type { RoundPrivacy } from './privacy.js';
 import { getBytes, keccak256, type Signer, toUtf8Bytes, verifyMessage } from 'ethers';
 import type { Groth16Proof } from 'snarkjs';
 import { canonicalJson } from './canonical.js';
@@ -65,6 +66,8 @@ export interface RoundRecord {
      */
     leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
   };
+  /** A private task's round (spec.privacy): its sampling, its noise, and the ε spent up to it. */
+  privacy?: RoundPrivacy;
   /** Rejected updates as the round lists them (a bounded number per address and per round)… */
   rejected: Array<{ address: string; code: ErrorCode; reason: string }>;
   /** …and how many more were rejected. */

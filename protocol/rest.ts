@@ -91,6 +91,8 @@ export interface RoundView {
   modelHashAfter: string | null;
   /** What the round waits for, or why it ended as it did, when that is out of its usual course. */
   note: string | null;
+  /** A private task's ε spent up to and including this round, once it closed (null otherwise). */
+  epsilon: number | null;
 }
 
 /** `GET /api/info`: who this coordinator is and where it settles. */

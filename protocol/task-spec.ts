@@ -103,6 +103,36 @@ export const quantizationSchema = z.strictObject({
 });
 export type QuantizationConfig = z.infer<typeof quantizationSchema>;
 
+/**
+ * User-level differential privacy (DP-FedAvg: McMahan et al., ICLR 2018). Each round's aggregate is the sum of its
+ * accepted updates — each within the proven norm bound `clipNorm`, the sensitivity — plus Gaussian noise of standard
+ * deviation σ·clipNorm drawn from a cryptographically secure source, over the expected number of updates
+ * (`clientsPerRound.target`). The accountant (protocol/privacy.ts) composes the rounds; a task whose next round
+ * would spend more than `targetEpsilon` ends instead.
+ */
+export const privacySchema = z
+  .strictObject({
+    /** δ of the (ε, δ) guarantee: below 1/population (otherwise one holder's data could leak outright). */
+    delta: z.number().positive().lt(1),
+    /** σ, the noise's standard deviation over the clip. @default calibrated from targetEpsilon */
+    noiseMultiplier: z.number().positive().max(1000).optional(),
+    /** The ε the task may spend in all: no round runs past it. @default none (ε is accounted and shown) */
+    targetEpsilon: z.number().positive().max(1000).optional(),
+    /**
+     * How many holders the owner expects the rounds to sample from: what σ is calibrated for when the spec names
+     * only `targetEpsilon`, and what bounds δ. Each round accounts for the holders it really sampled from.
+     */
+    population: positiveInt.max(100_000_000),
+  })
+  .refine((value) => value.noiseMultiplier !== undefined || value.targetEpsilon !== undefined, {
+    message: 'name noiseMultiplier, targetEpsilon or both',
+  })
+  .refine((value) => value.delta < 1 / value.population, {
+    message: 'delta must be below 1/population',
+    path: ['delta'],
+  });
+export type PrivacyConfig = z.infer<typeof privacySchema>;
+
 const tokenAmount = z.string().regex(/^(0|[1-9][0-9]{0,38})$/, 'expected token base units as a decimal string');
 
 export const rewardsSchema = z.strictObject({
@@ -183,91 +213,122 @@ export function settlementSeconds(spec: Pick<TaskSpec, 'rounds' | 'roundDeadline
   return spec.rounds * spec.roundDeadlineSeconds + challengeWindowSeconds + answerWindowSeconds + claimPeriodSeconds;
 }
 
-export const taskSpecSchema = z.strictObject({
-  /** Free text shown in listings. */
-  name: z.string().max(200).default('task'),
-  /** What the model is for and what it will be used for, in the owner's words: shown to data holders before they agree. */
-  purpose: z.string().max(2000).default(''),
-  /** The model owner's Ethereum address, when it is known up front (an `onchain` escrow must come from it). */
-  owner: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/)
-    .optional(),
-  model: modelSpecSchema,
-  /** Shape of one example. @default [28, 28, 1] */
-  inputShape: z.array(positiveInt).min(1).max(4).default([28, 28, 1]),
-  /** @default 10 */
-  classes: positiveInt.min(2).max(10_000).default(10),
-  rounds: positiveInt.max(100_000),
-  clientsPerRound: z
-    .strictObject({
-      /** A round aggregates only when at least this many valid updates arrived; otherwise it is retried. */
-      min: positiveInt,
-      /** How many clients are sampled per round (at most 100,000: integer aggregation stays exact in float64). */
-      target: positiveInt.max(100_000),
-      /**
-       * A round short of `min` when its deadline passed and no client it has not asked is connected: `wait` keeps
-       * it open for new clients (and late answers), `end` ends the task, saying why.
-       */
-      whenShort: z.enum(['wait', 'end']).default('wait'),
-    })
-    .refine((value) => value.target >= value.min, { message: 'target must be >= min', path: ['target'] }),
-  training: trainingSchema.default(trainingSchema.parse({})),
-  aggregation: aggregationSchema.default(aggregationSchema.parse({})),
-  /**
-   * L2 norm τ every update is clipped to before it is quantized: each of its K chunks to τ/√K, so the whole
-   * update respects τ. Each chunk's proof shows Σ (q·2^−f)² ≤ τ²/K at the scale 2^f the chunk was quantized at.
-   * @default 5
-   */
-  clipNorm: z.number().positive().max(1e6).default(5),
-  /** How updates are quantized before they are committed and proven. @default {bits: 6, rounding: 'stochastic'} */
-  quantization: quantizationSchema.default(quantizationSchema.parse({})),
-  /** How each round's pool is split and settled. */
-  rewards: rewardsSchema.default(rewardsSchema.parse({})),
-  /**
-   * Require a Groth16 proof of every update. Turning it off leaves clipping, quantization and integer
-   * aggregation as they are; it exists to measure what the proofs cost. @default true
-   */
-  proofs: z.boolean().default(true),
-  /**
-   * Settle the task on-chain: round 1 waits until the model owner has escrowed the reward pool in the rewards
-   * contract for this task (coordinator, circuit, chunks and bound as here); then the coordinator posts each
-   * round's H_r and accepted set, and clients claim their shares. Needs a coordinator started with a chain.
-   * @default false
-   */
-  onchain: z.boolean().default(false),
-  /**
-   * Publish every accepted update (its quantized values and salt) and the initial weights in the audit API, so that
-   * anyone can recompute each round's aggregate. The data holders' updates become public. @default false
-   */
-  publicAudit: z.boolean().default(false),
-  /**
-   * Seconds a client has to send its update once a round starts; at least 1 (an attempt that timed out at once
-   * would be retried in a busy loop). @default 300
-   */
-  roundDeadlineSeconds: z.number().min(1).max(86_400).default(300),
-  /**
-   * The owner's held-out evaluation set (it scores contributions and measures accuracy): an upload to the
-   * coordinator (`upload`: the id `POST /api/uploads` answered; `zkfl task create --evaluation FILE` uploads it), or
-   * data the coordinator's operator provides (`path`: a CSV file, an IDX prefix or a directory, named relative to
-   * the coordinator's `--data-root`). `limit` keeps the first N examples.
-   */
-  evaluation: z
-    .strictObject({
-      upload: z
-        .string()
-        .regex(/^[0-9a-f]{64}$/, 'expected an upload id (64 hex digits)')
-        .optional(),
-      path: z.string().min(1).max(1000).optional(),
-      limit: positiveInt.optional(),
-    })
-    .refine((value) => (value.upload === undefined) !== (value.path === undefined), {
-      message: 'name the evaluation set by exactly one of upload and path',
-    }),
-  /** Seeds model initialisation and client sampling. @default 1 */
-  seed: z.number().int().min(0).default(1),
-});
+export const taskSpecSchema = z
+  .strictObject({
+    /** Free text shown in listings. */
+    name: z.string().max(200).default('task'),
+    /** What the model is for and what it will be used for, in the owner's words: shown to data holders before they agree. */
+    purpose: z.string().max(2000).default(''),
+    /** The model owner's Ethereum address, when it is known up front (an `onchain` escrow must come from it). */
+    owner: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{40}$/)
+      .optional(),
+    model: modelSpecSchema,
+    /** Shape of one example. @default [28, 28, 1] */
+    inputShape: z.array(positiveInt).min(1).max(4).default([28, 28, 1]),
+    /** @default 10 */
+    classes: positiveInt.min(2).max(10_000).default(10),
+    rounds: positiveInt.max(100_000),
+    clientsPerRound: z
+      .strictObject({
+        /** A round aggregates only when at least this many valid updates arrived; otherwise it is retried. */
+        min: positiveInt,
+        /** How many clients are sampled per round (at most 100,000: integer aggregation stays exact in float64). */
+        target: positiveInt.max(100_000),
+        /**
+         * A round short of `min` when its deadline passed and no client it has not asked is connected: `wait` keeps
+         * it open for new clients (and late answers), `end` ends the task, saying why.
+         */
+        whenShort: z.enum(['wait', 'end']).default('wait'),
+      })
+      .refine((value) => value.target >= value.min, { message: 'target must be >= min', path: ['target'] }),
+    training: trainingSchema.default(trainingSchema.parse({})),
+    aggregation: aggregationSchema.default(aggregationSchema.parse({})),
+    /**
+     * L2 norm τ every update is clipped to before it is quantized: each of its K chunks to τ/√K, so the whole
+     * update respects τ. Each chunk's proof shows Σ (q·2^−f)² ≤ τ²/K at the scale 2^f the chunk was quantized at.
+     * @default 5
+     */
+    clipNorm: z.number().positive().max(1e6).default(5),
+    /** How updates are quantized before they are committed and proven. @default {bits: 6, rounding: 'stochastic'} */
+    quantization: quantizationSchema.default(quantizationSchema.parse({})),
+    /** How each round's pool is split and settled. */
+    rewards: rewardsSchema.default(rewardsSchema.parse({})),
+    /**
+     * Require a Groth16 proof of every update. Turning it off leaves clipping, quantization and integer
+     * aggregation as they are; it exists to measure what the proofs cost. @default true
+     */
+    proofs: z.boolean().default(true),
+    /**
+     * Settle the task on-chain: round 1 waits until the model owner has escrowed the reward pool in the rewards
+     * contract for this task (coordinator, circuit, chunks and bound as here); then the coordinator posts each
+     * round's H_r and accepted set, and clients claim their shares. Needs a coordinator started with a chain.
+     * @default false
+     */
+    onchain: z.boolean().default(false),
+    /**
+     * Publish every accepted update (its quantized values and salt) and the initial weights in the audit API, so that
+     * anyone can recompute each round's aggregate. The data holders' updates become public. @default false
+     */
+    publicAudit: z.boolean().default(false),
+    /**
+     * Seconds a client has to send its update once a round starts; at least 1 (an attempt that timed out at once
+     * would be retried in a busy loop). @default 300
+     */
+    roundDeadlineSeconds: z.number().min(1).max(86_400).default(300),
+    /**
+     * The owner's held-out evaluation set (it scores contributions and measures accuracy): an upload to the
+     * coordinator (`upload`: the id `POST /api/uploads` answered; `zkfl task create --evaluation FILE` uploads it), or
+     * data the coordinator's operator provides (`path`: a CSV file, an IDX prefix or a directory, named relative to
+     * the coordinator's `--data-root`). `limit` keeps the first N examples.
+     */
+    evaluation: z
+      .strictObject({
+        upload: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, 'expected an upload id (64 hex digits)')
+          .optional(),
+        path: z.string().min(1).max(1000).optional(),
+        limit: positiveInt.optional(),
+      })
+      .refine((value) => (value.upload === undefined) !== (value.path === undefined), {
+        message: 'name the evaluation set by exactly one of upload and path',
+      }),
+    /** Seeds model initialisation and client sampling. @default 1 */
+    seed: z.number().int().min(0).default(1),
+    /** User-level differential privacy for the model and everything published about it. @default none */
+    privacy: privacySchema.optional(),
+  })
+  .superRefine((spec, context) => {
+    for (const problem of privacyConflicts(spec)) context.addIssue({ code: 'custom', ...problem });
+  });
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
+
+/**
+ * What a private task may not ask for: the noise covers one holder's update of norm ≤ clipNorm counted once, so every
+ * accepted update must enter the aggregate with the same weight whatever the others hold (no declared counts, no
+ * replicas merged, no updates left out by their score), and no update may be published.
+ */
+function privacyConflicts(
+  spec: Pick<TaskSpec, 'privacy' | 'aggregation' | 'publicAudit' | 'clientsPerRound'>,
+): Array<{ path: string[]; message: string }> {
+  if (!spec.privacy) return [];
+  const conflicts: Array<{ path: string[]; message: string }> = [];
+  const refuse = (path: string[], message: string): void => void conflicts.push({ path, message });
+  if (spec.aggregation.weights !== 'equal') refuse(['aggregation', 'weights'], 'a private task weighs updates equally');
+  if (spec.aggregation.replicaDistance !== 0)
+    refuse(['aggregation', 'replicaDistance'], 'a private task counts every update alone: set replicaDistance 0');
+  if (spec.aggregation.contributorsOnly)
+    refuse(
+      ['aggregation', 'contributorsOnly'],
+      'a private task aggregates every accepted update: set contributorsOnly false',
+    );
+  if (spec.publicAudit) refuse(['publicAudit'], 'a private task publishes no update');
+  if (spec.privacy.population < spec.clientsPerRound.target)
+    refuse(['privacy', 'population'], 'population must be at least clientsPerRound.target');
+  return conflicts;
+}
 export type TaskSpecInput = z.input<typeof taskSpecSchema>;
 
 export function parseTaskSpec(value: unknown): TaskSpec {

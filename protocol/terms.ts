@@ -11,6 +11,7 @@ import { keccak256, type Signer, toUtf8Bytes, type TypedDataDomain, verifyTypedD
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import type { InfoView, TaskView } from './rest.js';
+import { noiseMultiplierOf, plannedEpsilon } from './privacy.js';
 
 export interface TaskTerms {
   taskId: string;
@@ -40,6 +41,8 @@ export interface TaskTerms {
   sent: { clipNorm: number; valueBits: number; proofs: boolean };
   /** Whether every accepted update (its quantized values) is published in the audit bundle. */
   updatesPublished: boolean;
+  /** A private task's guarantee (spec.privacy, protocol/privacy.ts); absent: none beyond keeping data local. */
+  privacy?: PrivacyTerms;
   rewards: {
     /** Token base units per round, split by contribution score (ml/scoring.ts) after an equal base share. */
     perRound: string;
@@ -54,6 +57,38 @@ export interface TaskTerms {
     deadline: number | null;
     /** Tokens to lock before taking part, forfeited if a leaf of this address is voided; absent: none. */
     stake?: string;
+  };
+}
+
+/** What a private task promises, in the terms. */
+export interface PrivacyTerms {
+  /** User-level (ε, δ)-DP of everything derived from the released aggregates: each round's model and metrics. */
+  delta: number;
+  /** The most ε the task spends: no round is released past it; null: no cap (ε is accounted in every round record). */
+  targetEpsilon: number | null;
+  /** ε all rounds spend at the planned sampling rate (clientsPerRound.target of the population). */
+  plannedEpsilon: number;
+  noiseMultiplier: number;
+  population: number;
+  /**
+   * Not covered by the guarantee: the coordinator sees each update in the clear, and each round record publishes
+   * every contributor's score and amount, computed from its own update.
+   */
+  notCovered: string;
+}
+
+const notCovered =
+  'the coordinator, which sees each update in the clear and adds the noise; the per-update scores and amounts the round records publish';
+
+function privacyTerms(spec: TaskView['spec']): PrivacyTerms | undefined {
+  if (!spec.privacy) return undefined;
+  return {
+    delta: spec.privacy.delta,
+    targetEpsilon: spec.privacy.targetEpsilon ?? null,
+    plannedEpsilon: plannedEpsilon(spec),
+    noiseMultiplier: noiseMultiplierOf(spec),
+    population: spec.privacy.population,
+    notCovered,
   };
 }
 
@@ -82,6 +117,8 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },
     updatesPublished: spec.publicAudit,
+    // Only for private tasks: the terms (and hashes) of others stay as they were.
+    ...(spec.privacy ? { privacy: privacyTerms(spec) } : {}),
     rewards: {
       perRound: spec.rewards.perRound,
       baseShareBps: spec.rewards.baseShareBps,

@@ -25,13 +25,8 @@ import { type AuditBundle, recordSigner, type RoundRecord, type SignedRoundRecor
 import { rewardAmounts } from '../protocol/reward-rule.js';
 import { consentSigner, termsHash } from '../protocol/terms.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
-
-export interface Problem {
-  /** null for the task as a whole. */
-  round: number | null;
-  kind: string;
-  detail: string;
-}
+import { checkPrivacy, type PrivacyAudit } from './privacy-audit.js';
+import type { Problem, ReportProblem } from './problems.js';
 
 export interface RoundAudit {
   round: number;
@@ -58,10 +53,9 @@ export interface AuditReport {
    * 'not-recomputed': the updates are published but this verifier did not recompute them (no recompute step).
    */
   scores: 'recomputed' | 'signed' | 'not-recomputed';
+  /** A private task's accounting, checked (verifier/privacy-audit.ts). */
+  privacy?: PrivacyAudit;
 }
-
-/** Reports one problem: `round` null for the task as a whole. */
-export type ReportProblem = (round: number | null, kind: string, detail: string) => void;
 
 /** What a plugged-in step works on: the bundle, the per-round rows it may fill in, where its problems go. */
 export interface AuditContext {
@@ -87,7 +81,8 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
   const rounds = new Map<number, RoundAudit>();
   checkVerificationKey(bundle, problem);
   checkRecords(bundle, rounds, problem);
-  checkConsents(bundle, problem);
+  const consented = checkConsents(bundle, problem);
+  const privacy = checkPrivacy(bundle, consented, problem);
   const proofs = task.spec.proofs ? await checkProofs(bundle, rounds, problem, steps) : emptyProofs();
   const recompute = task.spec.publicAudit ? steps.recompute : undefined;
   if (recompute) await recompute({ bundle, rounds, problem });
@@ -100,6 +95,7 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
     proofs,
     chainChecked: steps.chain !== undefined,
     scores: !task.spec.publicAudit ? 'signed' : recompute ? 'recomputed' : 'not-recomputed',
+    ...(privacy ? { privacy } : {}),
   };
 }
 
@@ -140,7 +136,9 @@ function checkRecords(bundle: AuditBundle, rounds: Map<number, RoundAudit>, prob
     const message = `the final model hash is ${task.modelHash}, the last aggregate ${last.modelHashAfter}`;
     problem(last.round, 'hash-chain', message);
   }
-  if (task.status === 'completed' && bundle.rounds.length !== task.spec.rounds) {
+  // A private task ends early, completed, rather than release a round past its budget.
+  const atBudget = task.spec.privacy !== undefined && task.reason?.startsWith('privacy budget');
+  if (task.status === 'completed' && bundle.rounds.length !== task.spec.rounds && !atBudget) {
     problem(null, 'rounds', `${bundle.rounds.length} round records for a task of ${task.spec.rounds} rounds`);
   }
 }
@@ -166,8 +164,11 @@ function checkRecord(bundle: AuditBundle, signed: SignedRoundRecord, round: numb
   }
 }
 
-/** The terms hash to what every consent signs, and every accepted contributor consented to them. */
-function checkConsents(bundle: AuditBundle, problem: ReportProblem): void {
+/**
+ * The terms hash to what every consent signs, and every accepted contributor consented to them; how many addresses
+ * did.
+ */
+function checkConsents(bundle: AuditBundle, problem: ReportProblem): number {
   const { task, terms } = bundle;
   if (termsHash(terms.terms) !== terms.termsHash || terms.terms.taskKey !== taskKey(task.id)) {
     problem(null, 'terms', 'the terms do not hash to their hash, or are for another task');
@@ -185,6 +186,7 @@ function checkConsents(bundle: AuditBundle, problem: ReportProblem): void {
       }
     }
   }
+  return consented.size;
 }
 
 /** The round's amounts are the reward rule applied to its recorded scores and pool, and the pool is the task's. */

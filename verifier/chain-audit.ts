@@ -8,7 +8,8 @@ import { taskKey } from '../circuits/statement.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { RewardsContract } from '../contracts/rewards.js';
 import type { RoundRecord } from '../protocol/audit.js';
-import type { AuditContext, ReportProblem } from './audit.js';
+import type { AuditContext } from './audit.js';
+import type { ReportProblem } from './problems.js';
 
 /** The chain's dispute and payment events of one task, every round's together. */
 interface TaskEvents {

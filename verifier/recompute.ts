@@ -17,7 +17,8 @@ import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scor
 import { updateWeight } from '../protocol/weights-rule.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
-import { type AuditContext, type ReportProblem, statementOf } from './audit.js';
+import { type AuditContext, statementOf } from './audit.js';
+import type { ReportProblem } from './problems.js';
 
 /** publicAudit: each chunk commitment from the published q and salt, each aggregate and score from the updates. */
 export async function recomputePublished({ bundle, problem }: AuditContext): Promise<void> {

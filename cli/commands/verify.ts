@@ -3,6 +3,7 @@ import { formatEther } from 'ethers';
 import { connectRpc } from '../../contracts/chain.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
 import type { AuditReport } from '../../verifier/audit.js';
+import { privacySentence } from '../../verifier/privacy-audit.js';
 import { auditRun } from '../../verifier/run.js';
 import { chainFrom, chainOptions, coordinatorUrl, parse, required } from '../args.js';
 import { ProgressDisplay, table } from '../render.js';
@@ -79,5 +80,6 @@ function reportText(report: AuditReport): string {
     `${report.ok ? 'OK' : 'FAILED'}: ${report.taskId}, ${report.rounds.length} rounds, ${report.proofs.verified} proofs` +
     ` (${report.proofs.perSecond.toFixed(1)}/s), ${report.problems.length} problems` +
     `${report.chainChecked ? ', chain checked' : ', chain not checked (give --rpc and --deployment)'}\n`;
-  return `${table(columns, rows)}\n\n${scores}${problems.join('')}${verdict}`;
+  const privacy = report.privacy ? `${privacySentence(report.privacy)}\n` : '';
+  return `${table(columns, rows)}\n\n${scores}${privacy}${problems.join('')}${verdict}`;
 }

@@ -64,6 +64,8 @@ export interface Tables {
     record_signature: string | null;
     /** What the round waits for, or why it ended as it did, when that is not its usual course. */
     note: string | null;
+    /** A private task's ε spent up to and including this round (its record's privacy.epsilon). */
+    epsilon: number | null;
   };
   updates: {
     task_id: string;
@@ -297,6 +299,11 @@ function migrations(engine: Engine): Record<string, Migration> {
           .addColumn('used_at', sql.raw(double), (c) => c.notNull())
           .addPrimaryKeyConstraint('uploads_pk', ['id', 'owner'])
           .execute();
+      },
+    },
+    '0007-round-epsilon': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('rounds').addColumn('epsilon', sql.raw(double)).execute();
       },
     },
   };

@@ -43,6 +43,7 @@ type RoundRow = Pick<
   | 'model_hash_before'
   | 'model_hash_after'
   | 'note'
+  | 'epsilon'
 > & {
   proofs_verified: number;
   proofs_rejected: number;
@@ -104,6 +105,7 @@ export class RoundTable {
       modelHashBefore: row.model_hash_before,
       modelHashAfter: row.model_hash_after,
       note: row.note,
+      epsilon: row.epsilon,
     };
   }
 
@@ -158,6 +160,7 @@ export class RoundTable {
           model_hash_after: result.modelHashAfter,
           record: JSON.stringify(result.signed.record),
           record_signature: result.signed.signature,
+          epsilon: result.signed.record.privacy?.epsilon ?? null,
         })
         .where('task_id', '=', taskId)
         .where('round', '=', round)

@@ -55,8 +55,8 @@ export class TaskTable {
     return (await query.execute()).map(toTaskView);
   }
 
-  /** Ends a task that did not complete, saying why. */
-  async end(taskId: string, status: 'failed' | 'cancelled', reason: string): Promise<void> {
+  /** Ends a task before its last round, saying why (completed: it reached its privacy budget). */
+  async end(taskId: string, status: Exclude<TaskStatus, 'running'>, reason: string): Promise<void> {
     await this.store.write((trx) =>
       trx.updateTable('tasks').set({ status, reason }).where('id', '=', taskId).execute(),
     );

@@ -9,7 +9,9 @@ import { committedRoot } from '../../contracts/accepted-set.js';
 import { decodeValues } from '../../circuits/codec.js';
 import { head } from '../../ml/dataset.js';
 import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
-import { aggregateStep, namedReplicas, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { aggregateStep, groupedSum, namedReplicas, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { privateStep } from '../../ml/private-step.js';
+import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
 import { rewardAmounts } from '../../protocol/reward-rule.js';
 import { updateWeight } from '../../protocol/weights-rule.js';
@@ -41,18 +43,27 @@ export async function closeRound(
   round: ActiveRound,
   strategy: AggregationStrategy,
   strategyState: StrategyState,
+  privacy?: RoundPrivacy,
 ): Promise<ClosedRound> {
   const { task, model, evaluationSet } = ctx;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
   const { scoring, leftOut } = await score(ctx, round, updates, groups);
-  // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
-  const meanDelta = aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
-  const next = strategy.apply(round.global, meanDelta, strategyState);
+  const step = privacy
+    ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
+      privateStep(
+        groupedSum(updates, groups, task.zk.chunkSize, round.global.length),
+        privacy.noiseMultiplier,
+        task.spec.clipNorm,
+        task.spec.clientsPerRound.target,
+      )
+    : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
+      aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
+  const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
   const modelHashAfter = hashWeights(next);
-  const signed = await signedRecord(ctx, round, metrics, modelHashAfter, scoring);
+  const signed = await signedRecord(ctx, round, { metrics, modelHashAfter, scoring, privacy });
   return { next, metrics, modelHashAfter, signed };
 }
 
@@ -138,10 +149,9 @@ function previousStep({ task, checkpoints }: TaskRunnerContext, round: ActiveRou
 async function signedRecord(
   { task, storage, identity }: TaskRunnerContext,
   round: ActiveRound,
-  metrics: Metrics,
-  modelHashAfter: string,
-  scoring: RoundRecord['scoring'],
+  outcome: { metrics: Metrics; modelHashAfter: string; scoring: RoundRecord['scoring']; privacy?: RoundPrivacy },
 ): Promise<SignedRoundRecord> {
+  const { metrics, modelHashAfter, scoring, privacy } = outcome;
   const accepted = await storage.updates.audited(task.id, round.number, task.spec.publicAudit);
   const view = (await storage.rounds.get(task.id, round.number))!;
   const record: RoundRecord = {
@@ -157,6 +167,7 @@ async function signedRecord(
     scoring,
     rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
     rejectedUnlisted: view.rejectedUnlisted,
+    ...(privacy ? { privacy } : {}),
   };
   return signRecord(identity, record);
 }

@@ -54,6 +54,10 @@ export interface ActiveRound {
   timer?: NodeJS.Timeout;
   /** Every client sent this round's model, in any attempt: they may still answer. */
   sampled: Set<string>;
+  /** Every client sent this round's model, even if it left since: the sampled count a private round accounts for. */
+  asked: Set<string>;
+  /** Every client the round could have sampled (connected, not yet in it, when it sampled), and those it did. */
+  eligible: Set<string>;
   /** Sampled in the current attempt and not yet answered. */
   pending: Set<string>;
   /** Answered this round, accepted or not: one submission per client per round. */

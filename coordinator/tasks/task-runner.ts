@@ -22,6 +22,7 @@ import { LeaseLost } from '../state/lease-table.js';
 import type { ActiveRound, TaskRunnerContext } from './runner-context.js';
 import { announceRound, closeRound } from './round-close.js';
 import { UpdateIntake } from './update-intake.js';
+import { checkPrivacy } from './privacy-budget.js';
 
 const log = createLogger('coordinator');
 
@@ -101,6 +102,9 @@ export class TaskRunner {
       modelHash: hashWeights(global),
       deadline: 0,
       sampled: new Set(answered),
+      // After a restart, only who answered is known to have been asked: a private round's q is then the largest.
+      asked: new Set(answered),
+      eligible: new Set(answered),
       pending: new Set(),
       answered,
       verifying: new Map(),
@@ -145,6 +149,8 @@ export class TaskRunner {
       );
       return;
     }
+    const { overBudget } = await checkPrivacy(this.ctx, this.round!, true);
+    if (overBudget) return this.end('completed', overBudget);
     this.startAttempt();
   }
 
@@ -219,7 +225,9 @@ export class TaskRunner {
     const candidates = this.candidates();
     const random = new Random(spec.seed * 1_000_003 + round.number * 1009 + round.attempts * 31 + round.sampled.size);
     const chosen = random.sample(candidates.sort(), need);
+    for (const address of candidates) round.eligible.add(address);
     for (const address of chosen) {
+      round.asked.add(address);
       round.sampled.add(address);
       round.pending.add(address);
       this.sendStart(address);
@@ -343,7 +351,12 @@ export class TaskRunner {
     }
     // Every update accepted before the phase changed is stored; any later one is refused (see accept).
     await this.writes;
-    const closed = await closeRound(this.ctx, round, this.strategy, this.strategyState);
+    const { privacy, overBudget } = await checkPrivacy(this.ctx, round, false);
+    if (overBudget) {
+      this.note(round, overBudget);
+      return this.end('completed', overBudget);
+    }
+    const closed = await closeRound(this.ctx, round, this.strategy, this.strategyState, privacy);
     if (this.stopped) return;
     const { next, metrics, modelHashAfter, signed } = closed;
     const last = round.number >= task.spec.rounds;
@@ -379,7 +392,7 @@ export class TaskRunner {
   }
 
   /** Ends the task now, saying why; resolves once its status is stored. */
-  private async end(status: 'failed' | 'cancelled', reason: string): Promise<void> {
+  private async end(status: Exclude<TaskStatus, 'running'>, reason: string): Promise<void> {
     this.ctx.task = { ...this.ctx.task, status, reason };
     this.stop();
     // Stored before anyone is told: whoever reads the task on hearing it ended reads why.

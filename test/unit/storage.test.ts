@@ -64,6 +64,7 @@ describe('coordinator storage on SQLite', () => {
       '0004-leases',
       '0005-reasons',
       '0006-uploads',
+      '0007-round-epsilon',
     ]);
     migrated.close();
   });

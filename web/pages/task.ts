@@ -5,7 +5,7 @@
 import { io, type Socket } from 'socket.io-client';
 import uPlot from 'uplot';
 import type { RoundView, SettlementView, TaskView } from '../../protocol/rest.js';
-import type { TermsView } from '../../protocol/terms.js';
+import type { PrivacyTerms, TermsView } from '../../protocol/terms.js';
 import {
   watchNamespace,
   type WatchClientToServerEvents,
@@ -65,12 +65,15 @@ function roundsTable(task: TaskView, rounds: RoundView[]): HTMLElement {
     round.modelHashAfter === null
       ? '–'
       : h('a', { href: api.url('modelJson', { id: task.id, which: round.round }) }, 'model.json');
+  // A private task's rounds show the ε spent up to each.
+  const privacy = task.spec.privacy !== undefined;
   return table(
     [
       'round',
       'phase',
       'accuracy',
       'loss',
+      ...(privacy ? [`ε (δ ${task.spec.privacy!.delta})`] : []),
       'sampled',
       'answered',
       'dropped',
@@ -87,6 +90,7 @@ function roundsTable(task: TaskView, rounds: RoundView[]): HTMLElement {
       round.phase,
       percent(round.accuracy),
       fixed(round.loss),
+      ...(privacy ? [round.epsilon === null ? '–' : round.epsilon.toFixed(3)] : []),
       round.sampled,
       round.answered,
       round.dropped ?? '–',
@@ -98,7 +102,7 @@ function roundsTable(task: TaskView, rounds: RoundView[]): HTMLElement {
       tokens(round.participants.reduce((sum, p) => sum + BigInt(p.amount ?? '0'), 0n)),
       model(round),
     ]),
-    [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    privacy ? [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13] : [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
   );
 }
 
@@ -183,6 +187,15 @@ function settlementTable(settlement: SettlementView): HTMLElement {
   );
 }
 
+/** A private task's guarantee, as its terms state it. */
+function privacySummary(privacy: PrivacyTerms): string {
+  const budget =
+    privacy.targetEpsilon === null
+      ? `ε ≈ ${privacy.plannedEpsilon.toFixed(2)} as planned`
+      : `ε ≤ ${privacy.targetEpsilon}`;
+  return `user-level DP, ${budget}, δ = ${privacy.delta} (σ = ${privacy.noiseMultiplier.toFixed(3)}); not covered: ${privacy.notCovered}`;
+}
+
 /** What data holders agreed to. */
 function termsList({ terms, termsHash }: TermsView): HTMLElement {
   const { rewards, sent } = terms;
@@ -201,6 +214,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
         `updates clipped to ${sent.clipNorm}, ${sent.valueBits}-bit values${sent.proofs ? ', each with its proofs' : ''}`,
       ),
       item('updates published', terms.updatesPublished ? 'yes (public audit)' : 'no'),
+      ...(terms.privacy ? [item('privacy', privacySummary(terms.privacy))] : []),
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +

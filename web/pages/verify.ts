@@ -5,6 +5,7 @@
  */
 import type { CoordinatorApi } from '../../protocol/api.js';
 import type { AuditReport } from '../../verifier/audit.js';
+import { privacySentence } from '../../verifier/privacy-audit.js';
 import { h, table, tokens } from '../dom.js';
 import type { VerifyMessage } from '../workers/verify-worker.js';
 
@@ -93,6 +94,7 @@ function verdict(report: AuditReport): Array<HTMLElement | null> {
           report.problems.map((problem) => [problem.round ?? 'task', problem.kind, problem.detail]),
         ),
     h('p', { class: 'muted' }, scores),
+    report.privacy ? h('p', { class: 'muted' }, privacySentence(report.privacy)) : null,
     table(
       ['round', 'accepted', 'rejected', 'proofs verified', 'model after', 'owed (ZKR)'],
       report.rounds.map((round) => [

@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import type { RunningCoordinator } from '../../coordinator/server.js';
+import { type AuditBundle, signRecord } from '../../protocol/audit.js';
+import { epsilonAfter } from '../../protocol/privacy.js';
+import { CoordinatorApi } from '../../protocol/api.js';
+import { fetchBundle } from '../../verifier/bundle.js';
+import { auditRun } from '../../verifier/run.js';
+import { runClients } from '../helpers/clients.js';
+import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
+import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
+import { startTestCoordinator } from '../helpers/servers.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('user-level differential privacy (DP-FedAvg)', function () {
+  const dir = tempDir();
+  let coordinator: RunningCoordinator;
+
+  before(async () => {
+    coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
+  });
+  after(() => coordinator.close());
+
+  it('noises each released round, records its ε, ends the task before a round passes the budget, and verify recomputes it', async () => {
+    // Two holders of two expected, both sampled every round: q = 1. With σ 2 one round fits the budget, two do not.
+    const sigma = 2;
+    const delta = 1e-5;
+    const spent = (rounds: number): number => epsilonAfter(Array(rounds).fill({ q: 1, noiseMultiplier: sigma }), delta);
+    const budget = (spent(1) + spent(2)) / 2;
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 3,
+        roundDeadlineSeconds: 240,
+        aggregation: { replicaDistance: 0, contributorsOnly: false },
+        privacy: { delta, noiseMultiplier: sigma, targetEpsilon: budget, population: 2 },
+      }),
+    );
+    const api = new CoordinatorApi(coordinator.url);
+
+    await step('the terms state the guarantee, and what it does not cover, before anyone agrees', async () => {
+      const { terms } = await api.terms(task.id);
+      expect(terms.privacy).to.include({ delta, targetEpsilon: budget, noiseMultiplier: sigma, population: 2 });
+      expect(terms.privacy!.notCovered).to.match(/coordinator.*in the clear.*scores and amounts/);
+    });
+
+    await step(
+      'round 1 is released with its noise and ε; round 2 would pass the budget, so nobody trains for it',
+      async () => {
+        const shards = writeShards(dir, [300, 300]);
+        const keys = shards.map((_, i) => join(dir, `holder-${i}.json`));
+        await Promise.all(runClients(coordinator.url, task.id, shards, keys));
+        const ended = await eventually(async () => {
+          const view = await api.task(task.id);
+          return view.status === 'running' ? undefined : view;
+        }, 'the task to end');
+        expect(ended.status).to.equal('completed');
+        expect(ended.reason).to.match(/^privacy budget: round 2 would bring ε to \d/);
+        const rounds = await getRounds(coordinator.url, task.id);
+        expect(rounds[0]!.epsilon).to.be.closeTo(spent(1), 1e-9);
+        expect(rounds[0]!.participants).to.have.length(2);
+        expect(rounds[1]).to.include({ phase: 'open', sampled: 0, epsilon: null });
+      },
+    );
+
+    await step(
+      "the step is the noise's size: σ·clip·√P / target, whatever the two updates hold (their sum ≤ 2·clip)",
+      async () => {
+        const before = await getWeights(coordinator.url, task.id, 0);
+        const after = await getWeights(coordinator.url, task.id, 1);
+        const norm = Math.sqrt(after.reduce((sum, w, i) => sum + (w - before[i]!) ** 2, 0));
+        const noise = (sigma * 5 * Math.sqrt(task.numParams)) / 2;
+        expect(norm).to.be.within(noise * 0.93 - 5, noise * 1.07 + 5);
+      },
+    );
+
+    const bundle = await fetchBundle(coordinator.url, task.id);
+    await step('verify recomputes the accounting, and says what rests on the coordinator', async () => {
+      const report = await auditRun(bundle);
+      expect([report.ok, report.problems]).to.deep.equal([true, []]);
+      expect(report.privacy!.epsilon).to.be.closeTo(spent(1), 1e-9);
+      expect(report.privacy!.onTrust).to.match(/noise/);
+    });
+
+    await step('a coordinator that signs a smaller ε, or more holders than consented, is caught', async () => {
+      const lie = async (edit: (record: AuditBundle['rounds'][number]['record']) => void): Promise<string[]> => {
+        const copy = structuredClone(bundle);
+        edit(copy.rounds[0]!.record);
+        copy.rounds = await Promise.all(
+          copy.rounds.map(({ record }) => signRecord(coordinator.coordinator.identity, record)),
+        );
+        return (await auditRun(copy)).problems.map((problem) => `${problem.kind}: ${problem.detail}`);
+      };
+      expect(await lie((record) => (record.privacy!.epsilon /= 2))).to.deep.equal([
+        `privacy: ε is recorded as ${spent(1) / 2}; the accountant gives ${spent(1)}`,
+      ]);
+      const crowd = await lie((record) => Object.assign(record.privacy!, { eligible: 200, q: 0.01 }));
+      expect(crowd).to.include('privacy: sampled from 200 holders; 2 consented');
+    });
+  });
+
+  it('does not release a round that sampled from fewer holders than planned when that passes the budget', async () => {
+    // Planned: 2 of 100 holders a round (q 0.02); only 2 come, so the round's q is 1, and ε past the budget.
+    const budget = epsilonAfter([{ q: 1, noiseMultiplier: 2 }], 1e-5) / 2;
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 2,
+        roundDeadlineSeconds: 240,
+        aggregation: { replicaDistance: 0, contributorsOnly: false },
+        privacy: { delta: 1e-5, noiseMultiplier: 2, targetEpsilon: budget, population: 100 },
+      }),
+    );
+    const shards = writeShards(dir, [200, 200]);
+    const keys = shards.map((_, i) => join(dir, `few-${i}.json`));
+    await Promise.all(runClients(coordinator.url, task.id, shards, keys));
+    const api = new CoordinatorApi(coordinator.url);
+    const ended = await eventually(async () => {
+      const view = await api.task(task.id);
+      return view.status === 'running' ? undefined : view;
+    }, 'the task to end');
+    expect(ended.status).to.equal('completed');
+    expect(ended.reason).to.match(/^privacy budget: round 1 would bring ε to/);
+    // Both holders trained and were accepted, but nothing of the round was released: no model, no record.
+    const [round] = await getRounds(coordinator.url, task.id);
+    expect(round).to.include({ phase: 'aggregating', modelHashAfter: null, epsilon: null });
+    expect(round!.participants).to.have.length(2);
+    expect(round!.note).to.equal(ended.reason);
+    expect(ended.modelHash).to.equal(task.modelHash);
+    const report = await auditRun(await fetchBundle(coordinator.url, task.id));
+    expect([report.ok, report.problems, report.rounds.length]).to.deep.equal([true, [], 0]);
+  });
+});
+
+async function step(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    (error as Error).message = `${name}: ${(error as Error).message}`;
+    throw error;
+  }
+}
