@@ -24,7 +24,14 @@ import { CoordinatorApi } from '../protocol/api.js';
 import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
-import { type ClientResult, type RoundOptions, serveRounds, type Session, settleOwed } from './core/round-loop.js';
+import {
+  type ClientResult,
+  privacySpent,
+  type RoundOptions,
+  serveRounds,
+  type Session,
+  settleOwed,
+} from './core/round-loop.js';
 import { ClientSettlement } from './settlement.js';
 
 export interface ClientOptions extends RoundOptions {
@@ -74,7 +81,9 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   log.info('client ready', { address: wallet.address, backend, examples: dataset.count, task: task.id });
   const settlement = await settlementFor(options, api, task, wallet);
   try {
-    return await takePart(options, { api, task, wallet, dataset, settlement });
+    const result = await takePart(options, { api, task, wallet, dataset, settlement });
+    const privacy = task.spec.privacy && (await privacySpent(api, task.id, wallet.address));
+    return privacy ? { ...result, privacy } : result;
   } finally {
     await settlement?.settlement.close();
   }

@@ -160,9 +160,16 @@ export interface HolderView {
     /** What it has claimed on-chain so far (token base units), and in which rounds. */
     claimed: string;
     claimedRounds: number[];
+    /** A private task's guarantee to it: the ε spent so far, at δ (every holder who consented is covered alike). */
+    privacy?: { epsilon: number; delta: number };
   }>;
   /** Updates of its that were rejected (listed ones; see RoundView.rejected). */
   rejections: number;
+  /**
+   * Its privacy ledger: ε and δ summed over the private tasks it consented to here, by basic composition (a bound:
+   * tighter compositions exist, but need the tasks' RDP curves).
+   */
+  privacy?: { epsilon: number; delta: number; composition: 'basic' };
 }
 
 /** What someone did about a task on-chain, as the contract's events say (the coordinator's own sends: actions). */

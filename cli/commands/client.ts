@@ -80,6 +80,10 @@ export async function run(args: string[]): Promise<void> {
           (rewards
             ? `; claimed ${formatEther(rewards.claimed)} tokens (${rewards.owed} rounds still owed, ${rewards.omitted} left out)`
             : '') +
+          (result.privacy
+            ? `; privacy spent: ε ${result.privacy.epsilon.toFixed(3)} at δ ${result.privacy.delta} in this task,` +
+              ` ε ${result.privacy.ledger.epsilon.toFixed(3)} at δ ${result.privacy.ledger.delta} in all your private tasks here (basic composition)`
+            : '') +
           '\n',
       );
     }

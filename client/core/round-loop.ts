@@ -72,6 +72,23 @@ export interface ClientResult {
    * and rounds the coordinator left out of its posted set.
    */
   rewards?: { claimed: string; owed: number; omitted: number };
+  /**
+   * For private tasks: the ε this task spent (at its δ), and the address's ledger on this coordinator (every private
+   * task it consented to, summed by basic composition).
+   */
+  privacy?: { epsilon: number; delta: number; ledger: { epsilon: number; delta: number } };
+}
+
+/** What a private task spent of the holder's privacy, and its ledger here, from the coordinator's holder view. */
+export async function privacySpent(
+  api: Pick<CoordinatorApi, 'holder'>,
+  taskId: string,
+  address: string,
+): Promise<ClientResult['privacy']> {
+  const holder = await api.holder(address);
+  const task = holder.tasks.find((entry) => entry.taskId === taskId)?.privacy;
+  if (!task || !holder.privacy) return undefined;
+  return { ...task, ledger: { epsilon: holder.privacy.epsilon, delta: holder.privacy.delta } };
 }
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -109,6 +109,16 @@ export class RoundTable {
     };
   }
 
+  /** The ε a private task spent: its last released round's (ε only grows); 0 before any. */
+  async epsilonSpent(taskId: string): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('rounds')
+      .select((eb) => eb.fn.max('epsilon').as('spent'))
+      .where('task_id', '=', taskId)
+      .executeTakeFirst();
+    return Number(row?.spent ?? 0);
+  }
+
   /** The signed records of the task's finished rounds, in order. */
   async records(taskId: string): Promise<SignedRoundRecord[]> {
     const rows = await this.store.db

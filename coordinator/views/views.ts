@@ -89,9 +89,13 @@ export class PublicViews {
     const { consents, updates, rejections } = await this.source.storage.holders.activity(address);
     const taskIds = [...new Set([...consents.map((c) => c.taskId), ...updates.map((u) => u.taskId)])];
     const known = await Promise.all(taskIds.map((taskId) => this.source.storage.tasks.get(taskId)));
+    const spent = await Promise.all(
+      known.map((task) => (task?.spec.privacy ? this.source.storage.rounds.epsilonSpent(task.id) : Promise.resolve(0))),
+    );
     const tasks = taskIds.flatMap((taskId, k) => {
       const task = known[k];
       if (!task) return [];
+      const privacy = task.spec.privacy && { epsilon: spent[k]!, delta: task.spec.privacy.delta };
       const consent = consents.find((c) => c.taskId === taskId);
       const rounds = updates.filter((u) => u.taskId === taskId).map(({ taskId: _, ...round }) => round);
       const claims = (this.source.settlement?.eventsOf(taskId) ?? []).filter(
@@ -107,10 +111,11 @@ export class PublicViews {
           earned: String(rounds.reduce((sum, round) => sum + BigInt(round.amount ?? '0'), 0n)),
           claimed: String(claims.reduce((sum, claim) => sum + BigInt(claim.amount!), 0n)),
           claimedRounds: claims.map((claim) => claim.round!),
+          ...(privacy ? { privacy } : {}),
         },
       ];
     });
-    return { address, tasks, rejections };
+    return { address, tasks, rejections, ...privacyLedger(tasks) };
   }
 
   /** The task's terms, as its clients must agree to them before they train. */
@@ -165,5 +170,19 @@ export function scoringSetOf(dataset: Dataset, examples: number): ScoringSet {
     features: Buffer.from(bytesOf(scoring.features)).toString('base64'),
     labels: Buffer.from(bytesOf(scoring.labels)).toString('base64'),
     exampleShape: scoring.exampleShape,
+  };
+}
+
+/** The ledger of a holder's private tasks, by basic composition: ε and δ add up. */
+function privacyLedger(tasks: HolderView['tasks']): Pick<HolderView, 'privacy'> {
+  const spent = tasks.flatMap((task) => (task.privacy ? [task.privacy] : []));
+  if (spent.length === 0) return {};
+  const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+  return {
+    privacy: {
+      epsilon: sum(spent.map((task) => task.epsilon)),
+      delta: sum(spent.map((task) => task.delta)),
+      composition: 'basic',
+    },
   };
 }

@@ -14,6 +14,8 @@ import { tempDir } from '../helpers/temp.js';
 
 describe('user-level differential privacy (DP-FedAvg)', function () {
   const dir = tempDir();
+  // The same two holders take part in both tasks: their ledgers add the tasks up.
+  const keys = [0, 1].map((i) => join(dir, `holder-${i}.json`));
   let coordinator: RunningCoordinator;
 
   before(async () => {
@@ -112,8 +114,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       }),
     );
     const shards = writeShards(dir, [200, 200]);
-    const keys = shards.map((_, i) => join(dir, `few-${i}.json`));
-    await Promise.all(runClients(coordinator.url, task.id, shards, keys));
+    const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
     const api = new CoordinatorApi(coordinator.url);
     const ended = await eventually(async () => {
       const view = await api.task(task.id);
@@ -129,6 +130,12 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     expect(ended.modelHash).to.equal(task.modelHash);
     const report = await auditRun(await fetchBundle(coordinator.url, task.id));
     expect([report.ok, report.problems, report.rounds.length]).to.deep.equal([true, [], 0]);
+    // Nothing released spends nothing; the holders' ledgers still hold the first task's ε, summed over both tasks.
+    const first = epsilonAfter([{ q: 1, noiseMultiplier: 2 }], 1e-5);
+    expect(results[0]!.privacy).to.deep.equal({ epsilon: 0, delta: 1e-5, ledger: { epsilon: first, delta: 2e-5 } });
+    const holder = await api.holder(results[0]!.address);
+    expect(holder.privacy).to.deep.equal({ epsilon: first, delta: 2e-5, composition: 'basic' });
+    expect(holder.tasks.map((entry) => entry.privacy?.epsilon)).to.have.members([first, 0]);
   });
 });
 

@@ -8,9 +8,16 @@ export async function holderPage(address: string): Promise<void> {
   show(
     h('h1', {}, 'Data holder ', h('span', { class: 'muted' }, holder.address)),
     h('p', {}, `${holder.tasks.length} task(s) · ${holder.rejections} rejected update(s)`),
+    holder.privacy
+      ? h(
+          'p',
+          { 'data-privacy-ledger': '' },
+          `Privacy spent here: ε ${holder.privacy.epsilon.toFixed(3)}, δ ${holder.privacy.delta} over its private tasks (basic composition: the sum, a bound)`,
+        )
+      : null,
     h('h2', {}, 'Tasks'),
     table(
-      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned', 'claimed'],
+      ['task', 'name', 'status', 'terms agreed to', 'rounds contributed', 'earned', 'claimed', 'ε spent (δ)'],
       holder.tasks.map((task) => [
         h('a', { href: `#/tasks/${encodeURIComponent(task.taskId)}` }, task.taskId),
         task.name,
@@ -19,6 +26,7 @@ export async function holderPage(address: string): Promise<void> {
         task.rounds.length,
         tokens(BigInt(task.earned)),
         tokens(BigInt(task.claimed)),
+        task.privacy ? `${task.privacy.epsilon.toFixed(3)} (${task.privacy.delta})` : 'no DP',
       ]),
       [4, 5, 6],
     ),
