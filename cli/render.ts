@@ -2,7 +2,7 @@
 import cliProgress from 'cli-progress';
 import { formatEther } from 'ethers';
 import { setLogSink } from '../common/log.js';
-import type { PrivacyTerms, TermsView } from '../protocol/terms.js';
+import type { PrivacyTerms, TaskTerms, TermsView } from '../protocol/terms.js';
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
@@ -53,6 +53,15 @@ export class ProgressDisplay {
   }
 }
 
+function robustLine(robust: NonNullable<TaskTerms['weights']['robust']>): string {
+  const how = {
+    median: 'the coordinate-wise median of the updates',
+    trimmedMean: `the coordinate-wise mean once the top and bottom ${(robust.trim ?? 0) * 100} % are dropped`,
+    krum: `the mean of the ${robust.krumSelect} update(s) closest to their neighbours (Krum, assuming at most ${robust.byzantine} poisoned)`,
+  }[robust.rule];
+  return `the model moves by ${how}, not their mean`;
+}
+
 function privacyLine(privacy: PrivacyTerms): string {
   const budget =
     privacy.targetEpsilon === null
@@ -93,6 +102,7 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
           `                   updates within ${terms.weights.replicaDistance} of one another (relative) count as one, their value split: copies under several keys earn what one does`,
         ]
       : []),
+    ...(terms.weights.robust ? [`                   ${robustLine(terms.weights.robust)}`] : []),
     ...(terms.weights.contributorsOnly
       ? [
           `                   only contributors enter the model: an update worth nothing, or replaying the last round's step, is left out and earns 0`,

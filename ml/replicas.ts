@@ -11,6 +11,7 @@
  * round sees them.
  */
 import { RunningSum } from './aggregation.js';
+import { robustCombine, type RobustRule } from './robust.js';
 
 export interface WeightedUpdate {
   q: ArrayLike<number>;
@@ -96,8 +97,8 @@ export function stepAsUpdate(step: Float32Array, chunkSize: number): WeightedUpd
 }
 
 /**
- * The round's aggregate step: the mean of its groups' terms, each group counted once, without the updates the
- * round left out (ml/scoring.ts); zero when nothing is left.
+ * The round's aggregate step: its groups' terms, each group counted once, without the updates the round left out
+ * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts); zero when nothing is left.
  */
 export function aggregateStep(
   updates: readonly WeightedUpdate[],
@@ -105,8 +106,16 @@ export function aggregateStep(
   leftOut: ReadonlySet<number>,
   chunkSize: number,
   size: number,
+  rule?: RobustRule,
 ): Float64Array {
   const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+  if (rule && rule.rule !== 'mean') {
+    return robustCombine(
+      kept.map((members) => groupedSum(updates, [members], chunkSize, size).mean()),
+      rule,
+      size,
+    );
+  }
   const sum = groupedSum(updates, kept, chunkSize, size);
   return sum.totalWeight > 0 ? sum.mean() : new Float64Array(size);
 }

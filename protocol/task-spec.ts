@@ -48,47 +48,65 @@ export type TrainingConfig = z.infer<typeof trainingSchema>;
 
 export const strategyNames = ['fedavg', 'fedavgm', 'fedadam'] as const;
 
-export const aggregationSchema = z.strictObject({
-  /** fedavg: w += Δ̄. fedavgm: server momentum. fedadam: server Adam (Reddi et al., 2021). @default 'fedavg' */
-  strategy: z.enum(strategyNames).default('fedavg'),
-  /** Server learning rate η. @default 1 for fedavg and fedavgm, 0.01 for fedadam */
-  serverLearningRate: z.number().positive().max(100).optional(),
-  /** fedavgm momentum β. @default 0.9 */
-  serverMomentum: z.number().min(0).max(1).default(0.9),
-  /** fedadam moment decay rates and adaptivity τ. @default 0.9, 0.99, 1e-3 */
-  beta1: z.number().min(0).max(1).default(0.9),
-  beta2: z.number().min(0).max(1).default(0.99),
-  epsilon: z.number().positive().default(1e-3),
-  /**
-   * What an accepted update weighs in the aggregate, and so in every coalition its score is computed on: `equal`
-   * (one client, one weight: a sample count is the client's word, which nothing checks, so it cannot buy
-   * influence) or `samples` (FedAvg's n_k: the declared count, counted at most as `samplesCap`). Tasks created before
-   * this rule weighed by the declared count. @default 'equal'
-   */
-  weights: z.enum(['equal', 'samples']).default('equal'),
-  /**
-   * Updates within this distance of one another, relative to the larger's norm (‖Δ_i − Δ_j‖ ≤ d·max(‖Δ_i‖, ‖Δ_j‖)),
-   * are replicas: one contribution under several keys, counted once in the aggregate and scored as one player whose
-   * value they split equally (ml/replicas.ts). 0 counts every update alone, as tasks created before this rule did.
-   * @default 0.25
-   */
-  replicaDistance: z.number().min(0).max(1).default(0.25),
-  /**
-   * Only contributors enter a round's aggregate: groups of updates worth nothing in the round's game (a score ≤ 0:
-   * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
-   * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
-   * record names them. false aggregates every accepted update, as tasks created before this rule did.
-   * @default true
-   */
-  contributorsOnly: z.boolean().default(true),
-  /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
-  samplesCap: z
-    .number()
-    .int()
-    .positive()
-    .max(2 ** 20)
-    .optional(),
-});
+export const aggregationSchema = z
+  .strictObject({
+    /** fedavg: w += Δ̄. fedavgm: server momentum. fedadam: server Adam (Reddi et al., 2021). @default 'fedavg' */
+    strategy: z.enum(strategyNames).default('fedavg'),
+    /** Server learning rate η. @default 1 for fedavg and fedavgm, 0.01 for fedadam */
+    serverLearningRate: z.number().positive().max(100).optional(),
+    /** fedavgm momentum β. @default 0.9 */
+    serverMomentum: z.number().min(0).max(1).default(0.9),
+    /** fedadam moment decay rates and adaptivity τ. @default 0.9, 0.99, 1e-3 */
+    beta1: z.number().min(0).max(1).default(0.9),
+    beta2: z.number().min(0).max(1).default(0.99),
+    epsilon: z.number().positive().default(1e-3),
+    /**
+     * What an accepted update weighs in the aggregate, and so in every coalition its score is computed on: `equal`
+     * (one client, one weight: a sample count is the client's word, which nothing checks, so it cannot buy
+     * influence) or `samples` (FedAvg's n_k: the declared count, counted at most as `samplesCap`). Tasks created before
+     * this rule weighed by the declared count. @default 'equal'
+     */
+    weights: z.enum(['equal', 'samples']).default('equal'),
+    /**
+     * Updates within this distance of one another, relative to the larger's norm (‖Δ_i − Δ_j‖ ≤ d·max(‖Δ_i‖, ‖Δ_j‖)),
+     * are replicas: one contribution under several keys, counted once in the aggregate and scored as one player whose
+     * value they split equally (ml/replicas.ts). 0 counts every update alone, as tasks created before this rule did.
+     * @default 0.25
+     */
+    replicaDistance: z.number().min(0).max(1).default(0.25),
+    /**
+     * Only contributors enter a round's aggregate: groups of updates worth nothing in the round's game (a score ≤ 0:
+     * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
+     * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
+     * record names them. false aggregates every accepted update, as tasks created before this rule did.
+     * @default true
+     */
+    contributorsOnly: z.boolean().default(true),
+    /**
+     * How the round's terms (each group of replicas once, contributors only) are combined into its step: `mean` (FedAvg)
+     * or a Byzantine-robust rule (ml/robust.ts): `median` and `trimmedMean` (coordinate-wise), `krum` (multi-Krum with
+     * `krumSelect` > 1). Robust rules weigh updates equally. @default 'mean'
+     */
+    rule: z.enum(['mean', 'median', 'trimmedMean', 'krum']).default('mean'),
+    /** trimmedMean: the fraction β of values dropped at each end of every coordinate. @default 0.1 */
+    trim: z.number().min(0).lt(0.5).default(0.1),
+    /** krum: the most poisoned updates a round is assumed to hold (f). @default 1 */
+    byzantine: z.number().int().min(0).max(100_000).default(1),
+    /** krum: how many of the best-scored updates are averaged (1: Krum). @default 1 */
+    krumSelect: positiveInt.max(100_000).default(1),
+    /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
+    samplesCap: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 20)
+      .optional(),
+  })
+  // A robust rule takes each update as one voice: declared counts have no say in a median or a Krum selection.
+  .refine((value) => value.rule === 'mean' || value.weights === 'equal', {
+    message: 'a robust rule weighs updates equally: set weights equal',
+    path: ['weights'],
+  });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
 
 export const quantizationSchema = z.strictObject({
@@ -317,6 +335,8 @@ function privacyConflicts(
   const conflicts: Array<{ path: string[]; message: string }> = [];
   const refuse = (path: string[], message: string): void => void conflicts.push({ path, message });
   if (spec.aggregation.weights !== 'equal') refuse(['aggregation', 'weights'], 'a private task weighs updates equally');
+  if (spec.aggregation.rule !== 'mean')
+    refuse(['aggregation', 'rule'], "a private task's noise is calibrated to the mean: its rule is mean");
   if (spec.aggregation.replicaDistance !== 0)
     refuse(['aggregation', 'replicaDistance'], 'a private task counts every update alone: set replicaDistance 0');
   if (spec.aggregation.contributorsOnly)

@@ -35,6 +35,8 @@ export interface TaskTerms {
     replicaDistance?: number;
     /** Only contributors enter the aggregate: replays and updates worth nothing are left out, and earn 0. */
     contributorsOnly?: boolean;
+    /** A robust rule combines the updates instead of their mean (ml/robust.ts); absent: the mean. */
+    robust?: { rule: 'median' | 'trimmedMean' | 'krum'; trim?: number; byzantine?: number; krumSelect?: number };
   };
   roundDeadlineSeconds: number;
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
@@ -92,6 +94,15 @@ function privacyTerms(spec: TaskView['spec']): PrivacyTerms | undefined {
   };
 }
 
+/** The robust rule, with only the parameters it uses (none for the mean: other tasks' terms stay as they were). */
+function robustTerms(aggregation: TaskView['spec']['aggregation']): Pick<TaskTerms['weights'], 'robust'> {
+  const { rule, trim, byzantine, krumSelect } = aggregation;
+  if (rule === undefined || rule === 'mean') return {};
+  if (rule === 'median') return { robust: { rule } };
+  if (rule === 'trimmedMean') return { robust: { rule, trim } };
+  return { robust: { rule, byzantine, krumSelect } };
+}
+
 /** The terms of `task` as coordinator `info` runs it. */
 export function taskTerms(task: TaskView, info: InfoView, taskKey: string): TaskTerms {
   const { spec } = task;
@@ -113,6 +124,7 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       ...(spec.aggregation.contributorsOnly === undefined
         ? {}
         : { contributorsOnly: spec.aggregation.contributorsOnly }),
+      ...robustTerms(spec.aggregation),
     },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },

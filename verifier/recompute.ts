@@ -60,7 +60,11 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       }
       if (updates.length === 0) continue;
       previous = global;
-      global = strategy.apply(global, aggregateStep(updates, groups, leftOut, params.chunkSize, global.length), state);
+      global = strategy.apply(
+        global,
+        aggregateStep(updates, groups, leftOut, params.chunkSize, global.length, task.spec.aggregation),
+        state,
+      );
       if (hashWeights(global) !== record.modelHashAfter) {
         problem(record.round, 'aggregate', 'the published updates do not aggregate to the recorded model');
         return;

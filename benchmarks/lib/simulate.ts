@@ -11,7 +11,7 @@ import type { Dataset } from '../../ml/dataset.js';
 import { buildModel } from '../../ml/models.js';
 import { evaluate, trainingSeed, trainLocal } from '../../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
-import type { ModelSpec, TrainingConfig } from '../../protocol/task-spec.js';
+import { aggregationSchema, type ModelSpec, type TrainingConfig } from '../../protocol/task-spec.js';
 
 export interface SimulationOptions {
   model: ModelSpec;
@@ -37,16 +37,9 @@ export interface SimulatedRound {
 
 export async function simulateFedAvg(options: SimulationOptions): Promise<SimulatedRound[]> {
   const model = await buildModel(options.model, [28, 28, 1], 10, options.seed);
-  const strategy = createStrategy({
-    strategy: 'fedavg',
-    serverMomentum: 0.9,
-    beta1: 0.9,
-    beta2: 0.99,
-    epsilon: 1e-3,
-    weights: 'samples',
-    replicaDistance: 0,
-    contributorsOnly: false,
-  });
+  const strategy = createStrategy(
+    aggregationSchema.parse({ strategy: 'fedavg', weights: 'samples', replicaDistance: 0, contributorsOnly: false }),
+  );
   let global = getFlatWeights(model);
   const results = [];
   for (let round = 1; round <= options.rounds; round++) {

@@ -58,7 +58,7 @@ export async function closeRound(
         task.spec.clientsPerRound.target,
       )
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
-      aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
+      aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length, task.spec.aggregation);
   const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);

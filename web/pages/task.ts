@@ -187,6 +187,13 @@ function settlementTable(settlement: SettlementView): HTMLElement {
   );
 }
 
+/** A robust rule, as the terms name it. */
+function robustSummary(robust: NonNullable<TermsView['terms']['weights']['robust']>): string {
+  if (robust.rule === 'median') return 'coordinate-wise median';
+  if (robust.rule === 'trimmedMean') return `coordinate-wise trimmed mean (${(robust.trim ?? 0) * 100} % at each end)`;
+  return `Krum: the mean of the ${robust.krumSelect} best-placed update(s), at most ${robust.byzantine} assumed poisoned`;
+}
+
 /** A private task's guarantee, as its terms state it. */
 function privacySummary(privacy: PrivacyTerms): string {
   const budget =
@@ -215,6 +222,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
       ),
       item('updates published', terms.updatesPublished ? 'yes (public audit)' : 'no'),
       ...(terms.privacy ? [item('privacy', privacySummary(terms.privacy))] : []),
+      ...(terms.weights.robust ? [item('aggregation', robustSummary(terms.weights.robust))] : []),
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
