@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../coordinator/server.js';
+import type { ZkflError } from '../../common/errors.js';
 import { type AuditBundle, signRecord } from '../../protocol/audit.js';
 import { epsilonAfter } from '../../protocol/privacy.js';
 import { CoordinatorApi } from '../../protocol/api.js';
@@ -99,6 +100,21 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       const crowd = await lie((record) => Object.assign(record.privacy!, { eligible: 200, q: 0.01 }));
       expect(crowd).to.include('privacy: sampled from 200 holders; 2 consented');
     });
+  });
+
+  it('refuses, over REST with a code, a private spec with δ ≥ 1/population, ε ≤ 0 or σ = 0', async () => {
+    const aggregation = { replicaDistance: 0, contributorsOnly: false };
+    for (const [privacy, field] of [
+      [{ delta: 0.01, noiseMultiplier: 1, population: 100 }, 'privacy.delta'],
+      [{ delta: 1e-5, targetEpsilon: 0, population: 100 }, 'privacy.targetEpsilon'],
+      [{ delta: 1e-5, noiseMultiplier: 0, population: 100 }, 'privacy.noiseMultiplier'],
+    ] as const) {
+      const refused = await createTask(coordinator.url, smallTask({ aggregation, privacy })).then(
+        () => undefined,
+        (error: unknown) => error as ZkflError,
+      );
+      expect(refused, JSON.stringify(privacy)).to.include({ code: 'VALIDATION_FAILED', field });
+    }
   });
 
   it('does not release a round that sampled from fewer holders than planned when that passes the budget', async () => {
