@@ -57,7 +57,7 @@ await initBackend();
 const data = fashionMnist(process.env.ZKFL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist');
 const train = loadDataset(data.train);
 const test = head(loadDataset(data.test), 2000);
-const shards = dirichletPartition(train.labels, { clients: holders, alpha: 0.5, seed }).map((indices) =>
+const shards = dirichletPartition(train.labels, { clients: holders, alpha: 0.5, seed, minSize: 5 }).map((indices) =>
   subset(train, indices),
 );
 
