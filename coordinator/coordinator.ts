@@ -527,7 +527,10 @@ export class Coordinator {
   /** Which global model `afterRound` names: the one after that many rounds (0: initial), by default the newest. */
   async modelRound(taskId: string, afterRound?: number): Promise<number> {
     const task = await this.getTask(taskId);
-    const newest = task.status === 'completed' ? task.spec.rounds : task.currentRound - 1;
+    // The current round's model exists once it closed: the last round of a completed task, not the round a task
+    // stopped at (one its privacy budget kept from being released, or one abandoned).
+    const current = await this.storage.rounds.get(taskId, task.currentRound);
+    const newest = current?.phase === 'evaluated' ? task.currentRound : task.currentRound - 1;
     const round = afterRound ?? newest;
     if (!Number.isInteger(round) || round < 0 || round > newest) {
       throw new ZkflError('NOT_FOUND', `task ${taskId} has models after rounds 0 to ${newest}, not ${afterRound}`);

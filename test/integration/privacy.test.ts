@@ -71,6 +71,8 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       async () => {
         const before = await getWeights(coordinator.url, task.id, 0);
         const after = await getWeights(coordinator.url, task.id, 1);
+        // The task's newest model is round 1's: round 2 never ran.
+        expect(await getWeights(coordinator.url, task.id, 'latest')).to.deep.equal(after);
         const norm = Math.sqrt(after.reduce((sum, w, i) => sum + (w - before[i]!) ** 2, 0));
         const noise = (sigma * 5 * Math.sqrt(task.numParams)) / 2;
         expect(norm).to.be.within(noise * 0.93 - 5, noise * 1.07 + 5);
@@ -144,6 +146,9 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     expect(round!.participants).to.have.length(2);
     expect(round!.note).to.equal(ended.reason);
     expect(ended.modelHash).to.equal(task.modelHash);
+    expect(await getWeights(coordinator.url, task.id, 'latest')).to.deep.equal(
+      await getWeights(coordinator.url, task.id, 0),
+    );
     const report = await auditRun(await fetchBundle(coordinator.url, task.id));
     expect([report.ok, report.problems, report.rounds.length]).to.deep.equal([true, [], 0]);
     // Nothing released spends nothing; the holders' ledgers still hold the first task's ε, summed over both tasks.
