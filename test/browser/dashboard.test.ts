@@ -170,6 +170,32 @@ describe('the dashboard, in a browser', function () {
     await page.close();
   });
 
+  it("shows a private task's ε in each round and in its terms, and a holder's privacy ledger", async () => {
+    const privacy = { delta: 1e-5, noiseMultiplier: 2, population: 2 };
+    const task = await createTask(
+      coordinator.url,
+      smallTask({ rounds: 1, aggregation: { replicaDistance: 0, contributorsOnly: false }, privacy }),
+    );
+    const [holder] = await Promise.all(
+      runClients(coordinator.url, task.id, writeShards(join(dir, 'private'), [200, 200]), [
+        join(dir, 'private-a.json'),
+        join(dir, 'private-b.json'),
+      ]),
+    );
+    const [round] = await new CoordinatorApi(coordinator.url).rounds(task.id);
+    const page = await browser.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}`);
+    await page.locator('figure.plot[data-points="1"]').waitFor();
+    const table = page.locator('h2:text-is("Rounds") + div table');
+    expect(await table.locator('th').nth(4).textContent()).to.equal('ε (δ 0.00001)');
+    expect(await table.locator('tbody tr td').nth(4).textContent()).to.equal(round!.epsilon!.toFixed(3));
+    expect(await page.locator('h2:text-is("Terms") + ul').textContent()).to.match(/privacy: user-level DP, ε ≈ \d/);
+    await page.goto(`${coordinator.url}/#/holders/${holder!.address}`);
+    const ledger = await page.locator('[data-privacy-ledger]').textContent();
+    expect(ledger).to.include(`ε ${round!.epsilon!.toFixed(3)}, δ 0.00001`);
+    await page.close();
+  });
+
   describe('the owner form', () => {
     it('shows each field error from the API schema, and sends nothing', async () => {
       const page = await browser.newPage();
