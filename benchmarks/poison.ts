@@ -5,10 +5,11 @@
  * - label flipping: they train on labels y → 9 − y;
  * - a pixel-pattern backdoor: half their examples carry a 4×4 white square in the bottom-right corner and the label
  *   0, and they scale their update up to the norm bound.
- * Rules: FedAvg (no clip), the norm bound alone (clipped mean), median, trimmed mean (β = the poisoners' share),
- * multi-Krum (f = the poisoners, the best n − f averaged). Clean accuracy on 2,000 test examples; the backdoor's
- * success rate is the share of triggered test examples of other classes classified 0. The poisoners' pay is their
- * Shapley value (ml/scoring.ts, contributors only, on 500 of the owner's examples) in the last round, against the
+ * Rules: FedAvg (no clip), the norm bound alone (clipped mean), scores (the task's default: clipped, and only
+ * contributors — updates whose Shapley value on the owner's scoring set is positive — aggregated), median, trimmed
+ * mean (β = the poisoners' share), multi-Krum (f = the poisoners, the best n − f averaged). Clean accuracy on 2,000 test examples; the backdoor's
+ * success rate is the share of triggered test examples of other classes classified 0. The poisoners' pay, under
+ * `scores`, is their Shapley value (ml/scoring.ts, on 500 of the owner's examples) in the last round, against the
  * median honest holder's, split by the reward rule. Writes benchmarks/results/poison.{json,md}.
  *
  *   npm run bench:poison [-- --holders 10 --rounds 10 --examples 600]
@@ -23,7 +24,7 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { aggregateStep, type WeightedUpdate } from '../ml/replicas.js';
-import { defaultScoringOptions, scoreRound } from '../ml/scoring.js';
+import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { evaluate, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -43,8 +44,8 @@ const training = trainingSchema.parse({ localEpochs: 1, batchSize: 16, learningR
 const target = 0;
 
 type Attack = 'none' | 'label flipping' | 'backdoor';
-type Rule = 'FedAvg' | 'norm bound' | 'median' | 'trimmed mean' | 'Krum';
-const rules: Rule[] = ['FedAvg', 'norm bound', 'median', 'trimmed mean', 'Krum'];
+type Rule = 'FedAvg' | 'norm bound' | 'scores' | 'median' | 'trimmed mean' | 'Krum';
+const rules: Rule[] = ['FedAvg', 'norm bound', 'scores', 'median', 'trimmed mean', 'Krum'];
 
 interface Outcome {
   attack: Attack;
@@ -52,7 +53,7 @@ interface Outcome {
   rule: Rule;
   accuracy: number;
   backdoor: number;
-  /** The poisoners' pay, of the median honest holder's, in the last round (same for every rule: see the comment). */
+  /** With `scores`: the poisoners' pay, of the median honest holder's, in the last round. */
   paid?: number;
   seconds: number;
 }
@@ -93,6 +94,7 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
     ...{
       FedAvg: {},
       'norm bound': {},
+      scores: {},
       median: { rule: 'median' },
       'trimmed mean': { rule: 'trimmedMean', trim: Math.max(0.1, poisoners / holders) },
       Krum: { rule: 'krum', byzantine: poisoners, krumSelect: holders - poisoners },
@@ -100,7 +102,7 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
   });
   const strategy = createStrategy(aggregation);
   let global = getFlatWeights(network);
-  let last: { global: Float32Array; updates: WeightedUpdate[] } | undefined;
+  let paid: number | undefined;
   for (let round = 1; round <= rounds; round++) {
     const updates: WeightedUpdate[] = [];
     for (let holder = 0; holder < holders; holder++) {
@@ -108,15 +110,17 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
       const update = await localUpdate(network, global, holder, round, poisoned, rule !== 'FedAvg');
       updates.push({ q: update, fractionBits: [0], weight: 1 });
     }
-    last = { global, updates };
     const groups = updates.map((_, k) => [k]);
-    const step = aggregateStep(updates, groups, new Set(), global.length, global.length, aggregation);
+    // `scores`: the task's default, only contributors aggregated (ml/scoring.ts), and paid by their values.
+    const scored = rule === 'scores' ? await scoreUpdates(network, global, updates) : undefined;
+    const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
+    if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
+    const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation);
     global = strategy.apply(global, step, []);
   }
   setFlatWeights(network, global);
   const accuracy = (await evaluate(network, test, [28, 28, 1], 10)).accuracy;
   const backdoor = (await predictions(network, triggeredTest)).filter((label) => label === target).length;
-  const paid = poisoners > 0 && rule === 'norm bound' ? await poisonersPay(network, last!, poisoners) : undefined;
   network.dispose();
   const outcome = {
     attack,
@@ -151,24 +155,28 @@ async function localUpdate(
   return delta.map((value) => value * scale);
 }
 
-/** The poisoners' total pay of the median honest holder's, from the last round's Shapley values. */
-async function poisonersPay(
+/** The round's Shapley values on the owner's scoring set, contributors only (the coordinator's scoring). */
+function scoreUpdates(
   network: Awaited<ReturnType<typeof buildModel>>,
-  last: { global: Float32Array; updates: WeightedUpdate[] },
-  poisoners: number,
-): Promise<number> {
-  const scored = await scoreRound({
+  global: Float32Array,
+  updates: WeightedUpdate[],
+): Promise<ScoredRoundUpdates> {
+  return scoreRound({
     model: network,
-    global: last.global,
-    updates: last.updates,
-    chunkSize: last.global.length,
+    global,
+    updates,
+    chunkSize: global.length,
     scoringSet,
     inputShape: [28, 28, 1],
     classes: 10,
     options: { ...defaultScoringOptions, maxEvaluations: 500, seed },
     contributorsOnly: { replayDistance: 0 },
   });
-  const amounts = rewardAmounts(scored.scores, 10n ** 18n, rewardsSchema.parse({}));
+}
+
+/** The poisoners' mean pay of the median honest holder's, the round's pool split by the reward rule. */
+function poisonersPay(scores: number[], poisoners: number): number {
+  const amounts = rewardAmounts(scores, 10n ** 18n, rewardsSchema.parse({}));
   const honest = amounts.slice(poisoners).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const median = Number(honest[honest.length >> 1]!);
   const poisoned = amounts.slice(0, poisoners).reduce((sum, amount) => sum + Number(amount), 0) / poisoners;
@@ -217,7 +225,7 @@ function write(results: Outcome[]): void {
       `| ${r.attack} | ${r.poisoners} of ${holders} | ${r.rule} | ${percent(r.accuracy)} | ${percent(r.backdoor)} | ${percent(r.paid)} |`,
   );
   const md = [
-    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Pay: the poisoners' mean Shapley pay in the last round of the norm-bound run, of the median honest holder's.`,
+    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). Pay: the poisoners' mean pay in the last round under scores, of the median honest holder's.`,
     '',
     '| attack | poisoners | rule | clean accuracy | backdoor success | poisoners paid, of honest median |',
     '|---|---|---|---:|---:|---:|',
