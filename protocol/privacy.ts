@@ -234,6 +234,11 @@ export function plannedEpsilon(spec: Pick<TaskSpec, 'privacy' | 'rounds' | 'clie
   return epsilonAfter(Array<PrivacyStep>(spec.rounds).fill(step), spec.privacy!.delta);
 }
 
+/** A round's q: the holders it sampled over those it could have sampled, at most 1. */
+export function samplingRate(sampled: number, eligible: number): number {
+  return Math.min(1, sampled / Math.max(1, eligible));
+}
+
 /** A round's privacy, given the rounds before it (their records' privacy) and whom it sampled from. */
 export function roundPrivacy(
   spec: Pick<TaskSpec, 'privacy' | 'rounds' | 'clientsPerRound'>,
@@ -241,6 +246,6 @@ export function roundPrivacy(
   sampled: number,
   eligible: number,
 ): RoundPrivacy {
-  const step = { q: Math.min(1, sampled / Math.max(1, eligible)), noiseMultiplier: noiseMultiplierOf(spec) };
+  const step = { q: samplingRate(sampled, eligible), noiseMultiplier: noiseMultiplierOf(spec) };
   return { sampled, eligible, ...step, epsilon: epsilonAfter([...before, step], spec.privacy!.delta) };
 }

@@ -7,7 +7,7 @@
  * from any other model without the updates, which a private task never publishes), and how many of the holders who
  * consented were connected when a round sampled (`eligible`, bounded here by the consents).
  */
-import { epsilonAfter, noiseMultiplierOf, type PrivacyStep } from '../protocol/privacy.js';
+import { epsilonAfter, noiseMultiplierOf, type PrivacyStep, samplingRate } from '../protocol/privacy.js';
 import type { AuditBundle } from '../protocol/audit.js';
 import type { ReportProblem } from './problems.js';
 
@@ -42,7 +42,7 @@ export function checkPrivacy(bundle: AuditBundle, consented: number, problem: Re
     }
     const claim = (ok: boolean, detail: string): void => void (ok || problem(record.round, 'privacy', detail));
     claim(privacy.noiseMultiplier === sigma, `σ is ${privacy.noiseMultiplier}, the task's ${sigma}`);
-    claim(privacy.q === Math.min(1, privacy.sampled / Math.max(1, privacy.eligible)), `q is not sampled/eligible`);
+    claim(privacy.q === samplingRate(privacy.sampled, privacy.eligible), `q is not sampled/eligible`);
     claim(
       privacy.sampled >= record.accepted.length,
       `${record.accepted.length} accepted of ${privacy.sampled} sampled`,

@@ -13,6 +13,7 @@ import {
   sampledGaussianRdp,
 } from '../../protocol/privacy.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
+import { specRefusal } from '../helpers/spec.js';
 import { gaussianNoise, privateStep } from '../../ml/private-step.js';
 import { RunningSum } from '../../ml/aggregation.js';
 
@@ -36,14 +37,7 @@ const privateSpec = {
   privacy: { delta: 1e-5, targetEpsilon: 3, population: 1000 },
 };
 
-function refusal(change: Record<string, unknown>): ZkflError {
-  try {
-    parseTaskSpec({ ...privateSpec, ...change });
-  } catch (error) {
-    return error as ZkflError;
-  }
-  throw new Error('expected the spec to be refused');
-}
+const refusal = (change: Record<string, unknown>): ZkflError => specRefusal({ ...privateSpec, ...change });
 
 describe('privacy accountant (RDP of the sampled Gaussian mechanism)', () => {
   it('computes log erfc to double precision, far into the tail', () => {

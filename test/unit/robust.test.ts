@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { robustCombine } from '../../ml/robust.js';
 import { aggregateStep, type WeightedUpdate } from '../../ml/replicas.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
+import { specRefusal } from '../helpers/spec.js';
 import type { ZkflError } from '../../common/errors.js';
 
 const rule = (name: 'median' | 'trimmedMean' | 'krum', extra = {}) => ({
@@ -58,14 +59,7 @@ describe('robust task specs', () => {
     clientsPerRound: { min: 2, target: 4 },
     evaluation: { path: '/data/test' },
   };
-  const refusal = (change: Record<string, unknown>): ZkflError => {
-    try {
-      parseTaskSpec({ ...spec, ...change });
-    } catch (error) {
-      return error as ZkflError;
-    }
-    throw new Error('expected the spec to be refused');
-  };
+  const refusal = (change: Record<string, unknown>): ZkflError => specRefusal({ ...spec, ...change });
 
   it('takes a robust rule with its defaults', () => {
     expect(parseTaskSpec({ ...spec, aggregation: { rule: 'krum' } }).aggregation).to.include({

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { ZkflError } from '../../common/errors.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
+import { specRefusal } from '../helpers/spec.js';
 
 const minimal = {
   model: { preset: 'mlp' },
@@ -8,15 +8,6 @@ const minimal = {
   clientsPerRound: { min: 2, target: 4 },
   evaluation: { path: '/data/test' },
 };
-
-function failure(input: unknown): ZkflError {
-  try {
-    parseTaskSpec(input);
-  } catch (error) {
-    return error as ZkflError;
-  }
-  throw new Error('expected the spec to be refused');
-}
 
 describe('task spec', () => {
   it('fills in documented defaults', () => {
@@ -35,14 +26,16 @@ describe('task spec', () => {
   });
 
   it('names the offending field', () => {
-    expect(failure({ ...minimal, rounds: 0 }).field).to.equal('rounds');
-    expect(failure({ ...minimal, clientsPerRound: { min: 3, target: 2 } }).field).to.equal('clientsPerRound.target');
-    expect(failure({ ...minimal, training: { learningRate: -1 } }).field).to.equal('training.learningRate');
-    expect(failure({ ...minimal, model: { preset: 'resnet' } }).field).to.equal('model');
+    expect(specRefusal({ ...minimal, rounds: 0 }).field).to.equal('rounds');
+    expect(specRefusal({ ...minimal, clientsPerRound: { min: 3, target: 2 } }).field).to.equal(
+      'clientsPerRound.target',
+    );
+    expect(specRefusal({ ...minimal, training: { learningRate: -1 } }).field).to.equal('training.learningRate');
+    expect(specRefusal({ ...minimal, model: { preset: 'resnet' } }).field).to.equal('model');
     // A deadline under a second would retry its attempts in a busy loop.
-    expect(failure({ ...minimal, roundDeadlineSeconds: 0.001 }).field).to.equal('roundDeadlineSeconds');
-    expect(failure({ ...minimal, surprise: true }).code).to.equal('VALIDATION_FAILED');
+    expect(specRefusal({ ...minimal, roundDeadlineSeconds: 0.001 }).field).to.equal('roundDeadlineSeconds');
+    expect(specRefusal({ ...minimal, surprise: true }).code).to.equal('VALIDATION_FAILED');
     const { evaluation: _evaluation, ...withoutEvaluation } = minimal;
-    expect(failure(withoutEvaluation).field).to.equal('evaluation');
+    expect(specRefusal(withoutEvaluation).field).to.equal('evaluation');
   });
 });
