@@ -15,7 +15,8 @@ import { buildCircuit, type CircuitArtifacts, terminateCurve } from '../circuits
 import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
 import { randomSalt } from '../circuits/commitment.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
-import { type ChunkProof, Prover } from '../circuits/prover.js';
+import { Prover } from '../circuits/prover.js';
+import type { ChunkProof } from '../circuits/update-prover.js';
 import type { UpdateStatement } from '../circuits/statement.js';
 import { Random } from '../common/random.js';
 import { runDemo } from '../demo/demo.js';

@@ -8,22 +8,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import type { Groth16Proof } from 'snarkjs';
 import { forkModule } from '../common/fork.js';
 import type { CircuitArtifacts } from './build.js';
 import { chunkInputs, type UpdateStatement } from './statement.js';
-
-export interface ChunkProof {
-  proof: Groth16Proof;
-  /** commitment, statement (circuits/statement.ts) — decimal strings. */
-  publicSignals: string[];
-}
-
-/** Time spent on one chunk, for progress displays and benchmarks. */
-export interface ChunkTiming {
-  witnessMs: number;
-  proveMs: number;
-}
+import type { ChunkProof, ChunkTiming, UpdateProver } from './update-prover.js';
 
 export type ProverRequest =
   | { type: 'load'; wasm: string; zkey: string }
@@ -54,7 +42,7 @@ export interface ProverOptions {
   processes?: number;
 }
 
-export class Prover {
+export class Prover implements UpdateProver {
   private readonly workers: Worker[] = [];
   private readonly queue: ChunkJob[] = [];
   private readonly running = new Map<number, { job: ChunkJob; worker: Worker }>();

@@ -8,7 +8,7 @@
 import type { ErrorCode } from '../common/errors.js';
 import { MAX_FRACTION_BITS } from './codec.js';
 import { publicSignalNames } from './params.js';
-import type { ChunkProof } from './prover.js';
+import type { ChunkProof } from './update-prover.js';
 import { statementSignal, type UpdateStatement } from './statement.js';
 
 /** What is wrong with an update's binding, with the code the coordinator refuses it with. */

@@ -7,7 +7,7 @@
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { getAddress, solidityPackedKeccak256, ZeroHash } from 'ethers';
-import type { ChunkProof } from '../circuits/prover.js';
+import type { ChunkProof } from '../circuits/update-prover.js';
 
 export interface AcceptedEntry {
   address: string;

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { buildCircuit, terminateCurve } from '../../circuits/build.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { circuitParams } from '../../circuits/params.js';
-import { type ChunkProof, proveUpdate } from '../../circuits/prover.js';
+import { proveUpdate } from '../../circuits/prover.js';
+import type { ChunkProof } from '../../circuits/update-prover.js';
 
 export async function defaultChunkProof(): Promise<{ chunk: ChunkProof; verificationKey: object }> {
   const artifacts = await buildCircuit(circuitParams.default, { ptau: process.env.ZKFL_PTAU });

@@ -10,7 +10,7 @@ import { io, type Socket } from 'socket.io-client';
 import { encodeValues, quantizationFor, quantizeUpdate } from '../../circuits/codec.js';
 import { randomSalt } from '../../circuits/commitment.js';
 import { circuitNamed } from '../../circuits/params.js';
-import type { Prover } from '../../circuits/prover.js';
+import type { UpdateProver } from '../../circuits/update-prover.js';
 import { taskKey, taskStatement } from '../../circuits/statement.js';
 import { createLogger } from '../../common/log.js';
 import { Random } from '../../common/random.js';
@@ -114,7 +114,7 @@ export async function settleOwed(
 }
 
 export interface Session {
-  prover: Prover | undefined;
+  prover: UpdateProver | undefined;
   /** Sent with every join. */
   consent: Consent;
   options: RoundOptions;
