@@ -9,10 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { loadCircuit, verificationKeySha256 } from '../circuits/build.js';
-import { bytesPerValue, quantizationFor, valueLimit } from '../circuits/codec.js';
 import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
-import { circuitFor, circuitParams } from '../circuits/params.js';
+import { loadCircuit } from '../circuits/build.js';
+import { circuitParams } from '../circuits/params.js';
 import { taskKey } from '../circuits/statement.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
@@ -36,7 +35,7 @@ import type {
   UploadView,
   ZkView,
 } from '../protocol/rest.js';
-import { parseTaskSpec, type TaskSpec } from '../protocol/task-spec.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
 import { type Consent, consentSigner, type TermsView } from '../protocol/terms.js';
 import { hashWeights, toBytes } from '../protocol/weights.js';
 import { type ClusterRequests, notHere } from './instances/cluster.js';
@@ -49,8 +48,9 @@ import { LeaseLost } from './state/lease-table.js';
 import { Checkpoints } from './tasks/checkpoints.js';
 import { EvaluationData } from './tasks/evaluation-data.js';
 import type { CoordinatorEvents } from './tasks/events.js';
-import { checkTaskLimits, defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
+import { defaultTaskLimits, type TaskLimits } from './tasks/limits.js';
 import { TaskRunner } from './tasks/task-runner.js';
+import { TaskAdmission, updateBytesOf } from './tasks/admission.js';
 import { UpdateChecker } from './tasks/update-check.js';
 import { PublicViews, scoringSetOf } from './views/views.js';
 
@@ -105,9 +105,8 @@ export class Coordinator {
   private readonly settlement: Settlement | undefined;
   private readonly limits: TaskLimits;
   private readonly evaluationData: EvaluationData;
+  private readonly admission: TaskAdmission;
   private readonly views: PublicViews;
-  /** Who may create tasks, or undefined for anyone signed in (each up to `limits.tasksPerOwner`). */
-  private readonly owners: Set<string> | undefined;
   /** This instance's name in leases and requests: unique per process. */
   readonly instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly leases: TaskLeases;
@@ -128,8 +127,14 @@ export class Coordinator {
     );
     this.limits = { ...defaultTaskLimits, ...options.limits };
     this.evaluationData = new EvaluationData(options.dataDir, options.dataRoot, this.limits, storage);
-    this.owners = options.owners && new Set(options.owners.map((owner) => getAddress(owner)));
     this.settlement = options.chain && this.settleOn(options.chain);
+    this.admission = new TaskAdmission({
+      storage,
+      limits: this.limits,
+      owners: options.owners && new Set(options.owners.map((owner) => getAddress(owner))),
+      settlement: this.settlement,
+      options,
+    });
     this.leases = new TaskLeases(
       storage,
       this.instance,
@@ -294,7 +299,7 @@ export class Coordinator {
    * anything is loaded or allocated; the owner becomes the task's (and must be the one who escrows its pool).
    */
   async createTask(input: unknown, owner: string): Promise<TaskView> {
-    const spec = await this.admitSpec(input, owner);
+    const spec = await this.admission.admit(input, owner);
     await initBackend();
     const evaluationSet = await this.loadEvaluationSet(spec);
     // The escrow's deadline is judged by the chain's clock, which may run ahead of this machine's.
@@ -303,9 +308,7 @@ export class Coordinator {
     const initial = getFlatWeights(model);
     let zk: ZkView;
     try {
-      zk = this.zkParameters(spec, initial.length);
-      if (spec.onchain) this.checkVerifierDeployed(zk.circuit);
-      this.checkUpdatesFit(initial.length, zk);
+      zk = this.admission.zkFor(spec, initial.length);
       fixSettlementTerms(spec, zk.chunks, now);
     } catch (error) {
       model.dispose();
@@ -329,42 +332,6 @@ export class Coordinator {
     return task;
   }
 
-  /** The spec as this coordinator takes it from `owner`: within its limits, its chain and its rules for stakes. */
-  private async admitSpec(input: unknown, owner: string): Promise<TaskSpec> {
-    this.checkOwner(owner);
-    const spec = parseTaskSpec(input);
-    if (spec.owner !== undefined && getAddress(spec.owner) !== owner) {
-      throw new ZkflError('FORBIDDEN', `the spec names owner ${spec.owner}, but ${owner} signed in`, 'owner');
-    }
-    spec.owner = owner;
-    checkTaskLimits(spec, this.limits);
-    const running = (await this.storage.tasks.list('running')).filter((task) => task.spec.owner === owner).length;
-    if (running >= this.limits.tasksPerOwner) {
-      throw new ZkflError(
-        'LIMIT_EXCEEDED',
-        `${owner} has ${running} running tasks, this coordinator's limit per owner`,
-        'owner',
-      );
-    }
-    if (spec.onchain && !this.settlement) {
-      throw new ZkflError('VALIDATION_FAILED', 'this coordinator runs without a chain; start it with one', 'onchain');
-    }
-    if (spec.onchain && !spec.proofs) {
-      throw new ZkflError('VALIDATION_FAILED', 'an onchain task pays proven contributions: it needs proofs', 'onchain');
-    }
-    if (BigInt(spec.rewards.stake) > 0n && !spec.onchain) {
-      throw new ZkflError(
-        'VALIDATION_FAILED',
-        'a stake is locked in the escrow: only onchain tasks take one',
-        'rewards.stake',
-      );
-    }
-    if (BigInt(spec.rewards.stake) >= 2n ** 96n) {
-      throw new ZkflError('VALIDATION_FAILED', 'the stake must be under 2^96 base units', 'rewards.stake');
-    }
-    return spec;
-  }
-
   /** The task's owner cancels it (see TaskRunner.cancel); anyone else is FORBIDDEN. */
   async cancelTask(taskId: string, owner: string): Promise<TaskView> {
     const task = await this.getTask(taskId);
@@ -378,14 +345,8 @@ export class Coordinator {
 
   /** Stores an owner's evaluation set (see coordinator/tasks/evaluation-data.ts). */
   upload(body: unknown, owner: string): Promise<UploadView> {
-    this.checkOwner(owner);
+    this.admission.checkOwner(owner);
     return this.evaluationData.upload(body, owner);
-  }
-
-  private checkOwner(owner: string): void {
-    if (this.owners && !this.owners.has(owner)) {
-      throw new ZkflError('FORBIDDEN', `${owner} is not allowed to create tasks on this coordinator`);
-    }
   }
 
   /** The evaluation set of a new task (`stored` false) or of one this coordinator already accepted. */
@@ -399,59 +360,6 @@ export class Coordinator {
       throw error;
     }
     return dataset;
-  }
-
-  /** A task whose updates could not reach this coordinator (`--max-payload-mb`) is refused. */
-  private checkUpdatesFit(numParams: number, zk: ZkView): void {
-    const bytes = updateBytesOf(numParams, zk);
-    if (bytes <= this.options.maxPayloadBytes) return;
-    throw new ZkflError(
-      'LIMIT_EXCEEDED',
-      `the task's updates would take ${bytes} bytes; this coordinator takes at most ${this.options.maxPayloadBytes}`,
-      'model',
-    );
-  }
-
-  /** An on-chain task settles only if the chain has its circuit's verifier: refused up front otherwise. */
-  private checkVerifierDeployed(circuit: string): void {
-    if (this.settlement?.deployment.verifiers[circuit]) return;
-    throw new ZkflError(
-      'UNAVAILABLE',
-      `the chain this coordinator settles on has no verifier for circuit ${circuit}, which this task's model needs: deploy it (build it with \`npx zkfl setup --circuit <name>\`, then deploy again)`,
-      'onchain',
-    );
-  }
-
-  /** How the task's updates are quantized and proven, fixed for its whole life. */
-  private zkParameters(spec: TaskSpec, numParams: number): ZkView {
-    const params = circuitFor(this.options.circuit, spec.quantization.bits, numParams);
-    const quantization = quantizationFor(numParams, spec.clipNorm, params);
-    if (!quantization) {
-      throw new ZkflError(
-        'VALIDATION_FAILED',
-        `clipNorm ${spec.clipNorm} is too large for ${params.valueBits}-bit values (at most ${valueLimit(params.valueBits)} per chunk)`,
-        'clipNorm',
-      );
-    }
-    let verificationKey: string | null = null;
-    if (spec.proofs) {
-      const artifacts = loadCircuit(params);
-      if (!artifacts)
-        throw new ZkflError(
-          'UNAVAILABLE',
-          `circuit ${params.name} is not built on the coordinator: run \`npx zkfl setup\``,
-        );
-      verificationKey = verificationKeySha256(artifacts);
-    }
-    return {
-      circuit: params.name,
-      chunkSize: params.chunkSize,
-      chunks: quantization.chunks,
-      valueBits: params.valueBits,
-      clipSquareX96: String(quantization.clipSquareX96),
-      verificationKeySha256: verificationKey,
-      statementNamesKey: true,
-    };
   }
 
   private async launch(
@@ -628,14 +536,6 @@ export class Coordinator {
     await this.settlement?.close();
     await this.storage.close();
   }
-}
-
-/**
- * The most an update for a task can weigh on the wire: its values, and per chunk a scale and a proof as large as the
- * payload schema lets one be.
- */
-function updateBytesOf(numParams: number, zk: Pick<ZkView, 'valueBits' | 'chunks'>): number {
-  return numParams * bytesPerValue(zk.valueBits) + zk.chunks * 8 * 1024 + 16 * 1024;
 }
 
 async function buildChecked(spec: TaskSpec): Promise<tf.LayersModel> {
