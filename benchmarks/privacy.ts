@@ -7,7 +7,7 @@
  * task quantizes them), so this is the accuracy the noise costs, in one process. Writes
  * benchmarks/results/privacy.{json,md}.
  *
- *   npm run bench:privacy [-- --holders 1000 --per-round 100 --rounds 30 --clip 1 --epsilons 1,3,8]
+ *   npm run bench:privacy [-- --holders 2000 --per-round 100 --rounds 60 --clip 1 --epsilons 1,3,8]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -34,9 +34,9 @@ const { values } = parseArgs({
     epsilons: { type: 'string' },
   },
 });
-const holders = Number(values.holders ?? 1000);
+const holders = Number(values.holders ?? 2000);
 const perRound = Number(values['per-round'] ?? 100);
-const rounds = Number(values.rounds ?? 30);
+const rounds = Number(values.rounds ?? 60);
 const clip = Number(values.clip ?? 1);
 const epsilons = (values.epsilons ?? '1,3,8').split(',').map(Number);
 const delta = 1e-5;
