@@ -437,8 +437,8 @@ export class Coordinator {
     const task = await this.getTask(taskId);
     // The current round's model exists once it closed: the last round of a completed task, not the round a task
     // stopped at (one its privacy budget kept from being released, or one abandoned).
-    const current = await this.storage.rounds.get(taskId, task.currentRound);
-    const newest = current?.phase === 'evaluated' ? task.currentRound : task.currentRound - 1;
+    const current = await this.storage.rounds.phase(taskId, task.currentRound);
+    const newest = current === 'evaluated' ? task.currentRound : task.currentRound - 1;
     const round = afterRound ?? newest;
     if (!Number.isInteger(round) || round < 0 || round > newest) {
       throw new ZkflError('NOT_FOUND', `task ${taskId} has models after rounds 0 to ${newest}, not ${afterRound}`);

@@ -17,6 +17,7 @@
  *
  * Platform-neutral: the coordinator, `zkfl verify` and the terms all account with this one module.
  */
+import { ZkflError } from '../common/errors.js';
 import type { TaskSpec } from './task-spec.js';
 
 /** The orders the accountant tries: Opacus's defaults, and TF Privacy's large ones. */
@@ -68,14 +69,24 @@ export function epsilonAfter(steps: readonly PrivacyStep[], delta: number, order
   return steps.length === 0 ? 0 : epsilonOf(rdpOf(steps, orders), delta, orders).epsilon;
 }
 
+/** The largest σ a task may have (spec.privacy.noiseMultiplier's bound), and so the most calibration tries. */
+export const maxNoiseMultiplier = 1000;
+
 /**
  * The least noise multiplier (to 0.1 %) for which `rounds` rounds at sampling rate q spend at most `epsilon` at δ:
- * how a task that names its budget rather than σ is calibrated.
+ * how a task that names its budget rather than σ is calibrated. However large σ is, the conversion to (ε, δ) leaves a
+ * floor under ε (about 0.008 at δ 1e-5): a budget below what σ = maxNoiseMultiplier spends is refused, with a code,
+ * rather than searched for without end.
  */
 export function noiseMultiplierFor(epsilon: number, delta: number, q: number, rounds: number): number {
   const spent = (sigma: number): number => epsilonAfter(Array(rounds).fill({ q, noiseMultiplier: sigma }), delta);
+  if (spent(maxNoiseMultiplier) > epsilon) {
+    const message = `ε ${epsilon} cannot be reached at δ ${delta} over ${rounds} rounds, even with σ ${maxNoiseMultiplier}`;
+    throw new ZkflError('VALIDATION_FAILED', message, 'privacy.targetEpsilon');
+  }
   let high = 1;
   while (spent(high) > epsilon) high *= 2;
+  high = Math.min(high, maxNoiseMultiplier);
   let low = high / 2;
   if (spent(low) <= epsilon) low = 0;
   while (high - low > high * 1e-3) {
@@ -91,7 +102,8 @@ export function sampledGaussianRdp({ q, noiseMultiplier: sigma }: PrivacyStep, o
   if (q === 0) return 0;
   if (q === 1) return order / (2 * sigma * sigma);
   const logA = Number.isInteger(order) ? logAInteger(q, sigma, order) : logAFractional(q, sigma, order);
-  return logA / (order - 1);
+  // RDP is never negative; rounding leaves −1e-17 or so where σ is very large.
+  return Math.max(0, logA / (order - 1));
 }
 
 /** log A_α for integer α: log Σ_k C(α,k) (1−q)^(α−k) q^k exp((k²−k)/(2σ²)). */

@@ -133,7 +133,7 @@ export const privacySchema = z
     /** δ of the (ε, δ) guarantee: below 1/population (otherwise one holder's data could leak outright). */
     delta: z.number().positive().lt(1),
     /** σ, the noise's standard deviation over the clip. @default calibrated from targetEpsilon */
-    noiseMultiplier: z.number().positive().max(1000).optional(),
+    noiseMultiplier: z.number().positive().max(1000).optional(), // protocol/privacy.ts maxNoiseMultiplier
     /** The ε the task may spend in all: no round runs past it. @default none (ε is accounted and shown) */
     targetEpsilon: z.number().positive().max(1000).optional(),
     /**

@@ -31,7 +31,13 @@ export function checkPrivacy(bundle: AuditBundle, consented: number, problem: Re
       if (record.privacy) problem(record.round, 'privacy', 'the record accounts privacy for a task without it');
     return undefined;
   }
-  const sigma = noiseMultiplierOf(spec);
+  let sigma: number;
+  try {
+    sigma = noiseMultiplierOf(spec);
+  } catch (error) {
+    problem(null, 'privacy', (error as Error).message);
+    return undefined;
+  }
   const steps: PrivacyStep[] = [];
   let epsilon = 0;
   for (const { record } of bundle.rounds) {

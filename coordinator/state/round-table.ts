@@ -69,6 +69,17 @@ export class RoundTable {
     return row && this.toView(taskId, row);
   }
 
+  /** A round's phase alone (no participants read), or undefined for a round the task has not reached. */
+  async phase(taskId: string, round: number): Promise<RoundPhase | undefined> {
+    const row = await this.store.db
+      .selectFrom('rounds')
+      .select('phase')
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .executeTakeFirst();
+    return row?.phase;
+  }
+
   async list(taskId: string): Promise<RoundView[]> {
     const rows = await this.store.db
       .selectFrom('rounds')

@@ -9,6 +9,7 @@ import { bytesPerValue, quantizationFor, valueLimit } from '../../circuits/codec
 import { type CircuitFamily, circuitFor } from '../../circuits/params.js';
 import { ZkflError } from '../../common/errors.js';
 import type { ZkView } from '../../protocol/rest.js';
+import { noiseMultiplierOf } from '../../protocol/privacy.js';
 import { parseTaskSpec, type TaskSpec } from '../../protocol/task-spec.js';
 import type { Settlement } from '../settlement/settlement.js';
 import type { Storage } from '../state/storage.js';
@@ -60,6 +61,8 @@ export class TaskAdmission {
     if (BigInt(spec.rewards.stake) >= 2n ** 96n) {
       throw new ZkflError('VALIDATION_FAILED', 'the stake must be under 2^96 base units', 'rewards.stake');
     }
+    // A budget is calibrated to σ now: one no σ reaches is refused here, with its code, before anything is built.
+    if (spec.privacy) noiseMultiplierOf(spec);
     return spec;
   }
 

@@ -22,7 +22,7 @@ import { LeaseLost } from '../state/lease-table.js';
 import type { ActiveRound, TaskRunnerContext } from './runner-context.js';
 import { announceRound, closeRound } from './round-close.js';
 import { UpdateIntake } from './update-intake.js';
-import { checkPrivacy } from './privacy-budget.js';
+import { PrivacyBudget } from './privacy-budget.js';
 
 const log = createLogger('coordinator');
 
@@ -48,10 +48,12 @@ export class TaskRunner {
   private readonly loaded: Promise<void>;
   private markLoaded: () => void = () => undefined;
   private readonly intake: UpdateIntake;
+  private readonly budget: PrivacyBudget;
 
   constructor(private readonly ctx: TaskRunnerContext) {
     this.strategy = createStrategy(ctx.task.spec.aggregation);
     this.loaded = new Promise((resolve) => (this.markLoaded = resolve));
+    this.budget = new PrivacyBudget(ctx);
     this.intake = new UpdateIntake({
       ctx,
       round: () => this.round,
@@ -149,7 +151,7 @@ export class TaskRunner {
       );
       return;
     }
-    const { overBudget } = await checkPrivacy(this.ctx, this.round!, true);
+    const { overBudget } = await this.budget.check(this.round!, true);
     if (overBudget) return this.end('completed', overBudget);
     this.startAttempt();
   }
@@ -351,7 +353,7 @@ export class TaskRunner {
     }
     // Every update accepted before the phase changed is stored; any later one is refused (see accept).
     await this.writes;
-    const { privacy, overBudget } = await checkPrivacy(this.ctx, round, false);
+    const { privacy, overBudget } = await this.budget.check(round, false);
     if (overBudget) {
       this.note(round, overBudget);
       return this.end('completed', overBudget);
@@ -362,6 +364,7 @@ export class TaskRunner {
     const last = round.number >= task.spec.rounds;
     checkpoints.save(task.id, round.number + 1, next, this.strategyState);
     await storage.rounds.finish(task.id, round.number, { ...metrics, modelHashAfter, last, signed });
+    if (privacy) this.budget.add(privacy);
     await this.ctx.settlement?.sync(task);
     assertTransition(round.phase, 'evaluated');
     round.phase = 'evaluated';

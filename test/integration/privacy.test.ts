@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { ZkflError } from '../../common/errors.js';
+import type { TaskView } from '../../protocol/rest.js';
 import { type AuditBundle, signRecord } from '../../protocol/audit.js';
 import { epsilonAfter } from '../../protocol/privacy.js';
 import { CoordinatorApi } from '../../protocol/api.js';
@@ -23,6 +24,12 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
   });
   after(() => coordinator.close());
+  /** The task once it is no longer running. */
+  const endOf = (id: string): Promise<TaskView> =>
+    eventually(async () => {
+      const view = await new CoordinatorApi(coordinator.url).task(id);
+      return view.status === 'running' ? undefined : view;
+    }, 'the task to end');
 
   it('noises each released round, records its ε, ends the task before a round passes the budget, and verify recomputes it', async () => {
     // Two holders of two expected, both sampled every round: q = 1. With σ 2 one round fits the budget, two do not.
@@ -51,12 +58,13 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       'round 1 is released with its noise and ε; round 2 would pass the budget, so nobody trains for it',
       async () => {
         const shards = writeShards(dir, [300, 300]);
-        const keys = shards.map((_, i) => join(dir, `holder-${i}.json`));
-        await Promise.all(runClients(coordinator.url, task.id, shards, keys));
-        const ended = await eventually(async () => {
-          const view = await api.task(task.id);
-          return view.status === 'running' ? undefined : view;
-        }, 'the task to end');
+        const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
+        // Each holder's summary says what the task spent of its privacy.
+        for (const result of results) {
+          expect(result.privacy!.epsilon).to.be.closeTo(spent(1), 1e-9);
+          expect(result.privacy!.ledger).to.deep.equal({ epsilon: result.privacy!.epsilon, delta });
+        }
+        const ended = await endOf(task.id);
         expect(ended.status).to.equal('completed');
         expect(ended.reason).to.match(/^privacy budget: round 2 would bring ε to \d/);
         const rounds = await getRounds(coordinator.url, task.id);
@@ -104,12 +112,14 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     });
   });
 
-  it('refuses, over REST with a code, a private spec with δ ≥ 1/population, ε ≤ 0 or σ = 0', async () => {
+  it('refuses, over REST with a code, a private spec with δ ≥ 1/population, ε ≤ 0, σ = 0 or an unreachable ε', async () => {
     const aggregation = { replicaDistance: 0, contributorsOnly: false };
     for (const [privacy, field] of [
       [{ delta: 0.01, noiseMultiplier: 1, population: 100 }, 'privacy.delta'],
       [{ delta: 1e-5, targetEpsilon: 0, population: 100 }, 'privacy.targetEpsilon'],
       [{ delta: 1e-5, noiseMultiplier: 0, population: 100 }, 'privacy.noiseMultiplier'],
+      // No σ reaches this budget: refused at once, not searched for without end.
+      [{ delta: 1e-5, targetEpsilon: 0.001, population: 100 }, 'privacy.targetEpsilon'],
     ] as const) {
       const refused = await createTask(coordinator.url, smallTask({ aggregation, privacy })).then(
         () => undefined,
@@ -134,10 +144,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     const shards = writeShards(dir, [200, 200]);
     const results = await Promise.all(runClients(coordinator.url, task.id, shards, keys));
     const api = new CoordinatorApi(coordinator.url);
-    const ended = await eventually(async () => {
-      const view = await api.task(task.id);
-      return view.status === 'running' ? undefined : view;
-    }, 'the task to end');
+    const ended = await endOf(task.id);
     expect(ended.status).to.equal('completed');
     expect(ended.reason).to.match(/^privacy budget: round 1 would bring ε to/);
     // Both holders trained and were accepted, but nothing of the round was released: no model, no record.

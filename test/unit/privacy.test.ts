@@ -5,6 +5,7 @@ import {
   epsilonAfter,
   epsilonOf,
   logErfc,
+  maxNoiseMultiplier,
   noiseMultiplierFor,
   noiseMultiplierOf,
   plannedEpsilon,
@@ -88,6 +89,17 @@ describe('privacy accountant (RDP of the sampled Gaussian mechanism)', () => {
     const sigma = noiseMultiplierFor(3, 1e-5, 0.01, 300);
     expect(epsilonAfter(Array(300).fill({ q: 0.01, noiseMultiplier: sigma }), 1e-5)).to.be.at.most(3);
     expect(epsilonAfter(Array(300).fill({ q: 0.01, noiseMultiplier: sigma * 0.99 }), 1e-5)).to.be.greaterThan(3);
+  });
+
+  it('refuses, with a code, a budget no σ up to the largest reaches (the conversion leaves a floor under ε)', () => {
+    let refused: ZkflError | undefined;
+    try {
+      noiseMultiplierFor(0.001, 1e-5, 0.01, 10);
+    } catch (error) {
+      refused = error as ZkflError;
+    }
+    expect(refused).to.include({ code: 'VALIDATION_FAILED', field: 'privacy.targetEpsilon' });
+    expect(noiseMultiplierFor(0.05, 1e-5, 0.01, 10)).to.be.at.most(maxNoiseMultiplier);
   });
 
   it("accounts a task's rounds from the spec: the planned ε is its budget, and a round that samples more spends more", () => {
