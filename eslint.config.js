@@ -96,12 +96,13 @@ export default tseslint.config(
     "the client's core imports no server, no Node adapter of the client (../) and no Node-only code",
     '^\\.\\./[^./][^/]*$',
   ),
-  // The web UI runs in a browser: no server, no Node-only module (one rule: a later one for the same files would
-  // replace it).
+  // The web UI runs in a browser: no server, no Node-only module, and of the client only its platform-neutral core
+  // (one rule: a later one for the same files would replace it).
   restrictModules(
     ['web/**/*.ts'],
-    ['**/coordinator/**', 'coordinator/**', '**/client/**', 'client/**', 'node:*'],
-    'the web UI imports no server, client or Node-only code',
+    ['**/coordinator/**', 'coordinator/**', 'node:*'],
+    'the web UI imports no server, no Node adapter of the client and no Node-only code',
+    '(^|/)client/(?!core/)',
   ),
   prettier,
 );

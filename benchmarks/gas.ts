@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { type ContractTransactionResponse, getAddress, type JsonRpcSigner, Wallet } from 'ethers';
 import { buildCircuit, terminateCurve, verificationKeySha256 } from '../circuits/build.js';
-import { randomSalt } from '../circuits/commitment.js';
+import { randomSalt } from '../circuits/salt.js';
 import { circuitParams } from '../circuits/params.js';
 import { proveUpdate } from '../circuits/prover.js';
 import { taskKey } from '../circuits/statement.js';

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import * as snarkjs from 'snarkjs';
 import { buildCircuit, type CircuitArtifacts, terminateCurve } from '../circuits/build.js';
 import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
-import { randomSalt } from '../circuits/commitment.js';
+import { randomSalt } from '../circuits/salt.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { Prover } from '../circuits/prover.js';
 import type { ChunkProof } from '../circuits/update-prover.js';

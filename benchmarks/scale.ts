@@ -19,7 +19,7 @@ import { basename, dirname, join } from 'node:path';
 import { OwnerSession } from '../client/owner.js';
 import type { ChildProcess } from 'node:child_process';
 import { buildCircuit } from '../circuits/build.js';
-import { randomSalt } from '../circuits/commitment.js';
+import { randomSalt } from '../circuits/salt.js';
 import { circuitParams } from '../circuits/params.js';
 import { Prover } from '../circuits/prover.js';
 import { taskStatement } from '../circuits/statement.js';

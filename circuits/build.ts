@@ -18,8 +18,11 @@ import * as snarkjs from 'snarkjs';
 import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
 import { type CircuitParams, publicSignalNames } from './params.js';
-import { fileHash, type PtauSource, resolvePtau } from './ptau.js';
+import { fileHash, resolvePtau } from './ptau.js';
+import type { Manifest } from './served.js';
 import { snarkjsLogger } from './snarkjs-logger.js';
+
+export type { Manifest } from './served.js';
 
 const log = createLogger('setup');
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -33,21 +36,6 @@ export interface CircuitArtifacts {
   verificationKey: string;
   verifierSol: string;
   manifest: Manifest;
-}
-
-export interface Manifest {
-  circuit: string;
-  params: CircuitParams;
-  sourceHash: string;
-  constraints: number;
-  publicSignals: readonly string[];
-  ptau: { origin: PtauSource['origin']; sha256: string };
-  ceremony: { contribution: string; beacon: string };
-  /** Present when the keys must not be used in production (a local development powers of tau). */
-  warning?: string;
-  /** sha256 of every artifact, by file name. */
-  artifacts: Record<string, string>;
-  createdAt: string;
 }
 
 export interface BuildOptions {

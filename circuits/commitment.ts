@@ -4,7 +4,7 @@
  * with circomlibjs's Poseidon, the same permutation as circomlib's.
  */
 import { buildPoseidon } from 'circomlibjs';
-import { FIELD_PRIME, pack } from './codec.js';
+import { pack } from './codec.js';
 import type { CircuitParams } from './params.js';
 import { statementSignal, type UpdateStatement } from './statement.js';
 import type { BindingProblem, ProvenChunks } from './update-binding.js';
@@ -16,13 +16,6 @@ let poseidon: Promise<Poseidon> | undefined;
 export interface ChunkBinding {
   salt: bigint;
   statement: bigint;
-}
-
-/** A uniformly random field element, for the salt. */
-export function randomSalt(): bigint {
-  // Web Crypto: the same in Node and in a browser.
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(32));
-  return BigInt('0x' + Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')) % FIELD_PRIME;
 }
 
 export async function commitChunk(binding: ChunkBinding, q: ArrayLike<number>, params: CircuitParams): Promise<bigint> {

@@ -7,35 +7,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import * as snarkjs from 'snarkjs';
-import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
 import type { CoordinatorApi } from '../protocol/api.js';
-import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
-import {
-  artifactFiles,
-  artifactsOf,
-  type CircuitArtifacts,
-  type Manifest,
-  sha256File,
-  terminateCurve,
-} from './build.js';
+import { artifactsOf, type CircuitArtifacts, sha256File, terminateCurve } from './build.js';
 import { circuitNamed } from './params.js';
+import { circuitFilePath, fetchServedCircuit, type Manifest } from './served.js';
 
 const log = createLogger('circuits');
-
-/** The files a prover needs, by the name the coordinator serves them under (GET /api/circuits/:name/:file). */
-export const servedCircuitFiles = ['manifest', 'verification-key', 'zkey', 'wasm'] as const;
-export type ServedCircuitFile = (typeof servedCircuitFiles)[number];
-
-/** Where `file` of circuit `name` lives in a build or cache directory. */
-export function circuitFilePath(name: string, file: ServedCircuitFile): string {
-  const files = artifactFiles(name);
-  return { manifest: 'manifest.json', 'verification-key': files.verificationKey, zkey: files.zkey, wasm: files.wasm }[
-    file
-  ];
-}
 
 /** The task's proving artifacts, from `cacheDir` if a checked copy is there, else from the coordinator. */
 export async function fetchCircuit(api: CoordinatorApi, task: TaskView, cacheDir: string): Promise<CircuitArtifacts> {
@@ -46,46 +25,22 @@ export async function fetchCircuit(api: CoordinatorApi, task: TaskView, cacheDir
   const cached = checkedCopy(params.name, dir, expected);
   if (cached) return artifactsOf(params, dir, cached);
 
-  const fetched = (file: ServedCircuitFile): Promise<Buffer> => api.circuitFile(params.name, file);
-  const keyText = (await fetched('verification-key')).toString('utf8');
-  if (sha256Hex(keyText) !== expected) {
-    throw new ZkflError('UNAVAILABLE', `the coordinator's verification key for ${params.name} is not the task's`);
-  }
-  const manifest = JSON.parse((await fetched('manifest')).toString('utf8')) as Manifest;
-  if (manifest.circuit !== params.name) throw new ZkflError('UNAVAILABLE', `the manifest is for ${manifest.circuit}`);
   log.info(`fetching the proving key of ${params.name} from the coordinator`);
-  const files: Array<[ServedCircuitFile, Buffer]> = [
-    ['verification-key', Buffer.from(keyText)],
-    ['zkey', await fetched('zkey')],
-    ['wasm', await fetched('wasm')],
-  ];
-  for (const [file, bytes] of files) {
-    const path = circuitFilePath(params.name, file);
-    if (manifest.artifacts[path] !== sha256Hex(bytes)) {
-      throw new ZkflError('UNAVAILABLE', `${path} from the coordinator does not match its manifest`);
-    }
-  }
+  const circuit = await fetchServedCircuit(params.name, expected, (file) => api.circuitFile(params.name, file));
+  await terminateCurve();
   const staging = `${dir}.partial`;
   rmSync(staging, { recursive: true, force: true });
-  for (const [file, bytes] of files) {
-    const path = join(staging, circuitFilePath(params.name, file));
+  const files = { 'verification-key': circuit.verificationKey, zkey: circuit.zkey, wasm: circuit.wasm };
+  for (const [file, bytes] of Object.entries(files)) {
+    const path = join(staging, circuitFilePath(params.name, file as keyof typeof files));
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, bytes);
   }
-  // The proving key must be the one the verification key belongs to, or every proof would be refused.
-  const fromZkey = await snarkjs.zKey.exportVerificationKey(join(staging, circuitFilePath(params.name, 'zkey')));
-  await terminateCurve();
-  if (JSON.stringify(fromZkey) !== JSON.stringify(JSON.parse(keyText))) {
-    throw new ZkflError(
-      'UNAVAILABLE',
-      `the coordinator's proving key for ${params.name} does not match its verification key`,
-    );
-  }
-  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  // A copy that did not check out above is replaced.
+  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(circuit.manifest, null, 2) + '\n');
+  // A copy that did not check out is replaced.
   rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
-  return artifactsOf(params, dir, manifest);
+  return artifactsOf(params, dir, circuit.manifest);
 }
 
 /** The manifest of a cached copy whose files all match it and whose verification key is the task's. */

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/fetch.js';
+import { circuitFilePath, type ServedCircuitFile, servedCircuitFiles } from '../circuits/served.js';
 import { loadCircuit } from '../circuits/build.js';
 import { circuitParams } from '../circuits/params.js';
 import { taskKey } from '../circuits/statement.js';

@@ -65,7 +65,9 @@ export function trainingSeed(address: string, round: number): number {
   return (Number.parseInt(address.slice(2, 10), 16) ^ (round * 2654435761)) >>> 0;
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+// setImmediate in Node; a browser has none, and a zero timeout does there.
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => ('setImmediate' in globalThis ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /**
  * Trains `model` in place for `config.localEpochs` passes over `dataset`. With `proximalMu` > 0 the loss gains

@@ -102,9 +102,10 @@ export class CoordinatorApi {
   round = (id: string, round: number): Promise<RoundView> => this.get('round', { id, round });
   accepted = (id: string, round: number): Promise<AcceptedSetView> => this.get('accepted', { id, round });
   modelJson = (id: string, which: ModelRound = 'latest'): Promise<object> => this.get('modelJson', { id, which });
-  weights = (id: string, which: ModelRound = 'latest'): Promise<Buffer> =>
+  weights = (id: string, which: ModelRound = 'latest'): Promise<Uint8Array> =>
     requestBytes(this.url('weights', { id, which }));
-  circuitFile = (name: string, file: string): Promise<Buffer> => requestBytes(this.url('circuitFile', { name, file }));
+  circuitFile = (name: string, file: string): Promise<Uint8Array> =>
+    requestBytes(this.url('circuitFile', { name, file }));
   audit = (id: string): Promise<AuditBundle> => this.get('audit', { id });
   holder = (address: string): Promise<HolderView> => this.get('holder', { address });
   settlement = (id: string): Promise<SettlementView> => this.get('settlement', { id });

@@ -32,6 +32,6 @@ export async function requestJson<T>(url: string, init?: RequestInit): Promise<T
   return (await (await send(url, init)).json()) as T;
 }
 
-export async function requestBytes(url: string): Promise<Buffer> {
-  return Buffer.from(await (await send(url)).arrayBuffer());
+export async function requestBytes(url: string): Promise<Uint8Array> {
+  return new Uint8Array(await (await send(url)).arrayBuffer());
 }

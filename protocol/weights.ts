@@ -13,7 +13,9 @@ export function hashWeights(flat: Float32Array): string {
 export const toBytes = (flat: Float32Array): Uint8Array => bytesOf(flat);
 
 /** Reads float32 values from bytes received off the wire (copied: socket buffers need not be 4-byte aligned). */
-export function fromBytes(bytes: Uint8Array): Float32Array {
+export function fromBytes(received: Uint8Array | ArrayBuffer): Float32Array {
+  // socket.io hands binary over as a Buffer in Node and as an ArrayBuffer in a browser.
+  const bytes = received instanceof ArrayBuffer ? new Uint8Array(received) : received;
   if (bytes.byteLength % 4 !== 0) {
     throw new ZkflError('WRONG_LENGTH', `${bytes.byteLength} bytes is not a whole number of float32 values`);
   }

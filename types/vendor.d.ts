@@ -64,7 +64,7 @@ declare module 'snarkjs' {
       logger?: SnarkjsLogger,
     ): Promise<Uint8Array>;
     verifyFromR1cs(r1cs: string, ptau: string, zkey: string, logger?: SnarkjsLogger): Promise<boolean>;
-    exportVerificationKey(zkey: string, logger?: SnarkjsLogger): Promise<object>;
+    exportVerificationKey(zkey: string | { type: 'mem'; data: Uint8Array }, logger?: SnarkjsLogger): Promise<object>;
     exportSolidityVerifier(zkey: string, templates: { groth16: string }, logger?: SnarkjsLogger): Promise<string>;
   };
   export const powersOfTau: {

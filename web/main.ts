@@ -19,6 +19,7 @@ async function route(): Promise<void> {
   leavePage = undefined;
   const task = /^#\/tasks\/([^/]+)$/.exec(window.location.hash);
   const verify = /^#\/tasks\/([^/]+)\/verify$/.exec(window.location.hash);
+  const contribute = /^#\/tasks\/([^/]+)\/contribute$/.exec(window.location.hash);
   const holder = /^#\/holders\/(0x[0-9a-fA-F]{40})$/.exec(window.location.hash);
   try {
     if (task) leavePage = await taskPage(decodeURIComponent(task[1]!));
@@ -26,6 +27,10 @@ async function route(): Promise<void> {
       // The verifier's page brings the audit code; its worker brings snarkjs.
       const { verifyRun } = await import('./pages/verify.js');
       leavePage = verifyRun(api, decodeURIComponent(verify[1]!), document.getElementById('app')!);
+    } else if (contribute) {
+      // The contributor's page brings the key's and the client's code; its worker brings TF.js and snarkjs.
+      const { contributePage } = await import('./pages/contribute.js');
+      leavePage = await contributePage(decodeURIComponent(contribute[1]!));
     } else if (holder) await holderPage(holder[1]!);
     else if (window.location.hash === '#/new') {
       // The form brings the API's schema and a wallet client: loaded only for the owners who open it.

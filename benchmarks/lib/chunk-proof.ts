@@ -1,7 +1,7 @@
 /** One real chunk proof of the default circuit (D = 3150) and its verification key, for verification benchmarks. */
 import { readFileSync } from 'node:fs';
 import { buildCircuit, terminateCurve } from '../../circuits/build.js';
-import { randomSalt } from '../../circuits/commitment.js';
+import { randomSalt } from '../../circuits/salt.js';
 import { circuitParams } from '../../circuits/params.js';
 import { proveUpdate } from '../../circuits/prover.js';
 import type { ChunkProof } from '../../circuits/update-prover.js';

@@ -8,7 +8,8 @@ import { type BackendName, backendNames } from '../../ml/backend.js';
 import { ZkflError } from '../../common/errors.js';
 import type { TermsView } from '../../protocol/terms.js';
 import { chainFrom, chainOptions, coordinatorUrl, keyOptions, parse, password, required } from '../args.js';
-import { ProgressDisplay, renderTerms } from '../render.js';
+import { renderTerms } from '../../protocol/terms-text.js';
+import { ProgressDisplay } from '../render.js';
 
 /** This command's lines of `zkfl --help`. */
 export const usage = `  zkfl client --coordinator URL --task ID --data PATH [--key FILE] [--accept-terms] [--backend tensorflow|wasm|cpu]

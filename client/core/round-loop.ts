@@ -8,7 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
 import { encodeValues, quantizationFor, quantizeUpdate } from '../../circuits/codec.js';
-import { randomSalt } from '../../circuits/commitment.js';
+import { randomSalt } from '../../circuits/salt.js';
 import { circuitNamed } from '../../circuits/params.js';
 import type { UpdateProver } from '../../circuits/update-prover.js';
 import { taskKey, taskStatement } from '../../circuits/statement.js';
@@ -56,7 +56,8 @@ export type ClientEvent =
   | { type: 'proving'; round: number; done: number; total: number }
   /** Every chunk proven: wall time, and the time spent per chunk (witness + proof, summed over prover processes). */
   | { type: 'proved'; round: number; chunks: number; seconds: number; chunkSeconds: number }
-  | { type: 'submitted'; round: number; accepted: boolean; error?: ErrorBody }
+  /** The coordinator's verdict: its signed receipt when it accepted an update of a task that takes proofs. */
+  | { type: 'submitted'; round: number; accepted: boolean; receipt?: Receipt; error?: ErrorBody }
   /** The coordinator keeps the update but its verifiers failed it for now: the verdict comes later. */
   | { type: 'pending'; round: number; reason: string }
   | { type: 'round:end'; summary: RoundEndPayload }
@@ -344,7 +345,7 @@ async function trainAndSubmit(
   if (response.ok) {
     log.info(`round ${start.round}: update accepted`, { loss: result.loss.toFixed(4), examples: result.numSamples });
     if (session.settlement) keepReceipt(session, start.round, contribution, response.receipt);
-    emit({ type: 'submitted', round: start.round, accepted: true });
+    emit({ type: 'submitted', round: start.round, accepted: true, receipt: response.receipt });
   } else {
     log.warn(`round ${start.round}: update rejected`, { ...response.error });
     emit({ type: 'submitted', round: start.round, accepted: false, error: response.error });

@@ -2,7 +2,9 @@
  * The web UI (web/): bundled with esbuild when the coordinator starts — every asset in memory, nothing
  * fetched from elsewhere — and served at `/`, beside the API it reads.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type RequestHandler, Router } from 'express';
@@ -15,13 +17,26 @@ export interface DashboardBundle {
   html: string;
   /** Every output file (the entry, its stylesheet, chunks loaded on demand) by name, under `/assets/`. */
   assets: Map<string, { type: string; text: string }>;
+  /** TF.js's WebAssembly binaries, under `/assets/tfjs/`: the contributor page trains with them. */
+  wasm: Map<string, Buffer>;
+}
+
+/** TF.js's WebAssembly backend binaries (plain, SIMD, threaded SIMD), by file name. */
+function tfjsWasm(): Map<string, Buffer> {
+  const dist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+  const names = readdirSync(dist).filter((name) => name.endsWith('.wasm'));
+  return new Map(names.map((name) => [name, readFileSync(join(dist, name))]));
 }
 
 /** Bundles the dashboard (about a second; the coordinator does it once, at start). */
 export async function bundleDashboard(): Promise<DashboardBundle> {
   const started = Date.now();
   const result = await build({
-    entryPoints: { dashboard: `${source}main.ts`, 'verify-worker': `${source}workers/verify-worker.ts` },
+    entryPoints: {
+      dashboard: `${source}main.ts`,
+      'verify-worker': `${source}workers/verify-worker.ts`,
+      'contribute-worker': `${source}workers/contribute-worker.ts`,
+    },
     bundle: true,
     minify: true,
     format: 'esm',
@@ -38,7 +53,7 @@ export async function bundleDashboard(): Promise<DashboardBundle> {
       return [name, { type: name.endsWith('.css') ? 'css' : 'js', text: file.text }] as const;
     }),
   );
-  const bundle = { html: readFileSync(`${source}index.html`, 'utf8'), assets };
+  const bundle = { html: readFileSync(`${source}index.html`, 'utf8'), assets, wasm: tfjsWasm() };
   const bytes = [...assets.values()].reduce((sum, asset) => sum + asset.text.length, 0);
   log.debug('dashboard bundled', { ms: Date.now() - started, files: assets.size, bytes });
   return bundle;
@@ -74,6 +89,11 @@ export function dashboardRouter(bundle: DashboardBundle): Router {
   router.get('/assets/:name', (req, res, next) => {
     const asset = bundle.assets.get(req.params.name);
     if (asset) res.type(asset.type).send(asset.text);
+    else next();
+  });
+  router.get('/assets/tfjs/:name', (req, res, next) => {
+    const binary = bundle.wasm.get(req.params.name);
+    if (binary) res.type('application/wasm').send(binary);
     else next();
   });
   return router;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { type BrowserProvider, type EventLog, getAddress, type JsonRpcSigner, ZeroHash } from 'ethers';
 import { type CircuitArtifacts, terminateCurve, verificationKeySha256 } from '../../circuits/build.js';
-import { randomSalt } from '../../circuits/commitment.js';
+import { randomSalt } from '../../circuits/salt.js';
 import { proveUpdate } from '../../circuits/prover.js';
 import type { ChunkProof } from '../../circuits/update-prover.js';
 import { statementSignal, taskKey } from '../../circuits/statement.js';

@@ -1,6 +1,6 @@
 /** Real proven updates for hand-driven clients: what an honest client sends, or a variant bound to other values. */
 import { type CircuitName, circuitNamed, circuitParams } from '../../circuits/params.js';
-import { randomSalt } from '../../circuits/commitment.js';
+import { randomSalt } from '../../circuits/salt.js';
 import { proveUpdate } from '../../circuits/prover.js';
 import { taskStatement, type UpdateStatement } from '../../circuits/statement.js';
 import type { TaskView } from '../../protocol/rest.js';

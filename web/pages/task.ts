@@ -270,6 +270,9 @@ async function renderTask(id: string, terms: TermsView): Promise<void> {
       task.spec.onchain ? ' · settled on-chain' : '',
     ),
     task.reason ? h('p', { class: 'reason' }, `Ended: ${task.reason}`) : null,
+    task.status === 'running'
+      ? h('p', {}, h('a', { href: `#/tasks/${encodeURIComponent(task.id)}/contribute` }, 'Contribute your data'))
+      : null,
     task.spec.purpose ? h('p', {}, task.spec.purpose) : null,
     task.spec.owner ? h('p', { class: 'muted' }, `owner ${task.spec.owner}`) : null,
     plot(rounds),

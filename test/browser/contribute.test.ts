@@ -1,0 +1,232 @@
+/**
+ * The contributor page in a real browser (Debian's chromium): a data holder reads the terms, keeps a key in the page,
+ * picks a CSV file and agrees; the page's Web Worker trains, proves and sends each round beside a Node client, on a
+ * real coordinator with proofs on. Nothing of the data leaves the page, and each bad input is said in the page and
+ * sends nothing.
+ */
+import { expect } from 'chai';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import type { Browser, Page } from 'playwright-core';
+import { OwnerSession } from '../../client/owner.js';
+import { loadWallet, saveWallet, setKeystoreCost } from '../../common/identity.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
+import { loadDataset } from '../../ml/dataset.js';
+import { CoordinatorApi } from '../../protocol/api.js';
+import { renderTerms } from '../../protocol/terms-text.js';
+import { runClients } from '../helpers/clients.js';
+import { dataRoot, smallTask, writeImageFolder, writeShards } from '../helpers/fixtures.js';
+import { createTask, patienceSeconds } from '../helpers/rest.js';
+import { startTestBrowser, startTestCoordinator } from '../helpers/servers.js';
+import { tempDir } from '../helpers/temp.js';
+
+/** `count` training examples as a CSV file in the CLI's format (features, then the label), from offset 2,000. */
+function writeCsv(path: string, count: number): string {
+  const [shard] = writeShards(join(path, '..', 'csv-source'), [2000 + count]);
+  const data = loadDataset(shard!);
+  const size = data.exampleShape.reduce((a, b) => a * b, 1);
+  const rows: string[] = [];
+  for (let i = 2000; i < 2000 + count; i++) {
+    const features = Array.from(data.features.subarray(i * size, (i + 1) * size), (value) => value.toFixed(3));
+    rows.push([...features, data.labels[i]].join(','));
+  }
+  writeFileSync(path, rows.join('\n') + '\n');
+  return path;
+}
+
+/** Everything the page and its workers send: each request (URL and body), and each WebSocket frame. */
+function recordSent(page: Page): { requests: string[]; frames: Array<string | Buffer> } {
+  const sent = { requests: [] as string[], frames: [] as Array<string | Buffer> };
+  page.on('request', (request) =>
+    sent.requests.push(`${request.method()} ${request.url()} ${request.postData() ?? ''}`),
+  );
+  page.on('websocket', (socket) => socket.on('framesent', ({ payload }) => sent.frames.push(payload)));
+  return sent;
+}
+
+/** What the page sent that is not loading it: any request other than a GET, and any WebSocket frame. */
+const sentOut = (sent: ReturnType<typeof recordSent>): Array<string | Buffer> => [
+  ...sent.requests.filter((request) => !request.startsWith('GET ')),
+  ...sent.frames,
+];
+
+/** Opens the task's contributor page with a fresh key made in it and the CSV file picked. */
+async function openWithKey(page: Page, url: string, taskId: string, csv: string): Promise<void> {
+  await page.goto(`${url}/#/tasks/${taskId}/contribute`);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create a new key' }).click();
+  await page.getByText(/unlocked for this visit/).waitFor({ timeout: 60_000 });
+  await page.getByLabel('Data file (CSV)').setInputFiles(csv);
+  await page.getByText(/examples of 784 features, checked against the task/).waitFor();
+}
+
+describe('the contributor page, in a browser', function () {
+  const dir = tempDir();
+  let coordinator: RunningCoordinator;
+  let browser: Browser;
+  let csv: string;
+
+  before(async () => {
+    coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
+    browser = await startTestBrowser();
+    csv = writeCsv(join(dir, 'holder.csv'), 300);
+  });
+  after(async () => {
+    await browser?.close();
+    await coordinator?.close();
+  });
+
+  it('takes part from the page: terms, a page key, consent, training and proving in a worker, a receipt a round', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'page run', rounds: 2 }));
+    const page = await browser.newPage();
+    const sent = recordSent(page);
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await openWithKey(page, coordinator.url, task.id, csv);
+    // The terms, exactly as `zkfl client` shows them.
+    const terms = await new CoordinatorApi(coordinator.url).terms(task.id);
+    expect(await page.locator('pre.terms').textContent()).to.equal(renderTerms(terms));
+
+    await page.getByRole('button', { name: 'I agree to these terms and contribute' }).click();
+    // Beside it, a Node client reading a folder of images: one task takes contributors of both kinds.
+    const images = writeImageFolder(writeShards(join(dir, 'node'), [300])[0]!, join(dir, 'node-images'));
+    const [node] = runClients(coordinator.url, task.id, [images], [join(dir, 'a.json')]);
+    await page.getByText(/The task is completed/).waitFor({ timeout: patienceSeconds * 1000 });
+    const rows = await Promise.all(
+      (await page.locator('table[data-rounds] tbody tr').all()).map(async (row) => [
+        await row.getAttribute('data-round'),
+        await row.getAttribute('data-state'),
+      ]),
+    );
+    expect(rows).to.deep.equal([
+      ['1', 'accepted'],
+      ['2', 'accepted'],
+    ]);
+    expect(await page.locator('table[data-rounds] tbody tr').first().textContent()).to.match(
+      /receipt for commitment 0x/,
+    );
+    await node;
+    // The coordinator took both rounds from the page's key, with its consent to these terms.
+    const address = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
+      (await page.getByText(/unlocked for this visit/).textContent())!,
+    )![1]!;
+    const holder = await new CoordinatorApi(coordinator.url).holder(address);
+    expect(holder.tasks[0]!.rounds.map((round) => round.round)).to.deep.equal([1, 2]);
+    expect(holder.tasks[0]!.consent?.termsHash).to.equal(terms.termsHash);
+    // The recording saw the worker's traffic (its updates went out as frames), and none of it carried the data: no
+    // piece of a row as text, nor of an example as float32 bytes.
+    expect(sent.frames.filter((frame) => String(frame).includes('"update"'))).to.have.length(2);
+    const row = readFileSync(csv, 'utf8').split('\n')[0]!;
+    const text = row.slice(row.length / 2, row.length / 2 + 48);
+    const example = loadDataset(csv);
+    const bytes = Buffer.from(example.features.buffer, 392 * 4, 16 * 4);
+    const carried = [...sent.requests, ...sent.frames].filter(
+      (item) => String(item).includes(text) || (Buffer.isBuffer(item) && item.includes(bytes)),
+    );
+    expect(carried).to.deep.equal([]);
+    expect(problems).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('says what is wrong with bad data in the page, keeps it usable, and sends nothing', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'bad data' }));
+    const page = await browser.newPage();
+    const sent = recordSent(page);
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    const said = async (files: string, input = 'Data file (CSV)'): Promise<string> => {
+      await page.getByLabel(input).setInputFiles(files);
+      await page
+        .locator(
+          'section:has(h2:text-is("Your data")) [role=alert], section:has(h2:text-is("Your data")) .muted[role=status]:text-matches("examples")',
+        )
+        .waitFor();
+      return (await page.locator('section:has(h2:text-is("Your data")) p[role]').textContent())!;
+    };
+    const write = (name: string, text: string | Buffer): string => {
+      const path = join(dir, 'bad', name);
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, text);
+      return path;
+    };
+    expect(await said(write('malformed.csv', '0.1,0.2,3\n0.1,oops,4\n'))).to.match(/^DATA_MALFORMED: .*malformed\.csv/);
+    expect(await said(write('narrow.csv', '0.1,0.2,3\n0.3,0.4,1\n'))).to.match(/^DATA_MALFORMED: /);
+    // A folder of images: one that reads, then one whose classes the task does not have, then one with a broken image.
+    const folder = writeImageFolder(writeShards(join(dir, 'folder'), [20])[0]!, join(dir, 'bad', 'good-folder'));
+    expect(await said(folder, 'Or a folder of images')).to.equal(
+      '20 examples of 784 features, checked against the task.',
+    );
+    expect(await page.getByRole('button', { name: /I agree/ }).isDisabled()).to.equal(true); // no key yet
+    write(
+      'extra-class/12/a.png',
+      readFileSync(join(folder, readdirSync(folder)[0]!, readdirSync(join(folder, readdirSync(folder)[0]!))[0]!)),
+    );
+    expect(await said(join(dir, 'bad', 'extra-class'), 'Or a folder of images')).to.match(
+      /^DATA_MALFORMED: class folder 12 would be label 12; the task has 10 classes/,
+    );
+    write('broken/3/a.png', 'not a png');
+    expect(await said(join(dir, 'bad', 'broken'), 'Or a folder of images')).to.match(
+      /^DATA_MALFORMED: broken\/3\/a\.png is not a readable/,
+    );
+    // The page is still usable: a good file after the bad ones reads.
+    expect(await said(csv)).to.equal('300 examples of 784 features, checked against the task.');
+    expect(sentOut(sent)).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('refuses to take part when the holder declines the terms: no consent, no connection', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'declined' }));
+    const page = await browser.newPage();
+    const sent = recordSent(page);
+    await openWithKey(page, coordinator.url, task.id, csv);
+    await page.getByRole('button', { name: 'I do not agree' }).click();
+    await page.getByText(/You did not agree to the terms: nothing was sent/).waitFor();
+    expect(await page.getByRole('button', { name: /I agree/ }).isDisabled()).to.equal(true);
+    expect(sentOut(sent)).to.deep.equal([]);
+    const view = await new CoordinatorApi(coordinator.url).task(task.id);
+    expect([view.status, view.connected]).to.deep.equal(['running', 0]);
+    await page.close();
+  });
+
+  it('keeps the same keystore as `zkfl key`: imports one, refuses a wrong password, exports one Node unlocks', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'keys' }));
+    setKeystoreCost(10);
+    const nodeKey = Wallet.createRandom();
+    saveWallet(join(dir, 'node-key.json'), new Wallet(nodeKey.privateKey), 'node password');
+    const page = await browser.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await page.getByLabel('Import a keystore').setInputFiles(join(dir, 'node-key.json'));
+    await page.getByText(`Keystore of ${nodeKey.address} kept in this browser`).waitFor();
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Unlock the kept key' }).click();
+    await page.getByRole('alert').filter({ hasText: 'wrong password' }).waitFor();
+    // Still usable: the right password unlocks it.
+    await page.getByLabel('Password').fill('node password');
+    await page.getByRole('button', { name: 'Unlock the kept key' }).click();
+    await page.getByText(`Key ${nodeKey.address} unlocked for this visit.`).waitFor();
+    // A key made in the page, exported, unlocks in Node with its password.
+    await page.getByLabel('Password').fill('page password');
+    await page.getByRole('button', { name: 'Create a new key' }).click();
+    const made = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
+      (await page.getByText(/unlocked for this visit/).textContent({ timeout: 60_000 }))!,
+    )![1]!;
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export the keystore' }).click(),
+    ]);
+    await download.saveAs(join(dir, 'exported.json'));
+    expect(loadWallet(join(dir, 'exported.json'), 'page password').address).to.equal(made);
+    await page.close();
+  });
+
+  it('says a cancelled task takes no contributions', async () => {
+    const owner = Wallet.createRandom();
+    const task = await createTask(coordinator.url, smallTask({ name: 'cancelled' }), owner);
+    await (await OwnerSession.open(coordinator.url, owner)).cancelTask(task.id);
+    const page = await browser.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await page.getByRole('alert').filter({ hasText: 'This task is cancelled: it takes no contributions.' }).waitFor();
+    expect(await page.getByRole('button', { name: /I agree/ }).count()).to.equal(0);
+    await page.close();
+  });
+});

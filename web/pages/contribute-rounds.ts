@@ -1,0 +1,106 @@
+/**
+ * The contributor page's rounds table: one row per round this holder was sampled for, following the worker's events
+ * (training, proving, the verdict), then, once the round is scored, what it earned.
+ */
+import type { ClientEvent } from '../../client/core/round-loop.js';
+import type { CoordinatorApi } from '../../protocol/api.js';
+import { h, tokens } from '../dom.js';
+
+interface Row {
+  element: HTMLElement;
+  state: HTMLElement;
+  detail: HTMLElement;
+  score: HTMLElement;
+  amount: HTMLElement;
+}
+
+export class RoundRows {
+  readonly element: HTMLElement;
+  private readonly body = h('tbody');
+  private readonly rows = new Map<number, Row>();
+
+  constructor(
+    private readonly api: CoordinatorApi,
+    private readonly taskId: string,
+  ) {
+    const headers = ['Round', 'State', 'Detail', 'Score', 'Amount'];
+    this.element = h(
+      'div',
+      { class: 'scroll' },
+      h(
+        'table',
+        { 'data-rounds': '' },
+        h('thead', {}, h('tr', {}, ...headers.map((text) => h('th', {}, text)))),
+        this.body,
+      ),
+    );
+  }
+
+  private row(round: number): Row {
+    let row = this.rows.get(round);
+    if (!row) {
+      const cell = (): HTMLElement => h('td');
+      row = {
+        element: h('tr', { 'data-round': String(round) }),
+        state: cell(),
+        detail: cell(),
+        score: cell(),
+        amount: cell(),
+      };
+      row.element.append(h('td', {}, String(round)), row.state, row.detail, row.score, row.amount);
+      this.body.append(row.element);
+      this.rows.set(round, row);
+    }
+    return row;
+  }
+
+  private set(round: number, state: string, detail: string): void {
+    const row = this.row(round);
+    row.state.textContent = state;
+    row.element.dataset.state = state;
+    row.detail.textContent = detail;
+  }
+
+  update(event: ClientEvent): void {
+    if (event.type === 'round:start') this.set(event.round, 'training', 'sampled: training on the global model');
+    else if (event.type === 'training') {
+      const { epoch, epochs, loss } = event.progress;
+      this.set(event.round, 'training', `epoch ${epoch} of ${epochs}, loss ${loss.toFixed(4)}`);
+    } else if (event.type === 'proving') {
+      this.set(event.round, 'proving', `chunk ${event.done} of ${event.total} proven`);
+    } else if (event.type === 'proved') {
+      this.set(event.round, 'sent', `${event.chunks} chunk(s) proven in ${event.seconds.toFixed(1)} s; sent`);
+    } else if (event.type === 'pending') this.set(event.round, 'pending', event.reason);
+    else if (event.type === 'submitted') this.verdict(event);
+    else if (event.type === 'round:end') void this.scored(event.summary.round);
+  }
+
+  private verdict(event: Extract<ClientEvent, { type: 'submitted' }>): void {
+    if (!event.accepted) {
+      this.set(event.round, 'rejected', `${event.error?.code}: ${event.error?.message}`);
+      return;
+    }
+    const receipt = event.receipt;
+    this.set(
+      event.round,
+      'accepted',
+      receipt
+        ? `receipt for commitment ${receipt.updateCommitment.slice(0, 10)}…, signed by the coordinator`
+        : 'accepted',
+    );
+  }
+
+  /** The round's score and amount for this holder, once the coordinator has scored it. */
+  private async scored(round: number): Promise<void> {
+    const row = this.rows.get(round);
+    const address = this.address;
+    if (!row || !address) return;
+    const holder = await this.api.holder(address);
+    const entry = holder.tasks.find((task) => task.taskId === this.taskId)?.rounds.find((r) => r.round === round);
+    row.score.textContent = entry?.score === null || entry?.score === undefined ? '–' : entry.score.toFixed(4);
+    row.amount.textContent = entry?.amount ? tokens(BigInt(entry.amount)) : '–';
+  }
+
+  /** Whose rounds these are: set once the worker reports its address. */
+  address: string | undefined;
+}
