@@ -116,6 +116,11 @@ export async function settleOwed(
 
 export interface Session {
   prover: UpdateProver | undefined;
+  /**
+   * Rounds of this task the coordinator already took an update of this address for (a reloaded page's kept receipts,
+   * the coordinator's holder view): a round:start for one of them asks for nothing.
+   */
+  acceptedRounds?: readonly number[];
   /** Sent with every join. */
   consent: Consent;
   options: RoundOptions;
@@ -149,7 +154,7 @@ export function serveRounds(session: Session): Promise<ClientResult> {
 class RoundLoop {
   private readonly socket: ClientSocket;
   /** Rounds whose update was accepted, and rounds being worked on: a round:start sent again asks for nothing. */
-  private readonly accepted = new Set<number>();
+  private readonly accepted: Set<number>;
   private readonly working = new Set<number>();
   private refusedLogins = 0;
   /** The rounds' work, one after another. */
@@ -164,6 +169,7 @@ class RoundLoop {
     private readonly reject: (error: ZkflError) => void,
   ) {
     const { api, wallet } = session;
+    this.accepted = new Set(session.acceptedRounds);
     this.socket = io(api.base, {
       transports: ['websocket'],
       autoConnect: false,

@@ -229,4 +229,38 @@ describe('the contributor page, in a browser', function () {
     expect(await page.getByRole('button', { name: /I agree/ }).count()).to.equal(0);
     await page.close();
   });
+
+  it('resumes after a reload mid-task with its kept key, consent and receipts, sending no round twice', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'reloaded', rounds: 3 }));
+    const page = await browser.newPage();
+    const sent = recordSent(page);
+    await openWithKey(page, coordinator.url, task.id, csv);
+    await page.getByRole('button', { name: 'I agree to these terms and contribute' }).click();
+    // Round 1 takes two updates: it stays open, with the page's accepted, until the Node client sends its own.
+    await page.locator('tr[data-round="1"][data-state="accepted"]').waitFor({ timeout: patienceSeconds * 1000 });
+    await page.reload();
+    // The reloaded page shows round 1's receipt and resumes under the consent it kept: no second agreement, and no
+    // second update for round 1, which asks the page again when it rejoins.
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Unlock the kept key' }).click();
+    await page.locator('tr[data-round="1"][data-state="accepted"]').waitFor();
+    await page.getByLabel('Data file (CSV)').setInputFiles(csv);
+    await page.getByRole('button', { name: 'Resume: this key agreed to these terms' }).click();
+    await page.getByText(/Joined in round 1/).waitFor();
+    const [node] = runClients(coordinator.url, task.id, writeShards(join(dir, 'reload-node'), [300]), [
+      join(dir, 'reload-node.json'),
+    ]);
+    await page.getByText(/The task is completed/).waitFor({ timeout: patienceSeconds * 1000 });
+    await node;
+    const address = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
+      (await page.getByText(/unlocked for this visit/).textContent())!,
+    )![1]!;
+    const holder = await new CoordinatorApi(coordinator.url).holder(address);
+    expect(holder.tasks[0]!.rounds.map((round) => round.round)).to.deep.equal([1, 2, 3]);
+    // Across both visits: one update a round, none refused.
+    expect(sent.frames.filter((frame) => String(frame).includes('"update"'))).to.have.length(3);
+    expect(holder.rejections).to.equal(0);
+    expect(await page.locator('tr[data-state="rejected"]').count()).to.equal(0);
+    await page.close();
+  });
 });

@@ -4,6 +4,7 @@
  */
 import type { ClientEvent } from '../../client/core/round-loop.js';
 import type { CoordinatorApi } from '../../protocol/api.js';
+import type { Receipt } from '../../protocol/receipt.js';
 import { h, tokens } from '../dom.js';
 
 interface Row {
@@ -75,6 +76,12 @@ export class RoundRows {
     else if (event.type === 'round:end') void this.scored(event.summary.round);
   }
 
+  /** A round accepted before this visit, as its kept receipt says. */
+  kept(receipt: Receipt): void {
+    this.verdict({ type: 'submitted', round: receipt.round, accepted: true, receipt });
+    void this.scored(receipt.round, receipt.contributor);
+  }
+
   private verdict(event: Extract<ClientEvent, { type: 'submitted' }>): void {
     if (!event.accepted) {
       this.set(event.round, 'rejected', `${event.error?.code}: ${event.error?.message}`);
@@ -91,9 +98,8 @@ export class RoundRows {
   }
 
   /** The round's score and amount for this holder, once the coordinator has scored it. */
-  private async scored(round: number): Promise<void> {
+  private async scored(round: number, address = this.address): Promise<void> {
     const row = this.rows.get(round);
-    const address = this.address;
     if (!row || !address) return;
     const holder = await this.api.holder(address);
     const entry = holder.tasks.find((task) => task.taskId === this.taskId)?.rounds.find((r) => r.round === round);

@@ -8,25 +8,15 @@
 import type { Wallet } from 'ethers';
 import type { ClientEvent } from '../../client/core/round-loop.js';
 import { taskKey } from '../../circuits/statement.js';
-import { type Consent, signConsent, termsHash, type TermsView } from '../../protocol/terms.js';
+import { signConsent, termsHash, type TermsView } from '../../protocol/terms.js';
 import { renderTerms } from '../../protocol/terms-text.js';
-import type { Receipt } from '../../protocol/receipt.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { api } from '../api.js';
+import { keepConsent, keepReceipt, keptConsent, keptReceipts } from '../contribution-store.js';
 import { h, show } from '../dom.js';
 import { createKey, importKeystore, keystoreFile, storedKey, unlockKey } from '../page-key.js';
 import type { ContributeMessage, ContributeRequest } from '../workers/contribute-worker.js';
 import { RoundRows } from './contribute-rounds.js';
-
-/**
- * Keeps a receipt in this browser, by task and address: the coordinator's signed word that it took the update, which
- * a claim (or a claim of omission) needs later.
- */
-function keepReceipt(taskId: string, receipt: Receipt): void {
-  const key = `zkfl:receipts:${taskId}:${receipt.contributor.toLowerCase()}`;
-  const kept = JSON.parse(localStorage.getItem(key) ?? '[]') as Receipt[];
-  localStorage.setItem(key, JSON.stringify([...kept.filter((entry) => entry.round !== receipt.round), receipt]));
-}
 
 /** What the page has gathered before the holder may agree. */
 interface Ready {
@@ -208,7 +198,16 @@ class ContributionView {
 
   private got(part: Ready): void {
     Object.assign(this.ready, part);
-    if (this.ready.wallet && this.ready.examples) this.agree.removeAttribute('disabled');
+    const { wallet, examples } = this.ready;
+    if (part.wallet) {
+      // A key that agreed to these terms before (a reloaded page): its receipts are shown, and it resumes.
+      for (const receipt of keptReceipts(this.task.id, part.wallet.address)) this.rounds.kept(receipt);
+      const agreed = keptConsent(this.task.id, part.wallet.address, this.view.termsHash);
+      this.agree.textContent = agreed
+        ? 'Resume: this key agreed to these terms'
+        : 'I agree to these terms and contribute';
+    }
+    if (wallet && examples) this.agree.removeAttribute('disabled');
   }
 
   private declined(): void {
@@ -222,14 +221,19 @@ class ContributionView {
     if (!wallet) return;
     this.agree.setAttribute('disabled', '');
     this.decline.setAttribute('disabled', '');
-    const consent: Consent = await signConsent(wallet, this.view.terms.taskKey, this.view.termsHash);
+    const { id } = this.task;
+    const consent =
+      keptConsent(id, wallet.address, this.view.termsHash) ??
+      (await signConsent(wallet, this.view.terms.taskKey, this.view.termsHash));
+    keepConsent(id, wallet.address, consent);
     this.state.set('Agreed. Starting…');
     const request: ContributeRequest = {
       type: 'start',
       coordinator: window.location.origin,
-      taskId: this.task.id,
+      taskId: id,
       privateKey: wallet.privateKey,
       consent,
+      keptRounds: keptReceipts(id, wallet.address).map((receipt) => receipt.round),
     };
     this.worker.postMessage(request);
   }

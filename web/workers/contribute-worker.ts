@@ -24,7 +24,15 @@ export type ContributeRequest =
   /** The holder picked its data: read and check it against the task (nothing is sent). */
   | { type: 'data'; files: PickedFile[]; task: DataTask }
   /** The holder agreed (the page signed `consent`): take part until the task ends. */
-  | { type: 'start'; coordinator: string; taskId: string; privateKey: string; consent: Consent };
+  | {
+      type: 'start';
+      coordinator: string;
+      taskId: string;
+      privateKey: string;
+      consent: Consent;
+      /** Rounds whose receipt the page kept (a page reloaded mid-task): not sent again. */
+      keptRounds: number[];
+    };
 
 export type ContributeMessage =
   | { type: 'data'; examples: number; features: number }
@@ -68,6 +76,9 @@ async function contribute(request: Extract<ContributeRequest, { type: 'start' }>
     );
     prover = await SerialProver.load(params, circuit.wasm, circuit.zkey);
   }
+  // What the coordinator already holds from this address, as it says and as the page's receipts say.
+  const holder = await api.holder(wallet.address);
+  const held = holder.tasks.find((entry) => entry.taskId === task.id)?.rounds.map((entry) => entry.round) ?? [];
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
     return await serveRounds({
@@ -80,6 +91,7 @@ async function contribute(request: Extract<ContributeRequest, { type: 'start' }>
       prover,
       settlement: undefined,
       consent: request.consent,
+      acceptedRounds: [...new Set([...held, ...request.keptRounds])],
     });
   } finally {
     model.dispose();

@@ -1,0 +1,34 @@
+/**
+ * What a contributor page keeps in this browser between visits, by task and address: the consent it signed (so a
+ * reloaded page resumes without asking again, while the terms are the same) and the coordinator's receipts (its
+ * signed word that it took each update, which claims need, and which tell a reloaded page what not to send again).
+ */
+import type { Receipt } from '../protocol/receipt.js';
+import type { Consent } from '../protocol/terms.js';
+
+const keyOf = (kind: 'consent' | 'receipts', taskId: string, address: string): string =>
+  `zkfl:${kind}:${taskId}:${address.toLowerCase()}`;
+
+function read<T>(key: string): T | undefined {
+  const text = localStorage.getItem(key);
+  return text === null ? undefined : (JSON.parse(text) as T);
+}
+
+export function keepConsent(taskId: string, address: string, consent: Consent): void {
+  localStorage.setItem(keyOf('consent', taskId, address), JSON.stringify(consent));
+}
+
+/** The consent this address signed for the task, if it was to these very terms. */
+export function keptConsent(taskId: string, address: string, termsHash: string): Consent | undefined {
+  const consent = read<Consent>(keyOf('consent', taskId, address));
+  return consent?.termsHash === termsHash ? consent : undefined;
+}
+
+export function keptReceipts(taskId: string, address: string): Receipt[] {
+  return read<Receipt[]>(keyOf('receipts', taskId, address)) ?? [];
+}
+
+export function keepReceipt(taskId: string, receipt: Receipt): void {
+  const kept = keptReceipts(taskId, receipt.contributor).filter((entry) => entry.round !== receipt.round);
+  localStorage.setItem(keyOf('receipts', taskId, receipt.contributor), JSON.stringify([...kept, receipt]));
+}
