@@ -106,6 +106,9 @@ export async function run(args: string[]): Promise<void> {
               display.stop();
               printDemo(result, values.json === true);
               process.stderr.write(`\ndashboard: ${result.dashboardUrl} (Ctrl-C to stop)\n`);
+              // The demo's task has ended; one created from the dashboard (#/new) takes contributors from a browser.
+              const base = result.dashboardUrl.slice(0, result.dashboardUrl.indexOf('#'));
+              process.stderr.write(`contribute from a browser: ${base}#/tasks/<running task>/contribute\n`);
               await new Promise((resolve) => process.once('SIGINT', resolve));
             },
           }

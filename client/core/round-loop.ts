@@ -53,6 +53,8 @@ export type ClientEvent =
   | { type: 'joined'; taskId: string; round: number }
   | { type: 'round:start'; round: number }
   | { type: 'training'; round: number; progress: TrainingProgress }
+  /** Local training done: its wall time over its epochs. */
+  | { type: 'trained'; round: number; epochs: number; seconds: number; loss: number }
   | { type: 'proving'; round: number; done: number; total: number }
   /** Every chunk proven: wall time, and the time spent per chunk (witness + proof, summed over prover processes). */
   | { type: 'proved'; round: number; chunks: number; seconds: number; chunkSeconds: number }
@@ -325,12 +327,15 @@ async function trainAndSubmit(
   }
   emit({ type: 'round:start', round: start.round });
   setFlatWeights(model, global);
+  const trainingStarted = performance.now();
   const result = await trainLocal(model, dataset, start.training, {
     inputShape: task.spec.inputShape,
     classes: task.spec.classes,
     seed: trainingSeed(wallet.address, start.round),
     onProgress: (progress) => emit({ type: 'training', round: start.round, progress }),
   });
+  const seconds = (performance.now() - trainingStarted) / 1000;
+  emit({ type: 'trained', round: start.round, epochs: start.training.localEpochs, seconds, loss: result.loss });
   const local = getFlatWeights(model);
   const delta = local.map((value, i) => value - global[i]!);
   const contribution = await contribute(session, start, delta);

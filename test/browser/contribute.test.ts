@@ -16,24 +16,10 @@ import { loadDataset } from '../../ml/dataset.js';
 import { CoordinatorApi } from '../../protocol/api.js';
 import { renderTerms } from '../../protocol/terms-text.js';
 import { runClients } from '../helpers/clients.js';
-import { dataRoot, smallTask, writeImageFolder, writeShards } from '../helpers/fixtures.js';
+import { dataRoot, smallTask, writeCsv, writeImageFolder, writeShards } from '../helpers/fixtures.js';
 import { createTask, patienceSeconds } from '../helpers/rest.js';
 import { startTestBrowser, startTestCoordinator } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
-
-/** `count` training examples as a CSV file in the CLI's format (features, then the label), from offset 2,000. */
-function writeCsv(path: string, count: number): string {
-  const [shard] = writeShards(join(path, '..', 'csv-source'), [2000 + count]);
-  const data = loadDataset(shard!);
-  const size = data.exampleShape.reduce((a, b) => a * b, 1);
-  const rows: string[] = [];
-  for (let i = 2000; i < 2000 + count; i++) {
-    const features = Array.from(data.features.subarray(i * size, (i + 1) * size), (value) => value.toFixed(3));
-    rows.push([...features, data.labels[i]].join(','));
-  }
-  writeFileSync(path, rows.join('\n') + '\n');
-  return path;
-}
 
 /** Everything the page and its workers send: each request (URL and body), and each WebSocket frame. */
 function recordSent(page: Page): { requests: string[]; frames: Array<string | Buffer> } {
@@ -70,7 +56,7 @@ describe('the contributor page, in a browser', function () {
   before(async () => {
     coordinator = await startTestCoordinator({ dataRoot, port: 0, dataDir: join(dir, 'coordinator') });
     browser = await startTestBrowser();
-    csv = writeCsv(join(dir, 'holder.csv'), 300);
+    csv = writeCsv(join(dir, 'holder.csv'), 300, 2000);
   });
   after(async () => {
     await browser?.close();

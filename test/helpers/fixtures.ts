@@ -1,6 +1,6 @@
 /** Small real data for integration tests: Fashion-MNIST shards, and a task that trains fast on them. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { type Dataset, exampleSize, loadDataset, saveIdx } from '../../ml/dataset.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
@@ -26,6 +26,23 @@ export function writeShards(dir: string, sizes: number[]): string[] {
     offset += size;
     return prefix;
   });
+}
+
+/**
+ * `count` Fashion-MNIST training examples from `offset` as a CSV file in the CLI's format (features to three places,
+ * then the label), as a person with a spreadsheet would have them; returns its path.
+ */
+export function writeCsv(path: string, count: number, offset = 0): string {
+  trainSet ??= loadDataset(join(fashionMnistDir, 'train'));
+  const size = exampleSize(trainSet);
+  const rows = Array.from({ length: count }, (_, row) => {
+    const i = offset + row;
+    const features = Array.from(trainSet!.features.subarray(i * size, (i + 1) * size), (value) => value.toFixed(3));
+    return [...features, trainSet!.labels[i]].join(',');
+  });
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, rows.join('\n') + '\n');
+  return path;
 }
 
 export function smallTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {

@@ -67,9 +67,13 @@ export class RoundRows {
     else if (event.type === 'training') {
       const { epoch, epochs, loss } = event.progress;
       this.set(event.round, 'training', `epoch ${epoch} of ${epochs}, loss ${loss.toFixed(4)}`);
+    } else if (event.type === 'trained') {
+      this.row(event.round).element.dataset.trainSeconds = event.seconds.toFixed(3);
+      this.set(event.round, 'training', `trained ${event.epochs} epoch(s) in ${event.seconds.toFixed(1)} s`);
     } else if (event.type === 'proving') {
       this.set(event.round, 'proving', `chunk ${event.done} of ${event.total} proven`);
     } else if (event.type === 'proved') {
+      this.row(event.round).element.dataset.proveSeconds = event.seconds.toFixed(3);
       this.set(event.round, 'sent', `${event.chunks} chunk(s) proven in ${event.seconds.toFixed(1)} s; sent`);
     } else if (event.type === 'pending') this.set(event.round, 'pending', event.reason);
     else if (event.type === 'submitted') this.verdict(event);

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:browser`: the contributor page against the Node client, on the same task spec and the same data (a
+ * CSV file of Fashion-MNIST examples), each alone on the machine: training seconds per epoch, proving seconds per
+ * chunk, peak memory (the browser's renderer processes; the client's process and its prover), and their ratios; and
+ * the page's weight, gzipped, at start and on demand. Needs the tests' circuit (`default15`, built on first use from
+ * ZKFL_PTAU). Writes results/browser.md.
+ */
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { gzipSync } from 'node:zlib';
+import { Wallet } from 'ethers';
+import type { ClientEvent } from '../client/core/round-loop.js';
+import { OwnerSession } from '../client/owner.js';
+import { bundleDashboard } from '../coordinator/surface/dashboard.js';
+import { startCoordinator } from '../coordinator/server.js';
+import { launchChromium } from '../test/helpers/chromium.js';
+import { circuit } from '../test/helpers/circuits.js';
+import { dataRoot, smallTask, writeCsv } from '../test/helpers/fixtures.js';
+import { machine, rssMiB } from './lib/machine.js';
+import { spawnZkfl } from './lib/processes.js';
+
+const rounds = Number(process.env.ZKFL_BENCH_ROUNDS ?? 4);
+const examples = 600;
+const dir = mkdtempSync(join(tmpdir(), 'zkfl-bench-browser-'));
+const spec = smallTask({ name: 'bench:browser', rounds, clientsPerRound: { min: 1, target: 1 } });
+
+/** Per round: training seconds (over its epochs) and proving seconds per chunk. */
+interface Timings {
+  train: number[];
+  prove: number[];
+}
+
+/** The largest summed resident memory of the processes `pids()` names, sampled until stopped. */
+function peakMemory(pids: () => number[]): { stop(): number } {
+  let peak = 0;
+  const sample = (): void => {
+    const total = pids().reduce((sum, pid) => sum + (Number.isNaN(safeRss(pid)) ? 0 : safeRss(pid)), 0);
+    peak = Math.max(peak, total);
+  };
+  const timer = setInterval(sample, 200);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+const safeRss = (pid: number): number => {
+  try {
+    return rssMiB(pid);
+  } catch {
+    return Number.NaN;
+  }
+};
+
+/** Chromium's renderer processes: where the page and its workers run. */
+const renderers = (): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+/** A process and its descendants. */
+function tree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  return [pid, ...children.flatMap(tree)];
+}
+
+async function newTask(url: string): Promise<string> {
+  const owner = await OwnerSession.open(url, Wallet.createRandom());
+  return (await owner.createTask(spec)).id;
+}
+
+/** The page contributes to a task of its own; its rounds' times are read off the rounds table. */
+async function browserRun(url: string, csv: string): Promise<Timings & { memory: number }> {
+  const taskId = await newTask(url);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${url}/#/tasks/${taskId}/contribute`);
+    await page.getByLabel('Password').fill('benchmark password');
+    await page.getByRole('button', { name: 'Create a new key' }).click();
+    await page.getByText(/unlocked for this visit/).waitFor({ timeout: 120_000 });
+    await page.getByLabel('Data file (CSV)').setInputFiles(csv);
+    await page.getByText(/checked against the task/).waitFor();
+    const memory = peakMemory(renderers);
+    await page.getByRole('button', { name: /I agree/ }).click();
+    await page.getByText(/The task is completed/).waitFor({ timeout: 1_800_000 });
+    const rows = await page.locator('table[data-rounds] tbody tr').all();
+    const times = async (name: string): Promise<number[]> =>
+      Promise.all(rows.map(async (row) => Number(await row.getAttribute(name))));
+    return {
+      train: await times('data-train-seconds'),
+      prove: await times('data-prove-seconds'),
+      memory: memory.stop(),
+    };
+  } finally {
+    await browser.close();
+  }
+}
+
+/** `zkfl client` contributes to a task of its own; its rounds' times come from its JSON progress events. */
+async function nodeRun(url: string, csv: string): Promise<Timings & { memory: number }> {
+  const taskId = await newTask(url);
+  const child = spawnZkfl([
+    ...['client', '--coordinator', url, '--task', taskId, '--data', csv, '--key', join(dir, 'node-key.json')],
+    ...['--accept-terms', '--progress', 'json', '--log-level', 'warn'],
+  ]);
+  const memory = peakMemory(() => tree(child.pid!));
+  const timings: Timings = { train: [], prove: [] };
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const event = JSON.parse(line) as ClientEvent | { type: 'summary' };
+    if (event.type === 'trained') timings.train.push(event.seconds);
+    if (event.type === 'proved') timings.prove.push(event.seconds / event.chunks);
+  }
+  return { ...timings, memory: memory.stop() };
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Gzipped KiB the page loads at start, and what the contributor page adds on demand. */
+async function pageWeight(): Promise<{ start: number; contribute: number; wasm: number }> {
+  const bundle = await bundleDashboard();
+  const gz = (text: string | Buffer): number => gzipSync(text).length / 1024;
+  const closure = (name: string, seen = new Set<string>()): Set<string> => {
+    if (seen.has(name) || !bundle.assets.has(name)) return seen;
+    seen.add(name);
+    for (const [, chunk] of bundle.assets.get(name)!.text.matchAll(/(?:from|import)\s*"\.\/([\w-]+\.js)"/g)) {
+      closure(chunk!, seen);
+    }
+    return seen;
+  };
+  const atStart = new Set([...closure('dashboard.js'), 'dashboard.css']);
+  const sum = (names: Iterable<string>): number =>
+    [...names].reduce((total, name) => total + gz(bundle.assets.get(name)!.text), 0);
+  const contributeNames = [...bundle.assets.keys()].filter((name) => name.startsWith('contribute'));
+  const onDemand = new Set(contributeNames.flatMap((name) => [...closure(name)]).filter((name) => !atStart.has(name)));
+  return {
+    start: gz(bundle.html) + sum(atStart),
+    contribute: sum(onDemand),
+    wasm: gz(bundle.wasm.get('tfjs-backend-wasm-simd.wasm')!),
+  };
+}
+
+await circuit('default15');
+const csv = writeCsv(join(dir, 'holder.csv'), examples);
+const coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator'), dataRoot });
+try {
+  process.stderr.write(`the page: ${rounds} rounds\n`);
+  const browser = await browserRun(coordinator.url, csv);
+  process.stderr.write(`the Node client: ${rounds} rounds\n`);
+  const node = await nodeRun(coordinator.url, csv);
+  const weight = await pageWeight();
+  const row = (label: string, page: number, client: number, unit: string): string =>
+    `| ${label} | ${page.toFixed(2)} ${unit} | ${client.toFixed(2)} ${unit} | ${(page / client).toFixed(2)} |\n`;
+  const report =
+    `Machine: ${machine()}; Debian chromium, headless, TF.js wasm (SIMD) in both. The tests' CNN (2,724 parameters, one chunk of \`default15\`), ${examples} examples, batch 32, ${rounds} rounds each, each alone on the machine; medians over rounds.\n\n` +
+    `| measure | page | Node client | page / Node |\n|---|---:|---:|---:|\n` +
+    row('training, seconds per epoch', median(browser.train), median(node.train), 's') +
+    row('proving, seconds per chunk', median(browser.prove), median(node.prove), 's') +
+    row('peak memory (page: renderer processes; Node: client and prover)', browser.memory, node.memory, 'MiB') +
+    `\nPage weight, gzipped: ${weight.start.toFixed(1)} KiB at start (the dashboard); the contributor page and its worker (client core, TF.js, snarkjs, ethers) ${weight.contribute.toFixed(1)} KiB on demand, plus TF.js's SIMD wasm ${weight.wasm.toFixed(1)} KiB; the circuit's proving key is fetched once and kept in Cache Storage.\n` +
+    `\nPer round (s): page training ${browser.train.map((t) => t.toFixed(2)).join(', ')}; proving ${browser.prove.map((t) => t.toFixed(2)).join(', ')}. Node training ${node.train.map((t) => t.toFixed(2)).join(', ')}; proving ${node.prove.map((t) => t.toFixed(2)).join(', ')}.\n`;
+  writeFileSync(new URL('./results/browser.md', import.meta.url), report);
+  process.stdout.write(report);
+} finally {
+  await coordinator.close();
+  rmSync(dir, { recursive: true, force: true });
+}
