@@ -5,12 +5,10 @@
  * the page's weight, gzipped, at start and on demand. Needs the tests' circuit (`default15`, built on first use from
  * ZKFL_PTAU). Writes results/browser.md.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import type { ClientEvent } from '../client/core/round-loop.js';
 import { OwnerSession } from '../client/owner.js';
@@ -19,6 +17,7 @@ import { startCoordinator } from '../coordinator/server.js';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { circuit } from '../test/helpers/circuits.js';
 import { dataRoot, smallTask, writeCsv } from '../test/helpers/fixtures.js';
+import { bundleWeight, gzipped } from './lib/bundle-weight.js';
 import { machine, rssMiB } from './lib/machine.js';
 import { spawnZkfl } from './lib/processes.js';
 
@@ -139,24 +138,11 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 /** Gzipped KiB the page loads at start, and what the contributor page adds on demand. */
 async function pageWeight(): Promise<{ start: number; contribute: number; wasm: number }> {
   const bundle = await bundleDashboard();
-  const gz = (text: string | Buffer): number => gzipSync(text).length / 1024;
-  const closure = (name: string, seen = new Set<string>()): Set<string> => {
-    if (seen.has(name) || !bundle.assets.has(name)) return seen;
-    seen.add(name);
-    for (const [, chunk] of bundle.assets.get(name)!.text.matchAll(/(?:from|import)\s*"\.\/([\w-]+\.js)"/g)) {
-      closure(chunk!, seen);
-    }
-    return seen;
-  };
-  const atStart = new Set([...closure('dashboard.js'), 'dashboard.css']);
-  const sum = (names: Iterable<string>): number =>
-    [...names].reduce((total, name) => total + gz(bundle.assets.get(name)!.text), 0);
-  const contributeNames = [...bundle.assets.keys()].filter((name) => name.startsWith('contribute'));
-  const onDemand = new Set(contributeNames.flatMap((name) => [...closure(name)]).filter((name) => !atStart.has(name)));
+  const weight = bundleWeight(bundle);
   return {
-    start: gz(bundle.html) + sum(atStart),
-    contribute: sum(onDemand),
-    wasm: gz(bundle.wasm.get('tfjs-backend-wasm-simd.wasm')!),
+    start: weight.atStart / 1024,
+    contribute: weight.onDemand(weight.named('contribute')) / 1024,
+    wasm: gzipped(bundle.wasm.get('tfjs-backend-wasm-simd.wasm')!) / 1024,
   };
 }
 

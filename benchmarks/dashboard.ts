@@ -6,13 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import { runClient } from '../client/client.js';
 import { OwnerSession } from '../client/owner.js';
 import { bundleDashboard } from '../coordinator/surface/dashboard.js';
 import { startCoordinator } from '../coordinator/server.js';
 import { launchChromium } from '../test/helpers/chromium.js';
+import { bundleWeight } from './lib/bundle-weight.js';
 import { machine } from './lib/machine.js';
 
 const rounds = 50;
@@ -20,27 +20,11 @@ const loads = 5;
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-bench-dashboard-'));
 
 const bundle = await bundleDashboard();
-const gz = (text: string): number => gzipSync(text).length;
 const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
-/** A file and every chunk it imports statically, transitively: what loading it fetches. */
-function closure(name: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(name) || !bundle.assets.has(name)) return seen;
-  seen.add(name);
-  for (const [, chunk] of bundle.assets.get(name)!.text.matchAll(/(?:from|import)\s*"\.\/([\w-]+\.js)"/g)) {
-    closure(chunk!, seen);
-  }
-  return seen;
-}
-const atStart = new Set([...closure('dashboard.js'), 'dashboard.css']);
-/** Gzipped bytes a lazily loaded part adds to what was served at start. */
-const onDemand = (entries: string[]): number =>
-  [...new Set(entries.flatMap((entry) => [...closure(entry)]))]
-    .filter((name) => !atStart.has(name))
-    .reduce((sum, name) => sum + gz(bundle.assets.get(name)!.text), 0);
-const named = (prefix: string): string[] => [...bundle.assets.keys()].filter((name) => name.startsWith(prefix));
-const startBytes = gz(bundle.html) + [...atStart].reduce((sum, name) => sum + gz(bundle.assets.get(name)!.text), 0);
-const formBytes = onDemand(named('new-task'));
-const verifyBytes = onDemand([...named('verify-'), 'verify-worker.js']);
+const weight = bundleWeight(bundle);
+const startBytes = weight.atStart;
+const formBytes = weight.onDemand(weight.named('new-task'));
+const verifyBytes = weight.onDemand([...weight.named('verify-'), 'verify-worker.js']);
 
 // A finished 50-round task: a small model, no proofs, one client — the page's cost is in the rounds it shows.
 writeFileSync(

@@ -19,6 +19,7 @@ import { runClients } from '../helpers/clients.js';
 import { dataRoot, smallTask, writeCsv, writeImageFolder, writeShards } from '../helpers/fixtures.js';
 import { createTask, patienceSeconds } from '../helpers/rest.js';
 import { startTestBrowser, startTestCoordinator } from '../helpers/servers.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** Everything the page and its workers send: each request (URL and body), and each WebSocket frame. */
@@ -45,6 +46,12 @@ async function openWithKey(page: Page, url: string, taskId: string, csv: string)
   await page.getByText(/unlocked for this visit/).waitFor({ timeout: 60_000 });
   await page.getByLabel('Data file (CSV)').setInputFiles(csv);
   await page.getByText(/examples of 784 features, checked against the task/).waitFor();
+}
+
+/** The address of the key the page unlocked, as it says. */
+async function pageAddress(page: Page): Promise<string> {
+  const said = await page.getByText(/unlocked for this visit/).textContent({ timeout: 60_000 });
+  return /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(said!)![1]!;
 }
 
 describe('the contributor page, in a browser', function () {
@@ -94,10 +101,7 @@ describe('the contributor page, in a browser', function () {
     );
     await node;
     // The coordinator took both rounds from the page's key, with its consent to these terms.
-    const address = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
-      (await page.getByText(/unlocked for this visit/).textContent())!,
-    )![1]!;
-    const holder = await new CoordinatorApi(coordinator.url).holder(address);
+    const holder = await new CoordinatorApi(coordinator.url).holder(await pageAddress(page));
     expect(holder.tasks[0]!.rounds.map((round) => round.round)).to.deep.equal([1, 2]);
     expect(holder.tasks[0]!.consent?.termsHash).to.equal(terms.termsHash);
     // The recording saw the worker's traffic (its updates went out as frames), and none of it carried the data: no
@@ -193,9 +197,7 @@ describe('the contributor page, in a browser', function () {
     // A key made in the page, exported, unlocks in Node with its password.
     await page.getByLabel('Password').fill('page password');
     await page.getByRole('button', { name: 'Create a new key' }).click();
-    const made = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
-      (await page.getByText(/unlocked for this visit/).textContent({ timeout: 60_000 }))!,
-    )![1]!;
+    const made = await pageAddress(page);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Export the keystore' }).click(),
@@ -238,15 +240,35 @@ describe('the contributor page, in a browser', function () {
     ]);
     await page.getByText(/The task is completed/).waitFor({ timeout: patienceSeconds * 1000 });
     await node;
-    const address = /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(
-      (await page.getByText(/unlocked for this visit/).textContent())!,
-    )![1]!;
-    const holder = await new CoordinatorApi(coordinator.url).holder(address);
+    const holder = await new CoordinatorApi(coordinator.url).holder(await pageAddress(page));
     expect(holder.tasks[0]!.rounds.map((round) => round.round)).to.deep.equal([1, 2, 3]);
     // Across both visits: one update a round, none refused.
     expect(sent.frames.filter((frame) => String(frame).includes('"update"'))).to.have.length(3);
     expect(holder.rejections).to.equal(0);
     expect(await page.locator('tr[data-state="rejected"]').count()).to.equal(0);
     await page.close();
+  });
+
+  it('keeps trying while its coordinator is away mid-task, and takes part again once it is back', async () => {
+    const restarting = { dataRoot, port: await freePort(), dataDir: join(dir, 'restarting') };
+    const first = await startTestCoordinator(restarting);
+    const task = await createTask(first.url, smallTask({ name: 'restarted', rounds: 3 }));
+    const page = await browser.newPage();
+    await openWithKey(page, first.url, task.id, csv);
+    await page.getByRole('button', { name: 'I agree to these terms and contribute' }).click();
+    const [node] = runClients(first.url, task.id, writeShards(join(dir, 'restart-node'), [300]), [
+      join(dir, 'restart-node.json'),
+    ]);
+    await page.locator('tr[data-round="1"][data-state="accepted"]').waitFor({ timeout: patienceSeconds * 1000 });
+    await first.close();
+    await page.getByText('The connection to the coordinator dropped: reconnecting…').waitFor();
+    const second = await startTestCoordinator(restarting);
+    await page.getByText(/The task is completed/).waitFor({ timeout: patienceSeconds * 1000 });
+    await node;
+    const holder = await new CoordinatorApi(second.url).holder(await pageAddress(page));
+    expect(holder.tasks[0]!.rounds.map((round) => round.round)).to.deep.equal([1, 2, 3]);
+    expect(await page.locator('tr[data-state="rejected"]').count()).to.equal(0);
+    await page.close();
+    await second.close();
   });
 });
