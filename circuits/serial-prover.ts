@@ -1,7 +1,8 @@
 /**
  * Proves an update's chunks one after another in this thread, with the circuit held in memory: a browser
- * contributor's Web Worker (web/workers/contribute-worker.ts). snarkjs spreads each proof over its own helper
- * threads where the platform gives it some. Platform-neutral.
+ * contributor's Web Worker (web/workers/contribute-worker.ts). Platform-neutral. Each proof runs on this one thread:
+ * in Chromium, snarkjs's helper threads (Web Workers that copy every buffer they are sent) made a `default15` chunk
+ * slower, 4.7 s against 3.6 s on one thread (2 cores, benchmarks/results/browser.md).
  */
 import { type ChunkProver, chunkProver } from './chunk-prover.js';
 import type { CircuitParams } from './params.js';
@@ -29,7 +30,7 @@ export class SerialProver implements UpdateProver {
     const inputs = chunkInputs(statement, salt, q, fractionBits, this.params);
     const proofs: ChunkProof[] = [];
     for (const input of inputs) {
-      const { proof, ...timing } = await this.prover.prove(input, false);
+      const { proof, ...timing } = await this.prover.prove(input, true);
       proofs.push(proof);
       onChunk?.(proofs.length, inputs.length, timing);
     }
