@@ -36,6 +36,7 @@ export async function bundleDashboard(): Promise<DashboardBundle> {
       dashboard: `${source}main.ts`,
       'verify-worker': `${source}workers/verify-worker.ts`,
       'contribute-worker': `${source}workers/contribute-worker.ts`,
+      'prove-worker': `${source}workers/prove-worker.ts`,
     },
     bundle: true,
     minify: true,

@@ -9,7 +9,6 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { Wallet } from 'ethers';
 import { type ClientEvent, type ClientResult, serveRounds } from '../../client/core/round-loop.js';
 import { circuitNamed } from '../../circuits/params.js';
-import { SerialProver } from '../../circuits/serial-prover.js';
 import { ZkflError } from '../../common/errors.js';
 import { setLogSink } from '../../common/log.js';
 import { initBackend } from '../../ml/backend.js';
@@ -18,6 +17,7 @@ import { buildModel } from '../../ml/models.js';
 import { CoordinatorApi } from '../../protocol/api.js';
 import type { Consent } from '../../protocol/terms.js';
 import { taskCircuit } from './circuit-cache.js';
+import { browserProver } from './prove-pool.js';
 import { type DataTask, type PickedFile, readHolderData } from './holder-data.js';
 
 export type ContributeRequest =
@@ -68,13 +68,14 @@ async function contribute(request: Extract<ContributeRequest, { type: 'start' }>
   const backend = await initBackend('wasm');
   const wallet = new Wallet(request.privateKey);
   post({ type: 'event', event: { type: 'ready', address: wallet.address, backend, examples: dataset.count } });
-  let prover: SerialProver | undefined;
+  let pool: Awaited<ReturnType<typeof browserProver>> | undefined;
   if (task.spec.proofs) {
     const params = circuitNamed(task.zk.circuit);
     const circuit = await taskCircuit(api, params.name, task.zk.verificationKeySha256!, () =>
       post({ type: 'status', text: `Fetching the proving key of ${params.name} (once; then kept in this browser)` }),
     );
-    prover = await SerialProver.load(params, circuit.wasm, circuit.zkey);
+    const size = Math.min(task.zk.chunks, navigator.hardwareConcurrency || 1);
+    pool = await browserProver(params, circuit.wasm, circuit.zkey, size);
   }
   // What the coordinator already holds from this address, as it says and as the page's receipts say.
   const holder = await api.holder(wallet.address);
@@ -88,13 +89,14 @@ async function contribute(request: Extract<ContributeRequest, { type: 'start' }>
       wallet,
       dataset,
       model,
-      prover,
+      prover: pool?.prover,
       settlement: undefined,
       consent: request.consent,
       acceptedRounds: [...new Set([...held, ...request.keptRounds])],
     });
   } finally {
     model.dispose();
+    pool?.close();
   }
 }
 
