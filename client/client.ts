@@ -32,7 +32,8 @@ import {
   type Session,
   settleOwed,
 } from './core/round-loop.js';
-import { ClientSettlement } from './settlement.js';
+import { ClientSettlement } from './core/settlement.js';
+import { owedFile } from './owed-file.js';
 
 export interface ClientOptions extends RoundOptions {
   /** Base URL of the coordinator, e.g. http://127.0.0.1:8080. */
@@ -127,7 +128,7 @@ async function settlementFor(
   const { rpcUrl, deployment } = options.chain;
   const info = await api.info();
   const settlement = new ClientSettlement({
-    file: join(dirname(options.keyPath), `settlement-${wallet.address}.json`),
+    store: owedFile(join(dirname(options.keyPath), `settlement-${wallet.address}.json`)),
     wallet: wallet.connect(connectRpc(rpcUrl, deployment.chainId)),
     deployment,
     acceptedSet: (taskId, round) => api.accepted(taskId, round),

@@ -4,29 +4,15 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ContractFactory, type Signer } from 'ethers';
-import { z } from 'zod';
 import type { CircuitArtifacts } from '../circuits/build.js';
 import { createLogger } from '../common/log.js';
 import { chainIdOf } from './chain.js';
 import { type CompiledContract, verifierContract, zkflContracts } from './compile.js';
+import { type Deployment, deploymentSchema } from './deployed.js';
 
 const log = createLogger('deploy');
 
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
-
-export const deploymentSchema = z.strictObject({
-  chainId: z.number().int().positive(),
-  /** Where the deployer reached the chain; others may reach it elsewhere. */
-  rpcUrl: z.string().optional(),
-  rewards: address,
-  token: address,
-  /** Groth16 verifier contract by circuit name (circuits/params.ts), with its verification key's sha256. */
-  verifiers: z.record(z.string(), z.strictObject({ address, verificationKeySha256: z.string() })),
-  deployer: address,
-  blockNumber: z.number().int().nonnegative(),
-  deployedAt: z.string(),
-});
-export type Deployment = z.infer<typeof deploymentSchema>;
+export { type Deployment, deploymentSchema, verifierFor } from './deployed.js';
 
 async function deployContract(compiled: CompiledContract, signer: Signer, ...args: unknown[]): Promise<string> {
   const contract = await new ContractFactory(compiled.abi, compiled.bytecode, signer).deploy(...args);
@@ -74,11 +60,4 @@ export function writeDeployment(path: string, deployment: Deployment): void {
 
 export function readDeployment(path: string): Deployment {
   return deploymentSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
-}
-
-/** The verifier a circuit's tasks are checked with on this deployment. */
-export function verifierFor(deployment: Deployment, circuit: string): string {
-  const verifier = deployment.verifiers[circuit];
-  if (!verifier) throw new Error(`the deployment has no verifier for circuit ${circuit}`);
-  return verifier.address;
 }

@@ -4,7 +4,7 @@ import { taskKey } from '../circuits/statement.js';
 import { createLogger } from '../common/log.js';
 import type { TaskView } from '../protocol/rest.js';
 import { bondsOf } from '../protocol/task-spec.js';
-import { type Deployment, verifierFor } from './deployment.js';
+import { type Deployment, verifierFor } from './deployed.js';
 import { type OnchainTask, type OnchainTaskParams, RewardsContract, TokenContract } from './rewards.js';
 
 const log = createLogger('escrow');

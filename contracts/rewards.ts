@@ -14,7 +14,8 @@ import {
   ZeroAddress,
 } from 'ethers';
 import type { LeafClaim, OnchainLeaf, SolidityChunkProof } from './accepted-set.js';
-import { zkflContracts } from './compile.js';
+// The ABIs without a compiler, so that a browser can talk to the contracts too (scripts/abi.ts writes them).
+import abi from './abi.json' with { type: 'json' };
 
 /** ZkflRewards.MAX_CHUNKS: chunk proofs a contribution may have, so that answering a challenge fits a block. */
 export const MAX_CHUNKS = 64;
@@ -85,7 +86,7 @@ export class RewardsContract {
   readonly contract: BaseContract;
 
   constructor(address: string, runner: ContractRunner) {
-    this.contract = new Contract(address, zkflContracts().ZkflRewards.abi, runner);
+    this.contract = new Contract(address, abi.ZkflRewards, runner);
   }
 
   private method(name: string): Method {
@@ -287,7 +288,7 @@ function revertError(error: unknown): { name: string; args: unknown[] } | undefi
   const data = revertData(error, 0);
   if (!data) return undefined;
   try {
-    const parsed = new Interface(zkflContracts().ZkflRewards.abi).parseError(data);
+    const parsed = new Interface(abi.ZkflRewards).parseError(data);
     return parsed ? { name: parsed.name, args: [...parsed.args] } : undefined;
   } catch {
     return undefined;
@@ -310,7 +311,7 @@ export class TokenContract {
   readonly contract: BaseContract;
 
   constructor(address: string, runner: ContractRunner) {
-    this.contract = new Contract(address, zkflContracts().RewardToken.abi, runner);
+    this.contract = new Contract(address, abi.RewardToken, runner);
   }
 
   private call(name: string, ...args: unknown[]): Promise<unknown> {

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
 import { acceptedLeafAt } from '../../contracts/accepted-set.js';
-import { ClientSettlement } from '../../client/settlement.js';
+import { ClientSettlement } from '../../client/core/settlement.js';
+import { owedFile } from '../../client/owed-file.js';
 import type { OwedContribution } from '../../client/core/settling.js';
 import { receiptSigner } from '../../protocol/receipt.js';
 import { taskKey } from '../../circuits/statement.js';
@@ -173,7 +174,7 @@ describe('on-chain rewards, end to end', function () {
   /** A client works for an onchain task only once an escrow that can pay it exists. */
   async function expectEscrowChecked(task: TaskView, key: string, coordinator: string): Promise<void> {
     const settlement = new ClientSettlement({
-      file: join(dir, 'paid', 'probe.json'),
+      store: owedFile(join(dir, 'paid', 'probe.json')),
       wallet: loadOrCreateWallet(key).connect(provider),
       deployment,
       acceptedSet: () => Promise.reject(new Error('unused')),

@@ -5,26 +5,32 @@
  * claimable round of the task in one transaction. If the update is missing from the set while the window is open,
  * show the receipt to the contract (claimOmission) and, unless the coordinator shows the leaf in time, collect the
  * compensation its bond owes. If someone challenges this client's leaf, answer with its own chunk proofs.
- * Everything owed is kept in a JSON file beside the key and retried until done, across restarts and RPC outages.
+ * Everything owed is kept (a JSON file beside the key in Node: owed-file.ts; the browser's storage for a page) and
+ * retried until done, across restarts and RPC outages. Platform-neutral.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Wallet } from 'ethers';
-import { taskKey } from '../circuits/statement.js';
-import { createLogger } from '../common/log.js';
-import { acceptedLeaf, acceptedRoot, type OnchainLeaf } from '../contracts/accepted-set.js';
-import type { Deployment } from '../contracts/deployment.js';
-import { escrowMismatch } from '../contracts/escrow.js';
-import { revertName, RewardsContract, TokenContract } from '../contracts/rewards.js';
-import type { AcceptedSetView, TaskView } from '../protocol/rest.js';
-import { ZkflError } from '../common/errors.js';
-import type { OwedContribution, Settling } from './core/settling.js';
+import { taskKey } from '../../circuits/statement.js';
+import { createLogger } from '../../common/log.js';
+import { acceptedLeaf, acceptedRoot, type OnchainLeaf } from '../../contracts/accepted-set.js';
+import type { Deployment } from '../../contracts/deployment.js';
+import { escrowMismatch } from '../../contracts/escrow.js';
+import { revertName, RewardsContract, TokenContract } from '../../contracts/rewards.js';
+import type { AcceptedSetView, TaskView } from '../../protocol/rest.js';
+import { ZkflError } from '../../common/errors.js';
+import type { OwedContribution, Settling } from './settling.js';
 
 const log = createLogger('client');
 
+/** Where the owed contributions are kept between runs. */
+export interface OwedStore {
+  load(): OwedContribution[];
+  save(entries: readonly OwedContribution[]): void;
+  /** Where they are, for a message. */
+  readonly where: string;
+}
+
 export interface SettlementContext {
-  /** Where the owed contributions are kept. */
-  file: string;
+  store: OwedStore;
   wallet: Wallet;
   deployment: Deployment;
   /** Fetches a round's accepted set from the coordinator. */
@@ -43,7 +49,7 @@ export class ClientSettlement implements Settling {
 
   constructor(private readonly ctx: SettlementContext) {
     this.rewards = new RewardsContract(ctx.deployment.rewards, ctx.wallet);
-    this.entries = existsSync(ctx.file) ? (JSON.parse(readFileSync(ctx.file, 'utf8')) as OwedContribution[]) : [];
+    this.entries = ctx.store.load();
   }
 
   /** Lets go of the chain connection, once any settlement pass in flight has ended. */
@@ -138,7 +144,7 @@ export class ClientSettlement implements Settling {
       if (!progressed) await new Promise((resolve) => setTimeout(resolve, delay));
     }
     const left = unsettled().length;
-    if (left > 0) log.warn(`${left} contribution(s) not yet settled; they are kept in ${this.ctx.file}`);
+    if (left > 0) log.warn(`${left} contribution(s) not yet settled; they are kept in ${this.ctx.store.where}`);
   }
 
   /** One step for one entry at chain time `now`; false when it must wait. */
@@ -262,8 +268,6 @@ export class ClientSettlement implements Settling {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.ctx.file), { recursive: true });
-    writeFileSync(`${this.ctx.file}.tmp`, JSON.stringify(this.entries, null, 2) + '\n');
-    renameSync(`${this.ctx.file}.tmp`, this.ctx.file);
+    this.ctx.store.save(this.entries);
   }
 }
