@@ -144,6 +144,18 @@ export async function contributePage(id: string): Promise<() => void> {
     show(heading, h('p', { role: 'alert', class: 'error' }, `This task is ${task.status}: it takes no contributions.`));
     return () => undefined;
   }
+  if (task.spec.onchain) {
+    // Its rewards are claimed on-chain, which this page cannot do yet: it would take work it could not pay for.
+    show(
+      heading,
+      h(
+        'p',
+        { role: 'alert', class: 'error' },
+        'This task pays its rewards on-chain, and this page cannot claim them yet: take part with `zkfl client`, which claims what each round owes you.',
+      ),
+    );
+    return () => undefined;
+  }
   const worker = new Worker(new URL('assets/contribute-worker.js', window.location.href), { type: 'module' });
   const page = new ContributionView(task, view, worker);
   show(heading, ...page.sections());
@@ -176,22 +188,7 @@ class ContributionView {
       h('section', {}, h('h2', {}, 'Terms'), h('pre', { class: 'terms' }, renderTerms(this.view))),
       keySection((wallet) => this.got({ wallet })),
       dataSection(this.worker, this.task, this.dataState),
-      h(
-        'section',
-        {},
-        h('h2', {}, 'Agree'),
-        ...(this.task.spec.onchain
-          ? [
-              h(
-                'p',
-                { class: 'muted' },
-                'This task pays on-chain. This page keeps each receipt, but does not claim yet: claim with `zkfl client --key` and the exported keystore.',
-              ),
-            ]
-          : []),
-        this.agree,
-        this.decline,
-      ),
+      h('section', {}, h('h2', {}, 'Agree'), this.agree, this.decline),
       h('section', {}, h('h2', {}, 'Progress'), this.state.element, this.rounds.element),
     ];
   }

@@ -54,7 +54,7 @@ setLogSink((line) => post({ type: 'log', line }));
 let dataset: Dataset | undefined;
 
 async function loadData({ files, task }: Extract<ContributeRequest, { type: 'data' }>): Promise<void> {
-  dataset = undefined;
+  dataset = undefined; // data that fails to read replaces what was read before: nothing stale is trained on
   dataset = await readHolderData(files, task);
   post({ type: 'data', examples: dataset.count, features: exampleSize(dataset) });
 }
@@ -77,11 +77,11 @@ async function contribute(request: Extract<ContributeRequest, { type: 'start' }>
     const size = Math.min(task.zk.chunks, navigator.hardwareConcurrency || 1);
     pool = await browserProver(params, circuit.wasm, circuit.zkey, size);
   }
-  // What the coordinator already holds from this address, as it says and as the page's receipts say.
-  const holder = await api.holder(wallet.address);
-  const held = holder.tasks.find((entry) => entry.taskId === task.id)?.rounds.map((entry) => entry.round) ?? [];
   const model = await buildModel(task.spec.model, task.spec.inputShape, task.spec.classes, task.spec.seed);
   try {
+    // What the coordinator already holds from this address, as it says and as the page's receipts say.
+    const holder = await api.holder(wallet.address);
+    const held = holder.tasks.find((entry) => entry.taskId === task.id)?.rounds.map((entry) => entry.round) ?? [];
     return await serveRounds({
       options: { onEvent: (event) => post({ type: 'event', event }) },
       api,
