@@ -15,11 +15,27 @@ export function storedKey(): { address: string; json: string } | undefined {
   return { address: getAddress((JSON.parse(json) as { address: string }).address), json };
 }
 
-/** A new key, kept encrypted with `password`. */
+/** Whether the kept key was saved to a file in this visit: only then may it be forgotten or replaced. */
+let exported = false;
+
+/** Refuses to lose the kept key: it may hold receipts and what they are owed. */
+function refuseToReplace(address?: string): void {
+  const kept = storedKey();
+  if (kept && kept.address !== address && !exported) {
+    throw new ZkflError(
+      'VALIDATION_FAILED',
+      `a key (${kept.address}) is kept in this browser: export its keystore first, so that replacing it loses nothing`,
+    );
+  }
+}
+
+/** A new key, kept encrypted with `password` (in place of a kept key only once that was exported). */
 export async function createKey(password: string, onProgress: (share: number) => void): Promise<Wallet> {
   if (password.length < 8) throw new ZkflError('VALIDATION_FAILED', 'choose a password of at least 8 characters');
+  refuseToReplace();
   const wallet = new Wallet(Wallet.createRandom().privateKey);
   localStorage.setItem(storageKey, await wallet.encrypt(password, onProgress));
+  exported = false;
   return wallet;
 }
 
@@ -34,17 +50,23 @@ export async function unlockKey(password: string, onProgress: (share: number) =>
   }
 }
 
-/** Keeps a keystore file (as `zkfl key` writes one) instead of the key kept so far; returns its address. */
+/**
+ * Keeps a keystore file (as `zkfl key` writes one) instead of the key kept so far (only once that was exported);
+ * returns its address.
+ */
 export function importKeystore(text: string): string {
   if (!isKeystoreJson(text)) {
     throw new ZkflError('DATA_MALFORMED', 'not an encrypted keystore: choose the JSON file `zkfl key` wrote');
   }
+  refuseToReplace(getAddress((JSON.parse(text) as { address: string }).address));
   localStorage.setItem(storageKey, text.trim());
+  exported = false;
   return storedKey()!.address;
 }
 
 /** The kept keystore as a file to save. */
-export const keystoreFile = (): Blob | undefined => {
+export function keystoreFile(): Blob | undefined {
   const stored = storedKey();
+  exported ||= stored !== undefined;
   return stored && new Blob([stored.json], { type: 'application/json' });
-};
+}

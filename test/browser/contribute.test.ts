@@ -48,6 +48,15 @@ async function openWithKey(page: Page, url: string, taskId: string, csv: string)
   await page.getByText(/examples of 784 features, checked against the task/).waitFor();
 }
 
+/** Saves the page's kept keystore to `path` through its export button. */
+async function exportKeystore(page: Page, path: string): Promise<void> {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export the keystore' }).click(),
+  ]);
+  await download.saveAs(path);
+}
+
 /** The address of the key the page unlocked, as it says. */
 async function pageAddress(page: Page): Promise<string> {
   const said = await page.getByText(/unlocked for this visit/).textContent({ timeout: 60_000 });
@@ -194,15 +203,23 @@ describe('the contributor page, in a browser', function () {
     await page.getByLabel('Password').fill('node password');
     await page.getByRole('button', { name: 'Unlock the kept key' }).click();
     await page.getByText(`Key ${nodeKey.address} unlocked for this visit.`).waitFor();
-    // A key made in the page, exported, unlocks in Node with its password.
+    // A new key would replace the kept one: refused until the kept one is exported.
     await page.getByLabel('Password').fill('page password');
     await page.getByRole('button', { name: 'Create a new key' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: `a key (${nodeKey.address}) is kept in this browser` })
+      .waitFor();
+    await exportKeystore(page, join(dir, 'node-exported.json'));
+    expect(loadWallet(join(dir, 'node-exported.json'), 'node password').address).to.equal(nodeKey.address);
+    // A key made in the page, exported, unlocks in Node with its password.
+    await page.getByRole('button', { name: 'Create a new key' }).click();
+    await page
+      .getByText(/unlocked for this visit/)
+      .filter({ hasNotText: nodeKey.address })
+      .waitFor({ timeout: 60_000 });
     const made = await pageAddress(page);
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByRole('button', { name: 'Export the keystore' }).click(),
-    ]);
-    await download.saveAs(join(dir, 'exported.json'));
+    await exportKeystore(page, join(dir, 'exported.json'));
     expect(loadWallet(join(dir, 'exported.json'), 'page password').address).to.equal(made);
     await page.close();
   });
