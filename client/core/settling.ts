@@ -1,7 +1,7 @@
 /**
  * What the round loop needs of a data holder's settlement: keep each accepted update's receipt and proofs, check the
- * escrow, lock and release the stake, and claim what is owed. client/settlement.ts does it in Node (a file beside
- * the key); a page keeps the same records in the browser's storage.
+ * escrow, lock and release the stake, and claim what is owed. settlement.ts does it on any platform; where the owed
+ * records are kept is the platform's (a file beside the key in Node: client/owed-file.ts).
  */
 import type { SolidityChunkProof } from '../../contracts/accepted-set.js';
 import type { Receipt } from '../../protocol/receipt.js';
