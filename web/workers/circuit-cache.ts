@@ -57,9 +57,19 @@ export async function taskCircuit(
     fetched[file] = await api.circuitFile(name, file);
     return fetched[file];
   });
-  if (cache) {
-    for (const file of files)
-      await cache.put(keyOf(api, name, file, keySha256), new Response(alignedBuffer(fetched[file]!)));
-  }
+  if (cache) await keep(cache, (file) => keyOf(api, name, file, keySha256), fetched);
   return circuit;
+}
+
+/** Keeps the fetched files; a browser that cannot (its storage full) still proves with them, and fetches again. */
+async function keep(
+  cache: Cache,
+  key: (file: ServedCircuitFile) => string,
+  fetched: Partial<Record<ServedCircuitFile, Uint8Array>>,
+): Promise<void> {
+  try {
+    for (const file of files) await cache.put(key(file), new Response(alignedBuffer(fetched[file]!)));
+  } catch {
+    for (const file of files) await cache.delete(key(file)).catch(() => false);
+  }
 }
