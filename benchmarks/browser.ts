@@ -36,7 +36,7 @@ interface Timings {
 function peakMemory(pids: () => number[]): { stop(): number } {
   let peak = 0;
   const sample = (): void => {
-    const total = pids().reduce((sum, pid) => sum + (Number.isNaN(safeRss(pid)) ? 0 : safeRss(pid)), 0);
+    const total = pids().reduce((sum, pid) => sum + (residentMiB(pid) ?? 0), 0);
     peak = Math.max(peak, total);
   };
   const timer = setInterval(sample, 200);
@@ -47,13 +47,15 @@ function peakMemory(pids: () => number[]): { stop(): number } {
     },
   };
 }
-const safeRss = (pid: number): number => {
+/** A process's resident memory, or undefined once it has gone. */
+function residentMiB(pid: number): number | undefined {
   try {
-    return rssMiB(pid);
+    const rss = rssMiB(pid);
+    return Number.isNaN(rss) ? undefined : rss;
   } catch {
-    return Number.NaN;
+    return undefined;
   }
-};
+}
 
 /** Chromium's renderer processes: where the page and its workers run. */
 const renderers = (): number[] =>
@@ -135,7 +137,7 @@ async function nodeRun(url: string, csv: string): Promise<Timings & { memory: nu
 
 /** The median over the rounds after the first (which warms the backend and the prover up). */
 const steady = (values: number[]): number =>
-  [...values.slice(1)].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  values.slice(1).sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 
 /** Gzipped KiB the page loads at start, and what the contributor page adds on demand. */
 async function pageWeight(): Promise<{ start: number; contribute: number; wasm: number }> {
@@ -143,7 +145,7 @@ async function pageWeight(): Promise<{ start: number; contribute: number; wasm: 
   const weight = bundleWeight(bundle);
   return {
     start: weight.atStart / 1024,
-    contribute: weight.onDemand(weight.named('contribute')) / 1024,
+    contribute: weight.onDemand([...weight.named('contribute'), 'prove-worker.js']) / 1024,
     wasm: gzipped(bundle.wasm.get('tfjs-backend-wasm-simd.wasm')!) / 1024,
   };
 }
@@ -165,7 +167,7 @@ try {
     row('training, seconds per epoch', steady(browser.train), steady(node.train), 's') +
     row('proving, seconds per chunk', steady(browser.prove), steady(node.prove), 's') +
     row('peak memory (page: renderer processes; Node: client and prover)', browser.memory, node.memory, 'MiB') +
-    `\nPage weight, gzipped: ${weight.start.toFixed(1)} KiB at start (the dashboard); the contributor page and its worker (client core, TF.js, snarkjs, ethers) ${weight.contribute.toFixed(1)} KiB on demand, plus TF.js's SIMD wasm ${weight.wasm.toFixed(1)} KiB; the circuit's proving key is fetched once and kept in Cache Storage.\n` +
+    `\nPage weight, gzipped: ${weight.start.toFixed(1)} KiB at start (the dashboard); the contributor page and its workers (client core, TF.js, snarkjs, ethers; the prover workers) ${weight.contribute.toFixed(1)} KiB on demand, plus TF.js's SIMD wasm ${weight.wasm.toFixed(1)} KiB; the circuit's proving key is fetched once and kept in Cache Storage.\n` +
     `\nPer round (s): page training ${browser.train.map((t) => t.toFixed(2)).join(', ')}; proving ${browser.prove.map((t) => t.toFixed(2)).join(', ')}. Node training ${node.train.map((t) => t.toFixed(2)).join(', ')}; proving ${node.prove.map((t) => t.toFixed(2)).join(', ')}.\n`;
   writeFileSync(new URL('./results/browser.md', import.meta.url), report);
   process.stdout.write(report);

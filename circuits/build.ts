@@ -19,10 +19,8 @@ import { sha256Hex } from '../common/bytes.js';
 import { createLogger } from '../common/log.js';
 import { type CircuitParams, publicSignalNames } from './params.js';
 import { fileHash, resolvePtau } from './ptau.js';
-import type { Manifest } from './served.js';
+import { artifactFiles, type Manifest } from './served.js';
 import { snarkjsLogger } from './snarkjs-logger.js';
-
-export type { Manifest } from './served.js';
 
 const log = createLogger('setup');
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -47,13 +45,6 @@ export interface BuildOptions {
 }
 
 /** Where each artifact of circuit `name` lives inside its directory. */
-export const artifactFiles = (name: string) => ({
-  r1cs: `${name}.r1cs`,
-  wasm: join(`${name}_js`, `${name}.wasm`),
-  zkey: `${name}.zkey`,
-  verificationKey: 'verification_key.json',
-  verifierSol: 'Verifier.sol',
-});
 
 function mainSource(params: CircuitParams, dir: string): string {
   const include = relative(dir, templateSource).split('\\').join('/');

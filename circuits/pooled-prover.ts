@@ -1,9 +1,9 @@
 /**
  * Proves an update's chunks on a pool of chunk provers, each taking the next chunk as soon as it is free: a browser
  * contributor's Web Workers (web/workers/), one per core, each proving on one thread — as the Node client's prover
- * processes do (prover.ts). One thread per proof: in Chromium, snarkjs's own helper Web Workers (which copy every
- * buffer they are sent) made a `default15` chunk slower, 4.7 s against 3.6 s on one thread (benchmarks/results/
- * browser.md). Platform-neutral.
+ * processes do (prover.ts). One thread per proof: in Chromium, snarkjs's own helper Web Workers made a `default15`
+ * chunk slower in the contributor page, 4.7 s against 3.6 s on one thread (2 cores, timed in the page; the page's
+ * proving time against Node's: benchmarks/results/browser.md). Platform-neutral.
  */
 import type { ChunkProver } from './chunk-prover.js';
 import type { CircuitParams } from './params.js';

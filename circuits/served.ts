@@ -29,14 +29,21 @@ export interface Manifest {
 export const servedCircuitFiles = ['manifest', 'verification-key', 'zkey', 'wasm'] as const;
 export type ServedCircuitFile = (typeof servedCircuitFiles)[number];
 
+/** A circuit's files in its build directory, by the names its manifest records their hashes under. */
+export const artifactFiles = (name: string) => ({
+  r1cs: `${name}.r1cs`,
+  wasm: `${name}_js/${name}.wasm`,
+  zkey: `${name}.zkey`,
+  verificationKey: 'verification_key.json',
+  verifierSol: 'Verifier.sol',
+});
+
 /** Where `file` of circuit `name` lives in a build or cache directory, as its manifest names it. */
 export function circuitFilePath(name: string, file: ServedCircuitFile): string {
-  return {
-    manifest: 'manifest.json',
-    'verification-key': 'verification_key.json',
-    zkey: `${name}.zkey`,
-    wasm: `${name}_js/${name}.wasm`,
-  }[file];
+  const files = artifactFiles(name);
+  return { manifest: 'manifest.json', 'verification-key': files.verificationKey, zkey: files.zkey, wasm: files.wasm }[
+    file
+  ];
 }
 
 /** A circuit's files, fetched and checked. */

@@ -155,7 +155,8 @@ describe('the contributor page, in a browser', function () {
     expect(await said(folder, 'Or a folder of images')).to.equal(
       '20 examples of 784 features, checked against the task.',
     );
-    expect(await page.getByRole('button', { name: /I agree/ }).isDisabled()).to.equal(true); // no key yet
+    // No key yet: the agreement waits for one.
+    expect(await page.getByRole('button', { name: /I agree/ }).getAttribute('disabled')).to.equal('');
     write(
       'extra-class/12/a.png',
       readFileSync(join(folder, readdirSync(folder)[0]!, readdirSync(join(folder, readdirSync(folder)[0]!))[0]!)),
@@ -180,7 +181,7 @@ describe('the contributor page, in a browser', function () {
     await openWithKey(page, coordinator.url, task.id, csv);
     await page.getByRole('button', { name: 'I do not agree' }).click();
     await page.getByText(/You did not agree to the terms: nothing was sent/).waitFor();
-    expect(await page.getByRole('button', { name: /I agree/ }).isDisabled()).to.equal(true);
+    expect(await page.getByRole('button', { name: /I agree/ }).getAttribute('disabled')).to.equal('');
     expect(sentOut(sent)).to.deep.equal([]);
     const view = await new CoordinatorApi(coordinator.url).task(task.id);
     expect([view.status, view.connected]).to.deep.equal(['running', 0]);
@@ -193,6 +194,7 @@ describe('the contributor page, in a browser', function () {
     const nodeKey = Wallet.createRandom();
     saveWallet(join(dir, 'node-key.json'), new Wallet(nodeKey.privateKey), 'node password');
     const page = await browser.newPage();
+    const sent = recordSent(page);
     await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
     await page.getByLabel('Import a keystore').setInputFiles(join(dir, 'node-key.json'));
     await page.getByText(`Keystore of ${nodeKey.address} kept in this browser`).waitFor();
@@ -221,6 +223,7 @@ describe('the contributor page, in a browser', function () {
     const made = await pageAddress(page);
     await exportKeystore(page, join(dir, 'exported.json'));
     expect(loadWallet(join(dir, 'exported.json'), 'page password').address).to.equal(made);
+    expect(sentOut(sent)).to.deep.equal([]);
     await page.close();
   });
 
@@ -229,9 +232,11 @@ describe('the contributor page, in a browser', function () {
     const task = await createTask(coordinator.url, smallTask({ name: 'cancelled' }), owner);
     await (await OwnerSession.open(coordinator.url, owner)).cancelTask(task.id);
     const page = await browser.newPage();
+    const sent = recordSent(page);
     await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
     await page.getByRole('alert').filter({ hasText: 'This task is cancelled: it takes no contributions.' }).waitFor();
     expect(await page.getByRole('button', { name: /I agree/ }).count()).to.equal(0);
+    expect(sentOut(sent)).to.deep.equal([]);
     await page.close();
   });
 
@@ -245,7 +250,7 @@ describe('the contributor page, in a browser', function () {
     await page.locator('tr[data-round="1"][data-state="accepted"]').waitFor({ timeout: patienceSeconds * 1000 });
     await page.reload();
     // The reloaded page shows round 1's receipt and resumes under the consent it kept: no second agreement, and no
-    // second update for round 1, which asks the page again when it rejoins.
+    // second update for round 1, still open while it waits for the Node client.
     await page.getByLabel('Password').fill('correct horse battery');
     await page.getByRole('button', { name: 'Unlock the kept key' }).click();
     await page.locator('tr[data-round="1"][data-state="accepted"]').waitFor();

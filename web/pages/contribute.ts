@@ -240,9 +240,12 @@ class ContributionView {
       this.dataState.set(`${message.examples} examples of ${message.features} features, checked against the task.`);
       this.got({ examples: message.examples });
     } else if (message.type === 'error') {
-      (message.stage === 'data' ? this.dataState : this.state).set(`${message.code}: ${message.message}`, true);
-      if (message.stage === 'data') this.agree.setAttribute('disabled', '');
-      this.ready.examples = message.stage === 'data' ? undefined : this.ready.examples;
+      const said = `${message.code}: ${message.message}`;
+      if (message.stage === 'run') return this.state.set(said, true);
+      // The worker dropped what it read: the holder must pick data that reads before agreeing.
+      this.dataState.set(said, true);
+      this.ready.examples = undefined;
+      this.agree.setAttribute('disabled', '');
     } else if (message.type === 'status') this.state.set(message.text);
     else if (message.type === 'log') console.info(message.line);
     else if (message.type === 'event') this.event(message.event);

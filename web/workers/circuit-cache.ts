@@ -8,12 +8,12 @@ import {
   fetchServedCircuit,
   type ServedCircuit,
   type ServedCircuitFile,
+  servedCircuitFiles as files,
 } from '../../circuits/served.js';
 import { alignedBuffer, sha256Hex } from '../../common/bytes.js';
 import type { CoordinatorApi } from '../../protocol/api.js';
 
 const cacheName = 'zkfl-circuits';
-const files = ['manifest', 'verification-key', 'zkey', 'wasm'] as const;
 
 /** Cache Storage needs a secure context (https, or the loopback address); without it nothing is kept. */
 const openCache = (): Promise<Cache> | undefined => (globalThis.caches ? caches.open(cacheName) : undefined);

@@ -16,9 +16,15 @@ async function workerMember(wasm: Uint8Array, zkey: Uint8Array): Promise<ChunkPr
   const loaded = new Promise<void>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<ProveReply>) => {
       if (data.type === 'loaded') resolve();
+      else if (data.type === 'load-failed') reject(new Error(`the prover could not load the circuit: ${data.message}`));
       else waiting.get(data.id)?.(data);
     };
-    worker.onerror = (event) => reject(new Error(`the prover worker failed: ${event.message}`));
+    // A worker that dies fails its load, or every chunk it was proving, rather than leave them waiting.
+    worker.onerror = (event) => {
+      const message = `the prover worker failed: ${event.message}`;
+      reject(new Error(message));
+      for (const [id, answer] of waiting) answer({ type: 'error', id, message });
+    };
   });
   worker.postMessage({ type: 'load', wasm, zkey } satisfies ProveRequest);
   await loaded;
@@ -29,7 +35,7 @@ async function workerMember(wasm: Uint8Array, zkey: Uint8Array): Promise<ChunkPr
         waiting.set(id, (reply) => {
           waiting.delete(id);
           if (reply.type === 'proof') resolve(reply);
-          else reject(new Error(`proving failed: ${reply.type === 'error' ? reply.message : reply.type}`));
+          else reject(new Error(`proving failed: ${'message' in reply ? reply.message : reply.type}`));
         });
         worker.postMessage({ type: 'prove', id, input } satisfies ProveRequest);
       }),

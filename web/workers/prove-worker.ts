@@ -11,6 +11,8 @@ export type ProveRequest =
 
 export type ProveReply =
   | { type: 'loaded' }
+  /** The circuit could not be loaded: every chunk would fail. */
+  | { type: 'load-failed'; message: string }
   | ({ type: 'proof'; id: number; proof: ChunkProof } & ChunkTiming)
   | { type: 'error'; id: number; message: string };
 
@@ -25,7 +27,10 @@ let prover: Promise<ChunkProver> | undefined;
 scope.onmessage = ({ data: request }) => {
   if (request.type === 'load') {
     prover = chunkProver(request.wasm, request.zkey);
-    void prover.then(() => scope.postMessage({ type: 'loaded' }));
+    prover.then(
+      () => scope.postMessage({ type: 'loaded' }),
+      (error: Error) => scope.postMessage({ type: 'load-failed', message: error.message }),
+    );
     return;
   }
   const { id, input } = request;
