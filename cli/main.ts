@@ -33,7 +33,8 @@ const commands: Record<string, () => Promise<Command>> = {
 const notes = `CHAIN is --rpc URL --deployment FILE: where tasks created with "onchain": true settle ("zkfl chain" starts a local
 one and writes its deployment file; --fund gives the accounts named ETH for gas and reward tokens). "task create
 --escrow" escrows the spec's rewards.perRound × rounds from the key's account. A client shows the task's terms and
-trains only after you agree (--accept-terms agrees without asking, for unattended runs).
+trains only after you agree (--accept-terms agrees without asking, for unattended runs). A coordinator's
+--public-rpc URL is the chain endpoint its contributor page claims through (never an --rpc URL carrying an API key).
 
 "task create" signs in as the owner of --key (Sign-In with Ethereum) and uploads --evaluation (a CSV file, an IDX
 prefix or a directory) as the task's evaluation set; without it, the spec's evaluation.path names data under the

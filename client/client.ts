@@ -3,7 +3,7 @@
  * proving keys, agrees to the terms, and hands the rest to the platform-neutral round loop (client/core/), until the
  * task ends.
  */
-import type { Wallet } from 'ethers';
+import type { Signer, Wallet } from 'ethers';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type CircuitArtifacts, loadCircuit, verificationKeySha256 } from '../circuits/build.js';
@@ -13,7 +13,7 @@ import { Prover } from '../circuits/prover.js';
 import { taskKey } from '../circuits/statement.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
-import { connectRpc } from '../contracts/chain.js';
+import { connectRpc } from '../contracts/rpc.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { type BackendName, initBackend } from '../ml/backend.js';
 import { loadDataset } from '../ml/dataset.js';
@@ -144,7 +144,7 @@ async function settlementFor(
 }
 
 /** Shows the task's terms; on the holder's agreement, signs its consent to them (CONSENT_REQUIRED otherwise). */
-async function agree(options: ClientOptions, api: CoordinatorApi, task: TaskView, wallet: Wallet): Promise<Consent> {
+async function agree(options: ClientOptions, api: CoordinatorApi, task: TaskView, wallet: Signer): Promise<Consent> {
   const view = await api.terms(task.id);
   if (termsHash(view.terms) !== view.termsHash || view.terms.taskKey !== taskKey(task.id)) {
     throw new ZkflError('CONSENT_REQUIRED', "the coordinator's terms do not hash to the hash it serves with them");

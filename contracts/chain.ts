@@ -5,32 +5,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { BrowserProvider, type Eip1193Provider, JsonRpcProvider, type Provider } from 'ethers';
+import { BrowserProvider, type Eip1193Provider, type Provider } from 'ethers';
+import { LOCAL_POLLING_MS, NO_CACHE } from './rpc.js';
 import { createLogger } from '../common/log.js';
 
 const log = createLogger('chain');
 const require = createRequire(import.meta.url);
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const hardhatConfig = fileURLToPath(new URL('../hardhat.config.cjs', import.meta.url));
-
-/** Local chains mine a block per transaction; polling them every 4 s (ethers' default) would only add waiting. */
-const LOCAL_POLLING_MS = 100;
-
-/**
- * ethers reuses an identical request's answer for 250 ms by default; settlement re-reads state right after its own
- * transactions (and tests re-send a call that just reverted), so every request goes to the chain.
- */
-const NO_CACHE = { cacheTimeout: -1 } as const;
-
-/** A JSON-RPC provider for `url`. With `chainId` it never probes the network, so an RPC outage fails fast. */
-export function connectRpc(url: string, chainId?: number): JsonRpcProvider {
-  const provider =
-    chainId === undefined
-      ? new JsonRpcProvider(url, undefined, NO_CACHE)
-      : new JsonRpcProvider(url, chainId, { ...NO_CACHE, staticNetwork: true, batchMaxCount: 1 });
-  if (/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) provider.pollingInterval = LOCAL_POLLING_MS;
-  return provider;
-}
 
 /** Hardhat's in-process chain, for tests: fresh per process, 20 unlocked accounts with 10,000 ETH each. */
 export function inProcessChain(): BrowserProvider {

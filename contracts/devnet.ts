@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { type JsonRpcProvider, type JsonRpcSigner, parseEther } from 'ethers';
 import type { CircuitArtifacts } from '../circuits/build.js';
-import { connectRpc, type LocalChain, startLocalChain } from './chain.js';
+import { type LocalChain, startLocalChain } from './chain.js';
+import { connectRpc } from './rpc.js';
 import { type Deployment, deployZkfl } from './deployment.js';
 import { TokenContract } from './rewards.js';
 

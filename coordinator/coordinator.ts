@@ -15,7 +15,7 @@ import { circuitParams } from '../circuits/params.js';
 import { taskKey } from '../circuits/statement.js';
 import { loadOrCreateWallet } from '../common/identity.js';
 import { createLogger } from '../common/log.js';
-import { connectRpc } from '../contracts/chain.js';
+import { connectRpc } from '../contracts/rpc.js';
 import { initBackend } from '../ml/backend.js';
 import { type Dataset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
@@ -184,6 +184,7 @@ export class Coordinator {
             rewards: deployment.rewards,
             token: deployment.token,
             verifiers: deployment.verifiers,
+            publicRpcUrl: this.options.chain?.publicRpcUrl ?? null,
           }
         : null,
     };

@@ -78,8 +78,13 @@ export interface CoordinatorOptions {
   keyFile?: string;
   /** Unlocks the key file when it is an encrypted keystore, and encrypts a new one. @default none */
   keyPassword?: string;
-  /** Where `onchain` tasks settle: a JSON-RPC URL and the deployment there. @default none (no on-chain tasks) */
-  chain?: { rpcUrl: string; deployment: Deployment };
+  /**
+   * Where `onchain` tasks settle: a JSON-RPC URL and the deployment there; `publicRpcUrl`, the JSON-RPC URL the
+   * contributor page claims through (the only origin besides the coordinator's its pages may reach). Never the
+   * coordinator's own `rpcUrl` unless it is public: that one may carry a provider's API key.
+   * @default none (no on-chain tasks; without `publicRpcUrl`, the page cannot take part in them)
+   */
+  chain?: { rpcUrl: string; deployment: Deployment; publicRpcUrl?: string };
   /** Settlement timing (coordinator/settlement/settlement.ts). @default defaultSettlementOptions */
   settlement?: Partial<SettlementOptions>;
   /** Rejections a round lists per address and in all; the rest are counted. @default 3 and 100 */

@@ -46,7 +46,7 @@ export async function startCoordinator(overrides: Partial<CoordinatorOptions> = 
   const directory = new SocketDirectory(io, redis !== undefined);
   const coordinator = new Coordinator(options, directory, storage);
   app.disable('x-powered-by');
-  app.use(securityHeaders);
+  app.use(securityHeaders(options.chain?.publicRpcUrl));
   app.use(dashboardRouter(await bundleDashboard()));
   app.use(
     '/api',

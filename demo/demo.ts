@@ -169,7 +169,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const coordinator = await startCoordinator({
       port: 0,
       dataDir: options.workDir ?? join(scratch, 'coordinator'),
-      ...(devnet ? { chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment } } : {}),
+      // The local chain is the contributor page's too: nothing on it needs hiding.
+      ...(devnet
+        ? { chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment, publicRpcUrl: devnet.chain.url } }
+        : {}),
     });
     try {
       const run: DemoRun = { options, stage, scratch, devnet, coordinator, children };

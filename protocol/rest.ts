@@ -105,6 +105,8 @@ export interface InfoView {
     rewards: string;
     token: string;
     verifiers: Record<string, { address: string; verificationKeySha256: string }>;
+    /** The JSON-RPC URL a contributor page reaches the chain at, or null when the coordinator names none. */
+    publicRpcUrl: string | null;
   } | null;
 }
 

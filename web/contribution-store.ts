@@ -1,12 +1,14 @@
 /**
  * What a contributor page keeps in this browser between visits, by task and address: the consent it signed (so a
- * reloaded page resumes without asking again, while the terms are the same) and the coordinator's receipts (its
- * signed word that it took each update, which claims need, and which tell a reloaded page what not to send again).
+ * reloaded page resumes without asking again, while the terms are the same), the coordinator's receipts (its
+ * signed word that it took each update, which tell a reloaded page what not to send again), and, for an on-chain
+ * task, what it owes (client/core/settling.ts: each round's receipt and proofs until it is claimed).
  */
+import type { OwedContribution } from '../client/core/settling.js';
 import type { Receipt } from '../protocol/receipt.js';
 import type { Consent } from '../protocol/terms.js';
 
-const keyOf = (kind: 'consent' | 'receipts', taskId: string, address: string): string =>
+const keyOf = (kind: 'consent' | 'receipts' | 'owed', taskId: string, address: string): string =>
   `zkfl:${kind}:${taskId}:${address.toLowerCase()}`;
 
 function read<T>(key: string): T | undefined {
@@ -31,4 +33,12 @@ export function keptReceipts(taskId: string, address: string): Receipt[] {
 export function keepReceipt(taskId: string, receipt: Receipt): void {
   const kept = keptReceipts(taskId, receipt.contributor).filter((entry) => entry.round !== receipt.round);
   localStorage.setItem(keyOf('receipts', taskId, receipt.contributor), JSON.stringify([...kept, receipt]));
+}
+
+export function keptOwed(taskId: string, address: string): OwedContribution[] {
+  return read<OwedContribution[]>(keyOf('owed', taskId, address)) ?? [];
+}
+
+export function keepOwed(taskId: string, address: string, entries: OwedContribution[]): void {
+  localStorage.setItem(keyOf('owed', taskId, address), JSON.stringify(entries));
 }

@@ -4,13 +4,13 @@ import { type CoordinatorOptions, defaultCoordinatorOptions, limitsFileSchema } 
 import { startCoordinator } from '../../coordinator/server.js';
 import { ZkflError } from '../../common/errors.js';
 import { parseOrThrow } from '../../protocol/validate.js';
-import { chainFrom, chainOptions, integer, keyOptions, parse, password, readJson } from '../args.js';
+import { chainFrom, chainOptions, integer, keyOptions, parse, password, readJson, type Values } from '../args.js';
 
 /** This command's lines of `zkfl --help`. */
 export const usage = `  zkfl coordinator [--host H] [--port P] [--data-dir DIR] [--database postgres://…] [--redis redis://…] [--lease-seconds S]
                    [--public-url URL[,URL…]] [--data-root DIR] [--owners ADDR,…] [--limits FILE] [--max-payload-mb N]
                    [--circuit default|test] [--verify-timeout-seconds S]
-                   [--key FILE] [CHAIN]`;
+                   [--key FILE] [CHAIN [--public-rpc URL]]`;
 
 /** `--limits FILE`: the operator's limits (coordinator/options.ts limitsFileSchema). */
 function limitsFrom(path: string): Partial<CoordinatorOptions> {
@@ -23,21 +23,32 @@ function limitsFrom(path: string): Partial<CoordinatorOptions> {
   };
 }
 
+/** An http(s) URL given to `--flag`, parsed. */
+function httpUrl(text: string, flag: string): URL {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+    throw new ZkflError('VALIDATION_FAILED', `--${flag}: ${text} is not an http(s) URL`, flag);
+  }
+  return parsed;
+}
+
 /** `--public-url URL[,URL…]`: http(s) origins the coordinator is reached at. */
 function publicUrlsFrom(list: string | undefined): string[] | undefined {
-  if (list === undefined) return undefined;
-  return list.split(',').map((url) => {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || !/^https?:$/.test(parsed.protocol)) {
-      throw new ZkflError('VALIDATION_FAILED', `--public-url: ${url} is not an http(s) URL`, 'public-url');
-    }
-    return parsed.origin;
-  });
+  return list?.split(',').map((url) => httpUrl(url, 'public-url').origin);
+}
+
+/** --rpc and --deployment, with `--public-rpc URL`: the JSON-RPC endpoint contributor pages claim through. */
+function coordinatorChain(values: Values): CoordinatorOptions['chain'] {
+  const chain = chainFrom(values);
+  const publicRpc = values['public-rpc'] as string | undefined;
+  if (publicRpc === undefined) return chain;
+  if (!chain) throw new ZkflError('VALIDATION_FAILED', '--public-rpc needs --rpc and --deployment', 'public-rpc');
+  return { ...chain, publicRpcUrl: httpUrl(publicRpc, 'public-rpc').href };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -54,11 +65,12 @@ export async function run(args: string[]): Promise<void> {
     limits: { type: 'string' },
     'max-payload-mb': { type: 'string' },
     'public-url': { type: 'string' },
+    'public-rpc': { type: 'string' },
     'verify-timeout-seconds': { type: 'string' },
     ...keyOptions,
     ...chainOptions,
   });
-  const chain = chainFrom(values);
+  const chain = coordinatorChain(values);
   const publicUrls = publicUrlsFrom(values['public-url'] as string | undefined);
   const owners = ((values.owners as string | undefined) ?? '').split(',').filter(Boolean);
   const notAddress = owners.find((owner): boolean => !isAddress(owner));

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OwnerSession } from '../../client/owner.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
-import { connectRpc } from '../../contracts/chain.js';
+import { connectRpc } from '../../contracts/rpc.js';
 import { type Deployment } from '../../contracts/deployment.js';
 import { escrowShortfall, escrowTask } from '../../contracts/escrow.js';
 import { revertName } from '../../contracts/rewards.js';

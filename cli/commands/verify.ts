@@ -1,6 +1,6 @@
 /** `zkfl verify`. */
 import { formatEther } from 'ethers';
-import { connectRpc } from '../../contracts/chain.js';
+import { connectRpc } from '../../contracts/rpc.js';
 import { fetchBundle, readBundle } from '../../verifier/bundle.js';
 import type { AuditReport } from '../../verifier/audit.js';
 import { privacySentence } from '../../verifier/privacy-audit.js';

@@ -5,7 +5,6 @@
  * cache, threads — is resolved before (client/client.ts for Node) and handed over in a Session.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Wallet } from 'ethers';
 import { io, type Socket } from 'socket.io-client';
 import { encodeValues, quantizationFor, quantizeUpdate } from '../../circuits/codec.js';
 import { randomSalt } from '../../circuits/salt.js';
@@ -35,7 +34,7 @@ import { signIn } from '../../protocol/sign-in.js';
 import type { TaskStatus } from '../../protocol/states.js';
 import type { Consent } from '../../protocol/terms.js';
 import { fromBytes, hashWeights } from '../../protocol/weights.js';
-import type { Settling } from './settling.js';
+import type { HolderSigner, Settling } from './settling.js';
 
 /** What the round loop takes from the caller's options. */
 export interface RoundOptions {
@@ -128,7 +127,7 @@ export interface Session {
   options: RoundOptions;
   api: CoordinatorApi;
   task: TaskView;
-  wallet: Wallet;
+  wallet: HolderSigner;
   dataset: Dataset;
   model: tf.LayersModel;
   settlement:

@@ -8,7 +8,6 @@
  * Everything owed is kept (a JSON file beside the key in Node: owed-file.ts; the browser's storage for a page) and
  * retried until done, across restarts and RPC outages. Platform-neutral.
  */
-import type { Wallet } from 'ethers';
 import { taskKey } from '../../circuits/statement.js';
 import { createLogger } from '../../common/log.js';
 import { acceptedLeaf, acceptedRoot, type OnchainLeaf } from '../../contracts/accepted-set.js';
@@ -17,7 +16,7 @@ import { escrowMismatch } from '../../contracts/escrow.js';
 import { revertName, RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import type { AcceptedSetView, TaskView } from '../../protocol/rest.js';
 import { ZkflError } from '../../common/errors.js';
-import type { OwedContribution, Settling } from './settling.js';
+import type { HolderSigner, OwedContribution, Settling } from './settling.js';
 
 const log = createLogger('client');
 
@@ -31,8 +30,9 @@ export interface OwedStore {
 
 export interface SettlementContext {
   store: OwedStore;
-  wallet: Wallet;
-  deployment: Deployment;
+  wallet: HolderSigner;
+  /** Where the rewards contract and its token are. */
+  deployment: Pick<Deployment, 'rewards' | 'token'>;
   /** Fetches a round's accepted set from the coordinator. */
   acceptedSet: (taskId: string, round: number) => Promise<AcceptedSetView>;
   /** Milliseconds between checks while nothing can be done yet, and the first retry delay. */
@@ -165,7 +165,6 @@ export class ClientSettlement implements Settling {
         return false;
       }
       case 'omitted': {
-        if (now <= entry.answerBy!) return false;
         const state = await this.rewards.omission(key, entry.round, this.ctx.wallet.address);
         if (state === 'answered') {
           // The coordinator showed our leaf after all: claim it like any other.
@@ -173,6 +172,7 @@ export class ClientSettlement implements Settling {
           this.save();
           return true;
         }
+        if (now <= entry.answerBy!) return false;
         const before = await this.balance();
         if (state === 'open')
           await (await this.rewards.resolveOmission(key, entry.round, this.ctx.wallet.address)).wait();

@@ -3,9 +3,16 @@
  * escrow, lock and release the stake, and claim what is owed. settlement.ts does it on any platform; where the owed
  * records are kept is the platform's (a file beside the key in Node: client/owed-file.ts).
  */
+import type { Signer } from 'ethers';
 import type { SolidityChunkProof } from '../../contracts/accepted-set.js';
 import type { Receipt } from '../../protocol/receipt.js';
 import type { TaskView } from '../../protocol/rest.js';
+
+/**
+ * The data holder's key as the client uses it: an ethers Wallet (Node, or a key kept in a page), or a browser wallet
+ * that the contributor page's worker reaches through the page (web/workers/relayed-signer.ts).
+ */
+export type HolderSigner = Signer & { readonly address: string };
 
 export interface OwedContribution {
   taskId: string;

@@ -62,15 +62,18 @@ export async function bundleDashboard(): Promise<DashboardBundle> {
 
 /**
  * Headers on every response: the pages run only the coordinator's own scripts (and WebAssembly, which the in-browser
- * audit needs), talk only to it, and cannot be framed by another site (whose page could otherwise overlay the
- * owner form's wallet sign-in); no response is sniffed into another type, and no URL leaks to others as referrer.
+ * audit needs), talk only to it and to `chainRpc` (the public JSON-RPC endpoint the contributor page claims through,
+ * if any), and cannot be framed by another site (whose page could otherwise overlay the owner form's wallet sign-in);
+ * no response is sniffed into another type, and no URL leaks to others as referrer.
  */
-export const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.set({
+export function securityHeaders(chainRpc?: string): RequestHandler {
+  const connect = ["'self'", ...(chainRpc ? [new URL(chainRpc).origin] : [])].join(' ');
+  const headers = {
     'Content-Security-Policy': [
       "default-src 'self'",
       "script-src 'self' 'wasm-unsafe-eval'",
       "worker-src 'self' blob:",
+      `connect-src ${connect}`,
       "img-src 'self' data:",
       "object-src 'none'",
       "base-uri 'none'",
@@ -80,9 +83,12 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
     'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
-  });
-  next();
-};
+  };
+  return (_req, res, next) => {
+    res.set(headers);
+    next();
+  };
+}
 
 export function dashboardRouter(bundle: DashboardBundle): Router {
   const router = Router();

@@ -29,7 +29,7 @@ import { connect, joinWithConsent, next, randomWallet, request } from '../helper
 import type { RoundStartPayload } from '../../protocol/events.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import type { ClientResult } from '../../client/client.js';
-import { startTestBrowser, startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
+import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 
 const REWARD_PER_ROUND = parseEther('90');
 const fastSettlement = { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000, disputePollMs: 300 };
@@ -374,21 +374,6 @@ describe('on-chain rewards, end to end', function () {
     } finally {
       await plain.close();
     }
-  });
-
-  it('says on the contributor page that it cannot take part in an onchain task yet, and takes none', async () => {
-    const coordinator = await coordinatorOn(join(dir, 'page'));
-    const task = await createTask(coordinator.url, onchainTask());
-    const browser = await startTestBrowser();
-    const page = await browser.newPage();
-    await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
-    await page
-      .getByRole('alert')
-      .filter({ hasText: 'pays its rewards on-chain, and this page cannot claim them' })
-      .waitFor();
-    expect(await page.getByRole('button', { name: /I agree/ }).count()).to.equal(0);
-    await browser.close();
-    await coordinator.close();
   });
 
   it("refuses an onchain task whose circuit has no verifier on the coordinator's chain, and says what to deploy", async () => {

@@ -1,7 +1,9 @@
 /**
  * The contributor page's rounds table: one row per round this holder was sampled for, following the worker's events
- * (training, proving, the verdict), then, once the round is scored, what it earned.
+ * (training, proving, the verdict), then, once the round is scored, what it earned; for an on-chain task, where its
+ * claim stands.
  */
+import type { OwedContribution } from '../../client/core/settling.js';
 import type { ClientEvent } from '../../client/core/round-loop.js';
 import type { CoordinatorApi } from '../../protocol/api.js';
 import type { Receipt } from '../../protocol/receipt.js';
@@ -13,6 +15,27 @@ interface Row {
   detail: HTMLElement;
   score: HTMLElement;
   amount: HTMLElement;
+  /** Where its on-chain claim stands (on-chain tasks only). */
+  paid: HTMLElement | undefined;
+}
+
+/** An on-chain round's claim, in words. */
+function claimState(entry: OwedContribution): string {
+  const at = (seconds: number): string => new Date(seconds * 1000).toLocaleTimeString();
+  switch (entry.state) {
+    case 'owed':
+      return 'waiting for the round to close on-chain';
+    case 'listed':
+      return `in the posted set; claimable from ${at(entry.claimableAt!)}`;
+    case 'claimed':
+      return `claimed ${tokens(BigInt(entry.reward ?? 0))}`;
+    case 'omitted':
+      return `left out of the posted set: the receipt was shown on-chain, the coordinator must answer by ${at(entry.answerBy!)}`;
+    case 'compensated':
+      return `left out; the coordinator's bond paid ${tokens(BigInt(entry.reward ?? 0))}`;
+    case 'lost':
+      return `lost: ${entry.problem}`;
+  }
 }
 
 export class RoundRows {
@@ -23,8 +46,9 @@ export class RoundRows {
   constructor(
     private readonly api: CoordinatorApi,
     private readonly taskId: string,
+    private readonly onchain: boolean,
   ) {
-    const headers = ['Round', 'State', 'Detail', 'Score', 'Amount'];
+    const headers = ['Round', 'State', 'Detail', 'Score', 'Amount', ...(onchain ? ['Paid on-chain'] : [])];
     this.element = h(
       'div',
       { class: 'scroll' },
@@ -47,8 +71,10 @@ export class RoundRows {
         detail: cell(),
         score: cell(),
         amount: cell(),
+        paid: this.onchain ? cell() : undefined,
       };
       row.element.append(h('td', {}, String(round)), row.state, row.detail, row.score, row.amount);
+      if (row.paid) row.element.append(row.paid);
       this.body.append(row.element);
       this.rows.set(round, row);
     }
@@ -78,6 +104,15 @@ export class RoundRows {
     } else if (event.type === 'pending') this.set(event.round, 'pending', event.reason);
     else if (event.type === 'submitted') this.verdict(event);
     else if (event.type === 'round:end') void this.scored(event.summary.round);
+  }
+
+  /** Where each round's on-chain claim stands. */
+  settled(entries: readonly OwedContribution[]): void {
+    for (const entry of entries) {
+      const row = this.row(entry.round);
+      row.element.dataset.claim = entry.state;
+      if (row.paid) row.paid.textContent = claimState(entry);
+    }
   }
 
   /** A round accepted before this visit, as its kept receipt says. */

@@ -1,113 +1,36 @@
 /**
  * The contributor's page: a data holder reads a task's terms (the very text `zkfl client` shows), keeps a key in this
- * browser, picks its data, and agrees — its consent signed here, nothing trained before it. Then a Web Worker
- * (workers/contribute-worker.ts) runs the client's own round loop: the data stays in the worker, and only updates
- * and their proofs leave it. Each round shows its course: training, proving, the coordinator's verdict (its receipt,
- * or the code of the refusal), then its score and amount.
+ * browser or connects a wallet, picks its data, and agrees — its consent signed here, nothing trained before it.
+ * Then a Web Worker (workers/contribute-worker.ts) runs the client's own round loop: the data stays in the worker, and
+ * only updates and their proofs leave it. Each round shows its course: training, proving, the coordinator's verdict
+ * (its receipt, or the code of the refusal), then its score and amount; an on-chain task's rounds are then claimed
+ * from the page (contribute-rewards.ts), also after the task ended.
  */
-import type { Wallet } from 'ethers';
-import type { ClientEvent } from '../../client/core/round-loop.js';
+import type { ClientEvent, ClientResult } from '../../client/core/round-loop.js';
+import type { OwedContribution } from '../../client/core/settling.js';
 import { taskKey } from '../../circuits/statement.js';
 import { signConsent, termsHash, type TermsView } from '../../protocol/terms.js';
 import { renderTerms } from '../../protocol/terms-text.js';
-import type { TaskView } from '../../protocol/rest.js';
+import type { InfoView, TaskView } from '../../protocol/rest.js';
 import { api } from '../api.js';
-import { keepConsent, keepReceipt, keptConsent, keptReceipts } from '../contribution-store.js';
-import { h, show } from '../dom.js';
-import { createKey, importKeystore, keystoreFile, storedKey, unlockKey } from '../page-key.js';
+import { keepConsent, keepOwed, keepReceipt, keptConsent, keptOwed, keptReceipts } from '../contribution-store.js';
+import { h, show, tokens } from '../dom.js';
+import { button, labelled, type StatusLine, statusLine } from '../form-parts.js';
 import type { ContributeMessage, ContributeRequest } from '../workers/contribute-worker.js';
+import { holderSection, type PageHolder, walletDoes } from './contribute-holder.js';
+import { RewardsView } from './contribute-rewards.js';
 import { RoundRows } from './contribute-rounds.js';
 
 /** What the page has gathered before the holder may agree. */
 interface Ready {
-  wallet?: Wallet;
+  holder?: PageHolder;
   examples?: number;
 }
 
-/** A status line: text set as text, marked as an error when it is one. */
-function statusLine(): { element: HTMLElement; set(text: string, error?: boolean): void } {
-  const element = h('p', { role: 'status' });
-  return {
-    element,
-    set(text, error = false) {
-      element.textContent = text;
-      element.setAttribute('class', error ? 'error' : 'muted');
-      element.setAttribute('role', error ? 'alert' : 'status');
-    },
-  };
-}
-
-const button = (label: string, onClick: () => void, attributes: Record<string, string> = {}): HTMLElement => {
-  const element = h('button', { type: 'button', ...attributes }, label);
-  element.addEventListener('click', onClick);
-  return element;
-};
-
-function labelled(label: string, input: HTMLElement): HTMLElement {
-  const id = `field-${label.toLowerCase().replace(/[^a-z]+/g, '-')}`;
-  input.setAttribute('id', id);
-  return h('div', { class: 'field' }, h('label', { for: id }, label), input);
-}
-
-/** The key section: unlock the kept key, create one, import or export a keystore. */
-function keySection(onWallet: (wallet: Wallet) => void): HTMLElement {
-  const password = h('input', { type: 'password', autocomplete: 'current-password' }) as HTMLInputElement;
-  const state = statusLine();
-  const kept = storedKey();
-  const progress = (verb: string) => (share: number) => state.set(`${verb} the key… ${Math.round(share * 100)} %`);
-  const use = (promise: Promise<Wallet>): void => {
-    promise.then(
-      (wallet) => {
-        state.set(`Key ${wallet.address} unlocked for this visit.`);
-        onWallet(wallet);
-      },
-      (error: Error) => state.set(error.message, true),
-    );
-  };
-  const importInput = h('input', { type: 'file', accept: '.json,application/json' }) as HTMLInputElement;
-  importInput.addEventListener('change', () => {
-    void importInput.files?.[0]?.text().then((text) => {
-      try {
-        state.set(`Keystore of ${importKeystore(text)} kept in this browser: unlock it with its password.`);
-      } catch (error) {
-        state.set((error as Error).message, true);
-      }
-    });
-  });
-  const exportLink = (): void => {
-    const file = keystoreFile();
-    if (!file) return state.set('No key is kept in this browser yet.', true);
-    const link = h('a', { href: URL.createObjectURL(file), download: `zkfl-key-${storedKey()!.address}.json` });
-    link.click();
-  };
-  const form = h(
-    'form',
-    {},
-    h(
-      'p',
-      { class: 'muted' },
-      kept
-        ? `A key (${kept.address}) is kept in this browser, encrypted with its password.`
-        : 'No key is kept in this browser: create one (kept encrypted with your password), or import a keystore `zkfl key` wrote.',
-    ),
-    labelled('Password', password),
-    button('Unlock the kept key', () => use(unlockKey(password.value, progress('Unlocking')))),
-    button('Create a new key', () => use(createKey(password.value, progress('Encrypting')))),
-    button('Export the keystore', exportLink),
-    labelled('Import a keystore', importInput),
-    state.element,
-  );
-  // Enter in the password field unlocks the kept key, or creates one where none is kept.
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (storedKey()) use(unlockKey(password.value, progress('Unlocking')));
-    else use(createKey(password.value, progress('Encrypting')));
-  });
-  return h('section', {}, h('h2', {}, 'Your key'), form);
-}
+type Chain = NonNullable<InfoView['chain']>;
 
 /** The data section: a CSV file or a folder of images, read and checked in the worker; nothing is sent. */
-function dataSection(worker: Worker, task: TaskView, state: ReturnType<typeof statusLine>): HTMLElement {
+function dataSection(worker: Worker, task: TaskView, state: StatusLine): HTMLElement {
   const pick = (input: HTMLInputElement): void => {
     const files = [...(input.files ?? [])].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
     if (files.length === 0) return;
@@ -135,30 +58,35 @@ function dataSection(worker: Worker, task: TaskView, state: ReturnType<typeof st
 
 /** The contributor's page for task `id`; returns what stops it when the holder leaves. */
 export async function contributePage(id: string): Promise<() => void> {
-  const [task, view] = await Promise.all([api.task(id), api.terms(id)]);
+  const [task, view, info] = await Promise.all([api.task(id), api.terms(id), api.info()]);
   if (termsHash(view.terms) !== view.termsHash || view.terms.taskKey !== taskKey(task.id)) {
     throw new Error("the coordinator's terms do not hash to the hash it serves with them: do not agree to them");
   }
   const heading = h('h1', {}, `Contribute to ${task.spec.name}`);
-  if (task.status !== 'running') {
-    show(heading, h('p', { role: 'alert', class: 'error' }, `This task is ${task.status}: it takes no contributions.`));
-    return () => undefined;
-  }
-  if (task.spec.onchain) {
-    // Its rewards are claimed on-chain, which this page cannot do yet: it would take work it could not pay for.
+  const alert = (text: string): HTMLElement => h('p', { role: 'alert', class: 'error' }, text);
+  const chain = task.spec.onchain ? info.chain : null;
+  if (task.spec.onchain && !chain?.publicRpcUrl) {
+    // Its rewards are claimed on-chain, which this page cannot reach: it would take work it could not pay for.
     show(
       heading,
-      h(
-        'p',
-        { role: 'alert', class: 'error' },
-        'This task pays its rewards on-chain, and this page cannot claim them yet: take part with `zkfl client`, which claims what each round owes you.',
+      alert(
+        'This task pays its rewards on-chain, and its coordinator names no public endpoint of its chain for this page to claim through: take part with `zkfl client`, which claims what each round owes you.',
       ),
     );
     return () => undefined;
   }
+  const ended = task.status !== 'running';
+  if (ended && !chain) {
+    show(heading, alert(`This task is ${task.status}: it takes no contributions.`));
+    return () => undefined;
+  }
   const worker = new Worker(new URL('assets/contribute-worker.js', window.location.href), { type: 'module' });
-  const page = new ContributionView(task, view, worker);
-  show(heading, ...page.sections());
+  const page = new ContributionView(task, view, worker, chain as (Chain & { publicRpcUrl: string }) | null);
+  show(
+    heading,
+    ...(ended ? [alert(`This task is ${task.status}: it takes no contributions.`)] : []),
+    ...page.sections(),
+  );
   return () => worker.terminate();
 }
 
@@ -171,40 +99,55 @@ class ContributionView {
     disabled: '',
   });
   private readonly decline = button('I do not agree', () => this.declined());
+  private readonly claim = button('Claim what this key is owed', () => this.claimOnly(), { disabled: '' });
   private readonly rounds: RoundRows;
+  private readonly rewards: RewardsView | undefined;
 
   constructor(
     private readonly task: TaskView,
     private readonly view: TermsView,
     private readonly worker: Worker,
+    private readonly chain: (Chain & { publicRpcUrl: string }) | null,
   ) {
-    this.rounds = new RoundRows(api, task.id);
+    this.rounds = new RoundRows(api, task.id, chain !== null);
+    this.rewards = chain ? new RewardsView(chain) : undefined;
     worker.onmessage = ({ data }: MessageEvent<ContributeMessage>) => this.received(data);
     worker.onerror = (event) => this.state.set(`The contribution stopped: ${event.message}`, true);
   }
 
+  private get ended(): boolean {
+    return this.task.status !== 'running';
+  }
+
   sections(): HTMLElement[] {
+    const holder = holderSection((chosen) => this.got({ holder: chosen }), this.chain?.chainId);
+    const progress = h('section', {}, h('h2', {}, 'Progress'), this.state.element, this.rounds.element);
+    if (this.ended) return [holder, this.rewards!.element, h('section', {}, this.claim), progress];
     return [
       h('section', {}, h('h2', {}, 'Terms'), h('pre', { class: 'terms' }, renderTerms(this.view))),
-      keySection((wallet) => this.got({ wallet })),
+      holder,
       dataSection(this.worker, this.task, this.dataState),
       h('section', {}, h('h2', {}, 'Agree'), this.agree, this.decline),
-      h('section', {}, h('h2', {}, 'Progress'), this.state.element, this.rounds.element),
+      ...(this.rewards ? [this.rewards.element] : []),
+      progress,
     ];
   }
 
   private got(part: Ready): void {
     Object.assign(this.ready, part);
-    const { wallet, examples } = this.ready;
-    if (part.wallet) {
-      // A key that agreed to these terms before (a reloaded page): its receipts are shown, and it resumes.
-      for (const receipt of keptReceipts(this.task.id, part.wallet.address)) this.rounds.kept(receipt);
-      const agreed = keptConsent(this.task.id, part.wallet.address, this.view.termsHash);
+    const { holder, examples } = this.ready;
+    if (part.holder) {
+      const { address } = part.holder;
+      // A key that took part before (a reloaded page): its receipts and what it is owed are shown, and it resumes.
+      for (const receipt of keptReceipts(this.task.id, address)) this.rounds.kept(receipt);
+      this.owed(keptOwed(this.task.id, address));
+      const agreed = keptConsent(this.task.id, address, this.view.termsHash);
       this.agree.textContent = agreed
         ? 'Resume: this key agreed to these terms'
         : 'I agree to these terms and contribute';
+      if (this.ended) this.claim.removeAttribute('disabled');
     }
-    if (wallet && examples) this.agree.removeAttribute('disabled');
+    if (holder && examples) this.agree.removeAttribute('disabled');
   }
 
   private declined(): void {
@@ -213,25 +156,46 @@ class ContributionView {
     this.state.set('You did not agree to the terms: nothing was sent, and this page takes no part in the task.');
   }
 
+  /** Who takes part, for the worker: a page key's secret, or a wallet's address (the worker asks the page). */
+  private holding(holder: PageHolder) {
+    return {
+      coordinator: window.location.origin,
+      taskId: this.task.id,
+      holder: 'key' in holder ? { privateKey: holder.key.privateKey } : { wallet: holder.address },
+      owed: keptOwed(this.task.id, holder.address),
+    };
+  }
+
   private async start(): Promise<void> {
-    const { wallet } = this.ready;
-    if (!wallet) return;
+    const { holder } = this.ready;
+    if (!holder) return;
     this.agree.setAttribute('disabled', '');
     this.decline.setAttribute('disabled', '');
     const { id } = this.task;
-    const consent =
-      keptConsent(id, wallet.address, this.view.termsHash) ??
-      (await signConsent(wallet, this.view.terms.taskKey, this.view.termsHash));
-    keepConsent(id, wallet.address, consent);
-    this.state.set('Agreed. Starting…');
-    const request: ContributeRequest = {
-      type: 'start',
-      coordinator: window.location.origin,
-      taskId: id,
-      privateKey: wallet.privateKey,
-      consent,
-      keptRounds: keptReceipts(id, wallet.address).map((receipt) => receipt.round),
-    };
+    try {
+      const consent =
+        keptConsent(id, holder.address, this.view.termsHash) ??
+        (await signConsent(holder.signer, this.view.terms.taskKey, this.view.termsHash));
+      keepConsent(id, holder.address, consent);
+      this.state.set('Agreed. Starting…');
+      const keptRounds = keptReceipts(id, holder.address).map((receipt) => receipt.round);
+      this.send({ type: 'start', consent, keptRounds, ...this.holding(holder) });
+    } catch (error) {
+      // A wallet that refused to sign the consent: nothing was sent, and the holder may agree again.
+      this.state.set(`No consent was signed: ${(error as Error).message}`, true);
+      this.agree.removeAttribute('disabled');
+      this.decline.removeAttribute('disabled');
+    }
+  }
+
+  private claimOnly(): void {
+    if (!this.ready.holder) return;
+    this.claim.setAttribute('disabled', '');
+    this.state.set('Claiming what this key is owed…');
+    this.send({ type: 'claim', ...this.holding(this.ready.holder) });
+  }
+
+  private send(request: ContributeRequest): void {
     this.worker.postMessage(request);
   }
 
@@ -249,11 +213,29 @@ class ContributionView {
     } else if (message.type === 'status') this.state.set(message.text);
     else if (message.type === 'log') console.info(message.line);
     else if (message.type === 'event') this.event(message.event);
-    else if (message.type === 'done') {
-      this.state.set(
-        `The task is ${message.result.status}. ${message.result.roundsContributed} of your updates were accepted.`,
-      );
-    }
+    else if (message.type === 'owed') this.owed(message.entries, true);
+    else if (message.type === 'wallet') void this.askWallet(message);
+    else if (message.type === 'done') this.state.set(summary(message.result));
+  }
+
+  /** What an on-chain task owes this holder: kept (when the worker says it changed), and shown. */
+  private owed(entries: OwedContribution[], changed = false): void {
+    const holder = this.ready.holder;
+    if (!holder || !this.rewards) return;
+    if (changed) keepOwed(this.task.id, holder.address, entries);
+    this.rounds.settled(entries);
+    void this.rewards.show(holder.address, entries);
+  }
+
+  /** The worker asks the browser wallet for a signature or a transaction; the person approves it there. */
+  private async askWallet({ id, request }: Extract<ContributeMessage, { type: 'wallet' }>): Promise<void> {
+    const holder = this.ready.holder;
+    if (!holder || !('wallet' in holder)) return;
+    const answer = await walletDoes(holder.wallet, request).then(
+      (result) => ({ result }),
+      (error: Error) => ({ error: error.message }),
+    );
+    this.send({ type: 'wallet', id, ...answer });
   }
 
   private event(event: ClientEvent): void {
@@ -265,4 +247,16 @@ class ContributionView {
     else if (event.type === 'disconnected') this.state.set('The connection to the coordinator dropped: reconnecting…');
     this.rounds.update(event);
   }
+}
+
+/** What the worker's run came to. */
+function summary(result: ClientResult): string {
+  const rewards = result.rewards
+    ? ` Claimed on-chain: ${tokens(BigInt(result.rewards.claimed))} tokens; rounds still being settled: ${result.rewards.owed}.`
+    : '';
+  const accepted =
+    result.roundsContributed > 0 || !result.rewards
+      ? ` ${result.roundsContributed} of your updates were accepted.`
+      : '';
+  return `The task is ${result.status}.${accepted}${rewards}`;
 }

@@ -1,0 +1,204 @@
+/**
+ * The contributor page on a task that pays on-chain (Debian's chromium, a real coordinator, a local chain, real
+ * proofs): a holder with a key kept in the page and one with a browser wallet backed by a real key take part beside a
+ * Node client, and each page claims what the task owes it, every round in one transaction, and shows what it holds
+ * and was paid. A page shown a set without its update claims the omission with its receipt; a page left mid-task and
+ * reopened after the task ended claims what its kept records say is owed. `zkfl verify` then passes on the run, against the chain.
+ */
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { parseEther, type Signer, Wallet } from 'ethers';
+import type { Browser, Page } from 'playwright-core';
+import { taskKey } from '../../circuits/statement.js';
+import { loadOrCreateWallet } from '../../common/identity.js';
+import { writeDeployment } from '../../contracts/deployment.js';
+import type { Devnet } from '../../contracts/devnet.js';
+import { escrowTask } from '../../contracts/escrow.js';
+import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
+import type { RunningCoordinator } from '../../coordinator/server.js';
+import { CoordinatorApi } from '../../protocol/api.js';
+import type { AcceptedSetView, RoundView } from '../../protocol/rest.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
+import { injectWallet } from '../helpers/browser-wallet.js';
+import { circuit } from '../helpers/circuits.js';
+import { runClients } from '../helpers/clients.js';
+import { openWithKey, pageAddress } from '../helpers/contribute-page.js';
+import { dataRoot, smallTask, writeCsv, writeShards } from '../helpers/fixtures.js';
+import { runZkfl } from '../helpers/processes.js';
+import { createTask, getRounds, patienceSeconds } from '../helpers/rest.js';
+import { startTestBrowser, startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
+import { tempDir } from '../helpers/temp.js';
+
+const REWARD_PER_ROUND = parseEther('90');
+
+/**
+ * Windows long enough for a busy machine's page to find each round's set, or claim its omission, while the window is
+ * open: neither has to pass for the test to go on (the coordinator answers an omission at once).
+ */
+function onchainTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
+  return smallTask({
+    onchain: true,
+    publicAudit: true,
+    rewards: { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 30, answerWindowSeconds: 30 },
+    ...overrides,
+  });
+}
+
+/** The first time the page asks for round `round`'s accepted set, answers it without `address`'s entry. */
+async function omitOnce(page: Page, round: number, address: () => string): Promise<void> {
+  let lied = false;
+  await page.context().route(`**/api/tasks/*/rounds/${round}/accepted`, async (route) => {
+    const response = await route.fetch();
+    if (lied) return route.fulfill({ response });
+    lied = true;
+    const set = (await response.json()) as AcceptedSetView;
+    const entries = set.entries.filter((entry) => entry.address !== address());
+    await route.fulfill({ response, json: { ...set, entries } });
+  });
+}
+
+describe('the contributor page, on a task that pays on-chain', function () {
+  const dir = tempDir();
+  let devnet: Devnet;
+  let owner: Signer;
+  let browser: Browser;
+  let coordinator: RunningCoordinator;
+  let csv: string;
+
+  before(async () => {
+    devnet = await startTestDevnet([await circuit('default15')]);
+    owner = devnet.owner;
+    await devnet.mint(await owner.getAddress(), parseEther('1000000'));
+    writeDeployment(join(dir, 'deployment.json'), devnet.deployment);
+    coordinator = await startTestCoordinator({
+      dataRoot,
+      port: 0,
+      dataDir: join(dir, 'coordinator'),
+      chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment, publicRpcUrl: devnet.chain.url },
+      settlement: { pollMs: 100, maxRetryMs: 500, receiptTimeoutMs: 10_000, disputePollMs: 300 },
+    });
+    await devnet.fund(coordinator.coordinator.identity.address);
+    await devnet.mint(coordinator.coordinator.identity.address, REWARD_PER_ROUND * 10n);
+    browser = await startTestBrowser();
+    csv = writeCsv(join(dir, 'holder.csv'), 300, 2000);
+  });
+  after(async () => {
+    await coordinator?.close();
+    await browser?.close();
+    await devnet?.stop();
+  });
+
+  /** What each address is owed over the task: the sum of its rounds' amounts. */
+  const owedTo = (rounds: RoundView[], address: string): bigint =>
+    rounds.reduce((sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? 0), 0n);
+
+  it('pays a page key and a browser wallet beside a Node client: each page claims, an omission is shown by its receipt, and the run verifies', async () => {
+    const task = await createTask(coordinator.url, onchainTask({ clientsPerRound: { min: 3, target: 3 } }), owner);
+    const api = new CoordinatorApi(coordinator.url);
+    await escrowTask(owner, devnet.deployment, task, { coordinator: (await api.info()).coordinator });
+
+    // A key made in the page, funded for gas once the page shows its address; round 1's set is shown to it without
+    // its update.
+    const keyPage = await (await browser.newContext()).newPage();
+    let keyAddress = '';
+    await omitOnce(keyPage, 1, () => keyAddress);
+    await openWithKey(keyPage, coordinator.url, task.id, csv);
+    keyAddress = await pageAddress(keyPage);
+    await devnet.fund(keyAddress);
+
+    // A browser wallet backed by a real key, on the task's chain.
+    const walletKey = new Wallet(Wallet.createRandom().privateKey);
+    await devnet.fund(walletKey.address);
+    const walletPage = await (await browser.newContext()).newPage();
+    const asked = await injectWallet(walletPage, walletKey, devnet.provider);
+    await walletPage.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await walletPage.getByRole('button', { name: 'Connect a browser wallet' }).click();
+    await walletPage.getByText(`Wallet account ${walletKey.address} connected`).waitFor();
+    await walletPage.getByLabel('Data file (CSV)').setInputFiles(csv);
+
+    for (const page of [keyPage, walletPage]) {
+      await page.getByRole('button', { name: 'I agree to these terms and contribute' }).click();
+    }
+    const nodeKey = join(dir, 'node-key.json');
+    await devnet.fund(loadOrCreateWallet(nodeKey).address);
+    const [node] = runClients(coordinator.url, task.id, writeShards(join(dir, 'node'), [300]), [nodeKey], {
+      chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
+    });
+    // The page key's holder leaves once its last update is accepted, before anything is claimed; the wallet's stays.
+    await keyPage.locator('tr[data-round="2"][data-state="accepted"]').waitFor({ timeout: patienceSeconds * 1000 });
+    const keyContext = keyPage.context();
+    await keyPage.close();
+    await walletPage.getByText(/The task is completed\. 2 of your updates were accepted\. Claimed on-chain/).waitFor({
+      timeout: patienceSeconds * 1000,
+    });
+    expect((await node)!.rewards).to.include({ owed: 0, omitted: 0 });
+    // Back after the task ended: the page unlocks the kept key and claims what its kept records say is owed.
+    const returned = await keyContext.newPage();
+    await returned.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await returned.getByText('This task is completed: it takes no contributions.').waitFor();
+    await returned.getByLabel('Password').fill('correct horse battery');
+    await returned.getByRole('button', { name: 'Unlock the kept key' }).click();
+    await returned.getByRole('button', { name: 'Claim what this key is owed' }).click();
+    await returned.getByText(/The task is completed\. Claimed on-chain/).waitFor({ timeout: patienceSeconds * 1000 });
+
+    const rounds = await getRounds(coordinator.url, task.id);
+    const token = new TokenContract(devnet.deployment.token, devnet.provider);
+    for (const address of [keyAddress, walletKey.address]) {
+      expect(owedTo(rounds, address) > 0n).to.equal(true, `${address} is owed something`);
+      expect(await token.balanceOf(address)).to.equal(owedTo(rounds, address));
+    }
+    // Each page claimed both rounds in one transaction, and says so.
+    const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
+    const claims = await rewards.events('RewardClaimed', taskKey(task.id));
+    for (const address of [keyAddress, walletKey.address]) {
+      const own = claims.filter((log) => log.args[2] === address);
+      expect([
+        own.map((log) => Number(log.args[1])),
+        new Set(own.map((log) => log.transactionHash)).size,
+      ]).to.deep.equal([[1, 2], 1]);
+    }
+    for (const page of [returned, walletPage]) {
+      const rows = await page.locator('tr[data-claim]').all();
+      expect(await Promise.all(rows.map((row) => row.getAttribute('data-claim')))).to.deep.equal([
+        'claimed',
+        'claimed',
+      ]);
+      expect(await page.locator('section:has(h2:text-is("Rewards")) p[role]').textContent()).to.match(
+        /holds [0-9.]+ ETH for the gas of its claims\. Paid so far: [0-9.]+ tokens\./,
+      );
+    }
+    // The page shown a set without its update put its receipt on-chain; the coordinator showed the leaf, and the
+    // page claimed it like any other.
+    const omissions = await rewards.events('OmissionClaimed', taskKey(task.id));
+    expect(omissions.map((log) => [Number(log.args[1]), String(log.args[2])])).to.deep.equal([[1, keyAddress]]);
+    expect(await rewards.omission(taskKey(task.id), 1, keyAddress)).to.equal('answered');
+    // The wallet was asked as a person would be: sign in, consent, then the claim.
+    expect(asked).to.include.members(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
+
+    const [code, stdout, stderr] = await runZkfl([
+      ...['verify', '--coordinator', coordinator.url, '--task', task.id, '--json'],
+      ...['--rpc', devnet.chain.url, '--deployment', join(dir, 'deployment.json')],
+    ]);
+    expect(code, stderr).to.equal(0);
+    expect(JSON.parse(stdout)).to.include({ ok: true, chainChecked: true });
+  });
+
+  it('says it cannot take part in an on-chain task whose coordinator names no public endpoint, and takes none', async () => {
+    const hidden = await startTestCoordinator({
+      dataRoot,
+      port: 0,
+      dataDir: join(dir, 'hidden'),
+      chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
+    });
+    try {
+      const task = await createTask(hidden.url, onchainTask(), owner);
+      const page = await browser.newPage();
+      await page.goto(`${hidden.url}/#/tasks/${task.id}/contribute`);
+      await page.getByRole('alert').filter({ hasText: 'names no public endpoint of its chain' }).waitFor();
+      expect(await page.getByRole('button', { name: /I agree|Claim/ }).count()).to.equal(0);
+      await page.close();
+    } finally {
+      await hidden.close();
+    }
+  });
+});
