@@ -22,4 +22,3 @@ export function connectRpc(url: string, chainId?: number): JsonRpcProvider {
   if (/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) provider.pollingInterval = LOCAL_POLLING_MS;
   return provider;
 }
-

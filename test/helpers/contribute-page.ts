@@ -41,4 +41,3 @@ export async function pageAddress(page: Page): Promise<string> {
   const said = await page.getByText(/unlocked for this visit/).textContent({ timeout: 60_000 });
   return /Key (0x[0-9a-fA-F]{40}) unlocked/.exec(said!)![1]!;
 }
-
