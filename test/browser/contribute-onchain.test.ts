@@ -22,10 +22,10 @@ import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { injectWallet } from '../helpers/browser-wallet.js';
 import { circuit } from '../helpers/circuits.js';
 import { runClients } from '../helpers/clients.js';
-import { openWithKey, pageAddress } from '../helpers/contribute-page.js';
+import { openWithKey, pageAddress, recordSent, sentOut } from '../helpers/contribute-page.js';
 import { dataRoot, smallTask, writeCsv, writeShards } from '../helpers/fixtures.js';
 import { runZkfl } from '../helpers/processes.js';
-import { createTask, getRounds, patienceSeconds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
 import { startTestBrowser, startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -183,6 +183,43 @@ describe('the contributor page, on a task that pays on-chain', function () {
     expect(JSON.parse(stdout)).to.include({ ok: true, chainChecked: true });
   });
 
+  it('refuses a wallet on another chain, and a declined consent: says so, sends the coordinator nothing, stays usable', async () => {
+    const task = await createTask(coordinator.url, onchainTask(), owner);
+    const walletKey = new Wallet(Wallet.createRandom().privateKey);
+    const elsewhere = await (await browser.newContext()).newPage();
+    await injectWallet(elsewhere, walletKey, devnet.provider, { chainId: 1 });
+    const sent = recordSent(elsewhere);
+    await elsewhere.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await elsewhere.getByRole('button', { name: 'Connect a browser wallet' }).click();
+    const chainId = Number((await devnet.provider.getNetwork()).chainId);
+    await elsewhere
+      .getByRole('alert')
+      .filter({ hasText: `the wallet is on chain 1; switch it to chain ${chainId}, where this task pays` })
+      .waitFor();
+    expect(sentOut(sent, coordinator.url)).to.deep.equal([]);
+
+    const declining = await (await browser.newContext()).newPage();
+    const asked = await injectWallet(declining, walletKey, devnet.provider, { refuse: ['eth_signTypedData_v4'] });
+    const declined = recordSent(declining);
+    await declining.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await declining.getByRole('button', { name: 'Connect a browser wallet' }).click();
+    await declining.getByLabel('Data file (CSV)').setInputFiles(csv);
+    const agree = declining.getByRole('button', { name: 'I agree to these terms and contribute' });
+    await agree.click();
+    await declining.getByRole('alert').filter({ hasText: 'No consent was signed' }).waitFor();
+    // Usable: the holder may agree again (the wallet is asked again).
+    expect(await agree.getAttribute('disabled')).to.equal(null);
+    await agree.click();
+    await eventually(
+      () => Promise.resolve(asked.filter((method) => method === 'eth_signTypedData_v4').length === 2 || undefined),
+      'the wallet to be asked again',
+    );
+    await declining.getByRole('alert').filter({ hasText: 'No consent was signed' }).waitFor();
+    expect(sentOut(declined, coordinator.url)).to.deep.equal([]);
+    expect((await new CoordinatorApi(coordinator.url).task(task.id)).connected).to.equal(0);
+    for (const page of [elsewhere, declining]) await page.context().close();
+  });
+
   it('says it cannot take part in an on-chain task whose coordinator names no public endpoint, and takes none', async () => {
     const hidden = await startTestCoordinator({
       dataRoot,
@@ -191,6 +228,11 @@ describe('the contributor page, on a task that pays on-chain', function () {
       chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
     });
     try {
+      // Its pages may reach no origin but its own; the other coordinator's, the chain's public endpoint too.
+      const connectSrc = async (url: string): Promise<string | undefined> =>
+        /connect-src ([^;]*)/.exec((await fetch(url)).headers.get('content-security-policy')!)?.[1];
+      expect(await connectSrc(hidden.url)).to.equal("'self'");
+      expect(await connectSrc(coordinator.url)).to.equal(`'self' ${new URL(devnet.chain.url).origin}`);
       const task = await createTask(hidden.url, onchainTask(), owner);
       const page = await browser.newPage();
       await page.goto(`${hidden.url}/#/tasks/${task.id}/contribute`);

@@ -1,7 +1,9 @@
 /**
  * A browser wallet (EIP-1193) for a page under test, backed by a real key on a real chain: the page asks
  * `window.ethereum`, and `wallet` signs (personal_sign, eth_signTypedData_v4) and sends (eth_sendTransaction) as a
- * person approving each request would; any other method is the chain's own answer. Returns the methods asked, in order.
+ * person approving each request would; any other method is the chain's own answer. `options.chainId` puts the wallet
+ * on another chain than the provider's; `options.refuse` lists methods the person declines (EIP-1193's 4001 error).
+ * Returns the methods asked, in order.
  */
 import { getBytes, type TypedDataField, toQuantity, type Wallet } from 'ethers';
 import type { JsonRpcProvider } from 'ethers';
@@ -9,13 +11,19 @@ import type { Page } from 'playwright-core';
 
 type TypedData = { domain: object; types: Record<string, TypedDataField[]>; message: Record<string, unknown> };
 
-export async function injectWallet(page: Page, wallet: Wallet, provider: JsonRpcProvider): Promise<string[]> {
+export async function injectWallet(
+  page: Page,
+  wallet: Wallet,
+  provider: JsonRpcProvider,
+  options: { chainId?: number; refuse?: string[] } = {},
+): Promise<string[]> {
   const asked: string[] = [];
-  const chainId = Number((await provider.getNetwork()).chainId);
+  const chainId = options.chainId ?? Number((await provider.getNetwork()).chainId);
   const signer = wallet.connect(provider);
   // One request at a time, as a wallet's approval prompts come: its transactions take nonces in order.
   let queue: Promise<unknown> = Promise.resolve();
   const answer = async (method: string, params: unknown[]): Promise<unknown> => {
+    if (options.refuse?.includes(method)) throw Object.assign(new Error('User rejected the request.'), { code: 4001 });
     switch (method) {
       case 'eth_requestAccounts':
       case 'eth_accounts':

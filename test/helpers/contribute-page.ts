@@ -11,9 +11,14 @@ export function recordSent(page: Page): { requests: string[]; frames: Array<stri
   return sent;
 }
 
-/** What the page sent that is not loading it: any request other than a GET, and any WebSocket frame. */
-export const sentOut = (sent: ReturnType<typeof recordSent>): Array<string | Buffer> => [
-  ...sent.requests.filter((request) => !request.startsWith('GET ')),
+/**
+ * What the page sent that is not loading it: any request other than a GET (only those to `origin`, when given: an
+ * on-chain task's page also reads the chain), and any WebSocket frame.
+ */
+export const sentOut = (sent: ReturnType<typeof recordSent>, origin?: string): Array<string | Buffer> => [
+  ...sent.requests.filter(
+    (request) => !request.startsWith('GET ') && (!origin || request.split(' ')[1]!.startsWith(origin)),
+  ),
   ...sent.frames,
 ];
 

@@ -1,6 +1,6 @@
 /**
  * Commands a user runs, as processes: a local chain that refuses to start without the circuits its tasks need,
- * `zkfl setup --task`, a data holder declining a task's terms at the prompt, and an owner cancelling its task.
+ * `zkfl setup --task`, a coordinator's --public-rpc checked, a data holder declining a task's terms at the prompt, and an owner cancelling its task.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -89,6 +89,30 @@ describe('the command line', () => {
     const [wrong, , why] = await zkfl(['setup', '--circuit', 'huge']);
     expect(wrong).to.equal(1);
     expect(why).to.include('VALIDATION_FAILED: --circuit: huge is not one of');
+  });
+
+  it("refuses a coordinator's --public-rpc that is not an http(s) URL, or given without a chain", async () => {
+    const deployment = join(dir, 'any-deployment.json');
+    const address = '0x' + '11'.repeat(20);
+    writeFileSync(
+      deployment,
+      JSON.stringify({
+        chainId: 31337,
+        rewards: address,
+        token: address,
+        verifiers: {},
+        deployer: address,
+        blockNumber: 0,
+        deployedAt: new Date().toISOString(),
+      }),
+    );
+    const chain = ['--rpc', 'http://127.0.0.1:1', '--deployment', deployment];
+    const [notHttp, , why] = await zkfl(['coordinator', ...chain, '--public-rpc', 'ftp://rpc.example']);
+    expect(notHttp).to.equal(1);
+    expect(why).to.include('VALIDATION_FAILED: --public-rpc: ftp://rpc.example is not an http(s) URL');
+    const [noChain, , whyNot] = await zkfl(['coordinator', '--public-rpc', 'https://rpc.example']);
+    expect(noChain).to.equal(1);
+    expect(whyNot).to.include('VALIDATION_FAILED: --public-rpc needs --rpc and --deployment');
   });
 
   it('lets a data holder decline the terms at the prompt: it neither joins nor trains', async () => {
