@@ -17,6 +17,7 @@ import { startCoordinator } from '../coordinator/server.js';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { circuit } from '../test/helpers/circuits.js';
 import { dataRoot, smallTask, writeCsv } from '../test/helpers/fixtures.js';
+import type { TaskSpecInput } from '../protocol/task-spec.js';
 import { bundleWeight, gzipped } from './lib/bundle-weight.js';
 import { machine, rssMiB } from './lib/machine.js';
 import { spawnZkfl } from './lib/processes.js';
@@ -24,7 +25,26 @@ import { spawnZkfl } from './lib/processes.js';
 const rounds = Number(process.env.ZKFL_BENCH_ROUNDS ?? 4);
 const examples = 600;
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-bench-browser-'));
-const spec = smallTask({ name: 'bench:browser', rounds, clientsPerRound: { min: 1, target: 1 } });
+/**
+ * Two updates: the tests' CNN (2,724 parameters, one chunk of `default15`: the page proves it on one thread, the Node
+ * prover spreads it over every core), and a wider one (8,882 parameters, three chunks of `default15`: both share the
+ * chunks out over the cores, so this is closer to what a chunk costs each when both keep every core busy).
+ */
+interface Model {
+  label: string;
+  filters: number[];
+}
+const models: Model[] = [
+  { label: 'one chunk', filters: [4, 10] },
+  { label: 'three chunks', filters: [8, 24] },
+];
+const specOf = ({ filters }: Model): TaskSpecInput =>
+  smallTask({
+    name: 'bench:browser',
+    rounds,
+    clientsPerRound: { min: 1, target: 1 },
+    model: { preset: 'cnn', filters, hidden: [] },
+  });
 
 /** Per round: training seconds (over its epochs) and proving seconds per chunk. */
 interface Timings {
@@ -85,17 +105,24 @@ function tree(pid: number): number[] {
   return [pid, ...children.flatMap(tree)];
 }
 
-async function newTask(url: string): Promise<string> {
+async function newTask(url: string, model: Model): Promise<string> {
   const owner = await OwnerSession.open(url, Wallet.createRandom());
-  return (await owner.createTask(spec)).id;
+  return (await owner.createTask(specOf(model))).id;
 }
 
 /** The page contributes to a task of its own; its rounds' times are read off the rounds table. */
-async function browserRun(url: string, csv: string): Promise<Timings & { memory: number }> {
-  const taskId = await newTask(url);
+async function browserRun(
+  url: string,
+  csv: string,
+  model: Model,
+): Promise<Timings & { memory: number; backend: string }> {
+  const taskId = await newTask(url, model);
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
+    // The worker's log says which TF.js build it trains with (threads where the page is cross-origin isolated).
+    let backend = '';
+    page.on('console', (message) => void (/TF\.js backend/.test(message.text()) && (backend = message.text())));
     await page.goto(`${url}/#/tasks/${taskId}/contribute`);
     await page.getByLabel('Password').fill('benchmark password');
     await page.getByRole('button', { name: 'Create a new key' }).click();
@@ -108,10 +135,12 @@ async function browserRun(url: string, csv: string): Promise<Timings & { memory:
     const rows = await page.locator('table[data-rounds] tbody tr').all();
     const times = async (name: string): Promise<number[]> =>
       Promise.all(rows.map(async (row) => Number(await row.getAttribute(name))));
+    const chunks = await times('data-prove-chunks');
     return {
       train: await times('data-train-seconds'),
-      prove: await times('data-prove-seconds'),
+      prove: (await times('data-prove-seconds')).map((seconds, i) => seconds / chunks[i]!),
       memory: memory.stop(),
+      backend: backend.replace(/^.*TF\.js backend: /, ''),
     };
   } finally {
     await browser.close();
@@ -119,8 +148,8 @@ async function browserRun(url: string, csv: string): Promise<Timings & { memory:
 }
 
 /** `zkfl client` contributes to a task of its own; its rounds' times come from its JSON progress events. */
-async function nodeRun(url: string, csv: string): Promise<Timings & { memory: number }> {
-  const taskId = await newTask(url);
+async function nodeRun(url: string, csv: string, model: Model): Promise<Timings & { memory: number }> {
+  const taskId = await newTask(url, model);
   const child = spawnZkfl([
     ...['client', '--coordinator', url, '--task', taskId, '--data', csv, '--key', join(dir, 'node-key.json')],
     ...['--accept-terms', '--progress', 'json', '--log-level', 'warn'],
@@ -146,29 +175,33 @@ async function pageWeight(): Promise<{ start: number; contribute: number; wasm: 
   return {
     start: weight.atStart / 1024,
     contribute: weight.onDemand([...weight.named('contribute'), 'prove-worker.js']) / 1024,
-    wasm: gzipped(bundle.wasm.get('tfjs-backend-wasm-simd.wasm')!) / 1024,
+    wasm: gzipped(bundle.wasm.get('tfjs-backend-wasm-threaded-simd.wasm')!) / 1024,
   };
 }
 
 await circuit('default15');
 const csv = writeCsv(join(dir, 'holder.csv'), examples);
 const coordinator = await startCoordinator({ port: 0, dataDir: join(dir, 'coordinator'), dataRoot });
+const row = (label: string, page: number, client: number, unit: string): string =>
+  `| ${label} | ${page.toFixed(2)} ${unit} | ${client.toFixed(2)} ${unit} | ${(page / client).toFixed(2)} |\n`;
+const list = (values: number[]): string => values.map((value) => value.toFixed(2)).join(', ');
 try {
-  process.stderr.write(`the page: ${rounds} rounds\n`);
-  const browser = await browserRun(coordinator.url, csv);
-  process.stderr.write(`the Node client: ${rounds} rounds\n`);
-  const node = await nodeRun(coordinator.url, csv);
+  let report = `Machine: ${machine()}; Debian chromium, headless. ${examples} examples, batch 32, ${rounds} rounds each, each alone on the machine; medians over the rounds after the first.\n`;
+  for (const model of models) {
+    process.stderr.write(`${model.label}: the page, ${rounds} rounds\n`);
+    const browser = await browserRun(coordinator.url, csv, model);
+    process.stderr.write(`${model.label}: the Node client, ${rounds} rounds\n`);
+    const node = await nodeRun(coordinator.url, csv, model);
+    report +=
+      `\n### ${model.label} (\`cnn\`, filters ${model.filters.join(', ')})\n\nThe page's TF.js: ${browser.backend}; Node's: wasm with SIMD, one thread (TF.js has no threads in Node).\n\n` +
+      `| measure | page | Node client | page / Node |\n|---|---:|---:|---:|\n` +
+      row('training, seconds per epoch', steady(browser.train), steady(node.train), 's') +
+      row('proving, seconds per chunk', steady(browser.prove), steady(node.prove), 's') +
+      row('peak memory (page: renderer processes; Node: client and prover)', browser.memory, node.memory, 'MiB') +
+      `\nPer round (s): page training ${list(browser.train)}; proving per chunk ${list(browser.prove)}. Node training ${list(node.train)}; proving per chunk ${list(node.prove)}.\n`;
+  }
   const weight = await pageWeight();
-  const row = (label: string, page: number, client: number, unit: string): string =>
-    `| ${label} | ${page.toFixed(2)} ${unit} | ${client.toFixed(2)} ${unit} | ${(page / client).toFixed(2)} |\n`;
-  const report =
-    `Machine: ${machine()}; Debian chromium, headless, TF.js wasm (SIMD) in both. The tests' CNN (2,724 parameters, one chunk of \`default15\`), ${examples} examples, batch 32, ${rounds} rounds each, each alone on the machine; medians over the rounds after the first.\n\n` +
-    `| measure | page | Node client | page / Node |\n|---|---:|---:|---:|\n` +
-    row('training, seconds per epoch', steady(browser.train), steady(node.train), 's') +
-    row('proving, seconds per chunk', steady(browser.prove), steady(node.prove), 's') +
-    row('peak memory (page: renderer processes; Node: client and prover)', browser.memory, node.memory, 'MiB') +
-    `\nPage weight, gzipped: ${weight.start.toFixed(1)} KiB at start (the dashboard); the contributor page and its workers (client core, TF.js, snarkjs, ethers; the prover workers) ${weight.contribute.toFixed(1)} KiB on demand, plus TF.js's SIMD wasm ${weight.wasm.toFixed(1)} KiB; the circuit's proving key is fetched once and kept in Cache Storage.\n` +
-    `\nPer round (s): page training ${browser.train.map((t) => t.toFixed(2)).join(', ')}; proving ${browser.prove.map((t) => t.toFixed(2)).join(', ')}. Node training ${node.train.map((t) => t.toFixed(2)).join(', ')}; proving ${node.prove.map((t) => t.toFixed(2)).join(', ')}.\n`;
+  report += `\nPage weight, gzipped: ${weight.start.toFixed(1)} KiB at start (the dashboard); the contributor page and its workers (client core, TF.js, snarkjs, ethers; the prover workers) ${weight.contribute.toFixed(1)} KiB on demand, plus TF.js's wasm ${weight.wasm.toFixed(1)} KiB (the threaded SIMD build); the circuit's proving key is fetched once and kept in Cache Storage.\n`;
   writeFileSync(new URL('./results/browser.md', import.meta.url), report);
   process.stdout.write(report);
 } finally {

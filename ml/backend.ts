@@ -45,7 +45,9 @@ async function select(preferred: BackendName | undefined): Promise<BackendName> 
       name === 'tensorflow' ? await tryTensorflow() : name === 'wasm' ? await tryWasm() : await tf.setBackend('cpu');
     if (ok) {
       await tf.ready();
-      log.info(`TF.js backend: ${name}`, name === 'wasm' ? { simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT') } : {});
+      const env = tf.env();
+      const wasm = { simd: env.getBool('WASM_HAS_SIMD_SUPPORT'), threads: env.getBool('WASM_HAS_MULTITHREAD_SUPPORT') };
+      log.info(`TF.js backend: ${name}`, name === 'wasm' ? wasm : {});
       return name;
     }
   }

@@ -64,14 +64,16 @@ export async function bundleDashboard(): Promise<DashboardBundle> {
  * Headers on every response: the pages run only the coordinator's own scripts (and WebAssembly, which the in-browser
  * audit needs), talk only to it and to `chainRpc` (the public JSON-RPC endpoint the contributor page claims through,
  * if any), and cannot be framed by another site (whose page could otherwise overlay the owner form's wallet sign-in);
- * no response is sniffed into another type, and no URL leaks to others as referrer.
+ * no response is sniffed into another type, and no URL leaks to others as referrer. The pages are cross-origin
+ * isolated (COOP and COEP), which lets TF.js's WebAssembly train on several threads in the contributor's worker; its
+ * thread workers load their code from blob: URLs, which only script already running in the origin can make.
  */
 export function securityHeaders(chainRpc?: string): RequestHandler {
   const connect = ["'self'", ...(chainRpc ? [new URL(chainRpc).origin] : [])].join(' ');
   const headers = {
     'Content-Security-Policy': [
       "default-src 'self'",
-      "script-src 'self' 'wasm-unsafe-eval'",
+      "script-src 'self' 'wasm-unsafe-eval' blob:",
       "worker-src 'self' blob:",
       `connect-src ${connect}`,
       "img-src 'self' data:",
@@ -80,6 +82,8 @@ export function securityHeaders(chainRpc?: string): RequestHandler {
       "form-action 'self'",
       "frame-ancestors 'none'",
     ].join('; '),
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
     'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',

@@ -45,7 +45,11 @@ describe('the contributor page, in a browser', function () {
     const sent = recordSent(page);
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
+    const logged: string[] = [];
+    page.on('console', (message) => logged.push(message.text()));
     await openWithKey(page, coordinator.url, task.id, csv);
+    // Served cross-origin isolated, so TF.js trains on WebAssembly threads in the worker.
+    expect(await page.evaluate('crossOriginIsolated')).to.equal(true);
     // The terms, exactly as `zkfl client` shows them.
     const terms = await new CoordinatorApi(coordinator.url).terms(task.id);
     expect(await page.locator('pre.terms').textContent()).to.equal(renderTerms(terms));
@@ -85,6 +89,8 @@ describe('the contributor page, in a browser', function () {
     );
     expect(carried).to.deep.equal([]);
     expect(problems).to.deep.equal([]);
+    expect(logged.filter((line) => line.includes('TF.js backend: wasm'))).to.have.length(1);
+    expect(logged.find((line) => line.includes('TF.js backend: wasm'))).to.match(/simd=true threads=true/);
     await page.close();
   });
 

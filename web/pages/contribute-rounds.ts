@@ -99,7 +99,10 @@ export class RoundRows {
     } else if (event.type === 'proving') {
       this.set(event.round, 'proving', `chunk ${event.done} of ${event.total} proven`);
     } else if (event.type === 'proved') {
-      this.row(event.round).element.dataset.proveSeconds = event.seconds.toFixed(3);
+      Object.assign(this.row(event.round).element.dataset, {
+        proveSeconds: event.seconds.toFixed(3),
+        proveChunks: String(event.chunks),
+      });
       this.set(event.round, 'sent', `${event.chunks} chunk(s) proven in ${event.seconds.toFixed(1)} s; sent`);
     } else if (event.type === 'pending') this.set(event.round, 'pending', event.reason);
     else if (event.type === 'submitted') this.verdict(event);

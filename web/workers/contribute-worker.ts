@@ -85,9 +85,11 @@ async function loadData({ files, task }: Extract<ContributeRequest, { type: 'dat
   post({ type: 'data', examples: dataset.count, features: exampleSize(dataset) });
 }
 
-/** Asks the page's wallet, and waits for its answer. */
+/** The requests to the page's wallet still waiting for its answer, by id. */
 const walletAnswers = new Map<number, { resolve(value: string): void; reject(error: Error): void }>();
 let walletRequests = 0;
+
+/** Asks the page's wallet (the person approves there), and waits for its answer. */
 function askWallet(request: WalletRequest): Promise<string> {
   const id = ++walletRequests;
   post({ type: 'wallet', id, request });
@@ -101,11 +103,8 @@ function walletAnswered({ id, result, error }: Extract<ContributeRequest, { type
   else waiting?.reject(new ZkflError('AUTH_FAILED', `the wallet refused: ${error}`));
 }
 
-/** The holder's signer, reading the chain (for an on-chain task) through `rpcUrl`. */
-function holderSigner(
-  holder: Extract<ContributeRequest, { type: 'start' }>['holder'],
-  rpc?: ReturnType<typeof connectRpc>,
-): HolderSigner {
+/** The holder's signer, reading the chain (for an on-chain task) through `rpc`. */
+function holderSigner(holder: Holding['holder'], rpc?: ReturnType<typeof connectRpc>): HolderSigner {
   if ('privateKey' in holder) return new Wallet(holder.privateKey, rpc);
   return new RelayedSigner(holder.wallet, rpc ?? null, askWallet);
 }
@@ -128,7 +127,7 @@ async function settlementFor(
   const settlement = new ClientSettlement({
     store: {
       load: () => request.owed,
-      save: (entries) => post({ type: 'owed', entries: structuredClone([...entries]) }),
+      save: (entries) => post({ type: 'owed', entries: [...entries] }),
       where: "this browser's storage (the page exports it)",
     },
     wallet: signer,
