@@ -38,7 +38,9 @@ export async function injectWallet(
         return signer.signTypedData(domain, rest, message);
       }
       case 'eth_sendTransaction': {
-        const { to, data, value } = params[0] as { to: string; data?: string; value?: string };
+        const { to, data, value, chainId: on } = params[0] as Record<string, string | undefined>;
+        // As a wallet does: a transaction for another chain than the one it is on is refused.
+        if (on !== undefined && Number(on) !== chainId) throw new Error(`the wallet is on chain ${chainId}, not ${on}`);
         return (await signer.sendTransaction({ to, data, value: value ?? 0 })).hash;
       }
       default:

@@ -123,5 +123,6 @@ export function holderSection(onHolder: (holder: PageHolder) => void, chainId: n
 /** Does what the worker asks of a browser wallet; answers the signature or the transaction's hash. */
 export async function walletDoes(wallet: JsonRpcSigner, request: WalletRequest): Promise<string> {
   if (request.kind === 'message') return wallet.signMessage(request.message);
-  return wallet.sendUncheckedTransaction({ to: request.to, data: request.data, value: request.value });
+  const { to, data, value, chainId } = request;
+  return wallet.sendUncheckedTransaction({ to, data, value, chainId });
 }

@@ -7,7 +7,9 @@ import { AbstractSigner, type Provider, type TransactionRequest, type Transactio
 
 /** What the worker asks the page's wallet for; the answer is the signature, or the sent transaction's hash. */
 export type WalletRequest =
-  { kind: 'message'; message: string } | { kind: 'transaction'; to: string; data: string; value: string };
+  | { kind: 'message'; message: string }
+  /** `chainId` lets the wallet refuse to send on another chain than the one the worker reads. */
+  | { kind: 'transaction'; to: string; data: string; value: string; chainId: string };
 
 /** How long a transaction the wallet sent may take to reach the public endpoint before the worker gives up on it. */
 const SEEN_WITHIN_MS = 60_000;
@@ -47,11 +49,13 @@ export class RelayedSigner extends AbstractSigner {
     const provider = this.provider;
     if (!provider) throw new Error('the worker reads the chain through a provider, and has none');
     if (typeof tx.to !== 'string') throw new Error('the page sends transactions to a contract address only');
+    const { chainId } = await provider.getNetwork();
     const hash = await this.ask({
       kind: 'transaction',
       to: tx.to,
       data: tx.data ?? '0x',
       value: toQuantity(tx.value ?? 0),
+      chainId: toQuantity(chainId),
     });
     const giveUp = Date.now() + SEEN_WITHIN_MS;
     while (Date.now() < giveUp) {
