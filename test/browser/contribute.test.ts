@@ -94,6 +94,45 @@ describe('the contributor page, in a browser', function () {
     await page.close();
   });
 
+  it('can be used with the keyboard alone, on a narrow screen', async () => {
+    const task = await createTask(coordinator.url, smallTask({ name: 'keyboard' }));
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    const page = await context.newPage();
+    await page.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
+    await page.locator('pre.terms').waitFor();
+    // Nothing is wider than the screen but inside a box that scrolls (the rounds table): the page never scrolls
+    // sideways, by so much as a pixel.
+    const overflowing = (): Promise<unknown> =>
+      page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+    expect(await overflowing()).to.equal(0);
+    /** Presses Tab until the control named `name` (its label, or its text) has the focus. */
+    const tabTo = async (name: string): Promise<void> => {
+      for (let presses = 0; presses < 40; presses++) {
+        await page.keyboard.press('Tab');
+        const focused = await page.evaluate(
+          'document.activeElement?.labels?.[0]?.textContent ?? document.activeElement?.textContent',
+        );
+        if (focused === name) return;
+      }
+      throw new Error(`Tab never reached ${name}`);
+    };
+    // No key kept: typing a password and Enter makes one.
+    await tabTo('Password');
+    await page.keyboard.type('correct horse battery');
+    await page.keyboard.press('Enter');
+    await page.getByText(/unlocked for this visit/).waitFor({ timeout: 60_000 });
+    // The file picker opens from the keyboard.
+    await tabTo('Data file (CSV)');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await chooser.setFiles(csv);
+    await page.getByText(/examples of 784 features, checked against the task/).waitFor();
+    await tabTo('I agree to these terms and contribute');
+    await page.keyboard.press('Enter');
+    await page.getByText(/Joined in round 1/).waitFor();
+    expect(await overflowing()).to.equal(0);
+    await context.close();
+  });
+
   it('says what is wrong with bad data in the page, keeps it usable, and sends nothing', async () => {
     const task = await createTask(coordinator.url, smallTask({ name: 'bad data' }));
     const page = await browser.newPage();

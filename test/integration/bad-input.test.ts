@@ -490,19 +490,23 @@ describe('bad input', function () {
       }
     });
 
-    it('sends every page and answer with headers that keep other sites from framing or sniffing it', async () => {
+    it('sends every page and answer with headers that keep other sites from framing, sniffing or opening it', async () => {
       for (const path of ['/', '/assets/dashboard.js', '/api/tasks', '/api/nothing']) {
         const { headers } = await fetch(`${url}${path}`);
         expect([
           path,
           headers.get('x-frame-options'),
           headers.get('x-content-type-options'),
+          headers.get('cross-origin-opener-policy'),
+          headers.get('cross-origin-embedder-policy'),
           headers.get('content-security-policy'),
         ]).to.deep.equal([
           path,
           'DENY',
           'nosniff',
-          "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+          'same-origin',
+          'require-corp',
+          "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ]);
       }
     });
