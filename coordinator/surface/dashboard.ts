@@ -28,8 +28,21 @@ function tfjsWasm(): Map<string, Buffer> {
   return new Map(names.map((name) => [name, readFileSync(join(dist, name))]));
 }
 
-/** Bundles the dashboard (about a second; the coordinator does it once, at start). */
-export async function bundleDashboard(): Promise<DashboardBundle> {
+let bundled: Promise<DashboardBundle> | undefined;
+
+/**
+ * The dashboard, bundled once per process (about a second, at the first coordinator's start): its sources do not
+ * change while it runs, and a process running several coordinators (tests, benchmarks) serves them all the same.
+ */
+export function bundleDashboard(): Promise<DashboardBundle> {
+  bundled ??= bundle().catch((error: unknown) => {
+    bundled = undefined; // the next start tries again
+    throw error;
+  });
+  return bundled;
+}
+
+async function bundle(): Promise<DashboardBundle> {
   const started = Date.now();
   const result = await build({
     entryPoints: {
