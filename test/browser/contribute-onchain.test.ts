@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseEther, type Signer, Wallet } from 'ethers';
 import type { Browser, Page } from 'playwright-core';
 import { taskKey } from '../../circuits/statement.js';
+import { owedFile } from '../../client/owed-file.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import { writeDeployment } from '../../contracts/deployment.js';
 import type { Devnet } from '../../contracts/devnet.js';
@@ -17,6 +18,7 @@ import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { CoordinatorApi } from '../../protocol/api.js';
+import { receiptSigner } from '../../protocol/receipt.js';
 import type { AcceptedSetView, RoundView } from '../../protocol/rest.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { injectWallet } from '../helpers/browser-wallet.js';
@@ -140,6 +142,20 @@ describe('the contributor page, on a task that pays on-chain', function () {
     await returned.getByRole('button', { name: 'Unlock the kept key' }).click();
     await returned.getByRole('button', { name: 'Claim what this key is owed' }).click();
     await returned.getByText(/The task is completed\. Claimed on-chain/).waitFor({ timeout: patienceSeconds * 1000 });
+    // Its records export as the file `zkfl client` keeps beside its key: every round claimed, each with the receipt the
+    // coordinator signed.
+    const [download] = await Promise.all([
+      returned.waitForEvent('download'),
+      returned.getByRole('button', { name: 'Export what you are owed' }).click(),
+    ]);
+    expect(download.suggestedFilename()).to.equal(`settlement-${keyAddress}.json`);
+    await download.saveAs(join(dir, 'exported-owed.json'));
+    const exported = owedFile(join(dir, 'exported-owed.json')).load();
+    const signer = (await api.info()).coordinator;
+    expect(exported.map((entry) => [entry.round, entry.state, receiptSigner(entry.receipt)])).to.deep.equal([
+      [1, 'claimed', signer],
+      [2, 'claimed', signer],
+    ]);
 
     const rounds = await getRounds(coordinator.url, task.id);
     const token = new TokenContract(devnet.deployment.token, devnet.provider);

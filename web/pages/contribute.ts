@@ -27,7 +27,8 @@ interface Ready {
   examples?: number;
 }
 
-type Chain = NonNullable<InfoView['chain']>;
+/** The chain an on-chain task settles on, with the public endpoint the page claims through. */
+type PublicChain = NonNullable<InfoView['chain']> & { publicRpcUrl: string };
 
 /** The data section: a CSV file or a folder of images, read and checked in the worker; nothing is sent. */
 function dataSection(worker: Worker, task: TaskView, state: StatusLine): HTMLElement {
@@ -81,7 +82,7 @@ export async function contributePage(id: string): Promise<() => void> {
     return () => undefined;
   }
   const worker = new Worker(new URL('assets/contribute-worker.js', window.location.href), { type: 'module' });
-  const page = new ContributionView(task, view, worker, chain as (Chain & { publicRpcUrl: string }) | null);
+  const page = new ContributionView(task, view, worker, chain as PublicChain | null);
   show(
     heading,
     ...(ended ? [alert(`This task is ${task.status}: it takes no contributions.`)] : []),
@@ -107,7 +108,7 @@ class ContributionView {
     private readonly task: TaskView,
     private readonly view: TermsView,
     private readonly worker: Worker,
-    private readonly chain: (Chain & { publicRpcUrl: string }) | null,
+    private readonly chain: PublicChain | null,
   ) {
     this.rounds = new RoundRows(api, task.id, chain !== null);
     this.rewards = chain ? new RewardsView(chain) : undefined;
