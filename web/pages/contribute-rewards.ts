@@ -17,6 +17,8 @@ export class RewardsView {
   private readonly provider: JsonRpcProvider;
   private address: string | undefined;
   private entries: OwedContribution[] = [];
+  /** The latest `show`: an earlier one whose balance arrives later must not overwrite it. */
+  private shown = 0;
 
   constructor(chain: { publicRpcUrl: string; chainId: number }) {
     this.provider = connectRpc(chain.publicRpcUrl, chain.chainId);
@@ -38,7 +40,9 @@ export class RewardsView {
   async show(address: string, entries: OwedContribution[]): Promise<void> {
     this.address = address;
     this.entries = entries;
+    const call = ++this.shown;
     const eth = await this.provider.getBalance(address);
+    if (call !== this.shown) return;
     const paid = entries.reduce((sum, entry) => sum + BigInt(entry.reward ?? 0), 0n);
     const open = entries.filter((entry) => settling.has(entry.state)).map((entry) => entry.round);
     const gas =
