@@ -1,8 +1,8 @@
 /**
  * The contributor page on a task that pays on-chain (Debian's chromium, a real coordinator, a local chain, real
  * proofs): a holder with a key kept in the page and one with a browser wallet backed by a real key take part beside a
- * Node client, and each page claims what the task owes it, every round in one transaction, and shows what it holds
- * and was paid. A page shown a set without its update claims the omission with its receipt; a page left mid-task and
+ * Node client, each page locks the task's stake and takes it back, claims what the task owes it, every round in one
+ * transaction, and shows what it holds and was paid. A page shown a set without its update claims the omission with its receipt; a page left mid-task and
  * reopened after the task ended claims what its kept records say is owed. `zkfl verify` then passes on the run, against the chain.
  */
 import { expect } from 'chai';
@@ -95,7 +95,20 @@ describe('the contributor page, on a task that pays on-chain', function () {
     rounds.reduce((sum, round) => sum + BigInt(round.participants.find((p) => p.address === address)?.amount ?? 0), 0n);
 
   it('pays a page key and a browser wallet beside a Node client: each page claims, an omission is shown by its receipt, and the run verifies', async () => {
-    const task = await createTask(coordinator.url, onchainTask({ clientsPerRound: { min: 3, target: 3 } }), owner);
+    // The task asks each contributor to lock a stake: the pages lock it (approve, then stake) before their first update
+    // and take it back once nothing of theirs can be challenged.
+    const stake = parseEther('2');
+    const spec = onchainTask({ clientsPerRound: { min: 3, target: 3 } });
+    const task = await createTask(
+      coordinator.url,
+      { ...spec, rewards: { ...spec.rewards!, stake: String(stake) } },
+      owner,
+    );
+    /** ETH for gas and the stake's tokens, as `zkfl chain --fund` gives them. */
+    const fund = async (address: string): Promise<void> => {
+      await devnet.fund(address);
+      await devnet.mint(address, stake);
+    };
     const api = new CoordinatorApi(coordinator.url);
     await escrowTask(owner, devnet.deployment, task, { coordinator: (await api.info()).coordinator });
 
@@ -106,11 +119,11 @@ describe('the contributor page, on a task that pays on-chain', function () {
     await omitOnce(keyPage, 1, () => keyAddress);
     await openWithKey(keyPage, coordinator.url, task.id, csv);
     keyAddress = await pageAddress(keyPage);
-    await devnet.fund(keyAddress);
+    await fund(keyAddress);
 
     // A browser wallet backed by a real key, on the task's chain.
     const walletKey = new Wallet(Wallet.createRandom().privateKey);
-    await devnet.fund(walletKey.address);
+    await fund(walletKey.address);
     const walletPage = await (await browser.newContext()).newPage();
     const asked = await injectWallet(walletPage, walletKey, devnet.provider);
     await walletPage.goto(`${coordinator.url}/#/tasks/${task.id}/contribute`);
@@ -122,7 +135,7 @@ describe('the contributor page, on a task that pays on-chain', function () {
       await page.getByRole('button', { name: 'I agree to these terms and contribute' }).click();
     }
     const nodeKey = join(dir, 'node-key.json');
-    await devnet.fund(loadOrCreateWallet(nodeKey).address);
+    await fund(loadOrCreateWallet(nodeKey).address);
     const [node] = runClients(coordinator.url, task.id, writeShards(join(dir, 'node'), [300]), [nodeKey], {
       chain: { rpcUrl: devnet.chain.url, deployment: devnet.deployment },
     });
@@ -159,12 +172,16 @@ describe('the contributor page, on a task that pays on-chain', function () {
 
     const rounds = await getRounds(coordinator.url, task.id);
     const token = new TokenContract(devnet.deployment.token, devnet.provider);
+    const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
     for (const address of [keyAddress, walletKey.address]) {
       expect(owedTo(rounds, address) > 0n).to.equal(true, `${address} is owed something`);
-      expect(await token.balanceOf(address)).to.equal(owedTo(rounds, address));
+      // Paid its amount, and its stake back.
+      expect(await token.balanceOf(address)).to.equal(stake + owedTo(rounds, address));
+      expect(await rewards.stakeOf(taskKey(task.id), address)).to.equal(0n);
     }
+    const staked = (await rewards.events('Staked', taskKey(task.id))).map((log) => String(log.args[1]));
+    expect(staked).to.include.members([keyAddress, walletKey.address]);
     // Each page claimed both rounds in one transaction, and says so.
-    const rewards = new RewardsContract(devnet.deployment.rewards, devnet.provider);
     const claims = await rewards.events('RewardClaimed', taskKey(task.id));
     for (const address of [keyAddress, walletKey.address]) {
       const own = claims.filter((log) => log.args[2] === address);
