@@ -2,8 +2,10 @@
  * A data holder's contribution, off the page's thread: the holder's files read into examples here (they never leave
  * this worker), then the client's platform-neutral round loop (client/core/) — sign-in, join with the consent the
  * page signed, and for each round it is sampled for: train with TF.js, clip, quantize, commit, prove with snarkjs,
- * send, check the receipt. What differs from the Node client is only what this file resolves: the files, the
- * circuit's cache, the backend's binaries.
+ * send, check the receipt; for an on-chain task, the client's settlement too (claims, omissions, the stake). What
+ * differs from the Node client is only what this file resolves: the files, the circuit's cache, the backend's
+ * binaries, where the owed records are kept (the page's storage), and the key (a page key here, or a browser wallet
+ * asked through the page).
  */
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { Wallet } from 'ethers';
