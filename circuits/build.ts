@@ -44,8 +44,6 @@ export interface BuildOptions {
   onProgress?: (stage: string) => void;
 }
 
-/** Where each artifact of circuit `name` lives inside its directory. */
-
 function mainSource(params: CircuitParams, dir: string): string {
   const include = relative(dir, templateSource).split('\\').join('/');
   return [
