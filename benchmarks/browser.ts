@@ -22,12 +22,12 @@ import { bundleWeight, gzipped } from './lib/bundle-weight.js';
 import { machine, rssMiB } from './lib/machine.js';
 import { spawnZkfl } from './lib/processes.js';
 
-const rounds = Number(process.env.ZKFL_BENCH_ROUNDS ?? 4);
+const rounds = Number(process.env.ZKFL_BENCH_ROUNDS ?? 6);
 const examples = 600;
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-bench-browser-'));
 /**
- * Two updates: the tests' CNN (2,724 parameters, one chunk of `default15`: the page proves it on one thread, the Node
- * prover spreads it over every core), and a wider one (8,882 parameters, three chunks of `default15`: both share the
+ * Two updates: the tests' CNN (2,724 parameters, one chunk of `default15`: the page and the Node prover both spread it
+ * over every core), and a wider one (8,882 parameters, three chunks of `default15`: both share the
  * chunks out over the cores, so this is closer to what a chunk costs each when both keep every core busy).
  */
 interface Model {

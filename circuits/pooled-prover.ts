@@ -1,9 +1,10 @@
 /**
  * Proves an update's chunks on a pool of chunk provers, each taking the next chunk as soon as it is free: a browser
- * contributor's Web Workers (web/workers/), one per core, each proving on one thread — as the Node client's prover
- * processes do (prover.ts). One thread per proof: in Chromium, snarkjs's own helper Web Workers made a `default15`
- * chunk slower in the contributor page, 4.7 s against 3.6 s on one thread (2 cores, timed in the page; the page's
- * proving time against Node's: benchmarks/results/browser.md). Platform-neutral.
+ * contributor's Web Workers (web/workers/), one per core — as the Node client's prover processes do (prover.ts).
+ * Several chunks are proven one per member, each on one thread (snarkjs spends much of a proof in single-threaded
+ * JavaScript, so a member per core proves more per second); a lone chunk gets snarkjs's helper threads, which in
+ * Chromium made a warm `default15` proof about 20 % faster than one thread (benchmarks/results/browser.md; the first
+ * proof pays for starting them). Platform-neutral.
  */
 import type { ChunkProver } from './chunk-prover.js';
 import type { CircuitParams } from './params.js';
@@ -27,11 +28,12 @@ export class PooledProver implements UpdateProver {
   ): Promise<ChunkProof[]> {
     const inputs = chunkInputs(statement, salt, q, fractionBits, this.params);
     const proofs: ChunkProof[] = new Array<ChunkProof>(inputs.length);
+    const singleThread = inputs.length > 1 && this.members.length > 1;
     let next = 0;
     let done = 0;
     const work = async (member: ChunkProver): Promise<void> => {
       for (let k = next++; k < inputs.length; k = next++) {
-        const { proof, ...timing } = await member.prove(inputs[k]!, true);
+        const { proof, ...timing } = await member.prove(inputs[k]!, singleThread);
         proofs[k] = proof;
         onChunk?.(++done, inputs.length, timing);
       }

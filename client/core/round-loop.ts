@@ -162,7 +162,7 @@ class RoundLoop {
   private work = Promise.resolve();
   /** Joined over the current connection; and who waits for the next join. */
   private joined = false;
-  private readonly joinWaiters: Array<() => void> = [];
+  private readonly joinWaiters: Array<(joined: boolean) => void> = [];
 
   constructor(
     private readonly session: Session,
@@ -216,7 +216,7 @@ class RoundLoop {
         this.emit({ type: 'joined', taskId: task.id, round: response.round });
         log.info('joined task', { task: task.id, round: response.round });
         this.joined = true;
-        for (const resolve of this.joinWaiters.splice(0)) resolve();
+        for (const answer of this.joinWaiters.splice(0)) answer(true);
       } else if (response.error.code === 'TASK_NOT_RUNNING') {
         // Ended before (or while) this client was away: how it ended is the task's status, not this refusal.
         api.task(task.id).then(
@@ -241,11 +241,12 @@ class RoundLoop {
   private rejoined(ms: number): Promise<boolean> {
     if (this.joined && this.socket.connected) return new Promise((resolve) => setTimeout(() => resolve(true), 1000));
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      this.joinWaiters.push(() => {
+      const answer = (joined: boolean): void => {
         clearTimeout(timer);
-        resolve(true);
-      });
+        resolve(joined);
+      };
+      const timer = setTimeout(() => answer(false), ms);
+      this.joinWaiters.push(answer);
     });
   }
 
@@ -284,9 +285,15 @@ class RoundLoop {
     }
   }
 
+  /** No more joins: whoever waits for one (an update to send again) stops waiting, so the client can end. */
+  private leave(): void {
+    this.socket.disconnect();
+    for (const answer of this.joinWaiters.splice(0)) answer(false);
+  }
+
   private finish(status: TaskStatus): void {
     const { options, task, wallet } = this.session;
-    this.socket.disconnect();
+    this.leave();
     const result = { status, address: wallet.address, roundsContributed: this.accepted.size };
     const settlement = this.session.settlement?.settlement;
     if (!settlement) return this.resolve(result);
@@ -294,7 +301,7 @@ class RoundLoop {
   }
 
   private fatal(error: ZkflError): void {
-    this.socket.disconnect();
+    this.leave();
     this.reject(error);
   }
 }

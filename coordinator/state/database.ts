@@ -109,6 +109,11 @@ export interface Tables {
     last_error: string | null;
   };
   running_sums: { task_id: string; round: number; sum: Bytes; total_weight: number; count: number };
+  /**
+   * A private round's sampling until it closes: every holder it could sample, and (asked = 1) those it sent its
+   * model to — what its sampling rate q is counted from, kept so that a restart does not forget it.
+   */
+  round_members: { task_id: string; round: number; address: string; asked: number };
   /** Who runs what among coordinator instances sharing the database (`task:<id>`, `chain`), and until when (ms). */
   leases: { name: string; holder: string; expires_at: number };
   /**
@@ -304,6 +309,18 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0007-round-epsilon': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('rounds').addColumn('epsilon', sql.raw(double)).execute();
+      },
+    },
+    '0008-round-members': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('round_members')
+          .addColumn('task_id', 'text', (c) => c.notNull())
+          .addColumn('round', 'integer', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('asked', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('round_members_pk', ['task_id', 'round', 'address'])
+          .execute();
       },
     },
   };

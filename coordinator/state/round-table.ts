@@ -25,6 +25,12 @@ export interface RoundCounts {
   verifySeconds?: number;
 }
 
+/** Whom a private round could sample (eligible) and whom it sent its model to (asked, a subset). */
+export interface RoundSampling {
+  eligible: string[];
+  asked: string[];
+}
+
 /** Who took part in a round, as its view lists them (the update table). */
 export interface RoundMembers {
   accepted(taskId: string, round: number): Promise<ParticipantView[]>;
@@ -158,6 +164,42 @@ export class RoundTable {
     return this.store.write((trx) => addCounts(trx, taskId, round, counts));
   }
 
+  /** Adds to a private round's sampling: holders it could sample, and holders it asked. */
+  async addSampling(taskId: string, round: number, { eligible, asked }: RoundSampling): Promise<void> {
+    const row = (address: string, isAsked: boolean) => ({ task_id: taskId, round, address, asked: isAsked ? 1 : 0 });
+    await this.store.write(async (trx) => {
+      if (eligible.length) {
+        await trx
+          .insertInto('round_members')
+          .values(eligible.map((address) => row(address, false)))
+          .onConflict((conflict) => conflict.doNothing())
+          .execute();
+      }
+      if (asked.length) {
+        await trx
+          .insertInto('round_members')
+          .values(asked.map((address) => row(address, true)))
+          .onConflict((conflict) => conflict.columns(['task_id', 'round', 'address']).doUpdateSet({ asked: 1 }))
+          .execute();
+      }
+    });
+  }
+
+  /** A private round's sampling as stored (empty once the round closed). */
+  async sampling(taskId: string, round: number): Promise<RoundSampling> {
+    const rows = await this.store.db
+      .selectFrom('round_members')
+      .select(['address', 'asked'])
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .orderBy('address')
+      .execute();
+    return {
+      eligible: rows.map((row) => row.address),
+      asked: rows.filter((row) => row.asked === 1).map((row) => row.address),
+    };
+  }
+
   /** Notes what a round waits for, or why it ended as it did (null: nothing out of its usual course). */
   async note(taskId: string, round: number, note: string | null): Promise<void> {
     await this.store.write((trx) =>
@@ -167,7 +209,7 @@ export class RoundTable {
 
   /**
    * Closes a round in one transaction: its metrics and resulting model hash, the task's next round (or its
-   * completion), and the running sum it no longer needs.
+   * completion), dropping the running sum and the sampling it no longer needs.
    */
   async finish(taskId: string, round: number, result: RoundResult): Promise<void> {
     await this.store.write(async (trx) => {
@@ -186,7 +228,10 @@ export class RoundTable {
         .where('task_id', '=', taskId)
         .where('round', '=', round)
         .execute();
-      await trx.deleteFrom('running_sums').where('task_id', '=', taskId).where('round', '=', round).execute();
+      // Its record keeps what these were for: the sum is in the model, the sampling in the record's privacy.
+      for (const table of ['running_sums', 'round_members'] as const) {
+        await trx.deleteFrom(table).where('task_id', '=', taskId).where('round', '=', round).execute();
+      }
       const task = trx.updateTable('tasks').where('id', '=', taskId);
       if (result.last) {
         await task.set({ status: 'completed', model_hash: result.modelHashAfter }).execute();

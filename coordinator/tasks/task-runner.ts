@@ -94,6 +94,8 @@ export class TaskRunner {
     const global = checkpoints.loadWeights(task.id, number);
     this.strategyState = checkpoints.loadState(task.id, number, this.strategy.stateSlots, size);
     const answered = new Set((await storage.updates.accepted(task.id, number)).map((update) => update.address));
+    // A private round's sampling so far (empty for others): its q counts everyone it asked before a restart.
+    const sampling = await storage.rounds.sampling(task.id, number);
     this.round = {
       number,
       // A round killed while aggregating picks up there: its accepted set is final.
@@ -104,9 +106,8 @@ export class TaskRunner {
       modelHash: hashWeights(global),
       deadline: 0,
       sampled: new Set(answered),
-      // After a restart, only who answered is known to have been asked: a private round's q is then the largest.
-      asked: new Set(answered),
-      eligible: new Set(answered),
+      asked: new Set([...answered, ...sampling.asked]),
+      eligible: new Set([...answered, ...sampling.eligible]),
       pending: new Set(),
       answered,
       verifying: new Map(),
@@ -232,8 +233,8 @@ export class TaskRunner {
       round.asked.add(address);
       round.sampled.add(address);
       round.pending.add(address);
-      this.sendStart(address);
     }
+    this.sendStarts(round, candidates, chosen);
     if (chosen.length) {
       const counts = { sampled: chosen.length };
       this.persist(() => this.ctx.storage.rounds.addCounts(this.taskId, round.number, counts)).catch((error: unknown) =>
@@ -241,6 +242,27 @@ export class TaskRunner {
       );
     }
     return chosen;
+  }
+
+  /**
+   * Sends the round to the holders it chose. A private round first stores whom it could sample and whom it asked,
+   * so that a restart counts them in its sampling rate: a holder sent the model before that write could otherwise
+   * be forgotten, understating q and so ε.
+   */
+  private sendStarts(round: ActiveRound, candidates: string[], chosen: string[]): void {
+    if (!this.ctx.task.spec.privacy || chosen.length === 0) {
+      for (const address of chosen) this.sendStart(address);
+      return;
+    }
+    const sampling = { eligible: candidates, asked: chosen };
+    this.persist(() => this.ctx.storage.rounds.addSampling(this.taskId, round.number, sampling)).then(
+      () => {
+        const current = this.round === round && round.phase === 'training';
+        for (const address of chosen) if (current && round.pending.has(address)) this.sendStart(address);
+      },
+      // Nobody is sent the round: they time out with its attempt, which samples again.
+      (error: unknown) => log.error('could not store the round sampling', { task: this.taskId, error: String(error) }),
+    );
   }
 
   /**

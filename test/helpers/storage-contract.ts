@@ -149,6 +149,26 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(await storage.rounds.records('t-2')).to.deep.equal([signed(1), signed(2)]);
   });
 
+  it("keeps a private round's sampling, each holder once, until the round closes", async () => {
+    await storage.tasks.create({ id: 't-s', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.rounds.addSampling('t-s', 1, { eligible: ['0xcc', '0xaa', '0xbb'], asked: ['0xaa'] });
+    // Sampled again later: a holder eligible before may be asked now; one asked stays asked.
+    await storage.rounds.addSampling('t-s', 1, { eligible: ['0xbb', '0xdd', '0xaa'], asked: ['0xbb'] });
+    expect(await storage.rounds.sampling('t-s', 1)).to.deep.equal({
+      eligible: ['0xaa', '0xbb', '0xcc', '0xdd'],
+      asked: ['0xaa', '0xbb'],
+    });
+    expect(await storage.rounds.sampling('t-s', 2)).to.deep.equal({ eligible: [], asked: [] });
+    await storage.rounds.finish('t-s', 1, {
+      accuracy: 0.5,
+      loss: 1,
+      modelHashAfter: 'h1',
+      last: false,
+      signed: signed(1),
+    });
+    expect(await storage.rounds.sampling('t-s', 1)).to.deep.equal({ eligible: [], asked: [] });
+  });
+
   it('lists at most 3 rejections per address and round (the default), and counts the rest', async () => {
     await storage.tasks.create({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
     const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };

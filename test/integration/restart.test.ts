@@ -8,6 +8,7 @@ import { getFlatWeights } from '../../ml/weights.js';
 import { hashWeights } from '../../protocol/weights.js';
 import { smallTask, writeShards } from '../helpers/fixtures.js';
 import { spawnClient, spawnCoordinator } from '../helpers/processes.js';
+import { fetchBundle } from '../../verifier/bundle.js';
 import { createTask, eventually, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -123,6 +124,52 @@ describe('coordinator restart', function () {
       rounds[0]!.participants.map((p) => [p.address, p.commitment]).sort(([a], [b]) => (a! < b! ? -1 : 1)),
     ).to.deep.equal(accepted);
     expect(rounds[1]!.modelHashBefore).to.equal(rounds[0]!.modelHashAfter);
+    expect((await new CoordinatorApi(second.url).task(task.id)).status).to.equal('completed');
+    second.child.kill('SIGKILL');
+    await second.exited;
+  });
+
+  it("counts a private round's sampling from before a restart in its q", async () => {
+    const dataDir = join(dir, 'private');
+    const first = await spawnCoordinator(dataDir, 0, ['--log-level', 'info']);
+    // One holder of three a round. Round 2 opens with all three connected, so it asks one of three (q 1/3). The kill
+    // lands once a holder has round 2's model: after a restart, holders come back one by one, and a round that forgot its
+    // sampling would count only those there when it samples again (q 1 or 1/2).
+    const task = await createTask(
+      first.url,
+      smallTask({
+        rounds: 2,
+        clientsPerRound: { min: 1, target: 1 },
+        proofs: false,
+        roundDeadlineSeconds: 240,
+        aggregation: { replicaDistance: 0, contributorsOnly: false },
+        privacy: { delta: 1e-5, noiseMultiplier: 2, population: 3 },
+      }),
+    );
+    const clients = writeShards(dir, [200, 200, 200]).map((shard, i) =>
+      spawnClient(first.url, task.id, shard, join(dir, `private-${i}.json`)),
+    );
+    // Round 1's holder is held until the other two joined, so that round 2 opens with all three.
+    const sampled = await Promise.race(
+      clients.map((client) => client.waitFor((event) => event.type === 'round:start').then(() => client)),
+    );
+    sampled.child.kill('SIGSTOP');
+    await Promise.all(clients.map((client) => client.waitFor((event) => event.type === 'joined')));
+    sampled.child.kill('SIGCONT');
+    await Promise.race(
+      clients.map((client) => client.waitFor((event) => event.type === 'round:start' && event.round === 2)),
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await spawnCoordinator(dataDir, first.port);
+    await Promise.all(clients.map((client) => client.exited));
+    const { rounds } = await fetchBundle(second.url, task.id);
+    // Asked before the kill, and perhaps another after it, of the three it could ask.
+    const privacy = rounds[1]!.record.privacy!;
+    expect(privacy.eligible).to.equal(3);
+    expect(privacy.sampled).to.be.oneOf([1, 2]);
+    expect(privacy.q).to.equal(privacy.sampled / 3);
     expect((await new CoordinatorApi(second.url).task(task.id)).status).to.equal('completed');
     second.child.kill('SIGKILL');
     await second.exited;

@@ -13,11 +13,20 @@ const statement: UpdateStatement = {
   clipSquareX96: 1n << 96n,
 };
 
-/** A member that answers each chunk with its statement signal after `ms`, counting how many it proves at once. */
-function member(name: string, ms: number, busy: { now: number; most: number }, proved: string[]): ChunkProver {
+/**
+ * A member that answers each chunk with its statement signal after `ms`, counting how many it proves at once and
+ * recording whether it was asked for one thread.
+ */
+function member(
+  name: string,
+  ms: number,
+  busy: { now: number; most: number },
+  proved: string[],
+  threads: boolean[] = [],
+): ChunkProver {
   return {
     async prove(input, singleThread) {
-      expect(singleThread).to.equal(true);
+      threads.push(singleThread);
       busy.most = Math.max(busy.most, ++busy.now);
       await new Promise((resolve) => setTimeout(resolve, ms));
       busy.now--;
@@ -33,7 +42,11 @@ describe('a pool of chunk provers', () => {
   it('proves chunks on every member at once and returns them in chunk order', async () => {
     const busy = { now: 0, most: 0 };
     const proved: string[] = [];
-    const pool = new PooledProver(params, [member('a', 5, busy, proved), member('b', 1, busy, proved)]);
+    const threads: boolean[] = [];
+    const pool = new PooledProver(params, [
+      member('a', 5, busy, proved, threads),
+      member('b', 1, busy, proved, threads),
+    ]);
     const progress: number[] = [];
     const proofs = await pool.prove(statement, 7n, q(5), [1, 2, 3, 4, 5], (done) => progress.push(done));
     const alone = await new PooledProver(params, [member('c', 0, { now: 0, most: 0 }, [])]).prove(
@@ -46,6 +59,16 @@ describe('a pool of chunk provers', () => {
     expect(busy.most).to.equal(2);
     expect(new Set(proved)).to.deep.equal(new Set(['a', 'b']));
     expect(progress).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(threads).to.deep.equal([true, true, true, true, true]);
+  });
+
+  it('gives a lone chunk, or a pool of one, every thread', async () => {
+    const threads: boolean[] = [];
+    const busy = { now: 0, most: 0 };
+    const two = [member('a', 1, busy, [], threads), member('b', 1, busy, [], threads)];
+    await new PooledProver(params, two).prove(statement, 7n, q(1), [3]);
+    await new PooledProver(params, [member('c', 1, busy, [], threads)]).prove(statement, 7n, q(2), [3, 3]);
+    expect(threads).to.deep.equal([false, false, false]);
   });
 
   it('uses no more members than there are chunks, and fails when a chunk cannot be proven', async () => {

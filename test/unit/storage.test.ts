@@ -65,6 +65,7 @@ describe('coordinator storage on SQLite', () => {
       '0005-reasons',
       '0006-uploads',
       '0007-round-epsilon',
+      '0008-round-members',
     ]);
     migrated.close();
   });

@@ -1,6 +1,6 @@
 /**
  * The contributor's prover pool in the browser: one Web Worker (prove-worker.ts) per core, at most one per chunk,
- * each holding the circuit and proving one chunk at a time on its own thread (circuits/pooled-prover.ts).
+ * each holding the circuit and proving one chunk at a time (circuits/pooled-prover.ts says on how many threads).
  */
 import type { ChunkProver } from '../../circuits/chunk-prover.js';
 import type { CircuitParams } from '../../circuits/params.js';
@@ -29,7 +29,7 @@ async function workerMember(wasm: Uint8Array, zkey: Uint8Array): Promise<ChunkPr
   worker.postMessage({ type: 'load', wasm, zkey } satisfies ProveRequest);
   await loaded;
   return {
-    prove: (input) =>
+    prove: (input, singleThread) =>
       new Promise<{ proof: ChunkProof } & ChunkTiming>((resolve, reject) => {
         const id = nextId++;
         waiting.set(id, (reply) => {
@@ -37,7 +37,7 @@ async function workerMember(wasm: Uint8Array, zkey: Uint8Array): Promise<ChunkPr
           if (reply.type === 'proof') resolve(reply);
           else reject(new Error(`proving failed: ${'message' in reply ? reply.message : reply.type}`));
         });
-        worker.postMessage({ type: 'prove', id, input } satisfies ProveRequest);
+        worker.postMessage({ type: 'prove', id, input, singleThread } satisfies ProveRequest);
       }),
     terminate: () => worker.terminate(),
   };

@@ -1,13 +1,14 @@
 /**
  * One member of a contributor's prover pool (circuits/pooled-prover.ts), in a Web Worker of its own: loads the
- * circuit's witness generator and proving key once, then proves each chunk it is sent, on this one thread.
+ * circuit's witness generator and proving key once, then proves each chunk it is sent, on this one thread or, for a
+ * lone chunk, with snarkjs's helper threads as the pool asks.
  */
 import { type ChunkProver, chunkProver } from '../../circuits/chunk-prover.js';
 import type { ChunkProof, ChunkTiming } from '../../circuits/update-prover.js';
 
 export type ProveRequest =
   | { type: 'load'; wasm: Uint8Array; zkey: Uint8Array }
-  | { type: 'prove'; id: number; input: Record<string, string | string[]> };
+  | { type: 'prove'; id: number; input: Record<string, string | string[]>; singleThread: boolean };
 
 export type ProveReply =
   | { type: 'loaded' }
@@ -33,9 +34,9 @@ scope.onmessage = ({ data: request }) => {
     );
     return;
   }
-  const { id, input } = request;
+  const { id, input, singleThread } = request;
   (prover ?? Promise.reject(new Error('no circuit loaded')))
-    .then((loaded) => loaded.prove(input, true))
+    .then((loaded) => loaded.prove(input, singleThread))
     .then(
       ({ proof, ...timing }) => scope.postMessage({ type: 'proof', id, proof, ...timing }),
       (error: Error) => scope.postMessage({ type: 'error', id, message: error.message }),
