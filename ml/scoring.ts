@@ -20,8 +20,9 @@
  * Only contributors (`aggregation.contributorsOnly`, on by default): a player worth nothing — a score ≤ 0: a zero
  * update, noise that helps no one, a harmful update — still weighs in every coalition's normalisation, so it would
  * shrink everyone's step and move their values. Such players are left out and the game is played again without
- * them, until every player left adds value (at most `maxGames` games); their updates are left out of the round's
- * aggregate too, and score 0.
+ * them, until every player left adds value (at most `maxGames` games; whoever the last game still finds worth
+ * nothing is left out without another); their updates are left out of the round's aggregate too, and score 0. A
+ * round whose players are all left out takes no step.
  * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
  * the model already took), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
@@ -260,8 +261,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // A group worth nothing still weighs in every coalition's normalisation: the game is played again without it,
   // until every player left adds value, so that the others' game is the one they would have played had it not come
   // (and the aggregate is theirs alone). Each pass has fewer players, and there are at most `maxGames`, which bounds
-  // a round's scoring time whatever its senders do (a player still worth nothing after them stays in, paid 0). A
-  // round that gained nothing is not judged.
+  // a round's scoring time whatever its senders do. A round that gained nothing is not played again.
   for (
     let games = 1;
     rule &&
@@ -277,12 +277,16 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
     );
     evaluations += scored.evaluations;
   }
+  // Whoever the last game still found worth nothing (the cap, or a round that gained nothing, ended the games) is
+  // left out too, without another game: the round never aggregates an update its own scoring found harmful — left
+  // in, a lone harmful update would be the whole step.
+  const kept = rule ? players.filter((_, p) => scored.scores[p]! > 0) : players;
   const scores = new Array<number>(input.updates.length).fill(0);
   const leftOut: ScoredRoundUpdates['leftOut'] = [];
   groups.forEach((members, g) => {
     const p = players.indexOf(g);
     for (const k of members) {
-      if (p >= 0) scores[k] = scored.scores[p]! / members.length;
+      if (kept.includes(g)) scores[k] = scored.scores[p]! / members.length;
       else leftOut.push({ index: k, why: replayed(g) ? 'replay' : 'no value' });
     }
   });

@@ -160,6 +160,17 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(scored.scores.slice(0, 2)).to.deep.equal((await score(helpful)).scores);
       });
 
+      it('never aggregates what its last game found harmful: a lone harmful update is left out, not the whole step', async () => {
+        const harmful = (k: number) => update(Array.from(helpful[k]!.q, (value) => -2 * value));
+        // One player whose step raises the loss: the round gained nothing, so no game is played again.
+        const lone = await score([harmful(0)]);
+        expect(lone.leftOut).to.deep.equal([{ index: 0, why: 'no value' }]);
+        expect(lone.scores).to.deep.equal([0]);
+        const both = await score([harmful(0), harmful(1)]);
+        expect(both.leftOut.map(({ index }) => index)).to.deep.equal([0, 1]);
+        expect(both.scores).to.deep.equal([0, 0]);
+      });
+
       it("leaves out a replay of the last round's step, however helpful it would be", async () => {
         const replay = update([...step].map((value) => Math.round(value * 16)));
         const scored = await score([...helpful, replay], step);
