@@ -25,6 +25,9 @@ export interface RoundCounts {
   verifySeconds?: number;
 }
 
+/** Rows a statement inserts at most: 4 parameters each, far within both engines' limits (32,766 and 65,535). */
+const rowsPerInsert = 1000;
+
 /** Whom a private round could sample (eligible) and whom it sent its model to (asked, a subset). */
 export interface RoundSampling {
   eligible: string[];
@@ -164,21 +167,25 @@ export class RoundTable {
     return this.store.write((trx) => addCounts(trx, taskId, round, counts));
   }
 
-  /** Adds to a private round's sampling: holders it could sample, and holders it asked. */
+  /**
+   * Adds to a private round's sampling: holders it could sample, and holders it asked. In statements of at most
+   * `rowsPerInsert` rows, within SQLite's and PostgreSQL's limits on a statement's parameters however many hold.
+   */
   async addSampling(taskId: string, round: number, { eligible, asked }: RoundSampling): Promise<void> {
-    const row = (address: string, isAsked: boolean) => ({ task_id: taskId, round, address, asked: isAsked ? 1 : 0 });
+    const rows = (addresses: string[], isAsked: boolean) =>
+      addresses.map((address) => ({ task_id: taskId, round, address, asked: isAsked ? 1 : 0 }));
     await this.store.write(async (trx) => {
-      if (eligible.length) {
+      for (let start = 0; start < eligible.length; start += rowsPerInsert) {
         await trx
           .insertInto('round_members')
-          .values(eligible.map((address) => row(address, false)))
+          .values(rows(eligible.slice(start, start + rowsPerInsert), false))
           .onConflict((conflict) => conflict.doNothing())
           .execute();
       }
-      if (asked.length) {
+      for (let start = 0; start < asked.length; start += rowsPerInsert) {
         await trx
           .insertInto('round_members')
-          .values(asked.map((address) => row(address, true)))
+          .values(rows(asked.slice(start, start + rowsPerInsert), true))
           .onConflict((conflict) => conflict.columns(['task_id', 'round', 'address']).doUpdateSet({ asked: 1 }))
           .execute();
       }

@@ -159,6 +159,11 @@ export function storageContract(open: () => Promise<Storage>): void {
       asked: ['0xaa', '0xbb'],
     });
     expect(await storage.rounds.sampling('t-s', 2)).to.deep.equal({ eligible: [], asked: [] });
+    // More holders than one statement takes (a large private task's round: 36,000 parameters in one).
+    const many = Array.from({ length: 9000 }, (_, i) => `0x${i.toString(16).padStart(40, '0')}`);
+    await storage.rounds.addSampling('t-s', 2, { eligible: many, asked: many.slice(0, 1200) });
+    const stored = await storage.rounds.sampling('t-s', 2);
+    expect([stored.eligible.length, stored.asked.length]).to.deep.equal([9000, 1200]);
     await storage.rounds.finish('t-s', 1, {
       accuracy: 0.5,
       loss: 1,
