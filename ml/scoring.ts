@@ -21,8 +21,9 @@
  * update, noise that helps no one, a harmful update — still weighs in every coalition's normalisation, so it would
  * shrink everyone's step and move their values. Such players are left out and the game is played again without
  * them, until every player left adds value (at most `maxGames` games; whoever the last game still finds worth
- * nothing is left out without another); their updates are left out of the round's aggregate too, and score 0. A
- * round whose players are all left out takes no step.
+ * nothing is left out without another, unless the round changed the loss by less than `truncation`); their
+ * updates are left out of the round's aggregate too, and score 0. A round whose players are all left out takes no
+ * step.
  * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
  * the model already took), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
@@ -277,10 +278,12 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
     );
     evaluations += scored.evaluations;
   }
-  // Whoever the last game still found worth nothing (the cap, or a round that gained nothing, ended the games) is
-  // left out too, without another game: the round never aggregates an update its own scoring found harmful — left
-  // in, a lone harmful update would be the whole step.
-  const kept = rule ? players.filter((_, p) => scored.scores[p]! > 0) : players;
+  // Whoever the last game still found worth nothing (the cap, or a round that did harm, ended the games) is left
+  // out too, without another game: the round never aggregates an update its own scoring found harmful — left in, a
+  // lone harmful update would be the whole step. A round within `truncation` of no change is not judged: its scores
+  // are noise (zero, sampled), and leaving everyone out would stop a model that has nearly converged.
+  const judged = Math.abs(scored.roundGain) > input.options.truncation;
+  const kept = rule && judged ? players.filter((_, p) => scored.scores[p]! > 0) : players;
   const scores = new Array<number>(input.updates.length).fill(0);
   const leftOut: ScoredRoundUpdates['leftOut'] = [];
   groups.forEach((members, g) => {
