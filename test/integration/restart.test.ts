@@ -132,9 +132,9 @@ describe('coordinator restart', function () {
   it("counts a private round's sampling from before a restart in its q", async () => {
     const dataDir = join(dir, 'private');
     const first = await spawnCoordinator(dataDir, 0, ['--log-level', 'info']);
-    // One holder of three a round. Round 2 opens with all three connected, so it asks one of three (q 1/3). The kill
-    // lands once a holder has round 2's model: after a restart, holders come back one by one, and a round that forgot its
-    // sampling would count only those there when it samples again (q 1 or 1/2).
+    // One holder of three a round. Round 2 opens with all three connected, so it asks one of three (q 1/3). The
+    // kill lands once a holder has round 2's model: after a restart, holders come back one by one, and a round that
+    // forgot its sampling would count only those there when it samples again (q 1 or 1/2).
     const task = await createTask(
       first.url,
       smallTask({
