@@ -168,25 +168,26 @@ export class RoundTable {
   }
 
   /**
-   * Adds to a private round's sampling: holders it could sample, and holders it asked. In statements of at most
-   * `rowsPerInsert` rows, within SQLite's and PostgreSQL's limits on a statement's parameters however many hold.
+   * Adds to a private round's sampling: holders it could sample, and holders it asked (one asked stays asked). In
+   * statements of at most `rowsPerInsert` rows, within SQLite's and PostgreSQL's limits on a statement's parameters
+   * however many hold.
    */
   async addSampling(taskId: string, round: number, { eligible, asked }: RoundSampling): Promise<void> {
-    const rows = (addresses: string[], isAsked: boolean) =>
-      addresses.map((address) => ({ task_id: taskId, round, address, asked: isAsked ? 1 : 0 }));
+    const isAsked = new Set(asked);
+    const rows = [...new Set([...eligible, ...asked])].map((address) => ({
+      task_id: taskId,
+      round,
+      address,
+      asked: isAsked.has(address) ? 1 : 0,
+    }));
     await this.store.write(async (trx) => {
-      for (let start = 0; start < eligible.length; start += rowsPerInsert) {
+      for (let start = 0; start < rows.length; start += rowsPerInsert) {
         await trx
           .insertInto('round_members')
-          .values(rows(eligible.slice(start, start + rowsPerInsert), false))
-          .onConflict((conflict) => conflict.doNothing())
-          .execute();
-      }
-      for (let start = 0; start < asked.length; start += rowsPerInsert) {
-        await trx
-          .insertInto('round_members')
-          .values(rows(asked.slice(start, start + rowsPerInsert), true))
-          .onConflict((conflict) => conflict.columns(['task_id', 'round', 'address']).doUpdateSet({ asked: 1 }))
+          .values(rows.slice(start, start + rowsPerInsert))
+          .onConflict((conflict) =>
+            conflict.columns(['task_id', 'round', 'address']).doUpdateSet({ asked: 1 }).where('excluded.asked', '=', 1),
+          )
           .execute();
       }
     });
