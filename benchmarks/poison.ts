@@ -7,12 +7,15 @@
  *   0, and they scale their update up to the norm bound.
  * Rules: FedAvg (no clip), the norm bound alone (clipped mean), scores (the task's default: clipped, and only
  * contributors — updates whose Shapley value on the owner's scoring set is positive — aggregated), median, trimmed
- * mean (β = the poisoners' share), multi-Krum (f = the poisoners, the best n − f averaged). Clean accuracy on 2,000 test examples; the backdoor's
+ * mean (β = the poisoners' share), multi-Krum (f = the poisoners, the best n − f averaged), FLTrust (ml/fltrust.ts:
+ * the owner's 500 scoring examples as its root, trust cos² — and cos, the paper's, as "FLTrust p=1"), and FLTrust
+ * with scores (the default task with `rule: fltrust`). Clean accuracy on 2,000 test examples; the backdoor's
  * success rate is the share of triggered test examples of other classes classified 0. The poisoners' pay, under
  * `scores`, is their Shapley value (ml/scoring.ts, on 500 of the owner's examples) in the last round, against the
- * median honest holder's, split by the reward rule. Writes benchmarks/results/poison.{json,md}.
+ * median honest holder's, split by the reward rule. Writes benchmarks/results/poison.{json,md}; with --seed, --rules or
+ * --attacks (a subset: the attacks, with "none" first), poison-seed<seed>.{json,md}.
  *
- *   npm run bench:poison [-- --holders 10 --rounds 10 --examples 600]
+ *   npm run bench:poison [-- --holders 10 --rounds 10 --examples 600 --seed 11 --rules FedAvg,FLTrust --attacks backdoor]
  */
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
@@ -23,8 +26,9 @@ import { initBackend } from '../ml/backend.js';
 import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
-import { aggregateStep, type WeightedUpdate } from '../ml/replicas.js';
-import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
+import { roundTrust, type Trust } from '../ml/fltrust.js';
+import { aggregateStep, keptTerms, type WeightedUpdate } from '../ml/replicas.js';
+import { defaultScoringOptions, roundSeed, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { evaluate, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -32,20 +36,43 @@ import { aggregationSchema, type ModelSpec, rewardsSchema, trainingSchema } from
 import { machine } from './lib/machine.js';
 
 const { values } = parseArgs({
-  options: { holders: { type: 'string' }, rounds: { type: 'string' }, examples: { type: 'string' } },
+  options: {
+    holders: { type: 'string' },
+    rounds: { type: 'string' },
+    examples: { type: 'string' },
+    seed: { type: 'string' },
+    rules: { type: 'string' },
+    attacks: { type: 'string' },
+  },
 });
 const holders = Number(values.holders ?? 10);
 const rounds = Number(values.rounds ?? 10);
 const examples = Number(values.examples ?? 600);
 const clip = 1;
-const seed = 11;
+const seed = Number(values.seed ?? 11);
 const model: ModelSpec = { preset: 'cnn', filters: [4, 10], hidden: [] };
 const training = trainingSchema.parse({ localEpochs: 1, batchSize: 16, learningRate: 0.05 });
 const target = 0;
 
 type Attack = 'none' | 'label flipping' | 'backdoor';
-type Rule = 'FedAvg' | 'norm bound' | 'scores' | 'median' | 'trimmed mean' | 'Krum';
-const rules: Rule[] = ['FedAvg', 'norm bound', 'scores', 'median', 'trimmed mean', 'Krum'];
+const allRules = [
+  'FedAvg',
+  'norm bound',
+  'scores',
+  'median',
+  'trimmed mean',
+  'Krum',
+  'FLTrust p=1',
+  'FLTrust',
+  'FLTrust + scores',
+] as const;
+type Rule = (typeof allRules)[number];
+const rules = (values.rules?.split(',') ?? allRules) as Rule[];
+const attacks = (values.attacks?.split(',') ?? ['label flipping', 'backdoor']) as Attack[];
+const unknown = rules.filter((rule) => !allRules.includes(rule));
+if (unknown.length > 0) throw new Error(`unknown rules ${unknown.join(', ')}: choose from ${allRules.join(', ')}`);
+const partial = values.seed !== undefined || values.rules !== undefined || values.attacks !== undefined;
+const resultsName = partial ? `poison-seed${seed}` : 'poison';
 
 interface Outcome {
   attack: Attack;
@@ -76,7 +103,7 @@ const scoringSet = subset(
 
 const outcomes: Outcome[] = [];
 for (const rule of rules) outcomes.push(await run('none', 0, rule));
-for (const attack of ['label flipping', 'backdoor'] as const) {
+for (const attack of attacks) {
   for (const share of [0.1, 0.3]) {
     const poisoners = Math.max(1, Math.round(share * holders));
     for (const rule of rules) outcomes.push(await run(attack, poisoners, rule));
@@ -98,6 +125,9 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
       median: { rule: 'median' },
       'trimmed mean': { rule: 'trimmedMean', trim: Math.max(0.1, poisoners / holders) },
       Krum: { rule: 'krum', byzantine: poisoners, krumSelect: holders - poisoners },
+      'FLTrust p=1': { rule: 'fltrust', trustExponent: 1 },
+      FLTrust: { rule: 'fltrust' },
+      'FLTrust + scores': { rule: 'fltrust' },
     }[rule],
   });
   const strategy = createStrategy(aggregation);
@@ -112,10 +142,14 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
     }
     const groups = updates.map((_, k) => [k]);
     // `scores`: the task's default, only contributors aggregated (ml/scoring.ts), and paid by their values.
-    const scored = rule === 'scores' ? await scoreUpdates(network, global, updates) : undefined;
+    const scored = rule.endsWith('scores') ? await scoreUpdates(network, global, updates) : undefined;
     const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
     if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
-    const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation);
+    const trust =
+      aggregation.rule === 'fltrust'
+        ? await ownersTrust(network, global, round, updates, groups, leftOut, aggregation.trustExponent)
+        : undefined;
+    const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation, trust);
     global = strategy.apply(global, step, []);
   }
   setFlatWeights(network, global);
@@ -174,6 +208,25 @@ function scoreUpdates(
   });
 }
 
+/** FLTrust's trust in the round's terms, the owner's scoring set its root (as the coordinator computes it). */
+function ownersTrust(
+  network: Awaited<ReturnType<typeof buildModel>>,
+  global: Float32Array,
+  round: number,
+  updates: WeightedUpdate[],
+  groups: number[][],
+  leftOut: Set<number>,
+  exponent: number,
+): Promise<Trust> {
+  const { terms } = keptTerms(updates, groups, leftOut, global.length, global.length);
+  const root = { set: scoringSet, training, exponent };
+  return roundTrust(network, global, terms, root, {
+    inputShape: [28, 28, 1],
+    classes: 10,
+    seed: roundSeed(seed, round),
+  });
+}
+
 /** The poisoners' mean pay of the median honest holder's, the round's pool split by the reward rule. */
 function poisonersPay(scores: number[], poisoners: number): number {
   const amounts = rewardAmounts(scores, 10n ** 18n, rewardsSchema.parse({}));
@@ -216,7 +269,7 @@ async function predictions(network: Awaited<ReturnType<typeof buildModel>>, data
 
 function write(results: Outcome[]): void {
   writeFileSync(
-    'benchmarks/results/poison.json',
+    `benchmarks/results/${resultsName}.json`,
     JSON.stringify({ machine: machine(), holders, rounds, examples, clip, model, training, results }, null, 2) + '\n',
   );
   const percent = (value: number | undefined): string => (value === undefined ? '' : `${(100 * value).toFixed(1)} %`);
@@ -225,13 +278,13 @@ function write(results: Outcome[]): void {
       `| ${r.attack} | ${r.poisoners} of ${holders} | ${r.rule} | ${percent(r.accuracy)} | ${percent(r.backdoor)} | ${percent(r.paid)} |`,
   );
   const md = [
-    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). Pay: the poisoners' mean pay in the last round under scores, of the median honest holder's.`,
+    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). FLTrust: the same 500 examples as its root, trained on as a holder trains; trust ReLU(cos)² (p=1: the paper's ReLU(cos)). Pay: the poisoners' mean pay in the last round under scores, of the median honest holder's.`,
     '',
     '| attack | poisoners | rule | clean accuracy | backdoor success | poisoners paid, of honest median |',
     '|---|---|---|---:|---:|---:|',
     ...rows,
     '',
   ].join('\n');
-  writeFileSync('benchmarks/results/poison.md', md);
+  writeFileSync(`benchmarks/results/${resultsName}.md`, md);
   process.stdout.write(md);
 }

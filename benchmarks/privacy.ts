@@ -85,7 +85,7 @@ async function run(setting: string, noiseMultiplier: number): Promise<Outcome> {
     const sum = RunningSum.empty(global.length);
     for (const holder of sampled)
       sum.add(await clippedUpdate(network, global, shards[holder]!, holder, round), 1, [0], global.length);
-    const step = noiseMultiplier > 0 ? privateStep(sum, noiseMultiplier, clip, perRound) : sum.mean();
+    const step = noiseMultiplier > 0 ? privateStep(sum.sum, noiseMultiplier, clip, perRound) : sum.mean();
     global = strategy.apply(global, step, []);
     setFlatWeights(network, global);
     accuracy.push((await evaluate(network, test, [28, 28, 1], 10)).accuracy);

@@ -8,12 +8,19 @@
  * transform on 53-bit uniforms. It is floating-point noise: it does not claim the protection of a discrete or
  * snapped mechanism against attacks on the low bits of floats (Mironov, CCS 2012); SECURITY.md says so.
  */
-import type { RunningSum } from './aggregation.js';
 
-/** (Σ Δ_k + N(0, (σ·clip)²)) / denominator, per coordinate. */
-export function privateStep(sum: RunningSum, noiseMultiplier: number, clip: number, denominator: number): Float64Array {
-  const noise = gaussianNoise(sum.sum.length, noiseMultiplier * clip);
-  return sum.sum.map((value, i) => (value + noise[i]!) / denominator);
+/**
+ * (Σ Δ_k + N(0, (σ·clip)²)) / denominator, per coordinate. `sum` holds each holder's term once, each of norm at
+ * most the clip: the updates themselves, or FLTrust's trusted terms (ml/fltrust.ts).
+ */
+export function privateStep(
+  sum: Float64Array,
+  noiseMultiplier: number,
+  clip: number,
+  denominator: number,
+): Float64Array {
+  const noise = gaussianNoise(sum.length, noiseMultiplier * clip);
+  return sum.map((value, i) => (value + noise[i]!) / denominator);
 }
 
 /** `size` independent N(0, std²) draws from the secure generator. */

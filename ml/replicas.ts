@@ -11,6 +11,7 @@
  * round sees them.
  */
 import { RunningSum } from './aggregation.js';
+import { type Trust, trustedMean } from './fltrust.js';
 import { robustCombine, type RobustRule } from './robust.js';
 
 export interface WeightedUpdate {
@@ -96,9 +97,22 @@ export function stepAsUpdate(step: Float32Array, chunkSize: number): WeightedUpd
   return { q: step, fractionBits: new Array<number>(Math.ceil(step.length / chunkSize)).fill(0), weight: 0 };
 }
 
+/** The round's terms: each kept group's mean update (groups with a left-out member are not kept), in group order. */
+export function keptTerms(
+  updates: readonly WeightedUpdate[],
+  groups: readonly number[][],
+  leftOut: ReadonlySet<number>,
+  chunkSize: number,
+  size: number,
+): { kept: number[][]; terms: Float64Array[] } {
+  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+  return { kept, terms: kept.map((members) => groupedSum(updates, [members], chunkSize, size).mean()) };
+}
+
 /**
  * The round's aggregate step: its groups' terms, each group counted once, without the updates the round left out
- * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts); zero when nothing is left.
+ * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts; FLTrust with the round's
+ * `trust`, ml/fltrust.ts); zero when nothing is left.
  */
 export function aggregateStep(
   updates: readonly WeightedUpdate[],
@@ -107,15 +121,16 @@ export function aggregateStep(
   chunkSize: number,
   size: number,
   rule?: RobustRule,
+  trust?: Trust,
 ): Float64Array {
-  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
-  if (rule && rule.rule !== 'mean') {
-    return robustCombine(
-      kept.map((members) => groupedSum(updates, [members], chunkSize, size).mean()),
-      rule,
-      size,
-    );
+  if (rule?.rule === 'fltrust') {
+    if (!trust) throw new Error("FLTrust aggregates with the round's trust");
+    return trustedMean(keptTerms(updates, groups, leftOut, chunkSize, size).terms, trust, size);
   }
+  if (rule && rule.rule !== 'mean') {
+    return robustCombine(keptTerms(updates, groups, leftOut, chunkSize, size).terms, rule, size);
+  }
+  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
   const sum = groupedSum(updates, kept, chunkSize, size);
   return sum.totalWeight > 0 ? sum.mean() : new Float64Array(size);
 }

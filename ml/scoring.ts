@@ -61,6 +61,11 @@ export interface ScoringOptions {
   seed: number;
 }
 
+/** The seed of a round's scoring, and of anything else the coordinator draws for it that the audit must replay. */
+export function roundSeed(taskSeed: number, round: number): number {
+  return taskSeed * 1_000_003 + round;
+}
+
 export const defaultScoringOptions: Omit<ScoringOptions, 'seed'> = {
   exactUpTo: 6,
   truncation: 1e-4,

@@ -66,6 +66,11 @@ export interface RoundRecord {
      */
     leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
   };
+  /**
+   * `aggregation.rule: fltrust`, except in a private task: the length of the root update g₀ and the trust of each
+   * update the aggregate took, in acceptance order (ml/fltrust.ts), from which the aggregate is recomputed exactly.
+   */
+  aggregation?: { rootNorm: number; trust: Array<{ address: string; trust: number }> };
   /** A private task's round (spec.privacy): its sampling, its noise, and the ε spent up to it. */
   privacy?: RoundPrivacy;
   /** Rejected updates as the round lists them (a bounded number per address and per round)… */

@@ -85,15 +85,19 @@ export const aggregationSchema = z
     /**
      * How the round's terms (each group of replicas once, contributors only) are combined into its step: `mean` (FedAvg)
      * or a Byzantine-robust rule (ml/robust.ts): `median` and `trimmedMean` (coordinate-wise), `krum` (multi-Krum with
-     * `krumSelect` > 1). Robust rules weigh updates equally. @default 'mean'
+     * `krumSelect` > 1), `fltrust` (ml/fltrust.ts: each term weighed by how well it points where the owner's scoring
+     * set, trained on, asks the model to go, at that update's length). Robust rules weigh updates equally.
+     * @default 'mean'
      */
-    rule: z.enum(['mean', 'median', 'trimmedMean', 'krum']).default('mean'),
+    rule: z.enum(['mean', 'median', 'trimmedMean', 'krum', 'fltrust']).default('mean'),
     /** trimmedMean: the fraction β of values dropped at each end of every coordinate. @default 0.1 */
     trim: z.number().min(0).lt(0.5).default(0.1),
     /** krum: the most poisoned updates a round is assumed to hold (f). @default 1 */
     byzantine: z.number().int().min(0).max(100_000).default(1),
     /** krum: how many of the best-scored updates are averaged (1: Krum). @default 1 */
     krumSelect: positiveInt.max(100_000).default(1),
+    /** fltrust: a term's trust is ReLU(cos(Δ, g₀)) to this power (the paper's FLTrust: 1). @default 2 */
+    trustExponent: z.number().min(1).max(4).default(2),
     /** With `weights: samples`, the most a declared sample count counts as. @default 2^20 */
     samplesCap: z
       .number()
@@ -335,8 +339,12 @@ function privacyConflicts(
   const conflicts: Array<{ path: string[]; message: string }> = [];
   const refuse = (path: string[], message: string): void => void conflicts.push({ path, message });
   if (spec.aggregation.weights !== 'equal') refuse(['aggregation', 'weights'], 'a private task weighs updates equally');
-  if (spec.aggregation.rule !== 'mean')
-    refuse(['aggregation', 'rule'], "a private task's noise is calibrated to the mean: its rule is mean");
+  // FLTrust weighs each update by its own direction alone, so one holder still moves the sum by at most the clip.
+  if (spec.aggregation.rule !== 'mean' && spec.aggregation.rule !== 'fltrust')
+    refuse(
+      ['aggregation', 'rule'],
+      "a private task's noise covers one update's share of a sum: its rule is mean or fltrust",
+    );
   if (spec.aggregation.replicaDistance !== 0)
     refuse(['aggregation', 'replicaDistance'], 'a private task counts every update alone: set replicaDistance 0');
   if (spec.aggregation.contributorsOnly)

@@ -10,6 +10,7 @@ function robustLine(robust: NonNullable<TaskTerms['weights']['robust']>): string
     median: 'the coordinate-wise median of the updates',
     trimmedMean: `the coordinate-wise mean once the top and bottom ${(robust.trim ?? 0) * 100} % are dropped`,
     krum: `the mean of the ${robust.krumSelect} update(s) closest to their neighbours (Krum, assuming at most ${robust.byzantine} poisoned)`,
+    fltrust: `the updates at the length of the owner's own update (trained on its scoring set), each weighed by how well it points the same way (FLTrust: cosine to the power ${robust.trustExponent})`,
   }[robust.rule];
   return `the model moves by ${how}, not their mean`;
 }

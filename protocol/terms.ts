@@ -36,7 +36,13 @@ export interface TaskTerms {
     /** Only contributors enter the aggregate: replays and updates worth nothing are left out, and earn 0. */
     contributorsOnly?: boolean;
     /** A robust rule combines the updates instead of their mean (ml/robust.ts); absent: the mean. */
-    robust?: { rule: 'median' | 'trimmedMean' | 'krum'; trim?: number; byzantine?: number; krumSelect?: number };
+    robust?: {
+      rule: 'median' | 'trimmedMean' | 'krum' | 'fltrust';
+      trim?: number;
+      byzantine?: number;
+      krumSelect?: number;
+      trustExponent?: number;
+    };
   };
   roundDeadlineSeconds: number;
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
@@ -96,10 +102,11 @@ function privacyTerms(spec: TaskView['spec']): PrivacyTerms | undefined {
 
 /** The robust rule, with only the parameters it uses (none for the mean: other tasks' terms stay as they were). */
 function robustTerms(aggregation: TaskView['spec']['aggregation']): Pick<TaskTerms['weights'], 'robust'> {
-  const { rule, trim, byzantine, krumSelect } = aggregation;
+  const { rule, trim, byzantine, krumSelect, trustExponent } = aggregation;
   if (rule === undefined || rule === 'mean') return {};
   if (rule === 'median') return { robust: { rule } };
   if (rule === 'trimmedMean') return { robust: { rule, trim } };
+  if (rule === 'fltrust') return { robust: { rule, trustExponent } };
   return { robust: { rule, byzantine, krumSelect } };
 }
 

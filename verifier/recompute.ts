@@ -10,10 +10,12 @@ import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { alignedBuffer } from '../common/bytes.js';
 import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
-import { aggregateStep, namedReplicas, replicaGroups } from '../ml/replicas.js';
+import { aggregateStep, keptTerms, namedReplicas, replicaGroups } from '../ml/replicas.js';
+import type { Dataset } from '../ml/dataset.js';
+import { roundTrust, type Trust } from '../ml/fltrust.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
-import { defaultScoringOptions, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
+import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
@@ -59,10 +61,19 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
         await recomputeScores(bundle, round, model, problem);
       }
       if (updates.length === 0) continue;
+      const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups, leftOut) : undefined;
+      if (trust === null) {
+        problem(record.round, 'trust', 'the record does not give the trust of exactly the updates it aggregated');
+        return;
+      }
+      if (trust && bundle.scoringSet) {
+        const round = { record, global, previous, updates, groups };
+        await recomputeTrust(bundle, round, { leftOut, trust }, model, problem);
+      }
       previous = global;
       global = strategy.apply(
         global,
-        aggregateStep(updates, groups, leftOut, params.chunkSize, global.length, task.spec.aggregation),
+        aggregateStep(updates, groups, leftOut, params.chunkSize, global.length, task.spec.aggregation, trust),
         state,
       );
       if (hashWeights(global) !== record.modelHashAfter) {
@@ -72,6 +83,49 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
     }
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * FLTrust's trust as the record gives it, one weight per aggregated group (its first member's); null unless the
+ * record names exactly the aggregated updates, in order.
+ */
+function recordedTrust(record: RoundRecord, groups: number[][], leftOut: ReadonlySet<number>): Trust | null {
+  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+  const recorded = record.aggregation?.trust ?? [];
+  const aggregated = kept.flat().map((k) => record.accepted[k]!.address);
+  if (!record.aggregation || JSON.stringify(recorded.map(({ address }) => address)) !== JSON.stringify(aggregated)) {
+    return null;
+  }
+  const trustOfAddress = new Map(recorded.map(({ address, trust }) => [address, trust]));
+  return {
+    rootNorm: record.aggregation.rootNorm,
+    weights: kept.map((members) => trustOfAddress.get(record.accepted[members[0]!]!.address)!),
+  };
+}
+
+/** The round's root update trained again on the scoring set: ‖g₀‖ and every trust as recorded, within a tolerance. */
+async function recomputeTrust(
+  bundle: AuditBundle,
+  { record, global, updates, groups }: ReplayedRound,
+  { leftOut, trust }: { leftOut: ReadonlySet<number>; trust: Trust },
+  model: tf.LayersModel,
+  problem: ReportProblem,
+): Promise<void> {
+  const { spec, zk } = bundle.task;
+  const { terms } = keptTerms(updates, groups, leftOut, zk.chunkSize, global.length);
+  const root = { set: scoringSetOf(bundle), training: spec.training, exponent: spec.aggregation.trustExponent ?? 2 };
+  const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, record.round) };
+  const recomputed = await roundTrust(model, global, terms, root, options);
+  // Training on another machine may differ in the last bits, and SGD carries that on: agree to a part in 10^3.
+  const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+  const off = trust.weights.some((weight, k) => !close(weight, recomputed.weights[k]!));
+  if (!close(trust.rootNorm, recomputed.rootNorm) || off) {
+    problem(
+      record.round,
+      'trust',
+      `recorded ‖g₀‖ ${trust.rootNorm} and trust ${JSON.stringify(trust.weights)}, recomputed ${recomputed.rootNorm} and ${JSON.stringify(recomputed.weights)}`,
+    );
   }
 }
 
@@ -113,6 +167,14 @@ async function recomputeRound(
   return updates;
 }
 
+/** The bundle's scoring set as a dataset. */
+function scoringSetOf(bundle: AuditBundle): Dataset {
+  const set = bundle.scoringSet!;
+  const labels = new Int32Array(alignedBuffer(decodeBase64(set.labels)));
+  const features = new Float32Array(alignedBuffer(decodeBase64(set.features)));
+  return { features, labels, count: labels.length, exampleShape: set.exampleShape };
+}
+
 /** A round as the recomputation replays it: its record, the weights before it and its published updates. */
 interface ReplayedRound {
   record: RoundRecord;
@@ -131,22 +193,19 @@ async function recomputeScores(
 ): Promise<void> {
   const { task } = bundle;
   const { aggregation } = task.spec;
-  const set = bundle.scoringSet!;
-  const features = new Float32Array(alignedBuffer(decodeBase64(set.features)));
-  const labels = new Int32Array(alignedBuffer(decodeBase64(set.labels)));
   const scored = await scoreRound({
     model,
     global,
     updates,
     chunkSize: task.zk.chunkSize,
-    scoringSet: { features, labels, count: labels.length, exampleShape: set.exampleShape },
+    scoringSet: scoringSetOf(bundle),
     inputShape: task.spec.inputShape,
     classes: task.spec.classes,
     groups,
     options: {
       ...defaultScoringOptions,
       maxEvaluations: task.spec.rewards.scoringBudget,
-      seed: task.spec.seed * 1_000_003 + record.round,
+      seed: roundSeed(task.spec.seed, record.round),
     },
     ...(aggregation.contributorsOnly
       ? {

@@ -8,8 +8,16 @@ import { type RoundRecord, type SignedRoundRecord, signRecord } from '../../prot
 import { committedRoot } from '../../contracts/accepted-set.js';
 import { decodeValues } from '../../circuits/codec.js';
 import { head } from '../../ml/dataset.js';
-import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
-import { aggregateStep, groupedSum, namedReplicas, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { defaultScoringOptions, roundSeed, scoreRound } from '../../ml/scoring.js';
+import { roundTrust, type Trust, trustedSum } from '../../ml/fltrust.js';
+import {
+  aggregateStep,
+  groupedSum,
+  keptTerms,
+  namedReplicas,
+  replicaGroups,
+  type WeightedUpdate,
+} from '../../ml/replicas.js';
 import { privateStep } from '../../ml/private-step.js';
 import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
@@ -46,24 +54,31 @@ export async function closeRound(
   privacy?: RoundPrivacy,
 ): Promise<ClosedRound> {
   const { task, model, evaluationSet } = ctx;
+  const size = round.global.length;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
   const { scoring, leftOut } = await score(ctx, round, updates, groups);
+  const trusted =
+    task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups, leftOut) : undefined;
   const step = privacy
     ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
       privateStep(
-        groupedSum(updates, groups, task.zk.chunkSize, round.global.length),
+        trusted
+          ? trustedSum(trusted.terms, trusted.trust, size, task.spec.clipNorm)
+          : groupedSum(updates, groups, task.zk.chunkSize, size).sum,
         privacy.noiseMultiplier,
         task.spec.clipNorm,
         task.spec.clientsPerRound.target,
       )
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
-      aggregateStep(updates, groups, leftOut, task.zk.chunkSize, round.global.length, task.spec.aggregation);
+      aggregateStep(updates, groups, leftOut, task.zk.chunkSize, size, task.spec.aggregation, trusted?.trust);
+  // A private round does not publish its trust weights: like scores, they are facts about single updates.
+  const aggregation = trusted && !privacy ? recordedTrust(trusted, updates) : undefined;
   const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
   const modelHashAfter = hashWeights(next);
-  const signed = await signedRecord(ctx, round, { metrics, modelHashAfter, scoring, privacy });
+  const signed = await signedRecord(ctx, round, { metrics, modelHashAfter, scoring, privacy, aggregation });
   return { next, metrics, modelHashAfter, signed };
 }
 
@@ -102,7 +117,7 @@ async function score(
     options: {
       ...defaultScoringOptions,
       maxEvaluations: rewards.scoringBudget,
-      seed: seed * 1_000_003 + round.number,
+      seed: roundSeed(seed, round.number),
     },
     ...(aggregation.contributorsOnly
       ? { contributorsOnly: { previousStep: previousStep(ctx, round), replayDistance: aggregation.replicaDistance } }
@@ -138,6 +153,38 @@ async function score(
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
 }
 
+/** FLTrust's trust in the round's terms (ml/fltrust.ts), its root the task's scoring set. */
+async function trustIn(
+  { task, model, evaluationSet }: TaskRunnerContext,
+  round: ActiveRound,
+  updates: RoundUpdate[],
+  groups: number[][],
+  leftOut: Set<number>,
+): Promise<{ kept: number[][]; terms: Float64Array[]; trust: Trust }> {
+  const { spec } = task;
+  const { kept, terms } = keptTerms(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
+  const root = {
+    set: head(evaluationSet, spec.rewards.scoringExamples),
+    training: spec.training,
+    exponent: spec.aggregation.trustExponent,
+  };
+  const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, round.number) };
+  return { kept, terms, trust: await roundTrust(model, round.global, terms, root, options) };
+}
+
+/** The round record's account of FLTrust: ‖g₀‖ and each aggregated update's trust (its group's). */
+function recordedTrust(
+  { kept, trust }: { kept: number[][]; trust: Trust },
+  updates: RoundUpdate[],
+): NonNullable<RoundRecord['aggregation']> {
+  return {
+    rootNorm: trust.rootNorm,
+    trust: kept.flatMap((members, k) =>
+      members.map((member) => ({ address: updates[member]!.address, trust: trust.weights[k]! })),
+    ),
+  };
+}
+
 /** w_r − w_{r−1}: the step the model took last round, which an update may replay; none in round 1. */
 function previousStep({ task, checkpoints }: TaskRunnerContext, round: ActiveRound): Float32Array | undefined {
   if (round.number === 1) return undefined;
@@ -149,9 +196,15 @@ function previousStep({ task, checkpoints }: TaskRunnerContext, round: ActiveRou
 async function signedRecord(
   { task, storage, identity }: TaskRunnerContext,
   round: ActiveRound,
-  outcome: { metrics: Metrics; modelHashAfter: string; scoring: RoundRecord['scoring']; privacy?: RoundPrivacy },
+  outcome: {
+    metrics: Metrics;
+    modelHashAfter: string;
+    scoring: RoundRecord['scoring'];
+    privacy?: RoundPrivacy;
+    aggregation?: RoundRecord['aggregation'];
+  },
 ): Promise<SignedRoundRecord> {
-  const { metrics, modelHashAfter, scoring, privacy } = outcome;
+  const { metrics, modelHashAfter, scoring, privacy, aggregation } = outcome;
   const accepted = await storage.updates.audited(task.id, round.number, task.spec.publicAudit);
   const view = (await storage.rounds.get(task.id, round.number))!;
   const record: RoundRecord = {
@@ -168,6 +221,7 @@ async function signedRecord(
     rejected: view.rejected.map(({ address, code, reason }) => ({ address, code, reason })),
     rejectedUnlisted: view.rejectedUnlisted,
     ...(privacy ? { privacy } : {}),
+    ...(aggregation ? { aggregation } : {}),
   };
   return signRecord(identity, record);
 }

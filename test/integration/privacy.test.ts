@@ -112,6 +112,43 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     });
   });
 
+  it("runs FLTrust under DP: each holder's trusted term stays within the clip, and the record keeps the trust private", async () => {
+    const sigma = 2;
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        roundDeadlineSeconds: 240,
+        aggregation: { rule: 'fltrust', replicaDistance: 0, contributorsOnly: false },
+        privacy: { delta: 1e-5, noiseMultiplier: sigma, population: 2 },
+      }),
+    );
+    const shards = writeShards(dir, [300, 300]);
+    await Promise.all(
+      runClients(
+        coordinator.url,
+        task.id,
+        shards,
+        [0, 1].map((i) => join(dir, `fltrust-${i}.json`)),
+      ),
+    );
+    expect((await endOf(task.id)).status).to.equal('completed');
+    // The step is the noise's size, as with the mean: the two trusted terms add at most 2·clip to the sum.
+    const [before, after] = [
+      await getWeights(coordinator.url, task.id, 0),
+      await getWeights(coordinator.url, task.id, 1),
+    ];
+    const norm = Math.sqrt(after.reduce((sum, w, i) => sum + (w - before[i]!) ** 2, 0));
+    const noise = (sigma * 5 * Math.sqrt(task.numParams)) / 2;
+    expect(norm).to.be.within(noise * 0.93 - 5, noise * 1.07 + 5);
+    // Trust weights, like scores, are facts about single updates: a private round does not publish them.
+    const bundle = await fetchBundle(coordinator.url, task.id);
+    expect(bundle.rounds[0]!.record.accepted).to.have.length(2);
+    expect(bundle.rounds[0]!.record).to.not.have.property('aggregation');
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems]).to.deep.equal([true, []]);
+  });
+
   it('refuses, over REST with a code, a private spec with δ ≥ 1/population, ε ≤ 0, σ = 0 or an unreachable ε', async () => {
     const aggregation = { replicaDistance: 0, contributorsOnly: false };
     for (const [privacy, field] of [

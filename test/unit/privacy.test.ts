@@ -167,7 +167,7 @@ describe('DP-FedAvg step', () => {
     sum.add(new Int8Array(50_000).fill(4), 1, [2], 50_000);
     sum.add(new Int8Array(50_000).fill(4), 1, [2], 50_000);
     // Two updates of 1 in every coordinate over an expected 4: a mean step of 0.5; noise σ·clip/4 = 0.25.
-    const step = privateStep(sum, 0.5, 2, 4);
+    const step = privateStep(sum.sum, 0.5, 2, 4);
     const mean = step.reduce((total, x) => total + x, 0) / step.length;
     const std = Math.sqrt(step.reduce((total, x) => total + (x - mean) ** 2, 0) / step.length);
     expect(mean).to.be.closeTo(0.5, 0.01);

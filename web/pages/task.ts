@@ -191,6 +191,8 @@ function settlementTable(settlement: SettlementView): HTMLElement {
 function robustSummary(robust: NonNullable<TermsView['terms']['weights']['robust']>): string {
   if (robust.rule === 'median') return 'coordinate-wise median';
   if (robust.rule === 'trimmedMean') return `coordinate-wise trimmed mean (${(robust.trim ?? 0) * 100} % at each end)`;
+  if (robust.rule === 'fltrust')
+    return `FLTrust: weighed by alignment with the owner's update (cosine^${robust.trustExponent})`;
   return `Krum: the mean of the ${robust.krumSelect} best-placed update(s), at most ${robust.byzantine} assumed poisoned`;
 }
 
