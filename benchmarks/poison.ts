@@ -27,7 +27,7 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
-import { aggregateStep, keptTerms, type WeightedUpdate } from '../ml/replicas.js';
+import { aggregateStep, groupTerms, type WeightedUpdate } from '../ml/replicas.js';
 import { defaultScoringOptions, roundSeed, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { evaluate, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
@@ -142,13 +142,13 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
     }
     const groups = updates.map((_, k) => [k]);
     // `scores`: the task's default, only contributors aggregated (ml/scoring.ts), and paid by their values.
-    const scored = rule.endsWith('scores') ? await scoreUpdates(network, global, updates) : undefined;
-    const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
-    if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
     const trust =
       aggregation.rule === 'fltrust'
-        ? await ownersTrust(network, global, round, updates, groups, leftOut, aggregation.trustExponent)
+        ? await ownersTrust(network, global, round, updates, groups, aggregation.trustExponent)
         : undefined;
+    const scored = rule.endsWith('scores') ? await scoreUpdates(network, global, updates, trust) : undefined;
+    const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
+    if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
     const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation, trust);
     global = strategy.apply(global, step, []);
   }
@@ -194,6 +194,7 @@ function scoreUpdates(
   network: Awaited<ReturnType<typeof buildModel>>,
   global: Float32Array,
   updates: WeightedUpdate[],
+  trust: Trust | undefined,
 ): Promise<ScoredRoundUpdates> {
   return scoreRound({
     model: network,
@@ -205,6 +206,7 @@ function scoreUpdates(
     classes: 10,
     options: { ...defaultScoringOptions, maxEvaluations: 500, seed },
     contributorsOnly: { replayDistance: 0 },
+    ...(trust ? { trust } : {}),
   });
 }
 
@@ -215,10 +217,9 @@ function ownersTrust(
   round: number,
   updates: WeightedUpdate[],
   groups: number[][],
-  leftOut: Set<number>,
   exponent: number,
 ): Promise<Trust> {
-  const { terms } = keptTerms(updates, groups, leftOut, global.length, global.length);
+  const terms = groupTerms(updates, groups, global.length, global.length);
   const root = { set: scoringSet, training, exponent };
   return roundTrust(network, global, terms, root, {
     inputShape: [28, 28, 1],

@@ -97,22 +97,20 @@ export function stepAsUpdate(step: Float32Array, chunkSize: number): WeightedUpd
   return { q: step, fractionBits: new Array<number>(Math.ceil(step.length / chunkSize)).fill(0), weight: 0 };
 }
 
-/** The round's terms: each kept group's mean update (groups with a left-out member are not kept), in group order. */
-export function keptTerms(
+/** Each group's term: its members' mean update, in group order. */
+export function groupTerms(
   updates: readonly WeightedUpdate[],
   groups: readonly number[][],
-  leftOut: ReadonlySet<number>,
   chunkSize: number,
   size: number,
-): { kept: number[][]; terms: Float64Array[] } {
-  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
-  return { kept, terms: kept.map((members) => groupedSum(updates, [members], chunkSize, size).mean()) };
+): Float64Array[] {
+  return groups.map((members) => groupedSum(updates, [members], chunkSize, size).mean());
 }
 
 /**
  * The round's aggregate step: its groups' terms, each group counted once, without the updates the round left out
- * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts; FLTrust with the round's
- * `trust`, ml/fltrust.ts); zero when nothing is left.
+ * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts; FLTrust by the round's
+ * `trust` in each group, ml/fltrust.ts); zero when nothing is left.
  */
 export function aggregateStep(
   updates: readonly WeightedUpdate[],
@@ -123,14 +121,14 @@ export function aggregateStep(
   rule?: RobustRule,
   trust?: Trust,
 ): Float64Array {
+  const keptIndices = groups.flatMap((members, g) => (members.some((k) => leftOut.has(k)) ? [] : [g]));
+  const kept = keptIndices.map((g) => groups[g]!);
   if (rule?.rule === 'fltrust') {
     if (!trust) throw new Error("FLTrust aggregates with the round's trust");
-    return trustedMean(keptTerms(updates, groups, leftOut, chunkSize, size).terms, trust, size);
+    const keptTrust = { rootNorm: trust.rootNorm, weights: keptIndices.map((g) => trust.weights[g]!) };
+    return trustedMean(groupTerms(updates, kept, chunkSize, size), keptTrust, size);
   }
-  if (rule && rule.rule !== 'mean') {
-    return robustCombine(keptTerms(updates, groups, leftOut, chunkSize, size).terms, rule, size);
-  }
-  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+  if (rule && rule.rule !== 'mean') return robustCombine(groupTerms(updates, kept, chunkSize, size), rule, size);
   const sum = groupedSum(updates, kept, chunkSize, size);
   return sum.totalWeight > 0 ? sum.mean() : new Float64Array(size);
 }

@@ -42,7 +42,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
-import { groupedSum, replays, type WeightedUpdate } from './replicas.js';
+import { type Trust, trustedSum } from './fltrust.js';
+import { groupedSum, groupTerms, replays, type WeightedUpdate } from './replicas.js';
 import type { Dataset } from './dataset.js';
 import { evaluate } from './train.js';
 import { setFlatWeights } from './weights.js';
@@ -220,6 +221,12 @@ export interface RoundScoringInput {
     /** How close to that step a replay is (ml/replicas.ts `replays`). */
     replayDistance: number;
   };
+  /**
+   * `aggregation.rule: fltrust`: the round's trust in each group (ml/fltrust.ts). The game is then FLTrust's step:
+   * a coalition is worth w_r + Σ_S t_g·Δ̂_g / Σ_{all g} t_g, so that a group is paid for what it moves the model by
+   * as FLTrust aggregates it (an untrusted group by nothing).
+   */
+  trust?: Trust;
 }
 
 /** Games a round's contributors-only scoring plays at most (the first, and again without who is worth nothing). */
@@ -259,10 +266,8 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // still change the verdict on another player.
   const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
   let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g));
-  let scored = await playRound(
-    input,
-    players.map((g) => groups[g]!),
-  );
+  const game = roundGame(input, groups);
+  let scored = await game(players);
   let evaluations = scored.evaluations;
   // A group worth nothing still weighs in every coalition's normalisation: the game is played again without it,
   // until every player left adds value, so that the others' game is the one they would have played had it not come
@@ -277,10 +282,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
     games++
   ) {
     players = players.filter((_, p) => scored.scores[p]! > 0);
-    scored = await playRound(
-      input,
-      players.map((g) => groups[g]!),
-    );
+    scored = await game(players);
     evaluations += scored.evaluations;
   }
   // Whoever the last game still found worth nothing (the cap, or a round that did harm, ended the games) is left
@@ -302,24 +304,56 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   return { ...scored, evaluations, scores, leftOut, seconds };
 }
 
-/** The Shapley game of these groups of replicas, normalised by their weight: one player per group. */
-async function playRound(input: RoundScoringInput, groups: readonly number[][]): Promise<ScoredRound> {
-  const { model, global, updates, chunkSize, scoringSet, inputShape, classes } = input;
-  const roundWeight = groupedSum(updates, groups, chunkSize, global.length).totalWeight;
-  const worth = async (players: number[]): Promise<number> => {
-    const { sum } = groupedSum(
-      updates,
-      players.map((g) => groups[g]!),
-      chunkSize,
-      global.length,
-    );
-    setFlatWeights(
-      model,
-      global.map((w, i) => w + sum[i]! / roundWeight),
-    );
-    return -(await evaluate(model, scoringSet, inputShape, classes)).loss;
+/** The round's Shapley game among some of its groups of replicas (`players`, indices in `groups`): one player each. */
+function roundGame(
+  input: RoundScoringInput,
+  groups: readonly number[][],
+): (players: readonly number[]) => Promise<ScoredRound> {
+  const { model, global, scoringSet, inputShape, classes } = input;
+  const terms = input.trust && groupTerms(input.updates, groups, input.chunkSize, global.length);
+  return (players) => {
+    const step = terms ? trustedSteps(input.trust!, terms, players, global.length) : meanSteps(input, groups, players);
+    const worth = async (coalition: number[]): Promise<number> => {
+      const delta = step(coalition);
+      setFlatWeights(
+        model,
+        global.map((w, i) => w + delta[i]!),
+      );
+      return -(await evaluate(model, scoringSet, inputShape, classes)).loss;
+    };
+    return shapleyScores(players.length, worth, input.options);
   };
-  return shapleyScores(groups.length, worth, input.options);
+}
+
+/** A coalition's step in the mean's game: its groups' weighted sum over the weight of every player's group. */
+function meanSteps(
+  { updates, chunkSize, global }: RoundScoringInput,
+  groups: readonly number[][],
+  players: readonly number[],
+): (coalition: number[]) => Float64Array {
+  const groupsOf = (positions: readonly number[]): number[][] => positions.map((p) => groups[players[p]!]!);
+  const roundWeight = groupedSum(updates, groupsOf(players.map((_, p) => p)), chunkSize, global.length).totalWeight;
+  return (coalition) =>
+    groupedSum(updates, groupsOf(coalition), chunkSize, global.length).sum.map((value) => value / roundWeight);
+}
+
+/** A coalition's step in FLTrust's game: its trusted terms' sum over every player's trust (zero if none is trusted). */
+function trustedSteps(
+  trust: Trust,
+  terms: readonly Float64Array[],
+  players: readonly number[],
+  size: number,
+): (coalition: number[]) => Float64Array {
+  const total = players.reduce((sum, g) => sum + trust.weights[g]!, 0);
+  return (coalition) => {
+    const weights = coalition.map((p) => trust.weights[players[p]!]!);
+    const sum = trustedSum(
+      coalition.map((p) => terms[players[p]!]!),
+      { rootNorm: trust.rootNorm, weights },
+      size,
+    );
+    return total > 0 ? sum.map((value) => value / total) : sum;
+  };
 }
 
 function isZero(values: ArrayLike<number>): boolean {

@@ -67,8 +67,8 @@ export interface RoundRecord {
     leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
   };
   /**
-   * `aggregation.rule: fltrust`, except in a private task: the length of the root update g₀ and the trust of each
-   * update the aggregate took, in acceptance order (ml/fltrust.ts), from which the aggregate is recomputed exactly.
+   * `aggregation.rule: fltrust`, except in a private task: the length of the root update g₀ and each accepted
+   * update's trust, in acceptance order (ml/fltrust.ts), from which its scores and aggregate are recomputed exactly.
    */
   aggregation?: { rootNorm: number; trust: Array<{ address: string; trust: number }> };
   /** A private task's round (spec.privacy): its sampling, its noise, and the ε spent up to it. */

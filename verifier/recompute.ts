@@ -10,7 +10,7 @@ import { type CircuitParams, circuitNamed } from '../circuits/params.js';
 import { commitmentProblem } from '../circuits/commitment.js';
 import { alignedBuffer } from '../common/bytes.js';
 import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
-import { aggregateStep, keptTerms, namedReplicas, replicaGroups } from '../ml/replicas.js';
+import { aggregateStep, groupTerms, namedReplicas, replicaGroups } from '../ml/replicas.js';
 import type { Dataset } from '../ml/dataset.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
 import { initBackend } from '../ml/backend.js';
@@ -56,20 +56,17 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       }
       const addresses = record.accepted.map((update) => update.address);
       const leftOut = new Set((record.scoring.leftOut ?? []).map(({ address }) => addresses.indexOf(address)));
+      const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups) : undefined;
+      if (trust === null) {
+        problem(record.round, 'trust', 'the record does not give the trust of each accepted update, in order');
+        return;
+      }
       if (bundle.scoringSet) {
-        const round = { record, global, previous, updates, groups };
+        const round = { record, global, previous, updates, groups, trust };
+        if (trust) await recomputeTrust(bundle, round, model, problem);
         await recomputeScores(bundle, round, model, problem);
       }
       if (updates.length === 0) continue;
-      const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups, leftOut) : undefined;
-      if (trust === null) {
-        problem(record.round, 'trust', 'the record does not give the trust of exactly the updates it aggregated');
-        return;
-      }
-      if (trust && bundle.scoringSet) {
-        const round = { record, global, previous, updates, groups };
-        await recomputeTrust(bundle, round, { leftOut, trust }, model, problem);
-      }
       previous = global;
       global = strategy.apply(
         global,
@@ -87,44 +84,38 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
 }
 
 /**
- * FLTrust's trust as the record gives it, one weight per aggregated group (its first member's); null unless the
- * record names exactly the aggregated updates, in order.
+ * FLTrust's trust as the record gives it, one weight per group of replicas (its first member's); null unless the
+ * record names every accepted update, in order.
  */
-function recordedTrust(record: RoundRecord, groups: number[][], leftOut: ReadonlySet<number>): Trust | null {
-  const kept = groups.filter((members) => !members.some((k) => leftOut.has(k)));
+function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
   const recorded = record.aggregation?.trust ?? [];
-  const aggregated = kept.flat().map((k) => record.accepted[k]!.address);
-  if (!record.aggregation || JSON.stringify(recorded.map(({ address }) => address)) !== JSON.stringify(aggregated)) {
+  const accepted = record.accepted.map(({ address }) => address);
+  if (!record.aggregation || JSON.stringify(recorded.map(({ address }) => address)) !== JSON.stringify(accepted)) {
     return null;
   }
-  const trustOfAddress = new Map(recorded.map(({ address, trust }) => [address, trust]));
-  return {
-    rootNorm: record.aggregation.rootNorm,
-    weights: kept.map((members) => trustOfAddress.get(record.accepted[members[0]!]!.address)!),
-  };
+  return { rootNorm: record.aggregation.rootNorm, weights: groups.map((members) => recorded[members[0]!]!.trust) };
 }
 
 /** The round's root update trained again on the scoring set: ‖g₀‖ and every trust as recorded, within a tolerance. */
 async function recomputeTrust(
   bundle: AuditBundle,
-  { record, global, updates, groups }: ReplayedRound,
-  { leftOut, trust }: { leftOut: ReadonlySet<number>; trust: Trust },
+  { record, global, updates, groups, trust }: ReplayedRound,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
   const { spec, zk } = bundle.task;
-  const { terms } = keptTerms(updates, groups, leftOut, zk.chunkSize, global.length);
+  const terms = groupTerms(updates, groups, zk.chunkSize, global.length);
   const root = { set: scoringSetOf(bundle), training: spec.training, exponent: spec.aggregation.trustExponent ?? 2 };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, record.round) };
   const recomputed = await roundTrust(model, global, terms, root, options);
   // Training on another machine may differ in the last bits, and SGD carries that on: agree to a part in 10^3.
   const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
-  const off = trust.weights.some((weight, k) => !close(weight, recomputed.weights[k]!));
-  if (!close(trust.rootNorm, recomputed.rootNorm) || off) {
+  const off = trust!.weights.some((weight, g) => !close(weight, recomputed.weights[g]!));
+  if (!close(trust!.rootNorm, recomputed.rootNorm) || off) {
     problem(
       record.round,
       'trust',
-      `recorded ‖g₀‖ ${trust.rootNorm} and trust ${JSON.stringify(trust.weights)}, recomputed ${recomputed.rootNorm} and ${JSON.stringify(recomputed.weights)}`,
+      `recorded ‖g₀‖ ${trust!.rootNorm} and trust ${JSON.stringify(trust!.weights)}, recomputed ${recomputed.rootNorm} and ${JSON.stringify(recomputed.weights)}`,
     );
   }
 }
@@ -182,12 +173,14 @@ interface ReplayedRound {
   previous: Float32Array | undefined;
   updates: ScoredUpdate[];
   groups: number[][];
+  /** FLTrust's trust in each group, as recorded. */
+  trust?: Trust;
 }
 
 /** The round's scores, and what it left out of its aggregate, computed again as the coordinator computed them. */
 async function recomputeScores(
   bundle: AuditBundle,
-  { record, global, previous, updates, groups }: ReplayedRound,
+  { record, global, previous, updates, groups, trust }: ReplayedRound,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
@@ -215,6 +208,7 @@ async function recomputeScores(
           },
         }
       : {}),
+    ...(trust ? { trust } : {}),
   });
   const leftOut = scored.leftOut.map(({ index, why }) => ({ address: record.accepted[index]!.address, why }));
   if (JSON.stringify(leftOut) !== JSON.stringify(record.scoring.leftOut ?? [])) {

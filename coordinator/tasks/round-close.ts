@@ -13,7 +13,7 @@ import { roundTrust, type Trust, trustedSum } from '../../ml/fltrust.js';
 import {
   aggregateStep,
   groupedSum,
-  keptTerms,
+  groupTerms,
   namedReplicas,
   replicaGroups,
   type WeightedUpdate,
@@ -57,9 +57,8 @@ export async function closeRound(
   const size = round.global.length;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
-  const { scoring, leftOut } = await score(ctx, round, updates, groups);
-  const trusted =
-    task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups, leftOut) : undefined;
+  const trusted = task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups) : undefined;
+  const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust);
   const step = privacy
     ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
       privateStep(
@@ -73,7 +72,7 @@ export async function closeRound(
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
       aggregateStep(updates, groups, leftOut, task.zk.chunkSize, size, task.spec.aggregation, trusted?.trust);
   // A private round does not publish its trust weights: like scores, they are facts about single updates.
-  const aggregation = trusted && !privacy ? recordedTrust(trusted, updates) : undefined;
+  const aggregation = trusted && !privacy ? recordedTrust(trusted.trust, groups, updates) : undefined;
   const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
@@ -102,6 +101,7 @@ async function score(
   round: ActiveRound,
   updates: RoundUpdate[],
   groups: number[][],
+  trust: Trust | undefined,
 ): Promise<{ scoring: RoundRecord['scoring']; leftOut: Set<number> }> {
   const { task, storage, model, evaluationSet } = ctx;
   const { rewards, seed, aggregation } = task.spec;
@@ -122,6 +122,7 @@ async function score(
     ...(aggregation.contributorsOnly
       ? { contributorsOnly: { previousStep: previousStep(ctx, round), replayDistance: aggregation.replicaDistance } }
       : {}),
+    ...(trust ? { trust } : {}),
   });
   const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
   const replicas = namedReplicas(
@@ -153,35 +154,34 @@ async function score(
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
 }
 
-/** FLTrust's trust in the round's terms (ml/fltrust.ts), its root the task's scoring set. */
+/** FLTrust's trust in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */
 async function trustIn(
   { task, model, evaluationSet }: TaskRunnerContext,
   round: ActiveRound,
   updates: RoundUpdate[],
   groups: number[][],
-  leftOut: Set<number>,
-): Promise<{ kept: number[][]; terms: Float64Array[]; trust: Trust }> {
+): Promise<{ terms: Float64Array[]; trust: Trust }> {
   const { spec } = task;
-  const { kept, terms } = keptTerms(updates, groups, leftOut, task.zk.chunkSize, round.global.length);
+  const terms = groupTerms(updates, groups, task.zk.chunkSize, round.global.length);
   const root = {
     set: head(evaluationSet, spec.rewards.scoringExamples),
     training: spec.training,
     exponent: spec.aggregation.trustExponent,
   };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, round.number) };
-  return { kept, terms, trust: await roundTrust(model, round.global, terms, root, options) };
+  return { terms, trust: await roundTrust(model, round.global, terms, root, options) };
 }
 
-/** The round record's account of FLTrust: ‖g₀‖ and each aggregated update's trust (its group's). */
+/** The round record's account of FLTrust: ‖g₀‖ and each accepted update's trust (its group's). */
 function recordedTrust(
-  { kept, trust }: { kept: number[][]; trust: Trust },
+  trust: Trust,
+  groups: number[][],
   updates: RoundUpdate[],
 ): NonNullable<RoundRecord['aggregation']> {
+  const trustOf = new Map(groups.flatMap((members, g) => members.map((k) => [k, trust.weights[g]!] as const)));
   return {
     rootNorm: trust.rootNorm,
-    trust: kept.flatMap((members, k) =>
-      members.map((member) => ({ address: updates[member]!.address, trust: trust.weights[k]! })),
-    ),
+    trust: updates.map((update, k) => ({ address: update.address, trust: trustOf.get(k)! })),
   };
 }
 

@@ -60,11 +60,12 @@ describe('FLTrust', () => {
     const update = (values: number[]): WeightedUpdate => ({ q: values, fractionBits: [0], weight: 1 });
     const updates = [update([1, 0]), update([1, 0]), update([0, 5]), update([-3, 0])];
     // Updates 0 and 1 are one group; 3 is left out: the terms are (1, 0) and (0, 5).
-    const kept = terms([1, 0], [0, 5]);
-    const trust = trustOf(kept, root, 2);
-    const step = aggregateStep(updates, [[0, 1], [2], [3]], new Set([3]), 8, 2, fltrust, trust);
-    expect([...step]).to.deep.equal([...trustedMean(kept, trust, 2)]);
-    expect(() => aggregateStep(updates, [[0, 1], [2], [3]], new Set([3]), 8, 2, fltrust)).to.throw(/trust/);
+    const groups = [[0, 1], [2], [3]];
+    const trust = trustOf(terms([1, 0], [0, 5], [-3, 0]), root, 2);
+    const step = aggregateStep(updates, groups, new Set([3]), 8, 2, fltrust, trust);
+    const kept = { rootNorm: trust.rootNorm, weights: trust.weights.slice(0, 2) };
+    expect([...step]).to.deep.equal([...trustedMean(terms([1, 0], [0, 5]), kept, 2)]);
+    expect(() => aggregateStep(updates, groups, new Set([3]), 8, 2, fltrust)).to.throw(/trust/);
   });
 });
 

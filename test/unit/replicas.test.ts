@@ -4,10 +4,11 @@ import { RunningSum } from '../../ml/aggregation.js';
 import { initBackend } from '../../ml/backend.js';
 import type { Dataset } from '../../ml/dataset.js';
 import { buildModel } from '../../ml/models.js';
-import { aggregateStep, groupedSum, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
+import { trustOf } from '../../ml/fltrust.js';
+import { aggregateStep, groupedSum, groupTerms, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
 import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
-import { trainLocal } from '../../ml/train.js';
-import { getFlatWeights } from '../../ml/weights.js';
+import { evaluate, trainLocal } from '../../ml/train.js';
+import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
 import { trainingSchema } from '../../protocol/task-spec.js';
 
 const chunkSize = 8;
@@ -178,6 +179,34 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(scored.scores.slice(0, 2)).to.deep.equal((await score(helpful)).scores);
         // Without the last step to compare with (round 1), it is a helpful update like the others.
         expect((await score([...helpful, replay])).scores[2]).to.be.greaterThan(0);
+      });
+
+      it("FLTrust's game: an untrusted update earns nothing and moves no one's value; values add to the trusted step's gain", async () => {
+        const against = update(Array.from(helpful[0]!.q, (value) => -2 * value));
+        const trusted = async (updates: WeightedUpdate[]) => {
+          const groups = updates.map((_, k) => [k]);
+          const trust = trustOf(groupTerms(updates, groups, chunkSize, 10), step, 2);
+          const options = { ...defaultScoringOptions, seed: 1 };
+          const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+          return { trust, scored: await scoreRound({ ...common, updates, groups, trust }) };
+        };
+        const honest = await trusted(helpful);
+        const poisoned = await trusted([...helpful, against]);
+        expect(poisoned.trust.weights[2]).to.equal(0);
+        expect(poisoned.scored.scores).to.deep.equal([...honest.scored.scores, 0]);
+        // The values split what FLTrust's own step gains on the scoring set, not what the mean would.
+        const gain = honest.scored.scores[0]! + honest.scored.scores[1]!;
+        expect(gain).to.be.closeTo(honest.scored.roundGain, 1e-12);
+        const fltrust = { rule: 'fltrust' as const, trim: 0, byzantine: 0, krumSelect: 1 };
+        const moved = aggregateStep(helpful, [[0], [1]], new Set(), chunkSize, 10, fltrust, honest.trust);
+        setFlatWeights(
+          model,
+          global.map((w, i) => w + moved[i]!),
+        );
+        const after = (await evaluate(model, scoringSet, [4], 2)).loss;
+        setFlatWeights(model, global);
+        const before = (await evaluate(model, scoringSet, [4], 2)).loss;
+        expect(before - after).to.be.closeTo(honest.scored.roundGain, 1e-9);
       });
 
       it('aggregates only what was kept, each group once, and nothing when nothing was', () => {
