@@ -5,6 +5,7 @@ import type { RunningCoordinator } from '../../coordinator/server.js';
 import type { RoundStartPayload } from '../../protocol/events.js';
 import { decodeValues } from '../../circuits/codec.js';
 import { signRecord } from '../../protocol/audit.js';
+import { renderTerms } from '../../protocol/terms-text.js';
 import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import { provenUpdate, quantizedAsClient } from '../helpers/contribution.js';
@@ -85,6 +86,9 @@ describe('robust aggregation', function () {
 
   it("FLTrust: a poisoner pointing away from the owner's update is barely trusted, and verify retrains the root", async () => {
     const { bundle, record, poisoner, moved, mean, poisonerPush } = await poisonedRound({ rule: 'fltrust' }, 5);
+    // The terms a holder agreed to name the rule and its power.
+    expect(bundle.terms.terms.weights.robust).to.deep.equal({ rule: 'fltrust', trustExponent: 2 });
+    expect(renderTerms(bundle.terms)).to.match(/FLTrust: cosine to the power 2/);
     const trust = new Map(record.aggregation!.trust.map(({ address, trust }) => [address, trust]));
     expect(trust.size).to.equal(4);
     const honestTrust = [...trust].filter(([address]) => address !== poisoner).map(([, t]) => t);
