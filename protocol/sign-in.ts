@@ -19,6 +19,12 @@ export const signInSchema = z.strictObject({
 });
 export type SignIn = z.infer<typeof signInSchema>;
 
+/**
+ * A socket's handshake may instead name a session a sign-in opened (`POST /api/auth/session`): a client reconnecting
+ * within the session's life proves its address without asking its wallet again.
+ */
+export const sessionHandshakeSchema = z.strictObject({ session: z.string().regex(/^[0-9a-f]{32}$/) });
+
 export const signInStatement = 'Sign in to this zkfl coordinator.';
 
 /** Signs in to the coordinator at `coordinatorUrl` with the nonce it issued. */

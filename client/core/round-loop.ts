@@ -48,6 +48,8 @@ export interface RoundOptions {
 
 export type ClientEvent =
   | { type: 'ready'; address: string; backend: BackendName; examples: number }
+  /** The client asks its wallet to sign in: once per session, not at every reconnection. */
+  | { type: 'signing in' }
   | { type: 'consented'; taskId: string; termsHash: string }
   | { type: 'joined'; taskId: string; round: number }
   | { type: 'round:start'; round: number }
@@ -163,25 +165,35 @@ class RoundLoop {
   /** Joined over the current connection; and who waits for the next join. */
   private joined = false;
   private readonly joinWaiters: Array<(joined: boolean) => void> = [];
+  /** The session this client's connections sign in with (`handshake`). */
+  private sessionToken?: string;
 
   constructor(
     private readonly session: Session,
     private readonly resolve: (result: ClientResult) => void,
     private readonly reject: (error: ZkflError) => void,
   ) {
-    const { api, wallet } = session;
+    const { api } = session;
     this.accepted = new Set(session.acceptedRounds);
     this.socket = io(api.base, {
       transports: ['websocket'],
       autoConnect: false,
-      // A fresh sign-in for every (re)connection: each nonce is single-use.
-      auth: (deliver) => {
-        api
-          .nonce()
-          .then((nonce) => signIn(wallet, api.base, nonce))
-          .then(deliver, () => deliver({}));
-      },
+      auth: (deliver) => void this.handshake().then(deliver, () => deliver({})),
     });
+  }
+
+  /**
+   * What the next (re)connection signs in with: the session one sign-in opened, for as long as it lives, so that a
+   * wallet asks its holder once rather than at every dropped connection. A refused session (expired, or forgotten by
+   * a restarted coordinator) is dropped in `loginRefused`, and the next attempt signs in afresh.
+   */
+  private async handshake(): Promise<{ session: string }> {
+    if (this.sessionToken === undefined) {
+      const { api, wallet } = this.session;
+      this.emit({ type: 'signing in' });
+      this.sessionToken = (await api.session(await signIn(wallet, api.base, await api.nonce()))).token;
+    }
+    return { session: this.sessionToken };
   }
 
   start(): void {
@@ -232,7 +244,8 @@ class RoundLoop {
 
   private loginRefused(error: Error & { data?: ErrorBody }): void {
     if (error.data?.code !== 'AUTH_FAILED') return; // transport errors: socket.io keeps reconnecting
-    // A refused login does not reconnect by itself; a nonce lost to a coordinator restart is worth a retry.
+    this.sessionToken = undefined;
+    // A refused login does not reconnect by itself; a session or nonce lost to a coordinator restart is worth a retry.
     if (++this.refusedLogins > 3) this.fatal(new ZkflError('AUTH_FAILED', error.message));
     else setTimeout(() => this.socket.connect(), 500 * this.refusedLogins);
   }

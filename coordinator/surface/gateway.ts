@@ -174,7 +174,10 @@ class Gateway {
     private readonly context: GatewayContext,
   ) {}
 
-  /** The handshake: a connection opens only for a valid sign-in, within the sign-in limits per IP and address. */
+  /**
+   * The handshake: a connection opens only for a valid sign-in or a live session, within the sign-in limits per IP
+   * and address.
+   */
   signIn(socket: GatewaySocket, next: (error?: Error) => void): void {
     const { rateLimiter, auth } = this.context;
     const refuse = (error: unknown): void => {
@@ -185,7 +188,7 @@ class Gateway {
     };
     Promise.resolve()
       .then(() => rateLimiter.take('sign-ins', socket.handshake.address))
-      .then(() => auth.verify(socket.handshake.auth))
+      .then(() => auth.connectionAddress(socket.handshake.auth))
       .then(async (address) => {
         await rateLimiter.take('sign-ins', address);
         socket.data.address = address;

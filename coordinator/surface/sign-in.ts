@@ -9,7 +9,7 @@ import { createLogger } from '../../common/log.js';
 import { startThread } from '../../common/thread.js';
 import { ZkflError } from '../../common/errors.js';
 import type { NonceView, SessionView } from '../../protocol/rest.js';
-import { signInSchema, signInStatement } from '../../protocol/sign-in.js';
+import { sessionHandshakeSchema, signInSchema, signInStatement } from '../../protocol/sign-in.js';
 import { parseOrThrow } from '../../protocol/validate.js';
 import type { Redis } from 'ioredis';
 import type { CheckedSignIn, SignInCheck } from './sign-in-thread.js';
@@ -155,14 +155,22 @@ export class Authenticator {
 
   /** The owner an `Authorization: Bearer <token>` header stands for. */
   async sessionOwner(authorization: string | undefined): Promise<string> {
-    const token = /^Bearer ([0-9a-f]{32})$/.exec(authorization ?? '')?.[1];
+    if (!authorization) throw new ZkflError('AUTH_FAILED', 'sign in first: POST /api/auth/session');
+    return this.sessionAddress(/^Bearer ([0-9a-f]{32})$/.exec(authorization)?.[1]);
+  }
+
+  /**
+   * Who a socket's handshake signs in: a sign-in (`verify`), or a session one opened, which stands for its own
+   * address only (protocol/sign-in.ts `sessionHandshakeSchema`).
+   */
+  async connectionAddress(handshake: unknown): Promise<string> {
+    const session = sessionHandshakeSchema.safeParse(handshake);
+    return session.success ? this.sessionAddress(session.data.session) : this.verify(handshake);
+  }
+
+  private async sessionAddress(token: string | undefined): Promise<string> {
     const address = token === undefined ? undefined : await this.sessions.get(token);
-    if (address === undefined) {
-      throw new ZkflError(
-        'AUTH_FAILED',
-        authorization ? 'unknown or expired session: sign in again' : 'sign in first: POST /api/auth/session',
-      );
-    }
+    if (address === undefined) throw new ZkflError('AUTH_FAILED', 'unknown or expired session: sign in again');
     return address;
   }
 }

@@ -10,10 +10,10 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function tcpProxy(target: URL): Promise<TcpProxy> {
+/** A proxy to `target` on `port` (any free one by default). */
+export async function tcpProxy(target: URL, port = 0): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
-  let port = 0;
   const listen = async (): Promise<void> => {
     server = createServer((inbound) => {
       const outbound = connect(Number(target.port), target.hostname);

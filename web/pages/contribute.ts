@@ -246,6 +246,7 @@ class ContributionView {
     } else if (event.type === 'submitted' && event.receipt) keepReceipt(this.task.id, event.receipt);
     else if (event.type === 'joined') this.state.set(`Joined in round ${event.round}: waiting to be sampled.`);
     else if (event.type === 'disconnected') this.state.set('The connection to the coordinator dropped: reconnecting…');
+    else if (event.type === 'signing in') this.state.set('Signing in to the coordinator (once a session)…');
     this.rounds.update(event);
   }
 }
