@@ -13,8 +13,12 @@
  * - a declared sample count of 2^20;
  * - free riders beside the four holders (a zero update, a replay of the last global step, noise at the norm
  *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes.
+ *
+ * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
+ * game, the owner's scoring set as the root) and writes results/economics-fltrust.md.
  */
 import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { Wallet } from 'ethers';
 import { circuitFor } from '../circuits/params.js';
 import { dequantize, quantizationFor, quantizeUpdate } from '../circuits/codec.js';
@@ -26,7 +30,15 @@ import { type Dataset, head, loadDataset, subset } from '../ml/dataset.js';
 import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
-import { aggregateStep, relativeDistance, replicaGroups, stepAsUpdate, type WeightedUpdate } from '../ml/replicas.js';
+import { roundTrust, type Trust } from '../ml/fltrust.js';
+import {
+  aggregateStep,
+  groupTerms,
+  relativeDistance,
+  replicaGroups,
+  stepAsUpdate,
+  type WeightedUpdate,
+} from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
@@ -34,11 +46,16 @@ import { parseTaskSpec } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { machine } from './lib/machine.js';
 
+const { values: options } = parseArgs({ options: { rule: { type: 'string' } } });
+const fltrust = options.rule === 'fltrust';
+if (options.rule !== undefined && !fltrust)
+  throw new Error(`--rule ${options.rule}: only fltrust is another rule here`);
 const rounds = 3;
 const holders = 4;
 const examplesPerHolder = 1000;
 const seed = 7;
-const spec = parseTaskSpec(demoTask({ clients: holders, rounds, seed }, { path: 't10k' }));
+const demo = demoTask({ clients: holders, rounds, seed }, { path: 't10k' });
+const spec = parseTaskSpec(fltrust ? { ...demo, aggregation: { ...demo.aggregation, rule: 'fltrust' } } : demo);
 const pool = BigInt(spec.rewards.perRound);
 
 /** One key's update in a round: its quantized values and the sample count it declares. */
@@ -190,13 +207,14 @@ async function scoreSent(
   round: number,
   replicaDistance: number,
   lastStep: Float32Array | false,
-): Promise<{ updates: WeightedUpdate[]; groups: number[][]; scored: ScoredRoundUpdates }> {
+): Promise<{ updates: WeightedUpdate[]; groups: number[][]; scored: ScoredRoundUpdates; trust?: Trust }> {
   const updates = sent.map((update) => ({
     q: update.q,
     fractionBits: update.fractionBits,
     weight: updateWeight(spec.aggregation, update.declared),
   }));
   const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
+  const trust = fltrust ? await ownersTrust(updates, groups, global, round) : undefined;
   const scored = await scoreRound({
     model,
     global,
@@ -210,8 +228,22 @@ async function scoreSent(
     ...(lastStep
       ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
       : {}),
+    ...(trust ? { trust } : {}),
   });
-  return { updates, groups, scored };
+  return { updates, groups, scored, ...(trust ? { trust } : {}) };
+}
+
+/** FLTrust's trust in the round's groups, the scoring set its root, as the coordinator computes it. */
+function ownersTrust(
+  updates: WeightedUpdate[],
+  groups: number[][],
+  global: Float32Array,
+  round: number,
+): Promise<Trust> {
+  const terms = groupTerms(updates, groups, params.chunkSize, numParams);
+  const root = { set: scoringSet, training: spec.training, exponent: spec.aggregation.trustExponent };
+  const context = { inputShape: spec.inputShape, classes: spec.classes, seed: seed + round };
+  return roundTrust(model, global, terms, root, context);
 }
 
 async function run(scenario: Scenario): Promise<Outcome> {
@@ -238,7 +270,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
     const distances = spread(scenario, sent);
     closestHolders = Math.min(closestHolders, distances.closestHolders);
     farthestCopies = Math.max(farthestCopies, distances.farthestCopies);
-    const { updates, groups, scored } = await scoreSent(
+    const { updates, groups, scored, trust } = await scoreSent(
       sent,
       global,
       round,
@@ -254,7 +286,9 @@ async function run(scenario: Scenario): Promise<Outcome> {
     );
     // FedAvg over the round's groups of replicas, each counted once, only contributors, as the coordinator aggregates.
     const left = new Set(scored.leftOut.map(({ index }) => index));
-    const step = Float32Array.from(aggregateStep(updates, groups, left, params.chunkSize, numParams));
+    const step = Float32Array.from(
+      aggregateStep(updates, groups, left, params.chunkSize, numParams, spec.aggregation, trust),
+    );
     global = global.map((w, i) => w + step[i]!);
     lastStep = step;
   }
@@ -382,8 +416,9 @@ const table = [
 const text =
   `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
   `(${numParams} parameters), ${rounds} rounds, the spec's defaults (equal weights, replica distance ` +
-  `${spec.aggregation.replicaDistance}, only contributors aggregated, scoring on ${spec.rewards.scoringExamples} examples); accuracy on 2,000 other ` +
+  `${spec.aggregation.replicaDistance}, only contributors aggregated, scoring on ${spec.rewards.scoringExamples} examples` +
+  `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
   `holders, holder 4 on one key).\n\n${table}\n`;
-writeFileSync(new URL('./results/economics.md', import.meta.url), text);
+writeFileSync(new URL(`./results/economics${fltrust ? '-fltrust' : ''}.md`, import.meta.url), text);
 process.stdout.write(text);

@@ -8,8 +8,9 @@
  * Rules: FedAvg (no clip), the norm bound alone (clipped mean), scores (the task's default: clipped, and only
  * contributors — updates whose Shapley value on the owner's scoring set is positive — aggregated), median, trimmed
  * mean (β = the poisoners' share), multi-Krum (f = the poisoners, the best n − f averaged), FLTrust (ml/fltrust.ts:
- * the owner's 500 scoring examples as its root, trust cos² — and cos, the paper's, as "FLTrust p=1"), and FLTrust
- * with scores (the default task with `rule: fltrust`). Clean accuracy on 2,000 test examples; the backdoor's
+ * the task's default with `rule: fltrust`: the owner's 500 scoring examples as its root, trust cos², only zeros and
+ * replays left out — none here — and pay from its own game; "FLTrust p=1" is the paper's trust, cos, without pay).
+ * Clean accuracy on 2,000 test examples; the backdoor's
  * success rate is the share of triggered test examples of other classes classified 0. The poisoners' pay, under
  * `scores`, is their Shapley value (ml/scoring.ts, on 500 of the owner's examples) in the last round, against the
  * median honest holder's, split by the reward rule. Writes benchmarks/results/poison.{json,md}; with --seed, --rules or
@@ -64,7 +65,6 @@ const allRules = [
   'Krum',
   'FLTrust p=1',
   'FLTrust',
-  'FLTrust + scores',
 ] as const;
 type Rule = (typeof allRules)[number];
 const rules = (values.rules?.split(',') ?? allRules) as Rule[];
@@ -127,7 +127,6 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
       Krum: { rule: 'krum', byzantine: poisoners, krumSelect: holders - poisoners },
       'FLTrust p=1': { rule: 'fltrust', trustExponent: 1 },
       FLTrust: { rule: 'fltrust' },
-      'FLTrust + scores': { rule: 'fltrust' },
     }[rule],
   });
   const strategy = createStrategy(aggregation);
@@ -146,7 +145,9 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
       aggregation.rule === 'fltrust'
         ? await ownersTrust(network, global, round, updates, groups, aggregation.trustExponent)
         : undefined;
-    const scored = rule.endsWith('scores') ? await scoreUpdates(network, global, updates, trust) : undefined;
+    // FLTrust's pay: the last round's values in its game (what it leaves out, zeros and replays, does not occur here).
+    const scoring = rule === 'scores' || (rule === 'FLTrust' && round === rounds);
+    const scored = scoring ? await scoreUpdates(network, global, updates, trust) : undefined;
     const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
     if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
     const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation, trust);
@@ -279,7 +280,7 @@ function write(results: Outcome[]): void {
       `| ${r.attack} | ${r.poisoners} of ${holders} | ${r.rule} | ${percent(r.accuracy)} | ${percent(r.backdoor)} | ${percent(r.paid)} |`,
   );
   const md = [
-    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). FLTrust: the same 500 examples as its root, trained on as a holder trains; trust ReLU(cos)² (p=1: the paper's ReLU(cos)). Pay: the poisoners' mean pay in the last round under scores, of the median honest holder's.`,
+    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). FLTrust: the task's default with rule fltrust, the same 500 examples as its root, trained on as a holder trains; trust ReLU(cos)² (p=1: the paper's ReLU(cos)). Pay: the poisoners' mean pay in the last round, of the median honest holder's, under scores (Shapley values of the mean's game) and FLTrust (of FLTrust's game).`,
     '',
     '| attack | poisoners | rule | clean accuracy | backdoor success | poisoners paid, of honest median |',
     '|---|---|---|---:|---:|---:|',

@@ -78,7 +78,8 @@ export const aggregationSchema = z
      * Only contributors enter a round's aggregate: groups of updates worth nothing in the round's game (a score ≤ 0:
      * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
      * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
-     * record names them. false aggregates every accepted update, as tasks created before this rule did.
+     * record names them. false aggregates every accepted update, as tasks created before this rule did. Under
+     * `rule: fltrust`, whose trust already weighs a harmful direction 0, only zeros and replays are left out.
      * @default true
      */
     contributorsOnly: z.boolean().default(true),

@@ -209,6 +209,25 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(before - after).to.be.closeTo(honest.scored.roundGain, 1e-9);
       });
 
+      it('under FLTrust leaves out only zeros and replays: its trust, not a re-game, weighs down the rest', async () => {
+        const against = update(Array.from(helpful[0]!.q, (value) => -2 * value));
+        const replay = update([...step].map((value) => Math.round(value * 16)));
+        const updates = [...helpful, against, zero, replay];
+        const groups = updates.map((_, k) => [k]);
+        const trust = trustOf(groupTerms(updates, groups, chunkSize, 10), step, 2);
+        const options = { ...defaultScoringOptions, seed: 1 };
+        const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+        const contributorsOnly = { replayDistance: 0.25, previousStep: step };
+        const scored = await scoreRound({ ...common, updates, groups, trust, contributorsOnly });
+        expect(scored.leftOut).to.deep.equal([
+          { index: 3, why: 'no value' },
+          { index: 4, why: 'replay' },
+        ]);
+        // The update against the root stays in the aggregate, weighing nothing, and earns nothing.
+        expect(scored.scores[2]).to.equal(0);
+        expect(scored.scores.slice(0, 2).every((score) => score > 0)).to.equal(true);
+      });
+
       it('aggregates only what was kept, each group once, and nothing when nothing was', () => {
         const updates = [helpful[0]!, zero, helpful[0]!, helpful[1]!];
         const groups = replicaGroups(updates, chunkSize, 0.25);
