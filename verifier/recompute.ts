@@ -58,12 +58,12 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       const leftOut = new Set((record.scoring.leftOut ?? []).map(({ address }) => addresses.indexOf(address)));
       const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups) : undefined;
       if (trust === null) {
-        problem(record.round, 'trust', 'the record does not give the trust of each accepted update, in order');
+        problem(record.round, 'trust', "the record does not give each accepted update its group's trust, in order");
         return;
       }
       if (bundle.scoringSet) {
         const round = { record, global, previous, updates, groups, trust };
-        if (trust) await recomputeTrust(bundle, round, model, problem);
+        if (trust) await recomputeTrust(bundle, { ...round, trust }, model, problem);
         await recomputeScores(bundle, round, model, problem);
       }
       if (updates.length === 0) continue;
@@ -84,8 +84,8 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
 }
 
 /**
- * FLTrust's trust as the record gives it, one weight per group of replicas (its first member's); null unless the
- * record names every accepted update, in order.
+ * FLTrust's trust as the record gives it, one weight per group of replicas; null unless the record names every
+ * accepted update, in order, each member of a group with its group's trust.
  */
 function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
   const recorded = record.aggregation?.trust ?? [];
@@ -93,13 +93,15 @@ function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
   if (!record.aggregation || JSON.stringify(recorded.map(({ address }) => address)) !== JSON.stringify(accepted)) {
     return null;
   }
-  return { rootNorm: record.aggregation.rootNorm, weights: groups.map((members) => recorded[members[0]!]!.trust) };
+  const weights = groups.map((members) => recorded[members[0]!]!.trust);
+  if (groups.some((members, g) => members.some((k) => recorded[k]!.trust !== weights[g]))) return null;
+  return { rootNorm: record.aggregation.rootNorm, weights };
 }
 
 /** The round's root update trained again on the scoring set: ‖g₀‖ and every trust as recorded, within a tolerance. */
 async function recomputeTrust(
   bundle: AuditBundle,
-  { record, global, updates, groups, trust }: ReplayedRound,
+  { record, global, updates, groups, trust }: ReplayedRound & { trust: Trust },
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
@@ -110,12 +112,12 @@ async function recomputeTrust(
   const recomputed = await roundTrust(model, global, terms, root, options);
   // Training on another machine may differ in the last bits, and SGD carries that on: agree to a part in 10^3.
   const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
-  const off = trust!.weights.some((weight, g) => !close(weight, recomputed.weights[g]!));
-  if (!close(trust!.rootNorm, recomputed.rootNorm) || off) {
+  const off = trust.weights.some((weight, g) => !close(weight, recomputed.weights[g]!));
+  if (!close(trust.rootNorm, recomputed.rootNorm) || off) {
     problem(
       record.round,
       'trust',
-      `recorded ‖g₀‖ ${trust!.rootNorm} and trust ${JSON.stringify(trust!.weights)}, recomputed ${recomputed.rootNorm} and ${JSON.stringify(recomputed.weights)}`,
+      `recorded ‖g₀‖ ${trust.rootNorm} and trust ${JSON.stringify(trust.weights)}, recomputed ${recomputed.rootNorm} and ${JSON.stringify(recomputed.weights)}`,
     );
   }
 }
