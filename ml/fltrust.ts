@@ -65,22 +65,39 @@ export function trustOf(terms: readonly Float64Array[], root: ArrayLike<number>,
   return { rootNorm, weights };
 }
 
-/** Σ t_k·Δ_k·min(‖g₀‖, lengthCap)/‖Δ_k‖: each term at g₀'s length (at most the cap), weighed by its trust. */
+/**
+ * Each term as FLTrust adds it, t_k·Δ_k·min(‖g₀‖, lengthCap)/‖Δ_k‖: at g₀'s length (at most the cap), weighed by its
+ * trust; undefined for an untrusted term, which adds nothing.
+ */
+export function trustedTerms(
+  terms: readonly Float64Array[],
+  trust: Trust,
+  lengthCap = Number.POSITIVE_INFINITY,
+): Array<Float64Array | undefined> {
+  const length = Math.min(trust.rootNorm, lengthCap);
+  return terms.map((term, k) => {
+    const weight = trust.weights[k]!;
+    if (weight === 0) return undefined;
+    const scale = (weight * length) / norm(term);
+    return term.map((value) => scale * value);
+  });
+}
+
+/** The sum of trusted terms (`trustedTerms`), in their order. */
+export function sumOfTrusted(trusted: ReadonlyArray<Float64Array | undefined>, size: number): Float64Array {
+  const sum = new Float64Array(size);
+  for (const term of trusted) if (term) for (let i = 0; i < size; i++) sum[i]! += term[i]!;
+  return sum;
+}
+
+/** Σ t_k·Δ̂_k: the terms at g₀'s length (at most the cap), weighed by their trust. */
 export function trustedSum(
   terms: readonly Float64Array[],
   trust: Trust,
   size: number,
   lengthCap = Number.POSITIVE_INFINITY,
 ): Float64Array {
-  const sum = new Float64Array(size);
-  const length = Math.min(trust.rootNorm, lengthCap);
-  terms.forEach((term, k) => {
-    const weight = trust.weights[k]!;
-    if (weight === 0) return;
-    const scale = (weight * length) / norm(term);
-    for (let i = 0; i < size; i++) sum[i]! += scale * term[i]!;
-  });
-  return sum;
+  return sumOfTrusted(trustedTerms(terms, trust, lengthCap), size);
 }
 
 /** FLTrust's step: the trusted sum over Σ t_k; zero when no term is trusted. */

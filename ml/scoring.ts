@@ -43,7 +43,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Random } from '../common/random.js';
-import { type Trust, trustedSum } from './fltrust.js';
+import { sumOfTrusted, type Trust, trustedTerms } from './fltrust.js';
 import { groupedSum, groupTerms, replays, type WeightedUpdate } from './replicas.js';
 import type { Dataset } from './dataset.js';
 import { evaluate } from './train.js';
@@ -315,9 +315,13 @@ function roundGame(
   groups: readonly number[][],
 ): (players: readonly number[]) => Promise<ScoredRound> {
   const { model, global, scoringSet, inputShape, classes } = input;
-  const terms = input.trust && groupTerms(input.updates, groups, input.chunkSize, global.length);
+  // FLTrust's terms are scaled by their trust once, not at every coalition's evaluation.
+  const trusted =
+    input.trust && trustedTerms(groupTerms(input.updates, groups, input.chunkSize, global.length), input.trust);
   return (players) => {
-    const step = terms ? trustedSteps(input.trust!, terms, players, global.length) : meanSteps(input, groups, players);
+    const step = trusted
+      ? trustedSteps(input.trust!, trusted, players, global.length)
+      : meanSteps(input, groups, players);
     const worth = async (coalition: number[]): Promise<number> => {
       const delta = step(coalition);
       setFlatWeights(
@@ -345,16 +349,14 @@ function meanSteps(
 /** A coalition's step in FLTrust's game: its trusted terms' sum over every player's trust (zero if none is trusted). */
 function trustedSteps(
   trust: Trust,
-  terms: readonly Float64Array[],
+  trusted: ReadonlyArray<Float64Array | undefined>,
   players: readonly number[],
   size: number,
 ): (coalition: number[]) => Float64Array {
   const total = players.reduce((sum, g) => sum + trust.weights[g]!, 0);
   return (coalition) => {
-    const weights = coalition.map((p) => trust.weights[players[p]!]!);
-    const sum = trustedSum(
-      coalition.map((p) => terms[players[p]!]!),
-      { rootNorm: trust.rootNorm, weights },
+    const sum = sumOfTrusted(
+      coalition.map((p) => trusted[players[p]!]),
       size,
     );
     return total > 0 ? sum.map((value) => value / total) : sum;

@@ -112,7 +112,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     });
   });
 
-  it("runs FLTrust under DP: each holder's trusted term stays within the clip, and the record keeps the trust private", async () => {
+  it("runs FLTrust under DP: the step is the noise's size, as with the mean, and the record keeps the trust private", async () => {
     const sigma = 2;
     const task = await createTask(
       coordinator.url,
