@@ -18,6 +18,8 @@ export const errorStatus = {
   CONSENT_REQUIRED: 403,
   /** The task takes part only with its stake locked in the escrow (rewards.stake). */
   STAKE_REQUIRED: 403,
+  /** The task is open only to the holders its owner named (spec.holders), and this address is not one of them. */
+  NOT_INVITED: 403,
   NOT_FOUND: 404,
   WRONG_TASK: 409,
   WRONG_ROUND: 409,

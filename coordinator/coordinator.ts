@@ -36,6 +36,7 @@ import type {
   ZkView,
 } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
+import { invited, notInvitedMessage } from '../protocol/holders.js';
 import { type Consent, consentSigner, type TermsView } from '../protocol/terms.js';
 import { hashWeights, toBytes } from '../protocol/weights.js';
 import { type ClusterRequests, notHere } from './instances/cluster.js';
@@ -454,11 +455,15 @@ export class Coordinator {
 
   /**
    * A client joins a task's pool; it is sampled into rounds from now on. It must have agreed to the task's current
-   * terms: with this join (a consent signed by its address) or an earlier one.
+   * terms: with this join (a consent signed by its address) or an earlier one. A task for known holders takes only
+   * the addresses it names, before it records any consent.
    */
   async join(taskId: string, address: string, consent?: Consent): Promise<{ round: number }> {
     const task = await this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
+    const { holders } = task.spec;
+    if (!invited(holders, address))
+      throw new ZkflError('NOT_INVITED', notInvitedMessage(taskId, holders!.length, address));
     const { termsHash: current } = this.views.termsOf(task);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseOrThrow } from './validate.js';
 
 const positiveInt = z.number().int().positive();
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an Ethereum address');
 const layerSizes = z.array(positiveInt).max(8);
 
 export const modelSpecSchema = z.union([
@@ -243,9 +244,20 @@ export const taskSpecSchema = z
     /** What the model is for and what it will be used for, in the owner's words: shown to data holders before they agree. */
     purpose: z.string().max(2000).default(''),
     /** The model owner's Ethereum address, when it is known up front (an `onchain` escrow must come from it). */
-    owner: z
-      .string()
-      .regex(/^0x[0-9a-fA-F]{40}$/)
+    owner: address.optional(),
+    /**
+     * Only these addresses may take part: the owner's known holders. The coordinator refuses any other with
+     * NOT_INVITED before it consents or trains, the terms carry the list's hash, and `zkfl verify` names an accepted
+     * update from outside it. Keys are free: a task open to anyone pays one person with many keys as many people
+     * (protocol/holders.ts). The list is public with the task. @default anyone
+     */
+    holders: z
+      .array(address)
+      .min(1)
+      .max(10_000)
+      .refine((list) => new Set(list.map((entry) => entry.toLowerCase())).size === list.length, {
+        message: 'an address is listed twice',
+      })
       .optional(),
     model: modelSpecSchema,
     /** Shape of one example. @default [28, 28, 1] */

@@ -44,6 +44,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
     `  model owner      ${terms.owner ?? '(not named)'}`,
     `  coordinator      ${terms.coordinator}`,
     `  model            ${model} of ${terms.model.parameters.toLocaleString('en')} parameters, input [${terms.model.inputShape.join(', ')}], ${terms.model.classes} classes`,
+    ...(terms.holders
+      ? [
+          `  who takes part   only the ${terms.holders.count} address(es) the owner named (list hash ${terms.holders.hash}): one person, one key`,
+        ]
+      : []),
     `  your machine     trains ${terms.training.localEpochs} local epoch(s) per round it is sampled for, up to ${terms.rounds} rounds; ${terms.roundDeadlineSeconds} s per round`,
     `  what is sent     only weight updates, clipped to L2 norm ${terms.sent.clipNorm} and quantized to ${terms.sent.valueBits}-bit values${terms.sent.proofs ? ', each with a zero-knowledge proof' : ''}; your data never leaves this machine`,
     `  what is public   ${terms.updatesPublished ? 'YOUR UPDATES (their quantized values) are published in the audit bundle' : 'round records with commitments to updates, not the updates'}`,

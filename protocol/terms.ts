@@ -11,6 +11,7 @@ import { keccak256, type Signer, toUtf8Bytes, type TypedDataDomain, verifyTypedD
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import type { InfoView, TaskView } from './rest.js';
+import { holdersHash } from './holders.js';
 import { noiseMultiplierOf, plannedEpsilon } from './privacy.js';
 
 export interface TaskTerms {
@@ -45,6 +46,8 @@ export interface TaskTerms {
     };
   };
   roundDeadlineSeconds: number;
+  /** A task for known holders (protocol/holders.ts): how many addresses it names, and their list's hash; absent: anyone. */
+  holders?: { count: number; hash: string };
   /** What leaves the machine: only clipped, quantized updates; with proofs of their well-formedness. */
   sent: { clipNorm: number; valueBits: number; proofs: boolean };
   /** Whether every accepted update (its quantized values) is published in the audit bundle. */
@@ -134,6 +137,8 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       ...robustTerms(spec.aggregation),
     },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,
+    // Only for tasks that name their holders: the terms (and hashes) of others stay as they were.
+    ...(spec.holders ? { holders: { count: spec.holders.length, hash: holdersHash(spec.holders) } } : {}),
     sent: { clipNorm: spec.clipNorm, valueBits: task.zk.valueBits, proofs: spec.proofs },
     updatesPublished: spec.publicAudit,
     // Only for private tasks: the terms (and hashes) of others stay as they were.

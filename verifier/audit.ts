@@ -1,7 +1,8 @@
 /**
  * The audit of a whole run, trusting only math: every round record's signature and the hash chain H_r → H_{r+1};
  * every accepted update's proofs, statements and commitment; the accepted set's root; the terms and every
- * contributor's consent to them; each round's amounts against the reward rule applied to its recorded scores.
+ * contributor's consent to them, and for a task for known holders that each contributor is one; each round's amounts against the
+ * reward rule applied to its recorded scores.
  * Two more steps plug in where they can run (verifier/run.ts wires them in Node): for publicAudit tasks each
  * commitment, aggregate and score recomputed from the published updates and scoring set (verifier/recompute.ts,
  * TF.js); and with a chain, the on-chain task, rounds, claims and disputes (verifier/chain-audit.ts).
@@ -23,6 +24,8 @@ import { sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import { type AuditBundle, recordSigner, type RoundRecord, type SignedRoundRecord } from '../protocol/audit.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
+import { canonicalJson } from '../protocol/canonical.js';
+import { holdersHash, invited } from '../protocol/holders.js';
 import { consentSigner, termsHash } from '../protocol/terms.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
 import { checkPrivacy, type PrivacyAudit } from './privacy-audit.js';
@@ -82,6 +85,7 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
   checkVerificationKey(bundle, problem);
   checkRecords(bundle, rounds, problem);
   const consented = checkConsents(bundle, problem);
+  checkHolders(bundle, problem);
   const privacy = checkPrivacy(bundle, consented, problem);
   const proofs = task.spec.proofs ? await checkProofs(bundle, rounds, problem, steps) : emptyProofs();
   const recompute = task.spec.publicAudit ? steps.recompute : undefined;
@@ -187,6 +191,23 @@ function checkConsents(bundle: AuditBundle, problem: ReportProblem): number {
     }
   }
   return consented.size;
+}
+
+/**
+ * A task for known holders: its terms name the list its spec does (what every consent agreed to), and every accepted
+ * update came from an address on it.
+ */
+function checkHolders({ task, terms, rounds }: AuditBundle, problem: ReportProblem): void {
+  const { holders } = task.spec;
+  const named = holders && { count: holders.length, hash: holdersHash(holders) };
+  if (canonicalJson(terms.terms.holders ?? null) !== canonicalJson(named ?? null)) {
+    problem(null, 'terms', "the terms do not name the task's holders as its spec does");
+  }
+  for (const { record } of rounds) {
+    for (const { address } of record.accepted) {
+      if (!invited(holders, address)) problem(record.round, 'uninvited', `${address} is not one of the task's holders`);
+    }
+  }
 }
 
 /** The round's amounts are the reward rule applied to its recorded scores and pool, and the pool is the task's. */

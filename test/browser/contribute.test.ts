@@ -193,6 +193,20 @@ describe('the contributor page, in a browser', function () {
     await page.close();
   });
 
+  it('says a key the task does not name cannot take part, and asks for no consent', async () => {
+    const holders = [Wallet.createRandom().address];
+    const task = await createTask(coordinator.url, smallTask({ name: 'known holders', holders }));
+    const page = await browser.newPage();
+    const sent = recordSent(page);
+    await openWithKey(page, coordinator.url, task.id, csv);
+    await page.getByRole('alert').filter({ hasText: 'is not one of them: use a key the owner named' }).waitFor();
+    expect(await page.getByRole('button', { name: /I agree/ }).getAttribute('disabled')).to.equal('');
+    expect(sentOut(sent)).to.deep.equal([]);
+    const view = await new CoordinatorApi(coordinator.url).task(task.id);
+    expect([view.status, view.connected]).to.deep.equal(['running', 0]);
+    await page.close();
+  });
+
   it('keeps the same keystore as `zkfl key`: imports one, refuses a wrong password, exports one Node unlocks', async () => {
     const task = await createTask(coordinator.url, smallTask({ name: 'keys' }));
     setKeystoreCost(10);

@@ -206,6 +206,7 @@ describe('the dashboard, in a browser', function () {
       await page.getByLabel('Clients per round: at least').fill('5');
       await page.getByLabel('Clients per round: sampled').fill('2');
       await page.getByLabel('Reward per round (tokens)').fill('lots');
+      await page.getByLabel('Open only to these holders').fill('alice');
       await page.getByRole('button', { name: 'Sign in and create' }).click();
       const errorOf = (field: string): Promise<string | null> =>
         page.locator(`[data-error-for="${field}"]`).textContent();
@@ -213,6 +214,7 @@ describe('the dashboard, in a browser', function () {
       expect(await errorOf('clientsPerRound.target')).to.equal('target must be >= min');
       expect(await errorOf('rewards.perRound')).to.match(/amount of tokens/);
       expect(await errorOf('evaluation')).to.equal('choose the evaluation set');
+      expect(await errorOf('holders')).to.equal('expected an Ethereum address');
       expect(await errorOf('name')).to.equal('');
       expect(await page.getByLabel('Rounds').getAttribute('aria-invalid')).to.equal('true');
       expect(posted).to.deep.equal([]);
@@ -242,6 +244,8 @@ describe('the dashboard, in a browser', function () {
       await page.getByLabel('Clients per round: at least').fill('1');
       await page.getByLabel('Clients per round: sampled').fill('1');
       await page.getByLabel('Require a proof of every update').uncheck();
+      // A task for known holders: the owner's own address, one per line.
+      await page.getByLabel('Open only to these holders').fill(`${wallet.address}\n`);
       await page
         .getByLabel('Evaluation set')
         .setInputFiles([`${testPrefix}-images-idx3-ubyte.gz`, `${testPrefix}-labels-idx1-ubyte.gz`]);
@@ -250,6 +254,7 @@ describe('the dashboard, in a browser', function () {
       const id = decodeURIComponent(page.url().split('#/tasks/')[1]!);
       const task = await new CoordinatorApi(coordinator.url).task(id);
       expect([task.spec.owner, task.spec.proofs, task.numParams]).to.deep.equal([wallet.address, false, 7850]);
+      expect(task.spec.holders).to.deep.equal([wallet.address]);
       expect(task.spec.evaluation.upload).to.match(/^[0-9a-f]{64}$/);
       await page.close();
     });

@@ -10,6 +10,7 @@ import type { ClientEvent, ClientResult } from '../../client/core/round-loop.js'
 import type { OwedContribution } from '../../client/core/settling.js';
 import { taskKey } from '../../circuits/statement.js';
 import { signConsent, termsHash, type TermsView } from '../../protocol/terms.js';
+import { invited, notInvitedMessage } from '../../protocol/holders.js';
 import { renderTerms } from '../../protocol/terms-text.js';
 import type { InfoView, TaskView } from '../../protocol/rest.js';
 import { api } from '../api.js';
@@ -147,6 +148,12 @@ class ContributionView {
         ? 'Resume: this key agreed to these terms'
         : 'I agree to these terms and contribute';
       if (this.ended) this.claim.removeAttribute('disabled');
+    }
+    if (holder && !invited(this.task.spec.holders, holder.address)) {
+      // Nothing to agree to: the coordinator would refuse this key at the join.
+      this.agree.setAttribute('disabled', '');
+      const said = notInvitedMessage(this.task.id, this.task.spec.holders!.length, holder.address);
+      return this.state.set(`${said}: use a key the owner named.`, true);
     }
     if (holder && examples) this.agree.removeAttribute('disabled');
   }

@@ -35,6 +35,12 @@ const fields: Field[] = [
   { name: 'clientsPerRound.min', label: 'Clients per round: at least', kind: 'number', value: '2' },
   { name: 'clientsPerRound.target', label: 'Clients per round: sampled', kind: 'number', value: '4' },
   { name: 'rewards.perRound', label: 'Reward per round (tokens)', kind: 'text', value: '0' },
+  {
+    name: 'holders',
+    label: 'Open only to these holders',
+    kind: 'textarea',
+    hint: 'their addresses, one per line; empty: anyone (keys are free: one person may use many)',
+  },
   { name: 'proofs', label: 'Require a proof of every update', kind: 'checkbox', value: 'on' },
   {
     name: 'onchain',
@@ -69,6 +75,9 @@ function specOf(form: HTMLFormElement, errors: Map<string, string>): TaskSpecInp
   } catch {
     errors.set('rewards.perRound', 'expected an amount of tokens, such as 100 or 0.5');
   }
+  const holders = text('holders')
+    .split(/[\s,]+/)
+    .filter(Boolean);
   return {
     name: text('name'),
     purpose: text('purpose'),
@@ -78,6 +87,7 @@ function specOf(form: HTMLFormElement, errors: Map<string, string>): TaskSpecInp
     rounds: Number(text('rounds')),
     clientsPerRound: { min: Number(text('clientsPerRound.min')), target: Number(text('clientsPerRound.target')) },
     rewards: { perRound },
+    ...(holders.length > 0 ? { holders } : {}),
     proofs: checked('proofs'),
     onchain: checked('onchain'),
     evaluation: { upload: pendingUpload },
