@@ -16,6 +16,7 @@ import { roundTrust, type Trust } from '../ml/fltrust.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
+import { rootExponent } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
@@ -56,14 +57,19 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       }
       const addresses = record.accepted.map((update) => update.address);
       const leftOut = new Set((record.scoring.leftOut ?? []).map(({ address }) => addresses.indexOf(address)));
-      const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups) : undefined;
-      if (trust === null) {
+      const exponent = rootExponent(task.spec.aggregation);
+      const rooted = exponent === null ? undefined : recordedTrust(record, groups);
+      const fltrust = task.spec.aggregation.rule === 'fltrust';
+      if (rooted === null) {
         problem(record.round, 'trust', "the record does not give each accepted update its group's trust, in order");
-        return;
+        // FLTrust cannot aggregate without it; the noise floor's left-out updates are listed, and the aggregate checks.
+        if (fltrust) return;
       }
-      if (bundle.scoringSet) {
-        const round = { record, global, previous, updates, groups, trust };
-        if (trust) await recomputeTrust(bundle, { ...round, trust }, model, problem);
+      // FLTrust weighs the terms by their trust; the noise floor only leaves out those under it.
+      const trust = fltrust && rooted ? rooted : undefined;
+      if (bundle.scoringSet && rooted !== null) {
+        const round = { record, global, previous, updates, groups, trust, alignment: trust ? undefined : rooted };
+        if (rooted) await recomputeTrust(bundle, { ...round, trust: rooted }, exponent!, model, problem);
         await recomputeScores(bundle, round, model, problem);
       }
       if (updates.length === 0) continue;
@@ -84,7 +90,7 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
 }
 
 /**
- * FLTrust's trust as the record gives it, one weight per group of replicas; null unless the record names every
+ * The trust in the owner's root as the record gives it (FLTrust's, or the noise floor's), one weight per group of replicas; null unless the record names every
  * accepted update, in order, each member of a group with its group's trust.
  */
 function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
@@ -102,12 +108,13 @@ function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
 async function recomputeTrust(
   bundle: AuditBundle,
   { record, global, updates, groups, trust }: ReplayedRound & { trust: Trust },
+  exponent: number,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
   const { spec, zk } = bundle.task;
   const terms = groupTerms(updates, groups, zk.chunkSize, global.length);
-  const root = { set: scoringSetOf(bundle), training: spec.training, exponent: spec.aggregation.trustExponent ?? 2 };
+  const root = { set: scoringSetOf(bundle), training: spec.training, exponent };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, record.round) };
   const recomputed = await roundTrust(model, global, terms, root, options);
   // Training on another machine may differ in the last bits, and SGD carries that on: agree to a part in 10^3.
@@ -177,12 +184,14 @@ interface ReplayedRound {
   groups: number[][];
   /** FLTrust's trust in each group, as recorded. */
   trust?: Trust;
+  /** The noise floor's trust ReLU(cos) in each group, as recorded. */
+  alignment?: Trust;
 }
 
 /** The round's scores, and what it left out of its aggregate, computed again as the coordinator computed them. */
 async function recomputeScores(
   bundle: AuditBundle,
-  { record, global, previous, updates, groups, trust }: ReplayedRound,
+  { record, global, previous, updates, groups, trust, alignment }: ReplayedRound,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
@@ -207,6 +216,7 @@ async function recomputeScores(
           contributorsOnly: {
             previousStep: previous && global.map((w, i) => w - previous[i]!),
             replayDistance: aggregation.replicaDistance,
+            ...(alignment ? { alignment: alignment.weights } : {}),
           },
         }
       : {}),

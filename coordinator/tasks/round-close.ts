@@ -22,6 +22,7 @@ import { privateStep } from '../../ml/private-step.js';
 import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
 import { rewardAmounts } from '../../protocol/reward-rule.js';
+import { rootExponent } from '../../protocol/task-spec.js';
 import { updateWeight } from '../../protocol/weights-rule.js';
 import { evaluate } from '../../ml/train.js';
 import { setFlatWeights } from '../../ml/weights.js';
@@ -57,8 +58,19 @@ export async function closeRound(
   const size = round.global.length;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
-  const trusted = task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups) : undefined;
-  const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust);
+  const { aggregation: rule } = task.spec;
+  const exponent = rootExponent(rule);
+  const rooted = exponent === null ? undefined : await trustIn(ctx, round, updates, groups, exponent);
+  // FLTrust weighs each term by its trust; the noise floor only leaves out terms aligned with the root no more than noise.
+  const trusted = rule.rule === 'fltrust' ? rooted : undefined;
+  const { scoring, leftOut } = await score(
+    ctx,
+    round,
+    updates,
+    groups,
+    trusted?.trust,
+    trusted ? undefined : rooted?.trust,
+  );
   const step = privacy
     ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
       privateStep(
@@ -72,7 +84,7 @@ export async function closeRound(
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
       aggregateStep(updates, groups, leftOut, task.zk.chunkSize, size, task.spec.aggregation, trusted?.trust);
   // A private round does not publish its trust weights: like scores, they are facts about single updates.
-  const aggregation = trusted && !privacy ? recordedTrust(trusted.trust, groups, updates) : undefined;
+  const aggregation = rooted && !privacy ? recordedTrust(rooted.trust, groups, updates) : undefined;
   const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
@@ -102,6 +114,7 @@ async function score(
   updates: RoundUpdate[],
   groups: number[][],
   trust: Trust | undefined,
+  alignment: Trust | undefined,
 ): Promise<{ scoring: RoundRecord['scoring']; leftOut: Set<number> }> {
   const { task, storage, model, evaluationSet } = ctx;
   const { rewards, seed, aggregation } = task.spec;
@@ -120,7 +133,13 @@ async function score(
       seed: roundSeed(seed, round.number),
     },
     ...(aggregation.contributorsOnly
-      ? { contributorsOnly: { previousStep: previousStep(ctx, round), replayDistance: aggregation.replicaDistance } }
+      ? {
+          contributorsOnly: {
+            previousStep: previousStep(ctx, round),
+            replayDistance: aggregation.replicaDistance,
+            ...(alignment ? { alignment: alignment.weights } : {}),
+          },
+        }
       : {}),
     ...(trust ? { trust } : {}),
   });
@@ -154,25 +173,22 @@ async function score(
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
 }
 
-/** FLTrust's trust in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */
+/** The trust ReLU(cos)^exponent in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */
 async function trustIn(
   { task, model, evaluationSet }: TaskRunnerContext,
   round: ActiveRound,
   updates: RoundUpdate[],
   groups: number[][],
+  exponent: number,
 ): Promise<{ terms: Float64Array[]; trust: Trust }> {
   const { spec } = task;
   const terms = groupTerms(updates, groups, task.zk.chunkSize, round.global.length);
-  const root = {
-    set: head(evaluationSet, spec.rewards.scoringExamples),
-    training: spec.training,
-    exponent: spec.aggregation.trustExponent,
-  };
+  const root = { set: head(evaluationSet, spec.rewards.scoringExamples), training: spec.training, exponent };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, round.number) };
   return { terms, trust: await roundTrust(model, round.global, terms, root, options) };
 }
 
-/** The round record's account of FLTrust: ‖g₀‖ and each accepted update's trust (its group's). */
+/** The round record's account of the root: ‖g₀‖ and each accepted update's trust (its group's). */
 function recordedTrust(
   trust: Trust,
   groups: number[][],
