@@ -28,10 +28,10 @@
  * the model already took) and, with `aggregation.noiseFloor`, updates that point where the owner's own update goes no
  * more than noise would (`noiseFloor`) are left out before the game. The last test is what keeps noise at the norm
  * bound from earning: scored, it was sometimes worth a little by luck along the owner's loss (8.6 % of the median
- * holder in bench:economics), and by value alone it cannot be told from a weak honest update. The others then play, and the model moves, as if the
- * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
- * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
- * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
+ * holder in bench:economics), and by value alone it cannot be told from a weak honest update. The others then play,
+ * and the model moves, as if the non-contributors had not come. This is also a validation-based robust aggregation
+ * (an update that raises the owner's scoring loss does not enter the model), and it shares that family's limit: an
+ * honest holder whose data differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
  * step, and only zeros and replays are left out: its trust already weighs a harmful direction 0.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,

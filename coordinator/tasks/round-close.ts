@@ -58,19 +58,12 @@ export async function closeRound(
   const size = round.global.length;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
-  const { aggregation: rule } = task.spec;
-  const exponent = rootExponent(rule);
+  const exponent = rootExponent(task.spec.aggregation);
   const rooted = exponent === null ? undefined : await trustIn(ctx, round, updates, groups, exponent);
   // FLTrust weighs each term by its trust; the noise floor only leaves out terms aligned with the root no more than noise.
-  const trusted = rule.rule === 'fltrust' ? rooted : undefined;
-  const { scoring, leftOut } = await score(
-    ctx,
-    round,
-    updates,
-    groups,
-    trusted?.trust,
-    trusted ? undefined : rooted?.trust,
-  );
+  const trusted = task.spec.aggregation.rule === 'fltrust' ? rooted : undefined;
+  const alignment = trusted ? undefined : rooted?.trust;
+  const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust, alignment);
   const step = privacy
     ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
       privateStep(

@@ -198,32 +198,43 @@ describe('contribution scores decide the pay', function () {
     return { taskId: task.id, amounts: new Map(round!.participants.map((p) => [p.address, BigInt(p.amount!)])) };
   }
 
-  it('pays an update copied under three keys together what it earns under one, and the honest holders the same', async () => {
-    const shards = writeShards(join(dir, 'copies'), [400, 400, 400]);
+  describe('copies under many keys', () => {
+    const attacker = [0, 1, 2, 3, 4].map(() => randomWallet());
     const honestKeys = [0, 1].map((i) => join(dir, `copies-honest-${i}.json`));
-    const attacker = [0, 1, 2].map(() => randomWallet());
-    const { amounts: alone } = await copiedRound(shards, honestKeys, attacker.slice(0, 1));
-    const { amounts: copied, taskId } = await copiedRound(shards, honestKeys, attacker);
-    const honestAddresses = [...alone.keys()].filter((address) => address !== attacker[0]!.address);
-    expect(honestAddresses).to.have.length(2);
-    const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 9n <= b;
-    for (const address of honestAddresses) {
-      expect(
-        close(copied.get(address)!, alone.get(address)!),
-        `${address}: ${copied.get(address)} vs ${alone.get(address)}`,
-      ).to.equal(true);
+    let shards: string[];
+    let alone: ReturnType<typeof copiedRound> | undefined;
+    before(() => void (shards = writeShards(join(dir, 'copies'), [400, 400, 400])));
+
+    for (const keys of [2, 3, 5]) {
+      it(`pays an update copied under ${keys} keys together what it earns under one, and the honest holders the same`, async () => {
+        const { amounts: single } = await (alone ??= copiedRound(shards, honestKeys, attacker.slice(0, 1)));
+        const copies = attacker.slice(0, keys);
+        const { amounts: copied, taskId } = await copiedRound(shards, honestKeys, copies);
+        const honestAddresses = [...single.keys()].filter((address) => address !== attacker[0]!.address);
+        expect(honestAddresses).to.have.length(2);
+        const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 9n <= b;
+        for (const address of honestAddresses) {
+          expect(
+            close(copied.get(address)!, single.get(address)!),
+            `${address}: ${copied.get(address)} vs ${single.get(address)}`,
+          ).to.equal(true);
+        }
+        const together = copies.reduce((sum, wallet) => sum + copied.get(wallet.address)!, 0n);
+        expect(single.get(attacker[0]!.address)! > 0n).to.equal(true);
+        expect(
+          close(together, single.get(attacker[0]!.address)!),
+          `copies ${together}, alone ${single.get(attacker[0]!.address)}`,
+        ).to.equal(true);
+        // The round record names the group, and an independent audit recomputes it, with every score, from the bundle.
+        const bundle = await eventually(
+          () => fetchBundle(coordinator.url, taskId).catch(() => undefined),
+          'the bundle',
+        );
+        expect(bundle.rounds[0]!.record.scoring.replicas).to.deep.equal([copies.map((wallet) => wallet.address)]);
+        const report = await auditRun(bundle);
+        expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
+      });
     }
-    const together = attacker.reduce((sum, wallet) => sum + copied.get(wallet.address)!, 0n);
-    expect(alone.get(attacker[0]!.address)! > 0n).to.equal(true);
-    expect(
-      close(together, alone.get(attacker[0]!.address)!),
-      `copies ${together}, alone ${alone.get(attacker[0]!.address)}`,
-    ).to.equal(true);
-    // The round record names the group, and an independent audit recomputes it, with every score, from the bundle.
-    const bundle = await eventually(() => fetchBundle(coordinator.url, taskId).catch(() => undefined), 'the bundle');
-    expect(bundle.rounds[0]!.record.scoring.replicas).to.deep.equal([attacker.map((wallet) => wallet.address)]);
-    const report = await auditRun(bundle);
-    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
   /**

@@ -225,13 +225,16 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
       item('updates published', terms.updatesPublished ? 'yes (public audit)' : 'no'),
       ...(terms.privacy ? [item('privacy', privacySummary(terms.privacy))] : []),
       ...(terms.weights.robust ? [item('aggregation', robustSummary(terms.weights.robust))] : []),
+      ...(terms.holders ? [item('who takes part', `only the ${terms.holders.count} address(es) the owner named`)] : []),
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
           (terms.weights.replicaDistance
             ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
             : '') +
-          (terms.weights.contributorsOnly ? '; updates worth nothing, or replays, are left out and earn 0' : '') +
+          (terms.weights.contributorsOnly
+            ? `; updates worth nothing${terms.weights.noiseFloor ? ', noise' : ''} or replays are left out and earn 0`
+            : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
       ...(rewards.deadline === null
