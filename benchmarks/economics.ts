@@ -42,7 +42,7 @@ import {
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import { rewardAmounts } from '../protocol/reward-rule.js';
-import { parseTaskSpec, rootExponent } from '../protocol/task-spec.js';
+import { parseTaskSpec } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { machine } from './lib/machine.js';
 
@@ -214,11 +214,7 @@ async function scoreSent(
     weight: updateWeight(spec.aggregation, update.declared),
   }));
   const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
-  // The owner's root, as the coordinator weighs it: FLTrust's trust, or (contributors only) the noise floor's.
-  const exponent = rootExponent({ ...spec.aggregation, contributorsOnly: lastStep !== false });
-  const rooted = exponent === null ? undefined : await ownersTrust(updates, groups, global, round, exponent);
-  const trust = fltrust ? rooted : undefined;
-  const alignment = fltrust ? undefined : rooted?.weights;
+  const trust = fltrust ? await ownersTrust(updates, groups, global, round) : undefined;
   const scored = await scoreRound({
     model,
     global,
@@ -230,29 +226,22 @@ async function scoreSent(
     classes: spec.classes,
     options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
     ...(lastStep
-      ? {
-          contributorsOnly: {
-            replayDistance: replicaDistance,
-            ...(round > 1 ? { previousStep: lastStep } : {}),
-            ...(alignment ? { alignment } : {}),
-          },
-        }
+      ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
       : {}),
     ...(trust ? { trust } : {}),
   });
   return { updates, groups, scored, ...(trust ? { trust } : {}) };
 }
 
-/** The trust ReLU(cos)^exponent in the round's groups, the scoring set its root, as the coordinator computes it. */
+/** FLTrust's trust in the round's groups, the scoring set its root, as the coordinator computes it. */
 function ownersTrust(
   updates: WeightedUpdate[],
   groups: number[][],
   global: Float32Array,
   round: number,
-  exponent: number,
 ): Promise<Trust> {
   const terms = groupTerms(updates, groups, params.chunkSize, numParams);
-  const root = { set: scoringSet, training: spec.training, exponent };
+  const root = { set: scoringSet, training: spec.training, exponent: spec.aggregation.trustExponent };
   const context = { inputShape: spec.inputShape, classes: spec.classes, seed: seed + round };
   return roundTrust(model, global, terms, root, context);
 }
@@ -427,7 +416,7 @@ const table = [
 const text =
   `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
   `(${numParams} parameters), ${rounds} rounds, the spec's defaults (equal weights, replica distance ` +
-  `${spec.aggregation.replicaDistance}, only contributors aggregated${fltrust ? '' : ', the noise floor'}, scoring on ${spec.rewards.scoringExamples} examples` +
+  `${spec.aggregation.replicaDistance}, only contributors aggregated, scoring on ${spec.rewards.scoringExamples} examples` +
   `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
   `holders, holder 4 on one key).\n\n${table}\n`;

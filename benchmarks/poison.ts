@@ -145,12 +145,9 @@ async function run(attack: Attack, poisoners: number, rule: Rule): Promise<Outco
       aggregation.rule === 'fltrust'
         ? await ownersTrust(network, global, round, updates, groups, aggregation.trustExponent)
         : undefined;
-    // The default scoring's noise floor weighs the same root, at power 1 (ml/scoring.ts).
-    const alignment =
-      rule === 'scores' ? (await ownersTrust(network, global, round, updates, groups, 1)).weights : undefined;
     // FLTrust's pay: the last round's values in its game (what it leaves out, zeros and replays, does not occur here).
     const scoring = rule === 'scores' || (rule === 'FLTrust' && round === rounds);
-    const scored = scoring ? await scoreUpdates(network, global, updates, trust, alignment) : undefined;
+    const scored = scoring ? await scoreUpdates(network, global, updates, trust) : undefined;
     const leftOut = new Set(scored?.leftOut.map(({ index }) => index));
     if (scored && poisoners > 0) paid = poisonersPay(scored.scores, poisoners);
     const step = aggregateStep(updates, groups, leftOut, global.length, global.length, aggregation, trust);
@@ -199,7 +196,6 @@ function scoreUpdates(
   global: Float32Array,
   updates: WeightedUpdate[],
   trust: Trust | undefined,
-  alignment: number[] | undefined,
 ): Promise<ScoredRoundUpdates> {
   return scoreRound({
     model: network,
@@ -210,7 +206,7 @@ function scoreUpdates(
     inputShape: [28, 28, 1],
     classes: 10,
     options: { ...defaultScoringOptions, maxEvaluations: 500, seed },
-    contributorsOnly: { replayDistance: 0, ...(alignment ? { alignment } : {}) },
+    contributorsOnly: { replayDistance: 0 },
     ...(trust ? { trust } : {}),
   });
 }
@@ -284,7 +280,7 @@ function write(results: Outcome[]): void {
       `| ${r.attack} | ${r.poisoners} of ${holders} | ${r.rule} | ${percent(r.accuracy)} | ${percent(r.backdoor)} | ${percent(r.paid)} |`,
   );
   const md = [
-    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated, the noise floor: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). FLTrust: the task's default with rule fltrust, the same 500 examples as its root, trained on as a holder trains; trust ReLU(cos)² (p=1: the paper's ReLU(cos)). Pay: the poisoners' mean pay in the last round, of the median honest holder's, under scores (Shapley values of the mean's game) and FLTrust (of FLTrust's game).`,
+    `Machine: ${machine()}. Fashion-MNIST, ${holders} holders of ${examples} examples by label skew (Dirichlet 0.5), every holder every round, ${rounds} rounds; the CNN of the tests, 1 local epoch, batch 16, SGD lr 0.05; norm bound ${clip} (FedAvg unclipped); 2,000 test examples; seed ${seed}. Backdoor success: triggered test examples of other classes classified 0 (the "none" rows: its rate without any attack). Scores: the task's default (clipped, only contributors aggregated: Shapley values on 500 of the owner's examples, GTG-Shapley within 500 evaluations a round). FLTrust: the task's default with rule fltrust, the same 500 examples as its root, trained on as a holder trains; trust ReLU(cos)² (p=1: the paper's ReLU(cos)). Pay: the poisoners' mean pay in the last round, of the median honest holder's, under scores (Shapley values of the mean's game) and FLTrust (of FLTrust's game).`,
     '',
     '| attack | poisoners | rule | clean accuracy | backdoor success | poisoners paid, of honest median |',
     '|---|---|---|---:|---:|---:|',

@@ -24,14 +24,11 @@
  * nothing is left out without another, unless the round changed the loss by less than `truncation`); their
  * updates are left out of the round's aggregate too, and score 0. A round whose players are all left out takes no
  * step.
- * Updates of zeros, updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
- * the model already took) and, with `aggregation.noiseFloor`, updates that point where the owner's own update goes no
- * more than noise would (`noiseFloor`) are left out before the game. The last test is what keeps noise at the norm
- * bound from earning: scored, it was sometimes worth a little by luck along the owner's loss (8.6 % of the median
- * holder in bench:economics), and by value alone it cannot be told from a weak honest update. The others then play,
- * and the model moves, as if the non-contributors had not come. This is also a validation-based robust aggregation
- * (an update that raises the owner's scoring loss does not enter the model), and it shares that family's limit: an
- * honest holder whose data differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
+ * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
+ * the model already took), are left out before the game. The others then play, and the model moves, as if the
+ * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
+ * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
+ * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
  * step, and only zeros and replays are left out: its trust already weighs a harmful direction 0.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
@@ -224,11 +221,6 @@ export interface RoundScoringInput {
     previousStep?: Float32Array;
     /** How close to that step a replay is (ml/replicas.ts `replays`). */
     replayDistance: number;
-    /**
-     * `aggregation.noiseFloor`: each group's ReLU(cos(Δ, g₀)) with the owner's root update g₀ (ml/fltrust.ts, power
-     * 1). A group under `noiseFloor` of it is left out before the game, as noise.
-     */
-    alignment?: readonly number[];
   };
   /**
    * `aggregation.rule: fltrust`: the round's trust in each group (ml/fltrust.ts). The game is then FLTrust's step:
@@ -238,23 +230,11 @@ export interface RoundScoringInput {
   trust?: Trust;
 }
 
-/**
- * The cosine with the owner's root update under which a d-parameter update is taken for noise: 4/√d, four standard
- * deviations of a random direction's cosine (exceeded with probability 3·10^−5). Honest updates measured 0.26–0.91 in
- * a benchmark's first rounds; later, when the model moves little, some fall under it — and the game values those
- * about as it values noise.
- */
-export function noiseFloor(parameters: number): number {
-  const floor = 4 / Math.sqrt(parameters);
-  // Under 64 parameters noise reaches a cosine of 0.5 too often to be told apart: no test.
-  return floor < 0.5 ? floor : 0;
-}
-
 /** Games a round's contributors-only scoring plays at most (the first, and again without who is worth nothing). */
 export const maxGames = 4;
 
 /** Why a group of updates was left out of the round's game and aggregate. */
-export type LeftOutReason = 'replay' | 'no value' | 'noise';
+export type LeftOutReason = 'replay' | 'no value';
 
 export interface ScoredRoundUpdates extends ScoredRound {
   seconds: number;
@@ -286,9 +266,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
   // still change the verdict on another player.
   const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
-  const floor = noiseFloor(input.global.length);
-  const noise = (g: number): boolean => rule?.alignment !== undefined && rule.alignment[g]! < floor;
-  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g) && !noise(g));
+  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g));
   const game = roundGame(input, groups);
   let scored = await game(players);
   let evaluations = scored.evaluations;
@@ -320,14 +298,11 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   const kept = byScore && judged ? players.filter((_, p) => scored.scores[p]! > 0) : players;
   const scores = new Array<number>(input.updates.length).fill(0);
   const leftOut: ScoredRoundUpdates['leftOut'] = [];
-  // A zero update is worth nothing rather than noise, though it is under the floor too.
-  const leftOutReason = (g: number): LeftOutReason =>
-    replayed(g) ? 'replay' : noise(g) && !empty(g) ? 'noise' : 'no value';
   groups.forEach((members, g) => {
     const p = players.indexOf(g);
     for (const k of members) {
       if (kept.includes(g)) scores[k] = scored.scores[p]! / members.length;
-      else leftOut.push({ index: k, why: leftOutReason(g) });
+      else leftOut.push({ index: k, why: replayed(g) ? 'replay' : 'no value' });
     }
   });
   const seconds = (performance.now() - started) / 1000;

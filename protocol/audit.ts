@@ -62,15 +62,13 @@ export interface RoundRecord {
     replicas?: string[][];
     /**
      * `aggregation.contributorsOnly`: accepted updates left out of the aggregate, by sender, in acceptance order:
-     * replays of the last round's step, updates under the noise floor (`aggregation.noiseFloor`), and groups worth
-     * nothing in the round's game. Absent when none was.
+     * replays of the last round's step, and groups worth nothing in the round's game. Absent when none was.
      */
-    leftOut?: Array<{ address: string; why: 'replay' | 'noise' | 'no value' }>;
+    leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
   };
   /**
-   * Where the owner's root update g₀ has a say (protocol/task-spec.ts `rootExponent`: `rule: fltrust`, or the noise
-   * floor), except in a private task: ‖g₀‖ and each accepted update's trust ReLU(cos(Δ, g₀))^p (p 1 for the noise
-   * floor), in acceptance order (ml/fltrust.ts), from which its scores and aggregate are recomputed exactly.
+   * `aggregation.rule: fltrust`, except in a private task: the length of the root update g₀ and each accepted
+   * update's trust, in acceptance order (ml/fltrust.ts), from which its scores and aggregate are recomputed exactly.
    */
   aggregation?: { rootNorm: number; trust: Array<{ address: string; trust: number }> };
   /** A private task's round (spec.privacy): its sampling, its noise, and the ε spent up to it. */

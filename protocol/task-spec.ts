@@ -85,14 +85,6 @@ export const aggregationSchema = z
      */
     contributorsOnly: z.boolean().default(true),
     /**
-     * With `contributorsOnly` (and any rule but fltrust, whose trust already does it): an update that points where the
-     * owner's own update g₀ (its scoring set trained on, as FLTrust's root) goes no more than a random direction would
-     * — cos(Δ, g₀) under 4/√d, which noise exceeds with probability 3·10^−5 — is left out before the round's game, as
-     * noise, and scores 0 (ml/scoring.ts). Without it, noise at the norm bound earned up to 8.6 % of the median holder
-     * by luck along the owner's loss. false: no such test, as tasks created before it. @default true
-     */
-    noiseFloor: z.boolean().default(true),
-    /**
      * How the round's terms (each group of replicas once, contributors only) are combined into its step: `mean` (FedAvg)
      * or a Byzantine-robust rule (ml/robust.ts): `median` and `trimmedMean` (coordinate-wise), `krum` (multi-Krum with
      * `krumSelect` > 1), `fltrust` (ml/fltrust.ts: each term weighed by how well it points where the owner's scoring
@@ -122,18 +114,6 @@ export const aggregationSchema = z
     path: ['weights'],
   });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
-
-/**
- * The owner's root update weighs in a round: FLTrust's trust ReLU(cos)^p, or ReLU(cos) against the noise floor
- * (`noiseFloor` with contributors only, and a rule other than fltrust); null when it has no say. A task stored
- * before the noise floor has no `noiseFloor`, and none.
- */
-export function rootExponent(
-  aggregation: Partial<Pick<AggregationConfig, 'contributorsOnly' | 'noiseFloor' | 'rule' | 'trustExponent'>>,
-): number | null {
-  if (aggregation.rule === 'fltrust') return aggregation.trustExponent ?? 2;
-  return aggregation.contributorsOnly === true && aggregation.noiseFloor === true ? 1 : null;
-}
 
 export const quantizationSchema = z.strictObject({
   /**

@@ -66,9 +66,6 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
           `                   only contributors enter the model: an update worth nothing, or replaying the last round's step, is left out and earns 0`,
         ]
       : []),
-    ...(terms.weights.noiseFloor
-      ? [`                   so is one that points where the owner's own training goes no more than random noise would`]
-      : []),
     `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
     ...(rewards.stake
       ? [

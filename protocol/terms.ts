@@ -12,7 +12,6 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import type { InfoView, TaskView } from './rest.js';
 import { holdersHash } from './holders.js';
-import { rootExponent } from './task-spec.js';
 import { noiseMultiplierOf, plannedEpsilon } from './privacy.js';
 
 export interface TaskTerms {
@@ -37,8 +36,6 @@ export interface TaskTerms {
     replicaDistance?: number;
     /** Only contributors enter the aggregate: replays and updates worth nothing are left out, and earn 0. */
     contributorsOnly?: boolean;
-    /** Updates the owner's own update cannot tell from noise are left out, and earn 0 (ml/scoring.ts `noiseFloor`). */
-    noiseFloor?: true;
     /** A robust rule combines the updates instead of their mean (ml/robust.ts); absent: the mean. */
     robust?: {
       rule: 'median' | 'trimmedMean' | 'krum' | 'fltrust';
@@ -137,8 +134,6 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       ...(spec.aggregation.contributorsOnly === undefined
         ? {}
         : { contributorsOnly: spec.aggregation.contributorsOnly }),
-      // Only where it applies: the terms (and hashes) of tasks from before it, or without it, stay as they were.
-      ...(rootExponent(spec.aggregation) === 1 ? { noiseFloor: true as const } : {}),
       ...robustTerms(spec.aggregation),
     },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,

@@ -16,7 +16,6 @@ import { roundTrust, type Trust } from '../ml/fltrust.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
-import { rootExponent } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
@@ -57,19 +56,14 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
       }
       const addresses = record.accepted.map((update) => update.address);
       const leftOut = new Set((record.scoring.leftOut ?? []).map(({ address }) => addresses.indexOf(address)));
-      const exponent = rootExponent(task.spec.aggregation);
-      const rooted = exponent === null ? undefined : recordedTrust(record, groups);
-      const fltrust = task.spec.aggregation.rule === 'fltrust';
-      if (rooted === null) {
+      const trust = task.spec.aggregation.rule === 'fltrust' ? recordedTrust(record, groups) : undefined;
+      if (trust === null) {
         problem(record.round, 'trust', "the record does not give each accepted update its group's trust, in order");
-        // FLTrust cannot aggregate without it; the noise floor's left-out updates are listed, and the aggregate checks.
-        if (fltrust) return;
+        return;
       }
-      // FLTrust weighs the terms by their trust; the noise floor only leaves out those under it.
-      const trust = fltrust && rooted ? rooted : undefined;
-      if (bundle.scoringSet && rooted !== null) {
-        const round = { record, global, previous, updates, groups, trust, alignment: trust ? undefined : rooted };
-        if (rooted) await recomputeTrust(bundle, { ...round, trust: rooted }, exponent!, model, problem);
+      if (bundle.scoringSet) {
+        const round = { record, global, previous, updates, groups, trust };
+        if (trust) await recomputeTrust(bundle, { ...round, trust }, model, problem);
         await recomputeScores(bundle, round, model, problem);
       }
       if (updates.length === 0) continue;
@@ -90,7 +84,7 @@ export async function recomputePublished({ bundle, problem }: AuditContext): Pro
 }
 
 /**
- * The trust in the owner's root as the record gives it (FLTrust's, or the noise floor's), one weight per group of replicas; null unless the record names every
+ * FLTrust's trust as the record gives it, one weight per group of replicas; null unless the record names every
  * accepted update, in order, each member of a group with its group's trust.
  */
 function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
@@ -108,13 +102,12 @@ function recordedTrust(record: RoundRecord, groups: number[][]): Trust | null {
 async function recomputeTrust(
   bundle: AuditBundle,
   { record, global, updates, groups, trust }: ReplayedRound & { trust: Trust },
-  exponent: number,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
   const { spec, zk } = bundle.task;
   const terms = groupTerms(updates, groups, zk.chunkSize, global.length);
-  const root = { set: scoringSetOf(bundle), training: spec.training, exponent };
+  const root = { set: scoringSetOf(bundle), training: spec.training, exponent: spec.aggregation.trustExponent ?? 2 };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, record.round) };
   const recomputed = await roundTrust(model, global, terms, root, options);
   // Training on another machine may differ in the last bits, and SGD carries that on: agree to a part in 10^3.
@@ -184,14 +177,12 @@ interface ReplayedRound {
   groups: number[][];
   /** FLTrust's trust in each group, as recorded. */
   trust?: Trust;
-  /** The noise floor's trust ReLU(cos) in each group, as recorded. */
-  alignment?: Trust;
 }
 
 /** The round's scores, and what it left out of its aggregate, computed again as the coordinator computed them. */
 async function recomputeScores(
   bundle: AuditBundle,
-  { record, global, previous, updates, groups, trust, alignment }: ReplayedRound,
+  { record, global, previous, updates, groups, trust }: ReplayedRound,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
@@ -216,7 +207,6 @@ async function recomputeScores(
           contributorsOnly: {
             previousStep: previous && global.map((w, i) => w - previous[i]!),
             replayDistance: aggregation.replicaDistance,
-            ...(alignment ? { alignment: alignment.weights } : {}),
           },
         }
       : {}),

@@ -22,7 +22,6 @@ import { privateStep } from '../../ml/private-step.js';
 import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
 import { rewardAmounts } from '../../protocol/reward-rule.js';
-import { rootExponent } from '../../protocol/task-spec.js';
 import { updateWeight } from '../../protocol/weights-rule.js';
 import { evaluate } from '../../ml/train.js';
 import { setFlatWeights } from '../../ml/weights.js';
@@ -58,12 +57,8 @@ export async function closeRound(
   const size = round.global.length;
   const updates = await roundUpdates(ctx, round);
   const groups = replicaGroups(updates, task.zk.chunkSize, task.spec.aggregation.replicaDistance ?? 0);
-  const exponent = rootExponent(task.spec.aggregation);
-  const rooted = exponent === null ? undefined : await trustIn(ctx, round, updates, groups, exponent);
-  // FLTrust weighs each term by its trust; the noise floor only leaves out terms aligned with the root no more than noise.
-  const trusted = task.spec.aggregation.rule === 'fltrust' ? rooted : undefined;
-  const alignment = trusted ? undefined : rooted?.trust;
-  const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust, alignment);
+  const trusted = task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups) : undefined;
+  const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust);
   const step = privacy
     ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
       privateStep(
@@ -77,7 +72,7 @@ export async function closeRound(
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
       aggregateStep(updates, groups, leftOut, task.zk.chunkSize, size, task.spec.aggregation, trusted?.trust);
   // A private round does not publish its trust weights: like scores, they are facts about single updates.
-  const aggregation = rooted && !privacy ? recordedTrust(rooted.trust, groups, updates) : undefined;
+  const aggregation = trusted && !privacy ? recordedTrust(trusted.trust, groups, updates) : undefined;
   const next = strategy.apply(round.global, step, strategyState);
   setFlatWeights(model, next);
   const metrics = await evaluate(model, evaluationSet, task.spec.inputShape, task.spec.classes);
@@ -107,7 +102,6 @@ async function score(
   updates: RoundUpdate[],
   groups: number[][],
   trust: Trust | undefined,
-  alignment: Trust | undefined,
 ): Promise<{ scoring: RoundRecord['scoring']; leftOut: Set<number> }> {
   const { task, storage, model, evaluationSet } = ctx;
   const { rewards, seed, aggregation } = task.spec;
@@ -126,13 +120,7 @@ async function score(
       seed: roundSeed(seed, round.number),
     },
     ...(aggregation.contributorsOnly
-      ? {
-          contributorsOnly: {
-            previousStep: previousStep(ctx, round),
-            replayDistance: aggregation.replicaDistance,
-            ...(alignment ? { alignment: alignment.weights } : {}),
-          },
-        }
+      ? { contributorsOnly: { previousStep: previousStep(ctx, round), replayDistance: aggregation.replicaDistance } }
       : {}),
     ...(trust ? { trust } : {}),
   });
@@ -166,22 +154,25 @@ async function score(
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
 }
 
-/** The trust ReLU(cos)^exponent in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */
+/** FLTrust's trust in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */
 async function trustIn(
   { task, model, evaluationSet }: TaskRunnerContext,
   round: ActiveRound,
   updates: RoundUpdate[],
   groups: number[][],
-  exponent: number,
 ): Promise<{ terms: Float64Array[]; trust: Trust }> {
   const { spec } = task;
   const terms = groupTerms(updates, groups, task.zk.chunkSize, round.global.length);
-  const root = { set: head(evaluationSet, spec.rewards.scoringExamples), training: spec.training, exponent };
+  const root = {
+    set: head(evaluationSet, spec.rewards.scoringExamples),
+    training: spec.training,
+    exponent: spec.aggregation.trustExponent,
+  };
   const options = { inputShape: spec.inputShape, classes: spec.classes, seed: roundSeed(spec.seed, round.number) };
   return { terms, trust: await roundTrust(model, round.global, terms, root, options) };
 }
 
-/** The round record's account of the root: ‖g₀‖ and each accepted update's trust (its group's). */
+/** The round record's account of FLTrust: ‖g₀‖ and each accepted update's trust (its group's). */
 function recordedTrust(
   trust: Trust,
   groups: number[][],

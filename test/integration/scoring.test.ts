@@ -8,9 +8,6 @@ import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { runClients } from '../helpers/clients.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
-import { Random } from '../../common/random.js';
-import { noiseFloor } from '../../ml/scoring.js';
-import { signRecord } from '../../protocol/audit.js';
 import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
@@ -74,11 +71,11 @@ describe('contribution scores decide the pay', function () {
     expect(paid <= pool, `paid ${paid} of ${pool}`).to.equal(true);
   });
 
-  it("leaves a zero update, a replay of the last round's step and noise out of the model, pays them 0, and verify agrees", async () => {
+  it("leaves a zero update and a replay of the last round's step out of the model, pays them 0, and verify agrees", async () => {
     const task = await createTask(
       coordinator.url,
       smallTask({
-        rounds: 3,
+        rounds: 2,
         clientsPerRound: { min: 3, target: 3 },
         roundDeadlineSeconds: 240,
         rewards: { perRound: String(10n ** 18n) },
@@ -112,14 +109,9 @@ describe('contribution scores decide the pay', function () {
     await send(1, (await first).modelHash, { q: new Int8Array(task.numParams), fractionBits: handScales(task) });
     // Round 2: the step round 1 took, w_2 − w_1, as a client would quantize it.
     const { modelHash } = await second;
-    const third = startOf(3);
     const [w1, w2] = [await getWeights(coordinator.url, task.id, 0), await getWeights(coordinator.url, task.id, 1)];
     const step = w2.map((w, i) => w - w1[i]!);
     await send(2, modelHash, quantizedAsClient(task, step, wallet.address, 2));
-    // Round 3: noise at the norm bound, pointing nowhere the owner's data asks for.
-    const random = new Random(3);
-    const noise = Float32Array.from({ length: task.numParams }, () => random.normal() * task.spec.clipNorm);
-    await send(3, (await third).modelHash, quantizedAsClient(task, noise, wallet.address, 3));
     await honest;
     socket.disconnect();
 
@@ -127,12 +119,6 @@ describe('contribution scores decide the pay', function () {
     const records = bundle.rounds.map(({ record }) => record);
     expect(records[0]!.scoring.leftOut).to.deep.include({ address: wallet.address, why: 'no value' });
     expect(records[1]!.scoring.leftOut).to.deep.include({ address: wallet.address, why: 'replay' });
-    expect(records[2]!.scoring.leftOut).to.deep.include({ address: wallet.address, why: 'noise' });
-    // The record gives every update's alignment with the owner's root, the noise's under the floor.
-    const alignment = new Map(records[2]!.aggregation!.trust.map(({ address, trust }) => [address, trust]));
-    const floor = noiseFloor(task.numParams);
-    expect(alignment.get(wallet.address)).to.be.lessThan(floor);
-    for (const [address, trust] of alignment) if (address !== wallet.address) expect(trust).to.be.greaterThan(floor);
     for (const record of records) {
       const rider = record.accepted.find((update) => update.address === wallet.address)!;
       expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
@@ -143,12 +129,6 @@ describe('contribution scores decide the pay', function () {
     // verify aggregates without them and finds the same model, and finds the same left out when it scores again.
     const report = await auditRun(bundle);
     expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
-    // A coordinator that signs an honest holder's alignment as noise is caught: the root, trained again, disagrees.
-    const lying = structuredClone(bundle);
-    const forged = lying.rounds[2]!.record;
-    forged.aggregation!.trust.find(({ address }) => address !== wallet.address)!.trust = floor / 2;
-    lying.rounds[2] = await signRecord(coordinator.coordinator.identity, forged);
-    expect((await auditRun(lying)).problems.map(({ round, kind }) => `${round}:${kind}`)).to.include('3:trust');
   });
 
   /**

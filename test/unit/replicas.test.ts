@@ -6,7 +6,7 @@ import type { Dataset } from '../../ml/dataset.js';
 import { buildModel } from '../../ml/models.js';
 import { trustOf } from '../../ml/fltrust.js';
 import { aggregateStep, groupedSum, groupTerms, replicaGroups, type WeightedUpdate } from '../../ml/replicas.js';
-import { defaultScoringOptions, noiseFloor, scoreRound } from '../../ml/scoring.js';
+import { defaultScoringOptions, scoreRound } from '../../ml/scoring.js';
 import { evaluate, trainLocal } from '../../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
 import { trainingSchema } from '../../protocol/task-spec.js';
@@ -179,53 +179,6 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(scored.scores.slice(0, 2)).to.deep.equal((await score(helpful)).scores);
         // Without the last step to compare with (round 1), it is a helpful update like the others.
         expect((await score([...helpful, replay])).scores[2]).to.be.greaterThan(0);
-      });
-
-      it("leaves out, before the game, an update the owner's root cannot tell from noise, and scores the others as without it", async () => {
-        // 114 parameters: noise's cosine with any direction stays under 4/√114 ≈ 0.37 but for 3·10^−5 of draws.
-        const wide = await buildModel({ preset: 'mlp', hidden: [16] }, [4], 2, 1);
-        const start = getFlatWeights(wide);
-        await trainLocal(wide, scoringSet, trainingSchema.parse({ localEpochs: 5, learningRate: 0.2 }), {
-          inputShape: [4],
-          classes: 2,
-          seed: 1,
-        });
-        const root = getFlatWeights(wide).map((w, i) => w - start[i]!);
-        const random = new Random(7);
-        // Each honest update: the root with noise of half its size; the free rider: noise of twice its size.
-        const rms = Math.sqrt(root.reduce((sum, v) => sum + v * v, 0) / root.length);
-        const noisy = (signal: number, noiseSize: number) =>
-          update([...root].map((v) => Math.round((signal * v + noiseSize * rms * random.normal()) * 64)));
-        const honest = [noisy(1, 0.5), noisy(1, 0.5)];
-        const noise = noisy(0, 2);
-        const scoreWide = (updates: WeightedUpdate[], floor: boolean) => {
-          const options = { ...defaultScoringOptions, seed: 1 };
-          const common = { model: wide, global: start, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
-          const alignment = trustOf(
-            groupTerms(
-              updates,
-              updates.map((_, k) => [k]),
-              chunkSize,
-              root.length,
-            ),
-            root,
-            1,
-          );
-          const contributorsOnly = { replayDistance: 0.25, ...(floor ? { alignment: alignment.weights } : {}) };
-          return scoreRound({ ...common, updates, contributorsOnly });
-        };
-        const scored = await scoreWide([honest[0]!, noise, honest[1]!], true);
-        expect(noiseFloor(root.length)).to.be.closeTo(4 / Math.sqrt(114), 1e-12);
-        expect(scored.leftOut).to.deep.equal([{ index: 1, why: 'noise' }]);
-        expect([scored.scores[0], scored.scores[2]]).to.deep.equal((await scoreWide(honest, true)).scores);
-        expect(scored.scores[1]).to.equal(0);
-        // Without the floor the game decides on it (whatever it finds, not as noise).
-        expect((await scoreWide([honest[0]!, noise, honest[1]!], false)).leftOut.map(({ why }) => why)).to.not.include(
-          'noise',
-        );
-        // A model too small for noise to be told apart takes no test.
-        expect(noiseFloor(10)).to.equal(0);
-        wide.dispose();
       });
 
       it("FLTrust's game: an untrusted update earns nothing and moves no one's value; values add to the trusted step's gain", async () => {

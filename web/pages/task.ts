@@ -232,9 +232,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
           (terms.weights.replicaDistance
             ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
             : '') +
-          (terms.weights.contributorsOnly
-            ? `; updates worth nothing${terms.weights.noiseFloor ? ', noise' : ''} or replays are left out and earn 0`
-            : '') +
+          (terms.weights.contributorsOnly ? '; updates worth nothing, or replays, are left out and earn 0' : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
       ...(rewards.deadline === null
