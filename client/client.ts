@@ -23,7 +23,7 @@ import { checkCompatible } from '../ml/train.js';
 import { CoordinatorApi } from '../protocol/api.js';
 import { ZkflError } from '../common/errors.js';
 import type { TaskView } from '../protocol/rest.js';
-import { invited, notInvitedMessage } from '../protocol/holders.js';
+import { checkInvited } from '../protocol/holders.js';
 import { type Consent, signConsent, termsHash, type TermsView } from '../protocol/terms.js';
 import {
   type ClientResult,
@@ -146,11 +146,8 @@ async function settlementFor(
 
 /** Shows the task's terms; on the holder's agreement, signs its consent to them (CONSENT_REQUIRED otherwise). */
 async function agree(options: ClientOptions, api: CoordinatorApi, task: TaskView, wallet: Signer): Promise<Consent> {
-  const address = await wallet.getAddress();
-  const { holders } = task.spec;
   // Not asked to agree to what it cannot take part in.
-  if (!invited(holders, address))
-    throw new ZkflError('NOT_INVITED', notInvitedMessage(task.id, holders!.length, address));
+  checkInvited(task.id, task.spec.holders, await wallet.getAddress());
   const view = await api.terms(task.id);
   if (termsHash(view.terms) !== view.termsHash || view.terms.taskKey !== taskKey(task.id)) {
     throw new ZkflError('CONSENT_REQUIRED', "the coordinator's terms do not hash to the hash it serves with them");

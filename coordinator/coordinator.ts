@@ -36,7 +36,7 @@ import type {
   ZkView,
 } from '../protocol/rest.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
-import { invited, notInvitedMessage } from '../protocol/holders.js';
+import { checkInvited } from '../protocol/holders.js';
 import { type Consent, consentSigner, type TermsView } from '../protocol/terms.js';
 import { hashWeights, toBytes } from '../protocol/weights.js';
 import { type ClusterRequests, notHere } from './instances/cluster.js';
@@ -461,9 +461,7 @@ export class Coordinator {
   async join(taskId: string, address: string, consent?: Consent): Promise<{ round: number }> {
     const task = await this.getTask(taskId);
     if (task.status !== 'running') throw new ZkflError('TASK_NOT_RUNNING', `task ${taskId} is ${task.status}`);
-    const { holders } = task.spec;
-    if (!invited(holders, address))
-      throw new ZkflError('NOT_INVITED', notInvitedMessage(taskId, holders!.length, address));
+    checkInvited(taskId, task.spec.holders, address);
     const { termsHash: current } = this.views.termsOf(task);
     if (consent) {
       if (consent.taskKey !== taskKey(taskId) || consent.termsHash !== current) {

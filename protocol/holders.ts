@@ -9,6 +9,7 @@
  * address outside it.
  */
 import { keccak256, toUtf8Bytes } from 'ethers';
+import { ZkflError } from '../common/errors.js';
 import { canonicalJson } from './canonical.js';
 
 /** Whether `address` may take part in a task that names `holders` (anyone, when it names none). */
@@ -22,7 +23,13 @@ export function holdersHash(holders: readonly string[]): string {
   return keccak256(toUtf8Bytes(canonicalJson(holders.map((holder) => holder.toLowerCase()).sort())));
 }
 
-/** The refusal of an address a task does not name (the coordinator's, and the clients' before they consent). */
+/** The refusal of an address a task does not name, in words (the contributor page says it before consent). */
 export function notInvitedMessage(taskId: string, count: number, address: string): string {
   return `task ${taskId} is open only to the ${count} address(es) its owner named, and ${address} is not one of them`;
+}
+
+/** Throws NOT_INVITED unless `address` may take part in task `taskId` (the coordinator's join, the client's consent). */
+export function checkInvited(taskId: string, holders: readonly string[] | undefined, address: string): void {
+  if (!invited(holders, address))
+    throw new ZkflError('NOT_INVITED', notInvitedMessage(taskId, holders!.length, address));
 }

@@ -1,8 +1,8 @@
 /**
  * The audit of a whole run, trusting only math: every round record's signature and the hash chain H_r → H_{r+1};
  * every accepted update's proofs, statements and commitment; the accepted set's root; the terms and every
- * contributor's consent to them, and for a task for known holders that each contributor is one; each round's amounts against the
- * reward rule applied to its recorded scores.
+ * contributor's consent to them, and for a task for known holders that each contributor is one; each round's
+ * amounts against the reward rule applied to its recorded scores.
  * Two more steps plug in where they can run (verifier/run.ts wires them in Node): for publicAudit tasks each
  * commitment, aggregate and score recomputed from the published updates and scoring set (verifier/recompute.ts,
  * TF.js); and with a chain, the on-chain task, rounds, claims and disputes (verifier/chain-audit.ts).
