@@ -35,26 +35,22 @@ const random = new Random(seed);
 const most = (indices: number[]): number[] => indices.filter(() => random.next() < 0.8);
 
 interface Sender {
-  name: string;
   kind: 'holder' | 'copy' | 'subset copy';
   key: string;
   data: Dataset;
 }
 const senders: Sender[] = [
   ...[0, 1, 2, 3].map((h): Sender => ({
-    name: `holder ${h + 1}`,
     kind: 'holder',
     key: keys[h]!,
     data: subset(trainSet, shard(h)),
   })),
   ...[4, 5].map((k): Sender => ({
-    name: `copy ${k - 3}`,
     kind: 'copy',
     key: keys[k]!,
     data: subset(trainSet, shard(3)),
   })),
   ...[6, 7].map((k): Sender => ({
-    name: `80 % copy ${k - 5}`,
     kind: 'subset copy',
     key: keys[k]!,
     data: subset(trainSet, most(shard(3))),
