@@ -194,16 +194,28 @@ describe('the contributor page, in a browser', function () {
   });
 
   it('says a key the task does not name cannot take part, and asks for no consent', async () => {
-    const holders = [Wallet.createRandom().address];
-    const task = await createTask(coordinator.url, smallTask({ name: 'known holders', holders }));
+    const named = new Wallet(Wallet.createRandom().privateKey);
+    const task = await createTask(coordinator.url, smallTask({ name: 'known holders', holders: [named.address] }));
     const page = await browser.newPage();
     const sent = recordSent(page);
     await openWithKey(page, coordinator.url, task.id, csv);
-    await page.getByRole('alert').filter({ hasText: 'is not one of them: use a key the owner named' }).waitFor();
-    expect(await page.getByRole('button', { name: /I agree/ }).getAttribute('disabled')).to.equal('');
+    const refusal = page.getByRole('alert').filter({ hasText: 'is not one of them: use a key the owner named' });
+    await refusal.waitFor();
+    const agree = page.getByRole('button', { name: /I agree/ });
+    expect(await agree.getAttribute('disabled')).to.equal('');
     expect(sentOut(sent)).to.deep.equal([]);
     const view = await new CoordinatorApi(coordinator.url).task(task.id);
     expect([view.status, view.connected]).to.deep.equal(['running', 0]);
+    // The named key, imported in its place, may agree, and the refusal is gone.
+    setKeystoreCost(10);
+    saveWallet(join(dir, 'named-key.json'), named, 'named password');
+    await exportKeystore(page, join(dir, 'refused-key.json'));
+    await page.getByLabel('Import a keystore').setInputFiles(join(dir, 'named-key.json'));
+    await page.getByLabel('Password').fill('named password');
+    await page.getByRole('button', { name: 'Unlock the kept key' }).click();
+    await page.getByText(`Key ${named.address} unlocked for this visit.`).waitFor();
+    expect(await agree.getAttribute('disabled')).to.equal(null);
+    expect(await refusal.count()).to.equal(0);
     await page.close();
   });
 

@@ -104,6 +104,8 @@ class ContributionView {
   private readonly claim = button('Claim what this key is owed', () => this.claimOnly(), { disabled: '' });
   private readonly rounds: RoundRows;
   private readonly rewards: RewardsView | undefined;
+  /** The progress line shows that the chosen key is not one the task names. */
+  private refusedKey = false;
 
   constructor(
     private readonly task: TaskView,
@@ -152,9 +154,13 @@ class ContributionView {
     if (holder && !invited(this.task.spec.holders, holder.address)) {
       // Nothing to agree to: the coordinator would refuse this key at the join.
       this.agree.setAttribute('disabled', '');
+      this.refusedKey = true;
       const said = notInvitedMessage(this.task.id, this.task.spec.holders!.length, holder.address);
       return this.state.set(`${said}: use a key the owner named.`, true);
     }
+    // A key the task names, after one it does not: the refusal no longer stands.
+    if (this.refusedKey) this.state.set('');
+    this.refusedKey = false;
     if (holder && examples) this.agree.removeAttribute('disabled');
   }
 
