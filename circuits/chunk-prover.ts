@@ -5,21 +5,24 @@
  */
 import { WitnessCalculatorBuilder } from 'circom_runtime';
 import * as snarkjs from 'snarkjs';
+import { useWidthGroupedMultiExp } from './multiexp.js';
 import type { ChunkProof, ChunkTiming } from './update-prover.js';
-
-type Curve = Awaited<ReturnType<typeof snarkjs.curves.getCurveFromName>>;
 
 export interface ChunkProver {
   prove(input: Record<string, string | string[]>, singleThread: boolean): Promise<{ proof: ChunkProof } & ChunkTiming>;
 }
 
 // snarkjs proves with the curve cached in globalThis.curve_bn128 (as the verifier process relies on too): one
-// single-threaded and one multi-threaded curve, built on first use, and the one each chunk asks for is put there.
-const curves = new Map<boolean, Promise<Curve>>();
+// single-threaded and one multi-threaded curve, built on first use with multiexp.ts's sums, and the one each chunk
+// asks for is put there.
+const curves = new Map<boolean, Promise<snarkjs.Curve>>();
 async function useCurve(singleThread: boolean): Promise<void> {
   let curve = curves.get(singleThread);
   if (!curve) {
-    curve = snarkjs.curves.getCurveFromName('bn128', { singleThread });
+    curve = snarkjs.curves.getCurveFromName('bn128', { singleThread }).then((built) => {
+      useWidthGroupedMultiExp(built);
+      return built;
+    });
     curves.set(singleThread, curve);
   }
   (globalThis as { curve_bn128?: unknown }).curve_bn128 = await curve;

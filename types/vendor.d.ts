@@ -96,8 +96,32 @@ declare module 'snarkjs' {
       logger?: SnarkjsLogger,
     ): Promise<{ nConstraints: number; nVars: number; nOutputs: number; nPubInputs: number; nPrvInputs: number }>;
   };
+  /** The part of ffjavascript's thread manager circuits/multiexp.ts drives: tasks of its wasm commands. */
+  export interface ThreadManager {
+    concurrency: number;
+    singleThread: boolean;
+    queueAction(task: Record<string, unknown>[], transfers?: ArrayBufferLike[]): Promise<Uint8Array[]>;
+  }
+  /** A group of ffjavascript's curve (G1 or G2); points are byte arrays, projective unless named affine. */
+  export interface CurveGroup {
+    F: { n8: number };
+    tm: ThreadManager;
+    zero: Uint8Array;
+    /** The generator. */
+    g: Uint8Array;
+    add(a: Uint8Array, b: Uint8Array): Uint8Array;
+    eq(a: Uint8Array, b: Uint8Array): boolean;
+    isZero(a: Uint8Array): boolean;
+    toAffine(a: Uint8Array): Uint8Array;
+    multiExpAffine(bases: unknown, scalars: unknown, logger?: unknown, logText?: string): Promise<Uint8Array>;
+  }
+  export interface Curve {
+    G1: CurveGroup;
+    G2: CurveGroup;
+    terminate(): Promise<void>;
+  }
   export const curves: {
-    getCurveFromName(name: string, options?: { singleThread?: boolean }): Promise<{ terminate(): Promise<void> }>;
+    getCurveFromName(name: string, options?: { singleThread?: boolean }): Promise<Curve>;
   };
 }
 
