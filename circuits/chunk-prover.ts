@@ -15,17 +15,27 @@ export interface ChunkProver {
 // snarkjs proves with the curve cached in globalThis.curve_bn128 (as the verifier process relies on too): one
 // single-threaded and one multi-threaded curve, built on first use with multiexp.ts's sums, and the one each chunk
 // asks for is put there.
+const holder = globalThis as { curve_bn128?: snarkjs.Curve | null };
 const curves = new Map<boolean, Promise<snarkjs.Curve>>();
-async function useCurve(singleThread: boolean): Promise<void> {
+
+/** The prover's curve on one thread or on helper threads, built on first use. */
+export function proverCurve(singleThread: boolean): Promise<snarkjs.Curve> {
   let curve = curves.get(singleThread);
   if (!curve) {
+    // Asked for threads, ffjavascript hands back whatever curve globalThis.curve_bn128 holds: after a chunk proven on
+    // one thread, that one, and every later lone chunk would have stayed on one thread.
+    if (!singleThread) holder.curve_bn128 = null;
     curve = snarkjs.curves.getCurveFromName('bn128', { singleThread }).then((built) => {
       useWidthGroupedMultiExp(built);
       return built;
     });
     curves.set(singleThread, curve);
   }
-  (globalThis as { curve_bn128?: unknown }).curve_bn128 = await curve;
+  return curve;
+}
+
+async function useCurve(singleThread: boolean): Promise<void> {
+  holder.curve_bn128 = await proverCurve(singleThread);
 }
 
 /** A prover for the circuit whose witness generator is `wasm` and proving key `zkey`. */

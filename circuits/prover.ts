@@ -4,12 +4,14 @@
  *
  * An update of several chunks is proven one chunk per process at a time, each process on one thread: snarkjs
  * spends a good part of a proof in single-threaded JavaScript, so one single-threaded prover per core proves more
- * per second than one prover using every core (benchmarks/results/prove.md). A lone chunk gets all the threads.
+ * per second than one prover using every core (benchmarks/results/prove.md). The last chunk to start, and so a lone
+ * one, gets all the threads (pooled-prover.ts's onOneThread).
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { forkModule } from '../common/fork.js';
 import type { CircuitArtifacts } from './build.js';
+import { onOneThread } from './pooled-prover.js';
 import { chunkInputs, type UpdateStatement } from './statement.js';
 import type { ChunkProof, ChunkTiming, UpdateProver } from './update-prover.js';
 
@@ -32,7 +34,6 @@ interface Worker {
 interface ChunkJob {
   id: number;
   input: Record<string, string | string[]>;
-  singleThread: boolean;
   resolve: (result: { proof: ChunkProof } & ChunkTiming) => void;
   reject: (error: Error) => void;
 }
@@ -101,24 +102,17 @@ export class Prover implements UpdateProver {
       const job = this.queue.shift()!;
       worker.busy = true;
       this.running.set(job.id, { job, worker });
+      const singleThread = onOneThread(this.workers.length, this.queue.length);
       void worker.ready.then(() =>
-        worker.child.send({
-          type: 'prove',
-          id: job.id,
-          input: job.input,
-          singleThread: job.singleThread,
-        } satisfies ProverRequest),
+        worker.child.send({ type: 'prove', id: job.id, input: job.input, singleThread } satisfies ProverRequest),
       );
     }
   }
 
-  private proveChunk(
-    input: Record<string, string | string[]>,
-    singleThread: boolean,
-  ): Promise<{ proof: ChunkProof } & ChunkTiming> {
+  private proveChunk(input: Record<string, string | string[]>): Promise<{ proof: ChunkProof } & ChunkTiming> {
     if (this.closed) return Promise.reject(this.closed);
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, input, singleThread, resolve, reject });
+      this.queue.push({ id: this.nextId++, input, resolve, reject });
       this.dispatch();
     });
   }
@@ -135,11 +129,10 @@ export class Prover implements UpdateProver {
     onChunk?: (done: number, total: number, timing: ChunkTiming) => void,
   ): Promise<ChunkProof[]> {
     const inputs = chunkInputs(statement, salt, q, fractionBits, this.artifacts.params);
-    const singleThread = inputs.length > 1 && this.workers.length > 1;
     let done = 0;
     const results = await Promise.all(
       inputs.map((input) =>
-        this.proveChunk(input, singleThread).then((result) => {
+        this.proveChunk(input).then((result) => {
           onChunk?.(++done, inputs.length, result);
           return result;
         }),

@@ -116,6 +116,8 @@ declare module 'snarkjs' {
     multiExpAffine(bases: unknown, scalars: unknown, logger?: unknown, logText?: string): Promise<Uint8Array>;
   }
   export interface Curve {
+    /** The thread manager both groups share. */
+    tm: ThreadManager;
     G1: CurveGroup;
     G2: CurveGroup;
     terminate(): Promise<void>;

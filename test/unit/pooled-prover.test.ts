@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { ChunkProver } from '../../circuits/chunk-prover.js';
 import { circuitParams } from '../../circuits/params.js';
-import { PooledProver } from '../../circuits/pooled-prover.js';
+import { onOneThread, PooledProver } from '../../circuits/pooled-prover.js';
 import type { UpdateStatement } from '../../circuits/statement.js';
 
 const params = circuitParams.test;
@@ -59,7 +59,14 @@ describe('a pool of chunk provers', () => {
     expect(busy.most).to.equal(2);
     expect(new Set(proved)).to.deep.equal(new Set(['a', 'b']));
     expect(progress).to.deep.equal([1, 2, 3, 4, 5]);
-    expect(threads).to.deep.equal([true, true, true, true, true]);
+    // The last chunk to start has the cores the finished members left.
+    expect(threads).to.deep.equal([true, true, true, true, false]);
+  });
+
+  it('decides one thread a chunk only while other chunks wait to start and another member can take them', () => {
+    expect(onOneThread(2, 1)).to.equal(true);
+    expect(onOneThread(2, 0)).to.equal(false);
+    expect(onOneThread(1, 3)).to.equal(false);
   });
 
   it('gives a lone chunk, or a pool of one, every thread', async () => {
