@@ -1,7 +1,7 @@
 /**
  * One member of a contributor's prover pool (circuits/pooled-prover.ts), in a Web Worker of its own: loads the
- * circuit's witness generator and proving key once, then proves each chunk it is sent, on this one thread or, for a
- * lone chunk, with snarkjs's helper threads as the pool asks.
+ * circuit's witness generator and proving key once, then proves each chunk it is sent, on this one thread or, for the
+ * last chunk to start, with snarkjs's helper threads as the pool asks.
  */
 import { type ChunkProver, chunkProver } from '../../circuits/chunk-prover.js';
 import type { ChunkProof, ChunkTiming } from '../../circuits/update-prover.js';
