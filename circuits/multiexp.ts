@@ -1,9 +1,10 @@
 /**
  * The prover's multi-scalar multiplications (Σ sᵢ·Pᵢ over a proving key's points), costing what the scalars need.
  *
- * ffjavascript (0.3.1, snarkjs 0.7.6's) cuts every 256-bit scalar into ~22 bit-windows and sends each window to a thread with a copy of
- * every point, so a sum over 32,700 points copies them 22 times and passes over them 22 times. Most of a chunk's
- * witness is small: of default15's 32,700 values, 12,002 are 0, 12,499 fit a byte and 3,723 two; 4,474 are wide.
+ * ffjavascript (0.3.1, snarkjs 0.7.6's) cuts every 256-bit scalar into ~22 bit-windows and sends each window to a
+ * thread with a copy of every point, so a sum over 32,700 points copies them 22 times and passes over them 22 times.
+ * Most of a chunk's witness is small: of default15's 32,700 values, 12,002 are 0, 12,499 fit a byte and 3,723 two;
+ * 4,474 are wide.
  * Here the points are grouped by their scalar's width (zero scalars dropped), each group's scalars packed to that
  * width, and each group shared out over the threads once, each running the wasm's whole multiexp on its share: one
  * copy of each point, and one or two windows for the narrow groups. The sum is the same point.

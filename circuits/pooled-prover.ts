@@ -4,8 +4,8 @@
  * Several chunks are proven one per member, each on one thread (snarkjs spends much of a proof in single-threaded
  * JavaScript, so a member per core proves more per second); the last chunk to start, and so a lone one, gets
  * snarkjs's helper threads, which in Chromium prove a warm `default15` chunk about 30 % faster than one thread (the
- * first proof pays for starting them). For three chunks on two cores that took the page from 2.06 to 1.86 s a chunk
- * (benchmarks/results/browser.md). Platform-neutral.
+ * first proof pays for starting them). For three chunks on two cores that took the page from 2.06 to 1.58 s a chunk
+ * (README "Contribute from a browser"). Platform-neutral.
  */
 import type { ChunkProver } from './chunk-prover.js';
 import type { CircuitParams } from './params.js';
