@@ -12,16 +12,14 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as snarkjs from 'snarkjs';
 import { buildCircuit, type CircuitArtifacts, terminateCurve } from '../circuits/build.js';
-import { quantizationFor, quantizeUpdate } from '../circuits/codec.js';
 import { randomSalt } from '../circuits/salt.js';
 import { type CircuitName, circuitParams } from '../circuits/params.js';
 import { Prover } from '../circuits/prover.js';
 import type { ChunkProof } from '../circuits/update-prover.js';
-import type { UpdateStatement } from '../circuits/statement.js';
-import { Random } from '../common/random.js';
 import { runDemo } from '../demo/demo.js';
 import { defaultFashionMnistDir } from '../demo/fashion-mnist.js';
 import { machine } from './lib/machine.js';
+import { quantizedUpdate } from './lib/quantized-update.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string' }, clients: { type: 'string' }, 'skip-demo': { type: 'boolean' } },
@@ -47,27 +45,9 @@ interface CircuitRow {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** A realistic update of `length` parameters, quantized as a client quantizes it, and its statement. */
-function update(
-  artifacts: CircuitArtifacts,
-  length: number,
-): { q: Int32Array; fractionBits: number[]; statement: UpdateStatement } {
-  const random = new Random(7);
-  const delta = Float32Array.from({ length }, () => random.normal() * 0.01);
-  const quantization = quantizationFor(length, 5, artifacts.params)!;
-  const statement = {
-    taskId: 't-bench',
-    round: 1,
-    address: '0x90f525ee8247191F542689C62bFb16f87c526D0B',
-    modelHash: 'ab'.repeat(32),
-    clipSquareX96: quantization.clipSquareX96,
-  };
-  return { ...quantizeUpdate(delta, quantization, artifacts.params, () => random.next()), statement };
-}
-
 async function measure(artifacts: CircuitArtifacts): Promise<CircuitRow> {
   const { params } = artifacts;
-  const one = update(artifacts, params.chunkSize);
+  const one = quantizedUpdate(artifacts.params, params.chunkSize);
   const single = new Prover(artifacts, { processes: 1 });
   const timings: Array<{ witnessMs: number; proveMs: number }> = [];
   let proof: ChunkProof | undefined;
@@ -84,7 +64,7 @@ async function measure(artifacts: CircuitArtifacts): Promise<CircuitRow> {
   const steady = timings.slice(1);
 
   const chunks = 2 * cores * 2;
-  const many = update(artifacts, params.chunkSize * chunks);
+  const many = quantizedUpdate(artifacts.params, params.chunkSize * chunks);
   const parallel = new Prover(artifacts, { processes: cores });
   let wallMs: number;
   try {
@@ -130,7 +110,7 @@ await terminateCurve();
 /** The NIID-Bench CNN's update proven as the client proves it: one prover per core, the key already loaded. */
 async function niidCnnSeconds(): Promise<{ chunks: number; seconds: number[] }> {
   const artifacts = await buildCircuit(circuitParams.default, { ptau: process.env.ZKFL_PTAU });
-  const { q, fractionBits, statement } = update(artifacts, NIID_CNN_PARAMS);
+  const { q, fractionBits, statement } = quantizedUpdate(artifacts.params, NIID_CNN_PARAMS);
   const prover = new Prover(artifacts, { processes: Math.min(fractionBits.length, cores) });
   const seconds: number[] = [];
   try {

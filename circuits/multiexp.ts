@@ -3,8 +3,8 @@
  *
  * ffjavascript (0.3.1, snarkjs 0.7.6's) cuts every 256-bit scalar into ~22 bit-windows and sends each window to a
  * thread with a copy of every point, so a sum over 32,700 points copies them 22 times and passes over them 22 times.
- * Most of a chunk's witness is small: of default15's 32,700 values, 12,002 are 0, 12,499 fit a byte and 3,723 two;
- * 4,474 are wide.
+ * Most of a chunk's witness is small: of a default15 chunk's 32,700 values, 10,200 are 0, 14,034 fit a byte and 3,989
+ * two; 4,477 are wide (benchmarks/results/msm.md).
  * Here the points are grouped by their scalar's width (zero scalars dropped), each group's scalars packed to that
  * width, and each group shared out over the threads once, each running the wasm's whole multiexp on its share: one
  * copy of each point, and one or two windows for the narrow groups. The sum is the same point.

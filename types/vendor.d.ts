@@ -131,6 +131,8 @@ declare module 'circom_runtime' {
   export interface WitnessCalculator {
     /** The witness of `input` as a .wtns file's bytes; throws on a failed assertion. */
     calculateWTNSBin(input: Record<string, unknown>, sanityCheck: boolean): Promise<Uint8Array>;
+    /** The witness of `input`, value by value. */
+    calculateWitness(input: Record<string, unknown>, sanityCheck: boolean): Promise<bigint[]>;
   }
   export function WitnessCalculatorBuilder(code: Uint8Array): Promise<WitnessCalculator>;
 }
