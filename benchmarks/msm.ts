@@ -136,7 +136,6 @@ try {
   await browser.close();
   server.close();
 }
-await snarkjs.curves.getCurveFromName('bn128', { singleThread: true }).then((curve) => curve.terminate());
 
 const label = ({ grouped, singleThread }: Setting): string =>
   `${grouped ? 'grouped (circuits/multiexp.ts)' : "ffjavascript's"} | ${singleThread ? 'one' : 'helpers'}`;
