@@ -18,14 +18,21 @@ export interface ChunkProver {
 const holder = globalThis as { curve_bn128?: snarkjs.Curve | null };
 const curves = new Map<boolean, Promise<snarkjs.Curve>>();
 
+/**
+ * A new bn128 curve, on one thread or with helper threads. Asked for threads, ffjavascript hands back whatever curve
+ * globalThis.curve_bn128 holds: after a chunk proven on one thread that is the single-threaded one, and every later
+ * "threaded" proof would have run on one thread.
+ */
+export function newCurve(singleThread: boolean): Promise<snarkjs.Curve> {
+  if (!singleThread) holder.curve_bn128 = null;
+  return snarkjs.curves.getCurveFromName('bn128', { singleThread });
+}
+
 /** The prover's curve on one thread or on helper threads, built on first use. */
 export function proverCurve(singleThread: boolean): Promise<snarkjs.Curve> {
   let curve = curves.get(singleThread);
   if (!curve) {
-    // Asked for threads, ffjavascript hands back whatever curve globalThis.curve_bn128 holds: after a chunk proven on
-    // one thread, that one, and every later lone chunk would have stayed on one thread.
-    if (!singleThread) holder.curve_bn128 = null;
-    curve = snarkjs.curves.getCurveFromName('bn128', { singleThread }).then((built) => {
+    curve = newCurve(singleThread).then((built) => {
       useWidthGroupedMultiExp(built);
       return built;
     });

@@ -13,8 +13,8 @@
  */
 import type { Curve, CurveGroup } from 'snarkjs';
 
-/** Packed widths, in bytes: a scalar goes to the narrowest that holds it. */
-const widths = [1, 2, 4, 8, 16, 32];
+/** Packed widths, in bytes: a scalar goes to the narrowest that holds it (or stays at its own size). */
+const widths = [1, 2, 4, 8, 16];
 /** Below this many points a group is not worth splitting over threads. */
 const minPointsPerTask = 1024;
 
@@ -32,11 +32,10 @@ function scalarWidth(scalars: Uint8Array, i: number, size: number): number {
 
 /** The points' indices grouped by the packed width their scalar needs; scalars that are 0 are left out. */
 function groupByWidth(scalars: Uint8Array, count: number, size: number): PointGroup[] {
-  const groups = widths.filter((width) => width <= size).map((width) => ({ width, indices: [] as number[] }));
+  const groups = [...widths.filter((width) => width < size), size].map((width) => ({ width, indices: [] as number[] }));
   for (let i = 0; i < count; i++) {
     const width = scalarWidth(scalars, i, size);
-    if (width === 0) continue;
-    (groups.find((group) => group.width >= width) ?? groups[groups.length - 1]!).indices.push(i);
+    if (width > 0) groups.find((group) => group.width >= width)!.indices.push(i);
   }
   return groups.filter((group) => group.indices.length > 0);
 }

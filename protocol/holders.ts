@@ -23,6 +23,11 @@ export function holdersHash(holders: readonly string[]): string {
   return keccak256(toUtf8Bytes(canonicalJson(holders.map((holder) => holder.toLowerCase()).sort())));
 }
 
+/** Who may take part in a task that names `count` holders, in the words its terms are shown with. */
+export function holdersSummary(count: number): string {
+  return `only the ${count} address(es) the owner named`;
+}
+
 /** The refusal of an address a task does not name, in words (the contributor page says it before consent). */
 export function notInvitedMessage(taskId: string, count: number, address: string): string {
   return `task ${taskId} is open only to the ${count} address(es) its owner named, and ${address} is not one of them`;

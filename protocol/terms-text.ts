@@ -4,6 +4,7 @@
  */
 import { formatEther } from 'ethers';
 import type { PrivacyTerms, TaskTerms, TermsView } from './terms.js';
+import { holdersSummary } from './holders.js';
 
 function robustLine(robust: NonNullable<TaskTerms['weights']['robust']>): string {
   const how = {
@@ -46,7 +47,7 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
     `  model            ${model} of ${terms.model.parameters.toLocaleString('en')} parameters, input [${terms.model.inputShape.join(', ')}], ${terms.model.classes} classes`,
     ...(terms.holders
       ? [
-          `  who takes part   only the ${terms.holders.count} address(es) the owner named (list hash ${terms.holders.hash}): one person, one key`,
+          `  who takes part   ${holdersSummary(terms.holders.count)} (list hash ${terms.holders.hash}): one person, one key`,
         ]
       : []),
     `  your machine     trains ${terms.training.localEpochs} local epoch(s) per round it is sampled for, up to ${terms.rounds} rounds; ${terms.roundDeadlineSeconds} s per round`,

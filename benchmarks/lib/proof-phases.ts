@@ -5,6 +5,7 @@
  */
 import { WitnessCalculatorBuilder } from 'circom_runtime';
 import * as snarkjs from 'snarkjs';
+import { newCurve } from '../../circuits/chunk-prover.js';
 import { useWidthGroupedMultiExp } from '../../circuits/multiexp.js';
 
 export interface PhaseOptions {
@@ -47,8 +48,7 @@ export async function proofPhases(
   options: PhaseOptions,
 ): Promise<PhaseRun> {
   const holder = globalThis as { curve_bn128?: snarkjs.Curve | null };
-  holder.curve_bn128 = null; // else ffjavascript hands back the cached curve, whatever its threads
-  const curve = await snarkjs.curves.getCurveFromName('bn128', { singleThread: options.singleThread });
+  const curve = await newCurve(options.singleThread);
   if (options.grouped) useWidthGroupedMultiExp(curve);
   holder.curve_bn128 = curve;
   const calculator = await WitnessCalculatorBuilder(wasm);

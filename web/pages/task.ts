@@ -6,6 +6,7 @@ import { io, type Socket } from 'socket.io-client';
 import uPlot from 'uplot';
 import type { RoundView, SettlementView, TaskView } from '../../protocol/rest.js';
 import type { PrivacyTerms, TermsView } from '../../protocol/terms.js';
+import { holdersSummary } from '../../protocol/holders.js';
 import {
   watchNamespace,
   type WatchClientToServerEvents,
@@ -225,7 +226,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
       item('updates published', terms.updatesPublished ? 'yes (public audit)' : 'no'),
       ...(terms.privacy ? [item('privacy', privacySummary(terms.privacy))] : []),
       ...(terms.weights.robust ? [item('aggregation', robustSummary(terms.weights.robust))] : []),
-      ...(terms.holders ? [item('who takes part', `only the ${terms.holders.count} address(es) the owner named`)] : []),
+      ...(terms.holders ? [item('who takes part', holdersSummary(terms.holders.count))] : []),
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
