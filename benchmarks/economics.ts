@@ -15,7 +15,8 @@
  *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes.
  *
  * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
- * game, the owner's scoring set as the root) and writes results/economics-fltrust.md.
+ * game, the owner's scoring set as the root) and writes results/economics-fltrust.md. `-- --seed N` runs them from
+ * another seed (shards, initial model, noise, scoring) and writes results/economics-seedN.md.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
+import { noiseGroups, type RoundSignal, roundSignal } from '../ml/noise.js';
 import {
   aggregateStep,
   groupTerms,
@@ -46,14 +48,15 @@ import { parseTaskSpec } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { machine } from './lib/machine.js';
 
-const { values: options } = parseArgs({ options: { rule: { type: 'string' } } });
+const { values: options } = parseArgs({ options: { rule: { type: 'string' }, seed: { type: 'string' } } });
 const fltrust = options.rule === 'fltrust';
 if (options.rule !== undefined && !fltrust)
   throw new Error(`--rule ${options.rule}: only fltrust is another rule here`);
 const rounds = 3;
 const holders = 4;
 const examplesPerHolder = 1000;
-const seed = 7;
+const seed = Number(options.seed ?? 7);
+if (!Number.isInteger(seed)) throw new Error(`--seed ${options.seed}: an integer`);
 const demo = demoTask({ clients: holders, rounds, seed }, { path: 't10k' });
 const spec = parseTaskSpec(fltrust ? { ...demo, aggregation: { ...demo.aggregation, rule: 'fltrust' } } : demo);
 const pool = BigInt(spec.rewards.perRound);
@@ -226,11 +229,23 @@ async function scoreSent(
     classes: spec.classes,
     options: { ...defaultScoringOptions, maxEvaluations: spec.rewards.scoringBudget, seed: seed + round },
     ...(lastStep
-      ? { contributorsOnly: { replayDistance: replicaDistance, ...(round > 1 ? { previousStep: lastStep } : {}) } }
+      ? {
+          contributorsOnly: {
+            replayDistance: replicaDistance,
+            ...(round > 1 ? { previousStep: lastStep } : {}),
+            ...(spec.aggregation.leaveOutNoise ? { noise: noiseGroups(signalOf(updates, groups, global)) } : {}),
+          },
+        }
       : {}),
     ...(trust ? { trust } : {}),
   });
   return { updates, groups, scored, ...(trust ? { trust } : {}) };
+}
+
+/** The noise test on the round's groups (ml/noise.ts), as the coordinator runs it. */
+function signalOf(updates: WeightedUpdate[], groups: number[][], global: Float32Array): RoundSignal {
+  const scoring = { set: scoringSet, inputShape: spec.inputShape, classes: spec.classes };
+  return roundSignal(model, global, { updates, groups, chunkSize: params.chunkSize }, scoring);
 }
 
 /** FLTrust's trust in the round's groups, the scoring set its root, as the coordinator computes it. */
@@ -420,5 +435,6 @@ const text =
   `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
   `holders, holder 4 on one key).\n\n${table}\n`;
-writeFileSync(new URL(`./results/economics${fltrust ? '-fltrust' : ''}.md`, import.meta.url), text);
+const name = `economics${fltrust ? '-fltrust' : ''}${options.seed === undefined ? '' : `-seed${seed}`}`;
+writeFileSync(new URL(`./results/${name}.md`, import.meta.url), text);
 process.stdout.write(text);

@@ -24,8 +24,9 @@
  * nothing is left out without another, unless the round changed the loss by less than `truncation`); their
  * updates are left out of the round's aggregate too, and score 0. A round whose players are all left out takes no
  * step.
- * Updates of zeros, and updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
- * the model already took), are left out before the game. The others then play, and the model moves, as if the
+ * Updates of zeros, updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
+ * the model already took), and with `aggregation.leaveOutNoise` updates that point nowhere the owner's data asks
+ * for (ml/noise.ts), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
  * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
  * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
@@ -221,6 +222,8 @@ export interface RoundScoringInput {
     previousStep?: Float32Array;
     /** How close to that step a replay is (ml/replicas.ts `replays`). */
     replayDistance: number;
+    /** `aggregation.leaveOutNoise`: the groups (indices in `groups`) ml/noise.ts judged noise this round. */
+    noise?: readonly number[];
   };
   /**
    * `aggregation.rule: fltrust`: the round's trust in each group (ml/fltrust.ts). The game is then FLTrust's step:
@@ -234,7 +237,7 @@ export interface RoundScoringInput {
 export const maxGames = 4;
 
 /** Why a group of updates was left out of the round's game and aggregate. */
-export type LeftOutReason = 'replay' | 'no value';
+export type LeftOutReason = 'replay' | 'noise' | 'no value';
 
 export interface ScoredRoundUpdates extends ScoredRound {
   seconds: number;
@@ -266,7 +269,8 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
   // still change the verdict on another player.
   const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
-  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g));
+  const noise = (g: number): boolean => rule?.noise?.includes(g) ?? false;
+  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g) && !noise(g));
   const game = roundGame(input, groups);
   let scored = await game(players);
   let evaluations = scored.evaluations;
@@ -302,7 +306,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
     const p = players.indexOf(g);
     for (const k of members) {
       if (kept.includes(g)) scores[k] = scored.scores[p]! / members.length;
-      else leftOut.push({ index: k, why: replayed(g) ? 'replay' : 'no value' });
+      else leftOut.push({ index: k, why: noise(g) ? 'noise' : replayed(g) ? 'replay' : 'no value' });
     }
   });
   const seconds = (performance.now() - started) / 1000;

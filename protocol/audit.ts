@@ -64,7 +64,7 @@ export interface RoundRecord {
      * `aggregation.contributorsOnly`: accepted updates left out of the aggregate, by sender, in acceptance order:
      * replays of the last round's step, and groups worth nothing in the round's game. Absent when none was.
      */
-    leftOut?: Array<{ address: string; why: 'replay' | 'no value' }>;
+    leftOut?: Array<{ address: string; why: 'replay' | 'noise' | 'no value' }>;
   };
   /**
    * `aggregation.rule: fltrust`, except in a private task: the length of the root update g₀ and each accepted

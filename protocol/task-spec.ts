@@ -85,6 +85,13 @@ export const aggregationSchema = z
      */
     contributorsOnly: z.boolean().default(true),
     /**
+     * With `contributorsOnly`: updates that point nowhere the owner's data asks for — whose share of length in the
+     * span of the scoring set's per-class loss gradients is no more than a random direction's (ml/noise.ts) — are
+     * left out before the game as noise, and score 0. false leaves them to the game, as tasks created before this
+     * rule did. @default true
+     */
+    leaveOutNoise: z.boolean().default(true),
+    /**
      * How the round's terms (each group of replicas once, contributors only) are combined into its step: `mean` (FedAvg)
      * or a Byzantine-robust rule (ml/robust.ts): `median` and `trimmedMean` (coordinate-wise), `krum` (multi-Krum with
      * `krumSelect` > 1), `fltrust` (ml/fltrust.ts: each term weighed by how well it points where the owner's scoring

@@ -67,6 +67,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
           `                   only contributors enter the model: an update worth nothing, or replaying the last round's step, is left out and earns 0`,
         ]
       : []),
+    ...(terms.weights.contributorsOnly && terms.weights.leaveOutNoise
+      ? [
+          `                   so is noise: an update pointing nowhere the owner's data asks the model to go (its share in the span of the evaluation data's per-class gradients no more than chance)`,
+        ]
+      : []),
     `  settlement       claims open ${rewards.challengeWindowSeconds} s after a round closes on-chain; disputes are answered within ${rewards.answerWindowSeconds} s`,
     ...(rewards.stake
       ? [

@@ -13,6 +13,7 @@ import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
 import { aggregateStep, groupTerms, namedReplicas, replicaGroups } from '../ml/replicas.js';
 import type { Dataset } from '../ml/dataset.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
+import { auditTolerance, isNoise, roundSignal } from '../ml/noise.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
@@ -182,10 +183,11 @@ interface ReplayedRound {
 /** The round's scores, and what it left out of its aggregate, computed again as the coordinator computed them. */
 async function recomputeScores(
   bundle: AuditBundle,
-  { record, global, previous, updates, groups, trust }: ReplayedRound,
+  round: ReplayedRound,
   model: tf.LayersModel,
   problem: ReportProblem,
 ): Promise<void> {
+  const { record, global, previous, updates, groups, trust } = round;
   const { task } = bundle;
   const { aggregation } = task.spec;
   const scored = await scoreRound({
@@ -207,6 +209,7 @@ async function recomputeScores(
           contributorsOnly: {
             previousStep: previous && global.map((w, i) => w - previous[i]!),
             replayDistance: aggregation.replicaDistance,
+            ...(aggregation.leaveOutNoise ? { noise: checkedNoise(bundle, round, model, problem) } : {}),
           },
         }
       : {}),
@@ -232,4 +235,36 @@ async function recomputeScores(
       );
     }
   });
+}
+
+/**
+ * The groups the record leaves out as noise, each verdict checked against the share computed again (ml/noise.ts):
+ * another machine's gradients may differ in the last bits, so a share within `auditTolerance` of the floor
+ * supports either verdict. The recorded groups are what the scores are then recomputed with, as FLTrust's trust is.
+ */
+function checkedNoise(
+  bundle: AuditBundle,
+  { record, global, updates, groups }: ReplayedRound,
+  model: tf.LayersModel,
+  problem: ReportProblem,
+): number[] {
+  const { spec, zk } = bundle.task;
+  const scoring = { set: scoringSetOf(bundle), inputShape: spec.inputShape, classes: spec.classes };
+  const signal = roundSignal(model, global, { updates, groups, chunkSize: zk.chunkSize }, scoring);
+  const noiseAddresses = new Set(
+    (record.scoring.leftOut ?? []).filter(({ why }) => why === 'noise').map(({ address }) => address),
+  );
+  const recorded = groups.flatMap((members, g) =>
+    members.some((k) => noiseAddresses.has(record.accepted[k]!.address)) ? [g] : [],
+  );
+  groups.forEach((members, g) => {
+    const share = signal.shares[g]!;
+    const near = Math.abs(share - signal.floor) <= auditTolerance;
+    if (!near && isNoise(signal, g) !== recorded.includes(g)) {
+      const who = members.map((k) => record.accepted[k]!.address).join(', ');
+      const verdict = recorded.includes(g) ? 'left out as noise' : 'not left out as noise';
+      problem(record.round, 'noise', `${who}: ${verdict}, but its share is ${share} against the floor ${signal.floor}`);
+    }
+  });
+  return recorded;
 }

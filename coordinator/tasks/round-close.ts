@@ -9,6 +9,7 @@ import { committedRoot } from '../../contracts/accepted-set.js';
 import { decodeValues } from '../../circuits/codec.js';
 import { head } from '../../ml/dataset.js';
 import { defaultScoringOptions, roundSeed, scoreRound } from '../../ml/scoring.js';
+import { noiseGroups, roundSignal } from '../../ml/noise.js';
 import { roundTrust, type Trust, trustedSum } from '../../ml/fltrust.js';
 import {
   aggregateStep,
@@ -120,7 +121,13 @@ async function score(
       seed: roundSeed(seed, round.number),
     },
     ...(aggregation.contributorsOnly
-      ? { contributorsOnly: { previousStep: previousStep(ctx, round), replayDistance: aggregation.replicaDistance } }
+      ? {
+          contributorsOnly: {
+            previousStep: previousStep(ctx, round),
+            replayDistance: aggregation.replicaDistance,
+            ...(aggregation.leaveOutNoise ? { noise: noiseIn(ctx, round, updates, groups) } : {}),
+          },
+        }
       : {}),
     ...(trust ? { trust } : {}),
   });
@@ -152,6 +159,22 @@ async function score(
     ...(leftOut.length > 0 ? { leftOut } : {}),
   };
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
+}
+
+/** The round's groups that point nowhere the owner's scoring set asks for (ml/noise.ts). */
+function noiseIn(
+  { task, model, evaluationSet }: TaskRunnerContext,
+  round: ActiveRound,
+  updates: RoundUpdate[],
+  groups: number[][],
+): number[] {
+  const { spec } = task;
+  const scoring = {
+    set: head(evaluationSet, spec.rewards.scoringExamples),
+    inputShape: spec.inputShape,
+    classes: spec.classes,
+  };
+  return noiseGroups(roundSignal(model, round.global, { updates, groups, chunkSize: task.zk.chunkSize }, scoring));
 }
 
 /** FLTrust's trust in each of the round's groups (ml/fltrust.ts), its root the task's scoring set. */

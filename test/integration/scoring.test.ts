@@ -12,6 +12,7 @@ import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
+import { Random } from '../../common/random.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
 describe('contribution scores decide the pay', function () {
@@ -127,6 +128,59 @@ describe('contribution scores decide the pay', function () {
       expect(paid > 10n ** 18n - 10n, `paid ${paid}`).to.equal(true);
     }
     // verify aggregates without them and finds the same model, and finds the same left out when it scores again.
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
+  });
+
+  it('leaves noise at the norm bound out of the model as noise, pays it 0, and verify agrees', async () => {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        clientsPerRound: { min: 3, target: 3 },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(10n ** 18n) },
+        seed: 4,
+        publicAudit: true,
+      }),
+    );
+    const wallet = randomWallet();
+    const socket = await connect(coordinator.url, wallet);
+    const started = next<RoundStartPayload>(socket, 'round:start');
+    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
+    const shards = writeShards(join(dir, 'noise'), [400, 600]);
+    const honest = Promise.all(
+      runClients(
+        coordinator.url,
+        task.id,
+        shards,
+        shards.map((_, i) => join(dir, `noise-honest-${i}.json`)),
+      ),
+    );
+    // Gaussian values scaled to the norm bound: what costs a free rider nothing, proven like any update.
+    const random = new Random(11);
+    const values = Float32Array.from({ length: task.numParams }, () => random.normal());
+    const length = Math.hypot(...values);
+    const noise = quantizedAsClient(
+      task,
+      values.map((value) => (value * task.spec.clipNorm) / length),
+      wallet.address,
+      1,
+    );
+    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
+    const sent = await provenUpdate(task, statement, noise.q, undefined, noise.fractionBits);
+    expect(await request(socket, 'update', sent)).to.include({ ok: true });
+    await honest;
+    socket.disconnect();
+
+    const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
+    const [record] = bundle.rounds.map(({ record }) => record);
+    expect(record!.scoring.leftOut).to.deep.equal([{ address: wallet.address, why: 'noise' }]);
+    const rider = record!.accepted.find((update) => update.address === wallet.address)!;
+    expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
+    // The honest holders are kept, and split the pool.
+    const honestAmounts = record!.accepted.filter((update) => update !== rider).map((update) => BigInt(update.amount));
+    expect(honestAmounts.every((amount) => amount > 0n)).to.equal(true);
     const report = await auditRun(bundle);
     expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });

@@ -153,6 +153,19 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(without.leftOut).to.deep.equal([]);
       });
 
+      it('leaves out, before the game, the groups the noise test names, and scores the others as without them', async () => {
+        const options = { ...defaultScoringOptions, seed: 1 };
+        const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+        const noisy = [helpful[0]!, update(randomValues(10, 9)), helpful[1]!];
+        const scored = await scoreRound({
+          ...common,
+          updates: noisy,
+          contributorsOnly: { replayDistance: 0.25, noise: [1] },
+        });
+        expect(scored.leftOut).to.deep.equal([{ index: 1, why: 'noise' }]);
+        expect([scored.scores[0], scored.scores[2]]).to.deep.equal((await score(helpful)).scores);
+      });
+
       it('leaves a harmful update out, scoring it 0 instead of a negative value', async () => {
         const harmful = update(Array.from(helpful[0]!.q, (value) => -2 * value));
         const scored = await score([...helpful, harmful]);

@@ -28,4 +28,22 @@ describe('terms (protocol/terms.ts)', () => {
     expect(known.text).to.match(/only the 1 address\(es\) the owner named/);
     expect(termsHash(known.terms)).to.not.equal(termsHash(open.terms));
   });
+
+  it('say that noise is left out when the task leaves it out, and keep the terms of tasks from before the rule', () => {
+    const current = termsOf(minimal);
+    expect(current.terms.weights.leaveOutNoise).to.equal(true);
+    expect(current.text).to.match(/so is noise/);
+    expect(termsOf({ ...minimal, aggregation: { leaveOutNoise: false } }).text).to.not.match(/so is noise/);
+    // A task stored before the rule has no such field: its terms, and the hash its consents signed, are unchanged.
+    const task = {
+      id: 't-1',
+      spec: parseTaskSpec(minimal),
+      numParams: 7850,
+      zk: { valueBits: 6 },
+    } as unknown as TaskView;
+    delete (task.spec.aggregation as { leaveOutNoise?: boolean }).leaveOutNoise;
+    const stored = taskTerms(task, info, '0x' + '11'.repeat(32));
+    const { leaveOutNoise, ...before } = current.terms.weights;
+    expect([leaveOutNoise, stored.weights]).to.deep.equal([true, before]);
+  });
 });

@@ -233,7 +233,9 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
           (terms.weights.replicaDistance
             ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
             : '') +
-          (terms.weights.contributorsOnly ? '; updates worth nothing, or replays, are left out and earn 0' : '') +
+          (terms.weights.contributorsOnly
+            ? `; updates worth nothing, replays${terms.weights.leaveOutNoise ? ', or noise' : ''}, are left out and earn 0`
+            : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
       ...(rewards.deadline === null
