@@ -218,6 +218,10 @@ async function scoreSent(
   }));
   const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
   const trust = fltrust ? await ownersTrust(updates, groups, global, round) : undefined;
+  // The noise test is part of the round's scoring time.
+  const started = performance.now();
+  const noise = lastStep && spec.aggregation.leaveOutNoise ? noiseGroups(signalOf(updates, groups, global)) : undefined;
+  const signalSeconds = (performance.now() - started) / 1000;
   const scored = await scoreRound({
     model,
     global,
@@ -233,13 +237,18 @@ async function scoreSent(
           contributorsOnly: {
             replayDistance: replicaDistance,
             ...(round > 1 ? { previousStep: lastStep } : {}),
-            ...(spec.aggregation.leaveOutNoise ? { noise: noiseGroups(signalOf(updates, groups, global)) } : {}),
+            ...(noise ? { noise } : {}),
           },
         }
       : {}),
     ...(trust ? { trust } : {}),
   });
-  return { updates, groups, scored, ...(trust ? { trust } : {}) };
+  return {
+    updates,
+    groups,
+    scored: { ...scored, seconds: scored.seconds + signalSeconds },
+    ...(trust ? { trust } : {}),
+  };
 }
 
 /** The noise test on the round's groups (ml/noise.ts), as the coordinator runs it. */

@@ -29,6 +29,7 @@ import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
 import { aggregateStep, groupTerms, type WeightedUpdate } from '../ml/replicas.js';
+import { noiseGroups, roundSignal } from '../ml/noise.js';
 import { defaultScoringOptions, roundSeed, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { evaluate, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
@@ -190,13 +191,15 @@ async function localUpdate(
   return delta.map((value) => value * scale);
 }
 
-/** The round's Shapley values on the owner's scoring set, contributors only (the coordinator's scoring). */
+/** The round's Shapley values on the owner's scoring set, contributors only, noise left out (the coordinator's scoring). */
 function scoreUpdates(
   network: Awaited<ReturnType<typeof buildModel>>,
   global: Float32Array,
   updates: WeightedUpdate[],
   trust: Trust | undefined,
 ): Promise<ScoredRoundUpdates> {
+  const round = { updates, groups: updates.map((_, k) => [k]), chunkSize: global.length };
+  const scoring = { set: scoringSet, inputShape: [28, 28, 1], classes: 10 };
   return scoreRound({
     model: network,
     global,
@@ -206,7 +209,7 @@ function scoreUpdates(
     inputShape: [28, 28, 1],
     classes: 10,
     options: { ...defaultScoringOptions, maxEvaluations: 500, seed },
-    contributorsOnly: { replayDistance: 0 },
+    contributorsOnly: { replayDistance: 0, noise: noiseGroups(roundSignal(network, global, round, scoring)) },
     ...(trust ? { trust } : {}),
   });
 }

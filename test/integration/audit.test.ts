@@ -182,24 +182,18 @@ describe('zkfl verify: an independent audit of a run', function () {
       record.scoring.replicas = [record.accepted.slice(0, 2).map((update) => update.address)];
     }, true);
     expect(await kinds(grouped)).to.deep.equal(['1:replicas']);
-    // One that leaves an honest update out of the model, calling it worthless.
-    const leftOut = await tampered((copy) => {
-      const record = round1(copy);
-      const kept = record.accepted.find(
-        ({ address }) => !record.scoring.leftOut?.some((out) => out.address === address),
-      );
-      record.scoring.leftOut = [...(record.scoring.leftOut ?? []), { address: kept!.address, why: 'no value' }];
-    }, true);
-    expect(await kinds(leftOut)).to.include.members(['1:left-out', '1:aggregate']);
-    // One that calls an honest update noise: its share in the scoring set's gradient span says otherwise.
-    const calledNoise = await tampered((copy) => {
-      const record = round1(copy);
-      const kept = record.accepted.find(
-        ({ address }) => !record.scoring.leftOut?.some((out) => out.address === address),
-      );
-      record.scoring.leftOut = [...(record.scoring.leftOut ?? []), { address: kept!.address, why: 'noise' }];
-    }, true);
-    expect(await kinds(calledNoise)).to.include.members(['1:noise', '1:aggregate']);
+    // One that leaves an honest update out of the model, saying why: worthless, or noise (its share in the scoring
+    // set's gradient span says otherwise).
+    const leftOutAs = (why: 'no value' | 'noise') =>
+      tampered((copy) => {
+        const record = round1(copy);
+        const kept = record.accepted.find(
+          ({ address }) => !record.scoring.leftOut?.some((out) => out.address === address),
+        );
+        record.scoring.leftOut = [...(record.scoring.leftOut ?? []), { address: kept!.address, why }];
+      }, true);
+    expect(await kinds(await leftOutAs('no value'))).to.include.members(['1:left-out', '1:aggregate']);
+    expect(await kinds(await leftOutAs('noise'))).to.include.members(['1:noise', '1:aggregate']);
   });
 
   it('names a verification key that is not the one the on-chain verifier holds', async () => {
