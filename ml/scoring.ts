@@ -30,7 +30,7 @@
  * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
  * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
  * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
- * step, and only zeros and replays are left out: its trust already weighs a harmful direction 0.
+ * step, and only zeros, replays and noise are left out: its trust already weighs a harmful direction 0.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
  * "GTG-Shapley: Efficient and Accurate Participant Contribution Evaluation in Federated Learning", ACM TIST 2022):
@@ -280,7 +280,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // a round's scoring time whatever its senders do. A round that gained nothing is not played again.
   // FLTrust's trust is its own value filter: a term pointing away from the root weighs nothing and earns nothing in
   // its game. Leaving out small trusted values as well cost bench:poison 8–15 points of clean accuracy (sampled
-  // values near 0 fall either side of it), so under FLTrust only zeros and replays are left out.
+  // values near 0 fall either side of it), so under FLTrust only zeros, replays and noise are left out.
   const byScore = rule !== undefined && input.trust === undefined;
   for (
     let games = 1;

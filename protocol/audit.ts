@@ -62,7 +62,8 @@ export interface RoundRecord {
     replicas?: string[][];
     /**
      * `aggregation.contributorsOnly`: accepted updates left out of the aggregate, by sender, in acceptance order:
-     * replays of the last round's step, and groups worth nothing in the round's game. Absent when none was.
+     * replays of the last round's step, noise (`aggregation.leaveOutNoise`, ml/noise.ts), and groups worth nothing
+     * in the round's game. Absent when none was.
      */
     leftOut?: Array<{ address: string; why: 'replay' | 'noise' | 'no value' }>;
   };

@@ -80,7 +80,7 @@ export const aggregationSchema = z
      * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
      * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
      * record names them. false aggregates every accepted update, as tasks created before this rule did. Under
-     * `rule: fltrust`, whose trust already weighs a harmful direction 0, only zeros and replays are left out.
+     * `rule: fltrust`, whose trust already weighs a harmful direction 0, only zeros, replays and noise are left out.
      * @default true
      */
     contributorsOnly: z.boolean().default(true),
