@@ -16,7 +16,9 @@
  *
  * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
  * game, the owner's scoring set as the root) and writes results/economics-fltrust.md. `-- --seed N` runs them from
- * another seed (shards, initial model, noise, scoring) and writes results/economics-seedN.md.
+ * another seed (shards, initial model, noise, scoring) and writes results/economics-seedN.md. `-- --keep-noise` leaves
+ * noise to the game (`aggregation.leaveOutNoise: false`, as tasks before that rule) and writes
+ * results/economics-keep-noise[-seedN].md.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -48,7 +50,10 @@ import { parseTaskSpec } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { machine } from './lib/machine.js';
 
-const { values: options } = parseArgs({ options: { rule: { type: 'string' }, seed: { type: 'string' } } });
+const { values: options } = parseArgs({
+  options: { rule: { type: 'string' }, seed: { type: 'string' }, 'keep-noise': { type: 'boolean' } },
+});
+const keepNoise = options['keep-noise'] === true;
 const fltrust = options.rule === 'fltrust';
 if (options.rule !== undefined && !fltrust)
   throw new Error(`--rule ${options.rule}: only fltrust is another rule here`);
@@ -58,7 +63,14 @@ const examplesPerHolder = 1000;
 const seed = Number(options.seed ?? 7);
 if (!Number.isInteger(seed)) throw new Error(`--seed ${options.seed}: an integer`);
 const demo = demoTask({ clients: holders, rounds, seed }, { path: 't10k' });
-const spec = parseTaskSpec(fltrust ? { ...demo, aggregation: { ...demo.aggregation, rule: 'fltrust' } } : demo);
+const spec = parseTaskSpec({
+  ...demo,
+  aggregation: {
+    ...demo.aggregation,
+    ...(fltrust ? { rule: 'fltrust' } : {}),
+    ...(keepNoise ? { leaveOutNoise: false } : {}),
+  },
+});
 const pool = BigInt(spec.rewards.perRound);
 
 /** One key's update in a round: its quantized values and the sample count it declares. */
@@ -441,9 +453,10 @@ const text =
   `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
   `(${numParams} parameters), ${rounds} rounds, the spec's defaults (equal weights, replica distance ` +
   `${spec.aggregation.replicaDistance}, only contributors aggregated, scoring on ${spec.rewards.scoringExamples} examples` +
-  `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}); accuracy on 2,000 other ` +
+  `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}` +
+  `${keepNoise ? '; noise left to the game (leaveOutNoise false), as before the rule' : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
   `holders, holder 4 on one key).\n\n${table}\n`;
-const name = `economics${fltrust ? '-fltrust' : ''}${options.seed === undefined ? '' : `-seed${seed}`}`;
+const name = `economics${fltrust ? '-fltrust' : ''}${keepNoise ? '-keep-noise' : ''}${options.seed === undefined ? '' : `-seed${seed}`}`;
 writeFileSync(new URL(`./results/${name}.md`, import.meta.url), text);
 process.stdout.write(text);
