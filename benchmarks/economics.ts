@@ -120,6 +120,10 @@ interface Outcome {
   leftOut: number;
   /** The closest any holder's update came to the last round's step (relative), from round 2: how far from a replay. */
   closestToLastStep: number;
+  /** ml/noise.ts: the lowest share of a holder's update in the scoring set's gradient span, and the floor then. */
+  lowestHolderShare: { share: number; floor: number };
+  /** The free rider's highest share, over the rounds (free-rider scenarios). */
+  freeRiderShare: number;
 }
 
 await initBackend();
@@ -212,6 +216,14 @@ function spread(scenario: Scenario, sent: Sent[]): Pick<Outcome, 'closestHolders
   return { closestHolders, farthestCopies };
 }
 
+/** The sent updates as the round weighs them. */
+const asUpdates = (sent: Sent[]): WeightedUpdate[] =>
+  sent.map((update) => ({
+    q: update.q,
+    fractionBits: update.fractionBits,
+    weight: updateWeight(spec.aggregation, update.declared),
+  }));
+
 /**
  * A round's sent updates grouped and scored as the coordinator does, with the contributors-only rule when
  * `lastStep` is given (false: every update counts).
@@ -223,11 +235,7 @@ async function scoreSent(
   replicaDistance: number,
   lastStep: Float32Array | false,
 ): Promise<{ updates: WeightedUpdate[]; groups: number[][]; scored: ScoredRoundUpdates; trust?: Trust }> {
-  const updates = sent.map((update) => ({
-    q: update.q,
-    fractionBits: update.fractionBits,
-    weight: updateWeight(spec.aggregation, update.declared),
-  }));
+  const updates = asUpdates(sent);
   const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
   const trust = fltrust ? await ownersTrust(updates, groups, global, round) : undefined;
   // The noise test is part of the round's scoring time.
@@ -295,6 +303,8 @@ async function run(scenario: Scenario): Promise<Outcome> {
   let farthestCopies = 0;
   let leftOut = 0;
   let closestToLastStep = Infinity;
+  let lowestHolderShare = { share: Infinity, floor: NaN };
+  let freeRiderShare = 0;
   const contributorsOnly = scenario.contributorsOnly ?? spec.aggregation.contributorsOnly;
   for (let round = 1; round <= rounds; round++) {
     const sent: Sent[] = [];
@@ -315,6 +325,16 @@ async function run(scenario: Scenario): Promise<Outcome> {
     );
     leftOut += scored.leftOut.length;
     if (round > 1) closestToLastStep = Math.min(closestToLastStep, closestTo(lastStep, sent));
+    const { floor, shares } = signalOf(
+      asUpdates(sent),
+      sent.map((_, k) => [k]),
+      global,
+    );
+    sent.forEach(({ key }, k) => {
+      if (holderKeys.includes(key) && shares[k]! < lowestHolderShare.share)
+        lowestHolderShare = { share: shares[k]!, floor };
+      if (key === extraKeys[0]) freeRiderShare = Math.max(freeRiderShare, shares[k]!);
+    });
     scoringSeconds += scored.seconds;
     grouped += groups.filter((members) => members.length > 1).length;
     rewardAmounts(scored.scores, pool, spec.rewards).forEach((amount, k) =>
@@ -331,7 +351,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
   setFlatWeights(model, global);
   const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
   process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
-  const spreads = { closestHolders, farthestCopies, closestToLastStep };
+  const spreads = { closestHolders, farthestCopies, closestToLastStep, lowestHolderShare, freeRiderShare };
   return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, leftOut, ...spreads };
 }
 
@@ -437,7 +457,7 @@ function row(outcome: Outcome, baseline: Outcome): string {
   const freeRider = outcome.scenario.name.startsWith('free')
     ? percent(outcome.paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => outcome.paid.get(key)!)))
     : '';
-  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} |`;
+  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} |`;
 }
 
 const outcomes: Outcome[] = [];
@@ -445,8 +465,8 @@ for (const scenario of scenarios) outcomes.push(await run(scenario));
 const baselineOf = (data: Scenario['data']): Outcome =>
   outcomes.find((o) => o.scenario.data === data && o.scenario.name.startsWith('baseline'))!;
 const table = [
-  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step |",
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | lowest holder share in the gradient span (floor) | free rider's share |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario.data))),
 ].join('\n');
 const text =
