@@ -34,7 +34,7 @@ import { buildModel } from '../ml/models.js';
 import { dirichletPartition } from '../ml/partition.js';
 import { defaultScoringOptions, type ScoredRoundUpdates, scoreRound } from '../ml/scoring.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
-import { noiseGroups, type RoundSignal, roundSignal } from '../ml/noise.js';
+import { classGradientBasis, noiseFloor, noiseGroups, type RoundSignal, roundSignal, spanShare } from '../ml/noise.js';
 import {
   aggregateStep,
   groupTerms,
@@ -116,6 +116,9 @@ interface Outcome {
   /** Relative distances (ml/scoring.ts replicaGroups): the closest two holders' updates, the farthest two of holder 4's keys. */
   closestHolders: number;
   farthestCopies: number;
+  /** The same, between the updates' projections on the scoring set's per-class gradient span (ml/noise.ts). */
+  closestHoldersInSpan: number;
+  farthestCopiesInSpan: number;
   /** Updates left out of the aggregate (replays, no value), over all rounds. */
   leftOut: number;
   /** The closest any holder's update came to the last round's step (relative), from round 2: how far from a replay. */
@@ -199,21 +202,59 @@ function noisy(delta: Float32Array, relative: number, random: Random): Float32Ar
   return delta.map((value) => value + sigma * random.normal());
 }
 
-/** The closest two holders' updates of a round, and the farthest two of the attacker's keys (relative distances). */
-function spread(scenario: Scenario, sent: Sent[]): Pick<Outcome, 'closestHolders' | 'farthestCopies'> {
+/**
+ * The closest two holders' updates of a round, and the farthest two of the attacker's keys, by `distance` between
+ * two of `sent` (given by index).
+ */
+function spread(
+  scenario: Scenario,
+  sent: Sent[],
+  distance: (i: number, j: number) => number,
+): { closestHolders: number; farthestCopies: number } {
   const isAttackers = (key: string): boolean =>
     key === attackerKey || (extraKeys.includes(key) && !scenario.name.startsWith('free'));
   let closestHolders = Infinity;
   let farthestCopies = 0;
   sent.forEach((a, i) =>
-    sent.slice(i + 1).forEach((b) => {
-      const distance = relativeDistance({ ...a, weight: 1 }, { ...b, weight: 1 }, params.chunkSize);
-      if (isAttackers(a.key) && isAttackers(b.key)) farthestCopies = Math.max(farthestCopies, distance);
+    sent.slice(i + 1).forEach((b, after) => {
+      const between = distance(i, i + 1 + after);
+      if (isAttackers(a.key) && isAttackers(b.key)) farthestCopies = Math.max(farthestCopies, between);
       else if (holderKeys.includes(a.key) && holderKeys.includes(b.key))
-        closestHolders = Math.min(closestHolders, distance);
+        closestHolders = Math.min(closestHolders, between);
     }),
   );
   return { closestHolders, farthestCopies };
+}
+
+/** A round's spreads: raw (as the replica rule measures) and within the scoring set's gradient span (ml/noise.ts). */
+function roundSpreads(scenario: Scenario, sent: Sent[], global: Float32Array) {
+  const basis = classGradientBasis(model, global, scoringSet, spec.inputShape, spec.classes);
+  const deltas = sent.map(asDelta);
+  const inSpan = deltas.map((delta) => projected(basis, delta));
+  return {
+    raw: spread(scenario, sent, (i, j) =>
+      relativeDistance({ ...sent[i]!, weight: 1 }, { ...sent[j]!, weight: 1 }, params.chunkSize),
+    ),
+    inSpan: spread(scenario, sent, (i, j) => relative(inSpan[i]!, inSpan[j]!)),
+    floor: noiseFloor(basis.length, numParams),
+    shares: deltas.map((delta) => spanShare(basis, delta)),
+  };
+}
+
+/** `delta`'s projection on the span of the orthonormal `basis`. */
+function projected(basis: Float64Array[], delta: Float32Array): Float64Array {
+  const projection = new Float64Array(delta.length);
+  for (const unit of basis) {
+    const along = unit.reduce((sum, value, i) => sum + value * delta[i]!, 0);
+    unit.forEach((value, i) => (projection[i]! += along * value));
+  }
+  return projection;
+}
+
+/** ‖a − b‖ / max(‖a‖, ‖b‖). */
+function relative(a: Float64Array, b: Float64Array): number {
+  const norm = (values: Float64Array): number => Math.hypot(...values);
+  return norm(a.map((value, i) => value - b[i]!)) / Math.max(norm(a), norm(b));
 }
 
 /** The sent updates as the round weighs them. */
@@ -303,6 +344,8 @@ async function run(scenario: Scenario): Promise<Outcome> {
   let farthestCopies = 0;
   let leftOut = 0;
   let closestToLastStep = Infinity;
+  let closestHoldersInSpan = Infinity;
+  let farthestCopiesInSpan = 0;
   let lowestHolderShare = { share: Infinity, floor: NaN };
   let freeRiderShare = 0;
   const contributorsOnly = scenario.contributorsOnly ?? spec.aggregation.contributorsOnly;
@@ -313,9 +356,11 @@ async function run(scenario: Scenario): Promise<Outcome> {
       const context = { number: round, data: data[h]!, global, lastStep, random };
       sent.push(...(h === holders - 1 && scenario.attack ? await scenario.attack(own, context) : [own]));
     }
-    const distances = spread(scenario, sent);
-    closestHolders = Math.min(closestHolders, distances.closestHolders);
-    farthestCopies = Math.max(farthestCopies, distances.farthestCopies);
+    const { raw, inSpan, floor, shares } = roundSpreads(scenario, sent, global);
+    closestHolders = Math.min(closestHolders, raw.closestHolders);
+    farthestCopies = Math.max(farthestCopies, raw.farthestCopies);
+    closestHoldersInSpan = Math.min(closestHoldersInSpan, inSpan.closestHolders);
+    farthestCopiesInSpan = Math.max(farthestCopiesInSpan, inSpan.farthestCopies);
     const { updates, groups, scored, trust } = await scoreSent(
       sent,
       global,
@@ -325,11 +370,6 @@ async function run(scenario: Scenario): Promise<Outcome> {
     );
     leftOut += scored.leftOut.length;
     if (round > 1) closestToLastStep = Math.min(closestToLastStep, closestTo(lastStep, sent));
-    const { floor, shares } = signalOf(
-      asUpdates(sent),
-      sent.map((_, k) => [k]),
-      global,
-    );
     sent.forEach(({ key }, k) => {
       if (holderKeys.includes(key) && shares[k]! < lowestHolderShare.share)
         lowestHolderShare = { share: shares[k]!, floor };
@@ -351,8 +391,18 @@ async function run(scenario: Scenario): Promise<Outcome> {
   setFlatWeights(model, global);
   const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
   process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
-  const spreads = { closestHolders, farthestCopies, closestToLastStep, lowestHolderShare, freeRiderShare };
-  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, leftOut, ...spreads };
+  const spreads = { closestHolders, farthestCopies, closestHoldersInSpan, farthestCopiesInSpan, closestToLastStep };
+  const spanShares = { lowestHolderShare, freeRiderShare };
+  return {
+    scenario,
+    paid,
+    accuracy,
+    scoringSeconds: scoringSeconds / rounds,
+    grouped,
+    leftOut,
+    ...spreads,
+    ...spanShares,
+  };
 }
 
 const copies =
@@ -457,7 +507,7 @@ function row(outcome: Outcome, baseline: Outcome): string {
   const freeRider = outcome.scenario.name.startsWith('free')
     ? percent(outcome.paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => outcome.paid.get(key)!)))
     : '';
-  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} |`;
+  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.closestHoldersInSpan.toFixed(2)} | ${outcome.farthestCopiesInSpan ? outcome.farthestCopiesInSpan.toFixed(2) : ''} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} |`;
 }
 
 const outcomes: Outcome[] = [];
@@ -465,8 +515,8 @@ for (const scenario of scenarios) outcomes.push(await run(scenario));
 const baselineOf = (data: Scenario['data']): Outcome =>
   outcomes.find((o) => o.scenario.data === data && o.scenario.name.startsWith('baseline'))!;
 const table = [
-  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | lowest holder share in the gradient span (floor) | free rider's share |",
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | closest two holders in the gradient span | farthest two attacker keys in the span | lowest holder share in the gradient span (floor) | free rider's share |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario.data))),
 ].join('\n');
 const text =
