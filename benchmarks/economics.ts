@@ -251,6 +251,41 @@ function projected(basis: Float64Array[], delta: Float32Array): Float64Array {
   return projection;
 }
 
+/** What a scenario's rounds measured of its updates (Outcome's distances and shares), before any round. */
+type Spreads = Omit<Outcome, 'scenario' | 'paid' | 'accuracy' | 'scoringSeconds' | 'grouped' | 'leftOut'>;
+
+const emptySpreads = (): Spreads => ({
+  closestHolders: Infinity,
+  farthestCopies: 0,
+  closestHoldersInSpan: Infinity,
+  farthestCopiesInSpan: 0,
+  closestToLastStep: Infinity,
+  lowestHolderShare: { share: Infinity, floor: NaN },
+  freeRiderShare: 0,
+});
+
+/** Adds a round's updates to `spreads`; `lastStep` from round 2, to measure how far holders are from a replay. */
+function addSpreads(
+  spreads: Spreads,
+  scenario: Scenario,
+  sent: Sent[],
+  global: Float32Array,
+  lastStep: Float32Array | undefined,
+): void {
+  const { raw, inSpan, floor, shares } = roundSpreads(scenario, sent, global);
+  spreads.closestHolders = Math.min(spreads.closestHolders, raw.closestHolders);
+  spreads.farthestCopies = Math.max(spreads.farthestCopies, raw.farthestCopies);
+  spreads.closestHoldersInSpan = Math.min(spreads.closestHoldersInSpan, inSpan.closestHolders);
+  spreads.farthestCopiesInSpan = Math.max(spreads.farthestCopiesInSpan, inSpan.farthestCopies);
+  if (lastStep) spreads.closestToLastStep = Math.min(spreads.closestToLastStep, closestTo(lastStep, sent));
+  sent.forEach(({ key }, k) => {
+    if (holderKeys.includes(key) && shares[k]! < spreads.lowestHolderShare.share) {
+      spreads.lowestHolderShare = { share: shares[k]!, floor };
+    }
+    if (key === extraKeys[0]) spreads.freeRiderShare = Math.max(spreads.freeRiderShare, shares[k]!);
+  });
+}
+
 /** ‖a − b‖ / max(‖a‖, ‖b‖). */
 function relative(a: Float64Array, b: Float64Array): number {
   const norm = (values: Float64Array): number => Math.hypot(...values);
@@ -340,14 +375,8 @@ async function run(scenario: Scenario): Promise<Outcome> {
   let lastStep = new Float32Array(numParams);
   let scoringSeconds = 0;
   let grouped = 0;
-  let closestHolders = Infinity;
-  let farthestCopies = 0;
   let leftOut = 0;
-  let closestToLastStep = Infinity;
-  let closestHoldersInSpan = Infinity;
-  let farthestCopiesInSpan = 0;
-  let lowestHolderShare = { share: Infinity, floor: NaN };
-  let freeRiderShare = 0;
+  const spreads = emptySpreads();
   const contributorsOnly = scenario.contributorsOnly ?? spec.aggregation.contributorsOnly;
   for (let round = 1; round <= rounds; round++) {
     const sent: Sent[] = [];
@@ -356,11 +385,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
       const context = { number: round, data: data[h]!, global, lastStep, random };
       sent.push(...(h === holders - 1 && scenario.attack ? await scenario.attack(own, context) : [own]));
     }
-    const { raw, inSpan, floor, shares } = roundSpreads(scenario, sent, global);
-    closestHolders = Math.min(closestHolders, raw.closestHolders);
-    farthestCopies = Math.max(farthestCopies, raw.farthestCopies);
-    closestHoldersInSpan = Math.min(closestHoldersInSpan, inSpan.closestHolders);
-    farthestCopiesInSpan = Math.max(farthestCopiesInSpan, inSpan.farthestCopies);
+    addSpreads(spreads, scenario, sent, global, round > 1 ? lastStep : undefined);
     const { updates, groups, scored, trust } = await scoreSent(
       sent,
       global,
@@ -369,12 +394,6 @@ async function run(scenario: Scenario): Promise<Outcome> {
       contributorsOnly && lastStep,
     );
     leftOut += scored.leftOut.length;
-    if (round > 1) closestToLastStep = Math.min(closestToLastStep, closestTo(lastStep, sent));
-    sent.forEach(({ key }, k) => {
-      if (holderKeys.includes(key) && shares[k]! < lowestHolderShare.share)
-        lowestHolderShare = { share: shares[k]!, floor };
-      if (key === extraKeys[0]) freeRiderShare = Math.max(freeRiderShare, shares[k]!);
-    });
     scoringSeconds += scored.seconds;
     grouped += groups.filter((members) => members.length > 1).length;
     rewardAmounts(scored.scores, pool, spec.rewards).forEach((amount, k) =>
@@ -391,18 +410,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
   setFlatWeights(model, global);
   const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
   process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
-  const spreads = { closestHolders, farthestCopies, closestHoldersInSpan, farthestCopiesInSpan, closestToLastStep };
-  const spanShares = { lowestHolderShare, freeRiderShare };
-  return {
-    scenario,
-    paid,
-    accuracy,
-    scoringSeconds: scoringSeconds / rounds,
-    grouped,
-    leftOut,
-    ...spreads,
-    ...spanShares,
-  };
+  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, leftOut, ...spreads };
 }
 
 const copies =
