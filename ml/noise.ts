@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from './dataset.js';
 import { exampleSize } from './examples.js';
 import { groupTerms, type WeightedUpdate } from './replicas.js';
-import { setFlatWeights } from './weights.js';
+import { countParams, setFlatWeights } from './weights.js';
 
 /** Per-class gradients at most: over this many classes, class c joins direction c mod maxDirections. */
 export const maxDirections = 64;
@@ -92,12 +92,13 @@ function lossGradient(
       }),
     variables,
   );
-  const flat = new Float64Array(variables.reduce((total, variable) => total + variable.size, 0));
+  // In getFlatWeights' order (all of the model's weights), a weight that does not train left at 0.
+  const flat = new Float64Array(countParams(model));
   let offset = 0;
-  for (const variable of variables) {
-    const values = grads[variable.name]!.dataSync();
-    flat.set(values, offset);
-    offset += values.length;
+  for (const weight of model.weights) {
+    const gradient = weight.trainable ? grads[(weight.read() as tf.Variable).name] : undefined;
+    if (gradient) flat.set(gradient.dataSync(), offset);
+    offset += weight.read().size;
   }
   tf.dispose([value, ...Object.values(grads)]);
   return flat;
