@@ -269,7 +269,9 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
   // still change the verdict on another player.
   const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
-  const noise = (g: number): boolean => rule?.noise?.includes(g) ?? false;
+  // A set: a round may hold as many noise updates as keys are free.
+  const judgedNoise = new Set(rule?.noise);
+  const noise = (g: number): boolean => judgedNoise.has(g);
   let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g) && !noise(g));
   const game = roundGame(input, groups);
   let scored = await game(players);

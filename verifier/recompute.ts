@@ -257,12 +257,13 @@ function checkedNoise(
   const recorded = groups.flatMap((members, g) =>
     members.some((k) => noiseAddresses.has(record.accepted[k]!.address)) ? [g] : [],
   );
+  const recordedNoise = new Set(recorded);
   groups.forEach((members, g) => {
     const share = signal.shares[g]!;
     const near = Math.abs(share - signal.floor) <= auditTolerance;
-    if (!near && isNoise(signal, g) !== recorded.includes(g)) {
+    if (!near && isNoise(signal, g) !== recordedNoise.has(g)) {
       const who = members.map((k) => record.accepted[k]!.address).join(', ');
-      const verdict = recorded.includes(g) ? 'left out as noise' : 'not left out as noise';
+      const verdict = recordedNoise.has(g) ? 'left out as noise' : 'not left out as noise';
       problem(record.round, 'noise', `${who}: ${verdict}, but its share is ${share} against the floor ${signal.floor}`);
     }
   });

@@ -8,7 +8,7 @@ import { type RoundRecord, type SignedRoundRecord, signRecord } from '../../prot
 import { committedRoot } from '../../contracts/accepted-set.js';
 import { decodeValues } from '../../circuits/codec.js';
 import { head } from '../../ml/dataset.js';
-import { defaultScoringOptions, roundSeed, scoreRound } from '../../ml/scoring.js';
+import { defaultScoringOptions, type RoundScoringInput, roundSeed, scoreRound } from '../../ml/scoring.js';
 import { noiseGroups, roundSignal } from '../../ml/noise.js';
 import { roundTrust, type Trust, trustedSum } from '../../ml/fltrust.js';
 import {
@@ -120,15 +120,7 @@ async function score(
       maxEvaluations: rewards.scoringBudget,
       seed: roundSeed(seed, round.number),
     },
-    ...(aggregation.contributorsOnly
-      ? {
-          contributorsOnly: {
-            previousStep: previousStep(ctx, round),
-            replayDistance: aggregation.replicaDistance,
-            ...(aggregation.leaveOutNoise ? { noise: noiseIn(ctx, round, updates, groups) } : {}),
-          },
-        }
-      : {}),
+    ...(aggregation.contributorsOnly ? { contributorsOnly: contributorsRule(ctx, round, updates, groups) } : {}),
     ...(trust ? { trust } : {}),
   });
   const amounts = rewardAmounts(scored.scores, BigInt(rewards.perRound), rewards);
@@ -159,6 +151,21 @@ async function score(
     ...(leftOut.length > 0 ? { leftOut } : {}),
   };
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
+}
+
+/** `aggregation.contributorsOnly`: what the round leaves out before its game — replays of last round's step, and noise. */
+function contributorsRule(
+  ctx: TaskRunnerContext,
+  round: ActiveRound,
+  updates: RoundUpdate[],
+  groups: number[][],
+): NonNullable<RoundScoringInput['contributorsOnly']> {
+  const { aggregation } = ctx.task.spec;
+  return {
+    previousStep: previousStep(ctx, round),
+    replayDistance: aggregation.replicaDistance,
+    ...(aggregation.leaveOutNoise ? { noise: noiseIn(ctx, round, updates, groups) } : {}),
+  };
 }
 
 /** The round's groups that point nowhere the owner's scoring set asks for (ml/noise.ts). */
