@@ -12,7 +12,9 @@
  * - decorrelated copies: noise as large as the update (what the replica rule does not catch, and what it costs);
  * - a declared sample count of 2^20;
  * - free riders beside the four holders (a zero update, a replay of the last global step, noise at the norm
- *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes.
+ *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes; under
+ *   the default rule, with every update aggregated (`contributorsOnly: false`), and with a private task's rule
+ *   (no replicas, each update judged alone: ml/scoring.ts `byScore`; no DP noise, which would only blur the pay).
  *
  * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
  * game, the owner's scoring set as the root) and writes results/economics-fltrust.md. `-- --seed N` runs them from
@@ -103,6 +105,8 @@ interface Scenario {
   replicaDistance?: number;
   /** Whether only contributors are aggregated and scored (the spec's default unless set). */
   contributorsOnly?: boolean;
+  /** A private task's rule: only the tests of one update alone leave updates out, not the game (ml/scoring.ts byScore). */
+  judgedAlone?: boolean;
 }
 
 interface Outcome {
@@ -302,15 +306,15 @@ const asUpdates = (sent: Sent[]): WeightedUpdate[] =>
 
 /**
  * A round's sent updates grouped and scored as the coordinator does, with the contributors-only rule when
- * `lastStep` is given (false: every update counts).
+ * `lastStep` is given (false: every update counts), judging each update alone when `judgedAlone`.
  */
 async function scoreSent(
   sent: Sent[],
   global: Float32Array,
   round: number,
-  replicaDistance: number,
-  lastStep: Float32Array | false,
+  rule: { replicaDistance: number; lastStep: Float32Array | false; judgedAlone: boolean },
 ): Promise<{ updates: WeightedUpdate[]; groups: number[][]; scored: ScoredRoundUpdates; trust?: Trust }> {
+  const { replicaDistance, lastStep, judgedAlone } = rule;
   const updates = asUpdates(sent);
   const groups = replicaGroups(updates, params.chunkSize, replicaDistance);
   const trust = fltrust ? await ownersTrust(updates, groups, global, round) : undefined;
@@ -331,9 +335,10 @@ async function scoreSent(
     ...(lastStep
       ? {
           contributorsOnly: {
-            replayDistance: replicaDistance,
+            replayDistance: spec.aggregation.replayDistance,
             ...(round > 1 ? { previousStep: lastStep } : {}),
             ...(noise ? { noise } : {}),
+            ...(judgedAlone ? { byScore: false } : {}),
           },
         }
       : {}),
@@ -386,13 +391,11 @@ async function run(scenario: Scenario): Promise<Outcome> {
       sent.push(...(h === holders - 1 && scenario.attack ? await scenario.attack(own, context) : [own]));
     }
     addSpreads(spreads, scenario, sent, global, round > 1 ? lastStep : undefined);
-    const { updates, groups, scored, trust } = await scoreSent(
-      sent,
-      global,
-      round,
+    const { updates, groups, scored, trust } = await scoreSent(sent, global, round, {
       replicaDistance,
-      contributorsOnly && lastStep,
-    );
+      lastStep: contributorsOnly && lastStep,
+      judgedAlone: scenario.judgedAlone === true,
+    });
     leftOut += scored.leftOut.length;
     scoringSeconds += scored.seconds;
     grouped += groups.filter((members) => members.length > 1).length;
@@ -474,6 +477,13 @@ const copyAttacks = (data: Scenario['data']): Scenario[] => [
     data,
     attack: freeRider(kind),
     contributorsOnly: false,
+  })),
+  ...(['zero', 'replay', 'noise'] as const).map((kind): Scenario => ({
+    name: `free rider (${kind}), each update judged alone (a private task's rule)`,
+    data,
+    attack: freeRider(kind),
+    replicaDistance: 0,
+    judgedAlone: true,
   })),
 ];
 

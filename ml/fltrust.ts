@@ -100,6 +100,11 @@ export function trustedSum(
   return sumOfTrusted(trustedTerms(terms, trust, lengthCap), size);
 }
 
+/** The round's trust in some of its groups (`kept`, indices in the round's groups), in that order. */
+export function trustAmong(trust: Trust, kept: readonly number[]): Trust {
+  return { rootNorm: trust.rootNorm, weights: kept.map((g) => trust.weights[g]!) };
+}
+
 /** FLTrust's step: the trusted sum over Σ t_k; zero when no term is trusted. */
 export function trustedMean(terms: readonly Float64Array[], trust: Trust, size: number): Float64Array {
   const total = trust.weights.reduce((sum, weight) => sum + weight, 0);

@@ -11,7 +11,7 @@
  * round sees them.
  */
 import { RunningSum } from './aggregation.js';
-import { type Trust, trustedMean } from './fltrust.js';
+import { type Trust, trustAmong, trustedMean } from './fltrust.js';
 import { robustCombine, type RobustRule } from './robust.js';
 
 export interface WeightedUpdate {
@@ -107,6 +107,11 @@ export function groupTerms(
   return groups.map((members) => groupedSum(updates, [members], chunkSize, size).mean());
 }
 
+/** The indices of the groups none of whose updates the round left out. */
+export function keptGroups(groups: readonly number[][], leftOut: ReadonlySet<number>): number[] {
+  return groups.flatMap((members, g) => (members.some((k) => leftOut.has(k)) ? [] : [g]));
+}
+
 /**
  * The round's aggregate step: its groups' terms, each group counted once, without the updates the round left out
  * (ml/scoring.ts), combined by their weighted mean — or by a robust rule (ml/robust.ts; FLTrust by the round's
@@ -121,12 +126,11 @@ export function aggregateStep(
   rule?: RobustRule,
   trust?: Trust,
 ): Float64Array {
-  const keptIndices = groups.flatMap((members, g) => (members.some((k) => leftOut.has(k)) ? [] : [g]));
+  const keptIndices = keptGroups(groups, leftOut);
   const kept = keptIndices.map((g) => groups[g]!);
   if (rule?.rule === 'fltrust') {
     if (!trust) throw new Error("FLTrust aggregates with the round's trust");
-    const keptTrust = { rootNorm: trust.rootNorm, weights: keptIndices.map((g) => trust.weights[g]!) };
-    return trustedMean(groupTerms(updates, kept, chunkSize, size), keptTrust, size);
+    return trustedMean(groupTerms(updates, kept, chunkSize, size), trustAmong(trust, keptIndices), size);
   }
   if (rule && rule.rule !== 'mean') return robustCombine(groupTerms(updates, kept, chunkSize, size), rule, size);
   const sum = groupedSum(updates, kept, chunkSize, size);

@@ -24,10 +24,10 @@
  * nothing is left out without another, unless the round changed the loss by less than `truncation`); their
  * updates are left out of the round's aggregate too, and score 0. A round whose players are all left out takes no
  * step.
- * Updates of zeros, updates that replay the last round's step (within `replicaDistance` of w_r − w_{r−1}: a step
+ * Updates of zeros, updates that replay the last round's step (within `replayDistance` of w_r − w_{r−1}: a step
  * the model already took), and with `aggregation.leaveOutNoise` updates that point nowhere the owner's data asks
  * for (ml/noise.ts), are left out before the game. The others then play, and the model moves, as if the
- * non-contributors had not come. This is also a validation-based robust aggregation (an update that raises the
+ * non-contributors had not come. A private task applies only these tests, each of one update alone (`byScore`). This is also a validation-based robust aggregation (an update that raises the
  * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
  * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
  * step, and only zeros, replays and noise are left out: its trust already weighs a harmful direction 0.
@@ -222,6 +222,11 @@ export interface RoundScoringInput {
     previousStep?: Float32Array;
     /** How close to that step a replay is (ml/replicas.ts `replays`). */
     replayDistance: number;
+    /**
+     * false in a private task: only the tests of one update alone (zeros, replays, noise) leave groups out, not the
+     * game, whose verdict on one update hangs on the others' (protocol/task-spec.ts `privacyConflicts`). @default true
+     */
+    byScore?: boolean;
     /** `aggregation.leaveOutNoise`: the groups (indices in `groups`) ml/noise.ts judged noise this round. */
     noise?: readonly number[];
   };
@@ -283,7 +288,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // FLTrust's trust is its own value filter: a term pointing away from the root weighs nothing and earns nothing in
   // its game. Leaving out small trusted values as well cost bench:poison 8–15 points of clean accuracy (sampled
   // values near 0 fall either side of it), so under FLTrust only zeros, replays and noise are left out.
-  const byScore = rule !== undefined && input.trust === undefined;
+  const byScore = rule !== undefined && rule.byScore !== false && input.trust === undefined;
   for (
     let games = 1;
     byScore &&

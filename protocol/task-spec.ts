@@ -76,11 +76,20 @@ export const aggregationSchema = z
      */
     replicaDistance: z.number().min(0).max(1).default(0.25),
     /**
+     * With `contributorsOnly`: an update within this distance of the last round's step w_r − w_{r−1}, relative as
+     * replicas are (‖Δ − s‖ ≤ d·max(‖Δ‖, ‖s‖)), replays a step the model already took and is left out. 0 tests no
+     * replay. Tasks created before this field tested replays at their `replicaDistance` (`replayDistanceOf`).
+     * @default 0.25
+     */
+    replayDistance: z.number().min(0).max(1).default(0.25),
+    /**
      * Only contributors enter a round's aggregate: groups of updates worth nothing in the round's game (a score ≤ 0:
      * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
-     * `replicaDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
+     * `replayDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
      * record names them. false aggregates every accepted update, as tasks created before this rule did. Under
-     * `rule: fltrust`, whose trust already weighs a harmful direction 0, only zeros, replays and noise are left out.
+     * `rule: fltrust`, whose trust already weighs a harmful direction 0, and in a private task, where an update's
+     * place in the sum may depend on nothing but itself, only the tests of one update alone apply: zeros, replays and
+     * noise are left out, and the game leaves no one out.
      * @default true
      */
     contributorsOnly: z.boolean().default(true),
@@ -348,9 +357,20 @@ export const taskSpecSchema = z
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
 /**
+ * How close to the last round's step an update replays it (`aggregation.replayDistance`); a task stored before that
+ * field tested replays at its `replicaDistance`, and an older one at none.
+ */
+export function replayDistanceOf(aggregation: Pick<AggregationConfig, 'replayDistance' | 'replicaDistance'>): number {
+  return aggregation.replayDistance ?? aggregation.replicaDistance ?? 0;
+}
+
+/**
  * What a private task may not ask for: the noise covers one holder's update of norm ≤ clipNorm counted once, so every
  * accepted update must enter the aggregate with the same weight whatever the others hold (no declared counts, no
- * replicas merged, no updates left out by their score), and no update may be published.
+ * replicas merged), and no update may be published. `contributorsOnly` may stay: in a private task it leaves out
+ * only what a test of the update alone, against public values, finds (a zero, a replay of the released step, noise),
+ * never by a score that hangs on the others' updates; adding or removing one holder still moves the sum by at most
+ * `clipNorm`.
  */
 function privacyConflicts(
   spec: Pick<TaskSpec, 'privacy' | 'aggregation' | 'publicAudit' | 'clientsPerRound'>,
@@ -367,11 +387,6 @@ function privacyConflicts(
     );
   if (spec.aggregation.replicaDistance !== 0)
     refuse(['aggregation', 'replicaDistance'], 'a private task counts every update alone: set replicaDistance 0');
-  if (spec.aggregation.contributorsOnly)
-    refuse(
-      ['aggregation', 'contributorsOnly'],
-      'a private task aggregates every accepted update: set contributorsOnly false',
-    );
   if (spec.publicAudit) refuse(['publicAudit'], 'a private task publishes no update');
   if (spec.privacy.population < spec.clientsPerRound.target)
     refuse(['privacy', 'population'], 'population must be at least clientsPerRound.target');

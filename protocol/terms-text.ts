@@ -28,6 +28,14 @@ function privacyLine(privacy: PrivacyTerms): string {
   ].join('\n');
 }
 
+/** `aggregation.contributorsOnly`: what is left out of the model and earns 0. */
+function contributorsLine({ weights, privacy }: TaskTerms): string {
+  const replay = `replaying the last round's step${weights.replayDistance ? ` (within ${weights.replayDistance} of it, relative)` : ''}`;
+  return privacy
+    ? `only contributors enter the model: an update of zeros, or ${replay}, is left out and earns 0 (each update is judged alone, so the privacy noise still covers one holder)`
+    : `only contributors enter the model: an update worth nothing, or ${replay}, is left out and earns 0`;
+}
+
 /** A task's terms as a data holder reads them before agreeing. */
 export function renderTerms({ terms, termsHash }: TermsView): string {
   const { rewards } = terms;
@@ -62,11 +70,7 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
         ]
       : []),
     ...(terms.weights.robust ? [`                   ${robustLine(terms.weights.robust)}`] : []),
-    ...(terms.weights.contributorsOnly
-      ? [
-          `                   only contributors enter the model: an update worth nothing, or replaying the last round's step, is left out and earns 0`,
-        ]
-      : []),
+    ...(terms.weights.contributorsOnly ? [`                   ${contributorsLine(terms)}`] : []),
     ...(terms.weights.contributorsOnly && terms.weights.leaveOutNoise
       ? [
           `                   so is noise: an update pointing nowhere the owner's data asks the model to go (its share in the span of the evaluation data's per-class gradients no more than chance)`,

@@ -36,6 +36,8 @@ export interface TaskTerms {
     replicaDistance?: number;
     /** Only contributors enter the aggregate: replays and updates worth nothing are left out, and earn 0. */
     contributorsOnly?: boolean;
+    /** With contributorsOnly: how close to the last round's step an update replays it; absent: its replicaDistance. */
+    replayDistance?: number;
     /** With contributorsOnly: updates that point nowhere the owner's data asks for are left out as noise (ml/noise.ts). */
     leaveOutNoise?: boolean;
     /** A robust rule combines the updates instead of their mean (ml/robust.ts); absent: the mean. */
@@ -136,6 +138,7 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
       ...(spec.aggregation.contributorsOnly === undefined
         ? {}
         : { contributorsOnly: spec.aggregation.contributorsOnly }),
+      ...(spec.aggregation.replayDistance === undefined ? {} : { replayDistance: spec.aggregation.replayDistance }),
       ...(spec.aggregation.leaveOutNoise === undefined ? {} : { leaveOutNoise: spec.aggregation.leaveOutNoise }),
       ...robustTerms(spec.aggregation),
     },

@@ -18,6 +18,7 @@ import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
 import { updateWeight } from '../protocol/weights-rule.js';
+import { replayDistanceOf } from '../protocol/task-spec.js';
 import type { AuditBundle, RoundRecord } from '../protocol/audit.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
 import { type AuditContext, statementOf } from './audit.js';
@@ -208,7 +209,7 @@ async function recomputeScores(
       ? {
           contributorsOnly: {
             previousStep: previous && global.map((w, i) => w - previous[i]!),
-            replayDistance: aggregation.replicaDistance,
+            replayDistance: replayDistanceOf(aggregation),
             ...(aggregation.leaveOutNoise ? { noise: checkedNoise(bundle, round, model, problem) } : {}),
           },
         }

@@ -10,11 +10,12 @@ import { decodeValues } from '../../circuits/codec.js';
 import { head } from '../../ml/dataset.js';
 import { defaultScoringOptions, type RoundScoringInput, roundSeed, scoreRound } from '../../ml/scoring.js';
 import { noiseGroups, roundSignal } from '../../ml/noise.js';
-import { roundTrust, type Trust, trustedSum } from '../../ml/fltrust.js';
+import { roundTrust, type Trust, trustAmong, trustedSum } from '../../ml/fltrust.js';
 import {
   aggregateStep,
   groupedSum,
   groupTerms,
+  keptGroups,
   namedReplicas,
   replicaGroups,
   type WeightedUpdate,
@@ -24,6 +25,7 @@ import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
 import { rewardAmounts } from '../../protocol/reward-rule.js';
 import { updateWeight } from '../../protocol/weights-rule.js';
+import { replayDistanceOf } from '../../protocol/task-spec.js';
 import { evaluate } from '../../ml/train.js';
 import { setFlatWeights } from '../../ml/weights.js';
 import { hashWeights } from '../../protocol/weights.js';
@@ -61,15 +63,7 @@ export async function closeRound(
   const trusted = task.spec.aggregation.rule === 'fltrust' ? await trustIn(ctx, round, updates, groups) : undefined;
   const { scoring, leftOut } = await score(ctx, round, updates, groups, trusted?.trust);
   const step = privacy
-    ? // DP-FedAvg: every update counts once (the spec allows nothing else), noise added (ml/private-step.ts).
-      privateStep(
-        trusted
-          ? trustedSum(trusted.terms, trusted.trust, size, task.spec.clipNorm)
-          : groupedSum(updates, groups, task.zk.chunkSize, size).sum,
-        privacy.noiseMultiplier,
-        task.spec.clipNorm,
-        task.spec.clientsPerRound.target,
-      )
+    ? privateSum(ctx, { updates, groups, leftOut, trusted }, privacy)
     : // Each group of replicas counts once (ml/replicas.ts), and only contributors count (ml/scoring.ts).
       aggregateStep(updates, groups, leftOut, task.zk.chunkSize, size, task.spec.aggregation, trusted?.trust);
   // A private round does not publish its trust weights: like scores, they are facts about single updates.
@@ -80,6 +74,39 @@ export async function closeRound(
   const modelHashAfter = hashWeights(next);
   const signed = await signedRecord(ctx, round, { metrics, modelHashAfter, scoring, privacy, aggregation });
   return { next, metrics, modelHashAfter, signed };
+}
+
+/**
+ * DP-FedAvg's step (ml/private-step.ts): every update counts once (the spec allows nothing else), without those the
+ * round left out, each for what it is alone (a zero, a replay, noise), over the expected count, noise added.
+ */
+function privateSum(
+  { task }: TaskRunnerContext,
+  round: {
+    updates: RoundUpdate[];
+    groups: number[][];
+    leftOut: Set<number>;
+    trusted?: { terms: Float64Array[]; trust: Trust };
+  },
+  privacy: RoundPrivacy,
+): Float64Array {
+  const { updates, groups, leftOut, trusted } = round;
+  const size = task.numParams;
+  const kept = keptGroups(groups, leftOut);
+  const sum = trusted
+    ? trustedSum(
+        kept.map((g) => trusted.terms[g]!),
+        trustAmong(trusted.trust, kept),
+        size,
+        task.spec.clipNorm,
+      )
+    : groupedSum(
+        updates,
+        kept.map((g) => groups[g]!),
+        task.zk.chunkSize,
+        size,
+      ).sum;
+  return privateStep(sum, privacy.noiseMultiplier, task.spec.clipNorm, task.spec.clientsPerRound.target);
 }
 
 /** The round's accepted updates as stored, in the order they were accepted, with their weights. */
@@ -163,8 +190,10 @@ function contributorsRule(
   const { aggregation } = ctx.task.spec;
   return {
     previousStep: previousStep(ctx, round),
-    replayDistance: aggregation.replicaDistance,
+    replayDistance: replayDistanceOf(aggregation),
     ...(aggregation.leaveOutNoise ? { noise: noiseIn(ctx, round, updates, groups) } : {}),
+    // A private task leaves an update out only for what it is alone (protocol/task-spec.ts privacyConflicts).
+    ...(ctx.task.spec.privacy ? { byScore: false } : {}),
   };
 }
 

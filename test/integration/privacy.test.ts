@@ -13,6 +13,10 @@ import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
+import { Random } from '../../common/random.js';
+import type { RoundStartPayload } from '../../protocol/events.js';
+import { provenUpdate, quantizedAsClient } from '../helpers/contribution.js';
+import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 
 describe('user-level differential privacy (DP-FedAvg)', function () {
   const dir = tempDir();
@@ -119,7 +123,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       smallTask({
         rounds: 1,
         roundDeadlineSeconds: 240,
-        aggregation: { rule: 'fltrust', replicaDistance: 0, contributorsOnly: false },
+        aggregation: { rule: 'fltrust', replicaDistance: 0 },
         privacy: { delta: 1e-5, noiseMultiplier: sigma, population: 2 },
       }),
     );
@@ -147,6 +151,61 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     expect(bundle.rounds[0]!.record).to.not.have.property('aggregation');
     const report = await auditRun(bundle);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
+  });
+
+  it('leaves noise at the norm bound out of a private round, judged alone, and pays it 0', async () => {
+    // σ tiny, so that the step shows what the sum held: the free rider's direction, or not.
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        clientsPerRound: { min: 3, target: 3 },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(10n ** 18n) },
+        aggregation: { replicaDistance: 0 },
+        privacy: { delta: 1e-5, noiseMultiplier: 0.01, population: 3 },
+      }),
+    );
+    const wallet = randomWallet();
+    const socket = await connect(coordinator.url, wallet);
+    const started = next<RoundStartPayload>(socket, 'round:start');
+    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
+    const shards = writeShards(join(dir, 'noise'), [300, 300]);
+    const honest = Promise.all(
+      runClients(
+        coordinator.url,
+        task.id,
+        shards,
+        [0, 1].map((i) => join(dir, `noise-honest-${i}.json`)),
+      ),
+    );
+    const random = new Random(12);
+    const values = Float32Array.from({ length: task.numParams }, () => random.normal());
+    const direction = values.map((value) => value / Math.hypot(...values));
+    const noise = quantizedAsClient(
+      task,
+      direction.map((value) => value * task.spec.clipNorm),
+      wallet.address,
+      1,
+    );
+    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
+    const sent = await provenUpdate(task, statement, noise.q, undefined, noise.fractionBits);
+    expect(await request(socket, 'update', sent)).to.include({ ok: true });
+    await honest;
+    socket.disconnect();
+    expect((await endOf(task.id)).status).to.equal('completed');
+
+    const { record } = (await fetchBundle(coordinator.url, task.id)).rounds[0]!;
+    expect(record.scoring.leftOut).to.deep.equal([{ address: wallet.address, why: 'noise' }]);
+    const rider = record.accepted.find((update) => update.address === wallet.address)!;
+    expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
+    // Summed in, the noise would move the step by clip / target along its own direction; left out, by next to nothing.
+    const [before, after] = [
+      await getWeights(coordinator.url, task.id, 0),
+      await getWeights(coordinator.url, task.id, 1),
+    ];
+    const along = after.reduce((sum, w, i) => sum + (w - before[i]!) * direction[i]!, 0);
+    expect(Math.abs(along)).to.be.lessThan((0.2 * task.spec.clipNorm) / 3);
   });
 
   it('refuses, over REST with a code, a private spec with δ ≥ 1/population, ε ≤ 0, σ = 0 or an unreachable ε', async () => {

@@ -241,6 +241,27 @@ describe('replicas (ml/replicas.ts)', () => {
         expect(scored.scores.slice(0, 2).every((score) => score > 0)).to.equal(true);
       });
 
+      it('in a private task judges each update alone: zeros, replays and noise are left out, and the game leaves no one out', async () => {
+        const harmful = update(Array.from(helpful[0]!.q, (value) => -2 * value));
+        const replay = update([...step].map((value) => Math.round(value * 16)));
+        const updates = [...helpful, harmful, zero, replay, update(randomValues(10, 9))];
+        const options = { ...defaultScoringOptions, seed: 1 };
+        const common = { model, global, chunkSize, scoringSet, inputShape: [4], classes: 2, options };
+        const contributorsOnly = { replayDistance: 0.25, previousStep: step, noise: [5], byScore: false };
+        const scored = await scoreRound({ ...common, updates, contributorsOnly });
+        expect(scored.leftOut).to.deep.equal([
+          { index: 3, why: 'no value' },
+          { index: 4, why: 'replay' },
+          { index: 5, why: 'noise' },
+        ]);
+        // Whether the harmful update enters the sum hangs on nothing but itself: it stays, and its value is negative.
+        expect(scored.scores[2]).to.be.lessThan(0);
+        expect(scored.scores.slice(3)).to.deep.equal([0, 0, 0]);
+        // The three left out change no one's value: the game is the one the first three play alone.
+        const alone = await scoreRound({ ...common, updates: updates.slice(0, 3), contributorsOnly });
+        expect(scored.scores.slice(0, 3)).to.deep.equal(alone.scores);
+      });
+
       it('aggregates only what was kept, each group once, and nothing when nothing was', () => {
         const updates = [helpful[0]!, zero, helpful[0]!, helpful[1]!];
         const groups = replicaGroups(updates, chunkSize, 0.25);

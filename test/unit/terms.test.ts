@@ -42,8 +42,23 @@ describe('terms (protocol/terms.ts)', () => {
       zk: { valueBits: 6 },
     } as unknown as TaskView;
     delete (task.spec.aggregation as { leaveOutNoise?: boolean }).leaveOutNoise;
+    delete (task.spec.aggregation as { replayDistance?: number }).replayDistance;
     const stored = taskTerms(task, info, '0x' + '11'.repeat(32));
-    const { leaveOutNoise, ...before } = current.terms.weights;
-    expect([leaveOutNoise, stored.weights]).to.deep.equal([true, before]);
+    const { leaveOutNoise, replayDistance, ...before } = current.terms.weights;
+    expect([leaveOutNoise, replayDistance, stored.weights]).to.deep.equal([true, 0.25, before]);
+  });
+
+  it("say how close a replay is, and that a private task judges each update alone, not by the others'", () => {
+    expect(termsOf(minimal).text).to.match(
+      /an update worth nothing, or replaying the last round's step \(within 0.25 of it, relative\), is left out/,
+    );
+    const text = termsOf({
+      ...minimal,
+      aggregation: { replicaDistance: 0 },
+      privacy: { delta: 1e-5, targetEpsilon: 3, population: 1000 },
+    }).text;
+    expect(text).to.match(/an update of zeros, or replaying .* is left out and earns 0 \(each update is judged alone/);
+    expect(text).to.match(/so is noise/);
+    expect(text).to.not.match(/worth nothing/);
   });
 });
