@@ -144,6 +144,15 @@ export function isNoise({ floor, shares }: RoundSignal, group: number): boolean 
   return floor < 1 && share > 0 && share <= floor;
 }
 
+/**
+ * Whether a recorded verdict on `group` (noise or not) stands against the share computed again: it agrees with the
+ * test, or the share is within `auditTolerance` of the floor, where another machine's last bits may tip it either way.
+ */
+export function supportsVerdict(signal: RoundSignal, group: number, recordedNoise: boolean): boolean {
+  const near = signal.floor < 1 && Math.abs(signal.shares[group]! - signal.floor) <= auditTolerance;
+  return near || isNoise(signal, group) === recordedNoise;
+}
+
 /** The groups the test finds noise. */
 export function noiseGroups(signal: RoundSignal): number[] {
   return signal.shares.flatMap((_, g) => (isNoise(signal, g) ? [g] : []));

@@ -13,7 +13,7 @@ import { createStrategy, initialStrategyState } from '../ml/aggregation.js';
 import { aggregateStep, groupTerms, namedReplicas, replicaGroups } from '../ml/replicas.js';
 import type { Dataset } from '../ml/dataset.js';
 import { roundTrust, type Trust } from '../ml/fltrust.js';
-import { auditTolerance, isNoise, roundSignal } from '../ml/noise.js';
+import { roundSignal, supportsVerdict } from '../ml/noise.js';
 import { initBackend } from '../ml/backend.js';
 import { buildModel } from '../ml/models.js';
 import { defaultScoringOptions, roundSeed, type ScoredUpdate, scoreRound } from '../ml/scoring.js';
@@ -260,9 +260,8 @@ function checkedNoise(
   );
   const recordedNoise = new Set(recorded);
   groups.forEach((members, g) => {
-    const share = signal.shares[g]!;
-    const near = Math.abs(share - signal.floor) <= auditTolerance;
-    if (!near && isNoise(signal, g) !== recordedNoise.has(g)) {
+    if (!supportsVerdict(signal, g, recordedNoise.has(g))) {
+      const share = signal.shares[g]!;
       const who = members.map((k) => record.accepted[k]!.address).join(', ');
       const verdict = recordedNoise.has(g) ? 'left out as noise' : 'not left out as noise';
       problem(record.round, 'noise', `${who}: ${verdict}, but its share is ${share} against the floor ${signal.floor}`);

@@ -4,7 +4,15 @@ import { Random } from '../../common/random.js';
 import { initBackend } from '../../ml/backend.js';
 import type { Dataset } from '../../ml/dataset.js';
 import { buildModel } from '../../ml/models.js';
-import { classGradientBasis, isNoise, noiseFloor, noiseGroups, roundSignal, spanShare } from '../../ml/noise.js';
+import {
+  classGradientBasis,
+  isNoise,
+  noiseFloor,
+  noiseGroups,
+  roundSignal,
+  spanShare,
+  supportsVerdict,
+} from '../../ml/noise.js';
 import type { WeightedUpdate } from '../../ml/replicas.js';
 import { trainLocal } from '../../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
@@ -49,6 +57,20 @@ describe('noise (ml/noise.ts)', () => {
     }
     expect(spanShare(basis, outside)).to.be.closeTo(0, 1e-12);
     expect(spanShare(basis, new Float64Array(50))).to.equal(0);
+  });
+
+  it("lets the audit accept either verdict within 10^−3 of the floor, and only the test's beyond it", () => {
+    const floor = 0.15;
+    const signal = { floor, shares: [floor - 9e-4, floor + 9e-4, floor - 2e-3, floor + 2e-3] };
+    const verdicts = signal.shares.map((_, g) => [true, false].map((noise) => supportsVerdict(signal, g, noise)));
+    expect(verdicts).to.deep.equal([
+      [true, true],
+      [true, true],
+      [true, false],
+      [false, true],
+    ]);
+    // No floor (d not well above m): nothing is noise, however close a share comes.
+    expect(supportsVerdict({ floor: 1.0005, shares: [1] }, 0, true)).to.equal(false);
   });
 
   it('finds every one of 300 random directions noise, their share about √(m/d)', () => {
