@@ -14,7 +14,8 @@
  * - free riders beside the four holders (a zero update, a replay of the last global step, noise at the norm
  *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes; under
  *   the default rule, with every update aggregated (`contributorsOnly: false`), and with a private task's rule
- *   (no replicas, each update judged alone: ml/scoring.ts `byScore`; no DP noise, which would only blur the pay).
+ *   (no replicas, each update judged alone: `leaveOutByScore: false`; no DP noise, which would only blur the pay).
+ *   Each scenario is compared with holder 4 alone under the same rule.
  *
  * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
  * game, the owner's scoring set as the root) and writes results/economics-fltrust.md. `-- --seed N` runs them from
@@ -487,10 +488,17 @@ const copyAttacks = (data: Scenario['data']): Scenario[] => [
   })),
 ];
 
+/** Holder 4 on one key, under the default rule and under the two others the free riders are tried with. */
+const baselines = (data: Scenario['data']): Scenario[] => [
+  { name: 'baseline: holder 4 on one key', data },
+  { name: 'baseline, every update aggregated', data, contributorsOnly: false },
+  { name: "baseline, each update judged alone (a private task's rule)", data, replicaDistance: 0, judgedAlone: true },
+];
+
 const scenarios: Scenario[] = [
-  { name: 'baseline: holder 4 on one key', data: 'skewed' },
+  ...baselines('skewed'),
   ...copyAttacks('skewed'),
-  { name: 'baseline: holder 4 on one key', data: 'iid-one-skewed' },
+  ...baselines('iid-one-skewed'),
   ...copyAttacks('iid-one-skewed'),
 ];
 
@@ -530,12 +538,20 @@ function row(outcome: Outcome, baseline: Outcome): string {
 
 const outcomes: Outcome[] = [];
 for (const scenario of scenarios) outcomes.push(await run(scenario));
-const baselineOf = (data: Scenario['data']): Outcome =>
-  outcomes.find((o) => o.scenario.data === data && o.scenario.name.startsWith('baseline'))!;
+/** Which rule leaves updates out: a scenario is compared with the baseline under the same one. */
+const ruleOf = ({ contributorsOnly, judgedAlone }: Scenario): string =>
+  `${contributorsOnly ?? spec.aggregation.contributorsOnly}/${judgedAlone === true}`;
+const baselineOf = (scenario: Scenario): Outcome =>
+  outcomes.find(
+    (o) =>
+      o.scenario.data === scenario.data &&
+      o.scenario.name.startsWith('baseline') &&
+      ruleOf(o.scenario) === ruleOf(scenario),
+  )!;
 const table = [
   "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | closest two holders in the gradient span | farthest two attacker keys in the span | lowest holder share in the gradient span (floor) | free rider's share |",
   '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario.data))),
+  ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario))),
 ].join('\n');
 const text =
   `Machine: ${machine()}. ${holders} holders of ${examplesPerHolder} Fashion-MNIST examples, the demo's CNN ` +
@@ -544,7 +560,7 @@ const text =
   `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}` +
   `${keepNoise ? '; noise left to the game (leaveOutNoise false), as before the rule' : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
-  `holders, holder 4 on one key).\n\n${table}\n`;
+  `holders, holder 4 on one key, under the same rule for leaving updates out).\n\n${table}\n`;
 const name = `economics${fltrust ? '-fltrust' : ''}${keepNoise ? '-keep-noise' : ''}${options.seed === undefined ? '' : `-seed${seed}`}`;
 writeFileSync(new URL(`./results/${name}.md`, import.meta.url), text);
 process.stdout.write(text);

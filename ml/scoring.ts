@@ -27,7 +27,8 @@
  * Updates of zeros, updates that replay the last round's step (within `replayDistance` of w_r − w_{r−1}: a step
  * the model already took), and with `aggregation.leaveOutNoise` updates that point nowhere the owner's data asks
  * for (ml/noise.ts), are left out before the game. The others then play, and the model moves, as if the
- * non-contributors had not come. A private task applies only these tests, each of one update alone (`byScore`). This is also a validation-based robust aggregation (an update that raises the
+ * non-contributors had not come. With `aggregation.leaveOutByScore` false (every private task) only these tests,
+ * each of one update alone, leave updates out (`byScore`). This is also a validation-based robust aggregation (an update that raises the
  * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
  * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
  * step, and only zeros, replays and noise are left out: its trust already weighs a harmful direction 0.
@@ -223,8 +224,8 @@ export interface RoundScoringInput {
     /** How close to that step a replay is (ml/replicas.ts `replays`). */
     replayDistance: number;
     /**
-     * false in a private task: only the tests of one update alone (zeros, replays, noise) leave groups out, not the
-     * game, whose verdict on one update hangs on the others' (protocol/task-spec.ts `privacyConflicts`). @default true
+     * `aggregation.leaveOutByScore`: groups the game finds worth nothing are left out too. false: only the tests of
+     * one update alone (zeros, replays, noise) leave groups out, as a private task needs. @default true
      */
     byScore?: boolean;
     /** `aggregation.leaveOutNoise`: the groups (indices in `groups`) ml/noise.ts judged noise this round. */

@@ -87,12 +87,18 @@ export const aggregationSchema = z
      * zero updates, noise that helps no one, harmful updates) and updates that replay the last round's step (within
      * `replayDistance` of it) are left out of the aggregate and of the game, and score 0 (ml/scoring.ts). The round
      * record names them. false aggregates every accepted update, as tasks created before this rule did. Under
-     * `rule: fltrust`, whose trust already weighs a harmful direction 0, and in a private task, where an update's
-     * place in the sum may depend on nothing but itself, only the tests of one update alone apply: zeros, replays and
-     * noise are left out, and the game leaves no one out.
+     * `rule: fltrust`, whose trust already weighs a harmful direction 0, only zeros, replays and noise are left out.
      * @default true
      */
     contributorsOnly: z.boolean().default(true),
+    /**
+     * With `contributorsOnly`: groups the round's game finds worth nothing are left out too. false leaves out only
+     * what a test of one update alone finds (zeros, replays, noise): every real update stays in the model, whatever
+     * the owner's scoring set says of it, and free riders are still not paid. A private task needs false: there an
+     * update's place in the sum may hang on nothing but itself. Tasks created before this field: true.
+     * @default true
+     */
+    leaveOutByScore: z.boolean().default(true),
     /**
      * With `contributorsOnly`: updates that point nowhere the owner's data asks for — whose share of length in the
      * span of the scoring set's per-class loss gradients is no more than a random direction's (ml/noise.ts) — are
@@ -367,10 +373,10 @@ export function replayDistanceOf(aggregation: Pick<AggregationConfig, 'replayDis
 /**
  * What a private task may not ask for: the noise covers one holder's update of norm ≤ clipNorm counted once, so every
  * accepted update must enter the aggregate with the same weight whatever the others hold (no declared counts, no
- * replicas merged), and no update may be published. `contributorsOnly` may stay: in a private task it leaves out
- * only what a test of the update alone, against public values, finds (a zero, a replay of the released step, noise),
- * never by a score that hangs on the others' updates; adding or removing one holder still moves the sum by at most
- * `clipNorm`.
+ * replicas merged, no update left out by its score among the others'), and no update may be published.
+ * `contributorsOnly` may stay with `leaveOutByScore` false: it then leaves out only what a test of the update alone,
+ * against public values, finds (a zero, a replay of the released step, noise); adding or removing one holder still
+ * moves the sum by at most `clipNorm`.
  */
 function privacyConflicts(
   spec: Pick<TaskSpec, 'privacy' | 'aggregation' | 'publicAudit' | 'clientsPerRound'>,
@@ -387,6 +393,11 @@ function privacyConflicts(
     );
   if (spec.aggregation.replicaDistance !== 0)
     refuse(['aggregation', 'replicaDistance'], 'a private task counts every update alone: set replicaDistance 0');
+  if (spec.aggregation.contributorsOnly && spec.aggregation.leaveOutByScore)
+    refuse(
+      ['aggregation', 'leaveOutByScore'],
+      "a private task leaves an update out only for what it is alone, not for its score among the others': set leaveOutByScore false",
+    );
   if (spec.publicAudit) refuse(['publicAudit'], 'a private task publishes no update');
   if (spec.privacy.population < spec.clientsPerRound.target)
     refuse(['privacy', 'population'], 'population must be at least clientsPerRound.target');

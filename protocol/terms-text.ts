@@ -31,9 +31,10 @@ function privacyLine(privacy: PrivacyTerms): string {
 /** `aggregation.contributorsOnly`: what is left out of the model and earns 0. */
 function contributorsLine({ weights, privacy }: TaskTerms): string {
   const replay = `replaying the last round's step${weights.replayDistance ? ` (within ${weights.replayDistance} of it, relative)` : ''}`;
-  return privacy
-    ? `only contributors enter the model: an update of zeros, or ${replay}, is left out and earns 0 (each update is judged alone, so the privacy noise still covers one holder)`
-    : `only contributors enter the model: an update worth nothing, or ${replay}, is left out and earns 0`;
+  if (weights.leaveOutByScore !== false)
+    return `only contributors enter the model: an update worth nothing, or ${replay}, is left out and earns 0`;
+  const why = privacy ? ', so the privacy noise still covers one holder' : '';
+  return `only contributors enter the model: an update of zeros, or ${replay}, is left out and earns 0; each update is judged alone${why}, and every other update stays in the model`;
 }
 
 /** A task's terms as a data holder reads them before agreeing. */

@@ -38,6 +38,8 @@ export interface TaskTerms {
     contributorsOnly?: boolean;
     /** With contributorsOnly: how close to the last round's step an update replays it; absent: its replicaDistance. */
     replayDistance?: number;
+    /** With contributorsOnly: updates the round's game finds worth nothing are left out too; absent: they are. */
+    leaveOutByScore?: boolean;
     /** With contributorsOnly: updates that point nowhere the owner's data asks for are left out as noise (ml/noise.ts). */
     leaveOutNoise?: boolean;
     /** A robust rule combines the updates instead of their mean (ml/robust.ts); absent: the mean. */
@@ -140,6 +142,7 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
         : { contributorsOnly: spec.aggregation.contributorsOnly }),
       ...(spec.aggregation.replayDistance === undefined ? {} : { replayDistance: spec.aggregation.replayDistance }),
       ...(spec.aggregation.leaveOutNoise === undefined ? {} : { leaveOutNoise: spec.aggregation.leaveOutNoise }),
+      ...(spec.aggregation.leaveOutByScore === undefined ? {} : { leaveOutByScore: spec.aggregation.leaveOutByScore }),
       ...robustTerms(spec.aggregation),
     },
     roundDeadlineSeconds: spec.roundDeadlineSeconds,

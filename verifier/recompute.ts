@@ -210,6 +210,7 @@ async function recomputeScores(
           contributorsOnly: {
             previousStep: previous && global.map((w, i) => w - previous[i]!),
             replayDistance: replayDistanceOf(aggregation),
+            ...(aggregation.leaveOutByScore === false ? { byScore: false } : {}),
             ...(aggregation.leaveOutNoise ? { noise: checkedNoise(bundle, round, model, problem) } : {}),
           },
         }

@@ -192,8 +192,7 @@ function contributorsRule(
     previousStep: previousStep(ctx, round),
     replayDistance: replayDistanceOf(aggregation),
     ...(aggregation.leaveOutNoise ? { noise: noiseIn(ctx, round, updates, groups) } : {}),
-    // A private task leaves an update out only for what it is alone (protocol/task-spec.ts privacyConflicts).
-    ...(ctx.task.spec.privacy ? { byScore: false } : {}),
+    ...(aggregation.leaveOutByScore === false ? { byScore: false } : {}),
   };
 }
 

@@ -123,7 +123,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
       smallTask({
         rounds: 1,
         roundDeadlineSeconds: 240,
-        aggregation: { rule: 'fltrust', replicaDistance: 0 },
+        aggregation: { rule: 'fltrust', replicaDistance: 0, leaveOutByScore: false },
         privacy: { delta: 1e-5, noiseMultiplier: sigma, population: 2 },
       }),
     );
@@ -162,7 +162,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
         clientsPerRound: { min: 3, target: 3 },
         roundDeadlineSeconds: 240,
         rewards: { perRound: String(10n ** 18n) },
-        aggregation: { replicaDistance: 0 },
+        aggregation: { replicaDistance: 0, leaveOutByScore: false },
         privacy: { delta: 1e-5, noiseMultiplier: 0.01, population: 3 },
       }),
     );

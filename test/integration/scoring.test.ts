@@ -185,6 +185,57 @@ describe('contribution scores decide the pay', function () {
     expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
+  it('with leaveOutByScore false keeps a harmful update in the model, pays it 0, and verify agrees', async () => {
+    const task = await createTask(
+      coordinator.url,
+      smallTask({
+        rounds: 1,
+        clientsPerRound: { min: 3, target: 3 },
+        roundDeadlineSeconds: 240,
+        rewards: { perRound: String(10n ** 18n) },
+        aggregation: { leaveOutByScore: false },
+        seed: 6,
+        publicAudit: true,
+      }),
+    );
+    const wallet = randomWallet();
+    const socket = await connect(coordinator.url, wallet);
+    const started = next<RoundStartPayload>(socket, 'round:start');
+    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
+    const shards = writeShards(join(dir, 'harmful'), [400, 600, 500]);
+    const honest = Promise.all(
+      runClients(
+        coordinator.url,
+        task.id,
+        shards.slice(0, 2),
+        [0, 1].map((i) => join(dir, `harmful-honest-${i}.json`)),
+      ),
+    );
+    // A trained update turned around: real labelled data behind it, in the span, not a zero, not a replay.
+    const trained = await trainedUpdate(
+      task,
+      await getWeights(coordinator.url, task.id, 0),
+      shards[2]!,
+      wallet.address,
+    );
+    const harmful = trained.q.map((value) => -value);
+    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
+    const sent = await provenUpdate(task, statement, harmful, undefined, trained.fractionBits);
+    expect(await request(socket, 'update', sent)).to.include({ ok: true });
+    await honest;
+    socket.disconnect();
+
+    const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
+    const [record] = bundle.rounds.map(({ record }) => record);
+    expect(record!.scoring).to.not.have.property('leftOut');
+    const rider = record!.accepted.find((update) => update.address === wallet.address)!;
+    expect(rider.score).to.be.lessThan(0);
+    expect(rider.amount).to.equal('0');
+    // verify aggregates it in and scores it as the coordinator did: leaving it out would give another model.
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
+  });
+
   /**
    * Round 1 of a task (seed 5) with two honest holders (real clients on `shards[0..1]`, keys `honestKeys`) and one
    * holder that trains on `shards[2]` as the client does and sends that update, proven, under each of `wallets`.

@@ -136,15 +136,16 @@ describe('private task specs', () => {
   });
 
   it('takes only contributors, each update judged alone: a test of one update cannot move the sum by more than the clip', () => {
-    const spec = parseTaskSpec({ ...privateSpec, aggregation: { replicaDistance: 0 } });
+    const spec = parseTaskSpec({ ...privateSpec, aggregation: { replicaDistance: 0, leaveOutByScore: false } });
     expect(spec.aggregation).to.include({ contributorsOnly: true, leaveOutNoise: true, replayDistance: 0.25 });
   });
 
-  it('refuses what would break the sensitivity bound: declared counts, replicas, published updates', () => {
+  it('refuses what would break the sensitivity bound: declared counts, replicas, leaving out by score, published updates', () => {
     const aggregation = privateSpec.aggregation;
     for (const [change, field] of [
       [{ aggregation: { ...aggregation, weights: 'samples' } }, 'aggregation.weights'],
       [{ aggregation: { ...aggregation, replicaDistance: 0.25 } }, 'aggregation.replicaDistance'],
+      [{ aggregation: { replicaDistance: 0 } }, 'aggregation.leaveOutByScore'],
       [{ publicAudit: true }, 'publicAudit'],
       [{ privacy: { ...privateSpec.privacy, population: 5 } }, 'privacy.population'],
     ] as const) {

@@ -43,21 +43,24 @@ describe('terms (protocol/terms.ts)', () => {
     } as unknown as TaskView;
     delete (task.spec.aggregation as { leaveOutNoise?: boolean }).leaveOutNoise;
     delete (task.spec.aggregation as { replayDistance?: number }).replayDistance;
+    delete (task.spec.aggregation as { leaveOutByScore?: boolean }).leaveOutByScore;
     const stored = taskTerms(task, info, '0x' + '11'.repeat(32));
-    const { leaveOutNoise, replayDistance, ...before } = current.terms.weights;
-    expect([leaveOutNoise, replayDistance, stored.weights]).to.deep.equal([true, 0.25, before]);
+    const { leaveOutNoise, replayDistance, leaveOutByScore, ...before } = current.terms.weights;
+    expect([leaveOutNoise, replayDistance, leaveOutByScore, stored.weights]).to.deep.equal([true, 0.25, true, before]);
   });
 
-  it("say how close a replay is, and that a private task judges each update alone, not by the others'", () => {
+  it("say how close a replay is, and when each update is judged alone, not by its score among the others'", () => {
     expect(termsOf(minimal).text).to.match(
       /an update worth nothing, or replaying the last round's step \(within 0.25 of it, relative\), is left out/,
     );
+    const alone = termsOf({ ...minimal, aggregation: { leaveOutByScore: false } }).text;
+    expect(alone).to.match(/an update of zeros, or replaying .* earns 0; each update is judged alone, and every other/);
     const text = termsOf({
       ...minimal,
-      aggregation: { replicaDistance: 0 },
+      aggregation: { replicaDistance: 0, leaveOutByScore: false },
       privacy: { delta: 1e-5, targetEpsilon: 3, population: 1000 },
     }).text;
-    expect(text).to.match(/an update of zeros, or replaying .* is left out and earns 0 \(each update is judged alone/);
+    expect(text).to.match(/each update is judged alone, so the privacy noise still covers one holder/);
     expect(text).to.match(/so is noise/);
     expect(text).to.not.match(/worth nothing/);
   });

@@ -234,7 +234,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
             ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
             : '') +
           (terms.weights.contributorsOnly
-            ? `; updates ${terms.privacy ? 'of zeros' : 'worth nothing'}, replays${terms.weights.leaveOutNoise ? ', or noise' : ''}, are left out and earn 0`
+            ? `; updates ${terms.weights.leaveOutByScore === false ? 'of zeros' : 'worth nothing'}, replays${terms.weights.leaveOutNoise ? ', or noise' : ''}, are left out and earn 0`
             : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
