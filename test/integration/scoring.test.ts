@@ -12,6 +12,8 @@ import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
+import type { TaskView } from '../../protocol/rest.js';
+import { dequantize } from '../../circuits/codec.js';
 import { Random } from '../../common/random.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 
@@ -236,6 +238,9 @@ describe('contribution scores decide the pay', function () {
     expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
+  /** An update's quantized values and scales, as a client sends them. */
+  type SentValues = { q: Int8Array; fractionBits: number[] };
+
   /**
    * Round 1 of a task (seed 5) with two honest holders (real clients on `shards[0..1]`, keys `honestKeys`) and one
    * holder that trains on `shards[2]` as the client does and sends that update, proven, under each of `wallets`.
@@ -245,6 +250,7 @@ describe('contribution scores decide the pay', function () {
     shards: string[],
     honestKeys: string[],
     wallets: Wallet[],
+    perKey: (update: SentValues, wallet: Wallet, task: TaskView) => SentValues = (update) => update,
   ): Promise<{ taskId: string; amounts: Map<string, bigint> }> {
     const task = await createTask(
       coordinator.url,
@@ -273,7 +279,8 @@ describe('contribution scores decide the pay', function () {
     const ended = next<RoundEndPayload>(sockets[0]!, 'round:end');
     for (const [i, socket] of sockets.entries()) {
       const statement = { taskId: task.id, round: 1, address: wallets[i]!.address, modelHash };
-      const sent = await provenUpdate(task, statement, update.q, undefined, update.fractionBits);
+      const { q, fractionBits } = perKey(update, wallets[i]!, task);
+      const sent = await provenUpdate(task, statement, q, undefined, fractionBits);
       expect(await request(socket, 'update', sent)).to.include({ ok: true });
     }
     await honest;
@@ -320,6 +327,34 @@ describe('contribution scores decide the pay', function () {
         expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
       });
     }
+  });
+
+  it('groups near-copies (+5 % noise, each key rounding its own) under 3 keys, and pays them together what one earns', async () => {
+    // Fixed keys: the copies' noise and rounding, and so their distances, are the same every run.
+    const attacker = [1, 2, 3].map((i) => new Wallet(`0x${i.toString(16).padStart(64, '0')}`));
+    const honestKeys = [0, 1].map((i) => join(dir, `near-honest-${i}.json`));
+    const shards = writeShards(join(dir, 'near'), [400, 400, 400]);
+    const { amounts: single } = await copiedRound(shards, honestKeys, attacker.slice(0, 1));
+    const random = new Random(5);
+    const nearCopy = (update: SentValues, wallet: Wallet, task: TaskView): SentValues => {
+      const delta = Float32Array.from(dequantize(update.q, update.fractionBits, task.zk.chunkSize));
+      const sigma = (0.05 * Math.hypot(...delta)) / Math.sqrt(delta.length);
+      const noisy = delta.map((value) => value + sigma * random.normal());
+      return quantizedAsClient(task, noisy, wallet.address, 1);
+    };
+    const { amounts: near, taskId } = await copiedRound(shards, honestKeys, attacker, nearCopy);
+    const bundle = await eventually(() => fetchBundle(coordinator.url, taskId).catch(() => undefined), 'the bundle');
+    expect(bundle.rounds[0]!.record.scoring.replicas).to.deep.equal([attacker.map((wallet) => wallet.address)]);
+    const together = attacker.reduce((sum, wallet) => sum + near.get(wallet.address)!, 0n);
+    const alone = single.get(attacker[0]!.address)!;
+    expect(Number(together) / Number(alone)).to.be.at.most(1.05);
+    // The honest holders are paid what they are beside the one key, within 5 %: the copies took nothing from them.
+    for (const [address, amount] of single) {
+      if (address === attacker[0]!.address) continue;
+      expect(Number(near.get(address)!) / Number(amount), address).to.be.within(0.95, 1.05);
+    }
+    const report = await auditRun(bundle);
+    expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
 
   /**
