@@ -11,6 +11,8 @@
  * - near-copies: the update plus small independent noise per key, or holder 4's data trained under k keys;
  * - decorrelated copies: noise as large as the update (what the replica rule does not catch, and what it costs);
  * - a declared sample count of 2^20;
+ * - no attack: holder 4's own update under another key, its training's randomness drawn afresh (how far a holder's
+ *   luck alone moves the others' pay);
  * - free riders beside the four holders (a zero update, a replay of the last global step, noise at the norm
  *   bound), once with label-skewed holders and once with IID holders of which one sees only two classes; under
  *   the default rule, with every update aggregated (`contributorsOnly: false`), and with a private task's rule
@@ -459,8 +461,24 @@ function closestTo(step: Float32Array, sent: Sent[]): number {
   return Math.min(...holders.map((update) => relativeDistance({ ...update, weight: 1 }, taken, params.chunkSize)));
 }
 
+/**
+ * No attack: holder 4's own update under another key, its training's randomness drawn afresh, under each rule for
+ * leaving updates out: what a holder's luck alone moves everyone's pay by, the floor under every other row's change.
+ */
+const luck = (data: Scenario['data'], name: string): Scenario[] => {
+  const attack: Attack = async (_, round) => [
+    await honestUpdate(extraKeys[0]!, round.data, round.global, round.number),
+  ];
+  return [
+    { name, data, attack },
+    { name: `${name}, every update aggregated`, data, attack, contributorsOnly: false },
+    { name: `${name}, each update judged alone`, data, attack, replicaDistance: 0, judgedAlone: true },
+  ];
+};
+
 /** The copy attacks, under each way the holders' data can be split. */
 const copyAttacks = (data: Scenario['data']): Scenario[] => [
+  ...luck(data, 'no attack: holder 4 under another key (its shuffle and rounding drawn afresh)'),
   ...[2, 3, 5].map((k): Scenario => ({ name: `copies under ${k} keys`, data, attack: copies(k) })),
   { name: 'copies under 3 keys, no replica rule', data, attack: copies(3), replicaDistance: 0 },
   { name: 'near-copies: +5 % noise under 3 keys', data, attack: nearCopies(3, 0.05) },
