@@ -28,9 +28,9 @@
  * the model already took), and with `aggregation.leaveOutNoise` updates that point nowhere the owner's data asks
  * for (ml/noise.ts), are left out before the game. The others then play, and the model moves, as if the
  * non-contributors had not come. With `aggregation.leaveOutByScore` false (every private task) only these tests,
- * each of one update alone, leave updates out (`byScore`). This is also a validation-based robust aggregation (an update that raises the
- * owner's scoring loss does not enter the model), and it shares that family's limit: an honest holder whose data
- * differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
+ * each of one update alone, leave updates out (`byScore`). Otherwise this is also a validation-based robust
+ * aggregation (an update that raises the owner's scoring loss does not enter the model), and it shares that family's
+ * limit: an honest holder whose data differs from the owner's scoring set may be left out of a round. Under FLTrust (`trust`) the game is FLTrust's own
  * step, and only zeros, replays and noise are left out: its trust already weighs a harmful direction 0.
  *
  * Small rounds (n ≤ `exactUpTo`, 2^n coalitions) are scored exactly. Larger ones follow GTG-Shapley (Liu et al.,
