@@ -13,10 +13,7 @@ import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
-import { Random } from '../../common/random.js';
-import type { RoundStartPayload } from '../../protocol/events.js';
-import { provenUpdate, quantizedAsClient } from '../helpers/contribution.js';
-import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
+import { gaussianDirection, noiseAtBound, sendBesideHonest } from '../helpers/free-rider.js';
 
 describe('user-level differential privacy (DP-FedAvg)', function () {
   const dir = tempDir();
@@ -166,38 +163,17 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
         privacy: { delta: 1e-5, noiseMultiplier: 0.01, population: 3 },
       }),
     );
-    const wallet = randomWallet();
-    const socket = await connect(coordinator.url, wallet);
-    const started = next<RoundStartPayload>(socket, 'round:start');
-    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
     const shards = writeShards(join(dir, 'noise'), [300, 300]);
-    const honest = Promise.all(
-      runClients(
-        coordinator.url,
-        task.id,
-        shards,
-        [0, 1].map((i) => join(dir, `noise-honest-${i}.json`)),
-      ),
+    const keys = [0, 1].map((i) => join(dir, `noise-honest-${i}.json`));
+    const address = await sendBesideHonest(coordinator.url, task, { shards, keys }, (sender) =>
+      noiseAtBound(task, 12, sender),
     );
-    const random = new Random(12);
-    const values = Float32Array.from({ length: task.numParams }, () => random.normal());
-    const direction = values.map((value) => value / Math.hypot(...values));
-    const noise = quantizedAsClient(
-      task,
-      direction.map((value) => value * task.spec.clipNorm),
-      wallet.address,
-      1,
-    );
-    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
-    const sent = await provenUpdate(task, statement, noise.q, undefined, noise.fractionBits);
-    expect(await request(socket, 'update', sent)).to.include({ ok: true });
-    await honest;
-    socket.disconnect();
+    const direction = gaussianDirection(task.numParams, 12);
     expect((await endOf(task.id)).status).to.equal('completed');
 
     const { record } = (await fetchBundle(coordinator.url, task.id)).rounds[0]!;
-    expect(record.scoring.leftOut).to.deep.equal([{ address: wallet.address, why: 'noise' }]);
-    const rider = record.accepted.find((update) => update.address === wallet.address)!;
+    expect(record.scoring.leftOut).to.deep.equal([{ address, why: 'noise' }]);
+    const rider = record.accepted.find((update) => update.address === address)!;
     expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
     // Summed in, the noise would move the step by clip / target along its own direction; left out, by next to nothing.
     const [before, after] = [

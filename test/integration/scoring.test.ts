@@ -12,6 +12,7 @@ import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
+import { noiseAtBound, sendBesideHonest, type SentValues } from '../helpers/free-rider.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { dequantize } from '../../circuits/codec.js';
 import { Random } from '../../common/random.js';
@@ -146,39 +147,17 @@ describe('contribution scores decide the pay', function () {
         publicAudit: true,
       }),
     );
-    const wallet = randomWallet();
-    const socket = await connect(coordinator.url, wallet);
-    const started = next<RoundStartPayload>(socket, 'round:start');
-    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
     const shards = writeShards(join(dir, 'noise'), [400, 600]);
-    const honest = Promise.all(
-      runClients(
-        coordinator.url,
-        task.id,
-        shards,
-        shards.map((_, i) => join(dir, `noise-honest-${i}.json`)),
-      ),
+    const keys = shards.map((_, i) => join(dir, `noise-honest-${i}.json`));
+    // Gaussian values at the norm bound: what costs a free rider nothing, proven like any update.
+    const address = await sendBesideHonest(coordinator.url, task, { shards, keys }, (sender) =>
+      noiseAtBound(task, 11, sender),
     );
-    // Gaussian values scaled to the norm bound: what costs a free rider nothing, proven like any update.
-    const random = new Random(11);
-    const values = Float32Array.from({ length: task.numParams }, () => random.normal());
-    const length = Math.hypot(...values);
-    const noise = quantizedAsClient(
-      task,
-      values.map((value) => (value * task.spec.clipNorm) / length),
-      wallet.address,
-      1,
-    );
-    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
-    const sent = await provenUpdate(task, statement, noise.q, undefined, noise.fractionBits);
-    expect(await request(socket, 'update', sent)).to.include({ ok: true });
-    await honest;
-    socket.disconnect();
 
     const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
     const [record] = bundle.rounds.map(({ record }) => record);
-    expect(record!.scoring.leftOut).to.deep.equal([{ address: wallet.address, why: 'noise' }]);
-    const rider = record!.accepted.find((update) => update.address === wallet.address)!;
+    expect(record!.scoring.leftOut).to.deep.equal([{ address, why: 'noise' }]);
+    const rider = record!.accepted.find((update) => update.address === address)!;
     expect([rider.score, rider.amount]).to.deep.equal([0, '0']);
     // The honest holders are kept, and split the pool.
     const honestAmounts = record!.accepted.filter((update) => update !== rider).map((update) => BigInt(update.amount));
@@ -200,46 +179,30 @@ describe('contribution scores decide the pay', function () {
         publicAudit: true,
       }),
     );
-    const wallet = randomWallet();
-    const socket = await connect(coordinator.url, wallet);
-    const started = next<RoundStartPayload>(socket, 'round:start');
-    expect(await joinWithConsent(socket, coordinator.url, wallet, task.id)).to.include({ ok: true });
     const shards = writeShards(join(dir, 'harmful'), [400, 600, 500]);
-    const honest = Promise.all(
-      runClients(
-        coordinator.url,
-        task.id,
-        shards.slice(0, 2),
-        [0, 1].map((i) => join(dir, `harmful-honest-${i}.json`)),
-      ),
-    );
+    const keys = [0, 1].map((i) => join(dir, `harmful-honest-${i}.json`));
+    const global = await getWeights(coordinator.url, task.id, 0);
     // A trained update turned around: real labelled data behind it, in the span, not a zero, not a replay.
-    const trained = await trainedUpdate(
+    const address = await sendBesideHonest(
+      coordinator.url,
       task,
-      await getWeights(coordinator.url, task.id, 0),
-      shards[2]!,
-      wallet.address,
+      { shards: shards.slice(0, 2), keys },
+      async (sender) => {
+        const trained = await trainedUpdate(task, global, shards[2]!, sender);
+        return { q: trained.q.map((value) => -value), fractionBits: trained.fractionBits };
+      },
     );
-    const harmful = trained.q.map((value) => -value);
-    const statement = { taskId: task.id, round: 1, address: wallet.address, modelHash: (await started).modelHash };
-    const sent = await provenUpdate(task, statement, harmful, undefined, trained.fractionBits);
-    expect(await request(socket, 'update', sent)).to.include({ ok: true });
-    await honest;
-    socket.disconnect();
 
     const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
     const [record] = bundle.rounds.map(({ record }) => record);
     expect(record!.scoring).to.not.have.property('leftOut');
-    const rider = record!.accepted.find((update) => update.address === wallet.address)!;
+    const rider = record!.accepted.find((update) => update.address === address)!;
     expect(rider.score).to.be.lessThan(0);
     expect(rider.amount).to.equal('0');
     // verify aggregates it in and scores it as the coordinator did: leaving it out would give another model.
     const report = await auditRun(bundle);
     expect([report.ok, report.problems, report.scores]).to.deep.equal([true, [], 'recomputed']);
   });
-
-  /** An update's quantized values and scales, as a client sends them. */
-  type SentValues = { q: Int8Array; fractionBits: number[] };
 
   /**
    * Round 1 of a task (seed 5) with two honest holders (real clients on `shards[0..1]`, keys `honestKeys`) and one
