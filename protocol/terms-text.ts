@@ -72,6 +72,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
       : []),
     ...(terms.weights.robust ? [`                   ${robustLine(terms.weights.robust)}`] : []),
     ...(terms.weights.contributorsOnly ? [`                   ${contributorsLine(terms)}`] : []),
+    ...(terms.weights.contributorsOnly === false
+      ? [
+          `                   every accepted update enters the model and is scored: one that does nothing (zeros, a replay of the last step, noise) may be paid too`,
+        ]
+      : []),
     ...(terms.weights.contributorsOnly && terms.weights.leaveOutNoise
       ? [
           `                   so is noise: an update pointing nowhere the owner's data asks the model to go (its share in the span of the evaluation data's per-class gradients no more than chance)`,

@@ -63,5 +63,10 @@ describe('terms (protocol/terms.ts)', () => {
     expect(text).to.match(/each update is judged alone, so the privacy noise still covers one holder/);
     expect(text).to.match(/so is noise/);
     expect(text).to.not.match(/worth nothing/);
+    // A task that aggregates everything says that free riders may be paid; one stored before the rule says nothing.
+    expect(termsOf({ ...minimal, aggregation: { contributorsOnly: false } }).text).to.match(
+      /every accepted update enters the model and is scored: one that does nothing .* may be paid too/,
+    );
+    expect(termsOf(minimal).text).to.not.match(/may be paid too/);
   });
 });

@@ -235,7 +235,9 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
             : '') +
           (terms.weights.contributorsOnly
             ? `; updates ${terms.weights.leaveOutByScore === false ? 'of zeros' : 'worth nothing'}, replays${terms.weights.leaveOutNoise ? ', or noise' : ''}, are left out and earn 0`
-            : '') +
+            : terms.weights.contributorsOnly === false
+              ? '; every accepted update is aggregated and scored, one that does nothing too'
+              : '') +
           (rewards.chain ? `, paid on chain ${rewards.chain.chainId}` : ', not settled on-chain'),
       ),
       ...(rewards.deadline === null
