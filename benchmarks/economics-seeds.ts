@@ -2,7 +2,8 @@
  * `npm run bench:economics-seeds`: the spread of `bench:economics` over seeds. One seed is one draw of shards,
  * initial model and noise; a free rider's luck, or a holder's, can look small or large in it. Reads the tables
  * `bench:economics` wrote (results/economics.md, seed 7, and results/economics-seed<N>.md from `-- --seed N`) and
- * writes results/economics-seeds.md: for each scenario, the least and most of each outcome over the seeds found.
+ * writes results/economics-seeds.md: for each scenario, the least and most of each outcome over the seeds found, and
+ * in how many seeds the attack moved honest pay further than luck did (the same seed's no-attack row).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine } from './lib/machine.js';
@@ -51,6 +52,31 @@ const range = (values: number[]): string => {
   return low === high ? `${low.toFixed(1)} %` : `${low.toFixed(1)} to ${high.toFixed(1)} %`;
 };
 
+const honestChange = columns.indexOf("largest change in an honest holder's pay");
+const luckName = 'no attack: holder 4 under another key (its shuffle and rounding drawn afresh)';
+
+/** The no-attack row under the same rule as `scenario` ("holders | name"): what luck alone moved pay by. */
+function luckRow(scenario: string): string {
+  const [holders] = scenario.split(' | ');
+  const rule = / every update aggregated$/.test(scenario)
+    ? ', every update aggregated'
+    : / each update judged alone/.test(scenario)
+      ? ', each update judged alone'
+      : '';
+  return `${holders} | ${luckName}${rule}`;
+}
+
+/** Of the seeds, in how many an honest holder's pay moved further than luck moved it under the same rule. */
+function beyondLuck(scenario: string): string {
+  const moved = tables.flatMap((table) => {
+    const change = table.rows.get(scenario)?.[honestChange];
+    const luck = table.rows.get(luckRow(scenario))?.[honestChange];
+    return change === undefined || luck === undefined ? [] : [Math.abs(change) > Math.abs(luck)];
+  });
+  const attack = !scenario.includes('no attack') && !scenario.includes('baseline');
+  return attack && moved.length > 0 ? `${moved.filter(Boolean).length} of ${moved.length}` : '';
+}
+
 const files = readdirSync(results).filter((file) => /^economics(-seed\d+)?\.md$/.test(file));
 const tables = files.map(readTable).sort((a, b) => a.seed - b.seed);
 const seeds = tables.map((table) => table.seed);
@@ -59,11 +85,14 @@ const summary = scenarios.map((scenario) => {
   const spreads = columns.map((_, c) =>
     range(tables.flatMap((table) => table.rows.get(scenario)?.[c] ?? []).filter((value) => !Number.isNaN(value))),
   );
-  return `| ${scenario} | ${spreads.join(' | ')} |`;
+  return `| ${scenario} | ${spreads.join(' | ')} | ${beyondLuck(scenario)} |`;
 });
 const text =
   `Machine: ${machine()}. \`bench:economics\` over seeds ${seeds.join(', ')} (each seed: shards, initial model, ` +
-  `noise and scoring drawn afresh), read from results/economics*.md: the least and the most of each outcome.\n\n` +
-  `| holders | scenario | ${columns.join(' | ')} |\n|---|---|${columns.map(() => '---:').join('|')}|\n${summary.join('\n')}\n`;
+  `noise and scoring drawn afresh), read from results/economics*.md: the least and the most of each outcome. The ` +
+  `last column counts the seeds where an honest holder's pay moved further than the same seed's no-attack row ` +
+  `(holder 4's own luck, under the same rule) moved it: a change within that is luck, not the attack.\n\n` +
+  `| holders | scenario | ${columns.join(' | ')} | seeds where honest pay moved beyond luck |\n` +
+  `|---|---|${columns.map(() => '---:').join('|')}|---:|\n${summary.join('\n')}\n`;
 writeFileSync(new URL('economics-seeds.md', results), text);
 process.stdout.write(text);
