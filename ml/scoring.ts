@@ -262,23 +262,8 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   const started = performance.now();
   const groups = input.groups ?? input.updates.map((_, k) => [k]);
   const rule = input.contributorsOnly;
-  // Each group's distance to the last step, measured once.
-  const previousStep = rule?.previousStep;
-  const replayedGroups = new Set(
-    previousStep === undefined
-      ? []
-      : groups.flatMap((members, g) =>
-          replays(input.updates[members[0]!]!, previousStep, input.chunkSize, rule!.replayDistance) ? [g] : [],
-        ),
-  );
-  const replayed = (g: number): boolean => replayedGroups.has(g);
-  // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
-  // still change the verdict on another player.
-  const empty = (g: number): boolean => rule !== undefined && groups[g]!.every((k) => isZero(input.updates[k]!.q));
-  // A set: a round may hold as many noise updates as keys are free.
-  const judgedNoise = new Set(rule?.noise);
-  const noise = (g: number): boolean => judgedNoise.has(g);
-  let players = groups.map((_, g) => g).filter((g) => !replayed(g) && !empty(g) && !noise(g));
+  const leftBeforeGame = verdictsBeforeGame(input, groups);
+  let players = groups.map((_, g) => g).filter((g) => leftBeforeGame(g) === undefined);
   const game = roundGame(input, groups);
   let scored = await game(players);
   let evaluations = scored.evaluations;
@@ -307,18 +292,44 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   // lone harmful update would be the whole step. A round within `truncation` of no change is not judged: its scores
   // are noise (zero, sampled), and leaving everyone out would stop a model that has nearly converged.
   const judged = Math.abs(scored.roundGain) > input.options.truncation;
-  const kept = byScore && judged ? players.filter((_, p) => scored.scores[p]! > 0) : players;
+  const kept = new Set(byScore && judged ? players.filter((_, p) => scored.scores[p]! > 0) : players);
   const scores = new Array<number>(input.updates.length).fill(0);
   const leftOut: ScoredRoundUpdates['leftOut'] = [];
   groups.forEach((members, g) => {
     const p = players.indexOf(g);
     for (const k of members) {
-      if (kept.includes(g)) scores[k] = scored.scores[p]! / members.length;
-      else leftOut.push({ index: k, why: noise(g) ? 'noise' : replayed(g) ? 'replay' : 'no value' });
+      if (kept.has(g)) scores[k] = scored.scores[p]! / members.length;
+      else leftOut.push({ index: k, why: leftBeforeGame(g) ?? 'no value' });
     }
   });
   const seconds = (performance.now() - started) / 1000;
   return { ...scored, evaluations, scores, leftOut, seconds };
+}
+
+/**
+ * Why a group is left out before the round's game, if it is (`contributorsOnly`): noise (ml/noise.ts), a replay of
+ * the last round's step, or an update of zeros ('no value') — each a test of the group alone.
+ */
+function verdictsBeforeGame(
+  { contributorsOnly: rule, updates, chunkSize }: RoundScoringInput,
+  groups: readonly number[][],
+): (group: number) => LeftOutReason | undefined {
+  if (rule === undefined) return () => undefined;
+  const { previousStep, replayDistance } = rule;
+  // Each group's distance to the last step, measured once; noise in a set, as a round may hold as many noise updates
+  // as keys are free.
+  const replayed = new Set(
+    previousStep === undefined
+      ? []
+      : groups.flatMap((members, g) =>
+          replays(updates[members[0]!]!, previousStep, chunkSize, replayDistance) ? [g] : [],
+        ),
+  );
+  const noise = new Set(rule.noise);
+  // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
+  // still change the verdict on another player.
+  const empty = (g: number): boolean => groups[g]!.every((k) => isZero(updates[k]!.q));
+  return (g) => (noise.has(g) ? 'noise' : replayed.has(g) ? 'replay' : empty(g) ? 'no value' : undefined);
 }
 
 /** The round's Shapley game among some of its groups of replicas (`players`, indices in `groups`): one player each. */

@@ -1,15 +1,28 @@
 /** One hand-driven client beside real honest ones, sending an update of the test's choosing in round 1. */
 import type { RoundStartPayload } from '../../protocol/events.js';
 import type { TaskView } from '../../protocol/rest.js';
+import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { Random } from '../../common/random.js';
 import { runClients } from './clients.js';
 import { provenUpdate, quantizedAsClient } from './contribution.js';
+import { smallTask } from './fixtures.js';
 import { connect, joinWithConsent, next, randomWallet, request } from './raw-client.js';
 
 /** An update's quantized values and their per-chunk scales, as a client sends them. */
 export interface SentValues {
   q: Int8Array;
   fractionBits: number[];
+}
+
+/** A small task of three clients a round (two honest, one free rider) with a pool to split, and `overrides`. */
+export function freeRiderTask(overrides: Partial<TaskSpecInput>): TaskSpecInput {
+  return smallTask({
+    rounds: 1,
+    clientsPerRound: { min: 3, target: 3 },
+    roundDeadlineSeconds: 240,
+    rewards: { perRound: String(10n ** 18n) },
+    ...overrides,
+  });
 }
 
 /**

@@ -13,7 +13,7 @@ import { dataRoot, smallTask, writeShards } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, getWeights } from '../helpers/rest.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
-import { gaussianDirection, noiseAtBound, sendBesideHonest } from '../helpers/free-rider.js';
+import { freeRiderTask, gaussianDirection, noiseAtBound, sendBesideHonest } from '../helpers/free-rider.js';
 
 describe('user-level differential privacy (DP-FedAvg)', function () {
   const dir = tempDir();
@@ -154,11 +154,7 @@ describe('user-level differential privacy (DP-FedAvg)', function () {
     // σ tiny, so that the step shows what the sum held: the free rider's direction, or not.
     const task = await createTask(
       coordinator.url,
-      smallTask({
-        rounds: 1,
-        clientsPerRound: { min: 3, target: 3 },
-        roundDeadlineSeconds: 240,
-        rewards: { perRound: String(10n ** 18n) },
+      freeRiderTask({
         aggregation: { replicaDistance: 0, leaveOutByScore: false },
         privacy: { delta: 1e-5, noiseMultiplier: 0.01, population: 3 },
       }),

@@ -12,7 +12,7 @@ import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import type { TaskSpecInput } from '../../protocol/task-spec.js';
 import { tempDir } from '../helpers/temp.js';
-import { noiseAtBound, sendBesideHonest, type SentValues } from '../helpers/free-rider.js';
+import { freeRiderTask, noiseAtBound, sendBesideHonest, type SentValues } from '../helpers/free-rider.js';
 import type { TaskView } from '../../protocol/rest.js';
 import { dequantize } from '../../circuits/codec.js';
 import { Random } from '../../common/random.js';
@@ -78,11 +78,8 @@ describe('contribution scores decide the pay', function () {
   it("leaves a zero update and a replay of the last round's step out of the model, pays them 0, and verify agrees", async () => {
     const task = await createTask(
       coordinator.url,
-      smallTask({
+      freeRiderTask({
         rounds: 2,
-        clientsPerRound: { min: 3, target: 3 },
-        roundDeadlineSeconds: 240,
-        rewards: { perRound: String(10n ** 18n) },
         seed: 3,
         publicAudit: true,
       }),
@@ -138,11 +135,7 @@ describe('contribution scores decide the pay', function () {
   it('leaves noise at the norm bound out of the model as noise, pays it 0, and verify agrees', async () => {
     const task = await createTask(
       coordinator.url,
-      smallTask({
-        rounds: 1,
-        clientsPerRound: { min: 3, target: 3 },
-        roundDeadlineSeconds: 240,
-        rewards: { perRound: String(10n ** 18n) },
+      freeRiderTask({
         seed: 4,
         publicAudit: true,
       }),
@@ -169,11 +162,7 @@ describe('contribution scores decide the pay', function () {
   it('with leaveOutByScore false keeps a harmful update in the model, pays it 0, and verify agrees', async () => {
     const task = await createTask(
       coordinator.url,
-      smallTask({
-        rounds: 1,
-        clientsPerRound: { min: 3, target: 3 },
-        roundDeadlineSeconds: 240,
-        rewards: { perRound: String(10n ** 18n) },
+      freeRiderTask({
         aggregation: { leaveOutByScore: false },
         seed: 6,
         publicAudit: true,
