@@ -3,7 +3,8 @@
  * initial model and noise; a free rider's luck, or a holder's, can look small or large in it. Reads the tables
  * `bench:economics` wrote (results/economics.md, seed 7, and results/economics-seed<N>.md from `-- --seed N`) and
  * writes results/economics-seeds.md: for each scenario, the least and most of each outcome over the seeds found, and
- * in how many seeds the attack moved honest pay further than luck did (the same seed's no-attack row).
+ * in how many seeds the attack moved honest pay further than luck did (the same seed's no-attack row), under both
+ * reward rules (value summed over the task, and each round's alone).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine } from './lib/machine.js';
@@ -16,6 +17,9 @@ const columns = [
   "largest change in an honest holder's pay",
   'free rider paid, of the median holder',
   'accuracy',
+  'attacker keys paid, valueOver round',
+  "largest change in an honest holder's pay, valueOver round",
+  'free rider paid, valueOver round',
 ] as const;
 
 interface Table {
@@ -53,6 +57,7 @@ const range = (values: number[]): string => {
 };
 
 const honestChange = columns.indexOf("largest change in an honest holder's pay");
+const honestChangePerRound = columns.indexOf("largest change in an honest holder's pay, valueOver round");
 const luckName = 'no attack: holder 4 under another key (its shuffle and rounding drawn afresh)';
 
 /** The no-attack row under the same rule as `scenario` ("holders | name"): what luck alone moved pay by. */
@@ -66,11 +71,14 @@ function luckRow(scenario: string): string {
   return `${holders} | ${luckName}${rule}`;
 }
 
-/** Of the seeds, in how many an honest holder's pay moved further than luck moved it under the same rule. */
-function beyondLuck(scenario: string): string {
+/**
+ * Of the seeds, in how many an honest holder's pay (the `column` of its change) moved further than luck moved it
+ * under the same rule.
+ */
+function beyondLuck(scenario: string, column: number): string {
   const moved = tables.flatMap((table) => {
-    const change = table.rows.get(scenario)?.[honestChange];
-    const luck = table.rows.get(luckRow(scenario))?.[honestChange];
+    const change = table.rows.get(scenario)?.[column];
+    const luck = table.rows.get(luckRow(scenario))?.[column];
     return change === undefined || luck === undefined ? [] : [Math.abs(change) > Math.abs(luck)];
   });
   const attack = !scenario.includes('no attack') && !scenario.includes('baseline');
@@ -85,14 +93,16 @@ const summary = scenarios.map((scenario) => {
   const spreads = columns.map((_, c) =>
     range(tables.flatMap((table) => table.rows.get(scenario)?.[c] ?? []).filter((value) => !Number.isNaN(value))),
   );
-  return `| ${scenario} | ${spreads.join(' | ')} | ${beyondLuck(scenario)} |`;
+  const beyond = [honestChange, honestChangePerRound].map((column) => beyondLuck(scenario, column));
+  return `| ${scenario} | ${spreads.join(' | ')} | ${beyond.join(' | ')} |`;
 });
 const text =
   `Machine: ${machine()}. \`bench:economics\` over seeds ${seeds.join(', ')} (each seed: shards, initial model, ` +
   `noise and scoring drawn afresh), read from results/economics*.md: the least and the most of each outcome. The ` +
   `last column counts the seeds where an honest holder's pay moved further than the same seed's no-attack row ` +
-  `(holder 4's own luck, under the same rule) moved it: a change within that is luck, not the attack.\n\n` +
-  `| holders | scenario | ${columns.join(' | ')} | seeds where honest pay moved beyond luck |\n` +
-  `|---|---|${columns.map(() => '---:').join('|')}|---:|\n${summary.join('\n')}\n`;
+  `(holder 4's own luck, under the same rule) moved it: a change within that is luck, not the attack; the ` +
+  `columns "valueOver round" pay the same runs by each round's scores alone, not summed over the task.\n\n` +
+  `| holders | scenario | ${columns.join(' | ')} | seeds where honest pay moved beyond luck | the same, valueOver round |\n` +
+  `|---|---|${columns.map(() => '---:').join('|')}|---:|---:|\n${summary.join('\n')}\n`;
 writeFileSync(new URL('economics-seeds.md', results), text);
 process.stdout.write(text);

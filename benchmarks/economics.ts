@@ -19,6 +19,9 @@
  *   (no replicas, each update judged alone: `leaveOutByScore: false`; no DP noise, which would only blur the pay).
  *   Each scenario is compared with holder 4 alone under the same rule.
  *
+ * Every row is paid twice from the same scores: by value summed over the task (the default, `rewards.valueOver:
+ * 'task'`), and by each round's scores alone (`'round'`, the last three columns); the models are the same.
+ *
  * `-- --rule fltrust` runs the same scenarios with `aggregation.rule: fltrust` (ml/fltrust.ts: scores in FLTrust's
  * game, the owner's scoring set as the root) and writes results/economics-fltrust.md. `-- --seed N` runs them from
  * another seed (shards, initial model, noise, scoring) and writes results/economics-seedN.md. `-- --keep-noise` leaves
@@ -50,7 +53,7 @@ import {
 } from '../ml/replicas.js';
 import { evaluate, trainingSeed, trainLocal } from '../ml/train.js';
 import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
-import { rewardAmounts } from '../protocol/reward-rule.js';
+import { type RewardRule, type Scored, taskAmounts } from '../protocol/reward-rule.js';
 import { parseTaskSpec } from '../protocol/task-spec.js';
 import { updateWeight } from '../protocol/weights-rule.js';
 import { machine } from './lib/machine.js';
@@ -114,8 +117,10 @@ interface Scenario {
 
 interface Outcome {
   scenario: Scenario;
-  /** Pay per key over all rounds. */
+  /** Pay per key over all rounds, by value summed over the task (the default reward rule, `valueOver: 'task'`). */
   paid: Map<string, bigint>;
+  /** The same runs paid by each round's scores alone (`rewards.valueOver: 'round'`): the model is the same. */
+  paidPerRound: Map<string, bigint>;
   accuracy: number;
   scoringSeconds: number;
   /** Replica groups the scoring formed, over all rounds. */
@@ -259,7 +264,10 @@ function projected(basis: Float64Array[], delta: Float32Array): Float64Array {
 }
 
 /** What a scenario's rounds measured of its updates (Outcome's distances and shares), before any round. */
-type Spreads = Omit<Outcome, 'scenario' | 'paid' | 'accuracy' | 'scoringSeconds' | 'grouped' | 'leftOut'>;
+type Spreads = Omit<
+  Outcome,
+  'scenario' | 'paid' | 'paidPerRound' | 'accuracy' | 'scoringSeconds' | 'grouped' | 'leftOut'
+>;
 
 const emptySpreads = (): Spreads => ({
   closestHolders: Infinity,
@@ -378,7 +386,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
   const data = shards(scenario.data);
   const replicaDistance = scenario.replicaDistance ?? spec.aggregation.replicaDistance;
   const random = new Random(seed);
-  const paid = new Map<string, bigint>();
+  const scoredRounds: Scored[][] = [];
   let global = initial;
   let lastStep = new Float32Array(numParams);
   let scoringSeconds = 0;
@@ -402,9 +410,7 @@ async function run(scenario: Scenario): Promise<Outcome> {
     leftOut += scored.leftOut.length;
     scoringSeconds += scored.seconds;
     grouped += groups.filter((members) => members.length > 1).length;
-    rewardAmounts(scored.scores, pool, spec.rewards).forEach((amount, k) =>
-      paid.set(sent[k]!.key, (paid.get(sent[k]!.key) ?? 0n) + amount),
-    );
+    scoredRounds.push(sent.map(({ key }, k) => ({ address: key, score: scored.scores[k]! })));
     // FedAvg over the round's groups of replicas, each counted once, only contributors, as the coordinator aggregates.
     const left = new Set(scored.leftOut.map(({ index }) => index));
     const step = Float32Array.from(
@@ -416,7 +422,22 @@ async function run(scenario: Scenario): Promise<Outcome> {
   setFlatWeights(model, global);
   const { accuracy } = await evaluate(model, accuracySet, spec.inputShape, spec.classes);
   process.stderr.write(`${scenario.name}: accuracy ${(accuracy * 100).toFixed(1)} %\n`);
-  return { scenario, paid, accuracy, scoringSeconds: scoringSeconds / rounds, grouped, leftOut, ...spreads };
+  const paid = payOver(scoredRounds, spec.rewards);
+  const paidPerRound = payOver(scoredRounds, { ...spec.rewards, valueOver: 'round' });
+  const scoring = { scoringSeconds: scoringSeconds / rounds, grouped, leftOut };
+  return { scenario, paid, paidPerRound, accuracy, ...scoring, ...spreads };
+}
+
+/** Each key's pay over the task's rounds under `rule`. */
+function payOver(scoredRounds: Scored[][], rule: RewardRule): Map<string, bigint> {
+  const paid = new Map<string, bigint>();
+  taskAmounts(scoredRounds, pool, rule).forEach((amounts, r) =>
+    amounts.forEach((amount, k) => {
+      const { address } = scoredRounds[r]![k]!;
+      paid.set(address, (paid.get(address) ?? 0n) + amount);
+    }),
+  );
+  return paid;
 }
 
 const copies =
@@ -535,23 +556,34 @@ function median(amounts: bigint[]): bigint {
 const percent = (part: bigint, whole: bigint): string =>
   whole === 0n ? 'n/a' : `${((Number(part) / Number(whole)) * 100).toFixed(1)} %`;
 
-function row(outcome: Outcome, baseline: Outcome): string {
-  const attackerKeys = [attackerKey, ...extraKeys];
-  const attacker = [...outcome.paid].filter(
-    ([key]) => attackerKeys.includes(key) && (key !== extraKeys[0] || !outcome.scenario.name.startsWith('free')),
-  );
-  const attackerPaid = attacker.reduce((sum, [, amount]) => sum + amount, 0n);
+/** The pay cells of a row under one reward rule: the attacker's keys, the largest honest change, the free rider. */
+function payCells(outcome: Outcome, baseline: Outcome, paidOf: (o: Outcome) => Map<string, bigint>): string[] {
+  const [paid, paidBefore] = [paidOf(outcome), paidOf(baseline)];
+  const free = outcome.scenario.name.startsWith('free');
+  const attackerKeys = [attackerKey, ...extraKeys].filter((key) => key !== extraKeys[0] || !free);
+  const attackerPaid = attackerKeys.reduce((sum, key) => sum + (paid.get(key) ?? 0n), 0n);
   const honest = holderKeys.slice(0, holders - 1);
   // Against the median honest baseline pay: a holder whose data does harm is paid 0 in the baseline.
-  const baselineMedian = median(honest.map((key) => baseline.paid.get(key)!));
+  const baselineMedian = median(honest.map((key) => paidBefore.get(key)!));
   // Signed: a holder may gain (an attacker's updates left out leave it a larger share) as well as lose.
   const honestChange = honest
-    .map((key) => Number(outcome.paid.get(key)! - baseline.paid.get(key)!) / Number(baselineMedian))
+    .map((key) => Number(paid.get(key)! - paidBefore.get(key)!) / Number(baselineMedian))
     .reduce((largest, change) => (Math.abs(change) > Math.abs(largest) ? change : largest), 0);
-  const freeRider = outcome.scenario.name.startsWith('free')
-    ? percent(outcome.paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => outcome.paid.get(key)!)))
-    : '';
-  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attacker.length} | ${percent(attackerPaid, baseline.paid.get(attackerKey)!)} | ${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} % | ${freeRider} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.closestHoldersInSpan.toFixed(2)} | ${outcome.farthestCopiesInSpan ? outcome.farthestCopiesInSpan.toFixed(2) : ''} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} |`;
+  return [
+    percent(attackerPaid, paidBefore.get(attackerKey)!),
+    `${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} %`,
+    free ? percent(paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => paid.get(key)!))) : '',
+  ];
+}
+
+function row(outcome: Outcome, baseline: Outcome): string {
+  const attackerKeys = [...outcome.paid.keys()].filter(
+    (key) =>
+      [attackerKey, ...extraKeys].includes(key) && (key !== extraKeys[0] || !outcome.scenario.name.startsWith('free')),
+  );
+  const byDefault = payCells(outcome, baseline, (o) => o.paid);
+  const perRound = payCells(outcome, baseline, (o) => o.paidPerRound);
+  return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attackerKeys.length} | ${byDefault.join(' | ')} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.closestHoldersInSpan.toFixed(2)} | ${outcome.farthestCopiesInSpan ? outcome.farthestCopiesInSpan.toFixed(2) : ''} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} | ${perRound.join(' | ')} |`;
 }
 
 const outcomes: Outcome[] = [];
@@ -567,8 +599,8 @@ const baselineOf = (scenario: Scenario): Outcome =>
       ruleOf(o.scenario) === ruleOf(scenario),
   )!;
 const table = [
-  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | closest two holders in the gradient span | farthest two attacker keys in the span | lowest holder share in the gradient span (floor) | free rider's share |",
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  "| holders | scenario | attacker keys | attacker keys paid, of holder 4 alone | largest change in an honest holder's pay | free rider paid, of the median holder | accuracy | scoring s / round | replica groups | left out | closest two holders | farthest two attacker keys | closest holder to the last step | closest two holders in the gradient span | farthest two attacker keys in the span | lowest holder share in the gradient span (floor) | free rider's share | attacker keys paid, valueOver round | largest change in an honest holder's pay, valueOver round | free rider paid, valueOver round |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...outcomes.map((outcome) => row(outcome, baselineOf(outcome.scenario))),
 ].join('\n');
 const text =
@@ -578,7 +610,8 @@ const text =
   `${fltrust ? `; rule fltrust, trust ReLU(cos)^${spec.aggregation.trustExponent}, scores in FLTrust's game` : ''}` +
   `${keepNoise ? '; noise left to the game (leaveOutNoise false), as before the rule' : ''}); accuracy on 2,000 other ` +
   `test examples; seed ${seed}. Pay is over all rounds; each scenario is compared with its baseline (the same ` +
-  `holders, holder 4 on one key, under the same rule for leaving updates out).\n\n${table}\n`;
+  `holders, holder 4 on one key, under the same rule for leaving updates out). Pay follows value summed over the task (\`rewards.valueOver: 'task'\`, ` +
+  `protocol/reward-rule.ts); the last three columns pay the same runs by each round's scores alone (\`'round'\`).\n\n${table}\n`;
 const name = `economics${fltrust ? '-fltrust' : ''}${keepNoise ? '-keep-noise' : ''}${options.seed === undefined ? '' : `-seed${seed}`}`;
 writeFileSync(new URL(`./results/${name}.md`, import.meta.url), text);
 process.stdout.write(text);
