@@ -23,7 +23,8 @@ interface IUpdateChunkVerifier {
 /// @title zkfl rewards: escrowed reward pools paid by contribution, settled optimistically
 /// @notice A model owner escrows a task's reward pool; its coordinator posts a bond. Each round the coordinator posts
 /// the global-model hash H_r when the round opens and, when it closes, the Merkle root of its accepted leaves
-/// (index, contributor, amount, update commitment) with their count and total (never more than the round's pool).
+/// (index, contributor, amount, update commitment) with their count and total (never more than the pools of the rounds
+/// so far less what earlier rounds posted: a round may pay what an earlier one left, never a later one's pool).
 /// Nothing is verified on the happy path: after a challenge window, each contributor claims what its leaves say, for
 /// any number of rounds in one transaction. During the window anyone may challenge a leaf with a bond; the leaf's
 /// chunk proofs must then be shown and are verified here, against statements this contract builds from its own
@@ -68,7 +69,8 @@ interface IZkflRewards {
         /// @notice Tokens each contributor locks before it takes part (0: none), forfeited to the owner if one of its
         /// leaves is voided, returned once no leaf of the task can be challenged any more (or after the deadline).
         uint96 stake;
-        /// @notice Paid per round, split among the round's leaves as the coordinator posts them.
+        /// @notice Escrowed per round, split among the rounds' leaves as the coordinator posts them; rounds 1..r pay at
+        /// most r times this in all. The whole pool, this times `rounds`, must fit 96 bits.
         uint256 rewardPerRound;
         /// @notice Tokens the coordinator must post before round 1; unanswered challenges and omissions are paid from it.
         uint256 coordinatorBond;
@@ -292,7 +294,8 @@ interface IZkflRewards {
 
     /// @notice Coordinator only: closes the open round with the Merkle root of its accepted leaves (OpenZeppelin
     /// StandardMerkleTree of (uint256 index, address contributor, uint256 amount, bytes32 updateCommitment)), their
-    /// count and the total of their amounts, at most the round's pool. Its challenge window starts now.
+    /// count and the total of their amounts: at most the pools of rounds 1..round less the earlier rounds' totals, so a
+    /// round may pay what earlier ones left unallotted. Its challenge window starts now.
     /// @param taskKey The task.
     /// @param round The open round.
     /// @param acceptedRoot The root (zero for an empty set).

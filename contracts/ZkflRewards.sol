@@ -64,6 +64,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         /// @dev Rounds whose unpaid rest the owner has taken back (reclaim works through them in batches).
         uint32 reclaimedThrough;
         address coordinator;
+        /// @dev Sum of the closed rounds' totals: round r may post at most r pools less this (read with coordinator).
+        uint96 allotted;
         IUpdateChunkVerifier verifier;
         address owner;
         bytes32 verificationKey;
@@ -141,8 +143,8 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         if (address(tasks[taskKey].token) != address(0)) revert Rewards__TaskExists();
         if (params.rounds == 0 || params.chunks == 0) revert Rewards__InvalidParameters("no rounds or no chunks");
         if (params.rewardPerRound == 0) revert Rewards__InvalidParameters("no reward");
-        // A round's pool is stored in 96 bits.
-        if (params.rewardPerRound > type(uint96).max) revert Rewards__InvalidParameters("reward per round too large");
+        // The pool, and so every round's total and their sum, is stored in 96 bits.
+        if (params.rewardPerRound * params.rounds > type(uint96).max) revert Rewards__InvalidParameters("pool too large");
         if (params.baseShareBps > 10_000) revert Rewards__InvalidParameters("base share over 100%");
         if (params.chunks > MAX_CHUNKS) revert Rewards__InvalidParameters("more chunks than an answer can verify");
         if (params.challengeWindow == 0 || params.answerWindow == 0) revert Rewards__InvalidParameters("no windows");
@@ -219,8 +221,11 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
             revert Rewards__InvalidParameters("accepted root and count disagree");
         }
         if (acceptedCount > type(uint64).max) revert Rewards__InvalidParameters("accepted count too large");
-        // The coordinator splits the pool; it can never hand out more than it.
-        if (total > task.rewardPerRound) revert Rewards__OverPool(total, task.rewardPerRound);
+        // The coordinator splits the pool; it can never hand out more than it. A round may pay what earlier rounds
+        // left unallotted (a task whose rule carries value forward), never a later round's pool.
+        uint256 unallotted = task.rewardPerRound * round - task.allotted;
+        if (total > unallotted) revert Rewards__OverPool(total, unallotted);
+        task.allotted += uint96(total);
         uint256 claimableAt = block.timestamp + task.challengeWindow;
         closing.acceptedRoot = acceptedRoot;
         closing.acceptedCount = uint64(acceptedCount);
@@ -431,14 +436,14 @@ contract ZkflRewards is IZkflRewards, EIP712, ReentrancyGuardTransient {
         task.forfeited = 0;
         uint256 from = uint256(task.reclaimedThrough) + 1;
         if (from > task.rounds && amount == 0) revert Rewards__AlreadyReclaimed();
+        // What no round allotted, then what each closed round allotted and was not claimed.
+        if (from == 1) amount += task.rewardPerRound * task.rounds - task.allotted;
         uint256 through = from + RECLAIM_BATCH - 1;
         if (through > task.rounds) through = task.rounds;
         task.reclaimedThrough = uint32(through);
         for (uint256 round = from; round <= through; ++round) {
-            // A round never closed paid nothing; a closed one paid its total less what is still unpaid.
             uint256 head = marks[taskKey][round][0];
-            uint256 paid = head == 0 ? 0 : rounds[taskKey][round].total - uint96(head >> UNPAID_SHIFT);
-            amount += task.rewardPerRound - paid;
+            amount += uint96(head >> UNPAID_SHIFT);
         }
         task.token.safeTransfer(msg.sender, amount);
         emit Reclaimed(taskKey, msg.sender, amount);

@@ -59,6 +59,8 @@ export interface OnchainTask extends OnchainTaskParams {
   openDisputes: number;
   /** Stakes forfeited by voided leaves, which the owner reclaims. */
   forfeited: bigint;
+  /** Sum of the closed rounds' totals: round r may post at most r pools less this. */
+  allotted: bigint;
 }
 
 export interface OnchainRound {

@@ -189,6 +189,15 @@ export const rewardsSchema = z.strictObject({
   perRound: tokenAmount.default('0'),
   /** Part of each round's pool split equally among its accepted contributors, in basis points. @default 0 */
   baseShareBps: z.number().int().min(0).max(10_000).default(0),
+  /**
+   * What the value part of the pool follows (protocol/reward-rule.ts). 'round': each round's, that round's scores
+   * alone. 'task': the value parts of all rounds so far, by each address's positive scores summed over them; a round
+   * pays its positive scorers what they are short of that share, so one round's luck moves little pay, and what a
+   * round leaves unallotted is carried to the next. Summed values are the federated Shapley value (Wang et al.,
+   * "A Principled Approach to Data Valuation for Federated Learning", 2020). A task stored without the field (created
+   * before it) pays by 'round'. @default 'task'
+   */
+  valueOver: z.enum(['round', 'task']).default('task'),
   /** Evaluation examples (the first N of `evaluation`) contribution scores are computed on. @default 500 */
   scoringExamples: positiveInt.max(100_000).default(500),
   /** Model evaluations a round's scoring may spend at most: bounds its time in large rounds. @default 2000 */

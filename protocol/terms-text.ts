@@ -65,6 +65,11 @@ export function renderTerms({ terms, termsHash }: TermsView): string {
     ...(terms.privacy ? [privacyLine(terms.privacy)] : []),
     `  pay              ${pool}`,
     `                   split by contribution (Shapley value on the owner's evaluation data) after an equal base of ${rewards.baseShareBps / 100} %`,
+    ...(rewards.valueOver === 'task'
+      ? [
+          `                   the value part follows your scores summed over the task: each round pays what you are short of your share of every round's pool so far (a round that gained nothing carries its pool on); what is paid is never taken back`,
+        ]
+      : []),
     ...(terms.weights.replicaDistance
       ? [
           `                   updates within ${terms.weights.replicaDistance} of one another (relative) count as one, their value split: copies under several keys earn what one does`,

@@ -64,6 +64,8 @@ export interface TaskTerms {
     /** Token base units per round, split by contribution score (ml/scoring.ts) after an equal base share. */
     perRound: string;
     baseShareBps: number;
+    /** What the value part follows (protocol/reward-rule.ts); absent: each round's scores alone. */
+    valueOver?: 'round' | 'task';
     /** Where it is paid: the chain, contract and token, or null when nothing is settled on-chain. */
     chain: { chainId: number; rewards: string; token: string } | null;
     challengeWindowSeconds: number;
@@ -155,6 +157,8 @@ export function taskTerms(task: TaskView, info: InfoView, taskKey: string): Task
     rewards: {
       perRound: spec.rewards.perRound,
       baseShareBps: spec.rewards.baseShareBps,
+      // Only when set: the terms (and hashes) of other tasks stay as they were.
+      ...(spec.rewards.valueOver === undefined ? {} : { valueOver: spec.rewards.valueOver }),
       chain:
         spec.onchain && info.chain
           ? { chainId: info.chain.chainId, rewards: info.chain.rewards, token: info.chain.token }

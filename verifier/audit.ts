@@ -23,7 +23,7 @@ import { statementProblem } from '../circuits/update-binding.js';
 import { sha256Hex } from '../common/bytes.js';
 import { committedRoot, updateCommitment } from '../contracts/accepted-set.js';
 import { type AuditBundle, recordSigner, type RoundRecord, type SignedRoundRecord } from '../protocol/audit.js';
-import { rewardAmounts } from '../protocol/reward-rule.js';
+import { taskAmounts } from '../protocol/reward-rule.js';
 import { canonicalJson } from '../protocol/canonical.js';
 import { holdersHash, invited } from '../protocol/holders.js';
 import { consentSigner, termsHash } from '../protocol/terms.js';
@@ -128,13 +128,13 @@ function checkRecords(bundle: AuditBundle, rounds: Map<number, RoundAudit>, prob
       modelHashAfter: record.modelHashAfter,
       owed: String(record.accepted.reduce((sum, update) => sum + BigInt(update.amount), 0n)),
     });
-    checkAmounts(task, record, problem);
     checkRecord(bundle, signed, round, problem);
     if (previousAfter !== undefined && record.modelHashBefore !== previousAfter) {
       problem(round, 'hash-chain', `H_r is ${record.modelHashBefore}, the previous aggregate is ${previousAfter}`);
     }
     previousAfter = record.modelHashAfter;
   });
+  checkAmounts(bundle, problem);
   const last = bundle.rounds.at(-1)?.record;
   if (task.status === 'completed' && last && last.modelHashAfter !== task.modelHash) {
     const message = `the final model hash is ${task.modelHash}, the last aggregate ${last.modelHashAfter}`;
@@ -210,24 +210,24 @@ function checkHolders({ task, terms, rounds }: AuditBundle, problem: ReportProbl
   }
 }
 
-/** The round's amounts are the reward rule applied to its recorded scores and pool, and the pool is the task's. */
-function checkAmounts(task: AuditBundle['task'], record: RoundRecord, problem: ReportProblem): void {
-  if (record.scoring.pool !== task.spec.rewards.perRound) {
-    problem(
-      record.round,
-      'amounts',
-      `the round's pool is ${record.scoring.pool}, the task's ${task.spec.rewards.perRound}`,
-    );
-  }
-  const expected = rewardAmounts(
-    record.accepted.map((update) => update.score),
-    BigInt(task.spec.rewards.perRound),
-    task.spec.rewards,
-  );
-  record.accepted.forEach((update, k) => {
-    if (BigInt(update.amount) !== expected[k]) {
-      problem(record.round, 'amounts', `${update.address} is owed ${update.amount}; its score earns ${expected[k]}`);
+/**
+ * Every round's amounts are the reward rule applied to the recorded scores (of that round, or of the rounds so far
+ * under `valueOver: 'task'`) and the task's pool, and each round's pool is the task's. Records are in round order
+ * (checkRecord holds them to it).
+ */
+function checkAmounts({ task, rounds }: AuditBundle, problem: ReportProblem): void {
+  const { perRound } = task.spec.rewards;
+  const scores = rounds.map(({ record }) => record.accepted.map(({ address, score }) => ({ address, score })));
+  const expected = taskAmounts(scores, BigInt(perRound), task.spec.rewards);
+  rounds.forEach(({ record }, i) => {
+    if (record.scoring.pool !== perRound) {
+      problem(i + 1, 'amounts', `the round's pool is ${record.scoring.pool}, the task's ${perRound}`);
     }
+    record.accepted.forEach((update, k) => {
+      if (BigInt(update.amount) !== expected[i]![k]) {
+        problem(i + 1, 'amounts', `${update.address} is owed ${update.amount}; its score earns ${expected[i]![k]}`);
+      }
+    });
   });
 }
 

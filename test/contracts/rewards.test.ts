@@ -280,6 +280,36 @@ describe('ZkflRewards on a local chain', function () {
     await reverts(as(bob).claim(key, [claimOf(1, entries, bob.address)]), 'Rewards__OverRoundTotal');
   });
 
+  it("lets a round pay what earlier rounds left unallotted, never a later round's pool, and gives the owner the rest", async () => {
+    const { id, key } = await createTask({ rewardPerRound: 1000n, rounds: 3 });
+    const round = async (number: number, amounts: bigint[]) => {
+      const signers = [alice, bob];
+      const made = await Promise.all(amounts.map((amount, k) => contribute(id, number, signers[k]!, amount)));
+      return made.map(({ entry }) => entry);
+    };
+    const first = await round(1, [400n]);
+    await openAndClose(key, 1, first);
+    // Round 2 may post the 600 round 1 left, on top of its own 1000, and not a token more.
+    const second = await round(2, [900n, 700n]);
+    await (await as(coordinator).openRound(key, 2, '0x' + modelHash(2))).wait();
+    await reverts(as(coordinator).closeRound(key, 2, acceptedRoot(second), 2, 1700n), 'Rewards__OverPool');
+    await (await as(coordinator).closeRound(key, 2, acceptedRoot(second), 2, 1600n)).wait();
+    // Round 3 has only its own pool left: posting round 4's, which does not exist, is refused.
+    const third = await round(3, [900n]);
+    await (await as(coordinator).openRound(key, 3, '0x' + modelHash(3))).wait();
+    await reverts(as(coordinator).closeRound(key, 3, acceptedRoot(third), 1, 1001n), 'Rewards__OverPool');
+    await (await as(coordinator).closeRound(key, 3, acceptedRoot(third), 1, 900n)).wait();
+    await advance(WINDOW);
+    const claims = [claimOf(1, first, alice.address), claimOf(2, second, alice.address)];
+    await (await as(alice).claim(key, claims)).wait();
+    await (await as(bob).claim(key, [claimOf(2, second, bob.address)])).wait();
+    await advance(31 * 86_400);
+    const before = await token.balanceOf(owner.address);
+    await (await as(owner).reclaim(key)).wait();
+    // 100 round 3 did not allot, and round 3's 900 nobody claimed: the 3000 escrowed less the 2000 paid.
+    expect((await token.balanceOf(owner.address)) - before).to.equal(1000n);
+  });
+
   it('answers a challenge to an honest leaf with its proofs: the challenger loses its bond, the leaf is paid', async () => {
     const { id, key } = await createTask({ chunks: 2 });
     const a = await contribute(id, 1, alice, 500n, { chunks: 2 });
@@ -480,7 +510,9 @@ describe('ZkflRewards on a local chain', function () {
       [{ chunks: 65 }, 'more chunks than an answer can verify'],
       // A thousandth of the pool per chunk at the least: 50 tokens for 51 chunks of a 1000-token round is under it.
       [{ chunks: 51 }, 'challenge bond under its floor'],
-      [{ rewardPerRound: 1n << 128n }, 'reward per round too large'],
+      [{ rewardPerRound: 1n << 128n }, 'pool too large'],
+      // Three rounds of a third of 2^96, plus one: the whole pool must fit the 96 bits its totals are kept in.
+      [{ rewardPerRound: (1n << 96n) / 3n + 1n }, 'pool too large'],
       [{ rewardPerRound: 0n }, 'no reward'],
       [{ baseShareBps: 10_001 }, 'base share over 100%'],
       [{ challengeWindow: 0 }, 'no windows'],
@@ -527,8 +559,9 @@ describe('ZkflRewards on a local chain', function () {
     const { key } = await createTask({ rounds: 501, rewardPerRound: 3n, deadline: soonest }, 0n);
     await advance(soonest - now + 1);
     const before = await token.balanceOf(owner.address);
+    // No round allotted anything: the first call gives it all back; the rounds' unclaimed rests take two calls.
     await (await as(owner).reclaim(key)).wait();
-    expect((await token.balanceOf(owner.address)) - before).to.equal(1500n);
+    expect((await token.balanceOf(owner.address)) - before).to.equal(1503n);
     expect((await rewards.task(key))!.reclaimedThrough).to.equal(500);
     await (await as(owner).reclaim(key)).wait();
     expect((await token.balanceOf(owner.address)) - before).to.equal(1503n);

@@ -17,6 +17,9 @@ import { escrowTask } from '../../contracts/escrow.js';
 import { RewardsContract, TokenContract } from '../../contracts/rewards.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { lastOpening, type TaskSpecInput } from '../../protocol/task-spec.js';
+import { rewardAmounts, taskAmounts } from '../../protocol/reward-rule.js';
+import { fetchBundle } from '../../verifier/bundle.js';
+import { auditRun } from '../../verifier/run.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
 import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
@@ -109,12 +112,13 @@ describe('on-chain rewards, end to end', function () {
         0n,
       );
 
-  /** Each is paid what its leaves say (its scores' share of each round's pool), no more than the pool in all. */
+  /** Each is paid what its leaves say (its share of the rounds' pools by its scores), no more than the pools so far. */
   async function expectPaidWhatIsOwed(results: ClientResult[], rounds: RoundView[]): Promise<void> {
     const owed = owedIn(rounds);
-    for (const round of rounds) {
-      const total = round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
-      expect(total <= REWARD_PER_ROUND, `round total ${total}`).to.equal(true);
+    let total = 0n;
+    for (const [r, round] of rounds.entries()) {
+      total += round.participants.reduce((sum, p) => sum + BigInt(p.amount!), 0n);
+      expect(total <= BigInt(r + 1) * REWARD_PER_ROUND, `rounds 1-${r + 1} paid ${total}`).to.equal(true);
     }
     expect(results.map((result) => [result.roundsContributed, result.rewards])).to.deep.equal(
       results.map((result) => [2, { claimed: String(owed(result.address)), owed: 0, omitted: 0 }]),
@@ -236,6 +240,54 @@ describe('on-chain rewards, end to end', function () {
       await expectSettlementShown(api, task.id, rounds);
       await expectHolderPages(api, task.id, paying, paying.map(owed));
       await expectEscrowChecked(task, keys[0]!, info.coordinator);
+    } finally {
+      await coordinator.close();
+    }
+  });
+
+  it('pays value summed over the task (valueOver task) on-chain as the rule says, and verify holds it to that rule', async () => {
+    const coordinator = await coordinatorOn(join(dir, 'over-task'));
+    try {
+      const info = await new CoordinatorApi(coordinator.url).info();
+      const rewards = { perRound: String(REWARD_PER_ROUND), challengeWindowSeconds: 3, answerWindowSeconds: 3 };
+      const spec = { rounds: 2, clientsPerRound: { min: 3, target: 3 }, rewards: { ...rewards, valueOver: 'task' } };
+      const task = await createTask(coordinator.url, onchainTask(spec as Partial<TaskSpecInput>), owner);
+      const running = clients(coordinator.url, task.id, writeShards(dir, [300, 300, 300]), await fundedKeys('over', 3));
+      await escrowTask(owner, deployment, task, { coordinator: info.coordinator });
+      const results = await Promise.all(running);
+      const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
+      const records = bundle.rounds.map(({ record }) => record);
+      const scores = records.map((record) => record.accepted.map(({ address, score }) => ({ address, score })));
+      const amounts = records.map((record) => record.accepted.map((update) => BigInt(update.amount)));
+      expect(amounts).to.deep.equal(taskAmounts(scores, REWARD_PER_ROUND, { baseShareBps: 0, valueOver: 'task' }));
+      // Not round 2's scores alone: what each was short of its share of both pools.
+      const alone = rewardAmounts(
+        records[1]!.accepted.map(({ score }) => score),
+        REWARD_PER_ROUND,
+        { baseShareBps: 0 },
+      );
+      expect(amounts[1]).to.not.deep.equal(alone);
+      const owed = (address: string) =>
+        records
+          .flatMap((record) => record.accepted.filter((update) => update.address === address))
+          .reduce((sum, update) => sum + BigInt(update.amount), 0n);
+      expect(results.map((result) => result.rewards?.claimed)).to.deep.equal(
+        results.map((result) => String(owed(result.address))),
+      );
+      const report = await auditRun(bundle, { chain: { provider, deployment } });
+      expect([report.problems, report.chainChecked]).to.deep.equal([[], true]);
+      // The same record read as a per-round task's: round 2's amounts are not that rule's.
+      const perRound = {
+        ...bundle,
+        task: {
+          ...bundle.task,
+          spec: { ...bundle.task.spec, rewards: { ...bundle.task.spec.rewards, valueOver: 'round' as const } },
+        },
+      };
+      const misread = await auditRun(perRound);
+      expect(new Set(misread.problems.map((problem) => `${problem.round} ${problem.kind}`))).to.deep.equal(
+        new Set(['2 amounts']),
+      );
     } finally {
       await coordinator.close();
     }

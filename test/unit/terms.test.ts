@@ -12,10 +12,17 @@ const minimal: TaskSpecInput = {
   evaluation: { path: '/data/test' },
 };
 const info = { coordinator: Wallet.createRandom().address, chain: null } as unknown as InfoView;
+const taskOf = (spec: TaskSpecInput): TaskView =>
+  ({ id: 't-1', spec: parseTaskSpec(spec), numParams: 7850, zk: { valueBits: 6 } }) as unknown as TaskView;
 const termsOf = (spec: TaskSpecInput) => {
-  const task = { id: 't-1', spec: parseTaskSpec(spec), numParams: 7850, zk: { valueBits: 6 } } as unknown as TaskView;
-  const terms = taskTerms(task, info, '0x' + '11'.repeat(32));
+  const terms = taskTerms(taskOf(spec), info, '0x' + '11'.repeat(32));
   return { terms, text: renderTerms({ terms, termsHash: termsHash(terms) }) };
+};
+/** The terms of a task stored before some fields existed: `forget` deletes them from its parsed spec. */
+const storedTerms = (forget: (spec: Record<string, Record<string, unknown>>) => void) => {
+  const task = taskOf(minimal);
+  forget(task.spec as unknown as Record<string, Record<string, unknown>>);
+  return taskTerms(task, info, '0x' + '11'.repeat(32));
 };
 
 describe('terms (protocol/terms.ts)', () => {
@@ -35,18 +42,32 @@ describe('terms (protocol/terms.ts)', () => {
     expect(current.text).to.match(/so is noise/);
     expect(termsOf({ ...minimal, aggregation: { leaveOutNoise: false } }).text).to.not.match(/so is noise/);
     // A task stored before the rule has no such field: its terms, and the hash its consents signed, are unchanged.
-    const task = {
-      id: 't-1',
-      spec: parseTaskSpec(minimal),
-      numParams: 7850,
-      zk: { valueBits: 6 },
-    } as unknown as TaskView;
-    delete (task.spec.aggregation as { leaveOutNoise?: boolean }).leaveOutNoise;
-    delete (task.spec.aggregation as { replayDistance?: number }).replayDistance;
-    delete (task.spec.aggregation as { leaveOutByScore?: boolean }).leaveOutByScore;
-    const stored = taskTerms(task, info, '0x' + '11'.repeat(32));
+    const stored = storedTerms(({ aggregation }) => {
+      delete aggregation!.leaveOutNoise;
+      delete aggregation!.replayDistance;
+      delete aggregation!.leaveOutByScore;
+    });
     const { leaveOutNoise, replayDistance, leaveOutByScore, ...before } = current.terms.weights;
     expect([leaveOutNoise, replayDistance, leaveOutByScore, stored.weights]).to.deep.equal([true, 0.25, true, before]);
+  });
+
+  it('say that pay follows scores summed over the task by default, and keep the terms of tasks from before the rule', () => {
+    const current = termsOf(minimal);
+    expect(current.terms.rewards.valueOver).to.equal('task');
+    expect(current.text).to.match(/the value part follows your scores summed over the task: each round pays what you/);
+    const perRound = termsOf({ ...minimal, rewards: { valueOver: 'round' } });
+    expect([perRound.terms.rewards.valueOver, /summed over the task/.test(perRound.text)]).to.deep.equal([
+      'round',
+      false,
+    ]);
+    // A task stored before the rule has no such field: its terms, and the hash its consents signed, are as they were.
+    const stored = storedTerms(({ rewards }) => delete rewards!.valueOver);
+    const { valueOver, ...before } = current.terms.rewards;
+    expect([valueOver, stored.rewards, termsHash(stored)]).to.deep.equal([
+      'task',
+      before,
+      termsHash({ ...current.terms, rewards: before }),
+    ]);
   });
 
   it("say how close a replay is, and when each update is judged alone, not by its score among the others'", () => {

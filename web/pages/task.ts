@@ -230,6 +230,7 @@ function termsList({ terms, termsHash }: TermsView): HTMLElement {
       item(
         'rewards',
         `${tokens(BigInt(rewards.perRound))} per round, ${rewards.baseShareBps / 100} % split equally, the rest by contribution score` +
+          (rewards.valueOver === 'task' ? ' summed over the task (a round pays what each is short of its share)' : '') +
           (terms.weights.replicaDistance
             ? ` (updates within ${terms.weights.replicaDistance} of one another count as one)`
             : '') +
