@@ -44,6 +44,13 @@ describe('the reward rule over the task (protocol/reward-rule.ts, valueOver task
     expect(amounts).to.deep.equal([[1000n], [0n, 1000n]]);
   });
 
+  it('pays early value out of later pools: a barely positive update collects its share (the limit SECURITY names)', () => {
+    const rounds = [round({ a: 9, b: 1 }), round({ a: 1e-6, b: 1 })];
+    // Per round, b's real work takes round 2's pool; over the task a's round-1 value is owed 2000·9/11 of both.
+    expect(taskAmounts(rounds, pool, { baseShareBps: 0 })[1]).to.deep.equal([0n, 999n]);
+    expect(taskAmounts(rounds, pool, overTask)[1]).to.deep.equal([736n, 263n]);
+  });
+
   it('pays a score ≤ 0 only the base and never more than the pools of the rounds so far', () => {
     const random = new Random(11);
     for (let trial = 0; trial < 200; trial++) {
