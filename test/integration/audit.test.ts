@@ -164,8 +164,9 @@ describe('zkfl verify: an independent audit of a run', function () {
 
   it('names a changed score, an amount off the reward rule, replicas that are not, a missing consent and changed terms', async () => {
     const score = await tampered((copy) => void (round1(copy).accepted[0]!.score += 0.01), true);
-    // Recomputing from the published updates catches the score; the amounts no longer follow from the scores.
-    expect(await kinds(score)).to.deep.equal(['1:amounts', '1:score']);
+    // Recomputing from the published updates catches the score; the amounts no longer follow from the scores, in
+    // round 1 and, paid over the task, in round 2, whose shortfalls round 1's scores enter.
+    expect(await kinds(score)).to.deep.equal(['1:amounts', '1:score', '2:amounts']);
     const amount = await tampered((copy) => {
       const record = round1(copy);
       record.accepted[0]!.amount = String(BigInt(record.accepted[0]!.amount) + 1n);
