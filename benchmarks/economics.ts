@@ -556,12 +556,16 @@ function median(amounts: bigint[]): bigint {
 const percent = (part: bigint, whole: bigint): string =>
   whole === 0n ? 'n/a' : `${((Number(part) / Number(whole)) * 100).toFixed(1)} %`;
 
+/** The attacker's keys that sent in `outcome` (a free rider's key is not the attacker's). */
+const attackerKeysIn = (outcome: Outcome): string[] =>
+  [attackerKey, ...extraKeys].filter(
+    (key) => outcome.paid.has(key) && (key !== extraKeys[0] || !outcome.scenario.name.startsWith('free')),
+  );
+
 /** The pay cells of a row under one reward rule: the attacker's keys, the largest honest change, the free rider. */
 function payCells(outcome: Outcome, baseline: Outcome, paidOf: (o: Outcome) => Map<string, bigint>): string[] {
   const [paid, paidBefore] = [paidOf(outcome), paidOf(baseline)];
-  const free = outcome.scenario.name.startsWith('free');
-  const attackerKeys = [attackerKey, ...extraKeys].filter((key) => key !== extraKeys[0] || !free);
-  const attackerPaid = attackerKeys.reduce((sum, key) => sum + (paid.get(key) ?? 0n), 0n);
+  const attackerPaid = attackerKeysIn(outcome).reduce((sum, key) => sum + paid.get(key)!, 0n);
   const honest = holderKeys.slice(0, holders - 1);
   // Against the median honest baseline pay: a holder whose data does harm is paid 0 in the baseline.
   const baselineMedian = median(honest.map((key) => paidBefore.get(key)!));
@@ -572,15 +576,14 @@ function payCells(outcome: Outcome, baseline: Outcome, paidOf: (o: Outcome) => M
   return [
     percent(attackerPaid, paidBefore.get(attackerKey)!),
     `${honestChange > 0 ? '+' : ''}${(honestChange * 100).toFixed(1)} %`,
-    free ? percent(paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => paid.get(key)!))) : '',
+    outcome.scenario.name.startsWith('free')
+      ? percent(paid.get(extraKeys[0]!) ?? 0n, median(holderKeys.map((key) => paid.get(key)!)))
+      : '',
   ];
 }
 
 function row(outcome: Outcome, baseline: Outcome): string {
-  const attackerKeys = [...outcome.paid.keys()].filter(
-    (key) =>
-      [attackerKey, ...extraKeys].includes(key) && (key !== extraKeys[0] || !outcome.scenario.name.startsWith('free')),
-  );
+  const attackerKeys = attackerKeysIn(outcome);
   const byDefault = payCells(outcome, baseline, (o) => o.paid);
   const perRound = payCells(outcome, baseline, (o) => o.paidPerRound);
   return `| ${dataNames[outcome.scenario.data]} | ${outcome.scenario.name} | ${attackerKeys.length} | ${byDefault.join(' | ')} | ${(outcome.accuracy * 100).toFixed(1)} % | ${outcome.scoringSeconds.toFixed(2)} | ${outcome.grouped} | ${outcome.leftOut} | ${outcome.closestHolders.toFixed(2)} | ${outcome.farthestCopies ? outcome.farthestCopies.toFixed(2) : ''} | ${outcome.closestToLastStep.toFixed(2)} | ${outcome.closestHoldersInSpan.toFixed(2)} | ${outcome.farthestCopiesInSpan ? outcome.farthestCopiesInSpan.toFixed(2) : ''} | ${outcome.lowestHolderShare.share.toFixed(2)} (${outcome.lowestHolderShare.floor.toFixed(2)}) | ${outcome.scenario.name.startsWith('free') ? outcome.freeRiderShare.toFixed(2) : ''} | ${perRound.join(' | ')} |`;
