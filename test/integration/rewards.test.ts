@@ -22,14 +22,15 @@ import { fetchBundle } from '../../verifier/bundle.js';
 import { auditRun } from '../../verifier/run.js';
 import { circuit } from '../helpers/circuits.js';
 import { smallTask, writeShards, dataRoot } from '../helpers/fixtures.js';
-import { createTask, eventually, getRounds, patienceSeconds } from '../helpers/rest.js';
+import { createTask, eventually, getRounds, getWeights, patienceSeconds } from '../helpers/rest.js';
 import { type TcpProxy, tcpProxy } from '../helpers/tcp-proxy.js';
 import { stopAfter } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/temp.js';
 import { runClients } from '../helpers/clients.js';
-import { provenUpdate, smallUpdate } from '../helpers/contribution.js';
+import { handScales, provenUpdate, smallUpdate, trainedUpdate } from '../helpers/contribution.js';
 import { connect, joinWithConsent, next, randomWallet, request } from '../helpers/raw-client.js';
 import type { RoundStartPayload } from '../../protocol/events.js';
+import type { SentValues } from '../helpers/free-rider.js';
 import type { RoundView, TaskView } from '../../protocol/rest.js';
 import type { ClientResult } from '../../client/client.js';
 import { startTestCoordinator, startTestDevnet } from '../helpers/servers.js';
@@ -288,6 +289,73 @@ describe('on-chain rewards, end to end', function () {
       expect(new Set(misread.problems.map((problem) => `${problem.round} ${problem.kind}`))).to.deep.equal(
         new Set(['2 amounts']),
       );
+    } finally {
+      await coordinator.close();
+    }
+  });
+
+  it('carries the pool of a round that gained nothing to the next on-chain: round 2 pays both, claimed, verified', async () => {
+    const coordinator = await coordinatorOn(join(dir, 'carried'));
+    try {
+      const api = new CoordinatorApi(coordinator.url);
+      const task = await createTask(coordinator.url, onchainTask({ clientsPerRound: { min: 2, target: 2 } }), owner);
+      const wallets = [randomWallet(), randomWallet()];
+      const sockets = await Promise.all(wallets.map((wallet) => connect(coordinator.url, wallet)));
+      const sendAll = async (round: number, values: (i: number, modelHash: string) => Promise<SentValues>) => {
+        const started = await Promise.all(sockets.map((socket) => next<RoundStartPayload>(socket, 'round:start')));
+        for (const [i, socket] of sockets.entries()) {
+          const address = wallets[i]!.address;
+          const { q, fractionBits } = await values(i, started[i]!.modelHash);
+          const statement = { taskId: task.id, round, address, modelHash: started[i]!.modelHash };
+          const sent = await provenUpdate(task, statement, q, undefined, fractionBits);
+          expect(await request(socket, 'update', sent)).to.include({ ok: true });
+        }
+      };
+      const firstRound = sendAll(1, () =>
+        Promise.resolve({ q: new Int8Array(task.numParams), fractionBits: handScales(task) }),
+      );
+      for (const [i, socket] of sockets.entries()) {
+        expect(await joinWithConsent(socket, coordinator.url, wallets[i]!, task.id)).to.include({ ok: true });
+      }
+      await escrowTask(owner, deployment, task, { coordinator: (await api.info()).coordinator });
+      // Round 1: both send zeros, proven like any update: nothing gained, nothing paid. Round 2: both train.
+      await firstRound;
+      const shards = writeShards(join(dir, 'carried'), [300, 300]);
+      await sendAll(2, async (i) =>
+        trainedUpdate(task, await getWeights(coordinator.url, task.id, 1), shards[i]!, wallets[i]!.address),
+      );
+      const key = taskKey(task.id);
+      const rewards = new RewardsContract(deployment.rewards, provider);
+      await eventually(async () => ((await rewards.round(key, 2)).closed ? true : undefined), 'round 2 to close');
+      const [one, two] = [await rewards.round(key, 1), await rewards.round(key, 2)];
+      expect(one.total).to.equal(0n);
+      // Round 2 pays round 1's pool too, less what rounding leaves: more than one pool, never more than two.
+      expect([two.total > REWARD_PER_ROUND, two.total <= 2n * REWARD_PER_ROUND]).to.deep.equal([true, true]);
+      await provider.send('evm_increaseTime', [10]);
+      await provider.send('evm_mine', []);
+      const { entries } = await api.accepted(task.id, 2);
+      for (const wallet of wallets) {
+        await devnet.fund(wallet.address);
+        const { leaf, proof } = acceptedLeafAt(
+          entries,
+          entries.findIndex((e) => e.address === wallet.address),
+        )!;
+        const claim = {
+          round: 2,
+          index: leaf.index,
+          amount: leaf.amount,
+          updateCommitment: leaf.updateCommitment,
+          proof,
+        };
+        await (await rewards.connect(wallet.connect(provider)).claim(key, [claim])).wait();
+      }
+      const token = new TokenContract(deployment.token, provider);
+      const paid = await Promise.all(wallets.map((wallet) => token.balanceOf(wallet.address)));
+      expect(paid.reduce((sum, amount) => sum + amount, 0n)).to.equal(two.total);
+      const bundle = await eventually(() => fetchBundle(coordinator.url, task.id).catch(() => undefined), 'the bundle');
+      const report = await auditRun(bundle, { chain: { provider, deployment } });
+      expect([report.problems, report.chainChecked]).to.deep.equal([[], true]);
+      for (const socket of sockets) socket.disconnect();
     } finally {
       await coordinator.close();
     }
