@@ -4,7 +4,7 @@ import { ZkflError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
-import { acceptedLeafAt } from '../../contracts/accepted-set.js';
+import { acceptedLeaf, acceptedLeafAt } from '../../contracts/accepted-set.js';
 import { ClientSettlement } from '../../client/core/settlement.js';
 import { owedFile } from '../../client/owed-file.js';
 import type { OwedContribution } from '../../client/core/settling.js';
@@ -336,10 +336,7 @@ describe('on-chain rewards, end to end', function () {
       const { entries } = await api.accepted(task.id, 2);
       for (const wallet of wallets) {
         await devnet.fund(wallet.address);
-        const { leaf, proof } = acceptedLeafAt(
-          entries,
-          entries.findIndex((e) => e.address === wallet.address),
-        )!;
+        const { leaf, proof } = acceptedLeaf(entries, wallet.address)!;
         const claim = {
           round: 2,
           index: leaf.index,
