@@ -256,7 +256,8 @@ describe('contribution scores decide the pay', function () {
         const { amounts: copied, taskId } = await copiedRound(shards, honestKeys, copies);
         const honestAddresses = [...single.keys()].filter((address) => address !== attacker[0]!.address);
         expect(honestAddresses).to.have.length(2);
-        const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 9n <= b;
+        // Within a millionth: the two tasks accept the same updates in another order, and float sums follow it.
+        const close = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) * 10n ** 6n <= b;
         for (const address of honestAddresses) {
           expect(
             close(copied.get(address)!, single.get(address)!),
