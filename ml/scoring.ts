@@ -263,7 +263,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
   const groups = input.groups ?? input.updates.map((_, k) => [k]);
   const rule = input.contributorsOnly;
   const leftBeforeGame = verdictsBeforeGame(input, groups);
-  let players = groups.map((_, g) => g).filter((g) => leftBeforeGame(g) === undefined);
+  let players = groups.map((_, g) => g).filter((g) => leftBeforeGame[g] === undefined);
   const game = roundGame(input, groups);
   let scored = await game(players);
   let evaluations = scored.evaluations;
@@ -299,7 +299,7 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
     const p = players.indexOf(g);
     for (const k of members) {
       if (kept.has(g)) scores[k] = scored.scores[p]! / members.length;
-      else leftOut.push({ index: k, why: leftBeforeGame(g) ?? 'no value' });
+      else leftOut.push({ index: k, why: leftBeforeGame[g] ?? 'no value' });
     }
   });
   const seconds = (performance.now() - started) / 1000;
@@ -307,29 +307,26 @@ export async function scoreRound(input: RoundScoringInput): Promise<ScoredRoundU
 }
 
 /**
- * Why a group is left out before the round's game, if it is (`contributorsOnly`): noise (ml/noise.ts), a replay of
- * the last round's step, or an update of zeros ('no value') — each a test of the group alone.
+ * Why each group is left out before the round's game, if it is (`contributorsOnly`): noise (ml/noise.ts), a replay of
+ * the last round's step, or an update of zeros ('no value') — each a test of the group alone, made once per group
+ * (a group may hold as many copies as keys are free).
  */
 function verdictsBeforeGame(
   { contributorsOnly: rule, updates, chunkSize }: RoundScoringInput,
   groups: readonly number[][],
-): (group: number) => LeftOutReason | undefined {
-  if (rule === undefined) return () => undefined;
+): Array<LeftOutReason | undefined> {
+  if (rule === undefined) return groups.map(() => undefined);
   const { previousStep, replayDistance } = rule;
-  // Each group's distance to the last step, measured once; noise in a set, as a round may hold as many noise updates
-  // as keys are free.
-  const replayed = new Set(
-    previousStep === undefined
-      ? []
-      : groups.flatMap((members, g) =>
-          replays(updates[members[0]!]!, previousStep, chunkSize, replayDistance) ? [g] : [],
-        ),
-  );
   const noise = new Set(rule.noise);
-  // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
-  // still change the verdict on another player.
-  const empty = (g: number): boolean => groups[g]!.every((k) => isZero(updates[k]!.q));
-  return (g) => (noise.has(g) ? 'noise' : replayed.has(g) ? 'replay' : empty(g) ? 'no value' : undefined);
+  return groups.map((members, g) => {
+    if (noise.has(g)) return 'noise';
+    if (previousStep !== undefined && replays(updates[members[0]!]!, previousStep, chunkSize, replayDistance)) {
+      return 'replay';
+    }
+    // An update of zeros is nothing, whatever a game would say: weighing in the first game's normalisation, it could
+    // still change the verdict on another player.
+    return members.every((k) => isZero(updates[k]!.q)) ? 'no value' : undefined;
+  });
 }
 
 /** The round's Shapley game among some of its groups of replicas (`players`, indices in `groups`): one player each. */
