@@ -5,6 +5,7 @@
 import type { ErrorCode } from '../../common/errors.js';
 import type { ParticipantView, RejectionView } from '../../protocol/rest.js';
 import type { AuditedUpdate } from '../../protocol/audit.js';
+import type { Scored } from '../../protocol/reward-rule.js';
 import { sameUpdate, type SentUpdate, type UpdatePayload } from '../../protocol/events.js';
 import { RunningSum } from '../../ml/aggregation.js';
 import { alignedBuffer } from '../../common/bytes.js';
@@ -113,6 +114,24 @@ export class UpdateTable {
           .execute();
       }
     });
+  }
+
+  /**
+   * The recorded scores of rounds 1 … before − 1 (a list per round, in acceptance order; empty for a round that
+   * accepted nothing), read in one query: what a reward rule that follows value over the task pays from.
+   */
+  async scoresBefore(taskId: string, before: number): Promise<Scored[][]> {
+    const rows = await this.store.db
+      .selectFrom('updates')
+      .where('task_id', '=', taskId)
+      .where('round', '<', before)
+      .orderBy('round')
+      .orderBy('position')
+      .select(['round', 'address', 'score'])
+      .execute();
+    const rounds = Array.from({ length: Math.max(0, before - 1) }, (): Scored[] => []);
+    for (const { round, address, score } of rows) rounds[round - 1]!.push({ address, score: score! });
+    return rounds;
   }
 
   /** The accepted updates of a round with their proofs and scores (and with `publish`, q and salt), for its record. */

@@ -23,7 +23,7 @@ import {
 import { privateStep } from '../../ml/private-step.js';
 import type { RoundPrivacy } from '../../protocol/privacy.js';
 import type { AggregationStrategy, StrategyState } from '../../ml/aggregation.js';
-import { type Scored, taskAmounts } from '../../protocol/reward-rule.js';
+import { taskAmounts } from '../../protocol/reward-rule.js';
 import { updateWeight } from '../../protocol/weights-rule.js';
 import { replayDistanceOf } from '../../protocol/task-spec.js';
 import { evaluate } from '../../ml/train.js';
@@ -151,7 +151,7 @@ async function score(
     ...(trust ? { trust } : {}),
   });
   const scoredNow = updates.map((update, k) => ({ address: update.address, score: scored.scores[k]! }));
-  const earlier = rewards.valueOver === 'task' ? await earlierScores(ctx, round.number) : [];
+  const earlier = rewards.valueOver === 'task' ? await storage.updates.scoresBefore(task.id, round.number) : [];
   const amounts = taskAmounts([...earlier, scoredNow], BigInt(rewards.perRound), rewards).at(-1)!;
   const replicas = namedReplicas(
     groups,
@@ -180,14 +180,6 @@ async function score(
     ...(leftOut.length > 0 ? { leftOut } : {}),
   };
   return { scoring, leftOut: new Set(scored.leftOut.map(({ index }) => index)) };
-}
-
-/** The recorded scores of rounds 1 … before − 1, for a reward rule that follows value over the task. */
-async function earlierScores({ task, storage }: TaskRunnerContext, before: number): Promise<Scored[][]> {
-  const rounds = Array.from({ length: before - 1 }, (_, k) => storage.updates.accepted(task.id, k + 1));
-  return (await Promise.all(rounds)).map((accepted) =>
-    accepted.map(({ address, score }) => ({ address, score: score! })),
-  );
 }
 
 /** `aggregation.contributorsOnly`: what the round leaves out before its game — replays of last round's step, and noise. */
