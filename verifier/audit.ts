@@ -2,7 +2,8 @@
  * The audit of a whole run, trusting only math: every round record's signature and the hash chain H_r → H_{r+1};
  * every accepted update's proofs, statements and commitment; the accepted set's root; the terms and every
  * contributor's consent to them, and for a task for known holders that each contributor is one; each round's
- * amounts against the reward rule applied to its recorded scores.
+ * amounts against the reward rule applied to its recorded scores. A bundle that is not one (a field missing, an amount
+ * that is not a number: verifier/bundle-shape.ts) is reported malformed, and nothing else is checked.
  * Two more steps plug in where they can run (verifier/run.ts wires them in Node): for publicAudit tasks each
  * commitment, aggregate and score recomputed from the published updates and scoring set (verifier/recompute.ts,
  * TF.js); and with a chain, the on-chain task, rounds, claims and disputes (verifier/chain-audit.ts).
@@ -28,6 +29,7 @@ import { canonicalJson } from '../protocol/canonical.js';
 import { holdersHash, invited } from '../protocol/holders.js';
 import { consentSigner, termsHash } from '../protocol/terms.js';
 import { fromBytes, hashWeights } from '../protocol/weights.js';
+import { bundleShapeProblem } from './bundle-shape.js';
 import { checkPrivacy, type PrivacyAudit } from './privacy-audit.js';
 import type { Problem, ReportProblem } from './problems.js';
 
@@ -78,6 +80,8 @@ export interface AuditSteps {
 }
 
 export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promise<AuditReport> {
+  const malformed = bundleShapeProblem(bundle);
+  if (malformed) return malformedReport(bundle, malformed);
   const { task } = bundle;
   const problems: Problem[] = [];
   const problem: ReportProblem = (round, kind, detail) => void problems.push({ round, kind, detail });
@@ -100,6 +104,20 @@ export async function auditBundle(bundle: AuditBundle, steps: AuditSteps): Promi
     chainChecked: steps.chain !== undefined,
     scores: !task.spec.publicAudit ? 'signed' : recompute ? 'recomputed' : 'not-recomputed',
     ...(privacy ? { privacy } : {}),
+  };
+}
+
+/** The report on a bundle that is not one: its one problem, and nothing checked. */
+function malformedReport(bundle: unknown, { round, detail }: { round: number | null; detail: string }): AuditReport {
+  const taskId = (bundle as { task?: { id?: unknown } } | null)?.task?.id;
+  return {
+    ok: false,
+    taskId: typeof taskId === 'string' ? taskId : '',
+    problems: [{ round, kind: 'malformed', detail }],
+    rounds: [],
+    proofs: emptyProofs(),
+    chainChecked: false,
+    scores: 'not-recomputed',
   };
 }
 

@@ -16,6 +16,7 @@ import {
 import { writeDeployment } from '../../contracts/deployment.js';
 import type { RunningCoordinator } from '../../coordinator/server.js';
 import { type AuditBundle, type RoundRecord, signRecord } from '../../protocol/audit.js';
+import type { AuditReport } from '../../verifier/audit.js';
 import { type AuditOptions, auditRun } from '../../verifier/run.js';
 import { fetchBundle, readBundle, writeBundle } from '../../verifier/bundle.js';
 import { taskKey } from '../../circuits/statement.js';
@@ -250,6 +251,15 @@ describe('zkfl verify: an independent audit of a run', function () {
     const [code, stdout] = await runZkfl(['verify', '--bundle', broken, '--json']);
     expect(code).to.equal(1);
     expect(JSON.parse(stdout)).to.include({ ok: false });
+    // A bundle that is not one (here a score no loss reduction could be) is named malformed, not a crash.
+    const malformed = join(dir, 'malformed');
+    writeBundle(malformed, await tampered((copy) => void (round1(copy).accepted[0]!.score = 1e300), true));
+    const [malformedCode, malformedOut, stderr] = await runZkfl(['verify', '--bundle', malformed, '--json']);
+    expect(malformedCode, stderr).to.equal(1);
+    expect(stderr).to.not.match(/RangeError|TypeError/);
+    const [problem] = (JSON.parse(malformedOut) as AuditReport).problems;
+    expect(problem).to.deep.include({ round: 1, kind: 'malformed' });
+    expect(problem!.detail).to.match(/^rounds\.0\.record\.accepted\.0\.score: /);
   });
 
   /** The copy's coordinator posts its bond (minted for it) on the escrowed task `key`; returns it on the chain. */
