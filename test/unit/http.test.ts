@@ -1,39 +1,114 @@
 import { expect } from 'chai';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requestJson } from '../../protocol/http.js';
+import { type AnswerLimits, requestBytes, requestJson } from '../../protocol/http.js';
 import { ZkflError } from '../../common/errors.js';
+
+/** What a call failed with: its ZkflError code. */
+const failureCode = (call: Promise<unknown>): Promise<string> =>
+  call.then(
+    () => 'answered',
+    (error: unknown) => (error instanceof ZkflError ? error.code : String(error)),
+  );
 
 describe('REST calls to a coordinator', () => {
   let server: Server;
-  let url: string;
+  let base: string;
   let requests = 0;
-
-  before(async () => {
+  /** Sockets the server holds open without answering, closed after each test. */
+  const held: IncomingMessage[] = [];
+  const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => void> = {
     // Resets the connection of every odd request, as a server does that closes a kept-alive socket being reused.
-    server = createServer((request, response) => {
-      if (++requests % 2 === 1) {
-        request.socket.destroy();
-        return;
-      }
+    '/reset': (request, response) => {
+      if (++requests % 2 === 1) return void request.socket.destroy();
       response.setHeader('content-type', 'application/json');
       response.end(JSON.stringify({ method: request.method }));
-    });
+    },
+    '/never': (request) => void held.push(request),
+    '/stalls': (request, response) => {
+      held.push(request);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"partial": ');
+    },
+    // A slow link: the answer comes in parts, each within the silence allowed, the whole well past it.
+    '/trickles': (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const parts = ['[', '1,', '2,', '3,', '4,', '5', ']'];
+      const next = () => {
+        response.write(parts.shift()!);
+        if (parts.length === 0) response.end();
+        else setTimeout(next, 250);
+      };
+      next();
+    },
+    '/large-declared': (_request, response) => {
+      response.writeHead(200, { 'content-length': String(4096) });
+      response.end(Buffer.alloc(4096));
+    },
+    // No length declared: it only shows once read, and is cut off there.
+    '/large-chunked': (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/octet-stream' });
+      for (let part = 0; part < 8; part++) response.write(Buffer.alloc(512));
+      response.end();
+    },
+    // Answers only after a while longer than the silence allowed, as after taking a large upload in.
+    '/slow-answer': (request, response) => {
+      request.resume();
+      request.on('end', () => setTimeout(() => response.end('"taken"'), 1_500));
+    },
+    '/not-json': (_request, response) => response.end('<html>'),
+    '/refused': (_request, response) => {
+      response.writeHead(403, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ code: 'NOT_INVITED', message: 'not one of the holders' }));
+    },
+  };
+  const limits: AnswerLimits = { silenceMs: 1_000, maxBytes: 1_024 };
+
+  before(async () => {
+    server = createServer((request, response) => routes[request.url!]!(request, response));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   after(() => server.close());
   beforeEach(() => (requests = 0));
+  afterEach(() => held.splice(0).forEach((request) => request.socket.destroy()));
 
   it('sends a GET again when the connection is reset', async () => {
-    expect(await requestJson(url)).to.deep.equal({ method: 'GET' });
+    expect(await requestJson(`${base}/reset`)).to.deep.equal({ method: 'GET' });
     expect(requests).to.equal(2);
   });
 
   it('never sends anything but a GET twice: a reset POST is UNAVAILABLE', async () => {
-    const failure = await requestJson(url, { method: 'POST', body: '{}' }).catch((error: unknown) => error);
-    expect(failure).to.be.instanceOf(ZkflError);
-    expect((failure as ZkflError).code).to.equal('UNAVAILABLE');
+    expect(await failureCode(requestJson(`${base}/reset`, { method: 'POST', body: '{}' }))).to.equal('UNAVAILABLE');
     expect(requests).to.equal(1);
+  });
+
+  it('gives up on a coordinator that never answers, or stops part-way, as UNAVAILABLE, once', async () => {
+    expect(await failureCode(requestJson(`${base}/never`, undefined, limits))).to.equal('UNAVAILABLE');
+    // A silent coordinator is not asked again: that would only wait as long again.
+    expect(held).to.have.length(1);
+    expect(await failureCode(requestJson(`${base}/stalls`, undefined, limits))).to.equal('UNAVAILABLE');
+  });
+
+  it('reads a slow answer to its end, however long it takes, while its parts keep coming', async () => {
+    expect(await requestJson(`${base}/trickles`, undefined, limits)).to.deep.equal([1, 2, 3, 4, 5]);
+  });
+
+  it('waits longer for the answer to a request with a large body, while that body is being sent', async () => {
+    expect(await failureCode(requestJson(`${base}/slow-answer`, undefined, limits))).to.equal('UNAVAILABLE');
+    // 192 KiB at the slowest allowed 64 KiB/s: 3 s more before the answer must start.
+    const upload = { method: 'POST', body: JSON.stringify('x'.repeat(192 * 1024)) };
+    expect(await requestJson(`${base}/slow-answer`, upload, limits)).to.equal('taken');
+  });
+
+  it('refuses an answer over its limit, declared or only found by reading it', async () => {
+    expect(await failureCode(requestBytes(`${base}/large-declared`, limits))).to.equal('PAYLOAD_TOO_LARGE');
+    expect(await failureCode(requestBytes(`${base}/large-chunked`, limits))).to.equal('PAYLOAD_TOO_LARGE');
+    expect(await requestBytes(`${base}/large-chunked`, { ...limits, maxBytes: 4_096 })).to.have.length(4_096);
+  });
+
+  it("keeps the coordinator's error code, and names an answer that is not JSON", async () => {
+    expect(await failureCode(requestJson(`${base}/refused`))).to.equal('NOT_INVITED');
+    expect(await failureCode(requestJson(`${base}/not-json`))).to.equal('DATA_MALFORMED');
   });
 });
