@@ -212,6 +212,11 @@ export class Coordinator {
     return this.views.auditBundle(taskId);
   }
 
+  /** The same bundle as JSON text in pieces, a round's record at a time (what the audit API streams). */
+  auditJson(taskId: string): AsyncGenerator<string> {
+    return this.views.auditJson(taskId);
+  }
+
   /** A proving artifact of a circuit built here, for clients on other machines (they check it; circuits/fetch.ts). */
   circuitFile(name: string, file: string): string {
     const params = Object.values(circuitParams).find((candidate) => candidate.name === name);

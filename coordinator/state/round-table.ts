@@ -151,6 +151,21 @@ export class RoundTable {
     return rows.map((row) => ({ record: JSON.parse(row.record!) as RoundRecord, signature: row.signature! }));
   }
 
+  /**
+   * One finished round's signed record as `{"record": …, "signature": …}` JSON text, the record as it was stored
+   * (undefined past the last finished round): what the audit bundle streams, a round at a time.
+   */
+  async recordJson(taskId: string, round: number): Promise<string | undefined> {
+    const row = await this.store.db
+      .selectFrom('rounds')
+      .select(['record', 'record_signature as signature'])
+      .where('task_id', '=', taskId)
+      .where('round', '=', round)
+      .where('record', 'is not', null)
+      .executeTakeFirst();
+    return row && `{"record":${row.record!},"signature":${JSON.stringify(row.signature)}}`;
+  }
+
   async setPhase(taskId: string, round: number, phase: RoundPhase, attempts?: number): Promise<void> {
     await this.store.write((trx) =>
       trx

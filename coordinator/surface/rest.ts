@@ -46,6 +46,39 @@ export function restRouter(context: RestContext): Router {
 
 const ip = (req: Request): string => req.ip ?? 'unknown';
 
+/**
+ * Sends JSON text as its pieces come, each once the socket took the last (so a slow reader holds back the reading,
+ * not the coordinator's memory). A failure before the first piece (an unknown task) is answered with its code; one
+ * after it cuts the answer short, which its reader cannot parse; a reader that leaves stops the reading.
+ */
+async function streamJson(res: Response, pieces: AsyncGenerator<string>): Promise<void> {
+  let piece = await pieces.next();
+  res.type('json');
+  try {
+    for (; !piece.done; piece = await pieces.next()) {
+      if (!res.write(piece.value)) await writable(res);
+      if (res.destroyed) return void (await pieces.return(undefined));
+    }
+    res.end();
+  } catch (error) {
+    log.warn('an answer was cut short', { error: (error as Error).message });
+    res.destroy();
+  }
+}
+
+/** Once the socket takes more, or is gone. */
+function writable(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** Public and read-only: health, identity, proving artifacts, and what `zkfl verify` checks a run against. */
 function serviceRoutes(router: Router, { coordinator }: RestContext): void {
   router.get(at('health'), (_req, res) => void res.json({ ok: true }));
@@ -55,7 +88,7 @@ function serviceRoutes(router: Router, { coordinator }: RestContext): void {
     // The build directory is under .zkfl/: a dotted path that `send` would refuse by default.
     res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
   );
-  router.get(at('audit'), async (req, res) => void res.json(await coordinator.auditBundle(req.params.id)));
+  router.get(at('audit'), async (req, res) => streamJson(res, coordinator.auditJson(req.params.id)));
   router.get(at('holder'), async (req, res) => void res.json(await coordinator.holder(req.params.address)));
   router.get(at('settlement'), async (req, res) => void res.json(await coordinator.settlementOf(req.params.id)));
 }

@@ -130,6 +130,27 @@ export class PublicViews {
 
   /** Everything a verifier needs to audit the task's finished rounds (see protocol/audit.ts). */
   async auditBundle(taskId: string): Promise<AuditBundle> {
+    return { ...(await this.auditHead(taskId)), rounds: await this.source.storage.rounds.records(taskId) };
+  }
+
+  /**
+   * The audit bundle as JSON text in pieces: everything but the rounds first, then one signed record at a time, read
+   * from storage as it is sent. A task's records grow with its rounds and clients (gigabytes for a long public audit),
+   * so the coordinator never holds more than one of them for a reader, however many read.
+   */
+  async *auditJson(taskId: string): AsyncGenerator<string> {
+    const head = JSON.stringify(await this.auditHead(taskId));
+    yield `${head.slice(0, -1)},"rounds":[`;
+    for (let round = 1; ; round++) {
+      const record = await this.source.storage.rounds.recordJson(taskId, round);
+      if (record === undefined) break;
+      yield `${round > 1 ? ',' : ''}${record}`;
+    }
+    yield ']}';
+  }
+
+  /** The audit bundle but its rounds. */
+  private async auditHead(taskId: string): Promise<Omit<AuditBundle, 'rounds'>> {
     const task = await this.source.getTask(taskId);
     const verificationKey = task.spec.proofs
       ? readFileSync(requireCircuit(circuitNamed(task.zk.circuit)).verificationKey, 'utf8')
@@ -139,7 +160,6 @@ export class PublicViews {
       verificationKey,
       coordinator: this.source.info().coordinator,
       chain: this.source.info().chain,
-      rounds: await this.source.storage.rounds.records(taskId),
       terms: this.termsOf(task),
       consents: await this.source.storage.holders.consents(taskId),
       ...(task.spec.publicAudit

@@ -147,6 +147,13 @@ export function storageContract(open: () => Promise<Storage>): void {
     });
     expect(await storage.tasks.get('t-2')).to.include({ status: 'completed', modelHash: 'h2', currentRound: 2 });
     expect(await storage.rounds.records('t-2')).to.deep.equal([signed(1), signed(2)]);
+    // The audit API streams the same records a round at a time, as stored.
+    const streamed = [1, 2, 3].map((round) => storage.rounds.recordJson('t-2', round));
+    expect((await Promise.all(streamed)).map((text) => text && JSON.parse(text))).to.deep.equal([
+      signed(1),
+      signed(2),
+      undefined,
+    ]);
     // What a reward rule over the task pays from: every earlier round's scores, a round that accepted none empty.
     expect(await storage.updates.scoresBefore('t-2', 3)).to.deep.equal([[{ address: '0xaa', score: 0.25 }], []]);
     expect(await storage.updates.scoresBefore('t-2', 1)).to.deep.equal([]);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEther, type Signer, Wallet } from 'ethers';
+import type { ZkflError } from '../../common/errors.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
@@ -112,6 +113,10 @@ describe('zkfl verify: an independent audit of a run', function () {
     expect([offline.ok, offline.problems, offline.scores]).to.deep.equal([true, [], 'recomputed']);
     // The bundle on disk is what the public audit API serves.
     expect(await fetchBundle(coordinator.url, bundle.task.id)).to.deep.equal(bundle);
+    // It streams a record at a time what the coordinator would build whole; an unknown task is answered NOT_FOUND.
+    expect(bundle).to.deep.equal(await coordinator.coordinator.auditBundle(bundle.task.id));
+    const unknown = await fetchBundle(coordinator.url, 't-000000000000').catch((error: ZkflError) => error.code);
+    expect(unknown).to.equal('NOT_FOUND');
     expect(offline.proofs.verified).to.equal(6);
     const report = await auditRun(bundle, online);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
