@@ -149,7 +149,7 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(await storage.rounds.records('t-2')).to.deep.equal([signed(1), signed(2)]);
     // The audit API streams the same records a round at a time, as stored.
     const streamed = [1, 2, 3].map((round) => storage.rounds.recordJson('t-2', round));
-    expect((await Promise.all(streamed)).map((text) => text && JSON.parse(text))).to.deep.equal([
+    expect((await Promise.all(streamed)).map((text) => text && (JSON.parse(text) as SignedRoundRecord))).to.deep.equal([
       signed(1),
       signed(2),
       undefined,
