@@ -3,7 +3,8 @@
  * serves a finished task of `rounds` signed records of about `recordMiB` each (written straight into its storage:
  * a long public audit's worth, without running it), to one reader and then to `readers` at once, each reading the
  * whole answer and keeping none of it. Measured: the coordinator's resident memory before and at its peak, the bytes
- * served, and the time. `-- --label TEXT` names the row (to compare a build before a change). Appends to
+ * served, and the time; the same for the task's rounds (`GET /api/tasks/:id/rounds`), whose rows hold the records
+ * too. `-- --label TEXT` names the row (to compare a build before a change). Appends to
  * results/audit-stream.md.
  */
 import { request as httpRequest } from 'node:http';
@@ -83,9 +84,9 @@ async function writeTask(dataDir: string): Promise<number> {
 }
 
 /** Reads the whole answer, keeping nothing: how many bytes it was. */
-function readAudit(url: string): Promise<number> {
+function readAll(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    httpRequest(`${url}/api/audit/tasks/t-bench`, (response) => {
+    httpRequest(url, (response) => {
       let bytes = 0;
       response.on('data', (part: Buffer) => (bytes += part.length));
       response.on('end', () =>
@@ -104,7 +105,7 @@ async function serve(url: string, pid: number, count: number) {
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
   const started = performance.now();
-  const bytes = await Promise.all(Array.from({ length: count }, () => readAudit(url)));
+  const bytes = await Promise.all(Array.from({ length: count }, () => readAll(url)));
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
   return { before, peak, served: bytes.reduce((sum, each) => sum + each, 0), seconds };
@@ -116,12 +117,17 @@ const bundleBytes = await writeTask(dataDir);
 const { child, url } = await startCoordinatorProcess(dataDir);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const rows: string[] = [];
-for (const count of [1, readers]) {
-  const { before, peak, served, seconds } = await serve(url, child.pid!, count);
-  rows.push(
-    `| ${options.label ?? 'streamed, a record at a time'} | ${count} | ${mib(served / count)} MiB | ${before.toFixed(0)} MiB | ${peak.toFixed(0)} MiB | ${(peak - before).toFixed(0)} MiB | ${seconds.toFixed(1)} |`,
-  );
-  console.log(rows.at(-1));
+/** The two answers that grow with every round: the audit bundle, and the rounds (which read past the records). */
+const paths = { 'audit bundle': '/api/audit/tasks/t-bench', rounds: '/api/tasks/t-bench/rounds' };
+for (const [answer, path] of Object.entries(paths)) {
+  for (const count of [1, readers]) {
+    const { before, peak, served, seconds } = await serve(`${url}${path}`, child.pid!, count);
+    const size = served / count < 2 ** 20 ? `${(served / count / 1024).toFixed(0)} KiB` : `${mib(served / count)} MiB`;
+    rows.push(
+      `| ${options.label ?? 'streamed'} | ${answer} | ${count} | ${size} | ${before.toFixed(0)} MiB | ${peak.toFixed(0)} MiB | ${(peak - before).toFixed(0)} MiB | ${seconds.toFixed(1)} |`,
+    );
+    console.log(rows.at(-1));
+  }
 }
 child.kill('SIGTERM');
 rmSync(dir, { recursive: true, force: true });
@@ -131,7 +137,7 @@ if (!existsSync(file))
   writeFileSync(
     file,
     `${machine()}. A finished task of ${rounds} signed records of ${updatesPerRound} updates each (${mib(bundleBytes)} MiB of records), ` +
-      'served by a coordinator process (`GET /api/audit/tasks/:id`) to readers that keep nothing; its resident memory before and at its peak.\n\n' +
-      '| build | readers at once | answer | coordinator before | peak | grew | seconds |\n|---|---:|---:|---:|---:|---:|---:|\n',
+      'served by a coordinator process (`GET /api/audit/tasks/:id`, and its rounds: `GET /api/tasks/:id/rounds`) to readers that keep nothing; its resident memory before and at its peak.\n\n' +
+      '| build | answer | readers at once | size | coordinator before | peak | grew | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|\n',
   );
 appendFileSync(file, rows.join('\n') + '\n');

@@ -420,6 +420,21 @@ export class Coordinator {
     return this.storage.rounds.list(taskId);
   }
 
+  /**
+   * The task's rounds as JSON text in pieces, one round's view at a time (what the rounds API streams): a long task's
+   * rounds and participants need not fit in memory at once, however many read them.
+   */
+  async *roundsJson(taskId: string): AsyncGenerator<string> {
+    await this.getTask(taskId);
+    yield '[';
+    for (let round = 1; ; round++) {
+      const view = await this.storage.rounds.get(taskId, round);
+      if (!view) break;
+      yield `${round > 1 ? ',' : ''}${JSON.stringify(view)}`;
+    }
+    yield ']';
+  }
+
   async getRound(taskId: string, round: number): Promise<RoundView> {
     await this.getTask(taskId);
     const view = await this.storage.rounds.get(taskId, round);

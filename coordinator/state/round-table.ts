@@ -40,6 +40,27 @@ export interface RoundMembers {
   rejections(taskId: string, round: number): Promise<RejectionView[]>;
 }
 
+/** What a round's view is made of: every column but its signed record, which may be megabytes. */
+const viewColumns = [
+  'round',
+  'phase',
+  'attempts',
+  'opened_at',
+  'closed_at',
+  'accuracy',
+  'loss',
+  'model_hash_before',
+  'model_hash_after',
+  'note',
+  'epsilon',
+  'proofs_verified',
+  'proofs_rejected',
+  'rejections_unlisted',
+  'sampled',
+  'answered',
+  'verify_seconds',
+] as const;
+
 type RoundRow = Pick<
   Tables['rounds'],
   | 'round'
@@ -71,7 +92,7 @@ export class RoundTable {
   async get(taskId: string, round: number): Promise<RoundView | undefined> {
     const row = await this.store.db
       .selectFrom('rounds')
-      .selectAll()
+      .select(viewColumns)
       .where('task_id', '=', taskId)
       .where('round', '=', round)
       .executeTakeFirst();
@@ -92,7 +113,7 @@ export class RoundTable {
   async list(taskId: string): Promise<RoundView[]> {
     const rows = await this.store.db
       .selectFrom('rounds')
-      .selectAll()
+      .select(viewColumns)
       .where('task_id', '=', taskId)
       .orderBy('round')
       .execute();

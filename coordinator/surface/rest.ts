@@ -137,7 +137,7 @@ function taskRoutes(router: Router, coordinator: Coordinator): void {
   router.get(at('tasks'), async (_req, res) => void res.json(await coordinator.listTasks()));
   router.get(at('task'), async (req, res) => void res.json(await coordinator.getTask(req.params.id)));
   router.get(at('terms'), async (req, res) => void res.json(await coordinator.terms(req.params.id)));
-  router.get(at('rounds'), async (req, res) => void res.json(await coordinator.listRounds(req.params.id)));
+  router.get(at('rounds'), async (req, res) => streamJson(res, coordinator.roundsJson(req.params.id)));
   router.get(at('round'), async (req, res) => {
     res.json(await coordinator.getRound(req.params.id, roundParam(req.params.round, 'round')));
   });

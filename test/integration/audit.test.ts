@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEther, type Signer, Wallet } from 'ethers';
 import type { ZkflError } from '../../common/errors.js';
+import { CoordinatorApi } from '../../protocol/api.js';
 import { loadOrCreateWallet } from '../../common/identity.js';
 import type { Devnet } from '../../contracts/devnet.js';
 import { escrowTask } from '../../contracts/escrow.js';
@@ -117,6 +118,10 @@ describe('zkfl verify: an independent audit of a run', function () {
     expect(bundle).to.deep.equal(await coordinator.coordinator.auditBundle(bundle.task.id));
     const unknown = await fetchBundle(coordinator.url, 't-000000000000').catch((error: ZkflError) => error.code);
     expect(unknown).to.equal('NOT_FOUND');
+    // The rounds, streamed a round at a time too, are the list the coordinator holds.
+    const api = new CoordinatorApi(coordinator.url);
+    expect(await api.rounds(bundle.task.id)).to.deep.equal(await coordinator.coordinator.listRounds(bundle.task.id));
+    expect(await api.rounds('t-000000000000').catch((error: ZkflError) => error.code)).to.equal('NOT_FOUND');
     expect(offline.proofs.verified).to.equal(6);
     const report = await auditRun(bundle, online);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
