@@ -5,6 +5,7 @@ import { type RouteName, routes } from '../../protocol/api.js';
 import { errorStatus, toErrorBody, ZkflError } from '../../common/errors.js';
 import type { Coordinator } from '../coordinator.js';
 import { RateLimitedError, type RateLimiter } from './rate-limits.js';
+import { streamJson } from './stream-json.js';
 import type { Authenticator } from './sign-in.js';
 
 const log = createLogger('rest');
@@ -45,39 +46,6 @@ export function restRouter(context: RestContext): Router {
 }
 
 const ip = (req: Request): string => req.ip ?? 'unknown';
-
-/**
- * Sends JSON text as its pieces come, each once the socket took the last (so a slow reader holds back the reading,
- * not the coordinator's memory). A failure before the first piece (an unknown task) is answered with its code; one
- * after it cuts the answer short, which its reader cannot parse; a reader that leaves stops the reading.
- */
-async function streamJson(res: Response, pieces: AsyncGenerator<string>): Promise<void> {
-  let piece = await pieces.next();
-  res.type('json');
-  try {
-    for (; !piece.done; piece = await pieces.next()) {
-      if (!res.write(piece.value)) await writable(res);
-      if (res.destroyed) return void (await pieces.return(undefined));
-    }
-    res.end();
-  } catch (error) {
-    log.warn('an answer was cut short', { error: (error as Error).message });
-    res.destroy();
-  }
-}
-
-/** Once the socket takes more, or is gone. */
-function writable(res: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
 
 /** Public and read-only: health, identity, proving artifacts, and what `zkfl verify` checks a run against. */
 function serviceRoutes(router: Router, { coordinator }: RestContext): void {

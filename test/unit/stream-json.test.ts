@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import express from 'express';
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ZkflError } from '../../common/errors.js';
+import { streamJson } from '../../coordinator/surface/stream-json.js';
+import { requestJson } from '../../protocol/http.js';
+
+/** A megabyte of JSON text per piece, `count` pieces, noting how far it was read and whether it was finished. */
+function pieces(count: number, failAt?: number) {
+  const seen = { read: 0, finished: false };
+  async function* generate(): AsyncGenerator<string> {
+    try {
+      yield '[';
+      for (let k = 0; k < count; k++) {
+        if (k === failAt) throw new Error('storage went away');
+        seen.read = k + 1;
+        yield `${k > 0 ? ',' : ''}"${'x'.repeat(2 ** 20)}"`;
+      }
+      yield ']';
+    } finally {
+      seen.finished = true;
+    }
+  }
+  return { seen, generate };
+}
+
+describe('answers streamed as they are read (coordinator/surface/stream-json.ts)', () => {
+  let server: Server;
+  let base: string;
+  let current: ReturnType<typeof pieces>;
+  before(async () => {
+    const app = express();
+    app.get('/unknown', (_req, res) =>
+      streamJson(
+        res,
+        (async function* () {
+          yield* [];
+          throw new ZkflError('NOT_FOUND', 'no such task');
+        })(),
+      ),
+    );
+    app.get('/stream', (_req, res) => streamJson(res, current.generate()));
+    app.use(
+      ((error: ZkflError, _req, res, _next) =>
+        void res.status(404).json({ code: error.code })) as express.ErrorRequestHandler,
+    );
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => server.close());
+
+  it('sends every piece, in order, as one JSON answer', async () => {
+    current = pieces(20);
+    const answer = await requestJson<string[]>(`${base}/stream`);
+    expect(answer).to.have.length(20);
+    expect(current.seen).to.deep.equal({ read: 20, finished: true });
+  });
+
+  it('answers a failure before the first piece with its code', async () => {
+    const code = await requestJson(`${base}/unknown`).catch((error: ZkflError) => error.code);
+    expect(code).to.equal('NOT_FOUND');
+  });
+
+  it('reads no further than the reader takes, and stops reading when the reader leaves', async () => {
+    current = pieces(200);
+    await new Promise<void>((resolve) => {
+      const call = httpRequest(`${base}/stream`, (response) => {
+        response.once('data', () => {
+          // Not read on: the socket fills, and the answer waits for it.
+          response.pause();
+          setTimeout(() => {
+            expect(current.seen.read).to.be.below(50);
+            call.destroy();
+            resolve();
+          }, 500);
+        });
+      });
+      call.end();
+    });
+    while (!current.seen.finished) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(current.seen.read).to.be.below(50);
+  });
+
+  it('cuts the answer short when reading fails part-way, and keeps serving', async () => {
+    current = pieces(20, 5);
+    const code = await requestJson(`${base}/stream`).catch((error: ZkflError) => error.code);
+    expect(code).to.be.oneOf(['UNAVAILABLE', 'DATA_MALFORMED']);
+    expect(current.seen.finished).to.equal(true);
+    current = pieces(3);
+    expect(await requestJson<string[]>(`${base}/stream`)).to.have.length(3);
+  });
+});
