@@ -13,6 +13,8 @@ function pieces(count: number, failAt?: number) {
     try {
       yield '[';
       for (let k = 0; k < count; k++) {
+        // Each piece is read from storage, as the coordinator's are.
+        await new Promise((resolve) => setImmediate(resolve));
         if (k === failAt) throw new Error('storage went away');
         seen.read = k + 1;
         yield `${k > 0 ? ',' : ''}"${'x'.repeat(2 ** 20)}"`;
@@ -35,6 +37,7 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
       streamJson(
         res,
         (async function* () {
+          await Promise.resolve();
           yield* [];
           throw new ZkflError('NOT_FOUND', 'no such task');
         })(),
