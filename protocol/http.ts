@@ -69,7 +69,7 @@ async function send(url: string, init: RequestInit | undefined, watch: SilenceWa
 function answeredError(url: string, status: number, body: Uint8Array): ZkflError {
   let error: Partial<ErrorBody> = {};
   try {
-    error = JSON.parse(new TextDecoder().decode(body)) as Partial<ErrorBody>;
+    error = (JSON.parse(new TextDecoder().decode(body)) as Partial<ErrorBody> | null) ?? {};
   } catch {
     // Not our error body (a proxy's page, say): the status is all there is.
   }
