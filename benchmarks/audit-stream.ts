@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Storage } from '../coordinator/state/storage.js';
 import type { AuditedUpdate, SignedRoundRecord } from '../protocol/audit.js';
 import { parseTaskSpec } from '../protocol/task-spec.js';
+import { storedZk } from '../test/helpers/storage-contract.js';
 import { machine, rssMiB } from './lib/machine.js';
 import { startCoordinatorProcess } from './lib/processes.js';
 
@@ -58,15 +59,7 @@ async function writeTask(dataDir: string): Promise<number> {
     proofs: false,
     evaluation: { path: 'unused.csv' },
   });
-  const zk = {
-    circuit: 'test',
-    chunkSize: 4,
-    chunks: 1,
-    valueBits: 8 as const,
-    clipSquareX96: '1',
-    verificationKeySha256: null,
-  };
-  await storage.tasks.create({ id: 't-bench', spec, zk, numParams: 4, modelHash: '00'.repeat(32) });
+  await storage.tasks.create({ id: 't-bench', spec, zk: storedZk, numParams: 4, modelHash: '00'.repeat(32) });
   let bytes = 0;
   for (let round = 1; round <= rounds; round++) {
     const signed = record(round);

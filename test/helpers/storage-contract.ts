@@ -9,7 +9,8 @@ import { RunningSum } from '../../ml/aggregation.js';
 import type { SignedRoundRecord } from '../../protocol/audit.js';
 import { parseTaskSpec } from '../../protocol/task-spec.js';
 
-const zk = {
+/** The zk view of a stored task whose proofs nobody checks: what storage tests and benchmarks store tasks with. */
+export const storedZk = {
   circuit: 'test',
   chunkSize: 4,
   chunks: 1,
@@ -51,8 +52,8 @@ export function storageContract(open: () => Promise<Storage>): void {
   afterEach(() => storage.close());
 
   it('creates a task with its first round open, and lists tasks by status', async () => {
-    await storage.tasks.create({ id: 't-a', spec, zk, numParams: 4, modelHash: 'h0' });
-    await storage.tasks.create({ id: 't-b', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-a', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-b', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     await storage.tasks.end('t-b', 'cancelled', 'cancelled by its owner');
     const task = await storage.tasks.get('t-a');
     expect(task).to.include({ id: 't-a', status: 'running', currentRound: 1, numParams: 4, modelHash: 'h0' });
@@ -61,7 +62,7 @@ export function storageContract(open: () => Promise<Storage>): void {
     await storage.rounds.note('t-a', 1, 'waiting for clients');
     expect(await storage.rounds.get('t-a', 1)).to.include({ note: 'waiting for clients' });
     expect(task!.spec).to.deep.equal(spec);
-    expect(task!.zk).to.deep.equal(zk);
+    expect(task!.zk).to.deep.equal(storedZk);
     expect((await storage.tasks.list()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
     expect((await storage.tasks.list('running')).map((t) => t.id)).to.deep.equal(['t-a']);
     expect(await storage.tasks.get('t-none')).to.equal(undefined);
@@ -70,7 +71,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it('keeps accepted updates in the order they were accepted, with the running sum that includes them', async () => {
-    await storage.tasks.create({ id: 't-1', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-1', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     await storage.rounds.setPhase('t-1', 1, 'training', 1);
     const sum = RunningSum.empty(4);
     // Addresses out of alphabetical order: the order of acceptance is what counts.
@@ -106,7 +107,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it('scores, finishes a round and opens the next in one step, then completes the task', async () => {
-    await storage.tasks.create({ id: 't-2', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-2', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     const sum = RunningSum.empty(4);
     sum.add([1, 1, 1, 1], 10, [3], 4);
     // Three sampled: one accepted, one rejected after verifying its proofs, one never answers.
@@ -160,7 +161,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it("keeps a private round's sampling, each holder once, until the round closes", async () => {
-    await storage.tasks.create({ id: 't-s', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-s', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     await storage.rounds.addSampling('t-s', 1, { eligible: ['0xcc', '0xaa', '0xbb'], asked: ['0xaa'] });
     // Sampled again later: a holder eligible before may be asked now; one asked stays asked.
     await storage.rounds.addSampling('t-s', 1, { eligible: ['0xbb', '0xdd', '0xaa'], asked: ['0xbb'] });
@@ -185,7 +186,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it('lists at most 3 rejections per address and round (the default), and counts the rest', async () => {
-    await storage.tasks.create({ id: 't-3', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-3', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     const rejection = { address: '0x01', code: 'WRONG_LENGTH' as const, reason: 'short' };
     for (let i = 0; i < 5; i++) await storage.updates.recordRejected('t-3', 1, rejection, { proofsRejected: 2 });
     const round = (await storage.rounds.get('t-3', 1))!;
@@ -195,7 +196,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it("renews a holder's consent, and tells its history", async () => {
-    await storage.tasks.create({ id: 't-4', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-4', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     const consent = { taskKey: '0xk', termsHash: '0xold', signature: '0xs1' };
     await storage.holders.recordConsent('t-4', '0xaa', consent);
     await storage.holders.recordConsent('t-4', '0xaa', { ...consent, termsHash: '0xnew', signature: '0xs2' });
@@ -226,7 +227,7 @@ export function storageContract(open: () => Promise<Storage>): void {
   });
 
   it('leases: held by one instance at a time, renewed by it, taken over once expired; writes fenced by them', async () => {
-    await storage.tasks.create({ id: 't-6', spec, zk, numParams: 4, modelHash: 'h0' });
+    await storage.tasks.create({ id: 't-6', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     const lease = 'task:t-6';
     expect(await storage.leases.acquire(lease, 'a', 60_000)).to.equal(true);
     expect(await storage.leases.acquire(lease, 'b', 60_000)).to.equal(false);
