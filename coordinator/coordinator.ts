@@ -403,6 +403,22 @@ export class Coordinator {
     return (await this.storage.tasks.list()).map((task) => this.withLive(task));
   }
 
+  /** The same list as JSON text in pieces, read a page of tasks at a time (what the tasks API streams). */
+  async *tasksJson(pageSize = 100): AsyncGenerator<string> {
+    yield '[';
+    let after: TaskView | undefined;
+    for (let first = true; ;) {
+      const page = await this.storage.tasks.page(after, pageSize);
+      for (const task of page) {
+        yield `${first ? '' : ','}${JSON.stringify(this.withLive(task))}`;
+        first = false;
+      }
+      if (page.length < pageSize) break;
+      after = page.at(-1);
+    }
+    yield ']';
+  }
+
   /** The stored task and what only the running coordinator knows: its connected clients, its round's deadline. */
   private withLive(task: TaskView): TaskView {
     const runner = this.runtimes.get(task.id)?.runner;

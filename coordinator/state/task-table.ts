@@ -55,6 +55,19 @@ export class TaskTable {
     return (await query.execute()).map(toTaskView);
   }
 
+  /** Up to `limit` tasks created after `after`, in the order `list` gives them: a long list read a page at a time. */
+  async page(after: Pick<TaskView, 'createdAt' | 'id'> | undefined, limit: number): Promise<TaskView[]> {
+    let query = this.store.db.selectFrom('tasks').selectAll().orderBy('created_at').orderBy('id').limit(limit);
+    if (after)
+      query = query.where((eb) =>
+        eb.or([
+          eb('created_at', '>', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '>', after.id)]),
+        ]),
+      );
+    return (await query.execute()).map(toTaskView);
+  }
+
   /** Ends a task before its last round, saying why (completed: it reached its privacy budget). */
   async end(taskId: string, status: Exclude<TaskStatus, 'running'>, reason: string): Promise<void> {
     await this.store.write((trx) =>

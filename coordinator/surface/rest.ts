@@ -102,7 +102,7 @@ function ownerRoutes(
 
 /** Tasks, their terms and rounds, and their models: public and read-only. */
 function taskRoutes(router: Router, coordinator: Coordinator): void {
-  router.get(at('tasks'), async (_req, res) => void res.json(await coordinator.listTasks()));
+  router.get(at('tasks'), async (_req, res) => streamJson(res, coordinator.tasksJson()));
   router.get(at('task'), async (req, res) => void res.json(await coordinator.getTask(req.params.id)));
   router.get(at('terms'), async (req, res) => void res.json(await coordinator.terms(req.params.id)));
   router.get(at('rounds'), async (req, res) => streamJson(res, coordinator.roundsJson(req.params.id)));

@@ -65,6 +65,13 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(task!.zk).to.deep.equal(storedZk);
     expect((await storage.tasks.list()).map((t) => t.id)).to.deep.equal(['t-a', 't-b']);
     expect((await storage.tasks.list('running')).map((t) => t.id)).to.deep.equal(['t-a']);
+    // The same list a page at a time, keyed by creation time and then id: tasks created in one millisecond are
+    // neither skipped nor repeated.
+    await storage.tasks.create({ id: 't-c', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
+    const [first] = await storage.tasks.page(undefined, 1);
+    const rest = await storage.tasks.page(first, 5);
+    expect([first!, ...rest].map((t) => t.id)).to.deep.equal((await storage.tasks.list()).map((t) => t.id));
+    expect(rest.map((t) => t.id)).to.deep.equal(['t-b', 't-c']);
     expect(await storage.tasks.get('t-none')).to.equal(undefined);
     const [round] = await storage.rounds.list('t-a');
     expect(round).to.include({ round: 1, phase: 'open', attempts: 0, modelHashBefore: 'h0', modelHashAfter: null });

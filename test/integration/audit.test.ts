@@ -122,6 +122,11 @@ describe('zkfl verify: an independent audit of a run', function () {
     const api = new CoordinatorApi(coordinator.url);
     expect(await api.rounds(bundle.task.id)).to.deep.equal(await coordinator.coordinator.listRounds(bundle.task.id));
     expect(await api.rounds('t-000000000000').catch((error: ZkflError) => error.code)).to.equal('NOT_FOUND');
+    // And the tasks, a page at a time: one per page here, to cross pages.
+    const pieces: string[] = [];
+    for await (const piece of coordinator.coordinator.tasksJson(1)) pieces.push(piece);
+    const tasks = await coordinator.coordinator.listTasks();
+    expect([JSON.parse(pieces.join('')), await api.tasks()]).to.deep.equal([tasks, tasks]);
     expect(offline.proofs.verified).to.equal(6);
     const report = await auditRun(bundle, online);
     expect([report.ok, report.problems]).to.deep.equal([true, []]);
