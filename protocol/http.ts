@@ -17,11 +17,14 @@ const RETRY_DELAY_MS = 250;
 export interface AnswerLimits {
   /** How long the coordinator may stay silent before its answer or between two of its parts. @default 60 s */
   silenceMs: number;
-  /** The largest answer read. @default 512 MiB: V8 cannot hold a longer JSON text as one string anyway */
+  /**
+   * The largest answer read. @default 511 MiB: V8 holds no string past 2^29 − 24 characters, so a longer JSON text
+   * could not be read anyway
+   */
   maxBytes: number;
 }
 
-export const defaultAnswerLimits: AnswerLimits = { silenceMs: 60_000, maxBytes: 512 * 2 ** 20 };
+export const defaultAnswerLimits: AnswerLimits = { silenceMs: 60_000, maxBytes: 511 * 2 ** 20 };
 
 /** Aborts a call once `ms` pass without `heard()`. */
 class SilenceWatch {
@@ -89,9 +92,9 @@ async function readBody(url: string, response: Response, watch: SilenceWatch, ma
     await response.body?.cancel();
     throw tooLarge();
   }
+  if (!response.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let length = 0;
-  if (!response.body) return new Uint8Array(0);
   const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
   try {
     for (let part = await reader.read(); !part.done; part = await reader.read()) {
