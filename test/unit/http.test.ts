@@ -37,7 +37,7 @@ describe('REST calls to a coordinator', () => {
       const next = () => {
         response.write(parts.shift()!);
         if (parts.length === 0) response.end();
-        else setTimeout(next, 250);
+        else setTimeout(next, 500);
       };
       next();
     },
@@ -54,7 +54,7 @@ describe('REST calls to a coordinator', () => {
     // Answers only after a while longer than the silence allowed, as after taking a large upload in.
     '/slow-answer': (request, response) => {
       request.resume();
-      request.on('end', () => setTimeout(() => response.end('"taken"'), 1_500));
+      request.on('end', () => setTimeout(() => response.end('"taken"'), 3_000));
     },
     '/not-json': (_request, response) => response.end('<html>'),
     '/refused': (_request, response) => {
@@ -62,7 +62,9 @@ describe('REST calls to a coordinator', () => {
       response.end(JSON.stringify({ code: 'NOT_INVITED', message: 'not one of the holders' }));
     },
   };
-  const limits: AnswerLimits = { silenceMs: 1_000, maxBytes: 1_024 };
+  // Margins a busy machine keeps: parts come 4 times faster than the silence allowed, and the slow answer is a
+  // second late for a request without a body but two seconds early for the upload.
+  const limits: AnswerLimits = { silenceMs: 2_000, maxBytes: 1_024 };
 
   before(async () => {
     server = createServer((request, response) => routes[request.url!]!(request, response));
