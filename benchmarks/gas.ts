@@ -20,6 +20,7 @@ import { taskKey } from '../circuits/statement.js';
 import {
   type AcceptedEntry,
   acceptedLeaf,
+  leafClaim,
   acceptedRoot,
   acceptedTotal,
   solidityChunkProof,
@@ -110,10 +111,7 @@ async function openAndClose(key: string, round: number, set: AcceptedEntry[]): P
   return [open, close];
 }
 
-const claimOf = (round: number, set: AcceptedEntry[], address: string) => {
-  const { leaf, proof } = acceptedLeaf(set, address)!;
-  return { round, index: leaf.index, amount: leaf.amount, updateCommitment: leaf.updateCommitment, proof };
-};
+const claimOf = (round: number, set: AcceptedEntry[], address: string) => leafClaim(round, set, address)!;
 
 interface ClaimRow {
   chunks: number;

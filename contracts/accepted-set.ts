@@ -110,6 +110,14 @@ export interface LeafClaim {
   proof: string[];
 }
 
+/** `address`'s claim on its leaf in round `round`'s set, as `claim` takes it, or undefined when it is not in the set. */
+export function leafClaim(round: number, entries: readonly AcceptedEntry[], address: string): LeafClaim | undefined {
+  const found = acceptedLeaf(entries, address);
+  if (!found) return undefined;
+  const { index, amount, updateCommitment } = found.leaf;
+  return { round, index, amount, updateCommitment, proof: found.proof };
+}
+
 /** IZkflRewards.ChunkProof: snarkjs's proof in the verifier's calldata order (B's coordinates swapped). */
 export interface SolidityChunkProof {
   a: [string, string];

@@ -21,13 +21,14 @@ export interface Scored {
 }
 
 /** Scores are taken to 1e-12 so the split is exact integer arithmetic that anyone recomputes from the record. */
-const valueOf = (score: number): bigint => (score > 0 ? BigInt(Math.round(score * 1e12)) : 0n);
+const SCORE_STEPS = 1e12;
+const valueOf = (score: number): bigint => (score > 0 ? BigInt(Math.round(score * SCORE_STEPS)) : 0n);
 
 /**
  * Whether the rule can take `score`: finite at 1e-12 steps (below about 1e296). A real score is a loss reduction,
  * far inside; a record claiming more is malformed (verifier/bundle-shape.ts), not a score that breaks the split.
  */
-export const isPayableScore = (score: number): boolean => Number.isFinite(score * 1e12);
+export const isPayableScore = (score: number): boolean => Number.isFinite(score * SCORE_STEPS);
 
 /** The equal base each of a round's `count` contributors gets, and what is left of the pool to pay by value. */
 function baseAndValuePart(count: number, pool: bigint, rule: RewardRule): { base: bigint; valuePart: bigint } {

@@ -12,6 +12,7 @@ import {
   acceptedRoot,
   acceptedTotal,
   type LeafClaim,
+  leafClaim,
   type SolidityChunkProof,
   solidityChunkProof,
   updateCommitment,
@@ -168,10 +169,8 @@ describe('ZkflRewards on a local chain', function () {
   }
 
   const leafIn = (entries: AcceptedEntry[], address: string) => acceptedLeaf(entries, address)!;
-  const claimOf = (round: number, entries: AcceptedEntry[], address: string): LeafClaim => {
-    const { leaf, proof } = leafIn(entries, address);
-    return { round, index: leaf.index, amount: leaf.amount, updateCommitment: leaf.updateCommitment, proof };
-  };
+  const claimOf = (round: number, entries: AcceptedEntry[], address: string): LeafClaim =>
+    leafClaim(round, entries, address)!;
 
   it('builds the same statement as the TypeScript twin', async () => {
     const { id, key } = await createTask();

@@ -4,7 +4,7 @@ import { ZkflError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonRpcProvider, parseEther, type Signer, Wallet } from 'ethers';
-import { acceptedLeaf, acceptedLeafAt } from '../../contracts/accepted-set.js';
+import { acceptedLeafAt, leafClaim } from '../../contracts/accepted-set.js';
 import { ClientSettlement } from '../../client/core/settlement.js';
 import { owedFile } from '../../client/owed-file.js';
 import type { OwedContribution } from '../../client/core/settling.js';
@@ -336,14 +336,7 @@ describe('on-chain rewards, end to end', function () {
       const { entries } = await api.accepted(task.id, 2);
       for (const wallet of wallets) {
         await devnet.fund(wallet.address);
-        const { leaf, proof } = acceptedLeaf(entries, wallet.address)!;
-        const claim = {
-          round: 2,
-          index: leaf.index,
-          amount: leaf.amount,
-          updateCommitment: leaf.updateCommitment,
-          proof,
-        };
+        const claim = leafClaim(2, entries, wallet.address)!;
         await (await rewards.connect(wallet.connect(provider)).claim(key, [claim])).wait();
       }
       const token = new TokenContract(deployment.token, provider);
