@@ -77,6 +77,25 @@ export function storageContract(open: () => Promise<Storage>): void {
     expect(round).to.include({ round: 1, phase: 'open', attempts: 0, modelHashBefore: 'h0', modelHashAfter: null });
   });
 
+  it('pages through tasks created in the same millisecond by id, none skipped or repeated', async () => {
+    const toISOString = Object.getOwnPropertyDescriptor(Date.prototype, 'toISOString')!;
+    Date.prototype.toISOString = () => '2026-12-05T12:00:00.000Z';
+    try {
+      // Created out of id order, so that creation order and id order differ.
+      for (const id of ['t-3', 't-1', 't-2']) {
+        await storage.tasks.create({ id, spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
+      }
+    } finally {
+      Object.defineProperty(Date.prototype, 'toISOString', toISOString);
+    }
+    const paged = [];
+    for (let page = await storage.tasks.page(undefined, 1); page.length > 0;) {
+      paged.push(...page);
+      page = await storage.tasks.page(page.at(-1), 1);
+    }
+    expect(paged.map((t) => t.id)).to.deep.equal(['t-1', 't-2', 't-3']);
+  });
+
   it('keeps accepted updates in the order they were accepted, with the running sum that includes them', async () => {
     await storage.tasks.create({ id: 't-1', spec, zk: storedZk, numParams: 4, modelHash: 'h0' });
     await storage.rounds.setPhase('t-1', 1, 'training', 1);
