@@ -7,74 +7,22 @@
  * too. `-- --label TEXT` names the row (to compare a build before a change). Appends to
  * results/audit-stream.md.
  */
-import { request as httpRequest } from 'node:http';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Storage } from '../coordinator/state/storage.js';
-import type { AuditedUpdate, SignedRoundRecord } from '../protocol/audit.js';
-import { parseTaskSpec } from '../protocol/task-spec.js';
-import { storedZk } from '../test/helpers/storage-contract.js';
+import { LARGE_TASK_ID, writeLargeTask } from '../test/helpers/large-audit.js';
 import { machine, rssMiB } from './lib/machine.js';
 import { startCoordinatorProcess } from './lib/processes.js';
 
 const { values: options } = parseArgs({ options: { label: { type: 'string' } } });
 const rounds = 100;
 const updatesPerRound = 500;
-/** Public signals of a fake proof: about 8 KiB of decimal text per update, 4 MiB per record. */
-const signalsPerUpdate = 100;
 const readers = 4;
-
-/** A signed record the size of a real one of `updatesPerRound` updates (the coordinator does not check it). */
-function record(round: number): SignedRoundRecord {
-  const accepted: AuditedUpdate[] = Array.from({ length: updatesPerRound }, (_, k) => ({
-    address: `0x${(round * updatesPerRound + k).toString(16).padStart(40, '0')}`,
-    numSamples: 1000,
-    commitment: `0x${'ab'.repeat(32)}`,
-    fractionBits: [12],
-    proofs: [{ proof: { pi_a: [], pi_b: [], pi_c: [], protocol: 'groth16', curve: 'bn128' }, publicSignals: [] }],
-    score: 0.001,
-    amount: '1000',
-  }));
-  for (const update of accepted)
-    update.proofs[0]!.publicSignals = Array.from({ length: signalsPerUpdate }, () => '1'.repeat(76));
-  return {
-    record: { round, taskId: 't-bench', accepted } as unknown as SignedRoundRecord['record'],
-    signature: '0x00',
-  };
-}
-
-/** A finished task of `rounds` records in the coordinator's own storage. */
-async function writeTask(dataDir: string): Promise<number> {
-  mkdirSync(dataDir, { recursive: true });
-  const storage = await Storage.open(join(dataDir, 'coordinator.sqlite'));
-  const spec = parseTaskSpec({
-    name: 'audit-stream',
-    model: { preset: 'mlp', hidden: [2] },
-    inputShape: [2],
-    classes: 2,
-    rounds,
-    clientsPerRound: { min: 1, target: updatesPerRound },
-    proofs: false,
-    evaluation: { path: 'unused.csv' },
-  });
-  await storage.tasks.create({ id: 't-bench', spec, zk: storedZk, numParams: 4, modelHash: '00'.repeat(32) });
-  let bytes = 0;
-  for (let round = 1; round <= rounds; round++) {
-    const signed = record(round);
-    bytes += JSON.stringify(signed).length;
-    await storage.rounds.finish('t-bench', round, {
-      accuracy: 0,
-      loss: 0,
-      modelHashAfter: '00'.repeat(32),
-      last: round === rounds,
-      signed,
-    });
-  }
-  await storage.close();
-  return bytes;
-}
+/** Readers that stall at once: one address's allowance of open HTTP connections (`rate.httpConnectionsPerIp`). */
+const stalledReaders = 64;
+const stallSeconds = 70;
 
 /** Reads the whole answer, keeping nothing: how many bytes it was. */
 function readAll(url: string): Promise<number> {
@@ -104,14 +52,58 @@ async function serve(url: string, pid: number, count: number) {
   return { before, peak, served: bytes.reduce((sum, each) => sum + each, 0), seconds };
 }
 
+/**
+ * `count` readers that take the answer's first bytes and then read nothing, as one attacker address's connections
+ * may, for `stallSeconds` (past the coordinator's 60 s stall limit): the coordinator's peak memory meanwhile, its
+ * memory at the end, how many readers it refused, and how many of those it served it cut off. A paused reader cannot
+ * see its connection cut, so each is read on at the end: one cut off ends incomplete at once.
+ */
+async function stall(url: string, pid: number, count: number) {
+  const before = rssMiB(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+  let refused = 0;
+  const held: IncomingMessage[] = [];
+  const requests = Array.from({ length: count }, () =>
+    httpRequest(url, (response) => {
+      if (response.statusCode === 429) {
+        refused++;
+        return void response.resume();
+      }
+      response.on('error', () => undefined);
+      response.once('data', () => response.pause());
+      held.push(response);
+    }).on('error', () => undefined),
+  );
+  for (const request of requests) request.end();
+  await new Promise((resolve) => setTimeout(resolve, stallSeconds * 1000));
+  clearInterval(sampler);
+  const after = rssMiB(pid);
+  const cutOff = await Promise.all(
+    held.map(
+      (response) =>
+        new Promise<boolean>((resolve) => {
+          response.once('close', () => resolve(!response.complete));
+          setTimeout(() => resolve(false), 1000);
+          response.resume();
+        }),
+    ),
+  );
+  for (const request of requests) request.destroy();
+  return { before, peak, after, refused, cut: cutOff.filter(Boolean).length };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-audit-stream-'));
 const dataDir = join(dir, 'coordinator');
-const bundleBytes = await writeTask(dataDir);
+const bundleBytes = await writeLargeTask(dataDir, rounds, updatesPerRound);
 const { child, url } = await startCoordinatorProcess(dataDir);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const rows: string[] = [];
 /** The two answers that grow with every round: the audit bundle, and the rounds (which read past the records). */
-const paths = { 'audit bundle': '/api/audit/tasks/t-bench', rounds: '/api/tasks/t-bench/rounds' };
+const paths = {
+  'audit bundle': `/api/audit/tasks/${LARGE_TASK_ID}`,
+  rounds: `/api/tasks/${LARGE_TASK_ID}/rounds`,
+};
 for (const [answer, path] of Object.entries(paths)) {
   for (const count of [1, readers]) {
     const { before, peak, served, seconds } = await serve(`${url}${path}`, child.pid!, count);
@@ -121,6 +113,17 @@ for (const [answer, path] of Object.entries(paths)) {
     );
     console.log(rows.at(-1));
   }
+}
+{
+  const { before, peak, after, refused, cut } = await stall(
+    `${url}${paths['audit bundle']}`,
+    child.pid!,
+    stalledReaders,
+  );
+  rows.push(
+    `| ${options.label ?? 'streamed'} | audit bundle, readers that stall (${refused} refused, ${cut} of ${stalledReaders - refused} cut off) | ${stalledReaders} | | ${before.toFixed(0)} MiB | ${peak.toFixed(0)} MiB (${after.toFixed(0)} MiB after ${stallSeconds} s) | ${(peak - before).toFixed(0)} MiB | ${stallSeconds} |`,
+  );
+  console.log(rows.at(-1));
 }
 child.kill('SIGTERM');
 rmSync(dir, { recursive: true, force: true });

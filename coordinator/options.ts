@@ -135,6 +135,8 @@ export const limitsFileSchema = z.strictObject({
       malformedEvents: count,
       connectionsPerIp: count,
       httpConnectionsPerIp: count,
+      auditStreamsPerIp: count,
+      auditStreams: count,
     })
     .partial()
     .optional(),

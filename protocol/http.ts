@@ -33,7 +33,7 @@ class SilenceWatch {
 
   /** `sendingMs`: more time before the answer starts, while the request's own body is sent. */
   constructor(
-    private readonly ms: number,
+    readonly ms: number,
     sendingMs: number,
   ) {
     this.heard(ms + sendingMs);
@@ -53,19 +53,43 @@ class SilenceWatch {
   }
 }
 
+/** The longest Retry-After a GET waits out before it is sent again; a longer one is answered as RATE_LIMITED. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long a 429 answer asks to be waited out before asking again, if it asks for a while we wait. */
+function retryAfterMs(response: Response): number | undefined {
+  if (response.status !== 429) return undefined;
+  const ms = Number(response.headers.get('retry-after')) * 1000;
+  return ms >= 0 && ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
+}
+
+/**
+ * The answer to the request. A GET is sent again when its connection failed (after a short delay) or when it was
+ * answered RATE_LIMITED with a Retry-After we wait out; anything else is sent once.
+ */
 async function send(url: string, init: RequestInit | undefined, watch: SilenceWatch): Promise<Response> {
   const tries = (init?.method ?? 'GET') === 'GET' ? GET_TRIES : 1;
-  let response: Response | undefined;
-  for (let attempt = 1; !response; attempt++) {
+  for (let attempt = 1; ; attempt++) {
+    let response: Response;
     try {
       response = await fetch(url, { ...init, signal: watch.controller.signal });
     } catch (error) {
       if (watch.silent || attempt >= tries) throw unavailable(url, error, watch);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+      await sleep(RETRY_DELAY_MS * attempt);
+      continue;
     }
+    const waitMs = attempt < tries ? retryAfterMs(response) : undefined;
+    if (waitMs === undefined) {
+      watch.heard();
+      return response;
+    }
+    await response.body?.cancel();
+    // The wait is asked for, not silence: it does not count against the coordinator.
+    watch.heard(waitMs + watch.ms);
+    await sleep(waitMs);
   }
-  watch.heard();
-  return response;
 }
 
 /** The error an answer that is not ok stands for: the code and message the coordinator gave, if it gave them. */

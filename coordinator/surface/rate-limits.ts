@@ -26,6 +26,13 @@ export interface RateLimits {
    * before anything they send is read. @default 64
    */
   httpConnectionsPerIp: number;
+  /**
+   * Audit bundles sent at once to one IP address, and in all: each holds a signed record in memory until its reader
+   * takes it, so these bound what readers that stop reading can hold. More are answered RATE_LIMITED.
+   * @default 2 and 8
+   */
+  auditStreamsPerIp: number;
+  auditStreams: number;
 }
 
 export const defaultRateLimits: RateLimits = {
@@ -36,6 +43,8 @@ export const defaultRateLimits: RateLimits = {
   malformedEvents: 20,
   connectionsPerIp: 1000,
   httpConnectionsPerIp: 64,
+  auditStreamsPerIp: 2,
+  auditStreams: 8,
 };
 
 export class RateLimitedError extends ZkflError {
@@ -47,7 +56,10 @@ export class RateLimitedError extends ZkflError {
   }
 }
 
-/** Open connections per IP address, against `connectionsPerIp`: counted as they open, before they sign in. */
+/**
+ * What is open per IP address against a limit: socket connections (`connectionsPerIp`, counted as they open, before
+ * they sign in), HTTP connections, audit bundles being sent.
+ */
 export class ConnectionsPerIp {
   private readonly open = new Map<string, number>();
 
@@ -105,8 +117,13 @@ export function capHttpConnections(http: Server, limit: number): void {
 
 type Counted = 'nonces' | 'sign-ins' | 'creations' | 'events';
 
+/** When a refused audit bundle may be asked for again: most finish, or are cut off for stalling, well within it. */
+const AUDIT_RETRY_SECONDS = 5;
+
 export class RateLimiter {
   private readonly windows: Record<Counted, RateLimiterMemory>;
+  private readonly auditStreamsByIp: ConnectionsPerIp;
+  private auditStreamsOpen = 0;
 
   constructor(readonly limits: RateLimits) {
     this.windows = {
@@ -114,6 +131,26 @@ export class RateLimiter {
       'sign-ins': new RateLimiterMemory({ points: limits.signInsPerMinute, duration: 60 }),
       creations: new RateLimiterMemory({ points: limits.createsPerHour, duration: 3600 }),
       events: new RateLimiterMemory({ points: limits.eventsPerMinute, duration: 60 }),
+    };
+    this.auditStreamsByIp = new ConnectionsPerIp(limits.auditStreamsPerIp);
+  }
+
+  /**
+   * Takes a place for an audit bundle sent to `ip`, within `auditStreamsPerIp` and `auditStreams`; throws
+   * RATE_LIMITED when there is none. Call what it returns once the answer ended, however it ended.
+   */
+  openAuditStream(ip: string): () => void {
+    if (!this.auditStreamsByIp.room(ip) || this.auditStreamsOpen >= this.limits.auditStreams) {
+      throw new RateLimitedError('audit bundles being sent at once', AUDIT_RETRY_SECONDS);
+    }
+    this.auditStreamsByIp.opened(ip);
+    this.auditStreamsOpen++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.auditStreamsByIp.closed(ip);
+      this.auditStreamsOpen--;
     };
   }
 

@@ -48,7 +48,7 @@ export function restRouter(context: RestContext): Router {
 const ip = (req: Request): string => req.ip ?? 'unknown';
 
 /** Public and read-only: health, identity, proving artifacts, and what `zkfl verify` checks a run against. */
-function serviceRoutes(router: Router, { coordinator }: RestContext): void {
+function serviceRoutes(router: Router, { coordinator, rateLimiter }: RestContext): void {
   router.get(at('health'), (_req, res) => void res.json({ ok: true }));
   router.get(at('info'), (_req, res) => void res.json(coordinator.info()));
   // Proving artifacts for clients without the coordinator's keys; they check them against the task's key hash.
@@ -56,7 +56,14 @@ function serviceRoutes(router: Router, { coordinator }: RestContext): void {
     // The build directory is under .zkfl/: a dotted path that `send` would refuse by default.
     res.sendFile(coordinator.circuitFile(req.params.name, req.params.file), { dotfiles: 'allow' }),
   );
-  router.get(at('audit'), async (req, res) => streamJson(res, coordinator.auditJson(req.params.id)));
+  router.get(at('audit'), async (req, res) => {
+    const release = rateLimiter.openAuditStream(ip(req));
+    try {
+      await streamJson(res, coordinator.auditJson(req.params.id));
+    } finally {
+      release();
+    }
+  });
   router.get(at('holder'), async (req, res) => void res.json(await coordinator.holder(req.params.address)));
   router.get(at('settlement'), async (req, res) => void res.json(await coordinator.settlementOf(req.params.id)));
 }

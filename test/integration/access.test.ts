@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
@@ -29,6 +29,7 @@ import { eventually, getJson, getRounds } from '../helpers/rest.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestCoordinator } from '../helpers/servers.js';
 import { writeBombs } from '../helpers/bombs.js';
+import { LARGE_TASK_ID, writeLargeTask } from '../helpers/large-audit.js';
 
 /** A task that needs no circuit and trains on 4 features. */
 function tinyTask(overrides: Partial<TaskSpecInput> = {}): TaskSpecInput {
@@ -110,6 +111,27 @@ describe('access: owners, paths, limits and rates', function () {
       );
       request.on('error', reject);
       request.end(JSON.stringify(body));
+    });
+  }
+
+  /** A GET from `ip` on a connection of its own: its status, Retry-After and error code (the body read, not kept). */
+  function getFrom(
+    ip: string,
+    url: string,
+    path: string,
+  ): Promise<{ status: number; retryAfter?: string; code?: string }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(`${url}${path}`, { localAddress: ip, agent: false }, (response) => {
+        let head = '';
+        response.on('data', (chunk: Buffer) => (head = head || chunk.toString()));
+        response.once('end', () => {
+          const { statusCode: status, headers } = response;
+          const code = status === 200 ? undefined : (JSON.parse(head) as ErrorBody).code;
+          resolve({ status: status!, ...(headers['retry-after'] ? { retryAfter: headers['retry-after'] } : {}), code });
+        });
+      });
+      request.on('error', reject);
+      request.end();
     });
   }
 
@@ -491,6 +513,36 @@ describe('access: owners, paths, limits and rates', function () {
       // The refused sign-in was never read: its nonce is still good once a place is free.
       const again = await eventually(
         () => postFrom(limited, url, '/api/auth/session', signed).then((answer) => answer.status === 201 || undefined),
+        'a free place',
+      );
+      expect(again).to.equal(true);
+    });
+
+    it('sends an address no more audit bundles at once than its places, so readers that stall hold little', async () => {
+      const dataDir = join(dir, 'large-audit');
+      // 32 MiB of records: more than the connection's buffers take from a reader that reads nothing.
+      await writeLargeTask(dataDir, 8);
+      const { url } = await coordinator({ dataDir, rateLimits: { auditStreamsPerIp: 1 } });
+      const path = `/api/audit/tasks/${LARGE_TASK_ID}`;
+      const limited = '127.0.0.5';
+      // A reader that takes the first bytes and nothing more holds the address's one place.
+      const stalled = await new Promise<ClientRequest>((resolve) => {
+        const call = httpRequest(`${url}${path}`, { localAddress: limited, agent: false }, (response) => {
+          response.once('data', () => {
+            response.pause();
+            resolve(call);
+          });
+        });
+        call.on('error', () => undefined).end();
+      });
+      stopAfter('test', () => stalled.destroy());
+      const refused = await getFrom(limited, url, path);
+      expect([refused.status, refused.retryAfter, refused.code]).to.deep.equal([429, '5', 'RATE_LIMITED']);
+      // Another address has a place of its own.
+      expect((await getFrom('127.0.0.6', url, path)).status).to.equal(200);
+      stalled.destroy();
+      const again = await eventually(
+        () => getFrom(limited, url, path).then((answer) => answer.status === 200 || undefined),
         'a free place',
       );
       expect(again).to.equal(true);

@@ -56,6 +56,19 @@ describe('REST calls to a coordinator', () => {
       request.resume();
       request.on('end', () => setTimeout(() => response.end('"taken"'), 3_000));
     },
+    // Too busy for the first request of each test, asking it to come back in a second.
+    '/busy': (_request, response) => {
+      if (++requests === 1) {
+        response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+        return void response.end(JSON.stringify({ code: 'RATE_LIMITED', message: 'try again in 1 s' }));
+      }
+      response.end('"served"');
+    },
+    '/busy-for-an-hour': (_request, response) => {
+      requests++;
+      response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3600' });
+      response.end(JSON.stringify({ code: 'RATE_LIMITED', message: 'try again in 3600 s' }));
+    },
     '/not-json': (_request, response) => response.end('<html>'),
     '/refused': (_request, response) => {
       response.writeHead(403, { 'content-type': 'application/json' });
@@ -82,6 +95,18 @@ describe('REST calls to a coordinator', () => {
 
   it('never sends anything but a GET twice: a reset POST is UNAVAILABLE', async () => {
     expect(await failureCode(requestJson(`${base}/reset`, { method: 'POST', body: '{}' }))).to.equal('UNAVAILABLE');
+    expect(requests).to.equal(1);
+  });
+
+  it('sends a GET answered RATE_LIMITED again once its Retry-After passed, and nothing else', async () => {
+    expect(await requestJson(`${base}/busy`)).to.equal('served');
+    expect(requests).to.equal(2);
+    requests = 0;
+    expect(await failureCode(requestJson(`${base}/busy`, { method: 'POST', body: '{}' }))).to.equal('RATE_LIMITED');
+    expect(requests).to.equal(1);
+    // A wait longer than a caller would sit through is the caller's to decide on.
+    requests = 0;
+    expect(await failureCode(requestJson(`${base}/busy-for-an-hour`))).to.equal('RATE_LIMITED');
     expect(requests).to.equal(1);
   });
 

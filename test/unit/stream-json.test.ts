@@ -27,6 +27,9 @@ function pieces(count: number, failAt?: number) {
   return { seen, generate };
 }
 
+/** The stall limit here: a reader that takes nothing for this long is cut off. */
+const STALL_MS = 500;
+
 describe('answers streamed as they are read (coordinator/surface/stream-json.ts)', () => {
   let server: Server;
   let base: string;
@@ -44,6 +47,7 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
       ),
     );
     app.get('/stream', (_req, res) => streamJson(res, current.generate()));
+    app.get('/stream-stalling', (_req, res) => streamJson(res, current.generate(), STALL_MS));
     app.use(
       ((error: ZkflError, _req, res, _next) =>
         void res.status(404).json({ code: error.code })) as express.ErrorRequestHandler,
@@ -82,6 +86,27 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
       });
       call.end();
     });
+    while (!current.seen.finished) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(current.seen.read).to.be.below(50);
+  });
+
+  it('cuts off a reader that takes nothing for the stall limit, and stops reading', async () => {
+    current = pieces(200);
+    const cut = await new Promise<boolean>((resolve) => {
+      httpRequest(`${base}/stream-stalling`, (response) => {
+        // Paused well past the stall limit, then read on: a reader that was cut off finds its answer incomplete. (A
+        // paused reader does not read the end of its connection, so it could not see the cut before reading on.)
+        response.once('data', () => {
+          response.pause();
+          setTimeout(() => response.resume(), 4 * STALL_MS);
+        });
+        response.once('close', () => resolve(!response.complete));
+        response.on('error', () => undefined);
+      })
+        .on('error', () => undefined)
+        .end();
+    });
+    expect(cut).to.equal(true);
     while (!current.seen.finished) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(current.seen.read).to.be.below(50);
   });
