@@ -60,8 +60,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How long a 429 answer asks to be waited out before asking again, if it asks for a while we wait. */
 function retryAfterMs(response: Response): number | undefined {
-  if (response.status !== 429) return undefined;
-  const ms = Number(response.headers.get('retry-after')) * 1000;
+  const retryAfter = response.headers.get('retry-after');
+  if (response.status !== 429 || !retryAfter) return undefined;
+  const ms = Number(retryAfter) * 1000;
   return ms >= 0 && ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
 }
 
