@@ -21,7 +21,7 @@ export async function streamJson(res: Response, pieces: AsyncGenerator<string>, 
   res.type('json');
   try {
     for (; !piece.done; piece = await pieces.next()) {
-      if (!res.write(piece.value) && !(await drained(res, stallMs))) {
+      if (!(await send(res, piece.value, stallMs))) {
         if (!res.destroyed) log.warn('a reader took nothing for too long: its answer was cut short', { stallMs });
         res.destroy();
         return void (await pieces.return(undefined));
@@ -33,6 +33,26 @@ export async function streamJson(res: Response, pieces: AsyncGenerator<string>, 
     res.destroy();
   }
 }
+
+/**
+ * What is written at a time. The stall limit applies to each slice, not to a whole piece: a signed record can be
+ * tens of MiB, which a verifier on a slow link takes minutes to read, but it takes a slice well within the limit.
+ */
+export const SLICE_CHARACTERS = 64 * 1024;
+
+/** Writes `text` a slice at a time, each once the socket took the last: false if the reader stalled or left. */
+async function send(res: Response, text: string, stallMs: number): Promise<boolean> {
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(text.length, at + SLICE_CHARACTERS);
+    // Never between the two halves of a character outside the BMP: each slice is encoded to UTF-8 on its own.
+    if (isHighSurrogate(text.charCodeAt(end - 1))) end++;
+    if (!res.write(text.slice(at, end)) && !(await drained(res, stallMs))) return false;
+    at = end;
+  }
+  return true;
+}
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
 
 /** Whether the socket took what it held within `ms`: false once it is gone, or after `ms` without taking it. */
 function drained(res: Response, ms: number): Promise<boolean> {

@@ -3,7 +3,7 @@ import express from 'express';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ZkflError } from '../../common/errors.js';
-import { streamJson } from '../../coordinator/surface/stream-json.js';
+import { SLICE_CHARACTERS, streamJson } from '../../coordinator/surface/stream-json.js';
 import { requestJson } from '../../protocol/http.js';
 
 /** A megabyte of JSON text per piece, `count` pieces, noting how far it was read and whether it was finished. */
@@ -48,6 +48,27 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
     );
     app.get('/stream', (_req, res) => streamJson(res, current.generate()));
     app.get('/stream-stalling', (_req, res) => streamJson(res, current.generate(), STALL_MS));
+    // One piece larger than the connection's buffers take, as a long public audit's record is.
+    app.get('/one-large-piece', (_req, res) =>
+      streamJson(
+        res,
+        (async function* () {
+          await Promise.resolve();
+          yield `"${'x'.repeat(24 * 2 ** 20)}"`;
+        })(),
+        STALL_MS,
+      ),
+    );
+    // A character of two UTF-16 halves, on the boundary of the slices an answer is written in.
+    app.get('/emoji', (_req, res) =>
+      streamJson(
+        res,
+        (async function* () {
+          await Promise.resolve();
+          yield `"${'x'.repeat(SLICE_CHARACTERS - 2)}😀${'y'.repeat(10)}"`;
+        })(),
+      ),
+    );
     app.use(
       ((error: ZkflError, _req, res, _next) =>
         void res.status(404).json({ code: error.code })) as express.ErrorRequestHandler,
@@ -109,6 +130,37 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
     expect(cut).to.equal(true);
     while (!current.seen.finished) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(current.seen.read).to.be.below(50);
+  });
+
+  it('sends a piece that takes longer than the stall limit to a reader that keeps taking some of it', async () => {
+    // 3 MiB every 250 ms: the 24 MiB piece takes about two seconds, four times the stall limit.
+    const bytes = await new Promise<number>((resolve, reject) => {
+      httpRequest(`${base}/one-large-piece`, (response) => {
+        let read = 0;
+        let readThisTick = 0;
+        const ticks = setInterval(() => {
+          readThisTick = 0;
+          response.resume();
+        }, 250);
+        response.on('data', (part: Buffer) => {
+          read += part.length;
+          readThisTick += part.length;
+          if (readThisTick >= 3 * 2 ** 20) response.pause();
+        });
+        response.once('close', () => {
+          clearInterval(ticks);
+          if (response.complete) resolve(read);
+          else reject(new Error(`cut off after ${read} bytes`));
+        });
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(bytes).to.equal(24 * 2 ** 20 + 2);
+  });
+
+  it('never writes half of a character on a slice boundary', async () => {
+    expect(await requestJson(`${base}/emoji`)).to.equal(`${'x'.repeat(SLICE_CHARACTERS - 2)}😀${'y'.repeat(10)}`);
   });
 
   it('cuts the answer short when reading fails part-way, and keeps serving', async () => {
