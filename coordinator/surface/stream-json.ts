@@ -5,15 +5,15 @@ import { createLogger } from '../../common/log.js';
 const log = createLogger('rest');
 
 /**
- * How long a reader may take nothing before its answer is cut: the time a client gives a silent coordinator
- * (protocol/http.ts), so a reader that stopped reading cannot hold a piece in memory for longer.
+ * How long a reader may take to read a slice (below) before its answer is cut: the time a client gives a silent
+ * coordinator (protocol/http.ts), so a reader that stopped reading cannot hold a piece in memory for longer.
  */
 export const STALL_MS = 60_000;
 
 /**
  * Sends JSON text as its pieces come, each once the socket took the last (so a slow reader holds back the reading,
  * not the coordinator's memory). A failure before the first piece (an unknown task) is answered with its code; one
- * after it cuts the answer short, which its reader cannot parse; a reader that leaves, or takes nothing for
+ * after it cuts the answer short, which its reader cannot parse; a reader that leaves, or takes less than a slice in
  * `stallMs`, stops the reading.
  */
 export async function streamJson(res: Response, pieces: AsyncGenerator<string>, stallMs = STALL_MS): Promise<void> {
@@ -22,7 +22,7 @@ export async function streamJson(res: Response, pieces: AsyncGenerator<string>, 
   try {
     for (; !piece.done; piece = await pieces.next()) {
       if (!(await send(res, piece.value, stallMs))) {
-        if (!res.destroyed) log.warn('a reader took nothing for too long: its answer was cut short', { stallMs });
+        if (!res.destroyed) log.warn('a reader stopped reading: its answer was cut short', { stallMs });
         res.destroy();
         return void (await pieces.return(undefined));
       }
