@@ -27,6 +27,12 @@ function pieces(count: number, failAt?: number) {
   return { seen, generate };
 }
 
+/** An answer of one piece, read from storage as the coordinator's are. */
+async function* onePiece(text: string): AsyncGenerator<string> {
+  await new Promise((resolve) => setImmediate(resolve));
+  yield text;
+}
+
 /** The stall limit here: a reader that takes nothing for this long is cut off. */
 const STALL_MS = 500;
 
@@ -49,25 +55,10 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
     app.get('/stream', (_req, res) => streamJson(res, current.generate()));
     app.get('/stream-stalling', (_req, res) => streamJson(res, current.generate(), STALL_MS));
     // One piece larger than the connection's buffers take, as a long public audit's record is.
-    app.get('/one-large-piece', (_req, res) =>
-      streamJson(
-        res,
-        (async function* () {
-          await Promise.resolve();
-          yield `"${'x'.repeat(24 * 2 ** 20)}"`;
-        })(),
-        STALL_MS,
-      ),
-    );
+    app.get('/one-large-piece', (_req, res) => streamJson(res, onePiece(`"${'x'.repeat(24 * 2 ** 20)}"`), STALL_MS));
     // A character of two UTF-16 halves, on the boundary of the slices an answer is written in.
     app.get('/emoji', (_req, res) =>
-      streamJson(
-        res,
-        (async function* () {
-          await Promise.resolve();
-          yield `"${'x'.repeat(SLICE_CHARACTERS - 2)}😀${'y'.repeat(10)}"`;
-        })(),
-      ),
+      streamJson(res, onePiece(`"${'x'.repeat(SLICE_CHARACTERS - 2)}😀${'y'.repeat(10)}"`)),
     );
     app.use(
       ((error: ZkflError, _req, res, _next) =>
