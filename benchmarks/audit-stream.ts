@@ -41,15 +41,21 @@ function readAll(url: string): Promise<number> {
 }
 
 /** `count` readers at once, with the coordinator's peak memory meanwhile. */
-async function serve(url: string, pid: number, count: number) {
+/** The process's resident memory now, and a sampler of its peak from now until `peak()` is called. */
+function watchMemory(pid: number): { before: number; peak: () => number } {
   const before = rssMiB(pid);
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+  return { before, peak: () => (clearInterval(sampler), peak) };
+}
+
+async function serve(url: string, pid: number, count: number) {
+  const memory = watchMemory(pid);
   const started = performance.now();
   const bytes = await Promise.all(Array.from({ length: count }, () => readAll(url)));
   const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  return { before, peak, served: bytes.reduce((sum, each) => sum + each, 0), seconds };
+  const peak = memory.peak();
+  return { before: memory.before, peak, served: bytes.reduce((sum, each) => sum + each, 0), seconds };
 }
 
 /**
@@ -59,9 +65,7 @@ async function serve(url: string, pid: number, count: number) {
  * see its connection cut, so each is read on at the end: one cut off ends incomplete at once.
  */
 async function stall(url: string, pid: number, count: number) {
-  const before = rssMiB(pid);
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+  const memory = watchMemory(pid);
   let refused = 0;
   const held: IncomingMessage[] = [];
   const requests = Array.from({ length: count }, () =>
@@ -77,7 +81,7 @@ async function stall(url: string, pid: number, count: number) {
   );
   for (const request of requests) request.end();
   await new Promise((resolve) => setTimeout(resolve, stallSeconds * 1000));
-  clearInterval(sampler);
+  const peak = memory.peak();
   const after = rssMiB(pid);
   const cutOff = await Promise.all(
     held.map(
@@ -90,7 +94,7 @@ async function stall(url: string, pid: number, count: number) {
     ),
   );
   for (const request of requests) request.destroy();
-  return { before, peak, after, refused, cut: cutOff.filter(Boolean).length };
+  return { before: memory.before, peak, after, refused, cut: cutOff.filter(Boolean).length };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'zkfl-audit-stream-'));

@@ -518,7 +518,7 @@ describe('access: owners, paths, limits and rates', function () {
       expect(again).to.equal(true);
     });
 
-    it('sends an address no more audit bundles at once than its places, so readers that stall hold little', async () => {
+    it('sends an address no more audit bundles at once than its places: a reader that stalls holds its place until it leaves', async () => {
       const dataDir = join(dir, 'large-audit');
       // 32 MiB of records: more than the connection's buffers take from a reader that reads nothing.
       await writeLargeTask(dataDir, 8);

@@ -35,6 +35,8 @@ async function* onePiece(text: string): AsyncGenerator<string> {
 
 /** The stall limit here: a reader that takes nothing for this long is cut off. */
 const STALL_MS = 500;
+/** The slow reader's: six of its 250 ms ticks, a margin a busy machine keeps, and a fraction of its whole read. */
+const SLOW_READER_STALL_MS = 1_500;
 
 describe('answers streamed as they are read (coordinator/surface/stream-json.ts)', () => {
   let server: Server;
@@ -55,7 +57,9 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
     app.get('/stream', (_req, res) => streamJson(res, current.generate()));
     app.get('/stream-stalling', (_req, res) => streamJson(res, current.generate(), STALL_MS));
     // One piece larger than the connection's buffers take, as a long public audit's record is.
-    app.get('/one-large-piece', (_req, res) => streamJson(res, onePiece(`"${'x'.repeat(24 * 2 ** 20)}"`), STALL_MS));
+    app.get('/one-large-piece', (_req, res) =>
+      streamJson(res, onePiece(`"${'x'.repeat(24 * 2 ** 20)}"`), SLOW_READER_STALL_MS),
+    );
     // A character of two UTF-16 halves, on the boundary of the slices an answer is written in.
     app.get('/emoji', (_req, res) =>
       streamJson(res, onePiece(`"${'x'.repeat(SLICE_CHARACTERS - 2)}😀${'y'.repeat(10)}"`)),
@@ -124,7 +128,8 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
   });
 
   it('sends a piece that takes longer than the stall limit to a reader that keeps taking some of it', async () => {
-    // 3 MiB every 250 ms: the 24 MiB piece takes about two seconds, four times the stall limit.
+    // 1 MiB every 250 ms: past what the connection's buffers hold, the 24 MiB piece takes seconds, over twice the
+    // stall limit, so a limit on the whole piece would cut this reader off.
     const bytes = await new Promise<number>((resolve, reject) => {
       httpRequest(`${base}/one-large-piece`, (response) => {
         let read = 0;
@@ -136,7 +141,7 @@ describe('answers streamed as they are read (coordinator/surface/stream-json.ts)
         response.on('data', (part: Buffer) => {
           read += part.length;
           readThisTick += part.length;
-          if (readThisTick >= 3 * 2 ** 20) response.pause();
+          if (readThisTick >= 2 ** 20) response.pause();
         });
         response.once('close', () => {
           clearInterval(ticks);
